@@ -1,0 +1,37 @@
+# The two commands a new user needs: `make demo` and `make test`. Everything else is here too.
+.PHONY: deps build debug test unit demo bench fuzz format clean
+
+FUZZ_SECONDS ?= 60
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+
+debug: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug
+
+# Release build + ASan/UBSan build, and every test (unit, fuzz-corpus replay, integration) on both.
+test: build debug
+	ctest --preset release
+	ctest --preset debug
+
+demo: build
+	@bash scripts/demo.sh
+
+bench: build
+	@python3 bench/proxy/run.py
+
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package ficus needs to build, test, fuzz and benchmark.
+# Idempotent: when everything is present it only checks and exits (about a second).
+set -euo pipefail
+
+packages=(
+  # toolchain and build
+  build-essential g++ cmake ninja-build ccache pkg-config make git
+  # libraries (see shared/DESIGN.md "Dependencies")
+  libboost1.81-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  # tests, fuzzing, benchmarks, style
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
+  python3 curl procps psmisc iproute2
+  # peers the benchmarks and tests measure against
+  nginx-light haproxy wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The nginx package starts a system service on port 80; ficus never needs it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  $sudo systemctl stop nginx || true
+fi

@@ -1,0 +1,136 @@
+// ficus::config — the YAML config, validated into an immutable snapshot.
+// A Config is never mutated after loading; workers read it through shared_ptr<const Config>
+// and a reload builds a whole new one (or changes nothing and reports why).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ficus::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct Endpoint {
+  std::string host;  // IPv4/IPv6 literal or a DNS name (resolved at load time)
+  uint16_t port = 0;
+  uint32_t weight = 1;  // 1..1000
+  std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+};
+
+struct Pool {
+  uint32_t max_idle = 64;       // idle keep-alive connections kept per endpoint per worker
+  Duration idle_timeout{4000};  // shorter than common upstream keep-alive (Node.js: 5 s)
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;  // at least one
+  std::string load_balancer = "round_robin";
+  Duration connect_timeout{2000};
+  Pool pool;
+  int line = 0;  // where it was declared, for messages
+};
+
+struct HeaderMatcher {
+  std::string name;                  // case-insensitive
+  std::optional<std::string> exact;  // value must equal this; unset = header must be present
+  bool invert = false;               // match when the condition is false
+};
+
+struct RouteMatch {
+  std::vector<std::string> hosts;    // exact host names, or "*.example.com"; empty = any
+  std::string path;                  // exact path
+  std::string path_prefix;           // prefix (at most one of path/path_prefix/path_regex set)
+  std::string path_regex;            // ECMAScript regex, must match the whole path
+  std::vector<std::string> methods;  // upper-case; empty = any
+  std::vector<HeaderMatcher> headers;
+};
+
+struct Route {
+  std::string name;  // from config, or "route-<index>" when not given
+  RouteMatch match;
+  std::string cluster;
+  size_t cluster_index = 0;             // resolved at validation: index into Config::clusters
+  std::optional<Duration> timeout;      // total request deadline override
+  std::optional<Duration> upstream_timeout;  // upstream response timeout override
+  int line = 0;
+};
+
+struct Listener {
+  std::string name;
+  std::string address = "0.0.0.0";  // IP literal
+  uint16_t port = 0;
+};
+
+struct Timeouts {
+  Duration connect{2000};            // upstream connect (cluster may override)
+  Duration request_head{10000};      // whole request head must arrive within this (else 408)
+  Duration idle{60000};              // keep-alive idle between requests
+  Duration upstream_response{30000}; // from request sent to upstream response head
+  Duration request{0};               // total request deadline; 0 = none
+  Duration drain{15000};             // graceful shutdown: max wait for in-flight requests
+};
+
+struct Limits {
+  uint32_t max_head_bytes = 64 * 1024;
+  uint32_t max_header_count = 100;
+  uint64_t max_body_bytes = 1ull << 30;  // per request body; 0 = unlimited
+  uint32_t max_connections = 10000;      // downstream connections, whole process
+};
+
+struct Admin {
+  std::string address = "127.0.0.1";
+  uint16_t port = 9901;
+  std::string token;  // secret: never logged; redacted in /config
+};
+
+struct Config {
+  std::string source;  // file path or a name for in-memory configs
+  uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
+  std::string data_dir = "./ficus-data";
+  std::string log_level = "info";
+  Admin admin;
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters;
+  std::vector<Route> routes;
+  Timeouts timeouts;
+  Limits limits;
+};
+
+// One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string field;  // dotted path, e.g. "clusters[0].endpoints[1]"
+  std::string reason;
+  std::string ToString() const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is not empty
+  std::vector<ConfigError> errors;       // every problem found, in file order
+};
+
+// Parses and validates. Unknown keys and wrong types are errors; `${VAR}` (and `${VAR:-dflt}`)
+// in scalar values is replaced from the environment, an unset VAR without default is an error.
+// Never throws.
+LoadResult LoadFile(const std::string& path);
+LoadResult LoadString(std::string_view yaml, std::string_view source_name);
+
+// Human-readable summary for `ficus check`: listeners, routes (match -> cluster), clusters.
+std::string Describe(const Config& config);
+// The running config as YAML with secrets (admin.token) redacted, for GET /config.
+std::string ToRedactedYaml(const Config& config);
+
+// "1.5s", "250ms", "2m", "1h" -> Duration. Used by the CLI too.
+std::optional<Duration> ParseDuration(std::string_view text);
+// "64KiB", "1MiB", "1GiB", "1000" -> bytes.
+std::optional<uint64_t> ParseSize(std::string_view text);
+
+}  // namespace ficus::config

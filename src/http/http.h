@@ -1,0 +1,179 @@
+// ficus::http — HTTP/1.1 framing: strict request/response head parsers and a validating
+// chunked-body scanner. Nothing here allocates: every string_view points into the caller's
+// buffer, and header fields are stored in a span the caller provides.
+//
+// Strictness is the point (request smuggling defence, RFC 9112): anything ambiguous is an
+// error, never "repaired". See tests/http for every rejected case.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "base/base.h"
+
+namespace ficus::http {
+
+struct Limits {
+  uint32_t max_head_bytes = 64 * 1024;  // request line + all fields + final CRLF
+  uint32_t max_header_count = 100;      // must be <= the storage span given to a parser
+};
+
+enum class Method : uint8_t {
+  kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther
+};
+Method ParseMethod(std::string_view token);
+// RFC 9110 §9.2.2: GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
+bool IsIdempotent(Method m);
+
+enum class BodyFraming : uint8_t {
+  kNone,           // no body
+  kContentLength,  // exactly content_length bytes
+  kChunked,        // Transfer-Encoding: chunked (final coding)
+  kUntilClose,     // responses only: body runs until the upstream closes
+};
+
+// Why the proxy cares about a field; assigned while parsing so that forwarding is one pass.
+enum class HeaderRole : uint8_t {
+  kOther,
+  kHopByHop,  // Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, and every
+              // field named in a Connection header: never forwarded as-is
+  kHost,
+  kContentLength,
+  kTransferEncoding,
+  kExpect,
+  kXForwardedFor,
+  kXForwardedProto,
+  kXForwardedHost,
+  kXRequestId,
+  kVia,
+};
+
+struct Header {
+  std::string_view name;   // as received (case preserved)
+  std::string_view value;  // leading/trailing whitespace trimmed
+  HeaderRole role = HeaderRole::kOther;
+};
+
+// ASCII case-insensitive equality (field names, tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+struct RequestHead {
+  Method method = Method::kOther;
+  std::string_view method_text;
+  std::string_view target;  // request-target as sent
+  std::string_view path;    // origin-form path (for absolute-form: the path part, "/" if empty)
+  std::string_view query;   // after '?', without it; empty if none
+  uint8_t version_minor = 1;  // HTTP/1.0 or HTTP/1.1
+  std::string_view host;      // Host field value (absolute-form authority if given)
+  BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
+  uint64_t content_length = 0;               // valid when framing == kContentLength
+  bool keep_alive = true;       // version default adjusted by Connection: close / keep-alive
+  bool expect_continue = false; // Expect: 100-continue
+  bool upgrade = false;         // Connection: upgrade and an Upgrade field are both present
+  std::string_view upgrade_protocol;  // Upgrade field value when upgrade
+  std::string_view request_id;        // X-Request-Id value, if present
+  std::span<Header> headers;          // the parsed fields, in order, inside caller storage
+  size_t head_size = 0;               // bytes from the request line through the empty line
+};
+
+struct ResponseHead {
+  uint16_t status = 0;
+  uint8_t version_minor = 1;
+  std::string_view reason;
+  BodyFraming framing = BodyFraming::kNone;
+  uint64_t content_length = 0;
+  bool keep_alive = true;  // false when the upstream said close, or HTTP/1.0 without keep-alive,
+                           // or framing == kUntilClose
+  std::span<Header> headers;
+  size_t head_size = 0;
+};
+
+// Parses one request head. Feed it the same growing buffer (bytes received so far, starting
+// at the request line) until it returns non-zero; it remembers how far it has scanned, so a
+// head that trickles in costs O(total bytes), not O(n^2).
+//
+// Returns: the head size (> 0) when the head is complete and valid; 0 when more bytes are
+// needed; or an Error: kHeadTooLarge (431) past Limits, kBadRequest (400) for malformed or
+// ambiguous input, kNotImplemented (501) for a transfer coding other than chunked,
+// kBadVersion (505) for an HTTP version other than 1.0/1.1. Error::context names the reason
+// (a short static string such as "obs-fold in header field").
+//
+// Thread safety: none; one parser per connection.
+class RequestHeadParser {
+ public:
+  // REQUIRES: storage.size() >= limits.max_header_count.
+  RequestHeadParser(const Limits& limits, std::span<Header> storage)
+      : limits_(limits), storage_(storage) {}
+  Result<size_t> Parse(std::string_view buf, RequestHead& out);
+  // Forget scan progress; call before parsing the next request on the connection.
+  void Reset() { scanned_ = 0; }
+
+ private:
+  Limits limits_;
+  std::span<Header> storage_;
+  size_t scanned_ = 0;
+};
+
+// Parses one response head from an upstream. `request_method` decides framing (a response to
+// HEAD has no body) together with the status (1xx, 204, 304 have none). Interim 1xx responses
+// other than 101 are returned like any other; the caller forwards them and parses again.
+// Same return convention as RequestHeadParser; errors are kUpstreamProtocol or kHeadTooLarge
+// with Side::kUpstream.
+class ResponseHeadParser {
+ public:
+  ResponseHeadParser(const Limits& limits, std::span<Header> storage)
+      : limits_(limits), storage_(storage) {}
+  Result<size_t> Parse(std::string_view buf, Method request_method, ResponseHead& out);
+  void Reset() { scanned_ = 0; }
+
+ private:
+  Limits limits_;
+  std::span<Header> storage_;
+  size_t scanned_ = 0;
+};
+
+// Validates a chunked body incrementally, so the proxy can forward the raw bytes it has
+// checked (no re-encoding, no copy) and know exactly where the message ends.
+// Chunk sizes are hex digits only (no sign, no leading whitespace, at most 16 digits, no
+// overflow); chunk extensions must be well-formed `;name[=value]` and are bounded in size;
+// each chunk's data is followed by exactly CRLF; trailer fields are validated like header
+// fields and bounded by max_trailer_bytes.
+class ChunkedScanner {
+ public:
+  struct Limits {
+    uint64_t max_body_bytes = UINT64_MAX;  // decoded payload bytes; over it -> kBodyTooLarge
+    uint32_t max_extension_bytes = 256;    // per chunk-size line, after the size
+    uint32_t max_trailer_bytes = 8 * 1024;
+  };
+  explicit ChunkedScanner(const Limits& limits) : limits_(limits) {}
+  ChunkedScanner() = default;
+
+  // Consumes a prefix of `data` and returns its length: all of `data`, unless the body ends
+  // inside it (then done() is true and the rest belongs to the next message). Errors:
+  // kBadRequest (or kUpstreamProtocol when `upstream`), kBodyTooLarge.
+  Result<size_t> Scan(std::string_view data);
+  bool done() const { return state_ == State::kDone; }
+  uint64_t payload_bytes() const { return payload_bytes_; }
+  void Reset(const Limits& limits) { *this = ChunkedScanner(limits); }
+  // Errors are attributed to the upstream (a response body) instead of the downstream.
+  void set_upstream(bool upstream) { upstream_ = upstream; }
+
+ private:
+  enum class State : uint8_t {
+    kSize, kExtension, kSizeLf, kData, kDataCr, kDataLf,
+    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone
+  };
+  Limits limits_;
+  State state_ = State::kSize;
+  bool upstream_ = false;
+  uint8_t size_digits_ = 0;
+  uint64_t chunk_remaining_ = 0;
+  uint64_t payload_bytes_ = 0;
+  uint32_t line_bytes_ = 0;     // extension or trailer-line bytes so far
+  uint32_t trailer_bytes_ = 0;
+  uint8_t ext_state_ = 0;       // internal sub-state of the extension grammar
+};
+
+}  // namespace ficus::http
