@@ -1,0 +1,106 @@
+// A downstream connection and the exchanges on it, phase by phase. Internal to proxy/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/http.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+
+namespace ficus::proxy {
+
+class Session final : public net::TimeoutList::Entry {
+ public:
+  Session(Worker& worker, net::tcp::socket socket);
+  ~Session() override;
+
+  // Serves requests until the connection closes. Owns nothing but its own state.
+  net::Task<void> Run();
+
+  // Timeout sweep: cancel whatever is pending; the phase that was waiting maps it to an error.
+  void OnTimeout() override;
+  // Drain: a connection waiting for its next request is closed now; one inside an exchange
+  // finishes it and then closes.
+  void CloseIfIdle();
+  // Shutdown deadline passed: stop everything.
+  void Abort();
+
+ private:
+  enum class Wait : uint8_t {
+    kNone, kIdle, kPark, kHead, kBody, kConnect, kUpstreamSend, kUpstreamResponse,
+    kUpstreamBody, kDownstreamWrite, kTunnel
+  };
+  enum class Next : uint8_t { kRequest, kClose };
+
+  // --- phases ---
+  net::Task<Result<Next>> ReadHead();
+  net::Task<bool> Exchange();  // route -> upstream -> respond -> record; true = keep going
+  net::Task<Status> Forward(const config::Route& route);
+  net::Task<Status> SendRequest(upstream::Connection& conn, bool* retryable);
+  net::Task<Status> RelayResponse(upstream::Connection& conn, bool* retryable);
+  net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
+                              size_t head_size, size_t got);
+  net::Task<void> Tunnel(upstream::Connection& conn);
+  net::Task<void> Pump(net::tcp::socket& from, net::tcp::socket& to, std::span<char> buf);
+  net::Task<void> Fail(const Error& error);
+  void Record(int status);
+
+  // --- helpers ---
+  void SetDeadline(int64_t after_ms, Wait what);
+  int64_t upstream_timeout_ms() const;
+  Error TimeoutError() const;
+  Error ReadError(const net::ErrorCode& ec, Side side) const;
+  void EnsureMemory();
+  void ReleaseMemory();
+  size_t Pending() const { return in_end_ - in_begin_; }
+  void CompactInput();
+  net::Task<Status> WriteDownstream(iovec* iov, int count);
+
+  Worker& worker_;
+  net::tcp::socket client_;
+  std::shared_ptr<const Snapshot> snapshot_;  // the config this exchange runs on
+  char client_ip_[48] = {};
+  size_t client_ip_len_ = 0;
+
+  // Exchange memory (a worker block): [0, kInCap) downstream input, the rest the transfer
+  // buffer (request body chunks, then the upstream response). Released while parked.
+  char* block_ = nullptr;
+  std::unique_ptr<char[]> big_in_;  // heads larger than kInCap, up to limits.max_head_bytes
+  char* in_ = nullptr;
+  size_t in_cap_ = 0;
+  size_t in_begin_ = 0;  // start of unconsumed downstream bytes
+  size_t in_end_ = 0;
+  char* xfer_ = nullptr;
+  size_t xfer_cap_ = 0;
+  std::string out_;  // heads we write
+  std::vector<http::Header> req_fields_;
+  std::vector<http::Header> resp_fields_;
+
+  // The current exchange.
+  http::RequestHead head_;
+  char request_id_[128] = {};
+  size_t request_id_len_ = 0;
+  int64_t start_ns_ = 0;
+  int64_t request_deadline_ms_ = INT64_MAX;
+  bool keep_alive_ = true;
+  bool request_body_done_ = true;   // every request body byte was read from the client
+  bool response_started_ = false;   // a response head went out: errors can only close now
+  uint64_t request_body_bytes_ = 0;
+  uint64_t response_body_bytes_ = 0;
+  int status_ = 0;
+  const config::Route* route_ = nullptr;
+  observe::RouteCell* route_cell_ = nullptr;
+  observe::ClusterCell* cluster_cell_ = nullptr;
+  std::shared_ptr<upstream::ClusterState> cluster_;  // kept alive across a reload
+  bool pool_ok_ = false;  // the upstream connection may serve another request
+
+  // Timeouts and cancellation.
+  Wait waiting_ = Wait::kNone;
+  Wait timed_out_ = Wait::kNone;
+  upstream::Connection* upstream_ = nullptr;  // to cancel on timeout
+  bool closing_ = false;                      // drain/abort asked us to stop
+};
+
+}  // namespace ficus::proxy

@@ -1,0 +1,102 @@
+// ficus::proxy — the request lifecycle. The one place that knows the phases:
+//   accept -> read head -> route -> [admit] -> upstream -> respond -> record
+// (admit, cache and offload slot in between route and upstream in later issues; see
+// docs/architecture.md). A Worker is one thread's share of the gateway: its listeners, its
+// connections, its upstream pools, its metric cells. The server module owns the threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "config/config.h"
+#include "net/net.h"
+#include "observe/observe.h"
+#include "route/route.h"
+#include "upstream/upstream.h"
+
+namespace ficus::proxy {
+
+// Everything a request needs from one config, resolved once at load: immutable, shared by all
+// workers. A request keeps the snapshot it started with alive until it ends.
+struct Snapshot {
+  std::shared_ptr<const config::Config> config;
+  route::RouteTable routes;
+  std::vector<observe::RouteStats*> route_stats;      // parallel to config->routes
+  std::vector<observe::ClusterStats*> cluster_stats;  // parallel to config->clusters
+  std::vector<std::vector<net::tcp::endpoint>> cluster_addresses;
+  uint64_t generation = 0;
+};
+
+// Builds a snapshot. Throws std::runtime_error (startup/reload only) on what validation could
+// not catch (e.g. an endpoint address that does not parse).
+std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
+                                              observe::Registry& registry, uint64_t generation);
+
+class Session;
+
+// One worker thread's state. Every method runs on that worker's thread (post to its
+// io_context from elsewhere).
+class Worker {
+ public:
+  Worker(int id, net::asio::io_context& io, observe::Registry& registry,
+         std::shared_ptr<const Snapshot> snapshot);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens this worker's SO_REUSEPORT sockets for every listener of the snapshot and starts
+  // accepting, plus the timeout sweeper. Throws std::system_error when a bind fails.
+  void Start();
+  // Installs a new snapshot: new requests use it; in-flight ones finish on theirs. Upstream
+  // pools of clusters whose endpoints did not change are kept.
+  void SetSnapshot(std::shared_ptr<const Snapshot> snapshot);
+  // Graceful drain: stop accepting, close idle keep-alive connections, let in-flight requests
+  // finish (answering them with Connection: close).
+  void StartDrain();
+  // Closes everything now (after the drain deadline).
+  void Abort();
+
+  int id() const { return id_; }
+  bool draining() const { return draining_; }
+  int64_t active_connections() const { return active_connections_; }
+
+  // --- for sessions (same thread) ---
+  net::asio::io_context& io() { return io_; }
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+  const std::shared_ptr<upstream::ClusterState>& cluster(size_t index) { return clusters_[index]; }
+  observe::ServerCell& server_stats() { return registry_.Server(id_); }
+  net::TimeoutList& timeouts() { return timeouts_; }
+  // Exchange memory: fixed-size blocks recycled per worker, so a request allocates nothing in
+  // steady state and an idle keep-alive connection holds none.
+  char* AcquireBlock();
+  void ReleaseBlock(char* block);
+  // A new request id (UUID v4 text, 36 chars) written to `out`.
+  void NewRequestId(char out[36]);
+  void SessionStarted(Session* s);
+  void SessionEnded(Session* s);
+
+  static constexpr size_t kBlockSize = 64 * 1024;
+
+ private:
+  net::Task<void> AcceptLoop(net::tcp::acceptor& acceptor);
+  net::Task<void> SweepLoop();
+  void RebuildClusters();
+
+  int id_;
+  net::asio::io_context& io_;
+  observe::Registry& registry_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::vector<std::shared_ptr<upstream::ClusterState>> clusters_;
+  std::vector<net::tcp::acceptor> acceptors_;
+  net::TimeoutList timeouts_;
+  std::vector<char*> free_blocks_;
+  std::mt19937_64 rng_;
+  int64_t active_connections_ = 0;
+  int64_t max_connections_ = 0;  // this worker's share of limits.max_connections
+  bool draining_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace ficus::proxy

@@ -1,0 +1,685 @@
+// The downstream connection: read head -> route -> [admit] -> upstream -> respond -> record.
+#include "proxy/internal/session.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "base/log.h"
+#include "proxy/internal/forward.h"
+
+namespace ficus::proxy {
+namespace {
+
+namespace asio = net::asio;
+using http::BodyFraming;
+
+constexpr size_t kInCap = 16 * 1024;   // downstream input; larger heads move to big_in_
+constexpr int64_t kParkAfterMs = 200;  // an idle keep-alive connection gives its memory back
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+int64_t NowMs() { return CoarseMonotonicMillis(); }
+
+Unexpected Downstream(ErrorKind kind, const char* why) { return Fail(kind, Side::kDownstream, why); }
+Unexpected Upstream(ErrorKind kind, const char* why, bool retryable = false) {
+  return Fail(kind, Side::kUpstream, why, retryable);
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, net::tcp::socket socket)
+    : worker_(worker), client_(std::move(socket)) {
+  worker_.SessionStarted(this);
+}
+
+Session::~Session() {
+  ReleaseMemory();
+  worker_.SessionEnded(this);
+}
+
+void Session::SetDeadline(int64_t after_ms, Wait what) {
+  waiting_ = what;
+  timed_out_ = Wait::kNone;
+  int64_t at = NowMs() + after_ms;
+  if (request_deadline_ms_ < at && what != Wait::kIdle && what != Wait::kPark) {
+    at = request_deadline_ms_;  // the total request deadline bounds every phase
+  }
+  net::TimeoutList::Entry::SetDeadline(at);
+}
+
+void Session::OnTimeout() {
+  timed_out_ = waiting_;
+  net::ErrorCode ignored;
+  client_.cancel(ignored);
+  if (upstream_) upstream_->socket.cancel(ignored);
+}
+
+void Session::CloseIfIdle() {
+  closing_ = true;
+  if (waiting_ == Wait::kIdle || waiting_ == Wait::kPark) {
+    net::ErrorCode ignored;
+    client_.cancel(ignored);
+  }
+}
+
+void Session::Abort() {
+  closing_ = true;
+  net::ErrorCode ignored;
+  client_.cancel(ignored);
+  if (upstream_) upstream_->socket.cancel(ignored);
+}
+
+Error Session::TimeoutError() const {
+  switch (timed_out_) {
+    case Wait::kHead: return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
+                                   "request head not received within timeouts.request_head"};
+    case Wait::kBody: return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
+                                   "request body stalled longer than timeouts.request_head"};
+    case Wait::kConnect: return Error{ErrorKind::kConnectFailed, Side::kUpstream, true,
+                                      "connect to upstream timed out"};
+    default: return Error{ErrorKind::kUpstreamTimeout, Side::kUpstream, false,
+                          "upstream did not respond in time"};
+  }
+}
+
+Error Session::ReadError(const net::ErrorCode& ec, Side side) const {
+  if (ec == asio::error::operation_aborted && timed_out_ != Wait::kNone) return TimeoutError();
+  if (side == Side::kDownstream)
+    return Error{ErrorKind::kDownstreamClosed, side, false, "client closed the connection"};
+  return Error{ErrorKind::kUpstreamReset, side, false, "upstream closed or reset the connection"};
+}
+
+void Session::EnsureMemory() {
+  if (block_ != nullptr) return;
+  block_ = worker_.AcquireBlock();
+  in_ = block_;
+  in_cap_ = kInCap;
+  xfer_ = block_ + kInCap;
+  xfer_cap_ = Worker::kBlockSize - kInCap;
+  const auto& limits = snapshot_->config->limits;
+  req_fields_.resize(limits.max_header_count);
+  resp_fields_.resize(std::max<size_t>(limits.max_header_count, 100));
+  out_.reserve(2048);
+}
+
+void Session::ReleaseMemory() {
+  if (block_ == nullptr) return;
+  worker_.ReleaseBlock(block_);
+  block_ = in_ = xfer_ = nullptr;
+  in_cap_ = xfer_cap_ = in_begin_ = in_end_ = 0;
+  big_in_.reset();
+  std::vector<http::Header>().swap(req_fields_);
+  std::vector<http::Header>().swap(resp_fields_);
+  std::string().swap(out_);
+}
+
+void Session::CompactInput() {
+  if (in_begin_ == 0) return;
+  std::memmove(in_, in_ + in_begin_, Pending());
+  in_end_ -= in_begin_;
+  in_begin_ = 0;
+}
+
+net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
+  SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kDownstreamWrite);
+  net::ErrorCode ec = co_await net::WriteAll(client_, iov, count);
+  if (ec) co_return Downstream(ErrorKind::kDownstreamClosed, "client stopped reading");
+  co_return Status{};
+}
+
+// ---- phase: read head ----------------------------------------------------------------------
+
+net::Task<Result<Session::Next>> Session::ReadHead() {
+  const config::Config& cfg = *snapshot_->config;
+  if (Pending() == 0) {
+    in_begin_ = in_end_ = 0;
+    if (closing_ || worker_.draining()) co_return Next::kClose;
+    // A new connection's first request must start within request_head (as nginx's
+    // client_header_timeout); later ones may idle for timeouts.idle.
+    const int64_t idle_ms =
+        (head_.head_size == 0 ? cfg.timeouts.request_head : cfg.timeouts.idle).count();
+    bool parked = block_ == nullptr;
+    if (!parked) {
+      // Back-to-back requests: read straight into the exchange memory we hold.
+      SetDeadline(std::min(idle_ms, kParkAfterMs), idle_ms > kParkAfterMs ? Wait::kPark : Wait::kIdle);
+      auto r = co_await net::ReadSome(client_, {in_, in_cap_});
+      if (!r.ec && r.bytes == 0) co_return Next::kClose;
+      if (r.ec) {
+        if (timed_out_ != Wait::kPark || closing_) co_return Next::kClose;
+        ReleaseMemory();
+        parked = true;
+      } else {
+        in_end_ = r.bytes;
+      }
+    }
+    if (parked) {
+      // Idle for a while: wait for readability holding no buffer, then take one.
+      SetDeadline(idle_ms - (block_ ? 0 : kParkAfterMs), Wait::kIdle);
+      net::ErrorCode ec;
+      co_await client_.async_wait(net::tcp::socket::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || closing_) co_return Next::kClose;
+      EnsureMemory();
+      auto r = co_await net::ReadSome(client_, {in_, in_cap_});
+      if (r.ec || r.bytes == 0) co_return Next::kClose;
+      in_end_ = r.bytes;
+    }
+  }
+  EnsureMemory();
+  SetDeadline(cfg.timeouts.request_head.count(), Wait::kHead);
+  http::Limits limits{cfg.limits.max_head_bytes, cfg.limits.max_header_count};
+  http::RequestHeadParser parser(limits, req_fields_);
+  for (;;) {
+    auto parsed = parser.Parse({in_ + in_begin_, Pending()}, head_);
+    if (!parsed) co_return Unexpected{parsed.error()};
+    if (*parsed > 0) co_return Next::kRequest;
+    if (in_end_ == in_cap_) {
+      if (in_begin_ > 0) {
+        CompactInput();
+        parser.Reset();
+      } else {
+        // The head outgrew the block's input area: move to a buffer one byte larger than the
+        // limit, so the parser itself reports 431 when it is exceeded.
+        size_t cap = size_t{cfg.limits.max_head_bytes} + 1;
+        if (cap <= in_cap_) co_return Downstream(ErrorKind::kHeadTooLarge, "request head too large");
+        auto bigger = std::make_unique<char[]>(cap);
+        std::memcpy(bigger.get(), in_, in_end_);
+        big_in_ = std::move(bigger);
+        in_ = big_in_.get();
+        in_cap_ = cap;
+      }
+    }
+    auto r = co_await net::ReadSome(client_, {in_ + in_end_, in_cap_ - in_end_});
+    if (r.ec) {
+      if (timed_out_ == Wait::kHead) co_return Unexpected{TimeoutError()};
+      co_return Next::kClose;
+    }
+    if (r.bytes == 0) co_return Next::kClose;  // gave up mid-head: nobody to answer
+    in_end_ += r.bytes;
+  }
+}
+
+// ---- the exchange: route -> [admit] -> upstream -> respond -> record -----------------------
+
+net::Task<bool> Session::Exchange() {
+  const Snapshot& snap = *snapshot_;
+  const config::Config& cfg = *snap.config;
+  worker_.server_stats().requests.Add();
+  start_ns_ = MonotonicNanos();
+  status_ = 0;
+  route_ = nullptr;
+  route_cell_ = nullptr;
+  cluster_cell_ = nullptr;
+  cluster_.reset();
+  request_body_bytes_ = response_body_bytes_ = 0;
+  response_started_ = false;
+  keep_alive_ = head_.keep_alive && !head_.upgrade;
+  request_body_done_ = head_.framing == BodyFraming::kNone;
+  request_deadline_ms_ = INT64_MAX;
+  if (cfg.timeouts.request.count() > 0) request_deadline_ms_ = NowMs() + cfg.timeouts.request.count();
+
+  if (!head_.request_id.empty() && head_.request_id.size() <= sizeof request_id_) {
+    std::memcpy(request_id_, head_.request_id.data(), head_.request_id.size());
+    request_id_len_ = head_.request_id.size();
+  } else {
+    worker_.NewRequestId(request_id_);
+    request_id_len_ = 36;
+  }
+
+  // phase: route
+  int r = snap.routes.Match(head_);
+  if (r < 0) {
+    worker_.server_stats().no_route.Add();
+    in_begin_ += head_.head_size;
+    co_await Fail(Error{ErrorKind::kNoRoute, Side::kDownstream, false,
+                        "no route matches this request"});
+  } else {
+    route_ = &cfg.routes[r];
+    route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
+    route_cell_->requests.Add();
+    if (route_->timeout) request_deadline_ms_ = NowMs() + route_->timeout->count();
+    // phase: admit — rate limits, concurrency limits and load shedding go here (later issues).
+    // phase: upstream (+ respond: the response streams back as it arrives)
+    Status s = co_await Forward(*route_);
+    if (!s) {
+      if (!response_started_) co_await Fail(s.error());
+      else keep_alive_ = false;  // mid-response failure: closing is the only honest signal
+    }
+  }
+  Record(status_);
+  ClearDeadline();
+  request_deadline_ms_ = INT64_MAX;
+  cluster_.reset();
+  co_return keep_alive_ && request_body_done_ && !closing_ && !worker_.draining();
+}
+
+// ---- phase: upstream ------------------------------------------------------------------------
+
+net::Task<Status> Session::Forward(const config::Route& route) {
+  const config::Config& cfg = *snapshot_->config;
+  cluster_ = worker_.cluster(route.cluster_index);
+  cluster_cell_ = &cluster_->stats()->Cell(worker_.id());
+  if (head_.framing == BodyFraming::kContentLength && cfg.limits.max_body_bytes != 0 &&
+      head_.content_length > cfg.limits.max_body_bytes) {
+    in_begin_ += head_.head_size;
+    co_return Downstream(ErrorKind::kBodyTooLarge, "request body exceeds limits.max_body_bytes");
+  }
+  in_begin_ += head_.head_size;
+  const size_t body_start = in_begin_;
+  // A request is safe to send again when all of it is still in our buffer.
+  const bool replayable =
+      head_.framing == BodyFraming::kNone ||
+      (head_.framing == BodyFraming::kContentLength && head_.content_length <= Pending());
+
+  for (int attempt = 0;; ++attempt) {
+    out_.clear();
+    ForwardContext ctx{{client_ip_, client_ip_len_}, {request_id_, request_id_len_},
+                       head_.version_minor == 0};
+    AppendUpstreamRequestHead(head_, ctx, out_);
+
+    const size_t endpoint = cluster_->Pick();
+    upstream::EndpointPool& pool = cluster_->pool(endpoint);
+    std::unique_ptr<upstream::Connection> conn =
+        pool.Take(NowMs(), cluster_->pool_config().idle_timeout.count());
+    const bool reused = conn != nullptr;
+    if (reused) {
+      cluster_cell_->connections_reused.Add();
+      upstream_ = conn.get();
+    } else {
+      conn = std::make_unique<upstream::Connection>(worker_.io(), endpoint);
+      upstream_ = conn.get();
+      SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
+      net::ErrorCode ec;
+      co_await conn->socket.async_connect(cluster_->address(endpoint),
+                                          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || closing_) {
+        upstream_ = nullptr;
+        cluster_cell_->connect_failures.Add();
+        co_return Upstream(ErrorKind::kConnectFailed, timed_out_ == Wait::kConnect
+                                                          ? "connect to upstream timed out"
+                                                          : "could not connect to upstream",
+                           true);
+      }
+      net::PrepareSocket(conn->socket);
+      cluster_cell_->connections_opened.Add();
+    }
+    cluster_cell_->requests.Add();
+    ++conn->requests;
+
+    bool retryable = false;
+    pool_ok_ = false;
+    Status done = co_await SendRequest(*conn, &retryable);
+    if (done) done = co_await RelayResponse(*conn, &retryable);
+    upstream_ = nullptr;
+    if (!done && retryable && reused && replayable && attempt == 0 && !closing_) {
+      // The upstream closed a pooled connection just as we reused it (the keep-alive race):
+      // nothing of a response came back, and we still hold the whole request. Send it again
+      // on a fresh connection.
+      in_begin_ = body_start;
+      continue;
+    }
+    if (done && pool_ok_) {
+      pool.Put(std::move(conn), NowMs(), cluster_->pool_config().max_idle);
+    }
+    co_return done;
+  }
+}
+
+net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryable) {
+  const config::Config& cfg = *snapshot_->config;
+  http::ChunkedScanner scanner(
+      http::ChunkedScanner::Limits{cfg.limits.max_body_bytes ? cfg.limits.max_body_bytes
+                                                             : UINT64_MAX});
+  uint64_t remaining = 0;
+  size_t first = 0;
+  bool body_done = true;
+  switch (head_.framing) {
+    case BodyFraming::kNone:
+    case BodyFraming::kUntilClose:
+      break;
+    case BodyFraming::kContentLength:
+      first = static_cast<size_t>(std::min<uint64_t>(Pending(), head_.content_length));
+      remaining = head_.content_length - first;
+      body_done = remaining == 0;
+      break;
+    case BodyFraming::kChunked: {
+      auto scanned = scanner.Scan({in_ + in_begin_, Pending()});
+      if (!scanned) co_return Unexpected{scanned.error()};
+      first = *scanned;
+      body_done = scanner.done();
+      break;
+    }
+  }
+  // Head and every body byte already buffered, in one writev.
+  iovec iov[2] = {{out_.data(), out_.size()}, {in_ + in_begin_, first}};
+  in_begin_ += first;
+  request_body_bytes_ += first;
+  SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
+  net::ErrorCode ec = co_await net::WriteAll(conn.socket, iov, first ? 2 : 1);
+  if (ec) {
+    *retryable = true;
+    co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
+                                                  "request was being sent");
+  }
+  if (!body_done && head_.expect_continue && first == 0) {
+    iovec cont{const_cast<char*>(kContinue.data()), kContinue.size()};
+    Status s = co_await WriteDownstream(&cont, 1);
+    if (!s) co_return s;
+  }
+  // Stream the rest: read a piece, write it, and only then read the next (backpressure both
+  // ways). Chunked reads are capped at the input area's size so that bytes of a pipelined next
+  // request read past the body's end fit back into it.
+  while (!body_done) {
+    SetDeadline(cfg.timeouts.request_head.count(), Wait::kBody);
+    size_t want = head_.framing == BodyFraming::kContentLength
+                      ? static_cast<size_t>(std::min<uint64_t>(xfer_cap_, remaining))
+                      : std::min(xfer_cap_, kInCap);
+    auto r = co_await net::ReadSome(client_, {xfer_, want});
+    if (r.ec || r.bytes == 0) {
+      keep_alive_ = false;
+      co_return Unexpected{ReadError(r.ec, Side::kDownstream)};
+    }
+    size_t take = r.bytes;
+    if (head_.framing == BodyFraming::kContentLength) {
+      remaining -= take;
+      body_done = remaining == 0;
+    } else {
+      auto scanned = scanner.Scan({xfer_, r.bytes});
+      if (!scanned) {
+        keep_alive_ = false;
+        co_return Unexpected{scanned.error()};
+      }
+      take = *scanned;
+      body_done = scanner.done();
+      if (take < r.bytes) {  // the start of the next request: back into the input area
+        CompactInput();
+        std::memcpy(in_ + in_end_, xfer_ + take, r.bytes - take);
+        in_end_ += r.bytes - take;
+      }
+    }
+    request_body_bytes_ += take;
+    SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
+    ec = co_await net::WriteAll(conn.socket, std::string_view(xfer_, take));
+    if (ec) {
+      keep_alive_ = false;
+      co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
+                                                    "request body was being sent");
+    }
+  }
+  request_body_done_ = true;
+  co_return Status{};
+}
+
+int64_t Session::upstream_timeout_ms() const {
+  if (route_ && route_->upstream_timeout) return route_->upstream_timeout->count();
+  return snapshot_->config->timeouts.upstream_response.count();
+}
+
+// ---- phase: respond -------------------------------------------------------------------------
+
+net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retryable) {
+  http::ResponseHead resp;
+  http::ResponseHeadParser parser(http::Limits{static_cast<uint32_t>(xfer_cap_), 100},
+                                  resp_fields_);
+  size_t got = 0;
+  size_t head_size = 0;
+  SetDeadline(upstream_timeout_ms(), Wait::kUpstreamResponse);
+  for (;;) {
+    auto r = co_await net::ReadSome(conn.socket, {xfer_ + got, xfer_cap_ - got});
+    if (r.ec || r.bytes == 0) {
+      if (timed_out_ == Wait::kUpstreamResponse) {
+        cluster_cell_->timeouts.Add();
+        co_return Unexpected{TimeoutError()};
+      }
+      *retryable = got == 0;
+      co_return Upstream(ErrorKind::kUpstreamReset,
+                         got == 0 ? "upstream closed the connection without responding"
+                                  : "upstream closed the connection in the response head");
+    }
+    got += r.bytes;
+    bool have_head = false;
+    while (got > 0) {
+      auto parsed = parser.Parse({xfer_, got}, head_.method, resp);
+      if (!parsed) co_return Unexpected{parsed.error()};
+      if (*parsed == 0) break;
+      if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+        // Interim responses are dropped: ficus answered 100-continue itself.
+        std::memmove(xfer_, xfer_ + *parsed, got - *parsed);
+        got -= *parsed;
+        parser.Reset();
+        continue;
+      }
+      head_size = *parsed;
+      have_head = true;
+      break;
+    }
+    if (have_head) break;
+    if (got == xfer_cap_) {
+      co_return Upstream(ErrorKind::kUpstreamProtocol, "upstream response head too large");
+    }
+  }
+  cluster_cell_->responses[observe::StatusClassIndex(resp.status)].Add();
+  status_ = resp.status;
+  const bool upgrade = resp.status == 101;
+  if (upgrade && !head_.upgrade) {
+    co_return Upstream(ErrorKind::kUpstreamProtocol,
+                       "upstream switched protocols without an upgrade request");
+  }
+  if (resp.framing == BodyFraming::kUntilClose || worker_.draining() || closing_) keep_alive_ = false;
+  out_.clear();
+  AppendDownstreamResponseHead(
+      resp, ResponseContext{{request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0,
+                            upgrade},
+      out_);
+  response_started_ = true;
+  if (upgrade) {
+    iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, got - head_size}};
+    Status s = co_await WriteDownstream(iov, got > head_size ? 2 : 1);
+    if (!s) co_return s;
+    co_await Tunnel(conn);
+    keep_alive_ = false;
+    co_return Status{};
+  }
+  co_return co_await RelayBody(conn, resp, head_size, got);
+}
+
+net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
+                                     size_t head_size, size_t got) {
+  http::ChunkedScanner scanner;
+  scanner.set_upstream(true);
+  uint64_t remaining = 0;
+  size_t available = got - head_size;
+  size_t first = 0;
+  bool done = true;
+  bool clean = true;  // the upstream sent nothing beyond the message: its connection is reusable
+  switch (resp.framing) {
+    case BodyFraming::kNone:
+      clean = available == 0;
+      break;
+    case BodyFraming::kContentLength:
+      first = static_cast<size_t>(std::min<uint64_t>(available, resp.content_length));
+      remaining = resp.content_length - first;
+      done = remaining == 0;
+      clean = first == available;
+      break;
+    case BodyFraming::kChunked: {
+      auto scanned = scanner.Scan({xfer_ + head_size, available});
+      if (!scanned) co_return Unexpected{scanned.error()};
+      first = *scanned;
+      done = scanner.done();
+      clean = first == available;
+      break;
+    }
+    case BodyFraming::kUntilClose:
+      first = available;
+      done = false;
+      break;
+  }
+  if (head_.method == http::Method::kHead) {  // never a body, whatever the framing says
+    first = 0;
+    done = true;
+    clean = resp.framing != BodyFraming::kUntilClose;
+  }
+  iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
+  response_body_bytes_ += first;
+  Status s = co_await WriteDownstream(iov, first ? 2 : 1);
+  if (!s) co_return s;
+  while (!done) {
+    SetDeadline(upstream_timeout_ms(), Wait::kUpstreamBody);
+    size_t want = resp.framing == BodyFraming::kContentLength
+                      ? static_cast<size_t>(std::min<uint64_t>(xfer_cap_, remaining))
+                      : xfer_cap_;
+    auto r = co_await net::ReadSome(conn.socket, {xfer_, want});
+    if (!r.ec && r.bytes == 0 && resp.framing == BodyFraming::kUntilClose) break;
+    if (r.ec || r.bytes == 0) {
+      if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
+      co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection mid-body");
+    }
+    size_t take = r.bytes;
+    if (resp.framing == BodyFraming::kContentLength) {
+      remaining -= take;
+      done = remaining == 0;
+    } else if (resp.framing == BodyFraming::kChunked) {
+      auto scanned = scanner.Scan({xfer_, r.bytes});
+      if (!scanned) co_return Unexpected{scanned.error()};
+      take = *scanned;
+      done = scanner.done();
+      clean = take == r.bytes;
+    }
+    response_body_bytes_ += take;
+    iovec piece{xfer_, take};
+    s = co_await WriteDownstream(&piece, 1);
+    if (!s) co_return s;
+  }
+  pool_ok_ = resp.keep_alive && resp.framing != BodyFraming::kUntilClose && clean &&
+             request_body_done_ && !closing_;
+  co_return Status{};
+}
+
+// ---- upgrades: after a 101, bytes flow both ways until either side closes ------------------
+
+net::Task<void> Session::Tunnel(upstream::Connection& conn) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  const size_t half = xfer_cap_ / 2;
+  SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kTunnel);
+  co_await (Pump(client_, conn.socket, {xfer_, half}) &&
+            Pump(conn.socket, client_, {xfer_ + half, half}));
+}
+
+net::Task<void> Session::Pump(net::tcp::socket& from, net::tcp::socket& to, std::span<char> buf) {
+  net::ErrorCode ignored;
+  for (;;) {
+    auto r = co_await net::ReadSome(from, buf);
+    if (r.ec || r.bytes == 0) {
+      if (r.ec) {  // reset or idle timeout: tear down both directions
+        from.cancel(ignored);
+        to.cancel(ignored);
+      }
+      to.shutdown(net::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kTunnel);
+    net::ErrorCode ec = co_await net::WriteAll(to, std::string_view(buf.data(), r.bytes));
+    if (ec) {
+      from.cancel(ignored);
+      to.cancel(ignored);
+      co_return;
+    }
+  }
+}
+
+// ---- Fail: the one place an Error becomes an HTTP answer -----------------------------------
+
+net::Task<void> Session::Fail(const Error& error) {
+  status_ = StatusFor(error.kind);
+  if (error.kind == ErrorKind::kDownstreamClosed) {
+    keep_alive_ = false;
+    co_return;
+  }
+  // After a malformed request, or one whose body we did not read, the byte stream cannot be
+  // trusted to be in sync: answer and close.
+  if (!request_body_done_ || (error.side == Side::kDownstream && error.kind != ErrorKind::kNoRoute))
+    keep_alive_ = false;
+  if (!keep_alive_ && head_.framing == BodyFraming::kContentLength && !request_body_done_ &&
+      head_.content_length <= Pending()) {
+    // The whole body is already here: skip it and keep the connection after all.
+    in_begin_ += head_.content_length;
+    request_body_done_ = true;
+    keep_alive_ = head_.keep_alive && error.side != Side::kDownstream;
+  }
+  EnsureMemory();
+  out_.clear();
+  AppendErrorResponse(error, {request_id_, request_id_len_}, keep_alive_ && !worker_.draining(),
+                      out_);
+  iovec iov{out_.data(), out_.size()};
+  Status s = co_await WriteDownstream(&iov, 1);
+  if (!s) keep_alive_ = false;
+}
+
+// ---- phase: record --------------------------------------------------------------------------
+
+void Session::Record(int status) {
+  const int cls = observe::StatusClassIndex(status);
+  worker_.server_stats().responses[cls].Add();
+  if (route_cell_ == nullptr) return;
+  route_cell_->responses[cls].Add();
+  route_cell_->duration.Record(static_cast<uint64_t>(MonotonicNanos() - start_ns_) / 1000);
+  route_cell_->request_bytes.Add(request_body_bytes_);
+  route_cell_->response_bytes.Add(response_body_bytes_);
+}
+
+// ---- the connection ------------------------------------------------------------------------
+
+net::Task<void> Session::Run() {
+  client_ip_len_ = net::PeerAddress(client_, client_ip_, sizeof client_ip_);
+  head_.head_size = 0;  // "no request yet": the first wait uses timeouts.request_head
+  bool answered_error = false;
+  for (;;) {
+    snapshot_ = worker_.snapshot();
+    auto next = co_await ReadHead();
+    if (!next) {
+      // A malformed, oversized or too-slow head: answer it and close.
+      auto& stats = worker_.server_stats();
+      stats.requests.Add();
+      if (next.error().kind == ErrorKind::kHeadTimeout) stats.head_timeouts.Add();
+      else stats.parse_errors.Add();
+      worker_.NewRequestId(request_id_);
+      request_id_len_ = 36;
+      request_body_done_ = false;
+      keep_alive_ = false;
+      route_cell_ = nullptr;
+      co_await Fail(next.error());
+      Record(status_);
+      answered_error = true;
+      break;
+    }
+    if (*next == Next::kClose) break;
+    bool keep = co_await Exchange();
+    if (!keep) {
+      answered_error = status_ >= 400;
+      break;
+    }
+  }
+  ClearDeadline();
+  net::ErrorCode ignored;
+  if (answered_error && !closing_) {
+    // Lingering close: if the client is still sending (a body we refused), closing now would
+    // reset the connection and could destroy our answer before the client reads it. Stop
+    // writing, then discard input for a short while.
+    client_.shutdown(net::tcp::socket::shutdown_send, ignored);
+    EnsureMemory();
+    SetDeadline(1000, Wait::kIdle);
+    for (int i = 0; i < 64; ++i) {
+      auto r = co_await net::ReadSome(client_, {xfer_, xfer_cap_});
+      if (r.ec || r.bytes == 0) break;
+    }
+  }
+  ClearDeadline();
+  client_.close(ignored);
+}
+
+}  // namespace ficus::proxy

@@ -1,0 +1,212 @@
+#include "server/server.h"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "config/config.h"
+#include "proxy/proxy.h"
+#include "server/internal/admin_server.h"
+
+namespace ficus::server {
+namespace {
+
+namespace asio = net::asio;
+
+// Each worker: its own io_context (concurrency hint 1: no internal locking), its own thread.
+struct WorkerThread {
+  asio::io_context io{1};
+  std::unique_ptr<proxy::Worker> worker;
+  std::thread thread;
+};
+
+void RaiseFileLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+void PrintErrors(const std::vector<config::ConfigError>& errors) {
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+  std::fprintf(stderr, "%zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+}
+
+bool SameListeners(const config::Config& a, const config::Config& b) {
+  if (a.listeners.size() != b.listeners.size()) return false;
+  for (size_t i = 0; i < a.listeners.size(); ++i) {
+    if (a.listeners[i].address != b.listeners[i].address || a.listeners[i].port != b.listeners[i].port)
+      return false;
+  }
+  return true;
+}
+
+class Gateway {
+ public:
+  Gateway(std::string path, std::shared_ptr<const config::Config> cfg)
+      : path_(std::move(path)), config_(std::move(cfg)), registry_(config_->workers) {}
+
+  int Serve() {
+    auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
+    for (uint32_t i = 0; i < config_->workers; ++i) {
+      auto t = std::make_unique<WorkerThread>();
+      t->worker = std::make_unique<proxy::Worker>(static_cast<int>(i), t->io, registry_, snapshot);
+      t->worker->Start();  // binds now: a listener that cannot open fails startup here
+      workers_.push_back(std::move(t));
+    }
+    AdminHandlers handlers;
+    handlers.ready = [this] { return ready_.load() && !draining_.load(); };
+    handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
+    handlers.metrics = [this] { return registry_.RenderPrometheus(); };
+    admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
+                                           std::move(handlers));
+    for (auto& t : workers_) {
+      t->thread = std::thread([w = t.get()] {
+        auto guard = asio::make_work_guard(w->io);
+        w->io.run();
+      });
+    }
+    admin_->Start();
+    ready_ = true;
+    log::info("ficus {} workers serving {} listener(s), {} route(s), {} cluster(s); admin on {}:{}",
+              config_->workers, config_->listeners.size(), config_->routes.size(),
+              config_->clusters.size(), config_->admin.address, admin_->port());
+
+    asio::io_context main_io{1};
+    asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
+    std::function<void(const net::ErrorCode&, int)> on_signal = [&](const net::ErrorCode& ec,
+                                                                       int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        Reload();
+        signals.async_wait(on_signal);
+        return;
+      }
+      log::info("received {}: draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                CurrentConfig()->timeouts.drain.count());
+      main_io.stop();
+    };
+    signals.async_wait(on_signal);
+    main_io.run();
+    Drain();
+    return 0;
+  }
+
+ private:
+  std::shared_ptr<const config::Config> CurrentConfig() {
+    std::lock_guard lock(mu_);
+    return config_;
+  }
+
+  // SIGHUP: a new snapshot if the file validates; otherwise the running config stays and the
+  // log says exactly why.
+  void Reload() {
+    log::info("reloading {}", path_);
+    config::LoadResult loaded = config::LoadFile(path_);
+    if (!loaded.errors.empty()) {
+      for (const auto& e : loaded.errors) log::error("reload rejected: {}", e.ToString());
+      log::error("reload failed: {} error(s); still running the previous config", loaded.errors.size());
+      return;
+    }
+    auto old = CurrentConfig();
+    if (loaded.config->workers != old->workers) {
+      log::warn("reload: workers changes from {} to {} take effect after a restart", old->workers,
+                loaded.config->workers);
+    }
+    if (!SameListeners(*loaded.config, *old)) {
+      log::warn("reload: listener changes take effect after a restart; keeping the open ones");
+    }
+    std::shared_ptr<const proxy::Snapshot> snap;
+    try {
+      snap = proxy::BuildSnapshot(loaded.config, registry_, ++generation_);
+    } catch (const std::exception& e) {
+      log::error("reload failed: {}; still running the previous config", e.what());
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      config_ = loaded.config;
+    }
+    for (auto& t : workers_) {
+      asio::post(t->io, [w = t->worker.get(), snap] { w->SetSnapshot(snap); });
+    }
+    log::info("reload applied: {} route(s), {} cluster(s)", loaded.config->routes.size(),
+              loaded.config->clusters.size());
+  }
+
+  // Stop accepting, let in-flight requests finish up to timeouts.drain, then stop.
+  void Drain() {
+    draining_ = true;
+    for (auto& t : workers_) asio::post(t->io, [w = t->worker.get()] { w->StartDrain(); });
+    const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
+    int64_t active = 0;
+    for (;;) {
+      active = 0;
+      for (int i = 0; i < registry_.workers(); ++i) active += registry_.Server(i).active_connections.Get();
+      if (active <= 0 || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (active > 0) log::warn("drain deadline passed with {} connection(s) open; closing them", active);
+    for (auto& t : workers_) asio::post(t->io, [w = t->worker.get()] { w->Abort(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& t : workers_) t->io.stop();
+    for (auto& t : workers_) t->thread.join();
+    admin_->Stop();
+    log::info("drained; exiting");
+  }
+
+  std::string path_;
+  std::mutex mu_;  // guards config_ (read by the admin thread, replaced on reload)
+  std::shared_ptr<const config::Config> config_;
+  observe::Registry registry_;
+  uint64_t generation_ = 0;
+  std::vector<std::unique_ptr<WorkerThread>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace
+
+int Check(const std::string& config_path) {
+  config::LoadResult loaded = config::LoadFile(config_path);
+  if (!loaded.errors.empty()) {
+    PrintErrors(loaded.errors);
+    return 1;
+  }
+  std::fputs(config::Describe(*loaded.config).c_str(), stdout);
+  std::printf("%s: OK\n", config_path.c_str());
+  return 0;
+}
+
+int Run(const std::string& config_path) {
+  config::LoadResult loaded = config::LoadFile(config_path);
+  if (!loaded.errors.empty()) {
+    PrintErrors(loaded.errors);
+    return 1;
+  }
+  log::Init(loaded.config->log_level);
+  std::signal(SIGPIPE, SIG_IGN);  // a peer that vanished is an error value, not a signal
+  RaiseFileLimit();
+  try {
+    Gateway gateway(config_path, loaded.config);
+    return gateway.Serve();
+  } catch (const std::exception& e) {
+    log::error("cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace ficus::server

@@ -1,0 +1,97 @@
+#include "upstream/upstream.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace ficus::upstream {
+
+std::unique_ptr<Connection> EndpointPool::Take(int64_t now_ms, int64_t idle_timeout_ms) {
+  while (!idle_.empty()) {
+    std::unique_ptr<Connection> c = std::move(idle_.back());
+    idle_.pop_back();
+    if (now_ms - c->idle_since_ms < idle_timeout_ms) return c;
+    // Expired: dropping it closes the socket. Everything behind it is older, but those are
+    // left for CloseExpired so Take stays O(1) in the common case.
+  }
+  return nullptr;
+}
+
+void EndpointPool::Put(std::unique_ptr<Connection> c, int64_t now_ms, uint32_t max_idle) {
+  if (idle_.size() >= max_idle) return;  // `c` closes here
+  c->idle_since_ms = now_ms;
+  idle_.push_back(std::move(c));
+}
+
+size_t EndpointPool::CloseExpired(int64_t now_ms, int64_t idle_timeout_ms) {
+  // Front = oldest. Find the first connection still fresh; everything before it expired.
+  auto fresh = std::find_if(idle_.begin(), idle_.end(), [&](const auto& c) {
+    return now_ms - c->idle_since_ms < idle_timeout_ms;
+  });
+  size_t n = static_cast<size_t>(fresh - idle_.begin());
+  idle_.erase(idle_.begin(), fresh);
+  return n;
+}
+
+WeightedRoundRobin::WeightedRoundRobin(std::vector<uint32_t> weights)
+    : weight_(weights.begin(), weights.end()), current_(weights.size(), 0) {
+  total_ = std::accumulate(weight_.begin(), weight_.end(), int64_t{0});
+  uniform_ = std::all_of(weight_.begin(), weight_.end(), [&](int64_t w) { return w == weight_[0]; });
+}
+
+size_t WeightedRoundRobin::Pick() {
+  const size_t n = weight_.size();
+  if (uniform_) {
+    size_t i = next_;
+    next_ = (next_ + 1 == n) ? 0 : next_ + 1;
+    return i;
+  }
+  size_t best = 0;
+  for (size_t i = 0; i < n; ++i) {
+    current_[i] += weight_[i];
+    if (current_[i] > current_[best]) best = i;
+  }
+  current_[best] -= total_;
+  return best;
+}
+
+namespace {
+std::vector<uint32_t> WeightsOf(const config::Cluster& c) {
+  std::vector<uint32_t> w;
+  for (const auto& e : c.endpoints) w.push_back(e.weight);
+  return w;
+}
+}  // namespace
+
+ClusterState::ClusterState(const config::Cluster& cluster, std::vector<tcp::endpoint> addresses,
+                           observe::ClusterStats* stats)
+    : name_(cluster.name),
+      addresses_(std::move(addresses)),
+      balancer_(WeightsOf(cluster)),
+      pools_(addresses_.size()),
+      pool_config_(cluster.pool),
+      connect_timeout_ms_(cluster.connect_timeout.count()),
+      stats_(stats) {}
+
+bool ClusterState::SameEndpoints(const ClusterState& other) const {
+  return name_ == other.name_ && addresses_ == other.addresses_;
+}
+
+size_t ClusterState::CloseExpired(int64_t now_ms) {
+  size_t n = 0;
+  for (auto& p : pools_) n += p.CloseExpired(now_ms, pool_config_.idle_timeout.count());
+  return n;
+}
+
+size_t ClusterState::idle_connections() const {
+  size_t n = 0;
+  for (const auto& p : pools_) n += p.size();
+  return n;
+}
+
+std::vector<tcp::endpoint> ResolveEndpoints(const config::Cluster& cluster) {
+  std::vector<tcp::endpoint> out;
+  for (const auto& e : cluster.endpoints) out.push_back(net::MakeEndpoint(e.host, e.port));
+  return out;
+}
+
+}  // namespace ficus::upstream

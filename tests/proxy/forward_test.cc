@@ -1,0 +1,130 @@
+// The header rules of forwarding: what goes upstream and what comes back downstream.
+#include "proxy/internal/forward.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace ficus::proxy {
+namespace {
+
+http::RequestHead ParseRequest(std::string_view raw, std::vector<http::Header>& storage) {
+  storage.resize(100);
+  http::RequestHeadParser parser(http::Limits{}, storage);
+  http::RequestHead head;
+  auto r = parser.Parse(raw, head);
+  EXPECT_TRUE(r && *r == raw.size()) << raw;
+  return head;
+}
+
+http::ResponseHead ParseResponse(std::string_view raw, std::vector<http::Header>& storage) {
+  storage.resize(100);
+  http::ResponseHeadParser parser(http::Limits{}, storage);
+  http::ResponseHead head;
+  auto r = parser.Parse(raw, http::Method::kGet, head);
+  EXPECT_TRUE(r && *r == raw.size()) << raw;
+  return head;
+}
+
+TEST(ForwardTest, UpstreamHeadDropsHopByHopAndAddsForwardingHeaders) {
+  std::vector<http::Header> storage;
+  auto head = ParseRequest(
+      "GET /a?b=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: keep-alive, x-secret\r\n"
+      "Keep-Alive: timeout=5\r\nX-Secret: 1\r\nTE: trailers\r\nProxy-Connection: close\r\n"
+      "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nVia: 1.0 edge\r\n"
+      "Accept: */*\r\n\r\n",
+      storage);
+  std::string out;
+  AppendUpstreamRequestHead(head, ForwardContext{"127.0.0.1", "rid-1", false}, out);
+  EXPECT_EQ(out,
+            "GET /a?b=1 HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\n"
+            "X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: shop.example\r\nVia: 1.0 edge, 1.1 ficus\r\nX-Request-Id: rid-1\r\n"
+            "\r\n");
+}
+
+TEST(ForwardTest, KeepsBodyFramingAndDropsExpect) {
+  std::vector<http::Header> storage;
+  auto head = ParseRequest(
+      "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+      "X-Request-Id: abc\r\n\r\n",
+      storage);
+  std::string out;
+  AppendUpstreamRequestHead(head, ForwardContext{"::1", "abc", false}, out);
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Expect"), std::string::npos);
+  EXPECT_NE(out.find("X-Request-Id: abc\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("X-Request-Id: abc\r\nX-Request-Id"), std::string::npos);
+}
+
+TEST(ForwardTest, Http10ClientsAskUpstreamInHttp10WithKeepAlive) {
+  std::vector<http::Header> storage;
+  auto head = ParseRequest("GET / HTTP/1.0\r\n\r\n", storage);
+  std::string out;
+  AppendUpstreamRequestHead(head, ForwardContext{"127.0.0.1", "r", true}, out);
+  EXPECT_EQ(out.rfind("GET / HTTP/1.0\r\n", 0), 0u);
+  EXPECT_NE(out.find("Connection: keep-alive\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Via: 1.0 ficus\r\n"), std::string::npos);
+}
+
+TEST(ForwardTest, UpgradeRequestsKeepUpgradeHeaders) {
+  std::vector<http::Header> storage;
+  auto head = ParseRequest(
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: k\r\n\r\n",
+      storage);
+  ASSERT_TRUE(head.upgrade);
+  std::string out;
+  AppendUpstreamRequestHead(head, ForwardContext{"127.0.0.1", "r", false}, out);
+  EXPECT_NE(out.find("Connection: upgrade\r\nUpgrade: websocket\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Sec-WebSocket-Key: k\r\n"), std::string::npos);
+}
+
+TEST(ForwardTest, DownstreamHeadDropsHopByHopAndSaysClose) {
+  std::vector<http::Header> storage;
+  auto resp = ParseResponse(
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=4\r\n"
+      "Server: up\r\n\r\n",
+      storage);
+  std::string out;
+  AppendDownstreamResponseHead(resp, ResponseContext{"rid", false, false, false}, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: up\r\nVia: 1.1 ficus\r\n"
+            "X-Request-Id: rid\r\nConnection: close\r\n\r\n");
+}
+
+TEST(ForwardTest, DownstreamKeepsUpstreamRequestIdAndHttp10KeepAlive) {
+  std::vector<http::Header> storage;
+  auto resp = ParseResponse("HTTP/1.1 204 No Content\r\nX-Request-Id: up-id\r\n\r\n", storage);
+  std::string out;
+  AppendDownstreamResponseHead(resp, ResponseContext{"rid", true, true, false}, out);
+  EXPECT_EQ(out.find("X-Request-Id: rid"), std::string::npos);
+  EXPECT_NE(out.find("X-Request-Id: up-id\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Connection: keep-alive\r\n"), std::string::npos);
+}
+
+TEST(ForwardTest, ErrorResponseIsJsonWithLengthAndId) {
+  std::string out;
+  AppendErrorResponse(Error{ErrorKind::kConnectFailed, Side::kUpstream, true, "no \"luck\""},
+                      "rid-9", /*keep_alive=*/false, out);
+  const std::string body =
+      "{\"error\":\"connect_failed\",\"message\":\"no \\\"luck\\\"\",\"request_id\":\"rid-9\"}\n";
+  EXPECT_EQ(out, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) +
+                     "\r\nX-Request-Id: rid-9\r\nConnection: close\r\n\r\n" + body);
+}
+
+TEST(ForwardTest, StatusMapping) {
+  EXPECT_EQ(StatusFor(ErrorKind::kBadRequest), 400);
+  EXPECT_EQ(StatusFor(ErrorKind::kHeadTooLarge), 431);
+  EXPECT_EQ(StatusFor(ErrorKind::kBodyTooLarge), 413);
+  EXPECT_EQ(StatusFor(ErrorKind::kHeadTimeout), 408);
+  EXPECT_EQ(StatusFor(ErrorKind::kNoRoute), 404);
+  EXPECT_EQ(StatusFor(ErrorKind::kConnectFailed), 502);
+  EXPECT_EQ(StatusFor(ErrorKind::kUpstreamTimeout), 504);
+  EXPECT_EQ(StatusFor(ErrorKind::kBadVersion), 505);
+  EXPECT_EQ(StatusFor(ErrorKind::kNotImplemented), 501);
+}
+
+}  // namespace
+}  // namespace ficus::proxy
