@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +19,8 @@ using Duration = std::chrono::milliseconds;
 struct Endpoint {
   std::string host;  // IPv4/IPv6 literal or a DNS name (resolved at load time)
   uint16_t port = 0;
-  uint32_t weight = 1;  // 1..1000
+  uint32_t weight = 1;   // 1..1000
+  std::string hostname;  // the DNS name `host` was resolved from at load; empty for a literal
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
 };
 
@@ -31,7 +33,7 @@ struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;  // at least one
   std::string load_balancer = "round_robin";
-  Duration connect_timeout{2000};
+  Duration connect_timeout{2000};  // resolved: Timeouts::connect when the cluster sets none
   Pool pool;
   int line = 0;  // where it was declared, for messages
 };
@@ -55,25 +57,26 @@ struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
   std::string cluster;
-  size_t cluster_index = 0;             // resolved at validation: index into Config::clusters
-  std::optional<Duration> timeout;      // total request deadline override
+  size_t cluster_index = 0;                  // resolved at validation: index into Config::clusters
+  std::optional<Duration> timeout;           // total request deadline override
   std::optional<Duration> upstream_timeout;  // upstream response timeout override
   int line = 0;
 };
 
 struct Listener {
   std::string name;
-  std::string address = "0.0.0.0";  // IP literal
+  std::string address = "0.0.0.0";  // IP literal (canonical form, IPv6 without brackets)
   uint16_t port = 0;
+  std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
 };
 
 struct Timeouts {
-  Duration connect{2000};            // upstream connect (cluster may override)
-  Duration request_head{10000};      // whole request head must arrive within this (else 408)
-  Duration idle{60000};              // keep-alive idle between requests
-  Duration upstream_response{30000}; // from request sent to upstream response head
-  Duration request{0};               // total request deadline; 0 = none
-  Duration drain{15000};             // graceful shutdown: max wait for in-flight requests
+  Duration connect{2000};             // upstream connect (cluster may override)
+  Duration request_head{10000};       // whole request head must arrive within this (else 408)
+  Duration idle{60000};               // keep-alive idle between requests
+  Duration upstream_response{30000};  // from request sent to upstream response head
+  Duration request{0};                // total request deadline; 0 = none
+  Duration drain{15000};              // graceful shutdown: max wait for in-flight requests
 };
 
 struct Limits {
@@ -86,11 +89,12 @@ struct Limits {
 struct Admin {
   std::string address = "127.0.0.1";
   uint16_t port = 9901;
-  std::string token;  // secret: never logged; redacted in /config
+  std::string token;            // secret: never logged; redacted in /config
+  std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
 };
 
 struct Config {
-  std::string source;  // file path or a name for in-memory configs
+  std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
   std::string data_dir = "./ficus-data";
   std::string log_level = "info";
@@ -105,8 +109,8 @@ struct Config {
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".
 struct ConfigError {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
+  int line = 0;       // 1-based; 0 when unknown
+  int column = 0;     // 1-based
   std::string field;  // dotted path, e.g. "clusters[0].endpoints[1]"
   std::string reason;
   std::string ToString() const;
@@ -115,13 +119,28 @@ struct ConfigError {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   std::vector<ConfigError> errors;       // every problem found, in file order
+  // Legal but probably unintended (a cluster no route uses, a route that can never match).
+  // Set whether or not there are errors; `ficus check` prints them.
+  std::vector<ConfigError> warnings;
+};
+
+// Seams for tests, fuzzing and tools; the defaults are what `ficus run` uses.
+struct LoadOptions {
+  // Resolves an endpoint's DNS name to one IP literal; on failure returns nullopt and sets
+  // *error. Empty = getaddrinfo (first IPv4 address, else first IPv6 address). Blocking.
+  std::function<std::optional<std::string>(const std::string& name, std::string* error)> resolve;
+  // Looks up an environment variable for `${VAR}`; nullopt = unset. Empty = ::getenv.
+  std::function<std::optional<std::string>(const std::string& name)> getenv;
 };
 
 // Parses and validates. Unknown keys and wrong types are errors; `${VAR}` (and `${VAR:-dflt}`)
 // in scalar values is replaced from the environment, an unset VAR without default is an error.
-// Never throws.
+// Never throws. Blocks on DNS when endpoints name hosts: call it off the worker threads.
 LoadResult LoadFile(const std::string& path);
 LoadResult LoadString(std::string_view yaml, std::string_view source_name);
+LoadResult LoadFile(const std::string& path, const LoadOptions& options);
+LoadResult LoadString(std::string_view yaml, std::string_view source_name,
+                      const LoadOptions& options);
 
 // Human-readable summary for `ficus check`: listeners, routes (match -> cluster), clusters.
 std::string Describe(const Config& config);
@@ -129,8 +148,14 @@ std::string Describe(const Config& config);
 std::string ToRedactedYaml(const Config& config);
 
 // "1.5s", "250ms", "2m", "1h" -> Duration. Used by the CLI too.
+// Units ms, s, m, h, d; segments may be combined ("1m30s"); "0" alone is zero; the result must
+// be a whole number of milliseconds.
 std::optional<Duration> ParseDuration(std::string_view text);
-// "64KiB", "1MiB", "1GiB", "1000" -> bytes.
+// "64KiB", "1MiB", "1GiB", "1000" -> bytes. Units B, KB, MB, GB, TB (powers of 1000) and
+// KiB, MiB, GiB, TiB (powers of 1024); one space before the unit is allowed.
 std::optional<uint64_t> ParseSize(std::string_view text);
+// The inverses, in the largest exact unit: 1500ms -> "1500ms", 60000ms -> "1m", 65536 -> "64KiB".
+std::string FormatDuration(Duration d);
+std::string FormatSize(uint64_t bytes);
 
 }  // namespace ficus::config

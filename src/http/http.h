@@ -59,6 +59,18 @@ struct Header {
 // ASCII case-insensitive equality (field names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+namespace internal {
+// How far a head parser got in a buffer that did not yet hold a complete head. Offsets, not
+// pointers, so that the caller's buffer may move (grow) between calls.
+struct HeadProgress {
+  uint32_t line_start = 0;   // first line not yet lexed
+  uint32_t scanned = 0;      // [line_start, scanned) holds no LF
+  uint16_t fields = 0;       // field lines lexed so far
+  uint8_t phase = 0;         // 0: start line (or leading empty lines), 1: field lines
+  uint8_t empty_lines = 0;   // leading empty lines skipped (requests only)
+};
+}  // namespace internal
+
 struct RequestHead {
   Method method = Method::kOther;
   std::string_view method_text;
@@ -107,13 +119,14 @@ class RequestHeadParser {
   RequestHeadParser(const Limits& limits, std::span<Header> storage)
       : limits_(limits), storage_(storage) {}
   Result<size_t> Parse(std::string_view buf, RequestHead& out);
-  // Forget scan progress; call before parsing the next request on the connection.
-  void Reset() { scanned_ = 0; }
+  // Forget scan progress; call before parsing the next request on the connection. (Parse
+  // also forgets it by itself whenever it returns non-zero or an error.)
+  void Reset() { progress_ = {}; }
 
  private:
   Limits limits_;
   std::span<Header> storage_;
-  size_t scanned_ = 0;
+  internal::HeadProgress progress_;
 };
 
 // Parses one response head from an upstream. `request_method` decides framing (a response to
@@ -126,12 +139,12 @@ class ResponseHeadParser {
   ResponseHeadParser(const Limits& limits, std::span<Header> storage)
       : limits_(limits), storage_(storage) {}
   Result<size_t> Parse(std::string_view buf, Method request_method, ResponseHead& out);
-  void Reset() { scanned_ = 0; }
+  void Reset() { progress_ = {}; }
 
  private:
   Limits limits_;
   std::span<Header> storage_;
-  size_t scanned_ = 0;
+  internal::HeadProgress progress_;
 };
 
 // Validates a chunked body incrementally, so the proxy can forward the raw bytes it has
@@ -163,8 +176,9 @@ class ChunkedScanner {
  private:
   enum class State : uint8_t {
     kSize, kExtension, kSizeLf, kData, kDataCr, kDataLf,
-    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone
+    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone, kFailed
   };
+  Result<size_t> Reject(const char* context, ErrorKind kind = ErrorKind::kBadRequest);
   Limits limits_;
   State state_ = State::kSize;
   bool upstream_ = false;
@@ -173,7 +187,9 @@ class ChunkedScanner {
   uint64_t payload_bytes_ = 0;
   uint32_t line_bytes_ = 0;     // extension or trailer-line bytes so far
   uint32_t trailer_bytes_ = 0;
-  uint8_t ext_state_ = 0;       // internal sub-state of the extension grammar
+  uint8_t ext_state_ = 0;       // internal sub-state of the extension / trailer-line grammar
+  ErrorKind failed_kind_ = ErrorKind::kBadRequest;  // once kFailed: the error Scan repeats
+  const char* failed_context_ = "";
 };
 
 }  // namespace ficus::http

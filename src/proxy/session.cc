@@ -143,6 +143,7 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
     const int64_t idle_ms =
         (head_.head_size == 0 ? cfg.timeouts.request_head : cfg.timeouts.idle).count();
     bool parked = block_ == nullptr;
+    int64_t idle_left_ms = idle_ms;
     if (!parked) {
       // Back-to-back requests: read straight into the exchange memory we hold.
       SetDeadline(std::min(idle_ms, kParkAfterMs), idle_ms > kParkAfterMs ? Wait::kPark : Wait::kIdle);
@@ -152,13 +153,14 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
         if (timed_out_ != Wait::kPark || closing_) co_return Next::kClose;
         ReleaseMemory();
         parked = true;
+        idle_left_ms = idle_ms - kParkAfterMs;
       } else {
         in_end_ = r.bytes;
       }
     }
     if (parked) {
       // Idle for a while: wait for readability holding no buffer, then take one.
-      SetDeadline(idle_ms - (block_ ? 0 : kParkAfterMs), Wait::kIdle);
+      SetDeadline(idle_left_ms, Wait::kIdle);
       net::ErrorCode ec;
       co_await client_.async_wait(net::tcp::socket::wait_read,
                                   asio::redirect_error(asio::use_awaitable, ec));
@@ -172,6 +174,7 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
   EnsureMemory();
   SetDeadline(cfg.timeouts.request_head.count(), Wait::kHead);
   http::Limits limits{cfg.limits.max_head_bytes, cfg.limits.max_header_count};
+  if (req_fields_.size() < limits.max_header_count) req_fields_.resize(limits.max_header_count);
   http::RequestHeadParser parser(limits, req_fields_);
   for (;;) {
     auto parsed = parser.Parse({in_ + in_begin_, Pending()}, head_);

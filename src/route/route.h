@@ -2,6 +2,7 @@
 // header matchers all match. Built once per config snapshot; Match() is const and lock-free.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -19,8 +20,20 @@ class RouteTable {
   RouteTable& operator=(RouteTable&&) noexcept;
 
   // Index into config.routes of the first matching route, or -1 when none matches.
-  // Host is compared case-insensitively without its port. No allocation.
+  // Host is compared case-insensitively without its port (and without a trailing dot).
+  // Paths are compared as received: not percent-decoded, not normalized ("/a/../b" is not "/b").
+  // path_regex uses boost::regex (ECMAScript/Perl syntax, whole-path match). Fail-closed: when a
+  // route's other matchers all match but its regex cannot be evaluated — the path is longer than
+  // kMaxRegexPathBytes, or the regex exceeds boost's complexity bound — Match returns -1 instead
+  // of falling through to later routes (a long path must not slip past a regex route).
+  // No allocation, except the first regex match on each thread (a per-thread match buffer).
+  // Thread safety: const, callable from every worker at once.
   int Match(const http::RequestHead& head) const;
+
+  // Bounds the cost of one regex match (boost's bound grows with the square of the length).
+  static constexpr size_t kMaxRegexPathBytes = 2048;
+
+  size_t size() const;  // number of routes
 
  private:
   struct Impl;

@@ -153,18 +153,31 @@ class Gateway {
     const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
     int64_t active = 0;
     for (;;) {
-      active = 0;
-      for (int i = 0; i < registry_.workers(); ++i) active += registry_.Server(i).active_connections.Get();
+      active = ActiveConnections();
       if (active <= 0 || std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (active > 0) log::warn("drain deadline passed with {} connection(s) open; closing them", active);
+    // Abort cancels every socket; give the cancelled sessions a moment to unwind so that none
+    // outlives its Worker.
     for (auto& t : workers_) asio::post(t->io, [w = t->worker.get()] { w->Abort(); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 100 && ActiveConnections() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     for (auto& t : workers_) t->io.stop();
     for (auto& t : workers_) t->thread.join();
+    for (auto& t : workers_) {
+      t->io.restart();
+      t->io.poll();  // completions of cancelled operations still queued
+      t->worker.reset();
+    }
     admin_->Stop();
     log::info("drained; exiting");
+  }
+
+  int64_t ActiveConnections() {
+    int64_t n = 0;
+    for (int i = 0; i < registry_.workers(); ++i) n += registry_.Server(i).active_connections.Get();
+    return n;
   }
 
   std::string path_;

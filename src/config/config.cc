@@ -1,0 +1,338 @@
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "config/internal/loader.h"
+#include "config/internal/values.h"
+
+namespace ficus::config {
+
+namespace {
+
+// Far above any real config; stops `ficus check -c /dev/zero` from eating memory.
+constexpr size_t kMaxFileBytes = 16 << 20;
+
+LoadResult Failure(std::string_view source, std::string reason) {
+  LoadResult r;
+  r.errors.push_back(ConfigError{std::string(source), 0, 0, "", std::move(reason)});
+  return r;
+}
+
+LoadOptions WithDefaults(const LoadOptions& options) {
+  LoadOptions o = options;
+  if (!o.resolve) o.resolve = internal::ResolveWithGetaddrinfo;
+  if (!o.getenv) {
+    o.getenv = [](const std::string& name) -> std::optional<std::string> {
+      const char* v = std::getenv(name.c_str());
+      if (!v) return std::nullopt;
+      return std::string(v);
+    };
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string ConfigError::ToString() const {
+  // Appends only: g++ 12 -O3 warns falsely (-Wrestrict) on "literal" + std::string.
+  std::string out = file;
+  if (line > 0) {
+    out.append(":").append(std::to_string(line));
+    if (column > 0) out.append(":").append(std::to_string(column));
+  }
+  out.append(": ");
+  if (!field.empty()) out.append(field).append(": ");
+  out.append(reason);
+  return out;
+}
+
+std::string Endpoint::Address() const { return internal::JoinHostPort(host, port); }
+std::string Listener::Address() const { return internal::JoinHostPort(address, port); }
+std::string Admin::Address() const { return internal::JoinHostPort(address, port); }
+
+LoadResult LoadString(std::string_view yaml, std::string_view source_name,
+                      const LoadOptions& options) {
+  try {
+    return internal::LoadYaml(yaml, source_name, WithDefaults(options));
+  } catch (const std::exception& e) {
+    return Failure(source_name,
+                   std::string("internal error while loading the config: ") + e.what());
+  } catch (...) {
+    return Failure(source_name, "internal error while loading the config");
+  }
+}
+
+LoadResult LoadString(std::string_view yaml, std::string_view source_name) {
+  return LoadString(yaml, source_name, LoadOptions{});
+}
+
+LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
+  try {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Failure(path, std::string("cannot open: ") + std::strerror(errno));
+    std::string text;
+    char buf[64 * 1024];
+    while (true) {
+      const ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        return Failure(path, std::string("cannot read: ") + std::strerror(err));
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > kMaxFileBytes) {
+        ::close(fd);
+        return Failure(path, "file is larger than " + FormatSize(kMaxFileBytes));
+      }
+    }
+    ::close(fd);
+    return LoadString(text, path, options);
+  } catch (const std::exception& e) {
+    return Failure(path, std::string("internal error while loading the config: ") + e.what());
+  }
+}
+
+LoadResult LoadFile(const std::string& path) { return LoadFile(path, LoadOptions{}); }
+
+// ---------------------------------------------------------------------------------------------
+// Describe
+
+namespace {
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out.append(sep);
+    out.append(s);
+  }
+  return out;
+}
+
+std::string DescribeMatch(const RouteMatch& m) {
+  std::string out = "[";
+  out.append(m.hosts.empty() ? std::string("*") : Join(m.hosts, ","));
+  out.append("] [");
+  out.append(m.methods.empty() ? std::string("*") : Join(m.methods, ","));
+  out.append("] ");
+  if (!m.path.empty()) {
+    out += "path " + m.path;
+  } else if (!m.path_prefix.empty()) {
+    out += "prefix " + m.path_prefix;
+  } else if (!m.path_regex.empty()) {
+    out += "regex " + m.path_regex;
+  } else {
+    out += "any path";
+  }
+  if (!m.headers.empty()) {
+    std::vector<std::string> hs;
+    for (const HeaderMatcher& h : m.headers) {
+      if (h.exact) {
+        hs.push_back(h.name + (h.invert ? "!=" : "=") + *h.exact);
+      } else {
+        hs.push_back(h.name + (h.invert ? " absent" : " present"));
+      }
+    }
+    out += " headers(" + Join(hs, ", ") + ")";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Describe(const Config& c) {
+  std::string out;
+  out += "config " + c.source + "\n";
+  out += "workers: " + std::to_string(c.workers) + ", log_level: " + c.log_level +
+         ", data_dir: " + c.data_dir + "\n";
+  out += "admin: " + c.admin.Address() + (c.admin.token.empty() ? " (no token)" : " (token set)") +
+         "\n";
+  out += "listeners:\n";
+  for (const Listener& l : c.listeners) out += "  " + l.name + ": " + l.Address() + "\n";
+  out += "routes (first match wins):\n";
+  for (const Route& r : c.routes) {
+    out += "  " + r.name + ": " + DescribeMatch(r.match) + " -> " + r.cluster;
+    std::vector<std::string> extra;
+    if (r.timeout) extra.push_back("timeout " + FormatDuration(*r.timeout));
+    if (r.upstream_timeout) {
+      extra.push_back("upstream_timeout " + FormatDuration(*r.upstream_timeout));
+    }
+    if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
+    out += "\n";
+  }
+  out += "clusters:\n";
+  for (const Cluster& cl : c.clusters) {
+    out += "  " + cl.name + ": " + cl.load_balancer + ", connect_timeout " +
+           FormatDuration(cl.connect_timeout) + ", pool max_idle " +
+           std::to_string(cl.pool.max_idle) + " idle_timeout " +
+           FormatDuration(cl.pool.idle_timeout) + "\n";
+    for (const Endpoint& e : cl.endpoints) {
+      out += "    " + e.Address();
+      if (!e.hostname.empty()) out += " (" + e.hostname + ")";
+      out += " weight " + std::to_string(e.weight) + "\n";
+    }
+  }
+  const Timeouts& t = c.timeouts;
+  out += "timeouts: connect " + FormatDuration(t.connect) + ", request_head " +
+         FormatDuration(t.request_head) + ", idle " + FormatDuration(t.idle) +
+         ", upstream_response " + FormatDuration(t.upstream_response) + ", request " +
+         (t.request.count() == 0 ? std::string("none") : FormatDuration(t.request)) + ", drain " +
+         FormatDuration(t.drain) + "\n";
+  const Limits& lim = c.limits;
+  out += "limits: max_head_bytes " + FormatSize(lim.max_head_bytes) + ", max_header_count " +
+         std::to_string(lim.max_header_count) + ", max_body_bytes " +
+         (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
+         ", max_connections " + std::to_string(lim.max_connections) + "\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ToRedactedYaml
+
+namespace {
+
+// Every string goes through EscapeEnv so that loading the output again gives the same values.
+void Str(YAML::Emitter& out, std::string_view s) { out << internal::EscapeEnv(s); }
+
+void StrList(YAML::Emitter& out, const std::vector<std::string>& items) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& s : items) Str(out, s);
+  out << YAML::EndSeq;
+}
+
+}  // namespace
+
+std::string ToRedactedYaml(const Config& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "workers" << YAML::Value << c.workers;
+  out << YAML::Key << "data_dir" << YAML::Value;
+  Str(out, c.data_dir);
+  out << YAML::Key << "log_level" << YAML::Value;
+  Str(out, c.log_level);
+
+  out << YAML::Key << "admin" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "listen" << YAML::Value << c.admin.Address();
+  out << YAML::Key << "token" << YAML::Value
+      << (c.admin.token.empty() ? std::string() : std::string("<redacted>"));
+  out << YAML::EndMap;
+
+  out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
+  for (const Listener& l : c.listeners) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    Str(out, l.name);
+    out << YAML::Key << "listen" << YAML::Value << l.Address();
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  out << YAML::Key << "clusters" << YAML::Value << YAML::BeginSeq;
+  for (const Cluster& cl : c.clusters) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    Str(out, cl.name);
+    out << YAML::Key << "endpoints" << YAML::Value << YAML::BeginSeq;
+    for (const Endpoint& e : cl.endpoints) {
+      out << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "address" << YAML::Value << e.Address();
+      out << YAML::Key << "weight" << YAML::Value << e.weight;
+      out << YAML::EndMap;
+      if (!e.hostname.empty()) out << YAML::Comment(e.hostname);  // the name it resolved from
+    }
+    out << YAML::EndSeq;
+    out << YAML::Key << "load_balancer" << YAML::Value;
+    Str(out, cl.load_balancer);
+    out << YAML::Key << "connect_timeout" << YAML::Value << FormatDuration(cl.connect_timeout);
+    out << YAML::Key << "pool" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "max_idle" << YAML::Value << cl.pool.max_idle;
+    out << YAML::Key << "idle_timeout" << YAML::Value << FormatDuration(cl.pool.idle_timeout);
+    out << YAML::EndMap;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+  for (const Route& r : c.routes) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    Str(out, r.name);
+    out << YAML::Key << "match" << YAML::Value << YAML::BeginMap;
+    const RouteMatch& m = r.match;
+    if (!m.hosts.empty()) {
+      out << YAML::Key << "host" << YAML::Value;
+      StrList(out, m.hosts);
+    }
+    if (!m.path.empty()) {
+      out << YAML::Key << "path" << YAML::Value;
+      Str(out, m.path);
+    }
+    if (!m.path_prefix.empty()) {
+      out << YAML::Key << "path_prefix" << YAML::Value;
+      Str(out, m.path_prefix);
+    }
+    if (!m.path_regex.empty()) {
+      out << YAML::Key << "path_regex" << YAML::Value;
+      Str(out, m.path_regex);
+    }
+    if (!m.methods.empty()) {
+      out << YAML::Key << "methods" << YAML::Value;
+      StrList(out, m.methods);
+    }
+    if (!m.headers.empty()) {
+      out << YAML::Key << "headers" << YAML::Value << YAML::BeginSeq;
+      for (const HeaderMatcher& h : m.headers) {
+        out << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "name" << YAML::Value;
+        Str(out, h.name);
+        if (h.exact) {
+          out << YAML::Key << "value" << YAML::Value;
+          Str(out, *h.exact);
+        }
+        out << YAML::Key << "invert" << YAML::Value << h.invert;
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;  // match
+    out << YAML::Key << "cluster" << YAML::Value;
+    Str(out, r.cluster);
+    if (r.timeout) out << YAML::Key << "timeout" << YAML::Value << FormatDuration(*r.timeout);
+    if (r.upstream_timeout) {
+      out << YAML::Key << "upstream_timeout" << YAML::Value << FormatDuration(*r.upstream_timeout);
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  const Timeouts& t = c.timeouts;
+  out << YAML::Key << "timeouts" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "connect" << YAML::Value << FormatDuration(t.connect);
+  out << YAML::Key << "request_head" << YAML::Value << FormatDuration(t.request_head);
+  out << YAML::Key << "idle" << YAML::Value << FormatDuration(t.idle);
+  out << YAML::Key << "upstream_response" << YAML::Value << FormatDuration(t.upstream_response);
+  out << YAML::Key << "request" << YAML::Value << FormatDuration(t.request);
+  out << YAML::Key << "drain" << YAML::Value << FormatDuration(t.drain);
+  out << YAML::EndMap;
+
+  const Limits& l = c.limits;
+  out << YAML::Key << "limits" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_head_bytes" << YAML::Value << FormatSize(l.max_head_bytes);
+  out << YAML::Key << "max_header_count" << YAML::Value << l.max_header_count;
+  out << YAML::Key << "max_body_bytes" << YAML::Value << FormatSize(l.max_body_bytes);
+  out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
+  out << YAML::EndMap;
+
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace ficus::config

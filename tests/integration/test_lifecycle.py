@@ -1,0 +1,194 @@
+"""Process lifecycle: graceful drain on SIGTERM, hot reload on SIGHUP (valid and invalid
+configs), and `ficus check` against the file a running ficus uses."""
+
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import (FICUS_BIN, SANITIZED, TIME_FACTOR, FicusTestCase, RawConn, endpoint,
+                     make_config, request, to_yaml, wait_until)
+
+SLOW_MS = 2000 if SANITIZED else 1000
+
+
+def connect_refused(port):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    except ConnectionRefusedError:
+        return True
+    s.close()
+    return False
+
+
+class DrainTest(FicusTestCase):
+    def start(self, drain="5s"):
+        self.up = self.start_upstream("drain")
+        cfg = make_config({"app": [endpoint(self.up.port)]},
+                          [{"name": "all", "match": {"path_prefix": "/"}, "cluster": "app"}],
+                          timeouts={"drain": drain})
+        return self.start_ficus(cfg)
+
+    def test_sigterm_completes_in_flight_request_refuses_new_and_exits_0(self):
+        f = self.start()
+        result = {}
+
+        def slow():
+            try:
+                t0 = time.monotonic()
+                result["resp"] = request(f.port, "GET", "/delay?ms=%d&t=inflight" % SLOW_MS,
+                                         timeout=20)
+                result["at"] = time.monotonic() - t0
+            except Exception as e:  # reported below
+                result["error"] = e
+        t = threading.Thread(target=slow, daemon=True)
+        t.start()
+        self.assertTrue(self.up.wait_for(
+            lambda up: any("t=inflight" in r["target"] for r in up.requests()), 5 * TIME_FACTOR),
+            "the slow request never reached the upstream")
+        t_term = time.monotonic()
+        f.signal(signal.SIGTERM)
+
+        # New connections are refused while the in-flight request is still running.
+        refused = wait_until(lambda: connect_refused(f.port), SLOW_MS / 1000.0 * 0.8)
+        refused_after = time.monotonic() - t_term
+        self.assertTrue(refused, "new connections still accepted %.2fs after SIGTERM"
+                        % refused_after)
+        self.assertNotIn("resp", result, "refusal checked only after the slow request ended")
+
+        t.join(20 * TIME_FACTOR)
+        self.assertNotIn("error", result, result)
+        self.assertEqual(result["resp"].status, 200, result["resp"])
+        self.assertEqual(result["resp"].json()["query"], "ms=%d&t=inflight" % SLOW_MS)
+        try:
+            code = f.proc.wait(10 * TIME_FACTOR)
+        except subprocess.TimeoutExpired:
+            self.fail("ficus did not exit after draining")
+        self.assertEqual(code, 0)
+
+    def test_sigterm_with_idle_keepalive_connection_exits_promptly(self):
+        f = self.start(drain="10s")
+        c = RawConn(f.port)
+        self.addCleanup(c.close)
+        c.request("GET", "/echo")
+        self.assertEqual(c.read_response().status, 200)
+        t0 = time.monotonic()
+        f.signal(signal.SIGTERM)
+        try:
+            code = f.proc.wait(10 * TIME_FACTOR)
+        except subprocess.TimeoutExpired:
+            self.fail("an idle keep-alive connection held ficus for the whole drain timeout")
+        self.assertEqual(code, 0)
+        self.assertLess(time.monotonic() - t0, 3.0 * TIME_FACTOR,
+                        "an idle connection delayed shutdown")
+        self.assertTrue(c.is_closed(1), "the idle client connection was left open")
+
+    def test_drain_timeout_bounds_shutdown(self):
+        f = self.start(drain="1s")
+        t = threading.Thread(target=lambda: self._swallow(f.port), daemon=True)
+        t.start()
+        self.assertTrue(self.up.wait_for(
+            lambda up: any("t=forever" in r["target"] for r in up.requests()), 5 * TIME_FACTOR))
+        t0 = time.monotonic()
+        f.signal(signal.SIGTERM)
+        try:
+            f.proc.wait(10 * TIME_FACTOR)
+        except subprocess.TimeoutExpired:
+            self.fail("ficus ignored timeouts.drain")
+        self.assertLess(time.monotonic() - t0, 1.0 + 2.0 * TIME_FACTOR)
+
+    @staticmethod
+    def _swallow(port):
+        try:
+            request(port, "GET", "/delay?ms=15000&t=forever", timeout=20)
+        except Exception:
+            pass
+
+
+class ReloadTest(FicusTestCase):
+    def setUp(self):
+        super().setUp()
+        self.a = self.start_upstream("a")
+        self.b = self.start_upstream("b")
+        self.cfg = make_config({"app": [endpoint(self.a.port)], "other": [endpoint(self.b.port)]},
+                               [{"name": "echo", "match": {"path_prefix": "/echo"},
+                                 "cluster": "app"}])
+        self.f = self.start_ficus(self.cfg)
+
+    def test_valid_reload_adds_route_without_restart(self):
+        f = self.f
+        pid = f.pid
+        self.assertEqual(request(f.port, "GET", "/new/echo").status, 404)
+        # Keep a connection open across the reload: it must keep working.
+        c = RawConn(f.port)
+        self.addCleanup(c.close)
+        c.request("GET", "/echo")
+        self.assertEqual(c.read_response().status, 200)
+
+        cfg = dict(self.cfg)
+        cfg["routes"] = self.cfg["routes"] + [
+            {"name": "new", "match": {"path_prefix": "/new"}, "cluster": "other"}]
+        f.reload(cfg)
+        ok = wait_until(lambda: request(f.port, "GET", "/new/echo").status == 200,
+                        5 * TIME_FACTOR, 0.05)
+        self.assertTrue(ok, "the new route did not start working after SIGHUP")
+        r = request(f.port, "GET", "/new/echo")
+        self.assertEqual(r.header("x-upstream"), "b")
+        self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+        c.request("GET", "/echo")
+        self.assertEqual(c.read_response().status, 200)
+        self.assertTrue(f.alive())
+        self.assertEqual(f.pid, pid)
+        conf = request(f.admin_port, "GET", "/config")
+        self.assertEqual(conf.status, 200)
+        self.assertIn("/new", conf.body.decode())
+
+    def test_reload_moves_cluster_to_new_endpoint(self):
+        f = self.f
+        self.assertEqual(request(f.port, "GET", "/echo").header("x-upstream"), "a")
+        cfg = make_config({"app": [endpoint(self.b.port)], "other": [endpoint(self.b.port)]},
+                          self.cfg["routes"], listen_port=f.port, admin_port=f.admin_port)
+        f.reload(cfg)
+        ok = wait_until(lambda: request(f.port, "GET", "/echo").header("x-upstream") == "b",
+                        5 * TIME_FACTOR, 0.05)
+        self.assertTrue(ok, "cluster endpoints did not change on reload")
+
+    def test_invalid_reload_keeps_old_config(self):
+        f = self.f
+        bad = to_yaml(self.cfg) + "\nroutes_typo: 1\n"
+        bad = bad.replace("cluster: app", "cluster: does-not-exist")
+        f.reload(text=bad)
+        time.sleep(1.0 * TIME_FACTOR)
+        self.assertTrue(f.alive(), "an invalid reload killed ficus")
+        r = request(f.port, "GET", "/echo")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-upstream"), "a")
+        log = f.log_text()
+        self.assertRegex(log, re.escape(f.config_path) + r":\d+:\d+",
+                         "the rejected reload should say where (FILE:LINE:COL)")
+        # A later valid reload still works.
+        cfg = dict(self.cfg)
+        cfg["routes"] = self.cfg["routes"] + [
+            {"name": "new", "match": {"path_prefix": "/new"}, "cluster": "other"}]
+        f.reload(cfg)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/new/echo").status == 200,
+                                   5 * TIME_FACTOR, 0.05))
+
+    def test_unparseable_reload_keeps_old_config(self):
+        f = self.f
+        f.reload(text="routes: [ { unclosed\n")
+        time.sleep(1.0 * TIME_FACTOR)
+        self.assertTrue(f.alive())
+        self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+
+    def test_check_accepts_running_config(self):
+        r = subprocess.run([FICUS_BIN, "check", "-c", self.f.config_path], capture_output=True,
+                           text=True, timeout=20 * TIME_FACTOR)
+        self.assertEqual(r.returncode, 0, r)
+
+
+if __name__ == "__main__":
+    unittest.main()
