@@ -2,74 +2,312 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace ficus::net {
+namespace {
 
-tcp::endpoint MakeEndpoint(const std::string& ip, uint16_t port) {
-  ErrorCode ec;
-  auto addr = asio::ip::make_address(ip, ec);
-  if (ec) throw std::runtime_error("not an IP address: '" + ip + "'");
-  return tcp::endpoint(addr, port);
+ErrorCode LastError() { return ErrorCode(errno, std::generic_category()); }
+
+std::system_error SystemError(const std::string& what) {
+  return std::system_error(errno, std::generic_category(), what);
 }
 
-tcp::acceptor Listen(asio::io_context& io, const tcp::endpoint& at, int backlog) {
-  auto where = [&] {
-    return "listen " + at.address().to_string() + ":" + std::to_string(at.port());
+}  // namespace
+
+// ---- addresses ----------------------------------------------------------------------------
+
+uint16_t Address::port() const {
+  if (storage.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
+}
+
+std::string Address::ToString() const {
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(storage).sin_addr, ip, sizeof ip);
+    return std::string(ip).append(":").append(std::to_string(port()));
+  }
+  inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(storage).sin6_addr, ip, sizeof ip);
+  return std::string("[").append(ip).append("]:").append(std::to_string(port()));
+}
+
+bool Address::operator==(const Address& o) const {
+  return length == o.length && std::memcmp(&storage, &o.storage, length) == 0;
+}
+
+Address MakeAddress(const std::string& ip, uint16_t port) {
+  Address a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.length = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.length = sizeof(sockaddr_in6);
+  } else {
+    throw std::runtime_error("not an IP address: '" + ip + "'");
+  }
+  return a;
+}
+
+// ---- the loop ------------------------------------------------------------------------------
+
+Loop::Loop() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw SystemError("epoll_create1");
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw SystemError("eventfd");
+  wake_state_.fd = wake_fd_;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &wake_state_;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) throw SystemError("epoll_ctl");
+}
+
+Loop::~Loop() {
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void Loop::Stop() {
+  stop_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Loop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Loop::SetTick(std::chrono::milliseconds every, std::function<void()> tick) {
+  tick_every_ = every;
+  tick_ = std::move(tick);
+  next_tick_ms_ = CoarseMonotonicMillis() + every.count();
+}
+
+void Loop::RunPosted() {
+  uint64_t n;
+  [[maybe_unused]] ssize_t r = read(wake_fd_, &n, sizeof n);
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard lock(posted_mu_);
+    fns.swap(posted_);
+  }
+  for (auto& fn : fns) fn();
+}
+
+void Loop::RunReady() {
+  // Resuming may make more coroutines ready; run until none is.
+  while (!ready_.empty()) {
+    std::vector<std::coroutine_handle<>> batch;
+    batch.swap(ready_);
+    for (auto h : batch) h.resume();
+  }
+}
+
+void Loop::Run() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  while (!stop_.load(std::memory_order_acquire)) {
+    int64_t now = CoarseMonotonicMillis();
+    int timeout = -1;
+    if (!ready_.empty()) {
+      timeout = 0;
+    } else if (tick_ || !sleepers_.empty()) {
+      int64_t next = tick_ ? next_tick_ms_ : INT64_MAX;
+      for (const auto& s : sleepers_) next = std::min(next, s.wake_at_ms);
+      timeout = static_cast<int>(std::clamp<int64_t>(next - now, 0, 1000));
+    }
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
+    if (n < 0 && errno != EINTR) throw SystemError("epoll_wait");
+    for (int i = 0; i < n; ++i) {
+      auto* s = static_cast<internal::IoState*>(events[i].data.ptr);
+      if (s == &wake_state_) {
+        RunPosted();
+        continue;
+      }
+      if (s->dead) continue;  // closed earlier in this batch
+      const uint32_t e = events[i].events;
+      std::coroutine_handle<> reader, writer;
+      if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        s->readable = true;
+        if (e & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) s->hangup = true;
+        reader = std::exchange(s->read_waiter, nullptr);
+      }
+      if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+        s->writable = true;
+        writer = std::exchange(s->write_waiter, nullptr);
+      }
+      // Resume inline (the cheapest path); a resumed coroutine may close `s`, whose state then
+      // stays in the graveyard until the batch is over.
+      if (reader) reader.resume();
+      if (writer) writer.resume();
+    }
+    RunReady();
+    graveyard_.clear();
+    now = CoarseMonotonicMillis();
+    if (tick_ && now >= next_tick_ms_) {
+      next_tick_ms_ = now + tick_every_.count();
+      tick_();
+    }
+    if (!sleepers_.empty()) {
+      auto due = std::partition(sleepers_.begin(), sleepers_.end(),
+                                [&](const Sleeper& s) { return s.wake_at_ms > now; });
+      std::vector<Sleeper> wake(due, sleepers_.end());
+      sleepers_.erase(due, sleepers_.end());
+      for (auto& s : wake) ready_.push_back(s.h);
+    }
+    RunReady();
+    graveyard_.clear();
+  }
+}
+
+Task<void> Loop::Sleep(std::chrono::milliseconds d) {
+  struct Awaiter {
+    Loop* loop;
+    int64_t at;
+    bool await_ready() { return false; }
+    void await_suspend(std::coroutine_handle<> h) { loop->sleepers_.push_back({at, h}); }
+    void await_resume() {}
   };
-  tcp::acceptor acceptor(io);
-  ErrorCode ec;
-  acceptor.open(at.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-      ec = ErrorCode(errno, boost::system::system_category());
+  co_await Awaiter{this, CoarseMonotonicMillis() + d.count()};
+}
+
+internal::IoState* Loop::Register(int fd) {
+  auto s = std::make_unique<internal::IoState>();
+  s->fd = fd;
+  s->loop = this;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = s.get();
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    auto err = SystemError("epoll_ctl");
+    close(fd);
+    throw err;
   }
-  if (!ec) acceptor.bind(at, ec);
-  if (!ec) acceptor.listen(backlog, ec);
-  if (ec) throw std::system_error(ec.value(), std::generic_category(), where());
-  acceptor.non_blocking(true);
-  return acceptor;
+  return s.release();
 }
 
-void PrepareSocket(tcp::socket& socket) {
-  ErrorCode ignored;
-  socket.non_blocking(true, ignored);
-  socket.set_option(tcp::no_delay(true), ignored);
+void Loop::Unregister(internal::IoState* s) {
+  s->dead = true;
+  close(s->fd);  // also removes it from the epoll set
+  s->fd = -1;
+  graveyard_.emplace_back(s);
 }
 
-Task<ReadResult> ReadSome(tcp::socket& socket, std::span<char> into) {
-  ReadResult r;
-  r.bytes = co_await socket.async_read_some(asio::buffer(into.data(), into.size()),
-                                            asio::redirect_error(asio::use_awaitable, r.ec));
-  if (r.ec == asio::error::eof) {
-    r.ec = {};
-    r.bytes = 0;
+// ---- sockets --------------------------------------------------------------------------------
+
+// Suspends until the socket's read (or write) readiness changes or it is cancelled.
+struct Socket::Waiter {
+  internal::IoState* s;
+  bool write;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    (write ? s->write_waiter : s->read_waiter) = h;
   }
-  co_return r;
+  // True when the wait was cancelled.
+  bool await_resume() noexcept {
+    bool& cancelled = write ? s->write_cancelled : s->read_cancelled;
+    return std::exchange(cancelled, false);
+  }
+};
+
+Socket::Socket(Loop& loop, int fd) : state_(loop.Register(fd)) {}
+
+Socket& Socket::operator=(Socket&& o) noexcept {
+  if (this != &o) {
+    Close();
+    state_ = std::exchange(o.state_, nullptr);
+  }
+  return *this;
 }
 
-Task<ErrorCode> WriteAll(tcp::socket& socket, iovec* iov, int count) {
-  const int fd = socket.native_handle();
-  while (count > 0) {
-    ssize_t n = ::writev(fd, iov, count);
-    if (n < 0) {
+void Socket::Cancel() {
+  if (!state_) return;
+  if (state_->read_waiter) {
+    state_->read_cancelled = true;
+    state_->loop->Ready(std::exchange(state_->read_waiter, nullptr));
+  }
+  if (state_->write_waiter) {
+    state_->write_cancelled = true;
+    state_->loop->Ready(std::exchange(state_->write_waiter, nullptr));
+  }
+}
+
+void Socket::Close() {
+  if (!state_) return;
+  // REQUIRES (by design): no coroutine is suspended on this socket — the owner closes it
+  // after its own waits returned; Cancel() first otherwise.
+  FICUS_DCHECK(!state_->read_waiter && !state_->write_waiter);
+  state_->loop->Unregister(state_);
+  state_ = nullptr;
+}
+
+void Socket::ShutdownWrite() {
+  if (state_) ::shutdown(state_->fd, SHUT_WR);
+}
+
+Task<ReadResult> Socket::ReadSome(std::span<char> into) {
+  internal::IoState* s = state_;
+  if (!s) co_return ReadResult{0, Aborted()};
+  for (;;) {
+    if (s->readable) {
+      ssize_t n = ::recv(s->fd, into.data(), into.size(), 0);
+      if (n > 0) {
+        // A short read drained the socket: the next read waits for an event instead of
+        // trying (and failing) first. Data arriving after this recv raises a new edge; an
+        // end of stream that came with the data does not, hence the hangup exception.
+        if (static_cast<size_t>(n) < into.size() && !s->hangup) s->readable = false;
+        co_return ReadResult{static_cast<size_t>(n), {}};
+      }
+      if (n == 0) co_return ReadResult{0, {}};
       if (errno == EINTR) continue;
-      if (errno != EAGAIN) co_return ErrorCode(errno, boost::system::system_category());
-      ErrorCode ec;
-      co_await socket.async_wait(tcp::socket::wait_write,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return ec;
+      if (errno != EAGAIN) co_return ReadResult{0, LastError()};
+      s->readable = false;
+    }
+    if (co_await Waiter{s, false}) co_return ReadResult{0, Aborted()};
+  }
+}
+
+Task<ErrorCode> Socket::WaitReadable() {
+  internal::IoState* s = state_;
+  if (!s) co_return Aborted();
+  if (s->readable) co_return ErrorCode{};
+  if (co_await Waiter{s, false}) co_return Aborted();
+  co_return ErrorCode{};
+}
+
+Task<ErrorCode> Socket::WriteAll(iovec* iov, int count) {
+  internal::IoState* s = state_;
+  if (!s) co_return Aborted();
+  while (count > 0) {
+    if (!s->writable) {
+      if (co_await Waiter{s, true}) co_return Aborted();
       continue;
     }
-    // Drop the fully written buffers, trim the partially written one.
+    ssize_t n = ::writev(s->fd, iov, count);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) co_return LastError();
+      s->writable = false;
+      continue;
+    }
     size_t written = static_cast<size_t>(n);
     while (count > 0 && written >= iov->iov_len) {
       written -= iov->iov_len;
@@ -84,25 +322,159 @@ Task<ErrorCode> WriteAll(tcp::socket& socket, iovec* iov, int count) {
   co_return ErrorCode{};
 }
 
-Task<ErrorCode> WriteAll(tcp::socket& socket, std::string_view bytes) {
+Task<ErrorCode> Socket::WriteAll(std::string_view bytes) {
   iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  co_return co_await WriteAll(socket, &iov, 1);
+  co_return co_await WriteAll(&iov, 1);
 }
 
-size_t PeerAddress(const tcp::socket& socket, char* out, size_t size) {
+Task<ErrorCode> Socket::Connect(Loop& loop, const Address& to) {
+  Close();
+  int fd = ::socket(to.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) co_return LastError();
+  SetNoDelay(fd);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&to.storage), to.length);
+  if (rc != 0 && errno != EINPROGRESS) {
+    ErrorCode ec = LastError();
+    ::close(fd);
+    co_return ec;
+  }
+  state_ = loop.Register(fd);
+  if (rc != 0) {
+    state_->writable = false;
+    while (!state_->writable) {
+      if (co_await Waiter{state_, true}) co_return Aborted();
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) co_return ErrorCode(err, std::generic_category());
+  }
+  co_return ErrorCode{};
+}
+
+Task<Result<int>> Socket::Accept() {
+  internal::IoState* s = state_;
+  for (;;) {
+    if (!s) co_return Fail(ErrorKind::kInternal, Side::kInternal, "listener closed");
+    int fd = ::accept4(s->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) co_return fd;
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN) {
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the caller backs off.
+      co_return Fail(ErrorKind::kOverloaded, Side::kInternal, "accept failed");
+    }
+    s->readable = false;
+    if (co_await Waiter{s, false}) co_return Fail(ErrorKind::kInternal, Side::kInternal, "cancelled");
+    s = state_;
+  }
+}
+
+size_t Socket::PeerAddress(char* out, size_t size) const {
+  if (!state_) return 0;
   sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (::getpeername(const_cast<tcp::socket&>(socket).native_handle(),
-                    reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return 0;
+  if (::getpeername(state_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
   const char* p = nullptr;
   if (ss.ss_family == AF_INET) {
     p = ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, out, size);
   } else if (ss.ss_family == AF_INET6) {
     p = ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, out, size);
   }
-  return p ? std::char_traits<char>::length(out) : 0;
+  return p ? std::strlen(out) : 0;
 }
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+Socket Listen(Loop& loop, const Address& at, int backlog) {
+  const std::string where = std::string("listen ").append(at.ToString());
+  int fd = ::socket(at.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SystemError(where);
+  int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&at.storage), at.length) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    auto err = SystemError(where);
+    ::close(fd);
+    throw err;
+  }
+  return Socket(loop, fd);
+}
+
+// ---- detached tasks and frame memory --------------------------------------------------------
+
+namespace {
+
+struct Detached {
+  struct promise_type : internal::FrameAllocated {
+    Detached get_return_object() { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+};
+
+Detached RunDetached(Task<void> task, void (*on_exception)(std::exception_ptr)) {
+  try {
+    co_await task;
+  } catch (...) {
+    if (on_exception) on_exception(std::current_exception());
+  }
+}
+
+// Coroutine frames recycled per thread by size class (64-byte steps up to 4 KiB): a request's
+// frames are allocated from these lists in steady state, never from malloc.
+constexpr size_t kFrameStep = 64;
+constexpr size_t kFrameClasses = 64;
+constexpr size_t kMaxCachedPerClass = 256;
+
+struct FrameCache {
+  std::vector<void*> free[kFrameClasses];
+  ~FrameCache() {
+    for (auto& list : free)
+      for (void* p : list) ::operator delete(p);
+  }
+};
+thread_local FrameCache t_frames;
+
+}  // namespace
+
+void Spawn(Task<void> task, void (*on_exception)(std::exception_ptr)) {
+  RunDetached(std::move(task), on_exception);
+}
+
+namespace internal {
+
+void* AllocateFrame(size_t size) {
+  size_t cls = (size + kFrameStep - 1) / kFrameStep;
+  if (cls < kFrameClasses) {
+    auto& list = t_frames.free[cls];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      return p;
+    }
+    return ::operator new(cls * kFrameStep);
+  }
+  return ::operator new(size);
+}
+
+void FreeFrame(void* p, size_t size) noexcept {
+  size_t cls = (size + kFrameStep - 1) / kFrameStep;
+  if (cls < kFrameClasses && t_frames.free[cls].size() < kMaxCachedPerClass) {
+    t_frames.free[cls].push_back(p);
+    return;
+  }
+  ::operator delete(p);
+}
+
+}  // namespace internal
+
+// ---- timeouts -------------------------------------------------------------------------------
 
 void TimeoutList::Add(Entry* e) {
   e->prev_ = nullptr;
@@ -122,7 +494,7 @@ void TimeoutList::Remove(Entry* e) {
 
 void TimeoutList::Sweep(int64_t now_ms) {
   for (Entry* e = head_; e != nullptr;) {
-    Entry* next = e->next_;  // OnTimeout only cancels I/O; it never unlinks synchronously
+    Entry* next = e->next_;  // OnTimeout only cancels waits; it never unlinks synchronously
     if (e->deadline_ms_ <= now_ms) {
       e->deadline_ms_ = Entry::kNone;
       e->OnTimeout();

@@ -1,65 +1,168 @@
-// ficus::net — the I/O primitives of a worker's event loop (Boost.Asio, one io_context per
-// thread, C++20 coroutines). The syscall pattern matters more than anything else here
-// (measured, see shared/DESIGN.md "Quality bar"):
-//   - reads use async_read_some, whose edge-triggered speculation issues a recv() only when
-//     data is likely there (after an epoll event or a full previous read): no EAGAIN reads,
-//     and no epoll_ctl per wait (async_wait would re-arm the descriptor every time);
-//   - writes are inline non-blocking writev() (head and body in one call), falling back to an
-//     asynchronous wait only when the socket buffer is full.
+// ficus::net — a worker's event loop and its sockets: one epoll instance per worker thread,
+// edge-triggered, driven by C++20 coroutines (net/task.h).
+//
+// Why not Boost.Asio here (it still runs the admin listener and signal handling): measured on
+// this machine, Asio 1.81 issues a speculative recv() before every wait that fails with EAGAIN
+// (it marks a socket "maybe more" after any successful read), or, with async_wait, an
+// epoll_ctl(MOD) per wait; either is a syscall per wait, ~1-2.7 µs here. This loop keeps each
+// socket's edge-triggered readiness itself: a read is tried only when the socket is known
+// readable (an event arrived and no short read followed), writes go out inline with writev(),
+// and a wait is just a stored coroutine handle. docs/architecture.md has the figures.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <atomic>
+#include <chrono>
+#include <coroutine>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "base/base.h"
+#include "net/task.h"
 
 namespace ficus::net {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-template <class T>
-using Task = asio::awaitable<T>;
-using ErrorCode = boost::system::error_code;
+using ErrorCode = std::error_code;
+// The error a wait completes with when its socket is cancelled (timeout, drain, abort).
+inline ErrorCode Aborted() { return std::make_error_code(std::errc::operation_canceled); }
 
-// Parses an IP literal and port into an endpoint. Throws std::runtime_error on a bad address.
-tcp::endpoint MakeEndpoint(const std::string& ip, uint16_t port);
-
-// Opens a listening socket with SO_REUSEADDR and SO_REUSEPORT, so every worker can bind its
-// own socket to the same address and the kernel spreads connections over them.
-// Throws std::system_error with "listen ADDRESS:PORT: reason" (startup only).
-tcp::acceptor Listen(asio::io_context& io, const tcp::endpoint& at, int backlog = 4096);
-
-// Prepares an accepted or connected socket for the hot path: non-blocking, TCP_NODELAY.
-void PrepareSocket(tcp::socket& socket);
-
-// Reads whatever is available (at least one byte) into `into`. Returns 0 bytes with no error
-// on orderly EOF. operation_aborted means the socket was cancelled (a timeout fired).
-struct ReadResult {
-  size_t bytes = 0;
-  ErrorCode ec;
+// An IPv4 or IPv6 socket address.
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  uint16_t port() const;
+  std::string ToString() const;  // "1.2.3.4:80" / "[::1]:80"
+  bool operator==(const Address& o) const;
 };
-Task<ReadResult> ReadSome(tcp::socket& socket, std::span<char> into);
+// Parses an IP literal and port. Throws std::runtime_error on anything else (startup only).
+Address MakeAddress(const std::string& ip, uint16_t port);
 
-// Writes every byte of `iov` (modified in place as it progresses). Tries writev() inline and
-// waits for writability only when the kernel buffer is full.
-// REQUIRES: the socket is non-blocking (PrepareSocket); count <= IOV_MAX.
-Task<ErrorCode> WriteAll(tcp::socket& socket, iovec* iov, int count);
-Task<ErrorCode> WriteAll(tcp::socket& socket, std::string_view bytes);
+class Loop;
 
-// Formats the peer's IP address (no port) into `out`; returns its length (0 on failure).
-size_t PeerAddress(const tcp::socket& socket, char* out, size_t size);
+namespace internal {
+// Per-descriptor state, owned by its Socket and freed by the loop only after the epoll batch
+// that might still name it (an event can arrive for a socket closed earlier in the batch).
+struct IoState {
+  int fd = -1;
+  Loop* loop = nullptr;
+  bool readable = false;  // an input event arrived and no read came up short since
+  bool hangup = false;    // the peer closed (or the socket failed): reads never block again
+  bool writable = true;   // no write has hit EAGAIN since the last output event
+  bool dead = false;      // closed: stale events are ignored
+  bool read_cancelled = false;
+  bool write_cancelled = false;
+  std::coroutine_handle<> read_waiter;
+  std::coroutine_handle<> write_waiter;
+};
+}  // namespace internal
+
+// One event loop: owned by one thread, which calls Run(). Only Post() and Stop() may be
+// called from other threads.
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Runs until Stop(). `tick` (if set) runs every `tick_every` on this thread.
+  void Run();
+  void Stop();
+  void Post(std::function<void()> fn);
+  void SetTick(std::chrono::milliseconds every, std::function<void()> tick);
+  // Suspends the calling coroutine for about `d` (resolution: the tick, at most 100 ms).
+  Task<void> Sleep(std::chrono::milliseconds d);
+
+  // --- for sockets (this thread only) ---
+  internal::IoState* Register(int fd);  // takes ownership of fd; throws std::system_error
+  void Unregister(internal::IoState* s);  // closes fd, frees the state after this batch
+  void Ready(std::coroutine_handle<> h) { ready_.push_back(h); }
+
+ private:
+  void RunPosted();
+  void RunReady();
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: Post() and Stop() from other threads
+  internal::IoState wake_state_;
+  std::atomic<bool> stop_{false};
+  std::mutex posted_mu_;  // guards posted_
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::coroutine_handle<>> ready_;
+  std::vector<std::unique_ptr<internal::IoState>> graveyard_;
+  struct Sleeper {
+    int64_t wake_at_ms;
+    std::coroutine_handle<> h;
+  };
+  std::vector<Sleeper> sleepers_;
+  std::chrono::milliseconds tick_every_{100};
+  std::function<void()> tick_;
+  int64_t next_tick_ms_ = 0;
+};
+
+struct ReadResult {
+  size_t bytes = 0;  // 0 with no error: orderly EOF
+  ErrorCode ec;      // Aborted() when cancelled
+};
+
+// A non-blocking TCP socket registered with a Loop. Movable; closing (or destroying) it wakes
+// any coroutine waiting on it with Aborted().
+class Socket {
+ public:
+  Socket() = default;
+  Socket(Loop& loop, int fd);  // adopts a non-blocking fd
+  Socket(Socket&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  Socket& operator=(Socket&& o) noexcept;
+  ~Socket() { Close(); }
+
+  bool is_open() const { return state_ != nullptr; }
+  int fd() const { return state_ ? state_->fd : -1; }
+
+  // Reads what is available (at least one byte), waiting if nothing is.
+  Task<ReadResult> ReadSome(std::span<char> into);
+  // Writes all of iov (modified in place), inline while the kernel takes it.
+  // REQUIRES: count <= IOV_MAX.
+  Task<ErrorCode> WriteAll(iovec* iov, int count);
+  Task<ErrorCode> WriteAll(std::string_view bytes);
+  // Waits until the socket is readable without reading (an idle connection holding no buffer).
+  Task<ErrorCode> WaitReadable();
+  // Connects a new socket to `to` (this Socket must be closed).
+  Task<ErrorCode> Connect(Loop& loop, const Address& to);
+  // Accepts a connection (this Socket must be a listener): the new fd, non-blocking.
+  Task<Result<int>> Accept();
+
+  // Wakes the coroutines waiting on this socket with Aborted(). Waits started later are not
+  // affected (as Asio's cancel()).
+  void Cancel();
+  void ShutdownWrite();
+  void Close();
+  // The peer's IP (no port) into out; returns its length (0 on failure).
+  size_t PeerAddress(char* out, size_t size) const;
+
+ private:
+  struct Waiter;
+  internal::IoState* state_ = nullptr;
+};
+
+// Opens a listening socket with SO_REUSEADDR and SO_REUSEPORT (one per worker; the kernel
+// spreads connections over them). Throws std::system_error "listen ADDR: reason".
+Socket Listen(Loop& loop, const Address& at, int backlog = 4096);
+// Sets TCP_NODELAY on an accepted or connected socket.
+void SetNoDelay(int fd);
 
 // Coarse per-worker timeouts. Each connection is an Entry with a deadline in coarse
-// milliseconds; a periodic Sweep (every ~100 ms) fires the expired ones. Setting a deadline is
-// a store, not a timer operation: no syscall and no heap work per request. Single-threaded:
-// owned by one worker, used only on its thread.
+// milliseconds; the worker's tick (every ~100 ms) fires the expired ones. Setting a deadline
+// is a store, not a timer operation: no syscall and no heap work per request.
+// Single-threaded: owned by one worker, used only on its thread.
 class TimeoutList {
  public:
   class Entry {

@@ -25,7 +25,7 @@ struct Snapshot {
   route::RouteTable routes;
   std::vector<observe::RouteStats*> route_stats;      // parallel to config->routes
   std::vector<observe::ClusterStats*> cluster_stats;  // parallel to config->clusters
-  std::vector<std::vector<net::tcp::endpoint>> cluster_addresses;
+  std::vector<std::vector<net::Address>> cluster_addresses;
   uint64_t generation = 0;
 };
 
@@ -37,10 +37,10 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
 class Session;
 
 // One worker thread's state. Every method runs on that worker's thread (post to its
-// io_context from elsewhere).
+// loop from elsewhere).
 class Worker {
  public:
-  Worker(int id, net::asio::io_context& io, observe::Registry& registry,
+  Worker(int id, net::Loop& loop, observe::Registry& registry,
          std::shared_ptr<const Snapshot> snapshot);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -63,7 +63,7 @@ class Worker {
   int64_t active_connections() const { return active_connections_; }
 
   // --- for sessions (same thread) ---
-  net::asio::io_context& io() { return io_; }
+  net::Loop& loop() { return loop_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   const std::shared_ptr<upstream::ClusterState>& cluster(size_t index) { return clusters_[index]; }
   observe::ServerCell& server_stats() { return registry_.Server(id_); }
@@ -80,16 +80,18 @@ class Worker {
   static constexpr size_t kBlockSize = 64 * 1024;
 
  private:
-  net::Task<void> AcceptLoop(net::tcp::acceptor& acceptor);
-  net::Task<void> SweepLoop();
+  net::Task<void> AcceptLoop(net::Socket& listener);
+  void Tick();
   void RebuildClusters();
 
   int id_;
-  net::asio::io_context& io_;
+  net::Loop& loop_;
   observe::Registry& registry_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<upstream::ClusterState>> clusters_;
-  std::vector<net::tcp::acceptor> acceptors_;
+  std::vector<std::unique_ptr<net::Socket>> listeners_;
+  int accept_loops_ = 0;  // running AcceptLoop tasks
+  int tick_count_ = 0;
   net::TimeoutList timeouts_;
   std::vector<char*> free_blocks_;
   std::mt19937_64 rng_;

@@ -4,9 +4,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
 #include "base/log.h"
@@ -15,7 +12,6 @@
 namespace ficus::proxy {
 namespace {
 
-namespace asio = net::asio;
 using http::BodyFraming;
 
 constexpr size_t kInCap = 16 * 1024;   // downstream input; larger heads move to big_in_
@@ -31,7 +27,7 @@ Unexpected Upstream(ErrorKind kind, const char* why, bool retryable = false) {
 
 }  // namespace
 
-Session::Session(Worker& worker, net::tcp::socket socket)
+Session::Session(Worker& worker, net::Socket socket)
     : worker_(worker), client_(std::move(socket)) {
   worker_.SessionStarted(this);
 }
@@ -53,24 +49,19 @@ void Session::SetDeadline(int64_t after_ms, Wait what) {
 
 void Session::OnTimeout() {
   timed_out_ = waiting_;
-  net::ErrorCode ignored;
-  client_.cancel(ignored);
-  if (upstream_) upstream_->socket.cancel(ignored);
+  client_.Cancel();
+  if (upstream_) upstream_->socket.Cancel();
 }
 
 void Session::CloseIfIdle() {
   closing_ = true;
-  if (waiting_ == Wait::kIdle || waiting_ == Wait::kPark) {
-    net::ErrorCode ignored;
-    client_.cancel(ignored);
-  }
+  if (waiting_ == Wait::kIdle || waiting_ == Wait::kPark) client_.Cancel();
 }
 
 void Session::Abort() {
   closing_ = true;
-  net::ErrorCode ignored;
-  client_.cancel(ignored);
-  if (upstream_) upstream_->socket.cancel(ignored);
+  client_.Cancel();
+  if (upstream_) upstream_->socket.Cancel();
 }
 
 Error Session::TimeoutError() const {
@@ -87,7 +78,7 @@ Error Session::TimeoutError() const {
 }
 
 Error Session::ReadError(const net::ErrorCode& ec, Side side) const {
-  if (ec == asio::error::operation_aborted && timed_out_ != Wait::kNone) return TimeoutError();
+  if (ec == net::Aborted() && timed_out_ != Wait::kNone) return TimeoutError();
   if (side == Side::kDownstream)
     return Error{ErrorKind::kDownstreamClosed, side, false, "client closed the connection"};
   return Error{ErrorKind::kUpstreamReset, side, false, "upstream closed or reset the connection"};
@@ -126,7 +117,7 @@ void Session::CompactInput() {
 
 net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
   SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kDownstreamWrite);
-  net::ErrorCode ec = co_await net::WriteAll(client_, iov, count);
+  net::ErrorCode ec = co_await client_.WriteAll(iov, count);
   if (ec) co_return Downstream(ErrorKind::kDownstreamClosed, "client stopped reading");
   co_return Status{};
 }
@@ -147,7 +138,7 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
     if (!parked) {
       // Back-to-back requests: read straight into the exchange memory we hold.
       SetDeadline(std::min(idle_ms, kParkAfterMs), idle_ms > kParkAfterMs ? Wait::kPark : Wait::kIdle);
-      auto r = co_await net::ReadSome(client_, {in_, in_cap_});
+      auto r = co_await client_.ReadSome({in_, in_cap_});
       if (!r.ec && r.bytes == 0) co_return Next::kClose;
       if (r.ec) {
         if (timed_out_ != Wait::kPark || closing_) co_return Next::kClose;
@@ -161,12 +152,10 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
     if (parked) {
       // Idle for a while: wait for readability holding no buffer, then take one.
       SetDeadline(idle_left_ms, Wait::kIdle);
-      net::ErrorCode ec;
-      co_await client_.async_wait(net::tcp::socket::wait_read,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+      net::ErrorCode ec = co_await client_.WaitReadable();
       if (ec || closing_) co_return Next::kClose;
       EnsureMemory();
-      auto r = co_await net::ReadSome(client_, {in_, in_cap_});
+      auto r = co_await client_.ReadSome({in_, in_cap_});
       if (r.ec || r.bytes == 0) co_return Next::kClose;
       in_end_ = r.bytes;
     }
@@ -196,7 +185,7 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
         in_cap_ = cap;
       }
     }
-    auto r = co_await net::ReadSome(client_, {in_ + in_end_, in_cap_ - in_end_});
+    auto r = co_await client_.ReadSome({in_ + in_end_, in_cap_ - in_end_});
     if (r.ec) {
       if (timed_out_ == Wait::kHead) co_return Unexpected{TimeoutError()};
       co_return Next::kClose;
@@ -293,12 +282,10 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       cluster_cell_->connections_reused.Add();
       upstream_ = conn.get();
     } else {
-      conn = std::make_unique<upstream::Connection>(worker_.io(), endpoint);
+      conn = std::make_unique<upstream::Connection>(endpoint);
       upstream_ = conn.get();
       SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
-      net::ErrorCode ec;
-      co_await conn->socket.async_connect(cluster_->address(endpoint),
-                                          asio::redirect_error(asio::use_awaitable, ec));
+      net::ErrorCode ec = co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
       if (ec || closing_) {
         upstream_ = nullptr;
         cluster_cell_->connect_failures.Add();
@@ -307,7 +294,6 @@ net::Task<Status> Session::Forward(const config::Route& route) {
                                                           : "could not connect to upstream",
                            true);
       }
-      net::PrepareSocket(conn->socket);
       cluster_cell_->connections_opened.Add();
     }
     cluster_cell_->requests.Add();
@@ -362,7 +348,7 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   in_begin_ += first;
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
-  net::ErrorCode ec = co_await net::WriteAll(conn.socket, iov, first ? 2 : 1);
+  net::ErrorCode ec = co_await conn.socket.WriteAll(iov, first ? 2 : 1);
   if (ec) {
     *retryable = true;
     co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
@@ -381,7 +367,7 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
     size_t want = head_.framing == BodyFraming::kContentLength
                       ? static_cast<size_t>(std::min<uint64_t>(xfer_cap_, remaining))
                       : std::min(xfer_cap_, kInCap);
-    auto r = co_await net::ReadSome(client_, {xfer_, want});
+    auto r = co_await client_.ReadSome({xfer_, want});
     if (r.ec || r.bytes == 0) {
       keep_alive_ = false;
       co_return Unexpected{ReadError(r.ec, Side::kDownstream)};
@@ -406,7 +392,7 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
     }
     request_body_bytes_ += take;
     SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
-    ec = co_await net::WriteAll(conn.socket, std::string_view(xfer_, take));
+    ec = co_await conn.socket.WriteAll(std::string_view(xfer_, take));
     if (ec) {
       keep_alive_ = false;
       co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
@@ -432,7 +418,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
   size_t head_size = 0;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamResponse);
   for (;;) {
-    auto r = co_await net::ReadSome(conn.socket, {xfer_ + got, xfer_cap_ - got});
+    auto r = co_await conn.socket.ReadSome({xfer_ + got, xfer_cap_ - got});
     if (r.ec || r.bytes == 0) {
       if (timed_out_ == Wait::kUpstreamResponse) {
         cluster_cell_->timeouts.Add();
@@ -536,7 +522,7 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     size_t want = resp.framing == BodyFraming::kContentLength
                       ? static_cast<size_t>(std::min<uint64_t>(xfer_cap_, remaining))
                       : xfer_cap_;
-    auto r = co_await net::ReadSome(conn.socket, {xfer_, want});
+    auto r = co_await conn.socket.ReadSome({xfer_, want});
     if (!r.ec && r.bytes == 0 && resp.framing == BodyFraming::kUntilClose) break;
     if (r.ec || r.bytes == 0) {
       if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
@@ -565,31 +551,49 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
 
 // ---- upgrades: after a 101, bytes flow both ways until either side closes ------------------
 
+namespace {
+// The tunnel's two directions run as two tasks; the session waits for the spawned one.
+struct TunnelJoin {
+  net::Loop* loop;
+  bool spawned_done = false;
+  std::coroutine_handle<> waiter;
+  bool await_ready() const noexcept { return spawned_done; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { waiter = h; }
+  void await_resume() noexcept {}
+};
+
+net::Task<void> SignalWhenDone(net::Task<void> pump, TunnelJoin* join) {
+  co_await pump;
+  join->spawned_done = true;
+  if (join->waiter) join->loop->Ready(std::exchange(join->waiter, nullptr));
+}
+}  // namespace
+
 net::Task<void> Session::Tunnel(upstream::Connection& conn) {
-  using namespace boost::asio::experimental::awaitable_operators;
   const size_t half = xfer_cap_ / 2;
   SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kTunnel);
-  co_await (Pump(client_, conn.socket, {xfer_, half}) &&
-            Pump(conn.socket, client_, {xfer_ + half, half}));
+  TunnelJoin join{&worker_.loop(), false, nullptr};
+  net::Spawn(SignalWhenDone(Pump(client_, conn.socket, {xfer_, half}), &join));
+  co_await Pump(conn.socket, client_, {xfer_ + half, half});
+  co_await join;
 }
 
-net::Task<void> Session::Pump(net::tcp::socket& from, net::tcp::socket& to, std::span<char> buf) {
-  net::ErrorCode ignored;
+net::Task<void> Session::Pump(net::Socket& from, net::Socket& to, std::span<char> buf) {
   for (;;) {
-    auto r = co_await net::ReadSome(from, buf);
+    auto r = co_await from.ReadSome(buf);
     if (r.ec || r.bytes == 0) {
       if (r.ec) {  // reset or idle timeout: tear down both directions
-        from.cancel(ignored);
-        to.cancel(ignored);
+        from.Cancel();
+        to.Cancel();
       }
-      to.shutdown(net::tcp::socket::shutdown_send, ignored);
+      to.ShutdownWrite();
       co_return;
     }
     SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kTunnel);
-    net::ErrorCode ec = co_await net::WriteAll(to, std::string_view(buf.data(), r.bytes));
+    net::ErrorCode ec = co_await to.WriteAll(std::string_view(buf.data(), r.bytes));
     if (ec) {
-      from.cancel(ignored);
-      to.cancel(ignored);
+      from.Cancel();
+      to.Cancel();
       co_return;
     }
   }
@@ -638,7 +642,7 @@ void Session::Record(int status) {
 // ---- the connection ------------------------------------------------------------------------
 
 net::Task<void> Session::Run() {
-  client_ip_len_ = net::PeerAddress(client_, client_ip_, sizeof client_ip_);
+  client_ip_len_ = client_.PeerAddress(client_ip_, sizeof client_ip_);
   head_.head_size = 0;  // "no request yet": the first wait uses timeouts.request_head
   bool answered_error = false;
   for (;;) {
@@ -668,21 +672,20 @@ net::Task<void> Session::Run() {
     }
   }
   ClearDeadline();
-  net::ErrorCode ignored;
   if (answered_error && !closing_) {
     // Lingering close: if the client is still sending (a body we refused), closing now would
     // reset the connection and could destroy our answer before the client reads it. Stop
     // writing, then discard input for a short while.
-    client_.shutdown(net::tcp::socket::shutdown_send, ignored);
+    client_.ShutdownWrite();
     EnsureMemory();
     SetDeadline(1000, Wait::kIdle);
     for (int i = 0; i < 64; ++i) {
-      auto r = co_await net::ReadSome(client_, {xfer_, xfer_cap_});
+      auto r = co_await client_.ReadSome({xfer_, xfer_cap_});
       if (r.ec || r.bytes == 0) break;
     }
   }
   ClearDeadline();
-  client_.close(ignored);
+  client_.Close();
 }
 
 }  // namespace ficus::proxy

@@ -1,9 +1,7 @@
 #include <sys/mman.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -16,7 +14,6 @@
 namespace ficus::proxy {
 namespace {
 
-namespace asio = net::asio;
 constexpr size_t kMaxFreeBlocks = 32;  // per worker: ~2 MiB kept warm, the rest goes back to the OS
 constexpr std::chrono::milliseconds kSweepEvery{100};
 
@@ -45,9 +42,9 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
   return snap;
 }
 
-Worker::Worker(int id, asio::io_context& io, observe::Registry& registry,
+Worker::Worker(int id, net::Loop& loop, observe::Registry& registry,
                std::shared_ptr<const Snapshot> snapshot)
-    : id_(id), io_(io), registry_(registry), snapshot_(std::move(snapshot)),
+    : id_(id), loop_(loop), registry_(registry), snapshot_(std::move(snapshot)),
       rng_(std::random_device{}() ^ (uint64_t(id) << 32)) {
   const auto& cfg = *snapshot_->config;
   max_connections_ = (int64_t{cfg.limits.max_connections} + cfg.workers - 1) / cfg.workers;
@@ -60,11 +57,11 @@ Worker::~Worker() {
 
 void Worker::Start() {
   for (const auto& l : snapshot_->config->listeners) {
-    acceptors_.push_back(net::Listen(io_, net::MakeEndpoint(l.address, l.port)));
+    listeners_.push_back(
+        std::make_unique<net::Socket>(net::Listen(loop_, net::MakeAddress(l.address, l.port))));
   }
-  // Spawned only after the vector is complete: the loops hold references into it.
-  for (auto& a : acceptors_) asio::co_spawn(io_, AcceptLoop(a), LogIfThrew);
-  asio::co_spawn(io_, SweepLoop(), LogIfThrew);
+  for (auto& l : listeners_) net::Spawn(AcceptLoop(*l), LogIfThrew);
+  loop_.SetTick(kSweepEvery, [this] { Tick(); });
 }
 
 void Worker::SetSnapshot(std::shared_ptr<const Snapshot> snapshot) {
@@ -91,66 +88,58 @@ void Worker::RebuildClusters() {
   clusters_ = std::move(next);
 }
 
-net::Task<void> Worker::AcceptLoop(net::tcp::acceptor& acceptor) {
+net::Task<void> Worker::AcceptLoop(net::Socket& listener) {
   auto& stats = server_stats();
-  for (;;) {
-    net::ErrorCode ec;
-    net::tcp::socket socket =
-        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || draining_ || stopped_) co_return;
+  ++accept_loops_;
+  while (!draining_) {
+    Result<int> fd = co_await listener.Accept();
+    if (draining_) {
+      if (fd) ::close(*fd);
+      break;
+    }
+    if (!fd) {
       // Out of descriptors or memory: back off instead of spinning on the listener.
-      log::warn("worker {}: accept failed: {}", id_, ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      log::warn("worker {}: accept failed: {}", id_, std::strerror(errno));
+      co_await loop_.Sleep(std::chrono::milliseconds(100));
       continue;
     }
     if (active_connections_ >= max_connections_) {
       stats.connections_rejected.Add();
-      net::ErrorCode ignored;
-      socket.close(ignored);
+      ::close(*fd);
       continue;
     }
-    net::PrepareSocket(socket);
-    asio::co_spawn(io_, RunSession(std::make_unique<Session>(*this, std::move(socket))),
-                   LogIfThrew);
+    net::SetNoDelay(*fd);
+    net::Spawn(RunSession(std::make_unique<Session>(*this, net::Socket(loop_, *fd))), LogIfThrew);
   }
+  listener.Close();  // new connections are refused from here on
+  --accept_loops_;
 }
 
-net::Task<void> Worker::SweepLoop() {
-  asio::steady_timer timer(io_);
-  int tick = 0;
-  while (!stopped_) {
-    timer.expires_after(kSweepEvery);
-    net::ErrorCode ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (stopped_) break;
-    const int64_t now = CoarseMonotonicMillis();
-    timeouts_.Sweep(now);
-    if (++tick % 10 == 0) {  // once a second: expire idle upstream connections
-      for (auto& c : clusters_) {
-        c->CloseExpired(now);
-        auto& cell = c->stats()->Cell(id_);
-        cell.idle_connections.Add(static_cast<int64_t>(c->idle_connections()) -
-                                  cell.idle_connections.Get());
-      }
-    }
+void Worker::Tick() {
+  if (stopped_) return;
+  const int64_t now = CoarseMonotonicMillis();
+  timeouts_.Sweep(now);
+  if (++tick_count_ % 10 != 0) return;
+  // Once a second: close upstream connections idle past their pool's idle_timeout.
+  for (auto& c : clusters_) {
+    c->CloseExpired(now);
+    auto& cell = c->stats()->Cell(id_);
+    cell.idle_connections.Add(static_cast<int64_t>(c->idle_connections()) -
+                              cell.idle_connections.Get());
   }
 }
 
 void Worker::StartDrain() {
   if (draining_) return;
   draining_ = true;
-  net::ErrorCode ignored;
-  for (auto& a : acceptors_) a.close(ignored);
+  for (auto& l : listeners_) l->Cancel();
   timeouts_.ForEach([](net::TimeoutList::Entry* e) { static_cast<Session*>(e)->CloseIfIdle(); });
 }
 
 void Worker::Abort() {
   draining_ = true;
   stopped_ = true;
-  net::ErrorCode ignored;
-  for (auto& a : acceptors_) a.close(ignored);
+  for (auto& l : listeners_) l->Cancel();
   timeouts_.ForEach([](net::TimeoutList::Entry* e) { static_cast<Session*>(e)->Abort(); });
   for (auto& c : clusters_) {
     for (size_t i = 0; i < c->endpoint_count(); ++i) c->pool(i).CloseAll();

@@ -486,7 +486,7 @@ class AdminServer::Impl {
         co_await FinishWith(c, ErrorResponse(413, "body_too_large"), head_only);
         co_return;
       }
-      if (expect_continue && framing != http::BodyFraming::kNone &&
+      if (expect_continue && !req.http10 && framing != http::BodyFraming::kNone &&
           !(framing == http::BodyFraming::kContentLength && content_length == 0)) {
         if (!co_await Write(c, "HTTP/1.1 100 Continue\r\n\r\n")) co_return;
         Arm(c, options_.head_timeout);

@@ -3,10 +3,8 @@
 #include <sys/resource.h>
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -22,11 +20,11 @@
 namespace ficus::server {
 namespace {
 
-namespace asio = net::asio;
+namespace asio = boost::asio;
 
-// Each worker: its own io_context (concurrency hint 1: no internal locking), its own thread.
+// Each worker: its own event loop, its own thread.
 struct WorkerThread {
-  asio::io_context io{1};
+  net::Loop loop;
   std::unique_ptr<proxy::Worker> worker;
   std::thread thread;
 };
@@ -62,7 +60,7 @@ class Gateway {
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
-      t->worker = std::make_unique<proxy::Worker>(static_cast<int>(i), t->io, registry_, snapshot);
+      t->worker = std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
@@ -73,10 +71,7 @@ class Gateway {
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
     for (auto& t : workers_) {
-      t->thread = std::thread([w = t.get()] {
-        auto guard = asio::make_work_guard(w->io);
-        w->io.run();
-      });
+      t->thread = std::thread([w = t.get()] { w->loop.Run(); });
     }
     admin_->Start();
     ready_ = true;
@@ -86,8 +81,8 @@ class Gateway {
 
     asio::io_context main_io{1};
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
-    std::function<void(const net::ErrorCode&, int)> on_signal = [&](const net::ErrorCode& ec,
-                                                                       int sig) {
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         Reload();
@@ -140,7 +135,7 @@ class Gateway {
       config_ = loaded.config;
     }
     for (auto& t : workers_) {
-      asio::post(t->io, [w = t->worker.get(), snap] { w->SetSnapshot(snap); });
+      t->loop.Post([w = t->worker.get(), snap] { w->SetSnapshot(snap); });
     }
     log::info("reload applied: {} route(s), {} cluster(s)", loaded.config->routes.size(),
               loaded.config->clusters.size());
@@ -149,7 +144,7 @@ class Gateway {
   // Stop accepting, let in-flight requests finish up to timeouts.drain, then stop.
   void Drain() {
     draining_ = true;
-    for (auto& t : workers_) asio::post(t->io, [w = t->worker.get()] { w->StartDrain(); });
+    for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->StartDrain(); });
     const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
     int64_t active = 0;
     for (;;) {
@@ -160,16 +155,13 @@ class Gateway {
     if (active > 0) log::warn("drain deadline passed with {} connection(s) open; closing them", active);
     // Abort cancels every socket; give the cancelled sessions a moment to unwind so that none
     // outlives its Worker.
-    for (auto& t : workers_) asio::post(t->io, [w = t->worker.get()] { w->Abort(); });
+    for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->Abort(); });
     for (int i = 0; i < 100 && ActiveConnections() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    for (auto& t : workers_) t->io.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // accept loops unwind
+    for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
-    for (auto& t : workers_) {
-      t->io.restart();
-      t->io.poll();  // completions of cancelled operations still queued
-      t->worker.reset();
-    }
+    for (auto& t : workers_) t->worker.reset();
     admin_->Stop();
     log::info("drained; exiting");
   }

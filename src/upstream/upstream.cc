@@ -62,7 +62,7 @@ std::vector<uint32_t> WeightsOf(const config::Cluster& c) {
 }
 }  // namespace
 
-ClusterState::ClusterState(const config::Cluster& cluster, std::vector<tcp::endpoint> addresses,
+ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
                            observe::ClusterStats* stats)
     : name_(cluster.name),
       addresses_(std::move(addresses)),
@@ -88,9 +88,9 @@ size_t ClusterState::idle_connections() const {
   return n;
 }
 
-std::vector<tcp::endpoint> ResolveEndpoints(const config::Cluster& cluster) {
-  std::vector<tcp::endpoint> out;
-  for (const auto& e : cluster.endpoints) out.push_back(net::MakeEndpoint(e.host, e.port));
+std::vector<net::Address> ResolveEndpoints(const config::Cluster& cluster) {
+  std::vector<net::Address> out;
+  for (const auto& e : cluster.endpoints) out.push_back(net::MakeAddress(e.host, e.port));
   return out;
 }
 

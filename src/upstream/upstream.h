@@ -14,13 +14,10 @@
 
 namespace ficus::upstream {
 
-using net::tcp;
-
 // One upstream connection (pooled between requests when the upstream allows keep-alive).
 struct Connection {
-  explicit Connection(net::asio::io_context& io, size_t endpoint_index)
-      : socket(io), endpoint(endpoint_index) {}
-  tcp::socket socket;
+  explicit Connection(size_t endpoint_index) : endpoint(endpoint_index) {}
+  net::Socket socket;
   size_t endpoint;          // index into its cluster's endpoints
   int64_t idle_since_ms = 0;
   uint32_t requests = 0;    // requests served on this connection so far
@@ -62,11 +59,11 @@ class WeightedRoundRobin {
 // A cluster as one worker sees it.
 class ClusterState {
  public:
-  ClusterState(const config::Cluster& cluster, std::vector<tcp::endpoint> addresses,
+  ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
                observe::ClusterStats* stats);
   const std::string& name() const { return name_; }
   size_t Pick() { return balancer_.Pick(); }
-  const tcp::endpoint& address(size_t endpoint) const { return addresses_[endpoint]; }
+  const net::Address& address(size_t endpoint) const { return addresses_[endpoint]; }
   size_t endpoint_count() const { return addresses_.size(); }
   EndpointPool& pool(size_t endpoint) { return pools_[endpoint]; }
   const config::Pool& pool_config() const { return pool_config_; }
@@ -80,7 +77,7 @@ class ClusterState {
 
  private:
   std::string name_;
-  std::vector<tcp::endpoint> addresses_;
+  std::vector<net::Address> addresses_;
   WeightedRoundRobin balancer_;
   std::vector<EndpointPool> pools_;
   config::Pool pool_config_;
@@ -90,6 +87,6 @@ class ClusterState {
 
 // Resolves a cluster's endpoints to socket addresses (the config holds IP literals after
 // loading). Throws std::runtime_error on a bad address (startup/reload only).
-std::vector<tcp::endpoint> ResolveEndpoints(const config::Cluster& cluster);
+std::vector<net::Address> ResolveEndpoints(const config::Cluster& cluster);
 
 }  // namespace ficus::upstream

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
+#include <string>
 #include <vector>
 
 namespace ficus::net {
@@ -46,19 +49,81 @@ TEST(TimeoutListTest, ForEachVisitsAll) {
   for (auto& p : probes) list.Remove(&p);
 }
 
-TEST(NetTest, MakeEndpointRejectsNames) {
-  EXPECT_EQ(MakeEndpoint("127.0.0.1", 80).port(), 80);
-  EXPECT_TRUE(MakeEndpoint("::1", 8080).address().is_v6());
-  EXPECT_THROW(MakeEndpoint("localhost", 80), std::runtime_error);
+TEST(NetTest, MakeAddressAcceptsOnlyIpLiterals) {
+  EXPECT_EQ(MakeAddress("127.0.0.1", 80).ToString(), "127.0.0.1:80");
+  EXPECT_EQ(MakeAddress("::1", 8080).ToString(), "[::1]:8080");
+  EXPECT_THROW(MakeAddress("localhost", 80), std::runtime_error);
 }
 
 TEST(NetTest, ListenTwiceOnOnePortWithReusePort) {
-  asio::io_context io;
-  auto a = Listen(io, MakeEndpoint("127.0.0.1", 0));
-  uint16_t port = a.local_endpoint().port();
+  Loop loop;
+  Socket a = Listen(loop, MakeAddress("127.0.0.1", 0));
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  ASSERT_EQ(getsockname(a.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
   // A second worker binds the same address: SO_REUSEPORT makes that legal.
-  auto b = Listen(io, MakeEndpoint("127.0.0.1", port));
-  EXPECT_EQ(b.local_endpoint().port(), port);
+  Socket b = Listen(loop, MakeAddress("127.0.0.1", ntohs(bound.sin_port)));
+  EXPECT_TRUE(b.is_open());
+}
+
+// Accept, connect, echo and cancel through the loop, on real loopback sockets.
+TEST(LoopTest, EchoesOverLoopbackAndCancelsWaits) {
+  Loop loop;
+  Socket listener = Listen(loop, MakeAddress("127.0.0.1", 0));
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  ASSERT_EQ(getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
+  const Address at = MakeAddress("127.0.0.1", ntohs(bound.sin_port));
+
+  std::string echoed;
+  bool cancelled = false;
+  Spawn([](Loop& loop, Socket& listener) -> Task<void> {
+    Result<int> fd = co_await listener.Accept();
+    if (!fd) co_return;
+    Socket server(loop, *fd);
+    char buf[64];
+    ReadResult r = co_await server.ReadSome({buf, sizeof buf});
+    co_await server.WriteAll(std::string_view(buf, r.bytes));
+    co_await server.ReadSome({buf, sizeof buf});  // until the client closes
+  }(loop, listener));
+  Spawn([](Loop& loop, const Address& at, std::string& echoed, bool& cancelled) -> Task<void> {
+    Socket client;
+    ErrorCode ec = co_await client.Connect(loop, at);
+    if (ec) co_return;
+    co_await client.WriteAll("ping");
+    char buf[64];
+    ReadResult r = co_await client.ReadSome({buf, sizeof buf});
+    echoed.assign(buf, r.bytes);
+    // Nothing more will come: a cancelled wait returns Aborted().
+    loop.Post([&client] { client.Cancel(); });
+    ReadResult again = co_await client.ReadSome({buf, sizeof buf});
+    cancelled = again.ec == Aborted();
+    client.Close();
+    loop.Stop();
+  }(loop, at, echoed, cancelled));
+  loop.Run();
+  EXPECT_EQ(echoed, "ping");
+  EXPECT_TRUE(cancelled);
+}
+
+TEST(LoopTest, ConnectToAClosedPortFails) {
+  Loop loop;
+  int port;
+  {
+    Socket l = Listen(loop, MakeAddress("127.0.0.1", 0));
+    sockaddr_in bound{};
+    socklen_t len = sizeof bound;
+    getsockname(l.fd(), reinterpret_cast<sockaddr*>(&bound), &len);
+    port = ntohs(bound.sin_port);
+  }  // closed: nothing listens there now
+  ErrorCode result;
+  Spawn([](Loop& loop, int port, ErrorCode& result) -> Task<void> {
+    Socket s;
+    result = co_await s.Connect(loop, MakeAddress("127.0.0.1", static_cast<uint16_t>(port)));
+    loop.Stop();
+  }(loop, port, result));
+  loop.Run();
+  EXPECT_EQ(result, std::make_error_code(std::errc::connection_refused));
 }
 
 }  // namespace

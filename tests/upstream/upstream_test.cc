@@ -31,10 +31,9 @@ TEST(WeightedRoundRobinTest, WeightsAreExactPerWindowAndSmooth) {
 }
 
 TEST(EndpointPoolTest, TakesMostRecentAndExpiresOld) {
-  net::asio::io_context io;
   EndpointPool pool;
-  auto a = std::make_unique<Connection>(io, 0);
-  auto b = std::make_unique<Connection>(io, 0);
+  auto a = std::make_unique<Connection>(0);
+  auto b = std::make_unique<Connection>(0);
   Connection* pb = b.get();
   pool.Put(std::move(a), /*now_ms=*/1000, /*max_idle=*/8);
   pool.Put(std::move(b), 2000, 8);
@@ -46,10 +45,9 @@ TEST(EndpointPoolTest, TakesMostRecentAndExpiresOld) {
 }
 
 TEST(EndpointPoolTest, RespectsMaxIdleAndSkipsExpiredOnTake) {
-  net::asio::io_context io;
   EndpointPool pool;
-  pool.Put(std::make_unique<Connection>(io, 0), 0, 1);
-  pool.Put(std::make_unique<Connection>(io, 0), 0, 1);  // over max_idle: closed
+  pool.Put(std::make_unique<Connection>(0), 0, 1);
+  pool.Put(std::make_unique<Connection>(0), 0, 1);  // over max_idle: closed
   EXPECT_EQ(pool.size(), 1u);
   EXPECT_EQ(pool.Take(10'000, 4000), nullptr);  // expired
   EXPECT_EQ(pool.size(), 0u);

@@ -13,7 +13,7 @@ namespace ficus::proxy {
 
 class Session final : public net::TimeoutList::Entry {
  public:
-  Session(Worker& worker, net::tcp::socket socket);
+  Session(Worker& worker, net::Socket socket);
   ~Session() override;
 
   // Serves requests until the connection closes. Owns nothing but its own state.
@@ -43,7 +43,7 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
                               size_t head_size, size_t got);
   net::Task<void> Tunnel(upstream::Connection& conn);
-  net::Task<void> Pump(net::tcp::socket& from, net::tcp::socket& to, std::span<char> buf);
+  net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);
   void Record(int status);
 
@@ -59,7 +59,7 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<Status> WriteDownstream(iovec* iov, int count);
 
   Worker& worker_;
-  net::tcp::socket client_;
+  net::Socket client_;
   std::shared_ptr<const Snapshot> snapshot_;  // the config this exchange runs on
   char client_ip_[48] = {};
   size_t client_ip_len_ = 0;
