@@ -1,5 +1,12 @@
-// Coroutines for the worker event loop: Task<T> (lazy, awaited by its caller through symmetric
-// transfer, so a chain of awaits never grows the stack) and Spawn() for detached tasks.
+// Coroutines for the worker event loop: Task<T> (lazy; awaiting it runs it at once) and Spawn()
+// for detached tasks.
+//
+// The stack never grows with the number of awaits, whatever the compiler does with tail calls
+// (g++ 12 does not turn symmetric transfer into a tail call at -O1 with ASan, which overflowed
+// the stack on a long run of reads that complete without waiting): the awaiting coroutine runs
+// the child inline, and if the child finishes without suspending, the parent simply continues
+// (await_suspend returns false). Only a child that suspended and is later resumed by the event
+// loop hands control back to its parent, from the loop's shallow stack.
 // Frames come from a per-thread recycling allocator: a request's coroutine frames cost no
 // malloc in steady state. Part of net/'s interface, included by net/net.h.
 #pragma once
@@ -24,19 +31,33 @@ struct FrameAllocated {
 struct PromiseBase : FrameAllocated {
   std::coroutine_handle<> continuation = std::noop_coroutine();
   std::exception_ptr exception;
+  bool running_inline = false;  // inside the parent's await_suspend: the parent is not suspended
 
   std::suspend_always initial_suspend() noexcept { return {}; }
   struct FinalAwaiter {
     bool await_ready() noexcept { return false; }
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-      return h.promise().continuation;
+      auto& p = h.promise();
+      if (p.running_inline) return std::noop_coroutine();  // the parent carries on by itself
+      return p.continuation;
     }
     void await_resume() noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { exception = std::current_exception(); }
 };
+// Runs `child` until it finishes or suspends. Returns whether the caller must stay suspended
+// (true: the child will resume it when it finishes).
+template <class P>
+bool RunChild(std::coroutine_handle<P> child, std::coroutine_handle<> caller) noexcept {
+  auto& p = child.promise();
+  p.continuation = caller;
+  p.running_inline = true;
+  child.resume();
+  p.running_inline = false;
+  return !child.done();
+}
 }  // namespace internal
 
 template <class T = void>
@@ -58,9 +79,8 @@ class [[nodiscard]] Task {
   }
 
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
-    h_.promise().continuation = caller;
-    return h_;
+  bool await_suspend(std::coroutine_handle<> caller) noexcept {
+    return internal::RunChild(h_, caller);
   }
   T await_resume() {
     if (h_.promise().exception) std::rethrow_exception(h_.promise().exception);
@@ -90,9 +110,8 @@ class [[nodiscard]] Task<void> {
   }
 
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
-    h_.promise().continuation = caller;
-    return h_;
+  bool await_suspend(std::coroutine_handle<> caller) noexcept {
+    return internal::RunChild(h_, caller);
   }
   void await_resume() {
     if (h_.promise().exception) std::rethrow_exception(h_.promise().exception);

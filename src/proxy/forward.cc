@@ -39,8 +39,11 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
                                std::string& out) {
   out.append(head.method_text);
   out.push_back(' ');
-  // Absolute-form targets are rewritten to origin-form for the upstream.
-  if (!head.target.empty() && head.target[0] == '/') {
+  // Absolute-form targets are rewritten to origin-form for the upstream, and the authority in
+  // the target replaces the Host field (RFC 9112 §3.2.2): the upstream must see the host ficus
+  // routed on.
+  const bool absolute_form = head.target.empty() || head.target[0] != '/';
+  if (!absolute_form) {
     out.append(head.target);
   } else {
     out.append(head.path);
@@ -52,7 +55,9 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
   // An HTTP/1.0 client cannot take a chunked response, so ask the upstream in HTTP/1.0 too:
   // it answers with a length or closes, and keep-alive is still offered for the pool.
   out.append(ctx.client_is_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  if (absolute_form && !head.host.empty()) AppendHeader(out, "Host", head.host);
   for (const auto& h : head.headers) {
+    if (absolute_form && h.role == http::HeaderRole::kHost) continue;
     switch (h.role) {
       case http::HeaderRole::kHopByHop:
       case http::HeaderRole::kExpect:  // ficus answers 100-continue itself
