@@ -223,6 +223,7 @@ for route in series("ficus_route_requests_total", "route"):
         "  ".join("%6d" % get("ficus_route_responses_total", route=route, **{"class": c})
                   for c in classes),
         ms(quantile(route, 0.5)), ms(quantile(route, 0.99))))
+print("   (p50/p99 are interpolated inside the histogram buckets /metrics exports)")
 print()
 total = get("ficus_downstream_requests_total")
 print("   downstream: %d requests; %s; %d without a route; %d parse errors" % (

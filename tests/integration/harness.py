@@ -17,6 +17,7 @@ build (timeouts are multiplied by TIME_FACTOR).
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +38,16 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 FICUS_BIN = os.environ.get("FICUS_BIN") or os.path.join(ROOT, "build", "release", "apps", "ficus")
 SANITIZED = os.environ.get("FICUS_SANITIZED", "0") in ("1", "ON", "on", "true", "TRUE")
 TIME_FACTOR = 4 if SANITIZED else 1
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM if the test process dies (e.g. a ctest timeout
+    kill), so no ficus or upstream outlives its test. Linux only; best effort."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def free_port():
@@ -360,6 +371,7 @@ class Ficus:
         self.log_path = os.path.join(self.workdir, "ficus.log")
         self.proc = None
         self._logf = None
+        self.stopped_by_harness = False
 
     @property
     def port(self):
@@ -388,7 +400,8 @@ class Ficus:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         self.proc = subprocess.Popen([FICUS_BIN, "run", "-c", self.config_path],
                                      stdout=self._logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
+                                     stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
+                                     preexec_fn=_die_with_parent)
         if wait:
             self.wait_ready(ready_timeout * TIME_FACTOR)
         return self
@@ -425,6 +438,7 @@ class Ficus:
         """SIGTERM, wait, then SIGKILL. Returns the exit code."""
         if self.proc is None:
             return None
+        self.stopped_by_harness = self.proc.poll() is None
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
@@ -436,6 +450,26 @@ class Ficus:
             self._logf.close()
             self._logf = None
         return self.proc.returncode
+
+    def sanitizer_report(self):
+        """The ASan/LSan/UBSan report in the log, if any."""
+        text = self.log_text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 6000]
+        return None
+
+    def stop_and_check(self):
+        """Cleanup: stop, then fail on a sanitizer report or an unclean SIGTERM exit."""
+        code = self.stop()
+        report = self.sanitizer_report()
+        if report:
+            raise AssertionError("%s: sanitizer report in the log:\n%s" % (self.name, report))
+        if getattr(self, "stopped_by_harness", False) and code != 0:
+            raise AssertionError("%s exited with %s on SIGTERM\n%s" % (
+                self.name, code, self.log_tail()))
 
     def log_text(self):
         try:
@@ -475,7 +509,8 @@ class UpstreamProcess:
         self.name = name
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "upstream.py"), "--port", "0", "--name", name],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("READY "):
             self.stop()
@@ -558,7 +593,8 @@ class FicusTestCase(unittest.TestCase):
     @classmethod
     def start_ficus_for_class(cls, config, **kw):
         f = Ficus(config, name="ficus(%s)" % cls.__name__)
-        cls.addClassCleanup(f.stop)
+        cls.addClassCleanup(cls._remove_workdir_unless_failed, f)  # runs after the stop
+        cls.addClassCleanup(f.stop_and_check)
         f.start(**kw)
         cls._class_ficus = tuple(cls._class_ficus) + (f,)
         return f
@@ -580,15 +616,26 @@ class FicusTestCase(unittest.TestCase):
             return 0
         return len(getattr(result, "failures", [])) + len(getattr(result, "errors", []))
 
+    _class_failed = False
+
+    @classmethod
+    def _remove_workdir_unless_failed(cls, f):
+        if not cls._class_failed and f.sanitizer_report() is None:
+            shutil.rmtree(f.workdir, ignore_errors=True)
+
     def _dump_logs_if_failed(self):
         if self._failure_count() > self._fail_count0:
+            type(self)._class_failed = True
             for f in list(self._ficus) + list(self._class_ficus):
                 sys.stderr.write("\n" + f.log_tail() + "\n")
+        else:
+            for f in self._ficus:  # a passing test leaves nothing behind
+                shutil.rmtree(f.workdir, ignore_errors=True)
 
     def start_ficus(self, config, **kw):
         f = Ficus(config, name="ficus(%s)" % self.id())
         self._ficus.append(f)
-        self.addCleanup(f.stop)
+        self.addCleanup(f.stop_and_check)
         f.start(**kw)
         return f
 

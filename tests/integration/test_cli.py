@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -50,7 +51,8 @@ bogus_key: 1
 BAD_LINES = {5: "listeners[0].listen", 8: "clusters[0].endpoints",
              12: "routes[0].cluster", 14: "timeouts.connect", 15: "bogus_key"}
 
-ERROR_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>\S+): (?P<reason>.+)$")
+ERROR_LINE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>\S+): (?P<reason>.+)$")
 
 
 class CliTest(unittest.TestCase):
@@ -58,6 +60,7 @@ class CliTest(unittest.TestCase):
         if not os.path.exists(FICUS_BIN):
             self.skipTest("ficus binary not found at %s" % FICUS_BIN)
         self.dir = tempfile.mkdtemp(prefix="ficus-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
 
     def run_ficus(self, *args, timeout=20):
         return subprocess.run([FICUS_BIN, *args], capture_output=True, text=True,

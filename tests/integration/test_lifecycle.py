@@ -20,6 +20,8 @@ def connect_refused(port):
         s = socket.create_connection(("127.0.0.1", port), timeout=1)
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False  # caught in the accept queue as the listener closed: ask again
     s.close()
     return False
 
@@ -128,12 +130,19 @@ class ReloadTest(FicusTestCase):
         c.request("GET", "/echo")
         self.assertEqual(c.read_response().status, 200)
 
+        for _ in range(4):
+            self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+        before = f.metrics().get("ficus_route_requests_total", route="echo")
+        self.assertGreaterEqual(before, 5)
+
         cfg = dict(self.cfg)
         cfg["routes"] = self.cfg["routes"] + [
             {"name": "new", "match": {"path_prefix": "/new"}, "cluster": "other"}]
         f.reload(cfg)
         ok = wait_until(lambda: request(f.port, "GET", "/new/echo").status == 200,
                         5 * TIME_FACTOR, 0.05)
+        self.assertGreaterEqual(f.metrics().get("ficus_route_requests_total", route="echo"),
+                                before, "counters must stay monotonic across a reload")
         self.assertTrue(ok, "the new route did not start working after SIGHUP")
         r = request(f.port, "GET", "/new/echo")
         self.assertEqual(r.header("x-upstream"), "b")

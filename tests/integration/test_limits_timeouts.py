@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (HERE, SANITIZED, TIME_FACTOR, ConnectionClosed, FicusTestCase, RawConn,
-                     endpoint, make_config, request, send_raw)
+                     _die_with_parent, endpoint, make_config, request, send_raw)
 
 H = b"Host: localhost\r\n"
 MAX_BODY = 1 << 20
@@ -188,6 +188,42 @@ class LimitsTest(FicusTestCase):
             self.assertEqual(c.read_response().status, 200)
 
 
+class MaxConnectionsTest(FicusTestCase):
+    def test_connections_over_max_connections_are_refused(self):
+        up = self.start_upstream("maxconn")
+        cfg = make_config({"app": [endpoint(up.port)]},
+                          [{"name": "all", "match": {"path_prefix": "/"}, "cluster": "app"}],
+                          limits={"max_connections": 3})
+        f = self.start_ficus(cfg)
+        held = []
+        for _ in range(3):
+            c = RawConn(f.port)
+            self.addCleanup(c.close)
+            c.request("GET", "/echo")
+            self.assertEqual(c.read_response().status, 200)
+            held.append(c)
+        extra = RawConn(f.port)
+        self.addCleanup(extra.close)
+        try:
+            extra.request("GET", "/echo")
+            r = extra.read_response()
+            self.fail("a 4th connection was served over max_connections=3: %r" % r)
+        except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
+            pass
+        held.pop().close()
+        ok = False
+        deadline = time.monotonic() + 3 * TIME_FACTOR
+        while not ok and time.monotonic() < deadline:
+            try:
+                ok = request(f.port, "GET", "/echo").status == 200
+            except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
+                time.sleep(0.05)
+        self.assertTrue(ok, "a slot freed by a closed connection was not reused")
+        for c in held:  # the held connections still work
+            c.request("GET", "/echo")
+            self.assertEqual(c.read_response().status, 200)
+
+
 def percentile(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
@@ -223,7 +259,8 @@ class SlowlorisTest(FicusTestCase):
         driver = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "slowloris.py"), "--port", str(f.port),
              "--conns", str(self.CONNS), "--interval", "0.5", "--duration", "60"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent)
 
         def stop_driver():
             if driver.poll() is None:

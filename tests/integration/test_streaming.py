@@ -3,7 +3,6 @@ pass through with ficus RSS bounded (VmRSS sampled every 100 ms) and byte-exact 
 (crc32 on both sides); chunked bodies both ways; Expect: 100-continue.
 Under the ASan build (FICUS_SANITIZED=1): 256 MiB transfers and a 256 MiB RSS bound."""
 
-import socket
 import sys
 import threading
 import time
@@ -11,8 +10,8 @@ import unittest
 import uuid
 import zlib
 
-from harness import (SANITIZED, TIME_FACTOR, FicusTestCase, RawConn, RssSampler, endpoint,
-                     make_config, request)
+from harness import (SANITIZED, TIME_FACTOR, FicusTestCase, RawConn, RssSampler,
+                     UpstreamProcess, endpoint, make_config, request, wait_until)
 from upstream import pattern_chunks, pattern_crc, pattern_slice
 
 MiB = 1 << 20
@@ -36,8 +35,6 @@ class StreamingTest(FicusTestCase):
     @classmethod
     def setUpClass(cls):
         # Running the upstream in its own process keeps our GIL out of its data path.
-        cls.up = None
-        from harness import UpstreamProcess
         cls.up = UpstreamProcess("stream")
         cls.addClassCleanup(cls.up.stop)
         cfg = make_config({"app": [endpoint(cls.up.port)]},
@@ -134,6 +131,40 @@ class StreamingTest(FicusTestCase):
         self.assertEqual(r.body_crc32, expect)
         sys.stderr.write("download: %d MiB in %.1f s\n" % (SIZE // MiB, elapsed))
         self.check_rss(rss, "download")
+
+    def wait_upstream_closed(self, tok):
+        def closed():
+            for conn in self.up.connections():
+                if any(tok in r["target"] for r in conn["requests"]):
+                    return conn["closed"] is not None
+            return False
+        return wait_until(closed, 3 * TIME_FACTOR, 0.05)
+
+    def test_client_abort_during_download_closes_upstream(self):
+        tok = uuid.uuid4().hex[:10]
+        with RawConn(self.port, timeout=30) as c:
+            c.send(b"GET /bytes?n=%d&t=%s HTTP/1.1\r\n%s\r\n" % (SIZE, tok.encode(), H))
+            got = 0
+            while got < 8 * MiB:
+                d = c.read_some()
+                self.assertTrue(d)
+                got += len(d)
+        self.assertTrue(self.wait_upstream_closed(tok),
+                        "the upstream connection kept streaming after the client left")
+        self.assertEqual(request(self.port, "GET", "/echo").status, 200)
+
+    def test_client_abort_during_upload_closes_upstream(self):
+        tok = uuid.uuid4().hex[:10]
+        with RawConn(self.port, timeout=30) as c:
+            c.send(b"POST /upload?t=%s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n"
+                   % (tok.encode(), H, SIZE))
+            for piece in pattern_chunks(8 * MiB):
+                c.sock.sendall(piece)
+        self.assertTrue(self.wait_upstream_closed(tok),
+                        "the upstream connection stayed open after the client left mid-body")
+        reqs = [r for r in self.up.requests() if tok in r["target"]]
+        self.assertEqual(len(reqs), 1)
+        self.assertFalse(reqs[0]["complete"])
 
     def test_download_chunked_forwarded_chunked(self):
         n = 64 * MiB + 12345

@@ -19,7 +19,8 @@ HEAD_CASES = [
      b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
     ("duplicate_cl_differs", b"POST /echo HTTP/1.1\r\n" + H +
      b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
-    ("cl_list_differs", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 5, 6\r\n\r\nhello!", 400),
+    ("cl_list_differs", b"POST /echo HTTP/1.1\r\n" + H +
+     b"Content-Length: 5, 6\r\n\r\nhello!", 400),
     ("cl_negative", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", 400),
     ("cl_plus_sign", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: +5\r\n\r\nhello", 400),
     ("cl_hex", b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 0x5\r\n\r\nhello", 400),
@@ -33,6 +34,12 @@ HEAD_CASES = [
     ("te_chunked_then_identity_fields", b"POST /echo HTTP/1.1\r\n" + H +
      b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
      400),
+    ("te_chunked_twice", b"POST /echo HTTP/1.1\r\n" + H +
+     b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     400),
+    ("te_empty", b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: \r\n\r\n", 400),
+    ("te_in_http10_request", b"POST /echo HTTP/1.0\r\n" + H +
+     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
     ("obs_fold_space", b"GET /echo HTTP/1.1\r\n" + H + b"X-A: one\r\n two\r\n\r\n", 400),
     ("obs_fold_tab", b"GET /echo HTTP/1.1\r\n" + H + b"X-A: one\r\n\ttwo\r\n\r\n", 400),
     ("space_before_colon", b"GET /echo HTTP/1.1\r\nHost : localhost\r\n\r\n", 400),

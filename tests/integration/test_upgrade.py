@@ -65,6 +65,12 @@ class UpgradeTest(FicusTestCase):
             c.send(msg)
             self.assertEqual(self.recv_exactly(c, len(msg)), msg)
 
+    def test_server_first_bytes_sent_with_the_101(self):
+        c, _ = self.open_tunnel("/ws?hello=WELCOME")
+        self.assertEqual(self.recv_exactly(c, 7), b"WELCOME")
+        c.send(b"ping")
+        self.assertEqual(self.recv_exactly(c, 4), b"ping")
+
     def test_bulk_both_ways(self):
         c, _ = self.open_tunnel()
         n = 8 << 20

@@ -395,7 +395,8 @@ class Upstream:
         path = url.path
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         control = path.startswith("/__")
-        req = {"conn_id": rec["id"], "method": method, "target": target, "path": path, "query": url.query,
+        req = {"conn_id": rec["id"], "method": method, "target": target, "path": path,
+               "query": url.query,
                "version": version, "headers": headers, "head_bytes": len(head),
                "body_length": 0, "body_crc32": 0, "complete": False, "error": None,
                "time": time.time()}
@@ -544,9 +545,10 @@ class Upstream:
                          b"Connection: close\r\n\r\n%s" % (len(body), body))
             return False
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        # hello=TEXT: server-first data, in the same write as the 101 head.
         sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nX-Upstream: %s\r\n\r\n"
-                      % (accept, self.name)).encode())
+                      % (accept, self.name)).encode() + q("hello", "").encode())
         limit = int(q("close_after", "0")) or None
         echoed = 0
         while True:
