@@ -116,7 +116,7 @@ constexpr int Histogram::BucketFor(uint64_t micros) {
   int t = (std::bit_width(x) * 1233) >> 12;
   int k = t - (x < internal::kPow10[t]);
   // Within the decade: count the bounds below micros. Nine independent compares, written out
-  // because g++ -O2 does not unroll the loop form (which measured 40 % slower).
+  // because g++ -O2 does not unroll the loop form (measured slower).
   const auto& b = internal::kDecadeBounds[k];
   int j = (b[0] < micros) + (b[1] < micros) + (b[2] < micros) + (b[3] < micros) + (b[4] < micros) +
           (b[5] < micros) + (b[6] < micros) + (b[7] < micros) + (b[8] < micros);
