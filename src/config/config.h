@@ -39,16 +39,16 @@ struct Cluster {
 };
 
 struct HeaderMatcher {
-  std::string name;                  // case-insensitive
+  std::string name;                  // case-insensitive (lower-cased at load)
   std::optional<std::string> exact;  // value must equal this; unset = header must be present
   bool invert = false;               // match when the condition is false
 };
 
 struct RouteMatch {
-  std::vector<std::string> hosts;    // exact host names, or "*.example.com"; empty = any
+  std::vector<std::string> hosts;    // lower-case names, "*.example.com", "[v6]", "*"; empty = any
   std::string path;                  // exact path
   std::string path_prefix;           // prefix (at most one of path/path_prefix/path_regex set)
-  std::string path_regex;            // ECMAScript regex, must match the whole path
+  std::string path_regex;            // ECMAScript (boost::regex), must match the whole path
   std::vector<std::string> methods;  // upper-case; empty = any
   std::vector<HeaderMatcher> headers;
 };
@@ -58,8 +58,8 @@ struct Route {
   RouteMatch match;
   std::string cluster;
   size_t cluster_index = 0;                  // resolved at validation: index into Config::clusters
-  std::optional<Duration> timeout;           // total request deadline override
-  std::optional<Duration> upstream_timeout;  // upstream response timeout override
+  std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
+  std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   int line = 0;
 };
 
@@ -81,7 +81,7 @@ struct Timeouts {
 
 struct Limits {
   uint32_t max_head_bytes = 64 * 1024;
-  uint32_t max_header_count = 100;
+  uint32_t max_header_count = 100;       // 1..1000
   uint64_t max_body_bytes = 1ull << 30;  // per request body; 0 = unlimited
   uint32_t max_connections = 10000;      // downstream connections, whole process
 };

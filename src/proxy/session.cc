@@ -233,7 +233,10 @@ net::Task<bool> Session::Exchange() {
     route_ = &cfg.routes[r];
     route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
     route_cell_->requests.Add();
-    if (route_->timeout) request_deadline_ms_ = NowMs() + route_->timeout->count();
+    if (route_->timeout) {  // the route's own deadline replaces the global one; 0 = none
+      request_deadline_ms_ =
+          route_->timeout->count() > 0 ? NowMs() + route_->timeout->count() : INT64_MAX;
+    }
     // phase: admit — rate limits, concurrency limits and load shedding go here (later issues).
     // phase: upstream (+ respond: the response streams back as it arrives)
     Status s = co_await Forward(*route_);

@@ -63,9 +63,46 @@ struct CompiledRoute {
   PathKind path_kind = PathKind::kAny;
   std::string path;                     // exact path or prefix
   std::unique_ptr<boost::regex> regex;  // kRegex; null if it did not compile (never matches)
-  std::vector<std::string> methods;     // empty = any
+  std::string regex_prefix;  // every path the regex matches starts with this: a cheap reject
+  std::vector<std::string> methods;  // empty = any
   std::vector<HeaderCondition> headers;
 };
+
+// The literal text every match of `pattern` starts with ("" when unsure). Conservative: stops
+// at the first metacharacter or escape, drops a character a quantifier may repeat zero times,
+// and gives up on a top-level alternation ("/a|/b").
+std::string LiteralPrefix(std::string_view pattern) {
+  int depth = 0;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+    } else if (in_class) {
+      if (c == ']') in_class = false;
+    } else if (c == '[') {
+      in_class = true;
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') ++i;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      --depth;
+    } else if (c == '|' && depth == 0) {
+      return "";
+    }
+  }
+  if (pattern.starts_with('^')) pattern.remove_prefix(1);
+  size_t n = 0;
+  while (n < pattern.size() &&
+         std::string_view("\\^$.|?*+()[]{}#").find(pattern[n]) == std::string_view::npos) {
+    ++n;
+  }
+  if (n < pattern.size() && n > 0 &&
+      std::string_view("?*{").find(pattern[n]) != std::string_view::npos) {
+    --n;  // "/ab?": the b is optional
+  }
+  return std::string(pattern.substr(0, n));
+}
 
 bool HostMatches(const CompiledRoute& r, std::string_view host) {
   for (const HostPattern& p : r.hosts) {
@@ -143,6 +180,7 @@ RouteTable::RouteTable(const config::Config& config) : impl_(std::make_unique<Im
       r.path = m.path_prefix;
     } else if (!m.path_regex.empty()) {
       r.path_kind = PathKind::kRegex;
+      r.regex_prefix = LiteralPrefix(m.path_regex);
       try {
         r.regex = std::make_unique<boost::regex>(m.path_regex, boost::regex::ECMAScript);
       } catch (const std::exception&) {
@@ -188,7 +226,7 @@ int RouteTable::Match(const http::RequestHead& head) const {
     if (r.path_kind == PathKind::kPrefix && !head.path.starts_with(r.path)) continue;
     if (!r.headers.empty() && !HeadersMatch(r, fields)) continue;
     if (r.path_kind == PathKind::kRegex) {
-      if (!r.regex) continue;
+      if (!r.regex || !head.path.starts_with(r.regex_prefix)) continue;
       switch (RegexMatches(*r.regex, head.path)) {
         case RegexResult::kMatch:
           break;

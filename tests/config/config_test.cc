@@ -544,7 +544,7 @@ TEST(ConfigErrors, Ranges) {
   ExpectError(Minimal("limits: { max_head_bytes: 512 }\n"), "limits.max_head_bytes",
               "must be between 1KiB and 1MiB, got 512");
   ExpectError(Minimal("limits: { max_header_count: 0 }\n"), "limits.max_header_count",
-              "must be 1..10000, got 0");
+              "must be 1..1000, got 0");
   ExpectError(Minimal("limits: { max_connections: 99999999999999999999999 }\n"),
               "limits.max_connections", "must be 1..10000000, got 99999999999999999999999");
   ExpectError(Minimal("timeouts: { connect: 0s }\n"), "timeouts.connect",
@@ -640,6 +640,12 @@ routes: [{ cluster: app }]
   ExpectError(R"(listeners: [{ listen: 127.0.0.1:9901 }]
 clusters: [{ name: app, endpoints: [127.0.0.1:3000] }]
 routes: [{ cluster: app }]
+)",
+              "listeners[0].listen", "address 127.0.0.1:9901 is already used by admin (admin)");
+  ExpectError(R"(listeners: [{ listen: 127.0.0.1:9901 }]
+clusters: [{ name: app, endpoints: [127.0.0.1:3000] }]
+routes: [{ cluster: app }]
+admin: { token: abcdefghijklmnopq }
 )",
               "listeners[0].listen", "address 127.0.0.1:9901 is already used by admin (admin)");
   ExpectError(Minimal("admin: { listen: 0.0.0.0:8080, token: abcdefghijklmnopq }\n"),
@@ -805,6 +811,15 @@ TEST(ConfigErrors, SyntaxError) {
   ExpectErrors("a: b\n  c: d\n", {"test.yaml:2:4: YAML syntax error: illegal map value"});
 }
 
+TEST(ConfigErrors, StrayTokenDoesNotHang) {
+  // yaml-cpp 0.7's LoadAll never returns on these (found by the fuzzer).
+  ExpectErrors(",a\n", {"test.yaml:1:1: YAML syntax error: unexpected ','"});
+  ExpectErrors(
+      "-\n-\n,--!`\x1a--!`\x1a\xa1"
+      "0\n",
+      {"test.yaml:3:1: YAML syntax error: unexpected ','"});
+}
+
 TEST(ConfigErrors, EmptyAndMultiDocument) {
   ExpectErrors("", {"test.yaml:1:1: the config is empty: it needs at least listeners, clusters "
                     "and routes"});
@@ -812,7 +827,7 @@ TEST(ConfigErrors, EmptyAndMultiDocument) {
                                       "listeners, clusters and routes"});
   LoadResult r = Load(Minimal("---\nworkers: 1\n"));
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].line, 5);
+  EXPECT_EQ(r.errors[0].line, 4);  // the second document's '---'
   EXPECT_THAT(r.errors[0].reason, HasSubstr("more than one YAML document"));
 }
 

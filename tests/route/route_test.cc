@@ -157,6 +157,32 @@ TEST(RouteTable, RegexEcmaScriptFeatures) {
   EXPECT_EQ(MatchOf(t, Req("GET", "h", "/a/1234/")), -1);
 }
 
+// Match() skips a regex whose literal prefix the path lacks; that must never change a result.
+TEST(RouteTable, RegexLiteralPrefixShortcutKeepsSemantics) {
+  const std::pair<const char*, std::vector<std::pair<const char*, bool>>> cases[] = {
+      {"/ab?c", {{"/ac", true}, {"/abc", true}, {"/a", false}}},
+      {"/ab*c", {{"/ac", true}, {"/abbc", true}}},
+      {"/ab{0,2}c", {{"/ac", true}, {"/abbc", true}}},
+      {"/ab+c", {{"/abc", true}, {"/ac", false}}},
+      {"/a|/b", {{"/a", true}, {"/b", true}, {"/c", false}}},
+      {"(/a|/b)x", {{"/bx", true}}},
+      {"^/x$", {{"/x", true}, {"/xy", false}}},
+      {"/a\\.b", {{"/a.b", true}, {"/axb", false}}},
+      {"(?i)/ABC", {{"/abc", true}}},
+      {"[/]x", {{"/x", true}}},
+      {".*", {{"", true}, {"/anything", true}}},
+      {"/p#x", {{"/p#x", true}}},
+  };
+  for (const auto& [pattern, paths] : cases) {
+    Route r = MakeRoute("r");
+    r.match.path_regex = pattern;
+    RouteTable t(MakeConfig({r}));
+    for (const auto& [path, want] : paths) {
+      EXPECT_EQ(MatchOf(t, Req("GET", "h", path)), want ? 0 : -1) << pattern << " " << path;
+    }
+  }
+}
+
 TEST(RouteTable, RegexFailsClosedOnLongPaths) {
   Route regex = MakeRoute("regex");
   regex.match.path_regex = "/a.*";

@@ -2,11 +2,13 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "config/internal/values.h"
@@ -373,7 +375,8 @@ void Loader::ReadLimits(const Value& v, Limits* l) {
     if (auto n = SizeIn(*x, 1024, 1 << 20)) l->max_head_bytes = static_cast<uint32_t>(*n);
   }
   if (const Value* x = f.Get("max_header_count")) {
-    if (auto n = Integer(*x, 1, 10000)) l->max_header_count = static_cast<uint32_t>(*n);
+    // The proxy sizes per-connection header storage from this: keep it bounded.
+    if (auto n = Integer(*x, 1, 1000)) l->max_header_count = static_cast<uint32_t>(*n);
   }
   if (const Value* x = f.Get("max_body_bytes")) {
     if (auto n = SizeIn(*x, 0, 1ull << 40)) l->max_body_bytes = *n;
@@ -974,6 +977,48 @@ void Loader::CheckRoutes() {
 
 // ---------------------------------------------------------------------------------------------
 
+// Records where a document starts; the rest of the events are not needed.
+class DocumentStart : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
+// Parses the first document. yaml-cpp 0.7's LoadAll loops forever (allocating) on some invalid
+// input — a stray ',' at the top level makes every HandleNextDocument call "succeed" without
+// consuming anything — so documents are counted here with the event parser, at most three.
+// Throws YAML::Exception for syntax errors; sets *second to where a second document starts.
+YAML::Node LoadFirstDocument(std::string_view yaml, YAML::Mark* second) {
+  std::stringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  YAML::Mark previous = YAML::Mark::null_mark();
+  for (int i = 0; i < 3; ++i) {  // three: a stray token after the first document shows up third
+    DocumentStart doc;
+    if (!parser.HandleNextDocument(doc)) break;
+    if (i > 0 && doc.start.pos == previous.pos) {
+      // The parser did not move: a token that cannot start anything.
+      const size_t pos = static_cast<size_t>(std::max(0, doc.start.pos));
+      std::string what = pos < yaml.size() ? std::string(1, yaml[pos]) : std::string();
+      if (what.empty() || static_cast<unsigned char>(what[0]) < 0x20) what = "character";
+      throw YAML::ParserException(doc.start, "unexpected '" + what + "'");
+    }
+    if (i == 1) *second = doc.start;
+    previous = doc.start;
+  }
+  return YAML::Load(std::string(yaml));
+}
+
 bool ByPosition(const ConfigError& a, const ConfigError& b) {
   return std::tie(a.line, a.column) < std::tie(b.line, b.column);
 }
@@ -996,9 +1041,10 @@ std::string SyntaxHint(std::string_view yaml, int line) {
 
 LoadResult Loader::Run(std::string_view yaml) {
   LoadResult result;
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
+  YAML::Mark second = YAML::Mark::null_mark();
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    doc = LoadFirstDocument(yaml, &second);
   } catch (const YAML::Exception& e) {
     const Loc loc = LocOf(e.mark);
     std::string reason = "YAML syntax error: " + e.msg;
@@ -1007,16 +1053,15 @@ LoadResult Loader::Run(std::string_view yaml) {
     result.errors = std::move(errors_);
     return result;
   }
-  if (docs.empty() || docs[0].IsNull()) {
+  if (!second.is_null()) {
+    Error(LocOf(second), "", "more than one YAML document ('---'): a config is a single document");
+  }
+  if (!doc.IsDefined() || doc.IsNull()) {
     Error(root_loc_, "", "the config is empty: it needs at least listeners, clusters and routes");
     result.errors = std::move(errors_);
     return result;
   }
-  if (docs.size() > 1) {
-    Error(LocOf(docs[1].Mark()), "",
-          "more than one YAML document ('---'): a config is a single document");
-  }
-  Value root{docs[0], LocOf(docs[0].Mark()), ""};
+  Value root{doc, LocOf(doc.Mark()), ""};
   if (root.loc.line == 0) root.loc = root_loc_;
   root_loc_ = root.loc;
   Fields f;
@@ -1059,9 +1104,10 @@ LoadResult Loader::Run(std::string_view yaml) {
       }
     }
   }
-  if (const Value* v = f.Get("admin")) {
-    ReadAdmin(*v, &config_.admin);
-  } else {
+  if (const Value* v = f.Get("admin")) ReadAdmin(*v, &config_.admin);
+  if (std::none_of(bindings_.begin(), bindings_.end(),
+                   [](const Binding& b) { return b.what == "admin"; })) {
+    // The default address (or an admin map without `listen`) binds too.
     bindings_.push_back({"admin", config_.admin.address, AF_INET, config_.admin.port, {}, "admin"});
   }
   // The default admin binding has no position: keep it first so errors land on listeners.
