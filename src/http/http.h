@@ -75,10 +75,11 @@ struct RequestHead {
   Method method = Method::kOther;
   std::string_view method_text;
   std::string_view target;  // request-target as sent
-  std::string_view path;    // origin-form path (for absolute-form: the path part, "/" if empty)
+  std::string_view path;    // origin-form path (for absolute-form: the path part, "/" if empty;
+                            // "*" for OPTIONS *; empty for CONNECT)
   std::string_view query;   // after '?', without it; empty if none
   uint8_t version_minor = 1;  // HTTP/1.0 or HTTP/1.1
-  std::string_view host;      // Host field value (absolute-form authority if given)
+  std::string_view host;      // Host field value (absolute-form / CONNECT authority if given)
   BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;               // valid when framing == kContentLength
   bool keep_alive = true;       // version default adjusted by Connection: close / keep-alive
@@ -88,6 +89,7 @@ struct RequestHead {
   std::string_view request_id;        // X-Request-Id value, if present
   std::span<Header> headers;          // the parsed fields, in order, inside caller storage
   size_t head_size = 0;               // bytes from the request line through the empty line
+                                      // (and any empty lines skipped before the request line)
 };
 
 struct ResponseHead {
@@ -132,8 +134,8 @@ class RequestHeadParser {
 // Parses one response head from an upstream. `request_method` decides framing (a response to
 // HEAD has no body) together with the status (1xx, 204, 304 have none). Interim 1xx responses
 // other than 101 are returned like any other; the caller forwards them and parses again.
-// Same return convention as RequestHeadParser; errors are kUpstreamProtocol or kHeadTooLarge
-// with Side::kUpstream.
+// Same return convention as RequestHeadParser; every error (a head over Limits included) is
+// kUpstreamProtocol with Side::kUpstream: the client gets a 502, never a 4xx.
 class ResponseHeadParser {
  public:
   ResponseHeadParser(const Limits& limits, std::span<Header> storage)
@@ -169,6 +171,7 @@ class ChunkedScanner {
   Result<size_t> Scan(std::string_view data);
   bool done() const { return state_ == State::kDone; }
   uint64_t payload_bytes() const { return payload_bytes_; }
+  // Starts over for the next body; also forgets set_upstream().
   void Reset(const Limits& limits) { *this = ChunkedScanner(limits); }
   // Errors are attributed to the upstream (a response body) instead of the downstream.
   void set_upstream(bool upstream) { upstream_ = upstream; }

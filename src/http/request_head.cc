@@ -68,6 +68,27 @@ const char* ParseTarget(RequestHead& out, std::string_view* authority) {
   return nullptr;
 }
 
+// out = RequestHead{}, spelled out: g++ compiles the aggregate assignment to a `rep stos`
+// whose start-up cost alone was a tenth of parsing a short head.
+void ResetHead(RequestHead& h) {
+  h.method = Method::kOther;
+  h.method_text = {};
+  h.target = {};
+  h.path = {};
+  h.query = {};
+  h.version_minor = 1;
+  h.host = {};
+  h.framing = BodyFraming::kNone;
+  h.content_length = 0;
+  h.keep_alive = true;
+  h.expect_continue = false;
+  h.upgrade = false;
+  h.upgrade_protocol = {};
+  h.request_id = {};
+  h.headers = {};
+  h.head_size = 0;
+}
+
 }  // namespace
 
 Result<size_t> RequestHeadParser::Parse(std::string_view buf, RequestHead& out) {
@@ -88,7 +109,7 @@ Result<size_t> RequestHeadParser::Parse(std::string_view buf, RequestHead& out) 
       return Fail(ErrorKind::kBadVersion, Side::kDownstream, lx.context);
   }
 
-  out = RequestHead{};
+  ResetHead(out);
   out.method_text = lx.start.method;
   out.method = ParseMethod(lx.start.method);
   out.target = lx.start.target;

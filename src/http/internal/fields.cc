@@ -165,6 +165,7 @@ HeaderRole RoleOf(KnownField f) {
 }
 
 const char* SummarizeFields(std::span<Header> fields, FieldSummary& s) {
+  s.Clear();
   for (Header& h : fields) {
     const KnownField k = ClassifyField(h.name);
     h.role = RoleOf(k);

@@ -38,27 +38,49 @@ HeaderRole RoleOf(KnownField f);
 // head may name; more is refused, which bounds the work of marking the fields they name.
 inline constexpr uint32_t kMaxConnectionOptions = 32;
 
+// No default member initializers on purpose: SummarizeFields sets every member with plain
+// stores (value-initialising the struct made g++ emit a `rep stos`, slow to start).
 struct FieldSummary {
-  uint32_t host_count = 0;
+  uint32_t host_count;
   std::string_view host;  // first Host value
-  bool has_content_length = false;
-  uint64_t content_length = 0;
-  bool has_transfer_encoding = false;
-  uint32_t te_chunked = 0;       // "chunked" codings seen across Transfer-Encoding fields
-  uint32_t te_other = 0;         // other codings seen
-  bool te_last_chunked = false;  // the final coding is chunked
-  bool conn_close = false;
-  bool conn_keep_alive = false;
-  bool conn_upgrade = false;
-  uint32_t conn_options = 0;  // other Connection tokens: fields named by them are hop-by-hop
-  bool has_upgrade = false;
+  bool has_content_length;
+  uint64_t content_length;
+  bool has_transfer_encoding;
+  uint32_t te_chunked;   // "chunked" codings seen across Transfer-Encoding fields
+  uint32_t te_other;     // other codings seen
+  bool te_last_chunked;  // the final coding is chunked
+  bool conn_close;
+  bool conn_keep_alive;
+  bool conn_upgrade;
+  uint32_t conn_options;  // other Connection tokens: fields named by them are hop-by-hop
+  bool has_upgrade;
   std::string_view upgrade;  // first Upgrade value
-  bool expect_continue = false;
-  bool has_request_id = false;
+  bool expect_continue;
+  bool has_request_id;
   std::string_view request_id;  // first X-Request-Id value
+
+  void Clear() {
+    host_count = 0;
+    host = {};
+    has_content_length = false;
+    content_length = 0;
+    has_transfer_encoding = false;
+    te_chunked = 0;
+    te_other = 0;
+    te_last_chunked = false;
+    conn_close = false;
+    conn_keep_alive = false;
+    conn_upgrade = false;
+    conn_options = 0;
+    has_upgrade = false;
+    upgrade = {};
+    expect_continue = false;
+    has_request_id = false;
+    request_id = {};
+  }
 };
 
-// Assigns every field its role and fills `s`. Returns nullptr, or the context of the first
+// Assigns every field its role and fills (all of) `s`. Returns nullptr, or the context of the first
 // malformed framing/connection field (invalid or conflicting Content-Length, a malformed
 // Transfer-Encoding or Connection list, too many Connection options).
 const char* SummarizeFields(std::span<Header> fields, FieldSummary& s);
