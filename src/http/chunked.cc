@@ -48,13 +48,14 @@ Result<size_t> ChunkedScanner::Reject(const char* context, ErrorKind kind) {
   return Fail(kind, upstream_ ? Side::kUpstream : Side::kDownstream, context);
 }
 
-Result<size_t> ChunkedScanner::Scan(std::string_view data) {
+Result<size_t> ChunkedScanner::Scan(std::string_view data, PayloadFn on_payload, void* ctx) {
   const char* const begin = data.data();
   const char* const end = begin + data.size();
   const char* p = begin;
   while (p < end) {
     if (state_ == State::kData) {
       const uint64_t n = std::min<uint64_t>(chunk_remaining_, static_cast<uint64_t>(end - p));
+      if (on_payload != nullptr && n > 0) on_payload(ctx, std::string_view(p, n));
       p += n;
       chunk_remaining_ -= n;
       payload_bytes_ += n;

@@ -168,7 +168,13 @@ class ChunkedScanner {
   // Consumes a prefix of `data` and returns its length: all of `data`, unless the body ends
   // inside it (then done() is true and the rest belongs to the next message). Errors:
   // kBadRequest (or kUpstreamProtocol when `upstream`), kBodyTooLarge.
-  Result<size_t> Scan(std::string_view data);
+  Result<size_t> Scan(std::string_view data) { return Scan(data, nullptr, nullptr); }
+  // The same, and each piece of chunk data (the decoded payload) inside `data` is passed to
+  // on_payload(ctx, piece) in order, before Scan returns. Pieces never overlap the framing
+  // bytes before them, so a caller may move them toward the start of `data` as it goes
+  // (decoding in place, e.g. for an HTTP/1.0 client that cannot take chunked framing).
+  using PayloadFn = void (*)(void* ctx, std::string_view piece);
+  Result<size_t> Scan(std::string_view data, PayloadFn on_payload, void* ctx);
   bool done() const { return state_ == State::kDone; }
   uint64_t payload_bytes() const { return payload_bytes_; }
   // Starts over for the next body; also forgets set_upstream().

@@ -18,6 +18,18 @@ void AppendNumber(std::string& out, uint64_t n) {
   out.append(buf, end);
 }
 
+// Content-Length arrives validated but possibly as "5, 5" or repeated (RFC 9110 §8.6 allows
+// identical values): send exactly one field with one value, since some servers reject lists.
+void AppendContentLength(std::string& out, std::span<const http::Header> headers) {
+  for (const auto& h : headers) {
+    if (h.role != http::HeaderRole::kContentLength) continue;
+    std::string_view v = h.value.substr(0, h.value.find(','));
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    AppendHeader(out, "Content-Length", v);
+    return;
+  }
+}
+
 // Appends `value` to a header whose earlier occurrences are combined with ", "
 // (X-Forwarded-For, Via): one field out, whatever number came in.
 void AppendCombined(std::string& out, std::string_view name, std::span<const http::Header> headers,
@@ -66,11 +78,13 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
       case http::HeaderRole::kXForwardedHost:
       case http::HeaderRole::kXRequestId:
       case http::HeaderRole::kVia:
+      case http::HeaderRole::kContentLength:
         continue;
       default:
         AppendHeader(out, h.name, h.value);
     }
   }
+  AppendContentLength(out, head.headers);
   AppendCombined(out, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor,
                  ctx.client_ip);
   out.append("X-Forwarded-Proto: http\r\n");
@@ -101,10 +115,12 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
       if (ctx.upgrade && http::EqualsIgnoreCase(h.name, "upgrade")) upgrade_value = h.value;
       continue;
     }
-    if (h.role == http::HeaderRole::kVia) continue;
+    if (h.role == http::HeaderRole::kVia || h.role == http::HeaderRole::kContentLength) continue;
+    if (ctx.dechunk && h.role == http::HeaderRole::kTransferEncoding) continue;
     if (h.role == http::HeaderRole::kXRequestId) has_request_id = true;
     AppendHeader(out, h.name, h.value);
   }
+  AppendContentLength(out, head.headers);
   AppendCombined(out, "Via", head.headers, http::HeaderRole::kVia,
                  head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) AppendHeader(out, "X-Request-Id", ctx.request_id);

@@ -17,6 +17,7 @@ using http::BodyFraming;
 constexpr size_t kInCap = 16 * 1024;   // downstream input; larger heads move to big_in_
 constexpr int64_t kParkAfterMs = 200;  // an idle keep-alive connection gives its memory back
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr int kNotRoutable = -2;  // RouteTable::Match returns -1 for "no route"
 
 int64_t NowMs() { return CoarseMonotonicMillis(); }
 
@@ -222,9 +223,13 @@ net::Task<bool> Session::Exchange() {
     request_id_len_ = 36;
   }
 
-  // phase: route
-  int r = snap.routes.Match(head_);
-  if (r < 0) {
+  // phase: route (CONNECT is a tunnel request, never routed to an origin server)
+  const int r = head_.method == http::Method::kConnect ? kNotRoutable : snap.routes.Match(head_);
+  if (r == kNotRoutable) {
+    in_begin_ += head_.head_size;
+    co_await Fail(Error{ErrorKind::kNotImplemented, Side::kDownstream, false,
+                        "CONNECT tunnels are not supported"});
+  } else if (r < 0) {
     worker_.server_stats().no_route.Add();
     in_begin_ += head_.head_size;
     co_await Fail(Error{ErrorKind::kNoRoute, Side::kDownstream, false,
@@ -461,11 +466,16 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     co_return Upstream(ErrorKind::kUpstreamProtocol,
                        "upstream switched protocols without an upgrade request");
   }
-  if (resp.framing == BodyFraming::kUntilClose || worker_.draining() || closing_) keep_alive_ = false;
+  // An HTTP/1.0 client cannot take chunked framing (an upstream may send it anyway): decode
+  // the body and delimit it by closing the connection.
+  const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
+                       head_.method != http::Method::kHead;
+  if (resp.framing == BodyFraming::kUntilClose || dechunk || worker_.draining() || closing_)
+    keep_alive_ = false;
   out_.clear();
   AppendDownstreamResponseHead(
       resp, ResponseContext{{request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0,
-                            upgrade},
+                            upgrade, dechunk},
       out_);
   response_started_ = true;
   if (upgrade) {
@@ -479,10 +489,26 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
   co_return co_await RelayBody(conn, resp, head_size, got);
 }
 
+namespace {
+// Moves each payload piece to the write position, decoding a chunked body in place.
+struct InPlaceDecoder {
+  char* out;
+  size_t size = 0;
+  static void Take(void* self, std::string_view piece) {
+    auto* d = static_cast<InPlaceDecoder*>(self);
+    std::memmove(d->out + d->size, piece.data(), piece.size());
+    d->size += piece.size();
+  }
+};
+}  // namespace
+
 net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
                                      size_t head_size, size_t got) {
   http::ChunkedScanner scanner;
   scanner.set_upstream(true);
+  const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
+                       head_.method != http::Method::kHead;
+  InPlaceDecoder decoded{xfer_ + head_size};
   uint64_t remaining = 0;
   size_t available = got - head_size;
   size_t first = 0;
@@ -499,11 +525,13 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       clean = first == available;
       break;
     case BodyFraming::kChunked: {
-      auto scanned = scanner.Scan({xfer_ + head_size, available});
+      auto scanned = dechunk ? scanner.Scan({xfer_ + head_size, available}, &InPlaceDecoder::Take,
+                                            &decoded)
+                             : scanner.Scan({xfer_ + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
-      first = *scanned;
+      first = dechunk ? decoded.size : *scanned;
       done = scanner.done();
-      clean = first == available;
+      clean = *scanned == available;
       break;
     }
     case BodyFraming::kUntilClose:
@@ -536,11 +564,13 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       remaining -= take;
       done = remaining == 0;
     } else if (resp.framing == BodyFraming::kChunked) {
-      auto scanned = scanner.Scan({xfer_, r.bytes});
+      decoded = InPlaceDecoder{xfer_};
+      auto scanned = dechunk ? scanner.Scan({xfer_, r.bytes}, &InPlaceDecoder::Take, &decoded)
+                             : scanner.Scan({xfer_, r.bytes});
       if (!scanned) co_return Unexpected{scanned.error()};
-      take = *scanned;
+      take = dechunk ? decoded.size : *scanned;
       done = scanner.done();
-      clean = take == r.bytes;
+      clean = *scanned == r.bytes;
     }
     response_body_bytes_ += take;
     iovec piece{xfer_, take};

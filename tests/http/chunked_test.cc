@@ -283,3 +283,30 @@ TEST(ChunkedTest, SplitAtEveryBoundaryEqualsOneShot) {
 
 }  // namespace
 }  // namespace ficus::http
+
+namespace ficus::http {
+namespace {
+
+struct Collected {
+  std::string payload;
+  static void Take(void* self, std::string_view piece) {
+    static_cast<Collected*>(self)->payload.append(piece);
+  }
+};
+
+TEST(ChunkedPayloadTest, ReportsDecodedPayloadAcrossSplits) {
+  const std::string body = "4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX: y\r\n\r\n";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    ChunkedScanner scanner;
+    Collected got;
+    auto a = scanner.Scan(std::string_view(body).substr(0, cut), &Collected::Take, &got);
+    ASSERT_TRUE(a) << cut;
+    auto b = scanner.Scan(std::string_view(body).substr(cut), &Collected::Take, &got);
+    ASSERT_TRUE(b) << cut;
+    EXPECT_TRUE(scanner.done());
+    EXPECT_EQ(got.payload, "Wikipedia in \r\n\r\nchunks.") << cut;
+  }
+}
+
+}  // namespace
+}  // namespace ficus::http

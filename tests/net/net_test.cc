@@ -85,6 +85,7 @@ TEST(LoopTest, EchoesOverLoopbackAndCancelsWaits) {
     ReadResult r = co_await server.ReadSome({buf, sizeof buf});
     co_await server.WriteAll(std::string_view(buf, r.bytes));
     co_await server.ReadSome({buf, sizeof buf});  // until the client closes
+    loop.Stop();  // last one out: every coroutine of the test has finished
   }(loop, listener));
   Spawn([](Loop& loop, const Address& at, std::string& echoed, bool& cancelled) -> Task<void> {
     Socket client;
@@ -99,7 +100,6 @@ TEST(LoopTest, EchoesOverLoopbackAndCancelsWaits) {
     ReadResult again = co_await client.ReadSome({buf, sizeof buf});
     cancelled = again.ec == Aborted();
     client.Close();
-    loop.Stop();
   }(loop, at, echoed, cancelled));
   loop.Run();
   EXPECT_EQ(echoed, "ping");

@@ -99,7 +99,7 @@ TEST(ForwardTest, DownstreamHeadDropsHopByHopAndSaysClose) {
   std::string out;
   AppendDownstreamResponseHead(resp, ResponseContext{"rid", false, false, false}, out);
   EXPECT_EQ(out,
-            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: up\r\nVia: 1.1 ficus\r\n"
+            "HTTP/1.1 200 OK\r\nServer: up\r\nContent-Length: 2\r\nVia: 1.1 ficus\r\n"
             "X-Request-Id: rid\r\nConnection: close\r\n\r\n");
 }
 
@@ -111,6 +111,25 @@ TEST(ForwardTest, DownstreamKeepsUpstreamRequestIdAndHttp10KeepAlive) {
   EXPECT_EQ(out.find("X-Request-Id: rid"), std::string::npos);
   EXPECT_NE(out.find("X-Request-Id: up-id\r\n"), std::string::npos);
   EXPECT_NE(out.find("Connection: keep-alive\r\n"), std::string::npos);
+}
+
+TEST(ForwardTest, ContentLengthListsAndRepeatsBecomeOneField) {
+  std::vector<http::Header> storage;
+  auto head = ParseRequest(
+      "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n", storage);
+  std::string out;
+  AppendUpstreamRequestHead(head, ForwardContext{"127.0.0.1", "r", false}, out);
+  EXPECT_NE(out.find("\r\nContent-Length: 5\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length", out.find("Content-Length") + 1), std::string::npos) << out;
+}
+
+TEST(ForwardTest, DechunkedResponsesLoseTransferEncoding) {
+  std::vector<http::Header> storage;
+  auto resp = ParseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", storage);
+  std::string out;
+  AppendDownstreamResponseHead(resp, ResponseContext{"r", false, true, false, true}, out);
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << out;
 }
 
 TEST(ForwardTest, ErrorResponseIsJsonWithLengthAndId) {

@@ -26,6 +26,7 @@ struct ResponseContext {
   bool keep_alive = true;      // the downstream connection stays open after this response
   bool client_is_http10 = false;
   bool upgrade = false;        // a 101 to a client that asked for an upgrade
+  bool dechunk = false;        // the body is decoded for an HTTP/1.0 client: no Transfer-Encoding
 };
 
 // Appends the response head to send downstream to `out`.
