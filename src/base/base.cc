@@ -8,21 +8,36 @@ namespace ficus {
 
 std::string_view ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kBadRequest: return "bad_request";
-    case ErrorKind::kHeadTooLarge: return "head_too_large";
-    case ErrorKind::kBodyTooLarge: return "body_too_large";
-    case ErrorKind::kHeadTimeout: return "head_timeout";
-    case ErrorKind::kNotImplemented: return "not_implemented";
-    case ErrorKind::kBadVersion: return "bad_version";
-    case ErrorKind::kNoRoute: return "no_route";
-    case ErrorKind::kConnectFailed: return "connect_failed";
-    case ErrorKind::kUpstreamTimeout: return "upstream_timeout";
-    case ErrorKind::kUpstreamReset: return "upstream_reset";
-    case ErrorKind::kUpstreamProtocol: return "upstream_protocol";
-    case ErrorKind::kDownstreamClosed: return "downstream_closed";
-    case ErrorKind::kOverloaded: return "overloaded";
-    case ErrorKind::kInternal: return "internal";
-    case ErrorKind::kConfig: return "config";
+    case ErrorKind::kBadRequest:
+      return "bad_request";
+    case ErrorKind::kHeadTooLarge:
+      return "head_too_large";
+    case ErrorKind::kBodyTooLarge:
+      return "body_too_large";
+    case ErrorKind::kHeadTimeout:
+      return "head_timeout";
+    case ErrorKind::kNotImplemented:
+      return "not_implemented";
+    case ErrorKind::kBadVersion:
+      return "bad_version";
+    case ErrorKind::kNoRoute:
+      return "no_route";
+    case ErrorKind::kConnectFailed:
+      return "connect_failed";
+    case ErrorKind::kUpstreamTimeout:
+      return "upstream_timeout";
+    case ErrorKind::kUpstreamReset:
+      return "upstream_reset";
+    case ErrorKind::kUpstreamProtocol:
+      return "upstream_protocol";
+    case ErrorKind::kDownstreamClosed:
+      return "downstream_closed";
+    case ErrorKind::kOverloaded:
+      return "overloaded";
+    case ErrorKind::kInternal:
+      return "internal";
+    case ErrorKind::kConfig:
+      return "config";
   }
   return "unknown";
 }

@@ -14,21 +14,21 @@ namespace ficus {
 // What went wrong, independent of who notices it. The proxy's Fail phase is the one place
 // that maps a kind to an HTTP status (see proxy/internal/fail.h).
 enum class ErrorKind : uint8_t {
-  kBadRequest,       // malformed downstream request (400)
-  kHeadTooLarge,     // request head over the byte or field-count limit (431)
-  kBodyTooLarge,     // request body over the limit (413)
-  kHeadTimeout,      // request head not complete in time (408)
-  kNotImplemented,   // unsupported transfer coding (501)
-  kBadVersion,       // not HTTP/1.x (505)
-  kNoRoute,          // no route matched (404)
-  kConnectFailed,    // could not connect to any endpoint (502)
-  kUpstreamTimeout,  // upstream did not answer in time (504)
-  kUpstreamReset,    // upstream closed or reset before a full response (502)
-  kUpstreamProtocol, // upstream sent a malformed response (502)
-  kDownstreamClosed, // the client went away; nothing to answer
-  kOverloaded,       // a limit refused the request (503)
-  kInternal,         // a bug or resource failure (500)
-  kConfig,           // configuration is invalid (startup / reload only)
+  kBadRequest,        // malformed downstream request (400)
+  kHeadTooLarge,      // request head over the byte or field-count limit (431)
+  kBodyTooLarge,      // request body over the limit (413)
+  kHeadTimeout,       // request head not complete in time (408)
+  kNotImplemented,    // unsupported transfer coding (501)
+  kBadVersion,        // not HTTP/1.x (505)
+  kNoRoute,           // no route matched (404)
+  kConnectFailed,     // could not connect to any endpoint (502)
+  kUpstreamTimeout,   // upstream did not answer in time (504)
+  kUpstreamReset,     // upstream closed or reset before a full response (502)
+  kUpstreamProtocol,  // upstream sent a malformed response (502)
+  kDownstreamClosed,  // the client went away; nothing to answer
+  kOverloaded,        // a limit refused the request (503)
+  kInternal,          // a bug or resource failure (500)
+  kConfig,            // configuration is invalid (startup / reload only)
 };
 
 // Which peer the error is attributed to, for metrics and logs.
@@ -62,20 +62,24 @@ class [[nodiscard]] Result {
   Result(const T& v) : ok_(true) { new (&value_) T(v); }
   Result(T&& v) : ok_(true) { new (&value_) T(std::move(v)); }
   template <class U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Unexpected> &&
-             !std::is_same_v<std::decay_t<U>, Result>)
-  Result(U&& v) : ok_(true) {
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Unexpected> && !std::is_same_v<std::decay_t<U>, Result>)
+      Result(U&& v)
+      : ok_(true) {
     new (&value_) T(std::forward<U>(v));
   }
   Result(Unexpected u) : ok_(false) { new (&error_) Error(u.error); }
   Result(const Result& o) : ok_(o.ok_) {
-    if (ok_) new (&value_) T(o.value_);
-    else new (&error_) Error(o.error_);
+    if (ok_)
+      new (&value_) T(o.value_);
+    else
+      new (&error_) Error(o.error_);
   }
   Result(Result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(o.ok_) {
-    if (ok_) new (&value_) T(std::move(o.value_));
-    else new (&error_) Error(o.error_);
+    if (ok_)
+      new (&value_) T(std::move(o.value_));
+    else
+      new (&error_) Error(o.error_);
   }
   Result& operator=(Result o) {
     this->~Result();
@@ -128,8 +132,7 @@ using Status = Result<void>;
 void BugHit(const char* file, int line, const char* expr);
 uint64_t BugCount();
 
-#define FICUS_CHECK(cond) \
-  ((cond) ? (void)0 : ::ficus::CheckFailed(__FILE__, __LINE__, #cond))
+#define FICUS_CHECK(cond) ((cond) ? (void)0 : ::ficus::CheckFailed(__FILE__, __LINE__, #cond))
 #ifdef NDEBUG
 #define FICUS_DCHECK(cond) ((void)0)
 #define FICUS_BUG(cond) ((cond) ? (void)0 : ::ficus::BugHit(__FILE__, __LINE__, #cond))

@@ -21,7 +21,16 @@ struct Limits {
 };
 
 enum class Method : uint8_t {
-  kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther
+  kGet,
+  kHead,
+  kPost,
+  kPut,
+  kDelete,
+  kConnect,
+  kOptions,
+  kTrace,
+  kPatch,
+  kOther
 };
 Method ParseMethod(std::string_view token);
 // RFC 9110 §9.2.2: GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
@@ -63,28 +72,28 @@ namespace internal {
 // How far a head parser got in a buffer that did not yet hold a complete head. Offsets, not
 // pointers, so that the caller's buffer may move (grow) between calls.
 struct HeadProgress {
-  uint32_t line_start = 0;   // first line not yet lexed
-  uint32_t scanned = 0;      // [line_start, scanned) holds no LF
-  uint16_t fields = 0;       // field lines lexed so far
-  uint8_t phase = 0;         // 0: start line (or leading empty lines), 1: field lines
-  uint8_t empty_lines = 0;   // leading empty lines skipped (requests only)
+  uint32_t line_start = 0;  // first line not yet lexed
+  uint32_t scanned = 0;     // [line_start, scanned) holds no LF
+  uint16_t fields = 0;      // field lines lexed so far
+  uint8_t phase = 0;        // 0: start line (or leading empty lines), 1: field lines
+  uint8_t empty_lines = 0;  // leading empty lines skipped (requests only)
 };
 }  // namespace internal
 
 struct RequestHead {
   Method method = Method::kOther;
   std::string_view method_text;
-  std::string_view target;  // request-target as sent
-  std::string_view path;    // origin-form path (for absolute-form: the path part, "/" if empty;
-                            // "*" for OPTIONS *; empty for CONNECT)
-  std::string_view query;   // after '?', without it; empty if none
+  std::string_view target;    // request-target as sent
+  std::string_view path;      // origin-form path (for absolute-form: the path part, "/" if empty;
+                              // "*" for OPTIONS *; empty for CONNECT)
+  std::string_view query;     // after '?', without it; empty if none
   uint8_t version_minor = 1;  // HTTP/1.0 or HTTP/1.1
   std::string_view host;      // Host field value (absolute-form / CONNECT authority if given)
   BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;               // valid when framing == kContentLength
-  bool keep_alive = true;       // version default adjusted by Connection: close / keep-alive
-  bool expect_continue = false; // Expect: 100-continue
-  bool upgrade = false;         // Connection: upgrade and an Upgrade field are both present
+  bool keep_alive = true;             // version default adjusted by Connection: close / keep-alive
+  bool expect_continue = false;       // Expect: 100-continue
+  bool upgrade = false;               // Connection: upgrade and an Upgrade field are both present
   std::string_view upgrade_protocol;  // Upgrade field value when upgrade
   std::string_view request_id;        // X-Request-Id value, if present
   std::span<Header> headers;          // the parsed fields, in order, inside caller storage
@@ -184,8 +193,18 @@ class ChunkedScanner {
 
  private:
   enum class State : uint8_t {
-    kSize, kExtension, kSizeLf, kData, kDataCr, kDataLf,
-    kTrailerLineStart, kTrailerLine, kTrailerLf, kFinalLf, kDone, kFailed
+    kSize,
+    kExtension,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerLineStart,
+    kTrailerLine,
+    kTrailerLf,
+    kFinalLf,
+    kDone,
+    kFailed
   };
   Result<size_t> Reject(const char* context, ErrorKind kind = ErrorKind::kBadRequest);
   Limits limits_;
@@ -194,9 +213,9 @@ class ChunkedScanner {
   uint8_t size_digits_ = 0;
   uint64_t chunk_remaining_ = 0;
   uint64_t payload_bytes_ = 0;
-  uint32_t line_bytes_ = 0;     // extension or trailer-line bytes so far
+  uint32_t line_bytes_ = 0;  // extension or trailer-line bytes so far
   uint32_t trailer_bytes_ = 0;
-  uint8_t ext_state_ = 0;       // internal sub-state of the extension / trailer-line grammar
+  uint8_t ext_state_ = 0;  // internal sub-state of the extension / trailer-line grammar
   ErrorKind failed_kind_ = ErrorKind::kBadRequest;  // once kFailed: the error Scan repeats
   const char* failed_context_ = "";
 };

@@ -25,7 +25,8 @@ std::system_error SystemError(const std::string& what) {
 // ---- addresses ----------------------------------------------------------------------------
 
 uint16_t Address::port() const {
-  if (storage.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
+  if (storage.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
   return ntohs(reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
 }
 
@@ -364,7 +365,8 @@ Task<Result<int>> Socket::Accept() {
       co_return Fail(ErrorKind::kOverloaded, Side::kInternal, "accept failed");
     }
     s->readable = false;
-    if (co_await Waiter{s, false}) co_return Fail(ErrorKind::kInternal, Side::kInternal, "cancelled");
+    if (co_await Waiter{s, false})
+      co_return Fail(ErrorKind::kInternal, Side::kInternal, "cancelled");
     s = state_;
   }
 }
@@ -458,7 +460,7 @@ void* AllocateFrame(size_t size) {
       list.pop_back();
       return p;
     }
-    return ::operator new(cls * kFrameStep);
+    return ::operator new(cls* kFrameStep);
   }
   return ::operator new(size);
 }
@@ -485,8 +487,10 @@ void TimeoutList::Add(Entry* e) {
 }
 
 void TimeoutList::Remove(Entry* e) {
-  if (e->prev_) e->prev_->next_ = e->next_;
-  else head_ = e->next_;
+  if (e->prev_)
+    e->prev_->next_ = e->next_;
+  else
+    head_ = e->next_;
   if (e->next_) e->next_->prev_ = e->prev_;
   e->prev_ = e->next_ = nullptr;
   --size_;

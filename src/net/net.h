@@ -84,7 +84,7 @@ class Loop {
   Task<void> Sleep(std::chrono::milliseconds d);
 
   // --- for sockets (this thread only) ---
-  internal::IoState* Register(int fd);  // takes ownership of fd; throws std::system_error
+  internal::IoState* Register(int fd);    // takes ownership of fd; throws std::system_error
   void Unregister(internal::IoState* s);  // closes fd, frees the state after this batch
   void Ready(std::coroutine_handle<> h) { ready_.push_back(h); }
 

@@ -65,7 +65,9 @@ class [[nodiscard]] Task {
  public:
   struct promise_type : internal::PromiseBase {
     std::optional<T> value;
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    Task get_return_object() {
+      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
     template <class U>
     void return_value(U&& v) {
       value.emplace(std::forward<U>(v));
@@ -99,7 +101,9 @@ template <>
 class [[nodiscard]] Task<void> {
  public:
   struct promise_type : internal::PromiseBase {
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    Task get_return_object() {
+      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
     void return_void() {}
   };
 

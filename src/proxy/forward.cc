@@ -137,39 +137,64 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
 
 int StatusFor(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kBadRequest: return 400;
-    case ErrorKind::kHeadTooLarge: return 431;
-    case ErrorKind::kBodyTooLarge: return 413;
-    case ErrorKind::kHeadTimeout: return 408;
-    case ErrorKind::kNotImplemented: return 501;
-    case ErrorKind::kBadVersion: return 505;
-    case ErrorKind::kNoRoute: return 404;
-    case ErrorKind::kConnectFailed: return 502;
-    case ErrorKind::kUpstreamTimeout: return 504;
-    case ErrorKind::kUpstreamReset: return 502;
-    case ErrorKind::kUpstreamProtocol: return 502;
-    case ErrorKind::kOverloaded: return 503;
+    case ErrorKind::kBadRequest:
+      return 400;
+    case ErrorKind::kHeadTooLarge:
+      return 431;
+    case ErrorKind::kBodyTooLarge:
+      return 413;
+    case ErrorKind::kHeadTimeout:
+      return 408;
+    case ErrorKind::kNotImplemented:
+      return 501;
+    case ErrorKind::kBadVersion:
+      return 505;
+    case ErrorKind::kNoRoute:
+      return 404;
+    case ErrorKind::kConnectFailed:
+      return 502;
+    case ErrorKind::kUpstreamTimeout:
+      return 504;
+    case ErrorKind::kUpstreamReset:
+      return 502;
+    case ErrorKind::kUpstreamProtocol:
+      return 502;
+    case ErrorKind::kOverloaded:
+      return 503;
     case ErrorKind::kDownstreamClosed:
     case ErrorKind::kInternal:
-    case ErrorKind::kConfig: return 500;
+    case ErrorKind::kConfig:
+      return 500;
   }
   return 500;
 }
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 

@@ -21,15 +21,16 @@ constexpr int kNotRoutable = -2;  // RouteTable::Match returns -1 for "no route"
 
 int64_t NowMs() { return CoarseMonotonicMillis(); }
 
-Unexpected Downstream(ErrorKind kind, const char* why) { return Fail(kind, Side::kDownstream, why); }
+Unexpected Downstream(ErrorKind kind, const char* why) {
+  return Fail(kind, Side::kDownstream, why);
+}
 Unexpected Upstream(ErrorKind kind, const char* why, bool retryable = false) {
   return Fail(kind, Side::kUpstream, why, retryable);
 }
 
 }  // namespace
 
-Session::Session(Worker& worker, net::Socket socket)
-    : worker_(worker), client_(std::move(socket)) {
+Session::Session(Worker& worker, net::Socket socket) : worker_(worker), client_(std::move(socket)) {
   worker_.SessionStarted(this);
 }
 
@@ -67,14 +68,18 @@ void Session::Abort() {
 
 Error Session::TimeoutError() const {
   switch (timed_out_) {
-    case Wait::kHead: return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
-                                   "request head not received within timeouts.request_head"};
-    case Wait::kBody: return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
-                                   "request body stalled longer than timeouts.request_head"};
-    case Wait::kConnect: return Error{ErrorKind::kConnectFailed, Side::kUpstream, true,
-                                      "connect to upstream timed out"};
-    default: return Error{ErrorKind::kUpstreamTimeout, Side::kUpstream, false,
-                          "upstream did not respond in time"};
+    case Wait::kHead:
+      return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
+                   "request head not received within timeouts.request_head"};
+    case Wait::kBody:
+      return Error{ErrorKind::kHeadTimeout, Side::kDownstream, false,
+                   "request body stalled longer than timeouts.request_head"};
+    case Wait::kConnect:
+      return Error{ErrorKind::kConnectFailed, Side::kUpstream, true,
+                   "connect to upstream timed out"};
+    default:
+      return Error{ErrorKind::kUpstreamTimeout, Side::kUpstream, false,
+                   "upstream did not respond in time"};
   }
 }
 
@@ -138,7 +143,8 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
     int64_t idle_left_ms = idle_ms;
     if (!parked) {
       // Back-to-back requests: read straight into the exchange memory we hold.
-      SetDeadline(std::min(idle_ms, kParkAfterMs), idle_ms > kParkAfterMs ? Wait::kPark : Wait::kIdle);
+      SetDeadline(std::min(idle_ms, kParkAfterMs),
+                  idle_ms > kParkAfterMs ? Wait::kPark : Wait::kIdle);
       auto r = co_await client_.ReadSome({in_, in_cap_});
       if (!r.ec && r.bytes == 0) co_return Next::kClose;
       if (r.ec) {
@@ -178,7 +184,8 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
         // The head outgrew the block's input area: move to a buffer one byte larger than the
         // limit, so the parser itself reports 431 when it is exceeded.
         size_t cap = size_t{cfg.limits.max_head_bytes} + 1;
-        if (cap <= in_cap_) co_return Downstream(ErrorKind::kHeadTooLarge, "request head too large");
+        if (cap <= in_cap_)
+          co_return Downstream(ErrorKind::kHeadTooLarge, "request head too large");
         auto bigger = std::make_unique<char[]>(cap);
         std::memcpy(bigger.get(), in_, in_end_);
         big_in_ = std::move(bigger);
@@ -213,7 +220,8 @@ net::Task<bool> Session::Exchange() {
   keep_alive_ = head_.keep_alive && !head_.upgrade;
   request_body_done_ = head_.framing == BodyFraming::kNone;
   request_deadline_ms_ = INT64_MAX;
-  if (cfg.timeouts.request.count() > 0) request_deadline_ms_ = NowMs() + cfg.timeouts.request.count();
+  if (cfg.timeouts.request.count() > 0)
+    request_deadline_ms_ = NowMs() + cfg.timeouts.request.count();
 
   if (!head_.request_id.empty() && head_.request_id.size() <= sizeof request_id_) {
     std::memcpy(request_id_, head_.request_id.data(), head_.request_id.size());
@@ -232,8 +240,8 @@ net::Task<bool> Session::Exchange() {
   } else if (r < 0) {
     worker_.server_stats().no_route.Add();
     in_begin_ += head_.head_size;
-    co_await Fail(Error{ErrorKind::kNoRoute, Side::kDownstream, false,
-                        "no route matches this request"});
+    co_await Fail(
+        Error{ErrorKind::kNoRoute, Side::kDownstream, false, "no route matches this request"});
   } else {
     route_ = &cfg.routes[r];
     route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
@@ -246,15 +254,17 @@ net::Task<bool> Session::Exchange() {
     // phase: upstream (+ respond: the response streams back as it arrives)
     Status s = co_await Forward(*route_);
     if (!s) {
-      if (!response_started_) co_await Fail(s.error());
-      else keep_alive_ = false;  // mid-response failure: closing is the only honest signal
+      if (!response_started_)
+        co_await Fail(s.error());
+      else
+        keep_alive_ = false;  // mid-response failure: closing is the only honest signal
     }
   }
   Record(status_);
   ClearDeadline();
   request_deadline_ms_ = INT64_MAX;
   cluster_.reset();
-  co_return keep_alive_ && request_body_done_ && !closing_ && !worker_.draining();
+  co_return keep_alive_&& request_body_done_ && !closing_ && !worker_.draining();
 }
 
 // ---- phase: upstream ------------------------------------------------------------------------
@@ -277,8 +287,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
 
   for (int attempt = 0;; ++attempt) {
     out_.clear();
-    ForwardContext ctx{{client_ip_, client_ip_len_}, {request_id_, request_id_len_},
-                       head_.version_minor == 0};
+    ForwardContext ctx{
+        {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
     const size_t endpoint = cluster_->Pick();
@@ -293,13 +303,14 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       conn = std::make_unique<upstream::Connection>(endpoint);
       upstream_ = conn.get();
       SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
-      net::ErrorCode ec = co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
+      net::ErrorCode ec =
+          co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
       if (ec || closing_) {
         upstream_ = nullptr;
         cluster_cell_->connect_failures.Add();
-        co_return Upstream(ErrorKind::kConnectFailed, timed_out_ == Wait::kConnect
-                                                          ? "connect to upstream timed out"
-                                                          : "could not connect to upstream",
+        co_return Upstream(ErrorKind::kConnectFailed,
+                           timed_out_ == Wait::kConnect ? "connect to upstream timed out"
+                                                        : "could not connect to upstream",
                            true);
       }
       cluster_cell_->connections_opened.Add();
@@ -328,9 +339,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
 
 net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryable) {
   const config::Config& cfg = *snapshot_->config;
-  http::ChunkedScanner scanner(
-      http::ChunkedScanner::Limits{cfg.limits.max_body_bytes ? cfg.limits.max_body_bytes
-                                                             : UINT64_MAX});
+  http::ChunkedScanner scanner(http::ChunkedScanner::Limits{
+      cfg.limits.max_body_bytes ? cfg.limits.max_body_bytes : UINT64_MAX});
   uint64_t remaining = 0;
   size_t first = 0;
   bool body_done = true;
@@ -359,8 +369,9 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   net::ErrorCode ec = co_await conn.socket.WriteAll(iov, first ? 2 : 1);
   if (ec) {
     *retryable = true;
-    co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
-                                                  "request was being sent");
+    co_return Upstream(ErrorKind::kUpstreamReset,
+                       "upstream closed the connection while the "
+                       "request was being sent");
   }
   if (!body_done && head_.expect_continue && first == 0) {
     iovec cont{const_cast<char*>(kContinue.data()), kContinue.size()};
@@ -403,8 +414,9 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
     ec = co_await conn.socket.WriteAll(std::string_view(xfer_, take));
     if (ec) {
       keep_alive_ = false;
-      co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection while the "
-                                                    "request body was being sent");
+      co_return Upstream(ErrorKind::kUpstreamReset,
+                         "upstream closed the connection while the "
+                         "request body was being sent");
     }
   }
   request_body_done_ = true;
@@ -474,8 +486,9 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     keep_alive_ = false;
   out_.clear();
   AppendDownstreamResponseHead(
-      resp, ResponseContext{{request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0,
-                            upgrade, dechunk},
+      resp,
+      ResponseContext{
+          {request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0, upgrade, dechunk},
       out_);
   response_started_ = true;
   if (upgrade) {
@@ -525,9 +538,9 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       clean = first == available;
       break;
     case BodyFraming::kChunked: {
-      auto scanned = dechunk ? scanner.Scan({xfer_ + head_size, available}, &InPlaceDecoder::Take,
-                                            &decoded)
-                             : scanner.Scan({xfer_ + head_size, available});
+      auto scanned =
+          dechunk ? scanner.Scan({xfer_ + head_size, available}, &InPlaceDecoder::Take, &decoded)
+                  : scanner.Scan({xfer_ + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
       first = dechunk ? decoded.size : *scanned;
       done = scanner.done();
@@ -685,8 +698,10 @@ net::Task<void> Session::Run() {
       // A malformed, oversized or too-slow head: answer it and close.
       auto& stats = worker_.server_stats();
       stats.requests.Add();
-      if (next.error().kind == ErrorKind::kHeadTimeout) stats.head_timeouts.Add();
-      else stats.parse_errors.Add();
+      if (next.error().kind == ErrorKind::kHeadTimeout)
+        stats.head_timeouts.Add();
+      else
+        stats.parse_errors.Add();
       worker_.NewRequestId(request_id_);
       request_id_len_ = 36;
       request_body_done_ = false;

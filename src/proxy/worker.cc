@@ -1,5 +1,4 @@
 #include <sys/mman.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -32,8 +31,8 @@ void LogIfThrew(std::exception_ptr e) {
 
 std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
                                               observe::Registry& registry, uint64_t generation) {
-  auto snap = std::shared_ptr<Snapshot>(new Snapshot{config, route::RouteTable(*config), {}, {}, {},
-                                                     generation});
+  auto snap = std::shared_ptr<Snapshot>(
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
@@ -44,7 +43,10 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
 
 Worker::Worker(int id, net::Loop& loop, observe::Registry& registry,
                std::shared_ptr<const Snapshot> snapshot)
-    : id_(id), loop_(loop), registry_(registry), snapshot_(std::move(snapshot)),
+    : id_(id),
+      loop_(loop),
+      registry_(registry),
+      snapshot_(std::move(snapshot)),
       rng_(std::random_device{}() ^ (uint64_t(id) << 32)) {
   const auto& cfg = *snapshot_->config;
   max_connections_ = (int64_t{cfg.limits.max_connections} + cfg.workers - 1) / cfg.workers;

@@ -45,7 +45,8 @@ void PrintErrors(const std::vector<config::ConfigError>& errors) {
 bool SameListeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (size_t i = 0; i < a.listeners.size(); ++i) {
-    if (a.listeners[i].address != b.listeners[i].address || a.listeners[i].port != b.listeners[i].port)
+    if (a.listeners[i].address != b.listeners[i].address ||
+        a.listeners[i].port != b.listeners[i].port)
       return false;
   }
   return true;
@@ -60,7 +61,8 @@ class Gateway {
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
-      t->worker = std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
+      t->worker =
+          std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
@@ -83,16 +85,16 @@ class Gateway {
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        Reload();
-        signals.async_wait(on_signal);
-        return;
-      }
-      log::info("received {}: draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                CurrentConfig()->timeouts.drain.count());
-      main_io.stop();
-    };
+          if (ec) return;
+          if (sig == SIGHUP) {
+            Reload();
+            signals.async_wait(on_signal);
+            return;
+          }
+          log::info("received {}: draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                    CurrentConfig()->timeouts.drain.count());
+          main_io.stop();
+        };
     signals.async_wait(on_signal);
     main_io.run();
     Drain();
@@ -112,7 +114,8 @@ class Gateway {
     config::LoadResult loaded = config::LoadFile(path_);
     if (!loaded.errors.empty()) {
       for (const auto& e : loaded.errors) log::error("reload rejected: {}", e.ToString());
-      log::error("reload failed: {} error(s); still running the previous config", loaded.errors.size());
+      log::error("reload failed: {} error(s); still running the previous config",
+                 loaded.errors.size());
       return;
     }
     auto old = CurrentConfig();
@@ -152,7 +155,8 @@ class Gateway {
       if (active <= 0 || std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (active > 0) log::warn("drain deadline passed with {} connection(s) open; closing them", active);
+    if (active > 0)
+      log::warn("drain deadline passed with {} connection(s) open; closing them", active);
     // Abort cancels every socket; give the cancelled sessions a moment to unwind so that none
     // outlives its Worker.
     for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->Abort(); });

@@ -35,7 +35,8 @@ size_t EndpointPool::CloseExpired(int64_t now_ms, int64_t idle_timeout_ms) {
 WeightedRoundRobin::WeightedRoundRobin(std::vector<uint32_t> weights)
     : weight_(weights.begin(), weights.end()), current_(weights.size(), 0) {
   total_ = std::accumulate(weight_.begin(), weight_.end(), int64_t{0});
-  uniform_ = std::all_of(weight_.begin(), weight_.end(), [&](int64_t w) { return w == weight_[0]; });
+  uniform_ =
+      std::all_of(weight_.begin(), weight_.end(), [&](int64_t w) { return w == weight_[0]; });
 }
 
 size_t WeightedRoundRobin::Pick() {

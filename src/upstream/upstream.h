@@ -18,9 +18,9 @@ namespace ficus::upstream {
 struct Connection {
   explicit Connection(size_t endpoint_index) : endpoint(endpoint_index) {}
   net::Socket socket;
-  size_t endpoint;          // index into its cluster's endpoints
+  size_t endpoint;  // index into its cluster's endpoints
   int64_t idle_since_ms = 0;
-  uint32_t requests = 0;    // requests served on this connection so far
+  uint32_t requests = 0;  // requests served on this connection so far
 };
 
 // Idle connections of one endpoint, most recently used first (warm sockets, and the oldest
@@ -52,7 +52,7 @@ class WeightedRoundRobin {
   std::vector<int64_t> weight_;
   std::vector<int64_t> current_;
   int64_t total_ = 0;
-  size_t next_ = 0;   // used when all weights are equal: a plain cursor
+  size_t next_ = 0;  // used when all weights are equal: a plain cursor
   bool uniform_ = true;
 };
 

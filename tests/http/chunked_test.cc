@@ -295,7 +295,8 @@ struct Collected {
 };
 
 TEST(ChunkedPayloadTest, ReportsDecodedPayloadAcrossSplits) {
-  const std::string body = "4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX: y\r\n\r\n";
+  const std::string body =
+      "4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX: y\r\n\r\n";
   for (size_t cut = 0; cut <= body.size(); ++cut) {
     ChunkedScanner scanner;
     Collected got;

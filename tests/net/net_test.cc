@@ -1,8 +1,7 @@
 #include "net/net.h"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>

@@ -49,13 +49,14 @@ TEST(TaskTest, SuspendedChildResumesItsParent) {
 
 TEST(TaskTest, ExceptionsReachTheAwaiterAndTheSpawnHandler) {
   static bool handled = false;
-  Spawn([]() -> Task<void> {
-    co_await []() -> Task<void> {
-      throw std::runtime_error("boom");
-      co_return;
-    }();
-  }(),
-        [](std::exception_ptr) { handled = true; });
+  Spawn(
+      []() -> Task<void> {
+        co_await []() -> Task<void> {
+          throw std::runtime_error("boom");
+          co_return;
+        }();
+      }(),
+      [](std::exception_ptr) { handled = true; });
   EXPECT_TRUE(handled);
 }
 

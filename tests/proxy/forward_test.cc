@@ -82,8 +82,8 @@ TEST(ForwardTest, UpgradeRequestsKeepUpgradeHeaders) {
 
 TEST(ForwardTest, AbsoluteFormTargetBecomesOriginFormAndSetsHost) {
   std::vector<http::Header> storage;
-  auto head = ParseRequest(
-      "GET http://b.example/echo?abs=1 HTTP/1.1\r\nHost: localhost\r\n\r\n", storage);
+  auto head =
+      ParseRequest("GET http://b.example/echo?abs=1 HTTP/1.1\r\nHost: localhost\r\n\r\n", storage);
   std::string out;
   AppendUpstreamRequestHead(head, ForwardContext{"127.0.0.1", "r", false}, out);
   EXPECT_EQ(out.rfind("GET /echo?abs=1 HTTP/1.1\r\nHost: b.example\r\n", 0), 0u) << out;

@@ -12,8 +12,8 @@
 namespace ficus::proxy {
 
 struct ForwardContext {
-  std::string_view client_ip;   // appended to X-Forwarded-For
-  std::string_view request_id;  // sent as X-Request-Id
+  std::string_view client_ip;     // appended to X-Forwarded-For
+  std::string_view request_id;    // sent as X-Request-Id
   bool client_is_http10 = false;  // upstream request is sent as HTTP/1.0 (see forward.cc)
 };
 
@@ -23,10 +23,10 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
 
 struct ResponseContext {
   std::string_view request_id;
-  bool keep_alive = true;      // the downstream connection stays open after this response
+  bool keep_alive = true;  // the downstream connection stays open after this response
   bool client_is_http10 = false;
-  bool upgrade = false;        // a 101 to a client that asked for an upgrade
-  bool dechunk = false;        // the body is decoded for an HTTP/1.0 client: no Transfer-Encoding
+  bool upgrade = false;  // a 101 to a client that asked for an upgrade
+  bool dechunk = false;  // the body is decoded for an HTTP/1.0 client: no Transfer-Encoding
 };
 
 // Appends the response head to send downstream to `out`.

@@ -29,8 +29,17 @@ class Session final : public net::TimeoutList::Entry {
 
  private:
   enum class Wait : uint8_t {
-    kNone, kIdle, kPark, kHead, kBody, kConnect, kUpstreamSend, kUpstreamResponse,
-    kUpstreamBody, kDownstreamWrite, kTunnel
+    kNone,
+    kIdle,
+    kPark,
+    kHead,
+    kBody,
+    kConnect,
+    kUpstreamSend,
+    kUpstreamResponse,
+    kUpstreamBody,
+    kDownstreamWrite,
+    kTunnel
   };
   enum class Next : uint8_t { kRequest, kClose };
 
@@ -85,8 +94,8 @@ class Session final : public net::TimeoutList::Entry {
   int64_t start_ns_ = 0;
   int64_t request_deadline_ms_ = INT64_MAX;
   bool keep_alive_ = true;
-  bool request_body_done_ = true;   // every request body byte was read from the client
-  bool response_started_ = false;   // a response head went out: errors can only close now
+  bool request_body_done_ = true;  // every request body byte was read from the client
+  bool response_started_ = false;  // a response head went out: errors can only close now
   uint64_t request_body_bytes_ = 0;
   uint64_t response_body_bytes_ = 0;
   int status_ = 0;
