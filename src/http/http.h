@@ -65,6 +65,9 @@ struct Header {
   HeaderRole role = HeaderRole::kOther;
 };
 
+// The standard reason phrase of a status code (RFC 9110 §15), "Unknown" for others.
+std::string_view ReasonPhrase(int status);
+
 // ASCII case-insensitive equality (field names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 

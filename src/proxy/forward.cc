@@ -169,35 +169,6 @@ int StatusFor(ErrorKind kind) {
   return 500;
 }
 
-std::string_view ReasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Error";
-  }
-}
-
 void AppendErrorResponse(const Error& error, std::string_view request_id, bool keep_alive,
                          std::string& out) {
   // The context strings are static and ours, but escape anyway: a body is never malformed JSON.
@@ -216,7 +187,7 @@ void AppendErrorResponse(const Error& error, std::string_view request_id, bool k
   out.append("HTTP/1.1 ");
   AppendNumber(out, status);
   out.push_back(' ');
-  out.append(ReasonPhrase(status));
+  out.append(http::ReasonPhrase(status));
   out.append("\r\nContent-Type: application/json\r\nContent-Length: ");
   AppendNumber(out, body.size());
   out.append("\r\nX-Request-Id: ");

@@ -51,34 +51,6 @@ struct Response {
   bool close = false;  // close the connection after this response
 };
 
-std::string_view ReasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    case 505:
-      return "HTTP Version Not Supported";
-  }
-  return "Unknown";
-}
-
 // `s` as a JSON string literal, quotes included.
 void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
@@ -139,7 +111,7 @@ std::string Serialize(const Response& r, bool head_only, bool keep_alive, bool h
   out += "HTTP/1.1 ";
   out += std::to_string(r.status);
   out += ' ';
-  out += ReasonPhrase(r.status);
+  out += http::ReasonPhrase(r.status);
   out += "\r\nDate: ";
   out += HttpDate();
   out += "\r\nContent-Type: ";

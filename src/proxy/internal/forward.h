@@ -35,7 +35,6 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
 
 // The HTTP status for an error answered by ficus itself (the Fail phase's one mapping).
 int StatusFor(ErrorKind kind);
-std::string_view ReasonPhrase(int status);
 
 // A complete error response: status line, JSON content type and length, X-Request-Id,
 // Connection, and {"error":..,"message":..,"request_id":..}.
