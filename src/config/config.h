@@ -25,7 +25,7 @@ struct Endpoint {
 };
 
 struct Pool {
-  uint32_t max_idle = 64;       // idle keep-alive connections kept per endpoint per worker
+  uint32_t max_idle = 1024;     // idle keep-alive connections kept per endpoint per worker
   Duration idle_timeout{4000};  // shorter than common upstream keep-alive (Node.js: 5 s)
 };
 

@@ -557,6 +557,22 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     done = true;
     clean = resp.framing != BodyFraming::kUntilClose;
   }
+  if (resp.framing == BodyFraming::kContentLength && first == 0 && !done &&
+      remaining <= xfer_cap_ - got) {
+    // The head came alone and a small body is on its way (upstreams that write head and body
+    // separately, e.g. nginx with sendfile): wait for the body so that both leave in one write,
+    // one segment instead of two. Streamed bodies (chunked, close-delimited, larger than the
+    // buffer) never wait here, so their head is never held back.
+    SetDeadline(upstream_timeout_ms(), Wait::kUpstreamBody);
+    auto r = co_await conn.socket.ReadSome({xfer_ + got, static_cast<size_t>(remaining)});
+    if (r.ec || r.bytes == 0) {
+      if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
+      co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection mid-body");
+    }
+    first = r.bytes;
+    remaining -= r.bytes;
+    done = remaining == 0;
+  }
   iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
   response_body_bytes_ += first;
   Status s = co_await WriteDownstream(iov, first ? 2 : 1);

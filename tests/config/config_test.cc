@@ -212,7 +212,7 @@ TEST(ConfigLoad, EveryDefault) {
   const Cluster& app = c->clusters[0];
   EXPECT_EQ(app.load_balancer, "round_robin");
   EXPECT_EQ(app.connect_timeout, Duration{2000});  // = timeouts.connect
-  EXPECT_EQ(app.pool.max_idle, 64u);
+  EXPECT_EQ(app.pool.max_idle, 1024u);
   EXPECT_EQ(app.pool.idle_timeout, Duration{4000});
   EXPECT_EQ(app.endpoints[0].weight, 1u);
   const Route& r = c->routes[0];
