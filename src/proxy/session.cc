@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "base/log.h"
 #include "proxy/internal/forward.h"
@@ -14,7 +16,13 @@ namespace {
 
 using http::BodyFraming;
 
-constexpr size_t kInCap = 16 * 1024;   // downstream input; larger heads move to big_in_
+// A block (Worker::kBlockSize) is laid out as: downstream input | request fields | response
+// fields | transfer buffer.
+constexpr size_t kInCap = 16 * 1024;  // downstream input; larger heads move to big_in_
+constexpr size_t kBlockFields = 100;  // header fields per direction stored in the block
+constexpr size_t kFieldsBytes = 8 * 1024;
+static_assert(2 * kBlockFields * sizeof(http::Header) <= kFieldsBytes);
+static_assert(std::is_trivially_destructible_v<http::Header>);
 constexpr int64_t kParkAfterMs = 200;  // an idle keep-alive connection gives its memory back
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr int kNotRoutable = -2;  // RouteTable::Match returns -1 for "no route"
@@ -95,12 +103,21 @@ void Session::EnsureMemory() {
   block_ = worker_.AcquireBlock();
   in_ = block_;
   in_cap_ = kInCap;
-  xfer_ = block_ + kInCap;
-  xfer_cap_ = Worker::kBlockSize - kInCap;
-  const auto& limits = snapshot_->config->limits;
-  req_fields_.resize(limits.max_header_count);
-  resp_fields_.resize(std::max<size_t>(limits.max_header_count, 100));
-  out_.reserve(2048);
+  auto* fields = new (block_ + kInCap) http::Header[2 * kBlockFields];
+  resp_fields_ = {fields + kBlockFields, kBlockFields};
+  SizeRequestFields(snapshot_->config->limits.max_header_count);
+  xfer_ = block_ + kInCap + kFieldsBytes;
+  xfer_cap_ = Worker::kBlockSize - kInCap - kFieldsBytes;
+  if (out_.capacity() < 2048) out_.reserve(2048);
+}
+
+void Session::SizeRequestFields(uint32_t max_header_count) {
+  if (max_header_count <= kBlockFields) {
+    req_fields_ = {reinterpret_cast<http::Header*>(block_ + kInCap), kBlockFields};
+  } else {  // a config allowing more fields than the block holds: rare, so the heap
+    big_fields_.resize(max_header_count);
+    req_fields_ = big_fields_;
+  }
 }
 
 void Session::ReleaseMemory() {
@@ -109,9 +126,8 @@ void Session::ReleaseMemory() {
   block_ = in_ = xfer_ = nullptr;
   in_cap_ = xfer_cap_ = in_begin_ = in_end_ = 0;
   big_in_.reset();
-  std::vector<http::Header>().swap(req_fields_);
-  std::vector<http::Header>().swap(resp_fields_);
-  std::string().swap(out_);
+  req_fields_ = resp_fields_ = {};
+  std::vector<http::Header>().swap(big_fields_);
 }
 
 void Session::CompactInput() {
@@ -170,7 +186,9 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
   EnsureMemory();
   SetDeadline(cfg.timeouts.request_head.count(), Wait::kHead);
   http::Limits limits{cfg.limits.max_head_bytes, cfg.limits.max_header_count};
-  if (req_fields_.size() < limits.max_header_count) req_fields_.resize(limits.max_header_count);
+  if (req_fields_.size() != std::max<size_t>(limits.max_header_count, kBlockFields)) {
+    SizeRequestFields(limits.max_header_count);  // a reload changed the limit
+  }
   http::RequestHeadParser parser(limits, req_fields_);
   for (;;) {
     auto parsed = parser.Parse({in_ + in_begin_, Pending()}, head_);

@@ -63,6 +63,7 @@ class Session final : public net::TimeoutList::Entry {
   Error ReadError(const net::ErrorCode& ec, Side side) const;
   void EnsureMemory();
   void ReleaseMemory();
+  void SizeRequestFields(uint32_t max_header_count);
   size_t Pending() const { return in_end_ - in_begin_; }
   void CompactInput();
   net::Task<Status> WriteDownstream(iovec* iov, int count);
@@ -73,8 +74,10 @@ class Session final : public net::TimeoutList::Entry {
   char client_ip_[48] = {};
   size_t client_ip_len_ = 0;
 
-  // Exchange memory (a worker block): [0, kInCap) downstream input, the rest the transfer
-  // buffer (request body chunks, then the upstream response). Released while parked.
+  // Exchange memory (a worker block, see session.cc for its layout): downstream input, the
+  // parsed header fields, and the transfer buffer (request body chunks, then the upstream
+  // response). Released while parked. Nothing here is malloc'd per exchange: an idle
+  // connection's freed memory goes back to the OS instead of fragmenting the heap.
   char* block_ = nullptr;
   std::unique_ptr<char[]> big_in_;  // heads larger than kInCap, up to limits.max_head_bytes
   char* in_ = nullptr;
@@ -83,9 +86,10 @@ class Session final : public net::TimeoutList::Entry {
   size_t in_end_ = 0;
   char* xfer_ = nullptr;
   size_t xfer_cap_ = 0;
-  std::string out_;  // heads we write
-  std::vector<http::Header> req_fields_;
-  std::vector<http::Header> resp_fields_;
+  std::string out_;  // heads we write; its capacity is kept for the connection's life
+  std::span<http::Header> req_fields_;   // in the block, or big_fields_ past kBlockFields
+  std::span<http::Header> resp_fields_;  // in the block
+  std::vector<http::Header> big_fields_;
 
   // The current exchange.
   http::RequestHead head_;
