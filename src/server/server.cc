@@ -58,6 +58,9 @@ class Gateway {
       : path_(std::move(path)), config_(std::move(cfg)), registry_(config_->workers) {}
 
   int Serve() {
+    // Signal handlers first: once /ready says yes, a SIGTERM must drain, never kill.
+    asio::io_context main_io{1};
+    asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
@@ -81,8 +84,6 @@ class Gateway {
               config_->workers, config_->listeners.size(), config_->routes.size(),
               config_->clusters.size(), config_->admin.address, admin_->port());
 
-    asio::io_context main_io{1};
-    asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int sig) {
           if (ec) return;
