@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "load/load.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
@@ -15,8 +16,45 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a config and print what it would serve");
   check->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  ficus::load::Options lo;
+  std::string body;
+  auto* load = app.add_subcommand("load",
+                                  "Generate HTTP load (open model: latency from the "
+                                  "intended send time; --closed: as wrk)");
+  load->add_option("url", lo.url, "Target: http://IP[:PORT]/path or http://localhost...")
+      ->required();
+  load->add_option("-r,--rate", lo.rate, "Requests per second in total (open model)");
+  load->add_option("-d,--duration", lo.duration, "How long to send (10s, 1m)");
+  load->add_option("-c,--connections", lo.connections, "Maximum connections in total");
+  load->add_option("-t,--threads", lo.threads, "Threads (one event loop each)");
+  load->add_option("-m,--method", lo.method, "Request method");
+  load->add_option("-H,--header", lo.headers, "Request header 'Name: value' (repeatable)");
+  auto* body_opt = load->add_option("--body", body, "Request body");
+  load->add_option("--timeout", lo.timeout,
+                   "Per-request timeout (also the longest a request "
+                   "waits for a connection)");
+  load->add_option("--backlog", lo.backlog,
+                   "Open model: requests that may wait for a free "
+                   "connection before new ones are dropped");
+  load->add_flag("--closed", lo.closed,
+                 "Closed model: each connection sends as soon as the "
+                 "previous response completes");
+  load->add_flag("--json", lo.json, "Print the summary as JSON");
+  load->add_option("--threshold", lo.thresholds,
+                   "e.g. 'p99<300ms', 'errors<1%', 'rate>1000' "
+                   "(repeatable; a failure exits 3)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc != 0 && load->parsed() ? 2 : rc;  // `ficus load`: bad input is exit code 2
+  }
   if (run->parsed()) return ficus::server::Run(config_path);
   if (check->parsed()) return ficus::server::Check(config_path);
+  if (load->parsed()) {
+    if (*body_opt) lo.body = body;
+    return ficus::load::Run(lo);
+  }
   return 2;
 }

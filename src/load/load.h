@@ -1,0 +1,168 @@
+// ficus::load — `ficus load`, the project's own HTTP/1.1 load generator.
+//
+// Open model by default (as wrk2): each thread schedules requests at fixed intervals on a
+// timeline that does not depend on responses, and a request's latency is measured from its
+// *intended* send time (coordinated-omission correct); the same latency from the actual send
+// time is kept in a second, "uncorrected" histogram. A request finds an idle keep-alive
+// connection, or opens one while fewer than the per-thread maximum exist; otherwise it waits
+// for a connection in a bounded backlog (sent late: the wait counts in its corrected latency)
+// and is dropped — counted, never skipped silently — when the backlog is full or it waited
+// longer than the request timeout. --closed is the closed model (as wrk): each connection sends
+// its next request as soon as the previous response completes.
+//
+// Memory stays flat: no per-request records, only log-linear histograms (1 µs .. 100 s,
+// 128 sub-buckets per power of two: <= 0.4 % relative error) and counters.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ficus::load {
+
+// ---- parsing ---------------------------------------------------------------------------------
+
+// http://HOST[:PORT][/PATH[?QUERY]] with HOST an IPv4/IPv6 literal or "localhost"
+// (resolved to 127.0.0.1).
+struct Url {
+  std::string ip;  // "127.0.0.1", "::1"
+  uint16_t port = 80;
+  std::string host_header;  // HOST[:PORT] as written (the Host field)
+  std::string target;       // "/path?query" ("/" when empty)
+};
+// Returns the URL or nullopt with *error set ("URL must start with http://" ...).
+std::optional<Url> ParseUrl(std::string_view text, std::string* error);
+
+// "250ms", "10s", "1.5s", "2m", "1h", "500us", "100ns"; a bare number is seconds.
+// Returns nanoseconds, or nullopt for anything else (negative, empty, unknown unit).
+std::optional<int64_t> ParseDuration(std::string_view text);
+
+// ---- latency histogram -------------------------------------------------------------------------
+
+// Log-linear histogram of nanosecond values in [1 µs, 100 s] (values outside are clamped to the
+// range; max() keeps the exact maximum). Each power of two is split into kSubBuckets linear
+// buckets, so a reported percentile is within 1/(2*kSubBuckets) (0.4 %) of a recorded value.
+class Histogram {
+ public:
+  static constexpr int kSubBits = 7;
+  static constexpr int64_t kSubBuckets = int64_t{1} << kSubBits;  // 128
+  static constexpr int64_t kMinNanos = 1000;                      // 1 µs
+  static constexpr int64_t kMaxNanos = 100'000'000'000;           // 100 s
+
+  Histogram();
+  void Record(int64_t nanos);
+  void Merge(const Histogram& other);
+  uint64_t count() const { return count_; }
+  int64_t max() const { return max_; }
+  int64_t min() const { return count_ ? min_ : 0; }
+  double mean() const { return count_ ? sum_ / static_cast<double>(count_) : 0; }
+  // The value at quantile q in [0, 1] (0.99 = p99): the middle of the bucket holding the
+  // ceil(q * count)-th smallest value, clamped to [min, max]. 0 when empty.
+  int64_t Percentile(double q) const;
+
+  // Bucket arithmetic (exposed for tests).
+  static size_t IndexOf(int64_t nanos);
+  static int64_t LowestOf(size_t index);
+  static int64_t WidthOf(size_t index);
+  static size_t BucketCount();
+
+ private:
+  std::vector<uint64_t> counts_;
+  uint64_t count_ = 0;
+  int64_t min_ = INT64_MAX;
+  int64_t max_ = 0;
+  double sum_ = 0;
+};
+
+// ---- results -----------------------------------------------------------------------------------
+
+enum class ErrorType : uint8_t { kConnect, kTimeout, kReset, kProtocol };
+inline constexpr size_t kErrorTypes = 4;
+std::string_view ErrorTypeName(ErrorType t);
+
+struct Stats {
+  uint64_t scheduled = 0;  // open model: requests whose intended time fell in the run
+  uint64_t sent = 0;
+  uint64_t completed = 0;  // a full response came back
+  uint64_t dropped = 0;    // never sent: no connection free and the backlog full (or too old)
+  uint64_t late = 0;       // sent more than 1 ms after its intended time
+  uint64_t aborted = 0;    // still in flight when the run ended (not counted as errors)
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  std::array<uint64_t, kErrorTypes> errors{};
+  std::array<uint64_t, 600> status{};  // by status code (100..599)
+  Histogram corrected;                 // from the intended send time
+  Histogram uncorrected;               // from the actual send time
+  void Merge(const Stats& o);
+  uint64_t error_count() const;
+  uint64_t status_at_least(int code) const;
+};
+
+struct Summary {
+  bool closed = false;
+  double target_rate = 0;    // open model
+  double elapsed_s = 0;      // the sending phase
+  double achieved_rate = 0;  // sent / elapsed_s
+  Stats stats;
+  // Failed requests (transport errors + status >= 400) over requests that ended.
+  double error_ratio() const;
+  // Dropped over scheduled (open model; 0 otherwise).
+  double dropped_ratio() const;
+};
+
+// ---- thresholds --------------------------------------------------------------------------------
+
+// "p99<300ms", "p999<=1s", "errors<1%", "dropped<0.5%", "rate>1000", "max<2s", "mean<10ms".
+// Latency thresholds use the corrected histogram.
+struct Threshold {
+  enum class Metric : uint8_t { kPercentile, kMax, kMean, kErrors, kDropped, kRate };
+  enum class Op : uint8_t { kLess, kLessEqual, kGreater, kGreaterEqual };
+  std::string text;
+  Metric metric = Metric::kPercentile;
+  double quantile = 0;  // kPercentile
+  Op op = Op::kLess;
+  double value = 0;  // nanoseconds for latencies, a ratio (0..1) for errors/dropped, req/s
+};
+std::optional<Threshold> ParseThreshold(std::string_view text, std::string* error);
+// The measured value (same unit as Threshold::value) and whether it passes.
+std::pair<double, bool> Evaluate(const Threshold& t, const Summary& s);
+
+// ---- the scheduler -----------------------------------------------------------------------------
+
+// Intended send time of a thread's k-th request: thread `thread` of `threads` sends at
+// rate/threads, its timeline offset by thread/threads of the global interval so that the
+// threads interleave evenly. Computed from k (never accumulated), so it does not drift.
+int64_t IntendedTime(int64_t start_ns, double rate, int threads, int thread, uint64_t k);
+
+// ---- the command -------------------------------------------------------------------------------
+
+struct Options {
+  std::string url;
+  double rate = 0;  // total req/s (open model; required there)
+  std::string duration = "10s";
+  int connections = 64;
+  int threads = 1;
+  std::string method = "GET";
+  std::vector<std::string> headers;  // "Name: value"
+  std::optional<std::string> body;
+  std::string timeout = "10s";
+  int backlog = 10000;  // requests waiting for a connection (total), open model
+  bool closed = false;
+  bool json = false;
+  std::vector<std::string> thresholds;
+};
+
+// Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
+// process exit code: 0, 2 (bad input or unreachable target, nothing sent) or 3 (a threshold
+// failed).
+int Run(const Options& options);
+
+// The report (for tests and Run).
+std::string FormatText(const Summary& s, const std::vector<Threshold>& thresholds);
+std::string FormatJson(const Summary& s, const std::vector<Threshold>& thresholds);
+
+}  // namespace ficus::load

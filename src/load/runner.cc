@@ -1,0 +1,637 @@
+// The load engine: one net::Loop per thread, a timerfd for the open model's schedule, one
+// coroutine per request (open) or per connection (closed), and the command's front end.
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <thread>
+
+#include "base/base.h"
+#include "http/http.h"
+#include "load/load.h"
+#include "net/net.h"
+
+namespace ficus::load {
+namespace {
+
+using net::Task;
+
+constexpr size_t kBufferBytes = 64 * 1024;
+constexpr int64_t kLateNanos = 1'000'000;  // sent more than 1 ms after intended: "late"
+
+struct Plan {
+  net::Address address;
+  std::string request;  // the serialized request, sent as is
+  http::Method method = http::Method::kGet;
+  bool closed = false;
+  double rate = 0;
+  int threads = 1;
+  int64_t start_ns = 0;
+  int64_t duration_ns = 0;
+  int64_t timeout_ns = 0;
+};
+
+// A timerfd on the worker's loop: precise (the loop's own tick is 100 ms). Registered through
+// Loop::Register like a socket; waits use the descriptor's read readiness directly because a
+// timerfd is read with read(), not recv().
+class Timer {
+ public:
+  explicit Timer(net::Loop& loop) : loop_(loop) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+    state_ = loop.Register(fd);
+  }
+  ~Timer() { loop_.Unregister(state_); }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // Expires at `at_ns` on CLOCK_MONOTONIC (base::MonotonicNanos' clock); now if already past.
+  void ArmAt(int64_t at_ns) {
+    at_ns = std::max<int64_t>(at_ns, 1);
+    itimerspec spec{};
+    spec.it_value.tv_sec = at_ns / 1'000'000'000;
+    spec.it_value.tv_nsec = at_ns % 1'000'000'000;
+    timerfd_settime(state_->fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  Task<void> Wait() {
+    struct Awaiter {
+      net::internal::IoState* s;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) noexcept { s->read_waiter = h; }
+      void await_resume() noexcept {}
+    };
+    for (;;) {
+      if (state_->readable) {
+        uint64_t expirations;
+        if (::read(state_->fd, &expirations, sizeof expirations) == sizeof expirations) co_return;
+        state_->readable = false;  // EAGAIN: not expired yet (or re-armed)
+      }
+      co_await Awaiter{state_};
+    }
+  }
+
+ private:
+  net::Loop& loop_;
+  net::internal::IoState* state_ = nullptr;
+};
+
+struct Conn {
+  net::Socket socket;
+  bool connected = false;
+  bool busy = false;
+  bool timed_out = false;
+  int64_t deadline_ns = INT64_MAX;
+  size_t index = 0;  // in Worker::conns_
+  std::unique_ptr<char[]> buffer{new char[kBufferBytes]};
+  http::Header headers[100];
+};
+
+enum class Outcome { kDone, kRetry, kFailed };
+
+class Worker {
+ public:
+  Worker(const Plan& plan, int index, int max_conns, size_t backlog)
+      : plan_(plan), index_(index), max_conns_(max_conns), backlog_(backlog), timer_(loop_) {}
+
+  void Run() {
+    loop_.SetTick(std::chrono::milliseconds(20), [this] { Tick(); });
+    end_ns_ = plan_.start_ns + plan_.duration_ns;
+    hard_stop_ns_ = end_ns_ + plan_.timeout_ns + 2'000'000'000;
+    if (plan_.closed) {
+      for (int i = 0; i < max_conns_; ++i) net::Spawn(ClosedLoop());
+    } else {
+      net::Spawn(Schedule());
+    }
+    loop_.Run();
+    // Everything has finished: close the idle connections while the loop still exists.
+    conns_.clear();
+  }
+
+  const Stats& stats() const { return stats_; }
+  int64_t last_send_ns() const { return last_send_ns_; }
+  std::atomic<uint64_t> progress_sent{0}, progress_completed{0}, progress_errors{0},
+      progress_dropped{0};
+
+ private:
+  int64_t Intended(uint64_t k) const {
+    return IntendedTime(plan_.start_ns, plan_.rate, plan_.threads, index_, k);
+  }
+
+  // ---- open model ----
+  Task<void> Schedule() {
+    ++tasks_;
+    while (Intended(next_k_) < end_ns_) {
+      timer_.ArmAt(Intended(next_k_));
+      co_await timer_.Wait();
+      int64_t now = MonotonicNanos();
+      while (Intended(next_k_) <= now && Intended(next_k_) < end_ns_) {
+        ++stats_.scheduled;
+        queue_.push_back(next_k_++);
+      }
+      Dispatch(now);
+      while (queue_.size() > backlog_) {  // refuse the newest arrivals beyond the backlog
+        queue_.pop_back();
+        ++stats_.dropped;
+      }
+      progress_dropped.store(stats_.dropped, std::memory_order_relaxed);
+    }
+    schedule_done_ = true;
+    --tasks_;
+    MaybeFinish();
+  }
+
+  // Sends queued requests while connections are available; drops those that waited longer
+  // than the timeout.
+  void Dispatch(int64_t now) {
+    while (!queue_.empty() && !stopping_) {
+      uint64_t k = queue_.front();
+      if (now - Intended(k) > plan_.timeout_ns) {
+        queue_.pop_front();
+        ++stats_.dropped;
+        continue;
+      }
+      Conn* c = TakeConn();
+      if (!c) break;
+      queue_.pop_front();
+      net::Spawn(OpenRequest(c, Intended(k)));
+    }
+  }
+
+  Conn* TakeConn() {
+    if (!idle_.empty()) {
+      Conn* c = idle_.back();
+      idle_.pop_back();
+      return c;
+    }
+    if (static_cast<int>(conns_.size()) >= max_conns_ || stopping_) return nullptr;
+    auto c = std::make_unique<Conn>();
+    c->index = conns_.size();
+    conns_.push_back(std::move(c));
+    return conns_.back().get();
+  }
+
+  void RemoveConn(Conn* c) {
+    size_t i = c->index;
+    if (i + 1 != conns_.size()) {
+      std::swap(conns_[i], conns_.back());
+      conns_[i]->index = i;
+    }
+    conns_.pop_back();
+  }
+
+  Task<void> OpenRequest(Conn* c, int64_t intended) {
+    ++tasks_;
+    bool keep = co_await Exchange(*c, intended);
+    if (keep && !stopping_) {
+      idle_.push_back(c);
+    } else {
+      RemoveConn(c);
+    }
+    Dispatch(MonotonicNanos());
+    --tasks_;
+    MaybeFinish();
+  }
+
+  // ---- closed model ----
+  Task<void> ClosedLoop() {
+    ++tasks_;
+    Conn* c = TakeConn();
+    while (c && !stopping_ && MonotonicNanos() < end_ns_) {
+      ++stats_.scheduled;
+      uint64_t completed_before = stats_.completed;
+      bool keep = co_await Exchange(*c, MonotonicNanos());
+      if (!keep && stats_.completed == completed_before) {
+        // A failure (not a response with Connection: close): do not spin on a dead target.
+        co_await loop_.Sleep(std::chrono::milliseconds(10));
+      }
+    }
+    --tasks_;
+    MaybeFinish();
+  }
+
+  // ---- one exchange ----
+  // Returns whether the connection may carry another request.
+  Task<bool> Exchange(Conn& c, int64_t intended) {
+    c.busy = true;
+    bool first = true;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = c.connected;
+      if (!c.connected) {
+        c.timed_out = false;
+        c.deadline_ns = MonotonicNanos() + plan_.timeout_ns;
+        net::ErrorCode ec = co_await c.socket.Connect(loop_, plan_.address);
+        if (ec) {
+          Fail(c, c.timed_out ? ErrorType::kTimeout : ErrorType::kConnect);
+          co_return false;
+        }
+        c.connected = true;
+      }
+      int64_t sent_at = MonotonicNanos();
+      if (first) {
+        first = false;
+        ++stats_.sent;
+        progress_sent.store(stats_.sent, std::memory_order_relaxed);
+        if (sent_at - intended > kLateNanos) ++stats_.late;
+        last_send_ns_ = std::max(last_send_ns_, sent_at);
+      }
+      c.timed_out = false;
+      c.deadline_ns = sent_at + plan_.timeout_ns;
+      net::ErrorCode ec = co_await c.socket.WriteAll(plan_.request);
+      Outcome outcome;
+      bool keep = false;
+      if (ec) {
+        outcome = reused && !c.timed_out && !stopping_ ? Outcome::kRetry : Outcome::kFailed;
+        if (outcome == Outcome::kFailed)
+          Fail(c, c.timed_out ? ErrorType::kTimeout : ErrorType::kReset);
+      } else {
+        stats_.bytes_out += plan_.request.size();
+        outcome = co_await ReadResponse(c, intended, sent_at, reused, &keep);
+      }
+      if (outcome == Outcome::kRetry) {
+        // A reused keep-alive connection the server had closed: once more on a new one.
+        c.socket.Close();
+        c.connected = false;
+        continue;
+      }
+      c.busy = false;
+      c.deadline_ns = INT64_MAX;
+      if (outcome == Outcome::kFailed || !keep) {
+        c.socket.Close();
+        c.connected = false;
+        co_return false;
+      }
+      co_return true;
+    }
+    Fail(c, ErrorType::kReset);
+    c.busy = false;
+    co_return false;
+  }
+
+  void Fail(Conn& c, ErrorType type) {
+    c.busy = false;
+    c.deadline_ns = INT64_MAX;
+    if (stopping_) {
+      ++stats_.aborted;
+    } else {
+      ++stats_.errors[static_cast<size_t>(type)];
+      progress_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    c.socket.Close();
+    c.connected = false;
+  }
+
+  // Reads one response (skipping interim 1xx); records it.
+  Task<Outcome> ReadResponse(Conn& c, int64_t intended, int64_t sent_at, bool reused, bool* keep) {
+    char* buf = c.buffer.get();
+    size_t len = 0;
+    http::ResponseHeadParser parser(http::Limits{}, std::span<http::Header>(c.headers));
+    http::ResponseHead head;
+    size_t head_size = 0;
+    bool any_byte = false;
+    auto read_error = [&](const net::ReadResult& r) {
+      if (r.bytes == 0 && !r.ec && !any_byte && reused && !stopping_) return Outcome::kRetry;
+      Fail(c, c.timed_out ? ErrorType::kTimeout : ErrorType::kReset);
+      return Outcome::kFailed;
+    };
+    for (;;) {
+      if (len == kBufferBytes) {
+        Fail(c, ErrorType::kProtocol);
+        co_return Outcome::kFailed;
+      }
+      net::ReadResult r =
+          co_await c.socket.ReadSome(std::span<char>(buf + len, kBufferBytes - len));
+      if (r.ec || r.bytes == 0) co_return read_error(r);
+      any_byte = true;
+      len += r.bytes;
+      stats_.bytes_in += r.bytes;
+      Result<size_t> parsed = parser.Parse(std::string_view(buf, len), plan_.method, head);
+      if (!parsed) {
+        Fail(c, ErrorType::kProtocol);
+        co_return Outcome::kFailed;
+      }
+      if (*parsed == 0) continue;
+      head_size = *parsed;
+      if (head.status >= 100 && head.status < 200 && head.status != 101) {
+        std::memmove(buf, buf + head_size, len - head_size);
+        len -= head_size;
+        parser.Reset();
+        // The next head may already be complete in the buffer.
+        while (len > 0) {
+          Result<size_t> again = parser.Parse(std::string_view(buf, len), plan_.method, head);
+          if (!again) {
+            Fail(c, ErrorType::kProtocol);
+            co_return Outcome::kFailed;
+          }
+          if (*again == 0) break;
+          head_size = *again;
+          if (head.status >= 200 || head.status == 101) goto head_done;
+          std::memmove(buf, buf + head_size, len - head_size);
+          len -= head_size;
+          parser.Reset();
+        }
+        continue;
+      }
+      break;
+    }
+  head_done:
+    const uint16_t status = head.status;
+    const http::BodyFraming framing = head.framing;
+    const uint64_t content_length = head.content_length;
+    bool keep_alive = head.keep_alive && status != 101;
+    size_t rest = len - head_size;
+    if (framing == http::BodyFraming::kContentLength) {
+      uint64_t have = std::min<uint64_t>(rest, content_length);
+      uint64_t remaining = content_length - have;
+      while (remaining > 0) {
+        net::ReadResult r = co_await c.socket.ReadSome(std::span<char>(buf, kBufferBytes));
+        if (r.ec || r.bytes == 0) co_return read_error(r);
+        stats_.bytes_in += r.bytes;
+        remaining -= std::min<uint64_t>(remaining, r.bytes);
+      }
+    } else if (framing == http::BodyFraming::kChunked) {
+      http::ChunkedScanner scanner;
+      scanner.set_upstream(true);
+      std::string_view data(buf + head_size, rest);
+      for (;;) {
+        if (!data.empty()) {
+          Result<size_t> used = scanner.Scan(data);
+          if (!used) {
+            Fail(c, ErrorType::kProtocol);
+            co_return Outcome::kFailed;
+          }
+        }
+        if (scanner.done()) break;
+        net::ReadResult r = co_await c.socket.ReadSome(std::span<char>(buf, kBufferBytes));
+        if (r.ec || r.bytes == 0) co_return read_error(r);
+        stats_.bytes_in += r.bytes;
+        data = std::string_view(buf, r.bytes);
+      }
+    } else if (framing == http::BodyFraming::kUntilClose) {
+      keep_alive = false;
+      for (;;) {
+        net::ReadResult r = co_await c.socket.ReadSome(std::span<char>(buf, kBufferBytes));
+        if (r.ec) co_return read_error(r);
+        if (r.bytes == 0) break;
+        stats_.bytes_in += r.bytes;
+      }
+    }
+    int64_t now = MonotonicNanos();
+    ++stats_.completed;
+    progress_completed.store(stats_.completed, std::memory_order_relaxed);
+    if (status < stats_.status.size()) ++stats_.status[status];
+    stats_.corrected.Record(now - intended);
+    stats_.uncorrected.Record(now - sent_at);
+    *keep = keep_alive;
+    co_return Outcome::kDone;
+  }
+
+  // ---- time ----
+  void Tick() {
+    int64_t now = MonotonicNanos();
+    for (auto& c : conns_) {
+      if (c->busy && c->deadline_ns <= now) {
+        c->timed_out = true;
+        c->deadline_ns = INT64_MAX;
+        c->socket.Cancel();
+      }
+    }
+    if (!stopping_ && now >= hard_stop_ns_) {
+      stopping_ = true;
+      for (auto& c : conns_)
+        if (c->busy) c->socket.Cancel();
+    }
+    if (!plan_.closed) {
+      Dispatch(now);  // drops requests queued too long even if no connection frees up
+    }
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    if (finished_ || tasks_ > 0) return;
+    if (!plan_.closed && (!schedule_done_ || (!queue_.empty() && !stopping_))) return;
+    finished_ = true;
+    stats_.dropped += queue_.size();
+    queue_.clear();
+    loop_.Stop();
+  }
+
+  const Plan& plan_;
+  const int index_;
+  const int max_conns_;
+  const size_t backlog_;
+  net::Loop loop_;  // declared before everything registered with it
+  Timer timer_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<Conn*> idle_;
+  std::deque<uint64_t> queue_;  // due requests waiting for a connection (their k)
+  uint64_t next_k_ = 0;
+  int tasks_ = 0;
+  bool schedule_done_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  int64_t end_ns_ = 0;
+  int64_t hard_stop_ns_ = 0;
+  int64_t last_send_ns_ = 0;
+  Stats stats_;
+};
+
+// ---- validation ------------------------------------------------------------------------------
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c))) continue;
+    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
+  }
+  return true;
+}
+
+// One blocking connect with a bounded wait: is anyone listening?
+std::string TryConnect(const net::Address& to, int64_t timeout_ns) {
+  int fd = ::socket(to.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  std::string error;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to.storage), to.length) != 0) {
+    if (errno != EINPROGRESS) {
+      error = std::strerror(errno);
+    } else {
+      pollfd p{fd, POLLOUT, 0};
+      int ms = static_cast<int>(std::clamp<int64_t>(timeout_ns / 1'000'000, 1, 3000));
+      int n = ::poll(&p, 1, ms);
+      if (n == 0) {
+        error = "connect timed out";
+      } else {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) error = std::strerror(err);
+      }
+    }
+  }
+  ::close(fd);
+  return error;
+}
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "ficus load: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int Run(const Options& o) {
+  // Everything is validated before any traffic.
+  std::string error;
+  auto url = ParseUrl(o.url, &error);
+  if (!url) return Usage(error);
+  auto duration = ParseDuration(o.duration);
+  if (!duration || *duration <= 0)
+    return Usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
+                     .append(o.duration)
+                     .append("'"));
+  auto timeout = ParseDuration(o.timeout);
+  if (!timeout || *timeout <= 0)
+    return Usage(std::string("--timeout must be a positive duration (e.g. 2s), got '")
+                     .append(o.timeout)
+                     .append("'"));
+  if (!o.closed && !(o.rate > 0 && std::isfinite(o.rate)))
+    return Usage("--rate must be > 0 (requests per second); use --closed for max throughput");
+  if (o.connections < 1) return Usage("--connections must be >= 1");
+  if (o.threads < 1) return Usage("--threads must be >= 1");
+  if (o.backlog < 0) return Usage("--backlog must be >= 0");
+  if (!IsToken(o.method))
+    return Usage(std::string("--method '").append(o.method).append("' is not an HTTP token"));
+  std::vector<Threshold> thresholds;
+  for (const auto& text : o.thresholds) {
+    auto t = ParseThreshold(text, &error);
+    if (!t) return Usage(error);
+    thresholds.push_back(*t);
+  }
+  Plan plan;
+  try {
+    plan.address = net::MakeAddress(url->ip, url->port);
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  plan.method = http::ParseMethod(o.method);
+  plan.closed = o.closed;
+  plan.rate = o.rate;
+  plan.threads = std::min(o.threads, o.connections);
+  plan.duration_ns = *duration;
+  plan.timeout_ns = *timeout;
+  if (!o.closed && o.rate / plan.threads > 1e7) return Usage("--rate is too high");
+
+  std::string req = std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
+  bool has_host = false, has_agent = false, has_length = false;
+  std::string extra;
+  for (const auto& h : o.headers) {
+    size_t colon = h.find(':');
+    std::string_view name = std::string_view(h).substr(0, colon);
+    if (colon == std::string::npos || !IsToken(name) ||
+        h.find_first_of("\r\n") != std::string::npos)
+      return Usage(std::string("-H '").append(h).append("': expected 'Name: value'"));
+    std::string_view value = std::string_view(h).substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    if (http::EqualsIgnoreCase(name, "host")) has_host = true;
+    if (http::EqualsIgnoreCase(name, "user-agent")) has_agent = true;
+    if (http::EqualsIgnoreCase(name, "content-length") ||
+        http::EqualsIgnoreCase(name, "transfer-encoding"))
+      has_length = true;
+    extra.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_host) req.append("Host: ").append(url->host_header).append("\r\n");
+  if (!has_agent) req.append("User-Agent: ficus-load\r\n");
+  req.append(extra);
+  if (o.body && !has_length)
+    req.append("Content-Length: ").append(std::to_string(o.body->size())).append("\r\n");
+  req.append("\r\n");
+  if (o.body) req.append(*o.body);
+  plan.request = std::move(req);
+
+  if (std::string e = TryConnect(plan.address, plan.timeout_ns); !e.empty())
+    return Usage(
+        std::string("cannot connect to ").append(plan.address.ToString()).append(": ").append(e));
+
+  // Split connections and the backlog over the threads.
+  std::vector<std::unique_ptr<Worker>> workers;
+  plan.start_ns = MonotonicNanos() + 20'000'000;  // let the threads start first
+  for (int i = 0; i < plan.threads; ++i) {
+    int conns = o.connections / plan.threads + (i < o.connections % plan.threads ? 1 : 0);
+    size_t backlog =
+        static_cast<size_t>(o.backlog / plan.threads + (i < o.backlog % plan.threads ? 1 : 0));
+    workers.push_back(std::make_unique<Worker>(plan, i, conns, backlog));
+  }
+  std::atomic<int> running{plan.threads};
+  std::vector<std::thread> threads;
+  for (auto& w : workers) {
+    threads.emplace_back([&running, w = w.get()] {
+      w->Run();
+      running.fetch_sub(1);
+    });
+  }
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  int64_t next_progress = plan.start_ns + 1'000'000'000;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int64_t now = MonotonicNanos();
+    if (tty && now >= next_progress) {
+      next_progress += 1'000'000'000;
+      uint64_t sent = 0, done = 0, errors = 0, dropped = 0;
+      for (auto& w : workers) {
+        sent += w->progress_sent.load(std::memory_order_relaxed);
+        done += w->progress_completed.load(std::memory_order_relaxed);
+        errors += w->progress_errors.load(std::memory_order_relaxed);
+        dropped += w->progress_dropped.load(std::memory_order_relaxed);
+      }
+      double t = static_cast<double>(now - plan.start_ns) / 1e9;
+      std::fprintf(
+          stderr,
+          "\r[%5.1fs] sent %llu  completed %llu  errors %llu  dropped %llu  (%.0f req/s)\033[K", t,
+          static_cast<unsigned long long>(sent), static_cast<unsigned long long>(done),
+          static_cast<unsigned long long>(errors), static_cast<unsigned long long>(dropped),
+          t > 0 ? static_cast<double>(sent) / t : 0.0);
+      std::fflush(stderr);
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (tty) std::fprintf(stderr, "\r\033[K");
+
+  Summary s;
+  s.closed = o.closed;
+  s.target_rate = o.closed ? 0 : o.rate;
+  int64_t last_send = 0;
+  for (auto& w : workers) {
+    s.stats.Merge(w->stats());
+    last_send = std::max(last_send, w->last_send_ns());
+  }
+  int64_t elapsed = plan.duration_ns;
+  if (!o.closed && last_send > plan.start_ns + plan.duration_ns)
+    elapsed = last_send - plan.start_ns;
+  s.elapsed_s = static_cast<double>(elapsed) / 1e9;
+  s.achieved_rate = static_cast<double>(s.stats.sent) / s.elapsed_s;
+  std::string out = o.json ? FormatJson(s, thresholds) : FormatText(s, thresholds);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  bool failed = false;
+  for (const auto& t : thresholds) {
+    if (!Evaluate(t, s).second) {
+      failed = true;
+      std::fprintf(stderr, "ficus load: threshold failed: %s\n", t.text.c_str());
+    }
+  }
+  return failed ? 3 : 0;
+}
+
+}  // namespace ficus::load

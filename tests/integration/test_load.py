@@ -1,0 +1,241 @@
+"""`ficus load`: the open-model load generator against real servers on loopback.
+
+- rate accuracy (2,000 req/s for 5 s, measured by the generator and by the upstream's own
+  timestamps) and request counts that match what the upstream saw;
+- coordinated omission: a server that stalls once for 1 s shows the stall in the corrected
+  p99 (latency from the intended send time) and not in the uncorrected one;
+- response framing (Content-Length, chunked, until close), status counts, error kinds;
+- thresholds exit 3; bad input exits 2 before anything is sent.
+"""
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import FICUS_BIN, TIME_FACTOR, free_port
+from upstream import Upstream
+
+
+def run_load(*args, timeout=60):
+    """Runs `ficus load ARGS`; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([FICUS_BIN, "load", *args], capture_output=True, text=True,
+                       timeout=timeout * TIME_FACTOR)
+    return p.returncode, p.stdout, p.stderr
+
+
+class StallServer:
+    """A tiny asyncio HTTP/1.1 keep-alive server that answers "ok" and, once, 2 s after its
+    first request, holds every response for 1 s."""
+
+    def __init__(self, stall_after=2.0, stall_for=1.0):
+        self.stall_after = stall_after
+        self.stall_for = stall_for
+        self.requests = 0
+        self.first = None
+        self.stall_until = None
+        self.port = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _handle(self, reader, writer):
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                now = self._loop.time()
+                if self.first is None:
+                    self.first = now
+                if self.stall_until is None and now - self.first >= self.stall_after:
+                    self.stall_until = now + self.stall_for
+                if self.stall_until is not None and now < self.stall_until:
+                    await asyncio.sleep(self.stall_until - now)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+
+        async def start():
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+        self._server.close()
+        self._loop.run_until_complete(self._server.wait_closed())
+        self._loop.close()
+
+    def start(self):
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def stop(self):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+class LoadTest(unittest.TestCase):
+    def start_upstream(self):
+        up = Upstream(name="load").start()
+        self.addCleanup(up.stop)
+        return up
+
+    def test_rate_accuracy_and_counts(self):
+        up = self.start_upstream()
+        rc, out, err = run_load("http://127.0.0.1:%d/status/200" % up.port, "--rate", "2000",
+                                "--duration", "5s", "--connections", "32", "--threads", "2",
+                                "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["mode"], "open")
+        self.assertEqual(r["requests"]["scheduled"], 10000)
+        self.assertEqual(r["requests"]["dropped"], 0)
+        self.assertAlmostEqual(r["achieved_rate"], 2000, delta=20)  # +-1 %
+        self.assertEqual(r["requests"]["sent"], r["requests"]["completed"])
+        self.assertEqual(r["status"], {"200": r["requests"]["completed"]})
+        self.assertEqual(sum(r["errors"].values()), 0)
+        # What the upstream saw: the same count, at the same rate by its own clock.
+        self.assertTrue(up.wait_for(lambda u: len(u.complete_requests()) >= 10000, 5))
+        reqs = up.complete_requests()
+        self.assertEqual(len(reqs), r["requests"]["completed"])
+        times = sorted(q["time"] for q in reqs)
+        seen_rate = (len(times) - 1) / (times[-1] - times[0])
+        self.assertAlmostEqual(seen_rate, 2000, delta=20, msg="upstream saw %.1f/s" % seen_rate)
+        self.assertGreater(r["bytes"]["out"], 0)
+        self.assertGreater(r["bytes"]["in"], 0)
+        self.assertLessEqual(r["latency_ms"]["uncorrected"]["p50"],
+                             r["latency_ms"]["corrected"]["p50"] + 0.01)
+
+    def test_stall_shows_in_corrected_latency_only(self):
+        srv = StallServer().start()
+        self.addCleanup(srv.stop)
+        rc, out, err = run_load("http://127.0.0.1:%d/" % srv.port, "--rate", "500",
+                                "--duration", "5s", "--connections", "4", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertIsNotNone(srv.stall_until, "the server never stalled")
+        self.assertEqual(r["requests"]["scheduled"], 2500)
+        self.assertEqual(r["requests"]["dropped"], 0)
+        self.assertEqual(r["requests"]["completed"], 2500)
+        self.assertEqual(srv.requests, 2500)
+        corrected = r["latency_ms"]["corrected"]
+        uncorrected = r["latency_ms"]["uncorrected"]
+        self.assertGreaterEqual(corrected["p99"], 500, r)
+        self.assertGreaterEqual(corrected["max"], 900, r)
+        self.assertLess(uncorrected["p99"], 100, r)
+        self.assertGreater(r["requests"]["late"], 300, r)  # queued behind the stalled ones
+
+    def test_framing_status_and_errors(self):
+        up = self.start_upstream()
+        base = "http://127.0.0.1:%d" % up.port
+        # Chunked bodies, closed model.
+        rc, out, err = run_load(base + "/bytes?n=20000&chunked=1", "--closed", "--duration",
+                                "1s", "--connections", "2", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        n = r["requests"]["completed"]
+        self.assertGreater(n, 10)
+        self.assertEqual(r["status"], {"200": n})
+        self.assertEqual(sum(r["errors"].values()), 0, r)
+        self.assertGreater(r["bytes"]["in"], 20000 * n)
+        # Bodies that end when the server closes, and a POST with a body.
+        rc, out, err = run_load(base + "/echo?eof=1", "--rate", "100", "--duration", "1s",
+                                "--method", "POST", "--body", "hello", "-H", "X-Test: 1",
+                                "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["status"], {"200": 100}, r)
+        self.assertEqual(sum(r["errors"].values()), 0, r)
+        posted = [q for q in up.complete_requests() if q["method"] == "POST"]
+        self.assertEqual(len(posted), 100)
+        self.assertTrue(all(q["body_length"] == 5 for q in posted))
+        self.assertTrue(all(("X-Test", "1") in [tuple(h) for h in q["headers"]] for q in posted))
+        # Status counts and error kinds.
+        rc, out, err = run_load(base + "/status/503", "--rate", "50", "--duration", "1s", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["status"], {"503": 50})
+        rc, out, err = run_load(base + "/drop", "--rate", "50", "--duration", "1s", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["errors"]["reset"], 50, r)
+        self.assertEqual(r["requests"]["completed"], 0)
+        rc, out, err = run_load(base + "/garbage", "--rate", "20", "--duration", "1s", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["errors"]["protocol"], 20)
+        rc, out, err = run_load(base + "/delay?ms=1500", "--rate", "10", "--duration", "1s",
+                                "--timeout", "300ms", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["errors"]["timeout"], 10)
+
+    def test_text_summary(self):
+        up = self.start_upstream()
+        rc, out, err = run_load("http://localhost:%d/status/200" % up.port, "--rate", "100",
+                                "--duration", "1s")
+        self.assertEqual(rc, 0, err)
+        for word in ("corrected", "uncorrected", "p99.99", "200=100", "dropped", "bytes",
+                     "achieved"):
+            self.assertIn(word, out)
+
+    def test_thresholds_exit_3(self):
+        up = self.start_upstream()
+        url = "http://127.0.0.1:%d/status/200" % up.port
+        rc, out, err = run_load(url, "--rate", "100", "--duration", "1s",
+                                "--threshold", "p99<1us", "--threshold", "errors<1%")
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("p99<1us", err)
+        self.assertNotIn("errors<1%", err)
+        self.assertIn("FAILED", out)
+        rc, out, err = run_load(url, "--rate", "100", "--duration", "1s",
+                                "--threshold", "p99<10s", "--threshold", "errors<1%",
+                                "--threshold", "rate>90", "--threshold", "p999<10s")
+        self.assertEqual(rc, 0, out + err)
+        rc, out, err = run_load(url, "--rate", "100", "--duration", "1s",
+                                "--threshold", "rate>1000")
+        self.assertEqual(rc, 3, out + err)
+        rc, out, err = run_load("http://127.0.0.1:%d/status/500" % up.port, "--rate", "100",
+                                "--duration", "1s", "--threshold", "errors<1%", "--json")
+        self.assertEqual(rc, 3, out + err)
+        self.assertFalse(json.loads(out)["thresholds"][0]["ok"])
+
+    def test_bad_input_exits_2_before_sending(self):
+        up = self.start_upstream()
+        url = "http://127.0.0.1:%d/" % up.port
+        dead = "http://127.0.0.1:%d/" % free_port()
+        cases = [
+            ([url.replace("http", "https"), "--rate", "10"], "http://"),
+            (["http://example.com/", "--rate", "10"], "IP address"),
+            (["http://127.0.0.1:99999/", "--rate", "10"], "port"),
+            ([dead, "--rate", "10"], "cannot connect"),
+            ([url], "--rate"),
+            ([url, "--rate", "0"], "--rate"),
+            ([url, "--rate=-5"], "--rate"),
+            ([url, "--rate", "10", "--duration", "0s"], "--duration"),
+            ([url, "--rate", "10", "--duration", "soon"], "--duration"),
+            ([url, "--rate", "10", "--connections", "0"], "--connections"),
+            ([url, "--rate", "10", "--threshold", "p99<fast"], "threshold"),
+            ([url, "--rate", "10", "--threshold", "latency<1s"], "unknown metric"),
+            ([url, "--rate", "10", "-H", "NoColon"], "Name: value"),
+            ([url, "--rate", "abc"], "rate"),
+        ]
+        for args, message in cases:
+            t0 = time.monotonic()
+            rc, out, err = run_load(*args)
+            self.assertEqual(rc, 2, (args, out, err))
+            self.assertIn(message, err, args)
+            self.assertLess(time.monotonic() - t0, 5, args)
+        time.sleep(0.1)
+        self.assertEqual(up.requests(), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
