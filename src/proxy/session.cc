@@ -303,16 +303,28 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       head_.framing == BodyFraming::kNone ||
       (head_.framing == BodyFraming::kContentLength && head_.content_length <= Pending());
 
+  // One endpoint per request: the keep-alive-race retry below is the same attempt on the
+  // same endpoint (it says nothing about the endpoint's health), so one OnStart and one OnEnd.
+  const size_t endpoint = cluster_->Pick(upstream::PickContext{});
+  if (endpoint == upstream::kNoEndpoint) {
+    co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
+  }
+  StartAttempt(endpoint);
+  struct AttemptGuard {  // a failed or abandoned attempt still owes the balancer its OnEnd
+    Session& session;
+    ~AttemptGuard() { session.EndAttempt(false); }
+  } guard{*this};
+  upstream::EndpointPool& pool = cluster_->pool(endpoint);
+
   for (int attempt = 0;; ++attempt) {
     out_.clear();
     ForwardContext ctx{
         {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
-    const size_t endpoint = cluster_->Pick();
-    upstream::EndpointPool& pool = cluster_->pool(endpoint);
+    // The retry skips the pool: its connections are as old as the one that just failed.
     std::unique_ptr<upstream::Connection> conn =
-        pool.Take(NowMs(), cluster_->pool_config().idle_timeout.count());
+        attempt == 0 ? pool.Take(NowMs(), cluster_->pool_config().idle_timeout.count()) : nullptr;
     const bool reused = conn != nullptr;
     if (reused) {
       cluster_cell_->connections_reused.Add();
@@ -353,6 +365,22 @@ net::Task<Status> Session::Forward(const config::Route& route) {
     }
     co_return done;
   }
+}
+
+void Session::StartAttempt(size_t endpoint) {
+  cluster_->OnStart(endpoint);
+  attempt_endpoint_ = endpoint;
+  attempt_start_ns_ = cluster_->wants_latency() ? MonotonicNanos() : 0;
+  attempt_open_ = true;
+}
+
+void Session::EndAttempt(bool ok) {
+  if (!attempt_open_) return;
+  attempt_open_ = false;
+  const uint64_t latency_us =
+      attempt_start_ns_ != 0 ? static_cast<uint64_t>(MonotonicNanos() - attempt_start_ns_) / 1000
+                             : 0;
+  cluster_->OnEnd(attempt_endpoint_, latency_us, ok);
 }
 
 net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryable) {
@@ -489,6 +517,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
       co_return Upstream(ErrorKind::kUpstreamProtocol, "upstream response head too large");
     }
   }
+  EndAttempt(true);  // the response head is the balancer's latency sample
   cluster_cell_->responses[observe::StatusClassIndex(resp.status)].Add();
   status_ = resp.status;
   const bool upgrade = resp.status == 101;

@@ -77,11 +77,15 @@ void Worker::RebuildClusters() {
   std::vector<std::shared_ptr<upstream::ClusterState>> next;
   const auto& cfg = *snapshot_->config;
   for (size_t i = 0; i < cfg.clusters.size(); ++i) {
+    // Per worker and per cluster: the worker id keeps seeds apart even if two random draws
+    // met, and the random part keeps processes and reloads apart.
+    const uint64_t seed = rng_() ^ (uint64_t(id_) << 48) ^ i;
     auto state = std::make_shared<upstream::ClusterState>(
-        cfg.clusters[i], snapshot_->cluster_addresses[i], snapshot_->cluster_stats[i]);
+        cfg.clusters[i], snapshot_->cluster_addresses[i], snapshot_->cluster_stats[i], seed);
     for (auto& old : clusters_) {
       if (old && old->SameEndpoints(*state)) {
-        state->AdoptPools(*old);  // warm connections survive a reload that kept the cluster
+        // Warm connections survive a reload that kept the cluster; the balancer starts fresh.
+        state->AdoptPools(*old);
         break;
       }
     }

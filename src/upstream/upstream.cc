@@ -56,18 +56,30 @@ size_t WeightedRoundRobin::Pick() {
 }
 
 namespace {
-std::vector<uint32_t> WeightsOf(const config::Cluster& c) {
-  std::vector<uint32_t> w;
-  for (const auto& e : c.endpoints) w.push_back(e.weight);
-  return w;
+std::unique_ptr<Balancer> BalancerFor(const config::Cluster& c,
+                                      const std::vector<net::Address>& addresses, uint64_t seed) {
+  std::vector<EndpointSpec> specs;
+  specs.reserve(c.endpoints.size());
+  for (size_t i = 0; i < c.endpoints.size(); ++i) {
+    specs.push_back(
+        EndpointSpec{i < addresses.size() ? addresses[i].ToString() : c.endpoints[i].Address(),
+                     c.endpoints[i].weight});
+  }
+  BalancerOptions options;
+  options.seed = seed;
+  // The config only lets through names MakeBalancer knows; round robin is the safe default.
+  std::unique_ptr<Balancer> b = MakeBalancer(c.load_balancer, specs, options);
+  return b ? std::move(b) : MakeBalancer("round_robin", std::move(specs), options);
 }
 }  // namespace
 
 ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
-                           observe::ClusterStats* stats)
+                           observe::ClusterStats* stats, uint64_t seed)
     : name_(cluster.name),
+      load_balancer_(cluster.load_balancer),
       addresses_(std::move(addresses)),
-      balancer_(WeightsOf(cluster)),
+      balancer_(BalancerFor(cluster, addresses_, seed)),
+      wants_latency_(cluster.load_balancer == "p2c_ewma"),
       pools_(addresses_.size()),
       pool_config_(cluster.pool),
       connect_timeout_ms_(cluster.connect_timeout.count()),

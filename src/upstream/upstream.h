@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "net/net.h"
 #include "observe/observe.h"
+#include "upstream/internal/balancers.h"  // Balancer, PickContext, kNoEndpoint
 
 namespace ficus::upstream {
 
@@ -59,10 +60,24 @@ class WeightedRoundRobin {
 // A cluster as one worker sees it.
 class ClusterState {
  public:
+  // `seed` feeds the balancer's random choices (P2C candidates); give each worker its own so
+  // that workers do not draw the same candidates in lockstep.
   ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
-               observe::ClusterStats* stats);
+               observe::ClusterStats* stats, uint64_t seed = 1);
   const std::string& name() const { return name_; }
-  size_t Pick() { return balancer_.Pick(); }
+  // The cluster's `load_balancer` (round_robin, least_request, p2c_ewma).
+  const std::string& load_balancer() const { return load_balancer_; }
+  // An endpoint for one request, or kNoEndpoint when the context allows none. Every pick
+  // that is used must be followed by OnStart, and each OnStart by exactly one OnEnd.
+  size_t Pick(const PickContext& ctx) { return balancer_->Pick(ctx); }
+  void OnStart(size_t endpoint) { balancer_->OnStart(endpoint); }
+  // latency_us: from the attempt's start to the response head (ok), or to its failure.
+  void OnEnd(size_t endpoint, uint64_t latency_us, bool ok) {
+    balancer_->OnEnd(endpoint, latency_us, ok);
+  }
+  // Whether the balancer uses OnEnd's latency (p2c_ewma): others need no clock reads.
+  bool wants_latency() const { return wants_latency_; }
+  Balancer& balancer() { return *balancer_; }
   const net::Address& address(size_t endpoint) const { return addresses_[endpoint]; }
   size_t endpoint_count() const { return addresses_.size(); }
   EndpointPool& pool(size_t endpoint) { return pools_[endpoint]; }
@@ -71,14 +86,20 @@ class ClusterState {
   observe::ClusterStats* stats() const { return stats_; }
   // Same endpoints (addresses, in order) and pool settings: pools can be carried over.
   bool SameEndpoints(const ClusterState& other) const;
+  // Takes over `other`'s idle connections. The balancer is NOT carried over: the new state
+  // starts with a fresh one (counts and latencies relearn within a few requests, and the
+  // balancer or the weights may have changed). Requests still in flight on the old state
+  // report their OnEnd to the old balancer, which their session keeps alive.
   void AdoptPools(ClusterState& other) { pools_.swap(other.pools_); }
   size_t CloseExpired(int64_t now_ms);
   size_t idle_connections() const;
 
  private:
   std::string name_;
+  std::string load_balancer_;
   std::vector<net::Address> addresses_;
-  WeightedRoundRobin balancer_;
+  std::unique_ptr<Balancer> balancer_;
+  bool wants_latency_ = false;
   std::vector<EndpointPool> pools_;
   config::Pool pool_config_;
   int64_t connect_timeout_ms_;

@@ -53,5 +53,103 @@ TEST(EndpointPoolTest, RespectsMaxIdleAndSkipsExpiredOnTake) {
   EXPECT_EQ(pool.size(), 0u);
 }
 
+config::Cluster TestCluster(std::string_view balancer, size_t endpoints) {
+  config::Cluster c;
+  c.name = "app";
+  c.load_balancer = std::string(balancer);
+  for (size_t i = 0; i < endpoints; ++i) {
+    config::Endpoint e;
+    e.host = "127.0.0.1";
+    e.port = static_cast<uint16_t>(3000 + i);
+    c.endpoints.push_back(e);
+  }
+  return c;
+}
+
+ClusterState MakeState(std::string_view balancer, size_t endpoints, uint64_t seed = 7) {
+  config::Cluster c = TestCluster(balancer, endpoints);
+  return ClusterState(c, ResolveEndpoints(c), nullptr, seed);
+}
+
+TEST(ClusterStateTest, RoundRobinByDefault) {
+  ClusterState s = MakeState("round_robin", 3);
+  EXPECT_EQ(s.load_balancer(), "round_robin");
+  EXPECT_FALSE(s.wants_latency());
+  std::string order;
+  for (int i = 0; i < 6; ++i) {
+    size_t e = s.Pick(PickContext{});
+    s.OnStart(e);
+    s.OnEnd(e, 0, true);
+    order += static_cast<char>('a' + e);
+  }
+  EXPECT_EQ(order, "abcabc");
+}
+
+TEST(ClusterStateTest, LeastRequestAvoidsBusyEndpoint) {
+  ClusterState s = MakeState("least_request", 2);
+  EXPECT_EQ(s.load_balancer(), "least_request");
+  for (int i = 0; i < 3; ++i) s.OnStart(0);  // three requests held open on endpoint 0
+  for (int i = 0; i < 100; ++i) {
+    size_t e = s.Pick(PickContext{});
+    ASSERT_EQ(e, 1u);  // two endpoints: both are always the candidates
+    s.OnStart(e);
+    s.OnEnd(e, 0, true);
+  }
+  for (int i = 0; i < 3; ++i) s.OnEnd(0, 0, true);
+  std::map<size_t, int> counts;  // idle again: both share the traffic
+  for (int i = 0; i < 200; ++i) ++counts[s.Pick(PickContext{})];
+  EXPECT_GT(counts[0], 50);
+  EXPECT_GT(counts[1], 50);
+}
+
+TEST(ClusterStateTest, LeastRequestSpreadsHeldRequests) {
+  ClusterState s = MakeState("least_request", 4);
+  std::map<size_t, int> active;
+  for (int i = 0; i < 40; ++i) {  // nothing completes: active counts stay close
+    size_t e = s.Pick(PickContext{});
+    ASSERT_LT(e, 4u);
+    s.OnStart(e);
+    ++active[e];
+  }
+  for (const auto& [e, n] : active) EXPECT_LE(n, 15) << e;
+}
+
+TEST(ClusterStateTest, P2CEwmaPrefersFastEndpoint) {
+  ClusterState s = MakeState("p2c_ewma", 2);
+  EXPECT_TRUE(s.wants_latency());
+  s.OnStart(0);
+  s.OnEnd(0, 50'000, true);  // 50 ms
+  s.OnStart(1);
+  s.OnEnd(1, 1'000, true);  // 1 ms
+  for (int i = 0; i < 100; ++i) {
+    size_t e = s.Pick(PickContext{});
+    ASSERT_EQ(e, 1u);
+    s.OnStart(e);
+    s.OnEnd(e, 1'000, true);
+  }
+}
+
+TEST(ClusterStateTest, P2CEwmaTreatsFailuresAsSlow) {
+  ClusterState s = MakeState("p2c_ewma", 2);
+  s.OnStart(0);
+  s.OnEnd(0, 10, false);  // failed fast: counts as the failure penalty, not as 10 us
+  s.OnStart(1);
+  s.OnEnd(1, 20'000, true);
+  EXPECT_EQ(s.Pick(PickContext{}), 1u);
+}
+
+TEST(ClusterStateTest, AdoptPoolsKeepsConnectionsNotBalancerState) {
+  ClusterState old_state = MakeState("least_request", 2);
+  old_state.pool(0).Put(std::make_unique<Connection>(0), 0, 8);
+  for (int i = 0; i < 5; ++i) old_state.OnStart(0);
+  ClusterState fresh = MakeState("least_request", 2);
+  ASSERT_TRUE(fresh.SameEndpoints(old_state));
+  fresh.AdoptPools(old_state);
+  EXPECT_EQ(fresh.idle_connections(), 1u);
+  std::map<size_t, int> counts;  // the fresh balancer knows nothing of the old actives
+  for (int i = 0; i < 200; ++i) ++counts[fresh.Pick(PickContext{})];
+  EXPECT_GT(counts[0], 50);
+}
+
 }  // namespace
 }  // namespace ficus::upstream

@@ -17,7 +17,9 @@ namespace ficus::config::internal {
 namespace {
 
 constexpr uint32_t kMaxWorkers = 64;
-const std::vector<std::string> kLoadBalancers = {"round_robin"};
+const std::vector<std::string> kLoadBalancers = {"round_robin", "least_request", "p2c_ewma"};
+// Implemented in upstream/ but not selectable until the config can name a hash key.
+const std::vector<std::string> kHashBalancers = {"ring_hash", "maglev"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 // A 1-based position in the file; {0, 0} when unknown.
@@ -608,7 +610,14 @@ void Loader::ReadClusters(const Value& v) {
     }
     if (const Value* lb = f.Get("load_balancer")) {
       if (auto s = String(*lb)) {
-        if (std::find(kLoadBalancers.begin(), kLoadBalancers.end(), *s) == kLoadBalancers.end()) {
+        if (std::find(kHashBalancers.begin(), kHashBalancers.end(), *s) != kHashBalancers.end()) {
+          std::string why = "load balancer ";
+          why += Quote(*s);
+          why += " needs a `hash_key` setting, which is not supported yet (coming later); known: ";
+          why += JoinNames(kLoadBalancers);
+          Error(*lb, why);
+        } else if (std::find(kLoadBalancers.begin(), kLoadBalancers.end(), *s) ==
+                   kLoadBalancers.end()) {
           Error(*lb,
                 "unknown load balancer " + Quote(*s) + "; known: " + JoinNames(kLoadBalancers));
         } else {

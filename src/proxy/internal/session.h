@@ -67,6 +67,11 @@ class Session final : public net::TimeoutList::Entry {
   size_t Pending() const { return in_end_ - in_begin_; }
   void CompactInput();
   net::Task<Status> WriteDownstream(iovec* iov, int count);
+  // The balancer's view of the upstream attempt: StartAttempt calls OnStart, EndAttempt the
+  // one OnEnd that every OnStart is owed (later calls do nothing). Forward's guard ends an
+  // attempt that no response head ended as failed, on every path out.
+  void StartAttempt(size_t endpoint);
+  void EndAttempt(bool ok);
 
   Worker& worker_;
   net::Socket client_;
@@ -108,6 +113,9 @@ class Session final : public net::TimeoutList::Entry {
   observe::ClusterCell* cluster_cell_ = nullptr;
   std::shared_ptr<upstream::ClusterState> cluster_;  // kept alive across a reload
   bool pool_ok_ = false;  // the upstream connection may serve another request
+  size_t attempt_endpoint_ = 0;
+  int64_t attempt_start_ns_ = 0;  // 0 when the balancer does not use latency
+  bool attempt_open_ = false;     // OnStart was called and its OnEnd is still owed
 
   // Timeouts and cancellation.
   Wait waiting_ = Wait::kNone;

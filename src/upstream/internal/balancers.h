@@ -10,7 +10,10 @@
 // Threading: a Balancer belongs to one worker thread; nothing is locked or atomic. Each
 // worker balances on its own view (its own active counts and latencies), as Envoy does.
 //
-// Not wired into the proxy yet. The plan for the session (see also the report in the PR):
+// Wired: round_robin, least_request and p2c_ewma are selectable per cluster
+// (upstream::ClusterState owns one per worker; Session::Forward does steps 2 and 3 below with
+// empty masks). Still to wire: hash keys (1), retries to other endpoints and health (2),
+// affinity (4). The plan for the session (see also the report in the PR):
 //   1. Key: when the cluster uses ring_hash/maglev, the proxy extracts the configured key
 //      (header, cookie, query parameter or client address) and passes HashKey(value) as
 //      PickContext::hash (0 when absent: the pick is then random but still valid).
