@@ -24,7 +24,13 @@ int main(int argc, char** argv) {
   load->add_option("url", lo.url, "Target: http://IP[:PORT]/path or http://localhost...")
       ->required();
   load->add_option("-r,--rate", lo.rate, "Requests per second in total (open model)");
-  load->add_option("-d,--duration", lo.duration, "How long to send (10s, 1m)");
+  load->add_option("-p,--profile", lo.profile,
+                   "Open model rate over --duration: constant:R, ramp:A..B, steps:R1,R2,..., "
+                   "spike:base=R,peak=R,at=DUR,for=DUR");
+  load->add_option("--stage", lo.stages,
+                   "DUR:PROFILE, e.g. 10s:ramp:0..500 (repeatable: run in order; the "
+                   "duration is their sum)");
+  load->add_option("-d,--duration", lo.duration, "How long to send (10s, 1m; default 10s)");
   load->add_option("-c,--connections", lo.connections, "Maximum connections in total");
   load->add_option("-t,--threads", lo.threads, "Threads (one event loop each)");
   load->add_option("-m,--method", lo.method, "Request method");

@@ -94,9 +94,10 @@ struct Stats {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   std::array<uint64_t, kErrorTypes> errors{};
-  std::array<uint64_t, 600> status{};  // by status code (100..599)
-  Histogram corrected;                 // from the intended send time
-  Histogram uncorrected;               // from the actual send time
+  std::array<uint64_t, 600> status{};     // by status code (100..599)
+  std::vector<uint64_t> sent_per_second;  // by actual send time, seconds from the start
+  Histogram corrected;                    // from the intended send time
+  Histogram uncorrected;                  // from the actual send time
   void Merge(const Stats& o);
   uint64_t error_count() const;
   uint64_t status_at_least(int code) const;
@@ -107,6 +108,14 @@ struct Summary {
   double target_rate = 0;    // open model
   double elapsed_s = 0;      // the sending phase
   double achieved_rate = 0;  // sent / elapsed_s
+  std::string profile;       // as given (--profile / --stage), empty for --rate
+  // Per second of the run: requests the profile intends in [t, t+1) s (open model) and
+  // requests actually sent in it.
+  struct Second {
+    double target = 0;
+    uint64_t achieved = 0;
+  };
+  std::vector<Second> per_second;
   Stats stats;
   // Failed requests (transport errors + status >= 400) over requests that ended.
   double error_ratio() const;
@@ -131,7 +140,59 @@ std::optional<Threshold> ParseThreshold(std::string_view text, std::string* erro
 // The measured value (same unit as Threshold::value) and whether it passes.
 std::pair<double, bool> Evaluate(const Threshold& t, const Summary& s);
 
+// ---- load profiles -----------------------------------------------------------------------------
+
+// A piece of the open model's rate function: the rate goes linearly from `from` to `to` req/s
+// over `duration_ns` (from == to: constant).
+struct Segment {
+  int64_t duration_ns = 0;
+  double from = 0;
+  double to = 0;
+};
+
+// The target rate over the run: consecutive segments. Request n (0-based, over all threads) is
+// intended at the time t where the integral of the rate from 0 to t equals n, computed
+// analytically per segment (no accumulation, no drift); segments with rate 0 send nothing.
+class Profile {
+ public:
+  Profile() = default;
+  explicit Profile(std::vector<Segment> segments);
+  static Profile Constant(double rate, int64_t duration_ns);
+
+  const std::vector<Segment>& segments() const { return segments_; }
+  int64_t duration_ns() const { return duration_ns_; }
+  double total() const { return static_cast<double>(total_); }  // expected requests
+  double peak_rate() const;
+  bool constant() const;  // one rate throughout
+  double RateAt(int64_t t_ns) const;
+  // Expected requests in [0, t_ns] (the integral of the rate).
+  double CountAt(int64_t t_ns) const;
+  // Intended time (ns from the start) of request n; duration_ns() when n >= total().
+  int64_t TimeOf(uint64_t n) const;
+
+ private:
+  std::vector<Segment> segments_;
+  std::vector<int64_t> start_ns_;         // per segment
+  std::vector<long double> start_count_;  // integral up to each segment's start
+  int64_t duration_ns_ = 0;
+  long double total_ = 0;
+};
+
+// One profile spread over `duration_ns`:
+//   constant:R                             R req/s
+//   ramp:A..B                              linear from A to B req/s
+//   steps:R1,R2,...                        equal-length constant steps
+//   spike:base=B,peak=P,at=DUR,for=DUR     B req/s, P req/s during [at, at+for)
+// Rates are numbers >= 0. Returns nullopt with *error set on bad syntax.
+std::optional<Profile> ParseProfile(std::string_view text, int64_t duration_ns, std::string* error);
+// Stages "DUR:PROFILE" (e.g. "10s:ramp:0..500") run one after the other.
+std::optional<Profile> ParseStages(const std::vector<std::string>& stages, std::string* error);
+
 // ---- the scheduler -----------------------------------------------------------------------------
+
+// Intended send time of a thread's k-th request under a profile: thread `thread` of `threads`
+// takes the global requests n = k * threads + thread.
+int64_t IntendedTime(int64_t start_ns, const Profile& profile, int threads, int thread, uint64_t k);
 
 // Intended send time of a thread's k-th request: thread `thread` of `threads` sends at
 // rate/threads, its timeline offset by thread/threads of the global interval so that the
@@ -142,8 +203,10 @@ int64_t IntendedTime(int64_t start_ns, double rate, int threads, int thread, uin
 
 struct Options {
   std::string url;
-  double rate = 0;  // total req/s (open model; required there)
-  std::string duration = "10s";
+  double rate = 0;                  // total req/s (open model; this, profile or stages is required)
+  std::string profile;              // see ParseProfile
+  std::vector<std::string> stages;  // see ParseStages
+  std::string duration;             // empty: 10s, or the stages' sum
   int connections = 64;
   int threads = 1;
   std::string method = "GET";

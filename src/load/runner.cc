@@ -28,13 +28,14 @@ using net::Task;
 
 constexpr size_t kBufferBytes = 64 * 1024;
 constexpr int64_t kLateNanos = 1'000'000;  // sent more than 1 ms after intended: "late"
+constexpr size_t kMaxSeconds = 1'000'000;  // per-second counts kept (11.5 days)
 
 struct Plan {
   net::Address address;
   std::string request;  // the serialized request, sent as is
   http::Method method = http::Method::kGet;
   bool closed = false;
-  double rate = 0;
+  Profile profile;  // open model
   int threads = 1;
   int64_t start_ns = 0;
   int64_t duration_ns = 0;
@@ -125,7 +126,7 @@ class Worker {
 
  private:
   int64_t Intended(uint64_t k) const {
-    return IntendedTime(plan_.start_ns, plan_.rate, plan_.threads, index_, k);
+    return IntendedTime(plan_.start_ns, plan_.profile, plan_.threads, index_, k);
   }
 
   // ---- open model ----
@@ -243,6 +244,13 @@ class Worker {
         ++stats_.sent;
         progress_sent.store(stats_.sent, std::memory_order_relaxed);
         if (sent_at - intended > kLateNanos) ++stats_.late;
+        if (sent_at >= plan_.start_ns) {
+          auto second = static_cast<size_t>((sent_at - plan_.start_ns) / 1'000'000'000);
+          if (second < kMaxSeconds) {
+            if (stats_.sent_per_second.size() <= second) stats_.sent_per_second.resize(second + 1);
+            ++stats_.sent_per_second[second];
+          }
+        }
         last_send_ns_ = std::max(last_send_ns_, sent_at);
       }
       c.timed_out = false;
@@ -495,18 +503,54 @@ int Run(const Options& o) {
   std::string error;
   auto url = ParseUrl(o.url, &error);
   if (!url) return Usage(error);
-  auto duration = ParseDuration(o.duration);
-  if (!duration || *duration <= 0)
-    return Usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
-                     .append(o.duration)
-                     .append("'"));
+  std::optional<int64_t> duration = int64_t{10'000'000'000};
+  if (!o.duration.empty()) {
+    duration = ParseDuration(o.duration);
+    if (!duration || *duration <= 0)
+      return Usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
+                       .append(o.duration)
+                       .append("'"));
+  }
   auto timeout = ParseDuration(o.timeout);
   if (!timeout || *timeout <= 0)
     return Usage(std::string("--timeout must be a positive duration (e.g. 2s), got '")
                      .append(o.timeout)
                      .append("'"));
-  if (!o.closed && !(o.rate > 0 && std::isfinite(o.rate)))
-    return Usage("--rate must be > 0 (requests per second); use --closed for max throughput");
+  Profile profile;
+  std::string profile_text;
+  int given = (o.rate != 0 ? 1 : 0) + (!o.profile.empty() ? 1 : 0) + (!o.stages.empty() ? 1 : 0);
+  if (given > 1) return Usage("give one of --rate, --profile and --stage");
+  if (o.closed && given > 0)
+    return Usage("--closed sends as fast as responses come back: no --rate, --profile or --stage");
+  if (!o.closed) {
+    if (!o.stages.empty()) {
+      auto p = ParseStages(o.stages, &error);
+      if (!p) return Usage(error);
+      if (!o.duration.empty() && *duration != p->duration_ns())
+        return Usage(std::string("--duration ")
+                         .append(o.duration)
+                         .append(" does not match the sum of the stages (")
+                         .append(std::to_string(p->duration_ns() / 1'000'000))
+                         .append("ms); leave it out"));
+      profile = std::move(*p);
+      for (const auto& stage : o.stages)
+        profile_text.append(profile_text.empty() ? "" : " ").append(stage);
+    } else if (!o.profile.empty()) {
+      auto p = ParseProfile(o.profile, *duration, &error);
+      if (!p) return Usage(error);
+      profile = std::move(*p);
+      profile_text = o.profile;
+    } else {
+      if (!(o.rate > 0 && std::isfinite(o.rate)))
+        return Usage(
+            "--rate must be > 0 (requests per second), or give --profile or --stage; use "
+            "--closed for max throughput");
+      profile = Profile::Constant(o.rate, *duration);
+    }
+    if (!(profile.total() >= 1))
+      return Usage("the load profile sends no requests (its rates are all 0 or too low)");
+    duration = profile.duration_ns();
+  }
   if (o.connections < 1) return Usage("--connections must be >= 1");
   if (o.threads < 1) return Usage("--threads must be >= 1");
   if (o.backlog < 0) return Usage("--backlog must be >= 0");
@@ -526,11 +570,12 @@ int Run(const Options& o) {
   }
   plan.method = http::ParseMethod(o.method);
   plan.closed = o.closed;
-  plan.rate = o.rate;
+  plan.profile = profile;
   plan.threads = std::min(o.threads, o.connections);
   plan.duration_ns = *duration;
   plan.timeout_ns = *timeout;
-  if (!o.closed && o.rate / plan.threads > 1e7) return Usage("--rate is too high");
+  if (!o.closed && profile.peak_rate() / plan.threads > 1e7)
+    return Usage(o.rate != 0 ? "--rate is too high" : "the profile's peak rate is too high");
 
   std::string req = std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
   bool has_host = false, has_agent = false, has_length = false;
@@ -610,7 +655,8 @@ int Run(const Options& o) {
 
   Summary s;
   s.closed = o.closed;
-  s.target_rate = o.closed ? 0 : o.rate;
+  s.target_rate = o.closed ? 0 : profile.total() / (static_cast<double>(plan.duration_ns) / 1e9);
+  s.profile = profile_text;
   int64_t last_send = 0;
   for (auto& w : workers) {
     s.stats.Merge(w->stats());
@@ -621,6 +667,20 @@ int Run(const Options& o) {
     elapsed = last_send - plan.start_ns;
   s.elapsed_s = static_cast<double>(elapsed) / 1e9;
   s.achieved_rate = static_cast<double>(s.stats.sent) / s.elapsed_s;
+  {
+    size_t seconds = static_cast<size_t>((plan.duration_ns + 999'999'999) / 1'000'000'000);
+    seconds = std::min(std::max(seconds, s.stats.sent_per_second.size()), kMaxSeconds);
+    for (size_t i = 0; i < seconds; ++i) {
+      Summary::Second sec;
+      if (i < s.stats.sent_per_second.size()) sec.achieved = s.stats.sent_per_second[i];
+      if (!o.closed) {
+        int64_t from = static_cast<int64_t>(i) * 1'000'000'000;
+        int64_t to = std::min(from + 1'000'000'000, plan.duration_ns);
+        if (from < plan.duration_ns) sec.target = profile.CountAt(to) - profile.CountAt(from);
+      }
+      s.per_second.push_back(sec);
+    }
+  }
   std::string out = o.json ? FormatJson(s, thresholds) : FormatText(s, thresholds);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);

@@ -5,6 +5,7 @@
 - coordinated omission: a server that stalls once for 1 s shows the stall in the corrected
   p99 (latency from the intended send time) and not in the uncorrected one;
 - response framing (Content-Length, chunked, until close), status counts, error kinds;
+- load profiles (--profile, --stage): each second's achieved rate follows the profile;
 - thresholds exit 3; bad input exits 2 before anything is sent.
 """
 
@@ -177,6 +178,53 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["errors"]["timeout"], 10)
 
+    def test_spike_profile_followed_each_second(self):
+        # 300 req/s, 1,500 req/s during [2 s, 4 s), 300 req/s to 6 s. The edges fall on second
+        # boundaries, so no second is skipped: every second must be within +-5 % of the profile,
+        # by the generator's send times and by the upstream's own arrival times.
+        up = self.start_upstream()
+        t0 = time.monotonic()
+        rc, out, err = run_load("http://127.0.0.1:%d/status/200" % up.port, "--profile",
+                                "spike:base=300,peak=1500,at=2s,for=2s", "--duration", "6s",
+                                "--connections", "32", "--threads", "2", "--json", timeout=15)
+        self.assertLess(time.monotonic() - t0, 15 * TIME_FACTOR)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        expected = [300, 300, 1500, 1500, 300, 300]
+        self.assertEqual([s["t"] for s in r["per_second"]], list(range(6)), r["per_second"])
+        self.assertEqual([s["target"] for s in r["per_second"]], expected)
+        for s in r["per_second"]:
+            self.assertAlmostEqual(s["achieved"], s["target"], delta=0.05 * s["target"],
+                                   msg=r["per_second"])
+        self.assertEqual(r["requests"]["scheduled"], 4200)
+        self.assertEqual(r["requests"]["dropped"], 0)
+        self.assertEqual(r["requests"]["completed"], 4200)
+        self.assertAlmostEqual(r["target_rate"], 700, delta=0.01)
+        self.assertTrue(up.wait_for(lambda u: len(u.complete_requests()) >= 4200, 5))
+        times = sorted(q["time"] for q in up.complete_requests())
+        seen = [0] * 6
+        for t in times:
+            seen[min(int(t - times[0]), 5)] += 1
+        for got, want in zip(seen, expected):
+            self.assertAlmostEqual(got, want, delta=0.05 * want, msg="upstream saw %s" % seen)
+
+    def test_stages_ramp_steps_and_pause(self):
+        up = self.start_upstream()
+        rc, out, err = run_load("http://127.0.0.1:%d/status/200" % up.port,
+                                "--stage", "1s:ramp:0..400", "--stage", "1s:constant:0",
+                                "--stage", "1.5s:steps:100,300,200", "--json", timeout=15)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        # 200 (ramp) + 0 + 50 + 150 + 100: the last second is half a second long.
+        self.assertEqual(r["requests"]["scheduled"], 500)
+        self.assertEqual(r["requests"]["completed"], 500)
+        self.assertAlmostEqual(r["elapsed_s"], 3.5, delta=0.1)
+        self.assertEqual([s["target"] for s in r["per_second"]], [200, 0, 200, 100])
+        achieved = [s["achieved"] for s in r["per_second"]]
+        self.assertEqual(achieved[1], 0, achieved)  # nothing during the pause
+        for got, want in zip(achieved, [200, 0, 200, 100]):
+            self.assertAlmostEqual(got, want, delta=max(2, 0.05 * want), msg=achieved)
+
     def test_text_summary(self):
         up = self.start_upstream()
         rc, out, err = run_load("http://localhost:%d/status/200" % up.port, "--rate", "100",
@@ -226,6 +274,19 @@ class LoadTest(unittest.TestCase):
             ([url, "--rate", "10", "--threshold", "latency<1s"], "unknown metric"),
             ([url, "--rate", "10", "-H", "NoColon"], "Name: value"),
             ([url, "--rate", "abc"], "rate"),
+            ([url, "--profile", "constant"], "profile 'constant'"),
+            ([url, "--profile", "ramp:1-5"], "ramp:FROM..TO"),
+            ([url, "--profile", "steps:1,x"], "steps:R1,R2"),
+            ([url, "--profile", "spike:base=1,peak=5,at=9s,for=2s", "-d", "10s"],
+             "ends after the duration"),
+            ([url, "--profile", "spike:base=1,peak=5"], "all four"),
+            ([url, "--profile", "sine:5"], "unknown kind"),
+            ([url, "--profile", "constant:0"], "sends no requests"),
+            ([url, "--rate", "10", "--profile", "constant:5"], "one of"),
+            ([url, "--closed", "--profile", "constant:5"], "--closed"),
+            ([url, "--stage", "ramp:0..5"], "DURATION:PROFILE"),
+            ([url, "--stage", "1s:ramp:0..5", "--stage", "2s:constant:x"], "stage '2s:"),
+            ([url, "--stage", "1s:constant:5", "--duration", "2s"], "does not match"),
         ]
         for args, message in cases:
             t0 = time.monotonic()

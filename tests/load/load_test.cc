@@ -268,6 +268,196 @@ TEST(SchedulerTest, IntendedTimes) {
   EXPECT_EQ(n, 3885u);
 }
 
+TEST(SchedulerTest, ConstantProfileMatchesRate) {
+  Profile p = Profile::Constant(1000, 5'000'000'000);
+  EXPECT_EQ(IntendedTime(5'000, p, 1, 0, 0), 5'000);
+  EXPECT_NEAR(static_cast<double>(IntendedTime(5'000, p, 1, 0, 1)), 1'005'000, 1);
+  std::vector<int64_t> all;
+  Profile q = Profile::Constant(2000, 1'000'000'000);
+  for (int t = 0; t < 4; ++t)
+    for (uint64_t k = 0; k < 500; ++k) all.push_back(IntendedTime(0, q, 4, t, k));
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i < all.size(); ++i)
+    ASSERT_NEAR(static_cast<double>(all[i]), static_cast<double>(i) * 500'000, 1) << i;
+  EXPECT_EQ(IntendedTime(0, q, 4, 0, 500), 1'000'000'000);  // past the end: the duration
+  uint64_t n = 0;
+  Profile r = Profile::Constant(777, 5'000'000'000);
+  while (IntendedTime(0, r, 1, 0, n) < 5'000'000'000 && n < 10'000) ++n;
+  EXPECT_EQ(n, 3885u);
+}
+
+// ---- profiles --------------------------------------------------------------------------------
+
+std::vector<Segment> Segments(const std::string& text, int64_t duration_ns) {
+  std::string e;
+  auto p = ParseProfile(text, duration_ns, &e);
+  EXPECT_TRUE(p) << text << ": " << e;
+  return p ? p->segments() : std::vector<Segment>{};
+}
+
+void ExpectSegments(const std::vector<Segment>& got, const std::vector<Segment>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].duration_ns, want[i].duration_ns) << i;
+    EXPECT_EQ(got[i].from, want[i].from) << i;
+    EXPECT_EQ(got[i].to, want[i].to) << i;
+  }
+}
+
+TEST(ProfileTest, Parse) {
+  constexpr int64_t S = 1'000'000'000;
+  ExpectSegments(Segments("constant:500", 10 * S), {{10 * S, 500, 500}});
+  ExpectSegments(Segments("constant:2.5", S), {{S, 2.5, 2.5}});
+  ExpectSegments(Segments("ramp:100..1000", 10 * S), {{10 * S, 100, 1000}});
+  ExpectSegments(Segments("ramp:1000..0", 10 * S), {{10 * S, 1000, 0}});
+  ExpectSegments(Segments("steps:100,200,400", 9 * S),
+                 {{3 * S, 100, 100}, {3 * S, 200, 200}, {3 * S, 400, 400}});
+  // Uneven: the steps still add up to the duration.
+  auto steps = Segments("steps:1,2,3", 10);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].duration_ns + steps[1].duration_ns + steps[2].duration_ns, 10);
+  ExpectSegments(Segments("spike:base=200,peak=2000,at=5s,for=2s", 10 * S),
+                 {{5 * S, 200, 200}, {2 * S, 2000, 2000}, {3 * S, 200, 200}});
+  ExpectSegments(Segments("spike:for=2s,at=0s,peak=9,base=1", 2 * S), {{2 * S, 9, 9}});
+  ExpectSegments(Segments("spike:base=1,peak=9,at=500ms,for=1.5s", 2 * S),
+                 {{S / 2, 1, 1}, {3 * S / 2, 9, 9}});
+
+  std::string e;
+  auto stages = ParseStages({"10s:ramp:0..500", "20s:constant:500", "5s:steps:1,2"}, &e);
+  ASSERT_TRUE(stages) << e;
+  EXPECT_EQ(stages->duration_ns(), 35 * S);
+  ExpectSegments(stages->segments(),
+                 {{10 * S, 0, 500}, {20 * S, 500, 500}, {S * 5 / 2, 1, 1}, {S * 5 / 2, 2, 2}});
+  EXPECT_NEAR(stages->total(), 2500 + 10000 + 2.5 + 5, 1e-6);
+}
+
+TEST(ProfileTest, ParseErrors) {
+  constexpr int64_t S = 1'000'000'000;
+  for (const char* bad : {"",
+                          "constant",
+                          "constant:",
+                          "constant:abc",
+                          "constant:-5",
+                          "constant:5x",
+                          "constant:inf",
+                          "constant:nan",
+                          "ramp:100",
+                          "ramp:..5",
+                          "ramp:1..",
+                          "ramp:1...5",
+                          "ramp:a..b",
+                          "steps:",
+                          "steps:1,,2",
+                          "steps:1,2,",
+                          "spike:base=1,peak=2,at=1s",
+                          "spike:base=1,peak=2,at=9s,for=2s",
+                          "spike:base=1,peak=2,at=1s,for=0s",
+                          "spike:base=1,peak=2,at=1s,for=1s,x=3",
+                          "spike:base=x,peak=2,at=1s,for=1s",
+                          "spike:base=1,peak=2,at=soon,for=1s",
+                          "spike:base",
+                          "wave:1..2",
+                          "500"}) {
+    std::string e;
+    EXPECT_FALSE(ParseProfile(bad, 10 * S, &e)) << bad;
+    EXPECT_NE(e.find("profile '"), std::string::npos) << bad << ": " << e;
+  }
+  for (std::vector<std::string> bad :
+       std::vector<std::vector<std::string>>{{},
+                                             {"constant:5"},
+                                             {"10s"},
+                                             {"0s:constant:5"},
+                                             {"xs:constant:5"},
+                                             {"10s:constant:5", "5s:ramp:1"}}) {
+    std::string e;
+    EXPECT_FALSE(ParseStages(bad, &e));
+    EXPECT_FALSE(e.empty());
+  }
+}
+
+// Every request's intended time is where the integral of the rate reaches its index, and the
+// number of requests intended before any time t is the integral at t (within 1 request).
+void ExpectFollowsIntegral(const Profile& p, int threads) {
+  std::vector<int64_t> times;
+  for (int t = 0; t < threads; ++t) {
+    for (uint64_t k = 0; k < 10'000'000; ++k) {
+      int64_t at = IntendedTime(0, p, threads, t, k);
+      if (at >= p.duration_ns()) break;
+      times.push_back(at);
+    }
+  }
+  std::sort(times.begin(), times.end());
+  EXPECT_NEAR(static_cast<double>(times.size()), p.total(), 1.0);
+  for (size_t n = 0; n < times.size(); ++n) {
+    // At its own time, request n is the (n+1)-th: the integral there is n (rounding: < 1e-6).
+    ASSERT_NEAR(p.CountAt(times[n]), static_cast<double>(n), 1e-3) << n;
+    ASSERT_GE(times[n], n ? times[n - 1] : 0) << n;
+  }
+  for (int64_t t = 0; t <= p.duration_ns(); t += p.duration_ns() / 997) {
+    double due =
+        static_cast<double>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+    ASSERT_NEAR(due, p.CountAt(t), 1.0) << "t=" << t;
+  }
+}
+
+TEST(ProfileTest, SendTimesFollowTheIntegral) {
+  constexpr int64_t S = 1'000'000'000;
+  std::string e;
+  for (const char* text :
+       {"constant:777", "ramp:100..1000", "ramp:0..500", "ramp:1000..0", "ramp:300..300",
+        "steps:100,200,400,0,50", "spike:base=300,peak=1500,at=2s,for=2s"}) {
+    SCOPED_TRACE(text);
+    auto p = ParseProfile(text, 6 * S, &e);
+    ASSERT_TRUE(p) << e;
+    ExpectFollowsIntegral(*p, 1);
+    ExpectFollowsIntegral(*p, 3);
+  }
+  auto stages = ParseStages({"2s:ramp:0..500", "1s:constant:0", "3s:constant:500",
+                             "2s:spike:base=10,peak=900,at=1s,for=0.5s", "1s:ramp:400..0"},
+                            &e);
+  ASSERT_TRUE(stages) << e;
+  ExpectFollowsIntegral(*stages, 2);
+}
+
+TEST(ProfileTest, RampTimesAreAnalytic) {
+  constexpr int64_t S = 1'000'000'000;
+  std::string e;
+  // r(t) = 100 + 90 t over 10 s: n = 100 t + 45 t^2.
+  auto p = ParseProfile("ramp:100..1000", 10 * S, &e);
+  ASSERT_TRUE(p);
+  EXPECT_NEAR(p->total(), 5500, 1e-9);
+  for (double t : {0.5, 1.0, 3.25, 9.999}) {
+    double n = 100 * t + 45 * t * t;
+    auto k = static_cast<uint64_t>(std::ceil(n));
+    double expect = (-100 + std::sqrt(100.0 * 100 + 4 * 45 * static_cast<double>(k))) / 90;
+    EXPECT_NEAR(static_cast<double>(p->TimeOf(k)) / 1e9, expect, 1e-9) << t;
+  }
+  // From 0: n = 25 t^2 (r = 50 t): request 100 at exactly 2 s.
+  auto q = ParseProfile("ramp:0..500", 10 * S, &e);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->TimeOf(0), 0);
+  EXPECT_NEAR(static_cast<double>(q->TimeOf(100)), 2e9, 1);
+  EXPECT_NEAR(static_cast<double>(q->TimeOf(2499)), std::sqrt(2499 / 25.0) * 1e9, 2);
+  EXPECT_EQ(q->TimeOf(2500), 10 * S);
+  // A spike: the first peak request is at its start, the first one after at its end.
+  auto s = ParseProfile("spike:base=300,peak=1500,at=2s,for=2s", 6 * S, &e);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->TimeOf(600), 2 * S);
+  EXPECT_EQ(s->TimeOf(3600), 4 * S);
+  EXPECT_NEAR(static_cast<double>(s->TimeOf(601)), 2e9 + 1e9 / 1500, 1);
+  EXPECT_NEAR(s->total(), 4200, 1e-9);
+  EXPECT_DOUBLE_EQ(s->RateAt(1'999'999'999), 300);
+  EXPECT_DOUBLE_EQ(s->RateAt(2 * S), 1500);
+  EXPECT_DOUBLE_EQ(s->peak_rate(), 1500);
+  EXPECT_FALSE(s->constant());
+  EXPECT_TRUE(Profile::Constant(5, S).constant());
+  // A zero-rate stage sends nothing: the next request waits for the stage after it.
+  auto z = ParseStages({"1s:constant:10", "1s:constant:0", "1s:constant:10"}, &e);
+  ASSERT_TRUE(z);
+  EXPECT_NEAR(static_cast<double>(z->TimeOf(9)), 0.9e9, 1);
+  EXPECT_EQ(z->TimeOf(10), 2 * S);
+}
+
 // ---- reports ---------------------------------------------------------------------------------
 
 TEST(ReportTest, TextAndJsonMentionEverything) {
@@ -294,6 +484,17 @@ TEST(ReportTest, TextAndJsonMentionEverything) {
   EXPECT_NE(json.find("\"200\":199"), std::string::npos);
   EXPECT_NE(json.find("\"ok\":false"), std::string::npos);
   EXPECT_NE(json.find("\"p99.99\":"), std::string::npos);
+  EXPECT_NE(json.find("\"per_second\":[]"), std::string::npos);
+  s.per_second = {{100, 99}, {100.5, 100}};
+  s.profile = "constant:100";
+  json = FormatJson(s, ts);
+  EXPECT_NE(json.find("\"per_second\":[{\"t\":0,\"target\":100.000,\"achieved\":99},"
+                      "{\"t\":1,\"target\":100.500,\"achieved\":100}]"),
+            std::string::npos)
+      << json;
+  text = FormatText(s, ts);
+  EXPECT_NE(text.find("99/100 100/100"), std::string::npos) << text;
+  EXPECT_NE(text.find("constant:100"), std::string::npos) << text;
 }
 
 }  // namespace
