@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "http/http.h"
 
 namespace {
@@ -16,14 +17,6 @@ namespace {
 using ficus::ErrorKind;
 using ficus::Result;
 using ficus::http::ChunkedScanner;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 enum class End { kMore, kError, kDone };
 

@@ -16,20 +16,13 @@
 #include <string_view>
 
 #include "config/config.h"
+#include "fuzz/fuzz_check.h"
 #include "http/http.h"
 #include "route/route.h"
 
 namespace {
 
 using namespace ficus;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 const config::LoadOptions& Options() {
   static const config::LoadOptions options = [] {

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "http/http.h"
 
 namespace {
@@ -23,28 +24,7 @@ namespace {
 using ficus::ErrorKind;
 using ficus::Result;
 using namespace ficus::http;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
-
-struct Outcome {
-  bool ok;
-  size_t value;
-  ErrorKind kind;
-  std::string_view context;
-  static Outcome Of(const Result<size_t>& r) {
-    if (r.has_value()) return {true, *r, ErrorKind::kInternal, {}};
-    return {false, 0, r.error().kind, r.error().context};
-  }
-  bool operator==(const Outcome& o) const {
-    return ok == o.ok && value == o.value && (ok || (kind == o.kind && context == o.context));
-  }
-};
+using ficus::fuzz::Outcome;
 
 bool Inside(std::string_view v, std::string_view buf) {
   return v.empty() || (v.data() >= buf.data() && v.data() + v.size() <= buf.data() + buf.size());

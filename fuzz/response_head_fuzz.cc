@@ -11,6 +11,7 @@
 #include <memory>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "http/http.h"
 
 namespace {
@@ -19,30 +20,16 @@ using ficus::ErrorKind;
 using ficus::Result;
 using ficus::Side;
 using namespace ficus::http;
+using ficus::fuzz::Outcome;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
-
-struct Outcome {
-  bool ok;
-  size_t value;
-  ErrorKind kind;
-  std::string_view context;
-  static Outcome Of(const Result<size_t>& r) {
-    if (r.has_value()) return {true, *r, ErrorKind::kInternal, {}};
+// Every response error is the upstream's protocol error.
+Outcome UpstreamOutcome(const Result<size_t>& r) {
+  if (!r.has_value()) {
     FUZZ_CHECK(r.error().kind == ErrorKind::kUpstreamProtocol);
     FUZZ_CHECK(r.error().side == Side::kUpstream);
-    return {false, 0, r.error().kind, r.error().context};
   }
-  bool operator==(const Outcome& o) const {
-    return ok == o.ok && value == o.value && (ok || (kind == o.kind && context == o.context));
-  }
-};
+  return Outcome::Of(r);
+}
 
 bool Inside(std::string_view v, std::string_view buf) {
   return v.empty() || (v.data() >= buf.data() && v.data() + v.size() <= buf.data() + buf.size());
@@ -58,7 +45,7 @@ struct Parsed {
 
 void ParseOnce(std::string_view buf, Method m, const Limits& limits, Parsed& p) {
   ResponseHeadParser parser(limits, p.storage);
-  p.outcome = Outcome::Of(parser.Parse(buf, m, p.head));
+  p.outcome = UpstreamOutcome(parser.Parse(buf, m, p.head));
 }
 
 void CheckHead(const ResponseHead& h, std::string_view buf, size_t size, Method m) {
@@ -127,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (n > size) n = size;
     keep = Copy(input.substr(0, n));
     const std::string_view buf(keep.get(), n);
-    const Outcome t = Outcome::Of(parser.Parse(buf, Method::kGet, head));
+    const Outcome t = UpstreamOutcome(parser.Parse(buf, Method::kGet, head));
     ParseOnce(buf, Method::kGet, limits, one);
     FUZZ_CHECK(t == one.outcome);
     if (!t.ok || t.value != 0) {
