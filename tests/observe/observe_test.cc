@@ -560,9 +560,11 @@ TEST(ConcurrencyTest, WritersAndAReader) {
   RouteStats* route = reg.Route("r");
   ClusterStats* cluster = reg.Cluster("c");
   std::atomic<bool> done{false};
+  std::atomic<bool> reader_started{false};  // so reads really overlap the writes
   std::vector<std::thread> writers;
   for (int w = 0; w < kWorkers; ++w) {
     writers.emplace_back([&, w] {
+      while (!reader_started.load()) std::this_thread::yield();
       ServerCell& s = reg.Server(w);
       RouteCell& rc = route->Cell(w);
       ClusterCell& cc = cluster->Cell(w);
@@ -580,7 +582,8 @@ TEST(ConcurrencyTest, WritersAndAReader) {
   int renders = 0;
   std::thread reader([&] {
     uint64_t last = 0;
-    while (!done.load()) {
+    reader_started = true;
+    do {
       // Routes registered while rendering must be safe too.
       reg.Route(std::string("late").append(std::to_string(renders % 8)));
       Exposition e = Parse(reg.RenderPrometheus());
@@ -591,7 +594,7 @@ TEST(ConcurrencyTest, WritersAndAReader) {
       EXPECT_EQ(count, e.Uint("ficus_route_request_duration_seconds_bucket",
                               {{"route", "r"}, {"le", "+Inf"}}));
       ++renders;
-    }
+    } while (!done.load());
   });
   for (std::thread& t : writers) t.join();
   done = true;
