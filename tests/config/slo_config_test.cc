@@ -93,16 +93,16 @@ struct BadCase {
 TEST(SloConfig, Errors) {
   const BadCase cases[] = {
       {"slos: [{ name: a, availability: 99.9 }]\n",
-       "test.yaml:7:32: slos[0].availability: expected a percentage like 99.9%, got '99.9'"},
+       "test.yaml:7:33: slos[0].availability: expected a percentage like 99.9%, got '99.9'"},
       {"slos: [{ name: a, availability: 100% }]\n",
-       "test.yaml:7:32: slos[0].availability: must be between 0% and 100% (exclusive): an "
+       "test.yaml:7:33: slos[0].availability: must be between 0% and 100% (exclusive): an "
        "objective of 100% leaves no error budget"},
       {"slos: [{ name: a, availability: 99.99999% }]\n",
-       "test.yaml:7:32: slos[0].availability: at most 4 decimals (99.9999%)"},
+       "test.yaml:7:33: slos[0].availability: at most 4 decimals (99.9999%)"},
       {"slos: [{ name: a }]\n",
-       "test.yaml:7:9: slos[0]: an SLO needs an objective: availability (like 99.9%), latency ({ "
+       "test.yaml:7:8: slos[0]: an SLO needs an objective: availability (like 99.9%), latency ({ "
        "threshold: 300ms, objective: 99% }), or both"},
-      {"slos: [{ availability: 99% }]\n", "test.yaml:7:9: slos[0].name: missing required key 'name'"},
+      {"slos: [{ availability: 99% }]\n", "test.yaml:7:8: slos[0].name: missing required key 'name'"},
       {"slos: [{ name: a, availability: 99%, routes: [prodcts] }]\n",
        "test.yaml:7:47: slos[0].routes[0]: route 'prodcts' is not declared (declared: products, "
        "checkout, rest; \"*\" means every route)"},
@@ -115,14 +115,14 @@ TEST(SloConfig, Errors) {
       {"slos: [{ name: a, availability: 99%, routes: [rest, rest] }]\n",
        "test.yaml:7:53: slos[0].routes[1]: route 'rest' is listed twice"},
       {"slos: [{ name: a, latency: { threshold: 300ms } }]\n",
-       "test.yaml:7:27: slos[0].latency.objective: missing required key 'objective'"},
+       "test.yaml:7:28: slos[0].latency.objective: missing required key 'objective'"},
       {"slos: [{ name: a, latency: { threshold: fast, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: expected a duration like 250ms or 2s, got "
        "'fast'"},
       {"slos: [{ name: a, latency: { threshold: 1h, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: must be between 1ms and 10m, got 1h"},
       {"slos: [{ name: a, availability: 99%, window: 1h }]\n",
-       "test.yaml:7:46: slos[0].window: must be between 1d and 90d, got 1h"},
+       "test.yaml:7:46: slos[0].window: must be between 24h and 2160h, got 1h"},
       {"slos: [{ name: a, availability: 99%, min_requests: -1 }]\n",
        "test.yaml:7:52: slos[0].min_requests: expected an integer 0..1000000000, got '-1'"},
       {"slos: [{ name: a, availability: 99%, webhooks: [https://x.example.com/] }]\n",
