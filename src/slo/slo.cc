@@ -109,9 +109,9 @@ double BurnRate(const Counts& c, double target) {
   return (static_cast<double>(c.bad()) / static_cast<double>(c.total)) / (1 - target);
 }
 
-Status Evaluate(const Objective& objective, const Counts& window_counts,
+SloStatus Evaluate(const Objective& objective, const Counts& window_counts,
                 const std::array<Counts, kWindowCount>& counts, SystemTime at) {
-  Status s;
+  SloStatus s;
   s.objective = objective;
   s.at = at;
   s.window_counts = window_counts;
@@ -153,14 +153,14 @@ std::string Rfc3339(SystemTime t) {
   const time_t secs = static_cast<time_t>(ms / 1000);
   tm utc{};
   gmtime_r(&secs, &utc);
-  char buf[40];
+  char buf[96];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ms % 1000));
   return buf;
 }
 
-void StatusFields(internal::JsonWriter& w, const Status& s) {
+void StatusFields(internal::JsonWriter& w, const SloStatus& s) {
   const Objective& o = s.objective;
   w.Key("slo").String(o.slo);
   w.Key("sli").String(SliName(o.sli));
@@ -219,11 +219,11 @@ std::string TransitionJson(const Transition& t) {
   return w.Take();
 }
 
-std::string StatusJson(const std::vector<Status>& statuses) {
+std::string StatusJson(const std::vector<SloStatus>& statuses) {
   internal::JsonWriter w;
   w.BeginObject();
   w.Key("slos").BeginArray();
-  for (const Status& s : statuses) {
+  for (const SloStatus& s : statuses) {
     w.BeginObject();
     StatusFields(w, s);
     w.EndObject();
@@ -240,7 +240,7 @@ Engine::Engine(std::shared_ptr<const config::Config> config, Notifier* notifier)
     : config_(std::move(config)), objectives_(ObjectivesOf(*config_)), notifier_(notifier) {}
 
 std::vector<Transition> Engine::Update(Source& source, SystemTime now) {
-  std::vector<slo::Status> next;
+  std::vector<SloStatus> next;
   next.reserve(objectives_.size());
   for (const Objective& o : objectives_) {
     std::array<Counts, kWindowCount> counts;
@@ -269,7 +269,7 @@ std::vector<Transition> Engine::Update(Source& source, SystemTime now) {
   return transitions;
 }
 
-std::vector<Status> Engine::Status() const {
+std::vector<SloStatus> Engine::Status() const {
   std::lock_guard lock(mu_);
   return statuses_;
 }

@@ -133,7 +133,7 @@ std::chrono::microseconds EffectiveThreshold(std::chrono::microseconds threshold
 double BurnRate(const Counts& c, double target);
 
 // The evaluation of one objective at one instant.
-struct Status {
+struct SloStatus {
   Objective objective;
   SystemTime at{};
   Counts window_counts;                      // over the SLO window
@@ -146,19 +146,19 @@ struct Status {
   Severity severity = Severity::kNone;       // the highest firing rule's
 };
 // Pure: the status from the counts of the SLO window and of each burn-rate window.
-Status Evaluate(const Objective& objective, const Counts& window_counts,
+SloStatus Evaluate(const Objective& objective, const Counts& window_counts,
                 const std::array<Counts, kWindowCount>& counts, SystemTime at);
 
 // An alert state change of one objective, what webhooks are told.
 struct Transition {
   Severity from = Severity::kNone;
-  Status status;  // status.severity is the new state
+  SloStatus status;  // status.severity is the new state
 };
 // The webhook body: {"slo","sli","from","to","at","objective","sli_value","budget_remaining",
 // "burn_rates":{"5m":..},"requests":{"5m":..},"firing":[{"severity","long","short","factor"}]}.
 std::string TransitionJson(const Transition& t);
 // GET /slo's body: {"slos":[{...status...}]} for the latest evaluation.
-std::string StatusJson(const std::vector<Status>& statuses);
+std::string StatusJson(const std::vector<SloStatus>& statuses);
 
 // Sends transitions as JSON POSTs to webhook URLs from one background thread, retrying each
 // failed delivery with exponential backoff. Bounded: when `max_queue` deliveries wait, new ones
@@ -223,13 +223,13 @@ PostResult HttpPost(const config::Webhook& hook, std::string_view body,
 
 // Evaluates every objective of a config against a Source, remembers the latest statuses for
 // Status(), and hands each alert state change to the Notifier (when the SLO has webhooks).
-// Update and Status may be called from different threads.
+// Update and SloStatus may be called from different threads.
 class Engine {
  public:
   Engine(std::shared_ptr<const config::Config> config, Notifier* notifier);
   // Evaluates everything at `now` and returns the transitions it found (also sent as webhooks).
   std::vector<Transition> Update(Source& source, SystemTime now);
-  std::vector<Status> Status() const;
+  std::vector<SloStatus> Status() const;
   std::string StatusJson() const { return slo::StatusJson(Status()); }
 
  private:
@@ -237,7 +237,7 @@ class Engine {
   std::vector<Objective> objectives_;
   Notifier* notifier_;  // may be null
   mutable std::mutex mu_;  // guards statuses_
-  std::vector<slo::Status> statuses_;
+  std::vector<SloStatus> statuses_;
 };
 
 // `ficus slo rules`: Prometheus recording and alerting rules (a rule file, YAML) equivalent to
