@@ -127,7 +127,8 @@ PostResult HttpPost(const config::Webhook& hook, std::string_view body,
   ::close(fd);
   // "HTTP/1.x NNN ..."
   if (head.size() >= 12 && head.starts_with("HTTP/1.") && head[8] == ' ' &&
-      std::all_of(head.begin() + 9, head.begin() + 12, [](char c) { return c >= '0' && c <= '9'; })) {
+      std::all_of(head.begin() + 9, head.begin() + 12,
+                  [](char c) { return c >= '0' && c <= '9'; })) {
     result.status = std::stoi(head.substr(9, 3));
     if (result.status < 100) result.status = 0;
   }
@@ -185,8 +186,9 @@ void Notifier::Loop() {
       continue;
     }
     // The delivery due first (retries wait for their backoff; new ones are due now).
-    auto next = std::min_element(queue_.begin(), queue_.end(),
-                                 [](const Delivery& a, const Delivery& b) { return a.due < b.due; });
+    auto next =
+        std::min_element(queue_.begin(), queue_.end(),
+                         [](const Delivery& a, const Delivery& b) { return a.due < b.due; });
     if (next->due > Clock::now()) {
       cv_.wait_until(lock, next->due);
       continue;  // re-check: stop, or an earlier delivery queued meanwhile

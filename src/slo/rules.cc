@@ -55,8 +55,10 @@ std::string RouteRegex(const std::vector<std::string>& routes) {
 std::string Yq(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "''";
+    else
+      out.push_back(c);
   }
   return out + "'";
 }
@@ -133,11 +135,13 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
     }
     const std::string threshold = config::FormatDuration(o.threshold);
     if (le && std::chrono::microseconds(le->micros) == o.threshold) continue;
-    std::string note = "slo '" + o.slo + "' latency: threshold " + threshold +
-                       " is not a bucket bound ficus exports; the rules count requests within le=\"" +
-                       std::string(le->text) +
-                       "\" as good (stricter than ficus's own SLO engine, which counts exactly "
-                       "up to its largest internal bucket edge <= " + threshold + ")";
+    std::string note =
+        "slo '" + o.slo + "' latency: threshold " + threshold +
+        " is not a bucket bound ficus exports; the rules count requests within le=\"" +
+        std::string(le->text) +
+        "\" as good (stricter than ficus's own SLO engine, which counts exactly "
+        "up to its largest internal bucket edge <= " +
+        threshold + ")";
     local_notes.push_back(note);
   }
   for (const std::string& n : local_notes) out += "# NOTE: " + n + "\n";
@@ -164,8 +168,8 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
       std::vector<std::string> windows(kWindowNames.begin(), kWindowNames.end());
       const std::string slo_window = PromDuration(o.window);
       windows.push_back(slo_window);
-      const std::string labels_block = "        labels: { slo: " + Yq(o.slo) +
-                                       ", sli: " + Yq(SliName(o.sli)) + " }\n";
+      const std::string labels_block =
+          "        labels: { slo: " + Yq(o.slo) + ", sli: " + Yq(SliName(o.sli)) + " }\n";
       for (const std::string& w : windows) {
         out += "      - record: ficus_slo:requests:increase" + w + "\n";
         out += "        expr: " + Yq(WithWindow(e.requests, w)) + "\n" + labels_block;
@@ -191,9 +195,9 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
           }
           expr += "(ficus_slo:error_ratio:rate" + lw + sel + " > " + limit +
                   " and ficus_slo:error_ratio:rate" + sw + sel + " > " + limit +
-                  " and ficus_slo:requests:increase" + lw + sel + " >= " +
-                  std::to_string(o.min_requests) + " and ficus_slo:requests:increase" + sw +
-                  sel + " >= " + std::to_string(o.min_requests) + ")";
+                  " and ficus_slo:requests:increase" + lw + sel +
+                  " >= " + std::to_string(o.min_requests) + " and ficus_slo:requests:increase" +
+                  sw + sel + " >= " + std::to_string(o.min_requests) + ")";
           windows_text += "over " + Num(r.factor) + "x the budget in " + lw + " and " + sw;
         }
         out += "      - alert: FicusSloErrorBudgetBurn\n";

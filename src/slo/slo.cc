@@ -1,16 +1,15 @@
 // SLI, error budget, burn rates and alert states: pure computation over counts.
+#include "slo/slo.h"
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 
 #include "slo/internal/json.h"
-#include "slo/slo.h"
 
 namespace ficus::slo {
 
-std::string_view SliName(Sli sli) {
-  return sli == Sli::kAvailability ? "availability" : "latency";
-}
+std::string_view SliName(Sli sli) { return sli == Sli::kAvailability ? "availability" : "latency"; }
 
 std::string_view SeverityName(Severity s) {
   switch (s) {
@@ -79,9 +78,8 @@ Counts RouteSource::CountsOf(const Objective& objective,
                              const std::vector<std::pair<std::string, RouteTotals>>& routes) {
   Counts c;
   for (const auto& [name, t] : routes) {
-    if (!objective.routes.empty() &&
-        std::find(objective.routes.begin(), objective.routes.end(), name) ==
-            objective.routes.end()) {
+    if (!objective.routes.empty() && std::find(objective.routes.begin(), objective.routes.end(),
+                                               name) == objective.routes.end()) {
       continue;
     }
     if (objective.sli == Sli::kAvailability) {
@@ -110,7 +108,7 @@ double BurnRate(const Counts& c, double target) {
 }
 
 SloStatus Evaluate(const Objective& objective, const Counts& window_counts,
-                const std::array<Counts, kWindowCount>& counts, SystemTime at) {
+                   const std::array<Counts, kWindowCount>& counts, SystemTime at) {
   SloStatus s;
   s.objective = objective;
   s.at = at;
@@ -212,6 +210,7 @@ void StatusFields(internal::JsonWriter& w, const SloStatus& s) {
 std::string TransitionJson(const Transition& t) {
   internal::JsonWriter w;
   w.BeginObject();
+  if (t.test) w.Key("test").Bool(true);
   w.Key("from").String(SeverityName(t.from));
   w.Key("to").String(SeverityName(t.status.severity));
   StatusFields(w, t.status);

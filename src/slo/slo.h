@@ -46,10 +46,10 @@ std::string_view SliName(Sli sli);  // "availability", "latency"
 // The burn-rate windows, shortest first; kWindowNames[i] is how rules and JSON name them.
 inline constexpr int kWindowCount = 6;
 inline constexpr std::array<Seconds, kWindowCount> kWindows = {
-    Seconds(5 * 60),   Seconds(30 * 60),       Seconds(3600),
+    Seconds(5 * 60),   Seconds(30 * 60),   Seconds(3600),
     Seconds(6 * 3600), Seconds(24 * 3600), Seconds(3 * 24 * 3600)};
 inline constexpr std::array<std::string_view, kWindowCount> kWindowNames = {"5m", "30m", "1h",
-                                                                             "6h", "1d", "3d"};
+                                                                            "6h", "1d",  "3d"};
 enum Window { k5m = 0, k30m, k1h, k6h, k1d, k3d };
 
 enum class Severity { kNone = 0, kTicket = 1, kPage = 2 };
@@ -74,14 +74,14 @@ inline constexpr std::array<AlertRule, 3> kAlertRules = {{
 
 // One SLI of one SLO, resolved from the config: the unit the engine evaluates and alerts on.
 struct Objective {
-  std::string slo;                  // the SLO's name
+  std::string slo;  // the SLO's name
   Sli sli = Sli::kAvailability;
-  double target = 0.999;            // the objective as a fraction (0, 1)
+  double target = 0.999;                   // the objective as a fraction (0, 1)
   std::chrono::milliseconds threshold{0};  // latency SLI: good = completed within this
-  std::vector<std::string> routes;  // empty = every route
-  Seconds window{30 * 24 * 3600};   // the SLO window (budget and SLI)
-  uint64_t min_requests = 100;      // minimum-traffic guard, per burn-rate window
-  std::string Id() const;           // "slo/sli", e.g. "api/latency"
+  std::vector<std::string> routes;         // empty = every route
+  Seconds window{30 * 24 * 3600};          // the SLO window (budget and SLI)
+  uint64_t min_requests = 100;             // minimum-traffic guard, per burn-rate window
+  std::string Id() const;                  // "slo/sli", e.g. "api/latency"
 };
 // Every objective of every SLO in the config, in config order (availability before latency).
 std::vector<Objective> ObjectivesOf(const config::Config& config);
@@ -136,23 +136,24 @@ double BurnRate(const Counts& c, double target);
 struct SloStatus {
   Objective objective;
   SystemTime at{};
-  Counts window_counts;                      // over the SLO window
-  std::optional<double> sli;                 // good / total; none without events
-  double budget_remaining = 1.0;             // 1 - bad / (total x (1 - target)); < 0 = overspent
+  Counts window_counts;                       // over the SLO window
+  std::optional<double> sli;                  // good / total; none without events
+  double budget_remaining = 1.0;              // 1 - bad / (total x (1 - target)); < 0 = overspent
   std::array<Counts, kWindowCount> counts{};  // per burn-rate window
   std::array<double, kWindowCount> burn{};    // per burn-rate window
   std::array<bool, kWindowCount> enough_traffic{};  // total >= min_requests
-  std::array<bool, kAlertRules.size()> firing{};   // per kAlertRules entry
-  Severity severity = Severity::kNone;       // the highest firing rule's
+  std::array<bool, kAlertRules.size()> firing{};    // per kAlertRules entry
+  Severity severity = Severity::kNone;              // the highest firing rule's
 };
 // Pure: the status from the counts of the SLO window and of each burn-rate window.
 SloStatus Evaluate(const Objective& objective, const Counts& window_counts,
-                const std::array<Counts, kWindowCount>& counts, SystemTime at);
+                   const std::array<Counts, kWindowCount>& counts, SystemTime at);
 
 // An alert state change of one objective, what webhooks are told.
 struct Transition {
   Severity from = Severity::kNone;
-  SloStatus status;  // status.severity is the new state
+  SloStatus status;   // status.severity is the new state
+  bool test = false;  // sent by `ficus slo test-webhooks`, not by a real change ("test":true)
 };
 // The webhook body: {"slo","sli","from","to","at","objective","sli_value","budget_remaining",
 // "burn_rates":{"5m":..},"requests":{"5m":..},"firing":[{"severity","long","short","factor"}]}.
@@ -176,7 +177,7 @@ class Notifier {
     uint64_t delivered = 0;  // a 2xx answer
     uint64_t failed = 0;     // gave up after max_attempts
     uint64_t attempts = 0;
-    uint64_t dropped = 0;    // queue full
+    uint64_t dropped = 0;  // queue full
   };
   explicit Notifier(Options options);
   Notifier() : Notifier(Options{}) {}
@@ -235,7 +236,7 @@ class Engine {
  private:
   std::shared_ptr<const config::Config> config_;
   std::vector<Objective> objectives_;
-  Notifier* notifier_;  // may be null
+  Notifier* notifier_;     // may be null
   mutable std::mutex mu_;  // guards statuses_
   std::vector<SloStatus> statuses_;
 };
@@ -248,5 +249,13 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
 // The `le` bounds ficus exports for duration histograms, in microseconds, ascending (must match
 // observe's Prometheus render: checked by tests/slo).
 std::span<const uint64_t> ExportedLeMicros();
+
+// The `ficus slo` subcommands; return the process exit code, print to stdout/stderr.
+// rules: loads the config, writes PrometheusRules to `output` ("-" = stdout), notes to stderr;
+// 0, or 1 when the config is invalid or the file cannot be written.
+int RulesCommand(const std::string& config_path, const std::string& output);
+// test-webhooks: POSTs a test transition (the current state of nothing: "test":true) of every
+// SLO to its webhooks through a Notifier (with its retries); 0 when every one got a 2xx.
+int TestWebhooksCommand(const std::string& config_path, const Notifier::Options& options);
 
 }  // namespace ficus::slo

@@ -79,8 +79,9 @@ TEST(SloConfig, Defaults) {
   // No slos key at all: none.
   EXPECT_TRUE(LoadString(kBase, "test.yaml").config->slos.empty());
   // "*" is the same as leaving routes out.
-  LoadResult star = Load("slos: [{ name: all, routes: [\"*\"], latency: { threshold: 1s, "
-                         "objective: 95% } }]\n");
+  LoadResult star = Load(
+      "slos: [{ name: all, routes: [\"*\"], latency: { threshold: 1s, "
+      "objective: 95% } }]\n");
   ASSERT_THAT(Errors(star), IsEmpty());
   EXPECT_TRUE(star.config->slos[0].routes.empty());
 }
@@ -102,7 +103,8 @@ TEST(SloConfig, Errors) {
       {"slos: [{ name: a }]\n",
        "test.yaml:7:8: slos[0]: an SLO needs an objective: availability (like 99.9%), latency ({ "
        "threshold: 300ms, objective: 99% }), or both"},
-      {"slos: [{ availability: 99% }]\n", "test.yaml:7:8: slos[0].name: missing required key 'name'"},
+      {"slos: [{ availability: 99% }]\n",
+       "test.yaml:7:8: slos[0].name: missing required key 'name'"},
       {"slos: [{ name: a, availability: 99%, routes: [prodcts] }]\n",
        "test.yaml:7:47: slos[0].routes[0]: route 'prodcts' is not declared (declared: products, "
        "checkout, rest; \"*\" means every route)"},
@@ -146,8 +148,9 @@ TEST(SloConfig, Errors) {
 
 TEST(SloConfig, WarnsWhenThePageAlertCannotFire) {
   // 14.4 x 10 % > 100 %: the fast-burn page can never fire.
-  LoadResult r = Load("slos: [{ name: loose, availability: 90%, latency: { threshold: 1s, "
-                      "objective: 93% } }]\n");
+  LoadResult r = Load(
+      "slos: [{ name: loose, availability: 90%, latency: { threshold: 1s, "
+      "objective: 93% } }]\n");
   ASSERT_THAT(Errors(r), IsEmpty());
   ASSERT_EQ(r.warnings.size(), 2u);
   EXPECT_EQ(r.warnings[0].field, "slos[0].availability");

@@ -66,10 +66,10 @@ TEST(Slo, BurnRate) {
 
 TEST(Slo, FastBurnPagesOver1hAnd5m) {
   // 2 % errors over 1 h and 5 m = burn 20 > 14.4 on both.
-  const SloStatus s = Evaluate(Availability(), Counts{},
-                               Windows({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200},
-                                         {240000, 200}, {720000, 200}}}),
-                               kT0);
+  const SloStatus s = Evaluate(
+      Availability(), Counts{},
+      Windows({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}}),
+      kT0);
   EXPECT_NEAR(s.burn[k5m], 20, 1e-9);
   EXPECT_NEAR(s.burn[k1h], 20, 1e-9);
   EXPECT_THAT(s.firing, ElementsAre(true, false, false));
@@ -79,43 +79,44 @@ TEST(Slo, FastBurnPagesOver1hAnd5m) {
 TEST(Slo, FastBurnNeedsBothWindows) {
   // 1 h burns at 20 but the last 5 m only at 10 (< 14.4): the problem is over, no page. Nothing
   // else burns enough either (6 h: 200/60000 = burn 3.3 < 6; 3 d: burn 0.28 < 1).
-  const SloStatus s = Evaluate(Availability(), Counts{},
-                               Windows({{{1000, 10}, {6000, 60}, {10000, 200}, {60000, 200},
-                                         {240000, 200}, {720000, 200}}}),
-                               kT0);
+  const SloStatus s = Evaluate(
+      Availability(), Counts{},
+      Windows({{{1000, 10}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}}),
+      kT0);
   EXPECT_THAT(s.firing, ElementsAre(false, false, false));
   EXPECT_EQ(s.severity, Severity::kNone);
   // And the other way round: a 5 m spike (burn 30) that the hour does not confirm (burn 1.44).
-  const SloStatus spike = Evaluate(Availability(), Counts{},
-                                   Windows({{{1000, 30}, {6000, 30}, {10000, 144 / 10},
-                                             {60000, 30}, {240000, 30}, {720000, 30}}}),
-                                   kT0);
+  const SloStatus spike = Evaluate(
+      Availability(), Counts{},
+      Windows(
+          {{{1000, 30}, {6000, 30}, {10000, 144 / 10}, {60000, 30}, {240000, 30}, {720000, 30}}}),
+      kT0);
   EXPECT_EQ(spike.severity, Severity::kNone);
 }
 
 TEST(Slo, SlowBurnPagesOver6hAnd30m) {
   // 0.7 % errors over 6 h and 30 m: burn 7 > 6. 1 h (burn 7) and 5 m (burn 7) stay under 14.4.
-  const SloStatus s = Evaluate(Availability(), Counts{},
-                               Windows({{{1000, 7}, {6000, 42}, {10000, 70}, {60000, 420},
-                                         {240000, 420}, {720000, 420}}}),
-                               kT0);
+  const SloStatus s = Evaluate(
+      Availability(), Counts{},
+      Windows({{{1000, 7}, {6000, 42}, {10000, 70}, {60000, 420}, {240000, 420}, {720000, 420}}}),
+      kT0);
   EXPECT_THAT(s.firing, ElementsAre(false, true, false));
   EXPECT_EQ(s.severity, Severity::kPage);
 }
 
 TEST(Slo, TicketOver3dAnd6h) {
   // 3 d: 1000 errors in 720000 = burn 1.39 > 1; 6 h: 300 in 60000 = burn 5 (> 1, < 6).
-  const SloStatus s = Evaluate(Availability(), Counts{},
-                               Windows({{{1000, 5}, {6000, 30}, {10000, 50}, {60000, 300},
-                                         {240000, 600}, {720000, 1000}}}),
-                               kT0);
+  const SloStatus s = Evaluate(
+      Availability(), Counts{},
+      Windows({{{1000, 5}, {6000, 30}, {10000, 50}, {60000, 300}, {240000, 600}, {720000, 1000}}}),
+      kT0);
   EXPECT_THAT(s.firing, ElementsAre(false, false, true));
   EXPECT_EQ(s.severity, Severity::kTicket);
   // The 6 h window back under budget (burn 0.5): the ticket clears though 3 d still burns.
-  const SloStatus cleared = Evaluate(Availability(), Counts{},
-                                     Windows({{{1000, 0}, {6000, 3}, {10000, 5}, {60000, 30},
-                                               {240000, 600}, {720000, 1000}}}),
-                                     kT0);
+  const SloStatus cleared = Evaluate(
+      Availability(), Counts{},
+      Windows({{{1000, 0}, {6000, 3}, {10000, 5}, {60000, 30}, {240000, 600}, {720000, 1000}}}),
+      kT0);
   EXPECT_EQ(cleared.severity, Severity::kNone);
 }
 
@@ -124,10 +125,10 @@ TEST(Slo, ThresholdIsStrictlyGreater) {
   // 99 % objective: 14.4 % of 1000 = 144 errors; 145 pages.
   const Objective o = Availability(0.99);
   auto at = [&](uint64_t bad) {
-    return Evaluate(o, Counts{},
-                    Windows({{{1000, bad}, {1000, 0}, {1000, bad}, {1000, 0}, {1000, 0},
-                              {1000, 0}}}),
-                    kT0)
+    return Evaluate(
+               o, Counts{},
+               Windows({{{1000, bad}, {1000, 0}, {1000, bad}, {1000, 0}, {1000, 0}, {1000, 0}}}),
+               kT0)
         .firing[0];
   };
   EXPECT_FALSE(at(143));
@@ -137,8 +138,8 @@ TEST(Slo, ThresholdIsStrictlyGreater) {
 
 TEST(Slo, MinimumTrafficGuard) {
   // 5 m has only 50 requests (< 100), 20 % of them failed: without the guard this pages.
-  const auto windows = Windows(
-      {{{50, 10}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
+  const auto windows =
+      Windows({{{50, 10}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
   const SloStatus guarded = Evaluate(Availability(0.999, 100), Counts{}, windows, kT0);
   EXPECT_FALSE(guarded.enough_traffic[k5m]);
   EXPECT_TRUE(guarded.enough_traffic[k1h]);
@@ -147,8 +148,8 @@ TEST(Slo, MinimumTrafficGuard) {
   // With the guard at 50 (>= is enough) it pages.
   EXPECT_EQ(Evaluate(Availability(0.999, 50), Counts{}, windows, kT0).severity, Severity::kPage);
   // A guard of 0 still needs at least one request: an empty window never alerts.
-  const auto empty5m = Windows(
-      {{{0, 0}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
+  const auto empty5m =
+      Windows({{{0, 0}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
   EXPECT_EQ(Evaluate(Availability(0.999, 0), Counts{}, empty5m, kT0).severity, Severity::kNone);
   // The guard applies to the long window too: 3 d with 80 requests, all failing, no ticket.
   const auto quiet = Windows({{{80, 80}, {80, 80}, {80, 80}, {80, 80}, {80, 80}, {80, 80}}});
@@ -249,8 +250,8 @@ TEST(SloCounting, RoutesAreSummedNotAveraged) {
 
 TEST(SloCounting, LatencyCountsFromTheHistogram) {
   observe::Histogram h;
-  for (uint64_t us : {1000u, 250'000u, 299'999u, 300'000u, 300'001u, 320'000u, 400'000u,
-                      2'000'000'000u}) {
+  for (uint64_t us :
+       {1000u, 250'000u, 299'999u, 300'000u, 300'001u, 320'000u, 400'000u, 2'000'000'000u}) {
     h.Record(us);
   }
   std::array<uint64_t, observe::Histogram::kBuckets> buckets;
@@ -286,10 +287,10 @@ TEST(SloCounting, LatencyCountsFromTheHistogram) {
 TEST(SloJson, TransitionBody) {
   Objective o = Availability();
   o.routes = {"a\"b"};
-  const SloStatus s = Evaluate(o, Counts{999'600, 1'000'000},
-                               Windows({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200},
-                                         {240000, 200}, {720000, 200}}}),
-                               SystemTime(std::chrono::milliseconds(1'700'000'000'123)));
+  const SloStatus s = Evaluate(
+      o, Counts{999'600, 1'000'000},
+      Windows({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}}),
+      SystemTime(std::chrono::milliseconds(1'700'000'000'123)));
   const std::string json = TransitionJson(Transition{Severity::kNone, s});
   EXPECT_THAT(json, HasSubstr("{\"from\":\"ok\",\"to\":\"page\",\"slo\":\"api\","
                               "\"sli\":\"availability\",\"objective\":0.999,"
@@ -383,8 +384,8 @@ TEST(SloRules, ExportedBoundsMatchObservesRender) {
   const std::string text = registry.RenderPrometheus();
   std::regex le_re("ficus_route_request_duration_seconds_bucket\\{[^}]*le=\"([^\"]+)\"\\}");
   std::vector<uint64_t> rendered;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), le_re); it != std::sregex_iterator();
-       ++it) {
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), le_re);
+       it != std::sregex_iterator(); ++it) {
     const std::string le = (*it)[1];
     if (le == "+Inf") continue;
     rendered.push_back(static_cast<uint64_t>(std::llround(std::stod(le) * 1e6)));

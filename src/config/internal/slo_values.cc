@@ -51,8 +51,9 @@ std::optional<double> ParsePercent(std::string_view text, std::string* error) {
   for (int d = frac_digits; d < 4; ++d) frac *= 10;
   const uint64_t units = whole * 10000 + frac;  // in 1/10000 of a percent (1e-6)
   if (units == 0 || units >= 1'000'000) {
-    return fail("must be between 0% and 100% (exclusive): an objective of 100% leaves no error "
-                "budget");
+    return fail(
+        "must be between 0% and 100% (exclusive): an objective of 100% leaves no error "
+        "budget");
   }
   return static_cast<double>(units) / 1e6;
 }

@@ -41,6 +41,11 @@ class JsonWriter {
     }
     return *this;
   }
+  JsonWriter& Bool(bool b) {
+    Separate();
+    out_.append(b ? "true" : "false");
+    return *this;
+  }
   JsonWriter& Null() {
     Separate();
     out_.append("null");
