@@ -133,8 +133,9 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
     for (const Le& b : kLe) {
       if (static_cast<int64_t>(b.micros) <= std::chrono::microseconds(o.threshold).count()) le = &b;
     }
+    if (!le) le = &kLe[0];  // below every bound (the config allows >= 1ms: never)
     const std::string threshold = config::FormatDuration(o.threshold);
-    if (le && std::chrono::microseconds(le->micros) == o.threshold) continue;
+    if (std::chrono::microseconds(le->micros) == o.threshold) continue;
     std::string note =
         "slo '" + o.slo + "' latency: threshold " + threshold +
         " is not a bucket bound ficus exports; the rules count requests within le=\"" +

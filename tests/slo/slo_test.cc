@@ -375,6 +375,27 @@ TEST(SloNotifier, DropsWhenTheQueueIsFull) {
   EXPECT_EQ(n.stats().failed, 1u);
 }
 
+TEST(SloEngine, SendsTransitionsToTheSlosWebhooks) {
+  ClosedPort closed;
+  auto config = LoadConfig(
+      "slos:\n  - { name: hooked, availability: 99.9%, webhooks: [\"http://127.0.0.1:" +
+      std::to_string(closed.port()) + "/\"] }\n  - { name: silent, availability: 99.9% }\n");
+  Notifier::Options o;
+  o.max_attempts = 1;
+  Notifier notifier(o);
+  Engine engine(config, &notifier);
+  TableSource src;
+  src.Set({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
+  // Both SLOs page (same source), but only one has a webhook: one POST.
+  EXPECT_EQ(engine.Update(src, kT0).size(), 2u);
+  ASSERT_TRUE(notifier.Flush(std::chrono::seconds(10)));
+  EXPECT_EQ(notifier.stats().attempts, 1u);
+  // No change, no POST.
+  EXPECT_EQ(engine.Update(src, kT0 + Seconds(60)).size(), 0u);
+  ASSERT_TRUE(notifier.Flush(std::chrono::seconds(10)));
+  EXPECT_EQ(notifier.stats().attempts, 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prometheus rules
 
