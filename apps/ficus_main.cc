@@ -4,6 +4,7 @@
 
 #include "load/load.h"
 #include "server/server.h"
+#include "slo/slo.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ficus — the gateway a team puts in front of its application once it has users"};
@@ -50,6 +51,21 @@ int main(int argc, char** argv) {
                    "e.g. 'p99<300ms', 'errors<1%', 'rate>1000' "
                    "(repeatable; a failure exits 3)");
 
+  auto* slo = app.add_subcommand("slo", "Service level objectives (the config's slos:)");
+  slo->require_subcommand(1);
+  std::string rules_output = "-";
+  auto* slo_rules = slo->add_subcommand(
+      "rules", "Write equivalent Prometheus recording and alerting rules (promtool-checkable)");
+  slo_rules->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  slo_rules->add_option("-o,--output", rules_output, "Rule file to write (default: stdout)");
+  ficus::slo::Notifier::Options hook_options;
+  int hook_attempts = hook_options.max_attempts;
+  auto* slo_hooks = slo->add_subcommand(
+      "test-webhooks", "POST a test notification to every SLO webhook (with retries)");
+  slo_hooks->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  slo_hooks->add_option("--attempts", hook_attempts, "Attempts per webhook (default 5)")
+      ->check(CLI::Range(1, 100));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,6 +74,11 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) return ficus::server::Run(config_path);
   if (check->parsed()) return ficus::server::Check(config_path);
+  if (slo_rules->parsed()) return ficus::slo::RulesCommand(config_path, rules_output);
+  if (slo_hooks->parsed()) {
+    hook_options.max_attempts = hook_attempts;
+    return ficus::slo::TestWebhooksCommand(config_path, hook_options);
+  }
   if (load->parsed()) {
     if (*body_opt) lo.body = body;
     return ficus::load::Run(lo);

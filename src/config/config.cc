@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "config/internal/loader.h"
+#include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
 namespace ficus::config {
@@ -191,6 +192,23 @@ std::string Describe(const Config& c) {
          std::to_string(lim.max_header_count) + ", max_body_bytes " +
          (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
          ", max_connections " + std::to_string(lim.max_connections) + "\n";
+  if (!c.slos.empty()) {
+    out += "slos:\n";
+    for (const Slo& slo : c.slos) {
+      out += "  " + slo.name + ": routes " +
+             (slo.routes.empty() ? std::string("*") : Join(slo.routes, ",")) + ", window " +
+             FormatDuration(slo.window) + ", min_requests " + std::to_string(slo.min_requests);
+      if (slo.availability) {
+        out += ", availability " + internal::FormatPercent(*slo.availability);
+      }
+      if (slo.latency) {
+        out += ", latency " + internal::FormatPercent(slo.latency->objective) + " within " +
+               FormatDuration(slo.latency->threshold);
+      }
+      out += "\n";
+      for (const Webhook& w : slo.webhooks) out += "    webhook " + w.url + "\n";
+    }
+  }
   return out;
 }
 
@@ -330,6 +348,37 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "max_body_bytes" << YAML::Value << FormatSize(l.max_body_bytes);
   out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
   out << YAML::EndMap;
+
+  if (!c.slos.empty()) {
+    out << YAML::Key << "slos" << YAML::Value << YAML::BeginSeq;
+    for (const Slo& slo : c.slos) {
+      out << YAML::BeginMap;
+      out << YAML::Key << "name" << YAML::Value;
+      Str(out, slo.name);
+      out << YAML::Key << "routes" << YAML::Value;
+      StrList(out, slo.routes.empty() ? std::vector<std::string>{"*"} : slo.routes);
+      if (slo.availability) {
+        out << YAML::Key << "availability" << YAML::Value
+            << internal::FormatPercent(*slo.availability);
+      }
+      if (slo.latency) {
+        out << YAML::Key << "latency" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "threshold" << YAML::Value << FormatDuration(slo.latency->threshold);
+        out << YAML::Key << "objective" << YAML::Value
+            << internal::FormatPercent(slo.latency->objective);
+        out << YAML::EndMap;
+      }
+      out << YAML::Key << "window" << YAML::Value << FormatDuration(slo.window);
+      out << YAML::Key << "min_requests" << YAML::Value << slo.min_requests;
+      if (!slo.webhooks.empty()) {
+        out << YAML::Key << "webhooks" << YAML::Value << YAML::BeginSeq;
+        for (const Webhook& w : slo.webhooks) Str(out, w.url);
+        out << YAML::EndSeq;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
 
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
