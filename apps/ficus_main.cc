@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
                    "Target: http://IP[:PORT]/path or http://localhost..., or a scenario "
                    "file (FILE.yaml)")
       ->required();
-  load->add_option("--target", lo.target, "http://HOST:PORT for a scenario (overrides its target:)");
+  load->add_option("--target", lo.target,
+                   "http://HOST:PORT for a scenario (overrides its target:)");
   load->add_option("-r,--rate", lo.rate, "Requests per second in total (open model)");
   load->add_option("-p,--profile", lo.profile,
                    "Open model rate over --duration: constant:R, ramp:A..B, steps:R1,R2,..., "
@@ -77,7 +78,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc != 0 && (load->parsed() || replay->parsed()) ? 2 : rc;  // `ficus load`: bad input is exit code 2
+    return rc != 0 && (load->parsed() || replay->parsed())
+               ? 2
+               : rc;  // `ficus load`: bad input is exit code 2
   }
   if (run->parsed()) return ficus::server::Run(config_path);
   if (check->parsed()) return ficus::server::Check(config_path);

@@ -19,11 +19,21 @@ std::string Escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
     }
@@ -65,15 +75,16 @@ std::string Chart(const std::string& id, const std::string& title, const std::st
     return kLeft + (n <= 1 ? pw / 2.0 : static_cast<double>(i) * pw / static_cast<double>(n - 1));
   };
   auto y = [&](double v) { return kTop + ph - v / top * ph; };
-  std::string o = F("<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-                    "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
-                    id.c_str(), kW, kH, kW, kH);
+  std::string o =
+      F("<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+        "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
+        id.c_str(), kW, kH, kW, kH);
   o += "<title>" + Escape(title) + "</title>";
   o += F("<text x=\"%d\" y=\"18\" class=\"t\">", kLeft) + Escape(title) + "</text>";
   for (int k = 0; k <= 4; ++k) {  // horizontal grid and y labels
     double v = top * k / 4;
-    o += F("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"g\"/>", kLeft, y(v), kW - kRight,
-           y(v));
+    o += F("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"g\"/>", kLeft, y(v),
+           kW - kRight, y(v));
     o += F("<text x=\"%d\" y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g %s</text>", kLeft - 6,
            y(v) + 4, v, unit.c_str());
   }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -17,7 +18,6 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <sys/stat.h>
 #include <thread>
 
 #include "base/base.h"
@@ -231,8 +231,8 @@ class Worker {
   // that are over.
   void Roll(int64_t now) {
     if (now < plan_.start_ns) return;
-    size_t second = std::min(static_cast<size_t>((now - plan_.start_ns) / 1'000'000'000),
-                             kMaxSeconds);
+    size_t second =
+        std::min(static_cast<size_t>((now - plan_.start_ns) / 1'000'000'000), kMaxSeconds);
     while (window_second_ < second) {
       plan_.seconds->Publish(window_second_, window_, window_completed_, window_errors_);
       window_.Reset();
@@ -674,8 +674,9 @@ int Run(const Options& given_options) {
       return usage("--method, --header and --body are for a URL; a scenario sets them per request");
     url_text = !o.target.empty() ? o.target : scenario->target;
     if (url_text.empty())
-      return usage(o.url + ": the scenario has no target: add target: http://HOST:PORT or give "
-                           "--target");
+      return usage(o.url +
+                   ": the scenario has no target: add target: http://HOST:PORT or give "
+                   "--target");
     // The command line wins over the file.
     const bool cli_load = o.rate != 0 || !o.profile.empty() || !o.stages.empty() || o.closed;
     if (!cli_load) {
@@ -809,13 +810,10 @@ int Run(const Options& given_options) {
   if (!o.closed && !capture && profile.peak_rate() / plan.threads > 1e7)
     return usage(o.rate != 0 ? "--rate is too high" : "the profile's peak rate is too high");
   // Expected requests in [0, t] of the run (open model).
-  auto count_at = [&](int64_t t) {
-    return capture ? capture->CountAt(t) : profile.CountAt(t);
-  };
+  auto count_at = [&](int64_t t) { return capture ? capture->CountAt(t) : profile.CountAt(t); };
 
   if (!scenario && !capture) {
-    std::string req =
-        std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
+    std::string req = std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
     bool has_host = false, has_agent = false, has_length = false;
     std::string extra;
     for (const auto& h : o.headers) {
@@ -885,7 +883,8 @@ int Run(const Options& given_options) {
       double t = static_cast<double>(now - plan.start_ns) / 1e9;
       double achieved = static_cast<double>(sent - last_sent);
       last_sent = sent;
-      std::string line = Format("\r[%5.1fs/%.1fs] ", t, static_cast<double>(plan.duration_ns) / 1e9);
+      std::string line =
+          Format("\r[%5.1fs/%.1fs] ", t, static_cast<double>(plan.duration_ns) / 1e9);
       if (!o.closed) {
         int64_t from = next_progress - plan.start_ns - 1'000'000'000;
         line += Format("target %.0f/s  ", count_at(from + 1'000'000'000) - count_at(from));

@@ -22,11 +22,21 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
@@ -51,7 +61,10 @@ bool IsText(std::string_view s) {
       continue;
     }
     // Lead byte: how many continuation bytes follow (overlong and out-of-range leads fail).
-    size_t n = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 0;
+    size_t n = c >= 0xC2 && c <= 0xDF   ? 1
+               : c >= 0xE0 && c <= 0xEF ? 2
+               : c >= 0xF0 && c <= 0xF4 ? 3
+                                        : 0;
     if (n == 0 || i + n >= s.size()) return false;
     for (size_t k = 1; k <= n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -114,8 +127,7 @@ Recorder::~Recorder() {
 uint32_t Recorder::AddPolicy(Policy policy) {
   std::lock_guard lock(policies_mu_);
   for (size_t i = 0; i < policies_.size(); ++i) {
-    if (policies_[i].route == policy.route &&
-        policies_[i].redact_headers == policy.redact_headers)
+    if (policies_[i].route == policy.route && policies_[i].redact_headers == policy.redact_headers)
       return static_cast<uint32_t>(i);
   }
   policies_.push_back(std::move(policy));
@@ -198,7 +210,8 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
     AppendJsonString(out, h.name);
     out.push_back(',');
     bool redact = false;
-    for (const auto& r : policy.redact_headers) redact = redact || http::EqualsIgnoreCase(h.name, r);
+    for (const auto& r : policy.redact_headers)
+      redact = redact || http::EqualsIgnoreCase(h.name, r);
     AppendJsonString(out, redact ? std::string_view("REDACTED") : h.value);
     out.push_back(']');
   }
@@ -222,7 +235,8 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
       AppendBase64(out, body);
     }
   }
-  out.append(",\"body_bytes\":").append(std::to_string(slot.chunked ? body.size() : slot.body_seen));
+  out.append(",\"body_bytes\":")
+      .append(std::to_string(slot.chunked ? body.size() : slot.body_seen));
   out.append(",\"truncated\":").append(slot.truncated ? "true" : "false").append("}");
   return out;
 }

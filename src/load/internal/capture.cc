@@ -1,8 +1,8 @@
 // The capture reader. Boost.JSON is compiled into this one translation unit (header-only).
 #include "load/internal/capture.h"
 
-#include <boost/json/src.hpp>
 #include <algorithm>
+#include <boost/json/src.hpp>
 #include <cmath>
 #include <fstream>
 
@@ -163,7 +163,8 @@ std::optional<Capture> LoadCapture(const std::string& path, const CaptureOptions
   // Captures are written in completion order per worker: sort by time (stable).
   std::vector<size_t> order(times.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return times[a] < times[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return times[a] < times[b]; });
   std::vector<Capture::Request> sorted;
   sorted.reserve(order.size());
   int64_t at = 0;
@@ -176,9 +177,8 @@ std::optional<Capture> LoadCapture(const std::string& path, const CaptureOptions
     sorted.back().at_ns = at;
   }
   cap.requests = std::move(sorted);
-  int64_t mean_gap = cap.requests.size() > 1
-                         ? at / static_cast<int64_t>(cap.requests.size() - 1)
-                         : 1'000'000;
+  int64_t mean_gap =
+      cap.requests.size() > 1 ? at / static_cast<int64_t>(cap.requests.size() - 1) : 1'000'000;
   cap.span_ns = at + std::max<int64_t>(mean_gap, 1);
   return cap;
 }

@@ -26,7 +26,7 @@ struct Capture {
     http::Method method = http::Method::kGet;
   };
   std::vector<Request> requests;
-  int64_t span_ns = 0;    // one pass: the last request's time plus one mean gap
+  int64_t span_ns = 0;  // one pass: the last request's time plus one mean gap
   bool loop = false;
   uint64_t truncated_bodies = 0;  // captured bodies cut at record.max_body_bytes
   uint64_t skipped = 0;           // lines the filters left out

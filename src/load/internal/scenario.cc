@@ -170,8 +170,9 @@ std::vector<std::string> Reader::StrList(const YAML::Node& n, const std::string&
 void Reader::ReadVariable(const std::string& name, const YAML::Node& n, const std::string& field) {
   Variable v;
   v.name = name;
-  const std::string kinds = "random_int: [MIN, MAX], pick: [A, B, ...], csv: FILE (with column:), "
-                            "counter: START, uuid";
+  const std::string kinds =
+      "random_int: [MIN, MAX], pick: [A, B, ...], csv: FILE (with column:), "
+      "counter: START, uuid";
   if (n.IsScalar() && n.Scalar() == "uuid") {
     v.kind = Variable::Kind::kUuid;
   } else if (n.IsScalar() && n.Scalar() == "counter") {
@@ -246,8 +247,8 @@ void Reader::ReadVariable(const std::string& name, const YAML::Node& n, const st
       auto& header = (*rows)[0];
       auto at = std::find(header.begin(), header.end(), *column);
       if (at == header.end()) {
-        Error(*col, field + ".column", "no column '" + *column + "' in " + full + " (has " +
-                                           Join(header) + ")");
+        Error(*col, field + ".column",
+              "no column '" + *column + "' in " + full + " (has " + Join(header) + ")");
         return;
       }
       size_t index = static_cast<size_t>(at - header.begin());
@@ -620,7 +621,7 @@ void RequestBuilder::Draw(int32_t var) {
     case Variable::Kind::kUuid: {
       static constexpr char kHex[] = "0123456789abcdef";
       uint64_t a = rng_(), b = rng_();
-      a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
+      a = (a & ~0xF000ull) | 0x4000ull;                         // version 4
       b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // variant 10
       int p = 0;
       for (int k = 0; k < 32; ++k) {

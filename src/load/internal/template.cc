@@ -17,8 +17,8 @@ std::optional<Template> Template::Compile(std::string_view text,
     if (!t.parts_.empty() && t.parts_.back().var < 0) {
       t.parts_.back().length += static_cast<uint32_t>(s.size());
     } else {
-      t.parts_.push_back({static_cast<uint32_t>(t.literals_.size()),
-                          static_cast<uint32_t>(s.size()), -1});
+      t.parts_.push_back(
+          {static_cast<uint32_t>(t.literals_.size()), static_cast<uint32_t>(s.size()), -1});
     }
     t.literals_.append(s);
   };
@@ -66,7 +66,7 @@ std::optional<Template> Template::Compile(std::string_view text,
 }
 
 std::optional<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text,
-                                                             std::string* error) {
+                                                              std::string* error) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> row;
   std::string field;

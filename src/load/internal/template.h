@@ -58,6 +58,6 @@ class Template {
 // commas, newlines and "" for a quote); rows end with \n or \r\n; a final empty line is
 // ignored. Returns the rows, or nullopt with *error set ("line 3: ...").
 std::optional<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text,
-                                                             std::string* error);
+                                                              std::string* error);
 
 }  // namespace ficus::load::internal
