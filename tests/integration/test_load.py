@@ -1,7 +1,8 @@
 """`ficus load`: the open-model load generator against real servers on loopback.
 
 - rate accuracy (2,000 req/s for 5 s, measured by the generator and by the upstream's own
-  timestamps) and request counts that match what the upstream saw;
+  timestamps) and request counts that match what the upstream saw; 5,000 req/s for 10 s
+  against nginx (its access log timestamps) within +-1 % (1,250 req/s on the ASan build);
 - coordinated omission: a server that stalls once for 1 s shows the stall in the corrected
   p99 (latency from the intended send time) and not in the uncorrected one;
 - response framing (Content-Length, chunked, until close), status counts, error kinds;
@@ -11,12 +12,15 @@
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import FICUS_BIN, TIME_FACTOR, free_port
+from harness import FICUS_BIN, SANITIZED, TIME_FACTOR, free_port, wait_until
 from upstream import Upstream
 
 
@@ -85,6 +89,55 @@ class StallServer:
         self._thread.join(5)
 
 
+class Nginx:
+    """nginx answering 200 "ok" on a loopback port, logging each request's time ($msec)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ficus-load-nginx-")
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "access.log")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format t '$msec';
+    access_log %(d)s/access.log t buffer=64k flush=100ms;
+    client_body_temp_path %(d)s; proxy_temp_path %(d)s; fastcgi_temp_path %(d)s;
+    uwsgi_temp_path %(d)s; scgi_temp_path %(d)s;
+    keepalive_requests 100000000;
+    server { listen 127.0.0.1:%(p)d; location / { return 200 "ok"; } }
+}
+""" % {"d": self.dir, "p": self.port})
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen([nginx, "-p", self.dir + "/", "-c", conf, "-e",
+                                      os.path.join(self.dir, "error.log"),
+                                      "-g", "daemon off; master_process off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        if not wait_until(up, 5):
+            self.stop()
+            raise AssertionError("nginx did not start")
+
+    def times(self):
+        with open(self.log) as f:
+            return sorted(float(line) for line in f if line.strip())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class LoadTest(unittest.TestCase):
     def start_upstream(self):
         up = Upstream(name="load").start()
@@ -116,6 +169,32 @@ class LoadTest(unittest.TestCase):
         self.assertGreater(r["bytes"]["in"], 0)
         self.assertLessEqual(r["latency_ms"]["uncorrected"]["p50"],
                              r["latency_ms"]["corrected"]["p50"] + 0.01)
+
+    def test_rate_accuracy_5000_for_10s(self):
+        # The issue's figure: +-1 % of the target over 10 s at 5,000 req/s, by the generator's
+        # count and by nginx's own arrival timestamps. A sanitized build is ~4x slower, so it
+        # checks the same accuracy at a quarter of the rate.
+        rate = 1250 if SANITIZED else 5000
+        if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+            self.skipTest("nginx is not installed (scripts/install-deps.sh)")
+        srv = Nginx()
+        self.addCleanup(srv.stop)
+        rc, out, err = run_load("http://127.0.0.1:%d/" % srv.port, "--rate", str(rate),
+                                "--duration", "10s", "--connections", "64", "--threads", "2",
+                                "--json", timeout=40)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["requests"]["scheduled"], rate * 10)
+        self.assertEqual(r["requests"]["dropped"], 0)
+        self.assertEqual(r["requests"]["completed"], rate * 10)
+        self.assertAlmostEqual(r["achieved_rate"], rate, delta=0.01 * rate)
+        for sec in r["per_second"]:
+            self.assertAlmostEqual(sec["achieved"], rate, delta=0.01 * rate, msg=r["per_second"])
+        self.assertTrue(wait_until(lambda: len(srv.times()) >= rate * 10, 3))
+        times = srv.times()
+        self.assertEqual(len(times), rate * 10)
+        seen = (len(times) - 1) / (times[-1] - times[0])  # nginx's clock has ms resolution
+        self.assertAlmostEqual(seen, rate, delta=0.01 * rate, msg="nginx saw %.1f/s" % seen)
 
     def test_stall_shows_in_corrected_latency_only(self):
         srv = StallServer().start()
