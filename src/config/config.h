@@ -55,8 +55,8 @@ struct RouteMatch {
 
 // `record:` on a route: capture its requests to a JSON Lines file (`ficus replay` reads it).
 struct Record {
-  std::string path;                   // capture file, appended to
-  double sample = 1.0;                // share of requests recorded, 0..1
+  std::string path;                     // capture file, appended to
+  double sample = 1.0;                  // share of requests recorded, 0..1
   uint64_t max_body_bytes = 64 * 1024;  // body bytes kept per request (the rest is counted)
   std::vector<std::string> redact_headers = {"authorization", "cookie"};  // lower-case
 };

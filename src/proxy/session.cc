@@ -416,7 +416,8 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   }
   // Head and every body byte already buffered, in one writev.
   iovec iov[2] = {{out_.data(), out_.size()}, {in_ + in_begin_, first}};
-  if (record_slot_ && record_slot_->body_seen == 0) record_slot_->AppendBody({in_ + in_begin_, first});
+  if (record_slot_ && record_slot_->body_seen == 0)
+    record_slot_->AppendBody({in_ + in_begin_, first});
   in_begin_ += first;
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
