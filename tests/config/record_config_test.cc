@@ -47,6 +47,20 @@ TEST(RecordConfig, EveryKey) {
                    .record.has_value());
 }
 
+TEST(RecordConfig, DescribedAndRoundTripsThroughTheRedactedYaml) {
+  LoadResult r =
+      Load("{ path: /tmp/c.jsonl, sample: 0.5, max_body_bytes: 2KiB, redact_headers: [X-K] }");
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_THAT(Describe(*r.config), HasSubstr("record /tmp/c.jsonl"));
+  LoadResult again = LoadString(ToRedactedYaml(*r.config), "again.yaml");
+  ASSERT_TRUE(again.errors.empty()) << again.errors[0].ToString();
+  const Record& rec = *again.config->routes[0].record;
+  EXPECT_EQ(rec.path, "/tmp/c.jsonl");
+  EXPECT_DOUBLE_EQ(rec.sample, 0.5);
+  EXPECT_EQ(rec.max_body_bytes, 2048u);
+  EXPECT_EQ(rec.redact_headers, std::vector<std::string>{"x-k"});
+}
+
 void ExpectError(const std::string& record, const std::string& field, const std::string& why) {
   LoadResult r = Load(record);
   EXPECT_EQ(r.config, nullptr) << record;
