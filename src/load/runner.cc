@@ -685,8 +685,8 @@ int Run(const Options& given_options) {
       o.stages = scenario->stages;
       o.closed = scenario->closed;
     }
-    if (o.duration.empty() && (o.stages.empty() || !cli_load)) o.duration = scenario->duration;
-    if (!o.stages.empty() && !cli_load) o.duration.clear();  // the stages' sum
+    // The file's duration, unless stages (theirs or the command line's) set the length.
+    if (o.duration.empty() && o.stages.empty()) o.duration = scenario->duration;
     if (o.connections < 0 && scenario->connections > 0) o.connections = scenario->connections;
     if (o.threads < 0 && scenario->threads > 0) o.threads = scenario->threads;
     if (o.timeout.empty()) o.timeout = scenario->timeout;

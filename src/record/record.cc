@@ -290,12 +290,14 @@ std::map<std::string, std::unique_ptr<Recorder>>& Registry() {
 }  // namespace
 
 Recorder& Open(const std::string& path) {
+  static std::mutex mu;  // snapshots may be built on more than one thread (reload paths)
+  std::lock_guard lock(mu);
   auto& r = Registry()[path];
   if (!r) r = std::make_unique<Recorder>(path);
   return *r;
 }
 
-void FlushAll() {
+void FlushAll() {  // after the workers stopped: no Open runs concurrently
   for (auto& [path, r] : Registry()) r->Flush();
 }
 

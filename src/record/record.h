@@ -114,7 +114,7 @@ class Recorder {
 };
 
 // The process-wide recorder for a capture file, created on first use and kept until exit, so
-// a reload that keeps recording to the same file keeps appending in order. Main thread only.
+// a reload that keeps recording to the same file keeps appending in order. Thread-safe.
 Recorder& Open(const std::string& path);
 
 // Writes what every recorder has queued (at shutdown, after the workers stopped).

@@ -215,6 +215,14 @@ class LoadTest(unittest.TestCase):
         self.assertGreaterEqual(corrected["max"], 900, r)
         self.assertLess(uncorrected["p99"], 100, r)
         self.assertGreater(r["requests"]["late"], 300, r)  # queued behind the stalled ones
+        # Per second (by completion time): the stall shows in the seconds it ended in, not
+        # before it; every response is counted in exactly one second.
+        per = r["per_second"]
+        self.assertEqual(sum(p["completed"] for p in per), 2500, per)
+        self.assertLess(per[0]["p99_ms"], 100, per)
+        self.assertLess(per[1]["p99_ms"], 100, per)
+        self.assertGreaterEqual(max(p["p99_ms"] for p in per[2:]), 500, per)
+        self.assertTrue(all(0 < p["p50_ms"] <= p["p99_ms"] for p in per if p["completed"]), per)
 
     def test_framing_status_and_errors(self):
         up = self.start_upstream()
