@@ -313,6 +313,41 @@ class LoadTest(unittest.TestCase):
         for got, want in zip(achieved, [200, 0, 200, 100]):
             self.assertAlmostEqual(got, want, delta=max(2, 0.05 * want), msg=achieved)
 
+    def test_progress_line_only_on_a_terminal(self):
+        import pty
+        up = self.start_upstream()
+        url = "http://127.0.0.1:%d/status/200" % up.port
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([FICUS_BIN, "load", url, "--rate", "100", "--duration", "3s"],
+                               stdout=subprocess.PIPE, stderr=slave, timeout=30 * TIME_FACTOR)
+            os.close(slave)
+            slave = None
+            chunks = []
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed and drained
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0)
+        tty = b"".join(chunks).decode()
+        lines = [line for line in tty.split("\r") if line.startswith("[")]
+        self.assertGreaterEqual(len(lines), 2, repr(tty))
+        self.assertRegex(lines[1], r"^\[ *2\.\ds/3\.0s\] target 100/s  achieved (9[5-9]|10[0-5])/s  "
+                                   r"p50 [0-9.]+(us|ms)  p99 [0-9.]+(us|ms)  errors 0  dropped 0")
+        self.assertNotIn("target", p.stdout.decode().split("\n")[0])  # the summary is on stdout
+        # Not a terminal: no progress line.
+        rc, out, err = run_load(url, "--rate", "100", "--duration", "2s")
+        self.assertEqual(rc, 0)
+        self.assertEqual(err, "")
+
     def test_text_summary(self):
         up = self.start_upstream()
         rc, out, err = run_load("http://localhost:%d/status/200" % up.port, "--rate", "100",
