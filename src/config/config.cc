@@ -166,6 +166,7 @@ std::string Describe(const Config& c) {
     if (r.upstream_timeout) {
       extra.push_back("upstream_timeout " + FormatDuration(*r.upstream_timeout));
     }
+    if (r.record) extra.push_back("record " + r.record->path);
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
     out += "\n";
   }
@@ -326,6 +327,16 @@ std::string ToRedactedYaml(const Config& c) {
     if (r.timeout) out << YAML::Key << "timeout" << YAML::Value << FormatDuration(*r.timeout);
     if (r.upstream_timeout) {
       out << YAML::Key << "upstream_timeout" << YAML::Value << FormatDuration(*r.upstream_timeout);
+    }
+    if (r.record) {
+      out << YAML::Key << "record" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "path" << YAML::Value;
+      Str(out, r.record->path);
+      out << YAML::Key << "sample" << YAML::Value << r.record->sample;
+      out << YAML::Key << "max_body_bytes" << YAML::Value << FormatSize(r.record->max_body_bytes);
+      out << YAML::Key << "redact_headers" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& h : r.record->redact_headers) Str(out, h);
+      out << YAML::EndSeq << YAML::EndMap;
     }
     out << YAML::EndMap;
   }

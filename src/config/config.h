@@ -53,6 +53,14 @@ struct RouteMatch {
   std::vector<HeaderMatcher> headers;
 };
 
+// `record:` on a route: capture its requests to a JSON Lines file (`ficus replay` reads it).
+struct Record {
+  std::string path;                     // capture file, appended to
+  double sample = 1.0;                  // share of requests recorded, 0..1
+  uint64_t max_body_bytes = 64 * 1024;  // body bytes kept per request (the rest is counted)
+  std::vector<std::string> redact_headers = {"authorization", "cookie"};  // lower-case
+};
+
 struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
@@ -60,6 +68,7 @@ struct Route {
   size_t cluster_index = 0;                  // resolved at validation: index into Config::clusters
   std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
+  std::optional<Record> record;              // unset = not recorded
   int line = 0;
 };
 

@@ -167,6 +167,7 @@ class Gateway {
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
+    record::FlushAll();  // captured requests still queued for the writer threads
     admin_->Stop();
     log::info("drained; exiting");
   }

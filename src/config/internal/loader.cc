@@ -164,6 +164,7 @@ class Loader {
   void ReadHeaders(const Value& v, std::vector<HeaderMatcher>* headers);
   void ReadSlos(const Value& v);  // after ReadRoutes: checks route names
   std::optional<double> Percent(const Value& v);
+  void ReadRecord(const Value& v, std::optional<Record>* out);
 
   // --- cross-field checks ---
   void CheckBindings();
@@ -831,6 +832,66 @@ void Loader::ReadMatch(const Value& v, RouteMatch* m) {
   if (const Value* headers = f.Get("headers")) ReadHeaders(*headers, &m->headers);
 }
 
+void Loader::ReadRecord(const Value& v, std::optional<Record>* out) {
+  Fields f;
+  if (!ReadMap(v, {"path", "sample", "max_body_bytes", "redact_headers"}, &f)) return;
+  Record rec;
+  bool ok = true;
+  Require(f, v, "path");
+  if (const Value* p = f.Get("path")) {
+    auto s = String(*p);
+    if (s && s->empty()) Error(*p, "must not be empty");
+    if (s && !s->empty())
+      rec.path = *s;
+    else
+      ok = false;
+  } else {
+    ok = false;
+  }
+  if (const Value* p = f.Get("sample")) {
+    auto s = String(*p);
+    double x = -1;
+    if (s && !s->empty()) {
+      std::string t = *s;
+      const bool percent = t.back() == '%';
+      if (percent) t.pop_back();
+      char* end = nullptr;
+      x = std::strtod(t.c_str(), &end);
+      if (t.empty() || end != t.c_str() + t.size()) x = -1;
+      if (percent) x /= 100;
+    }
+    if (s && !(x >= 0 && x <= 1)) {
+      Error(*p, "expected a ratio 0..1 or a percentage such as 10%, got " + Quote(*s));
+      ok = false;
+    } else if (s) {
+      rec.sample = x;
+    }
+  }
+  if (const Value* p = f.Get("max_body_bytes")) {
+    if (auto n = SizeIn(*p, 0, 64ull << 20))
+      rec.max_body_bytes = *n;
+    else
+      ok = false;
+  }
+  if (const Value* p = f.Get("redact_headers")) {
+    if (ExpectList(*p)) {
+      rec.redact_headers.clear();
+      size_t i = 0;
+      for (auto it = p->node.begin(); it != p->node.end(); ++it, ++i) {
+        const Value item = Item(*p, *it, i);
+        auto s = String(item);
+        if (s && (s->empty() || s->find_first_of(" :\t") != std::string::npos)) {
+          Error(item, "expected a header name, got " + Quote(*s));
+          ok = false;
+        } else if (s) {
+          rec.redact_headers.push_back(ToLower(*s));
+        }
+      }
+    }
+  }
+  if (ok) *out = std::move(rec);
+}
+
 void Loader::ReadRoutes(const Value& v) {
   if (!ExpectList(v)) return;
   if (v.node.size() == 0) {
@@ -841,7 +902,8 @@ void Loader::ReadRoutes(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout"}, &f)) continue;
+    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record"}, &f))
+      continue;
     Route r;
     r.name = "route-" + std::to_string(i);
     r.line = item.loc.line;
@@ -877,6 +939,7 @@ void Loader::ReadRoutes(const Value& v) {
     if (const Value* t = f.Get("upstream_timeout")) {
       if (auto d = DurationIn(*t, Duration{1}, std::chrono::hours(24))) r.upstream_timeout = *d;
     }
+    if (const Value* rec = f.Get("record")) ReadRecord(*rec, &r.record);
     config_.routes.push_back(std::move(r));
   }
 }
