@@ -33,14 +33,14 @@ struct Pool {
 struct RetryPolicy {
   uint32_t max_tries = 1;  // tries in total, the first included; 1 = no retries
   bool on_connect_failure = false;
-  bool on_reset = false;    // the upstream closed or reset before a response head
-  bool on_timeout = false;  // per_try_timeout (or upstream_response) passed before a head
+  bool on_reset = false;            // the upstream closed or reset before a response head
+  bool on_timeout = false;          // per_try_timeout (or upstream_response) passed before a head
   std::vector<uint16_t> on_status;  // 500..599: retried instead of relayed (not on the last try)
   Duration per_try_timeout{0};      // connect to response head, per try; 0 = none
-  Duration backoff_base{25};        // before retry k: random in [d/2, d], d = min(max, base*2^(k-1))
+  Duration backoff_base{25};  // before retry k: random in [d/2, d], d = min(max, base*2^(k-1))
   Duration backoff_max{250};
-  double budget_ratio = 0.2;             // active retries <= ratio x active requests ...
-  uint32_t budget_min_concurrency = 3;   // ... or this many, whichever is larger
+  double budget_ratio = 0.2;            // active retries <= ratio x active requests ...
+  uint32_t budget_min_concurrency = 3;  // ... or this many, whichever is larger
   bool enabled() const { return max_tries > 1; }
 };
 
@@ -65,7 +65,7 @@ struct HealthCheck {
   uint32_t unhealthy_threshold = 3;  // failures in a row to become unhealthy
 };
 
-struct CircuitBreakers {  // 0 = no limit
+struct CircuitBreakers {         // 0 = no limit
   uint32_t max_connections = 0;  // upstream connections open (in use and idle), all workers
   uint32_t max_pending = 0;      // requests waiting for a new upstream connection
   uint32_t max_requests = 0;     // requests in flight to the cluster
@@ -100,7 +100,7 @@ struct Cluster {
   // Below this percentage of available (healthy, not ejected) endpoints, all are used.
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
-  int line = 0;  // where it was declared, for messages
+  int line = 0;             // where it was declared, for messages
 };
 
 struct HeaderMatcher {

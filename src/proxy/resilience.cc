@@ -28,43 +28,17 @@ std::string_view FieldValue(const http::RequestHead& head, std::string_view name
   return {};
 }
 
-namespace {
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Finds `name`=value in a list separated by `sep`.
-std::string_view PairValue(std::string_view list, char sep, std::string_view name) {
-  while (!list.empty()) {
-    size_t end = list.find(sep);
-    std::string_view item = list.substr(0, end);
-    list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-    item = Trim(item);
-    size_t eq = item.find('=');
-    if (eq == std::string_view::npos) continue;
-    if (Trim(item.substr(0, eq)) == name) {
-      std::string_view v = Trim(item.substr(eq + 1));
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      return v;
-    }
-  }
-  return {};
-}
-}  // namespace
-
 std::string_view CookieValue(const http::RequestHead& head, std::string_view name) {
   for (const http::Header& h : head.headers) {
     if (!http::EqualsIgnoreCase(h.name, "cookie")) continue;
-    std::string_view v = PairValue(h.value, ';', name);
+    std::string_view v = http::CookieValue(h.value, name);
     if (!v.empty()) return v;
   }
   return {};
 }
 
 std::string_view QueryValue(std::string_view query, std::string_view name) {
-  return PairValue(query, '&', name);
+  return http::QueryValue(query, name);
 }
 
 uint64_t RequestHash(const http::RequestHead& head, const config::HashKey& key,

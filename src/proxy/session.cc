@@ -342,9 +342,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
     try_number_ = try_number;
     may_retry_status_ = try_number < max_tries && !policy.on_status.empty();
     retry_requested_ = false;
-    attempt_deadline_ms_ = policy.per_try_timeout.count() > 0
-                               ? NowMs() + policy.per_try_timeout.count()
-                               : INT64_MAX;
+    attempt_deadline_ms_ =
+        policy.per_try_timeout.count() > 0 ? NowMs() + policy.per_try_timeout.count() : INT64_MAX;
     Status done = co_await Attempt(endpoint, body_start, replayable);
     attempt_deadline_ms_ = INT64_MAX;
     bool again = retry_requested_;  // a retryable 5xx, already reserved by RelayResponse
@@ -648,7 +647,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
       co_return Upstream(ErrorKind::kUpstreamProtocol, "upstream response head too large");
     }
   }
-  EndAttempt(true);  // the response head is the balancer's latency sample
+  EndAttempt(true);                  // the response head is the balancer's latency sample
   attempt_deadline_ms_ = INT64_MAX;  // per_try_timeout ends with the head
   cluster_cell_->responses[observe::StatusClassIndex(resp.status)].Add();
   upstream::ClusterShared& shared = cluster_->shared();

@@ -499,14 +499,14 @@ class AdminServer::Impl {
         http::ChunkedScanner scanner(body_limits);
         for (;;) {
           if (!buf.empty()) {
-            Result<size_t> scanned =
-                req.method == http::Method::kPost
-                    ? scanner.Scan(buf,
-                                   [](void* body, std::string_view piece) {
-                                     static_cast<std::string*>(body)->append(piece);
-                                   },
-                                   &req.body)
-                    : scanner.Scan(buf);
+            Result<size_t> scanned = req.method == http::Method::kPost
+                                         ? scanner.Scan(
+                                               buf,
+                                               [](void* body, std::string_view piece) {
+                                                 static_cast<std::string*>(body)->append(piece);
+                                               },
+                                               &req.body)
+                                         : scanner.Scan(buf);
             if (!scanned) {
               const Error& e = scanned.error();
               co_await FinishWith(

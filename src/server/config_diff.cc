@@ -42,12 +42,10 @@ std::string Fingerprint(const config::Cluster& c) {
                    o.max_ejection_time.count(), o.max_ejection_percent);
   const auto& h = c.health_check;
   f += fmt::format("|{}|{}|{}|{}|{}|{}|{}|{}", h.enabled, h.path, h.host, h.interval.count(),
-                   h.jitter.count(), h.timeout.count(), h.healthy_threshold,
-                   h.unhealthy_threshold);
+                   h.jitter.count(), h.timeout.count(), h.healthy_threshold, h.unhealthy_threshold);
   for (const auto& [lo, hi] : h.expected_statuses) f += fmt::format("|{}-{}", lo, hi);
   const auto& b = c.circuit_breakers;
-  f += fmt::format("|{}|{}|{}|{}", b.max_connections, b.max_pending, b.max_requests,
-                   b.max_retries);
+  f += fmt::format("|{}|{}|{}|{}", b.max_connections, b.max_pending, b.max_requests, b.max_retries);
   f += fmt::format("|{}|{}|{}|{}|{}|{}", static_cast<int>(c.hash_key.kind), c.hash_key.name,
                    c.affinity.cookie, c.affinity.ttl.count(), c.panic_threshold,
                    c.dns_refresh.count());
@@ -55,8 +53,8 @@ std::string Fingerprint(const config::Cluster& c) {
 }
 
 std::string Fingerprint(const config::Route& r) {
-  std::string f = r.cluster + "|" + r.match.path + "|" + r.match.path_prefix + "|" +
-                  r.match.path_regex;
+  std::string f =
+      r.cluster + "|" + r.match.path + "|" + r.match.path_prefix + "|" + r.match.path_regex;
   for (const auto& h : r.match.hosts) f += "|h:" + h;
   for (const auto& m : r.match.methods) f += "|m:" + m;
   for (const auto& h : r.match.headers) {

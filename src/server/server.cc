@@ -154,8 +154,8 @@ class Gateway {
     }
     std::string error;
     std::string diff = Apply(loaded.config, &error);
-    if (!error.empty()) return {400, ConfigErrorsJson({config::ConfigError{
-                                         "POST /config", 0, 0, "", error}})};
+    if (!error.empty())
+      return {400, ConfigErrorsJson({config::ConfigError{"POST /config", 0, 0, "", error}})};
     return {200, diff};
   }
 
@@ -185,8 +185,7 @@ class Gateway {
     }
     std::shared_ptr<const proxy::Snapshot> snap;
     try {
-      snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_,
-                                  CurrentSnapshot().get());
+      snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_, CurrentSnapshot().get());
     } catch (const std::exception& e) {
       log::error("reload failed: {}; still running the previous config", e.what());
       *error = e.what();

@@ -87,7 +87,9 @@ class Monitor::Impl {
     std::lock_guard lock(mu_);
     clusters_ = std::move(clusters);
   }
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
   void Stop() {
     {
       std::lock_guard lock(mu_);
@@ -140,8 +142,8 @@ class Monitor::Impl {
       auto [it, fresh] = next_check_.try_emplace(key, 0);
       if (fresh) {
         // A new endpoint is checked soon, spread over the first interval.
-        it->second = now + static_cast<int64_t>(rng_() % (1 + std::min<uint64_t>(
-                                                                  hc.interval.count(), 1000)));
+        it->second = now + static_cast<int64_t>(
+                               rng_() % (1 + std::min<uint64_t>(hc.interval.count(), 1000)));
       }
       if (now < it->second) continue;
       it->second = now + hc.interval.count() +
@@ -152,8 +154,8 @@ class Monitor::Impl {
       check.key = key;
       check.deadline_ms = now + hc.timeout.count();
       const net::Address& a = c->address(i);
-      check.request = "GET " + hc.path + " HTTP/1.1\r\nHost: " +
-                      (hc.host.empty() ? a.ToString() : hc.host) +
+      check.request = "GET " + hc.path +
+                      " HTTP/1.1\r\nHost: " + (hc.host.empty() ? a.ToString() : hc.host) +
                       "\r\nUser-Agent: ficus-health-check\r\nConnection: close\r\n\r\n";
       check.fd = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (check.fd < 0) {
@@ -175,9 +177,8 @@ class Monitor::Impl {
     std::vector<pollfd> fds;
     fds.reserve(checks_.size());
     for (const auto& c : checks_) {
-      fds.push_back(pollfd{c.fd, static_cast<short>(c.state == Check::State::kReading ? POLLIN
-                                                                                      : POLLOUT),
-                           0});
+      fds.push_back(pollfd{
+          c.fd, static_cast<short>(c.state == Check::State::kReading ? POLLIN : POLLOUT), 0});
     }
     ::poll(fds.data(), fds.size(), static_cast<int>(kTickMs));
     const int64_t now = CoarseMonotonicMillis();
@@ -293,7 +294,8 @@ class Monitor::Impl {
   std::map<std::string, int64_t> next_dns_;
 };
 
-Monitor::Monitor(DnsChange on_dns_change) : impl_(std::make_unique<Impl>(std::move(on_dns_change))) {}
+Monitor::Monitor(DnsChange on_dns_change)
+    : impl_(std::make_unique<Impl>(std::move(on_dns_change))) {}
 Monitor::~Monitor() { Stop(); }
 void Monitor::SetClusters(std::vector<std::shared_ptr<ClusterShared>> clusters) {
   impl_->SetClusters(std::move(clusters));

@@ -38,8 +38,8 @@ ClusterShared::ClusterShared(const config::Cluster& cluster, std::vector<net::Ad
   filters_ = cluster_.outlier_detection.enabled || cluster_.health_check.enabled;
   const auto& od = cluster_.outlier_detection;
   if (od.enabled && od.max_ejection_percent > 0) {
-    max_ejected_ = std::max<int>(
-        1, static_cast<int>(addresses_.size() * od.max_ejection_percent / 100));
+    max_ejected_ =
+        std::max<int>(1, static_cast<int>(addresses_.size() * od.max_ejection_percent / 100));
   }
   const auto& cb = cluster_.circuit_breakers;
   limits_[ClusterCounters::kMaxConnections] = cb.max_connections;
@@ -177,9 +177,7 @@ bool ClusterShared::healthy(size_t i) const { return endpoints_[i].healthy.load(
 bool ClusterShared::ejected(size_t i) const {
   return endpoints_[i].ejected_until_ms.load(kRelaxed) != 0;
 }
-uint32_t ClusterShared::ejections(size_t i) const {
-  return endpoints_[i].ejections.load(kRelaxed);
-}
+uint32_t ClusterShared::ejections(size_t i) const { return endpoints_[i].ejections.load(kRelaxed); }
 
 void ClusterShared::Sweep(int64_t now_ms, std::vector<size_t>* ejected,
                           std::vector<size_t>* unejected) {
@@ -266,8 +264,7 @@ void RenderResilienceMetrics(std::span<const std::shared_ptr<ClusterShared>> clu
                [](const ClusterShared& c, size_t i) { return c.healthy(i) ? 1 : 0; });
   per_endpoint("ficus_upstream_endpoint_ejected", "1 while outlier detection ejects the endpoint",
                [](const ClusterShared& c, size_t i) { return c.ejected(i) ? 1 : 0; });
-  per_endpoint("ficus_upstream_endpoint_ejections",
-               "The endpoint's ejection back-off multiplier",
+  per_endpoint("ficus_upstream_endpoint_ejections", "The endpoint's ejection back-off multiplier",
                [](const ClusterShared& c, size_t i) { return c.ejections(i); });
   auto per_cluster = [&](const char* name, const char* type, const char* help, auto value) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");

@@ -30,10 +30,10 @@ struct ClusterCounters {
   enum Breaker : int { kMaxConnections, kMaxPending, kMaxRequests, kMaxRetries, kBreakers };
   static constexpr const char* kBreakerNames[kBreakers] = {"max_connections", "max_pending",
                                                            "max_requests", "max_retries"};
-  std::atomic<uint64_t> retries{0};                  // retries started
-  std::atomic<uint64_t> retry_budget_exhausted{0};   // retries the budget refused
+  std::atomic<uint64_t> retries{0};                 // retries started
+  std::atomic<uint64_t> retry_budget_exhausted{0};  // retries the budget refused
   std::atomic<uint64_t> breaker_rejections[kBreakers] = {};
-  std::atomic<uint64_t> ejections{0};                // outlier ejections
+  std::atomic<uint64_t> ejections{0};  // outlier ejections
   std::atomic<uint64_t> health_checks_passed{0};
   std::atomic<uint64_t> health_checks_failed{0};
   std::atomic<uint64_t> panics{0};  // picks that used every endpoint (too few available)

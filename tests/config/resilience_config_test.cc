@@ -15,8 +15,9 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 
 LoadResult Load(const std::string& cluster_extra, const std::string& lb = "") {
-  std::string yaml = "listeners: [{ listen: 0.0.0.0:8080 }]\nclusters:\n  - name: app\n"
-                     "    endpoints: [127.0.0.1:3000, 127.0.0.1:3001]\n";
+  std::string yaml =
+      "listeners: [{ listen: 0.0.0.0:8080 }]\nclusters:\n  - name: app\n"
+      "    endpoints: [127.0.0.1:3000, 127.0.0.1:3001]\n";
   if (!lb.empty()) yaml += "    load_balancer: " + lb + "\n";
   yaml += cluster_extra;
   yaml += "routes: [{ cluster: app }]\n";
@@ -142,9 +143,9 @@ TEST(ResilienceConfig, HealthCheck) {
 }
 
 TEST(ResilienceConfig, CircuitBreakers) {
-  const Cluster c = Ok(Load(
-      "    circuit_breakers: { max_connections: 10, max_pending: 5, max_requests: 100, "
-      "max_retries: 3 }\n"));
+  const Cluster c =
+      Ok(Load("    circuit_breakers: { max_connections: 10, max_pending: 5, max_requests: 100, "
+              "max_retries: 3 }\n"));
   EXPECT_EQ(c.circuit_breakers.max_connections, 10u);
   EXPECT_EQ(c.circuit_breakers.max_pending, 5u);
   EXPECT_EQ(c.circuit_breakers.max_requests, 100u);
@@ -166,12 +167,12 @@ TEST(ResilienceConfig, HashKeyAndAffinity) {
   EXPECT_EQ(Ok(Load("    hash_key: { client_address: true }\n", "ring_hash")).hash_key.kind,
             HashKey::Kind::kClientAddress);
   ExpectError(Load("", "ring_hash"), "clusters[0].load_balancer", "needs a `hash_key`");
-  ExpectError(Load("    hash_key: { header: a, cookie: b }\n", "ring_hash"),
-              "clusters[0].hash_key", "exactly one");
+  ExpectError(Load("    hash_key: { header: a, cookie: b }\n", "ring_hash"), "clusters[0].hash_key",
+              "exactly one");
   ExpectError(Load("    hash_key: { header: X-User }\n"), "clusters[0].hash_key",
               "only by load_balancer ring_hash or maglev");
-  ExpectError(Load("    hash_key: { header: \"a b\" }\n", "maglev"),
-              "clusters[0].hash_key.header", "a token");
+  ExpectError(Load("    hash_key: { header: \"a b\" }\n", "maglev"), "clusters[0].hash_key.header",
+              "a token");
   ExpectError(Load("    hash_key: { client_address: false }\n", "maglev"),
               "clusters[0].hash_key.client_address", "hashes nothing");
 

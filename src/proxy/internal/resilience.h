@@ -34,7 +34,6 @@ uint64_t RequestHash(const http::RequestHead& head, const config::HashKey& key,
 
 // Inserts "Set-Cookie: NAME=VALUE; Path=/; HttpOnly[; Max-Age=N]" before the empty line that
 // ends `head` (a serialized response head).
-void AddAffinityCookie(const config::Affinity& affinity, std::string_view value,
-                       std::string& head);
+void AddAffinityCookie(const config::Affinity& affinity, std::string_view value, std::string& head);
 
 }  // namespace ficus::proxy

@@ -128,10 +128,10 @@ class Session final : public net::TimeoutList::Entry {
   int64_t attempt_deadline_ms_ = INT64_MAX;  // per_try_timeout, until the response head
   int64_t backoff_ms_ = 0;                   // before the next try
   uint32_t try_number_ = 1;                  // of the current request, from 1
-  bool may_retry_status_ = false;  // a retryable 5xx may be retried instead of relayed
-  bool retry_requested_ = false;   // RelayResponse took a retryable 5xx: try again
-  bool retrying_ = false;          // this request holds a retry (budget and breaker)
-  bool affinity_hit_ = false;      // the client's affinity cookie chose the endpoint
+  bool may_retry_status_ = false;            // a retryable 5xx may be retried instead of relayed
+  bool retry_requested_ = false;             // RelayResponse took a retryable 5xx: try again
+  bool retrying_ = false;                    // this request holds a retry (budget and breaker)
+  bool affinity_hit_ = false;                // the client's affinity cookie chose the endpoint
 
   // Timeouts and cancellation.
   Wait waiting_ = Wait::kNone;

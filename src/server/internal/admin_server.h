@@ -39,10 +39,11 @@ struct AdminOptions {
   // Request bodies are read and discarded up to this many bytes; larger ones get 413 and
   // close (Content-Length: before reading the body; chunked: as soon as the limit is passed).
   uint64_t max_body_bytes = 1024 * 1024;  // POST /config takes a whole config
-  uint32_t max_head_bytes = 16 * 1024;  // over it: 431 and close
+  uint32_t max_head_bytes = 16 * 1024;    // over it: 431 and close
 };
 
-// Endpoints: GET|HEAD /live, /ready, /config, /metrics; POST /config (authenticated). Unknown path: 404
+// Endpoints: GET|HEAD /live, /ready, /config, /metrics; POST /config (authenticated). Unknown path:
+// 404
 // {"error":"not_found","path":...}; another method on a known path: 405 with `Allow: GET,
 // HEAD`; a malformed head: 400 (431, 501, 505 as the parser decides) and close. HTTP/1.1
 // keep-alive and pipelining; HTTP/1.0 keep-alive when asked for.
