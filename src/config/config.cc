@@ -238,8 +238,7 @@ void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
     out << YAML::Key << "consecutive_5xx" << YAML::Value << o.consecutive_5xx;
     out << YAML::Key << "consecutive_gateway_failures" << YAML::Value
         << o.consecutive_gateway_failures;
-    out << YAML::Key << "base_ejection_time" << YAML::Value
-        << FormatDuration(o.base_ejection_time);
+    out << YAML::Key << "base_ejection_time" << YAML::Value << FormatDuration(o.base_ejection_time);
     out << YAML::Key << "max_ejection_time" << YAML::Value << FormatDuration(o.max_ejection_time);
     out << YAML::Key << "max_ejection_percent" << YAML::Value << o.max_ejection_percent;
     out << YAML::EndMap;
