@@ -47,8 +47,9 @@ struct Response {
   int status = 200;
   std::string_view content_type = "application/json";
   std::string body;
-  bool allow = false;  // add `Allow: GET, HEAD` (405)
-  bool close = false;  // close the connection after this response
+  bool allow = false;       // add `Allow: GET, HEAD` (405)
+  bool allow_post = false;  // ... and POST (/config when it can be applied)
+  bool close = false;       // close the connection after this response
 };
 
 // `s` as a JSON string literal, quotes included.
@@ -119,7 +120,7 @@ std::string Serialize(const Response& r, bool head_only, bool keep_alive, bool h
   out += "\r\nContent-Length: ";
   out += std::to_string(r.body.size());  // also for HEAD: the length a GET would get
   out += "\r\nCache-Control: no-store\r\n";
-  if (r.allow) out += "Allow: GET, HEAD\r\n";
+  if (r.allow) out += r.allow_post ? "Allow: GET, HEAD, POST\r\n" : "Allow: GET, HEAD\r\n";
   if (!keep_alive) {
     out += "Connection: close\r\n";
   } else if (http10) {
@@ -187,6 +188,7 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.method != http::Method::kGet && req.method != http::Method::kHead) {
     Response r = ErrorResponse(405, "method_not_allowed", "method", req.method_text);
     r.allow = true;
+    r.allow_post = endpoint == Endpoint::kConfig && h.apply_config != nullptr;
     return r;
   }
   Response r;

@@ -432,6 +432,43 @@ class ConfigApiTest(FicusTestCase):
         self.assertEqual(f.log_text().count("reload applied"), 20)
 
 
+class EndpointRemovalTest(FicusTestCase):
+    def test_endpoint_removed_by_reload_finishes_its_in_flight_request(self):
+        a = self.start_upstream("a")
+        b = self.start_upstream("b")
+        cfg = make_config([cluster("app", [a.port])], [{"name": "all", "cluster": "app"}])
+        f = self.start_ficus(cfg)
+        result = {}
+
+        def slow():
+            result["resp"] = request(f.port, "GET", "/delay?ms=800", timeout=10)
+
+        t = threading.Thread(target=slow)
+        t.start()
+        self.assertTrue(a.wait_for(lambda up: len(up.requests()) == 1, 5))
+        nxt = json.loads(json.dumps(cfg))
+        nxt["clusters"][0]["endpoints"] = [endpoint(b.port)]
+        f.reload(nxt)
+        self.assertTrue(wait_until(lambda: "reload applied" in f.log_text(), 5))
+        self.assertEqual(request(f.port, "GET", "/echo").header("x-upstream"), "b")
+        t.join(10)
+        self.assertEqual(result["resp"].status, 200)  # finished on the endpoint it started on
+        self.assertEqual(result["resp"].header("x-upstream"), "a")
+
+    def test_dns_name_endpoints_are_refreshed_off_the_workers(self):
+        up = self.start_upstream("named")
+        f = self.start_ficus(make_config(
+            [{"name": "app", "endpoints": ["localhost:%d" % up.port], "dns_refresh": "100ms",
+              "health_check": {"path": "/echo", "interval": "100ms"}}],
+            [{"name": "all", "cluster": "app"}]))
+        for _ in range(10):
+            self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+            time.sleep(0.05)
+        # localhost keeps resolving to the same address: nothing to apply, nothing logged.
+        self.assertNotIn("resolve to new addresses", f.log_text())
+        self.assertNotIn("cannot resolve", f.log_text())
+
+
 def _status(port):
     try:
         return request(port, "GET", "/echo", timeout=1).status

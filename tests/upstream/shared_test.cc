@@ -324,5 +324,35 @@ TEST(MonitorTest, ExpiredEjectionsComeBack) {
   EXPECT_TRUE(WaitFor([&] { return !shared->ejected(0); }, 2000));
 }
 
+TEST(MonitorTest, DnsRefreshReportsNewAddresses) {
+  // The config says localhost was 127.0.0.2 when it was loaded; resolving it again gives
+  // 127.0.0.1, so the monitor reports the cluster's new addresses (the server then builds a
+  // new snapshot, as on a reload).
+  config::Cluster c = MakeCluster(2);
+  c.endpoints[0].host = "127.0.0.2";
+  c.endpoints[0].hostname = "localhost";
+  c.dns_refresh = config::Duration{50};
+  auto shared = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  std::mutex mu;
+  std::string cluster;
+  std::vector<std::string> hosts;
+  Monitor monitor([&](const std::string& name, std::vector<std::string> h) {
+    std::lock_guard lock(mu);
+    cluster = name;
+    hosts = std::move(h);
+  });
+  monitor.SetClusters({shared});
+  monitor.Start();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !hosts.empty();
+      },
+      3000));
+  monitor.Stop();
+  EXPECT_EQ(cluster, "app");
+  EXPECT_THAT(hosts, ::testing::ElementsAre("127.0.0.1", "127.0.0.1"));
+}
+
 }  // namespace
 }  // namespace ficus::upstream
