@@ -208,6 +208,7 @@ class Gateway {
   // Stop accepting, let in-flight requests finish up to timeouts.drain, then stop.
   void Drain() {
     draining_ = true;
+    monitor_->Stop();  // no health checks or DNS-driven reloads while the workers wind down
     for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->StartDrain(); });
     const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
     int64_t active = 0;
@@ -228,7 +229,6 @@ class Gateway {
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
     admin_->Stop();
-    monitor_->Stop();
     log::info("drained; exiting");
   }
 
