@@ -189,16 +189,7 @@ class OutlierAndHealthTest(FicusTestCase):
             before = load.total
             wait_until(lambda: load.total >= before + 200, 10 * TIME_FACTOR)
             # It comes back on the same port and passes its checks.
-            back = UpstreamProcess.__new__(UpstreamProcess)
-            back.name = "u1"
-            import subprocess, sys, os
-            from harness import HERE, _die_with_parent
-            back.proc = subprocess.Popen(
-                [sys.executable, os.path.join(HERE, "upstream.py"), "--port", str(ports[1]),
-                 "--name", "u1-back"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-            self.assertTrue(back.proc.stdout.readline().startswith(b"READY"))
-            back.port = ports[1]
+            back = UpstreamProcess("u1-back", port=ports[1])
             self.addCleanup(back.stop)
             self.assertTrue(wait_until(lambda: f.metrics().get(
                 "ficus_upstream_endpoint_healthy", cluster="app", endpoint=victim) == 1,
