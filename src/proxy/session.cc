@@ -685,8 +685,8 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     AddAffinityCookie(shared.config().affinity, cluster_->affinity_cookie_value(attempt_endpoint_),
                       out_);
   }
-  response_started_ = true;
   if (upgrade) {
+    response_started_ = true;
     iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, got - head_size}};
     Status s = co_await WriteDownstream(iov, got > head_size ? 2 : 1);
     if (!s) co_return s;
@@ -768,6 +768,9 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     remaining -= r.bytes;
     done = remaining == 0;
   }
+  // Only now does the client see anything: a failure before this line (the upstream closing
+  // while we waited for its small body) can still be answered, or retried, as a whole.
+  response_started_ = true;
   iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
   response_body_bytes_ += first;
   Status s = co_await WriteDownstream(iov, first ? 2 : 1);
