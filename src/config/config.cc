@@ -229,6 +229,101 @@ void StrList(YAML::Emitter& out, const std::vector<std::string>& items) {
 
 }  // namespace
 
+namespace {
+// The cluster's resilience settings (issue 3), only the parts it configures.
+void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
+  const RetryPolicy& r = cl.retry;
+  if (r.enabled()) {
+    out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "on" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    if (r.on_connect_failure) out << "connect_failure";
+    if (r.on_reset) out << "reset";
+    if (r.on_timeout) out << "timeout";
+    for (uint16_t s : r.on_status) out << YAML::DoubleQuoted << std::to_string(s);
+    out << YAML::EndSeq;
+    out << YAML::Key << "max_tries" << YAML::Value << r.max_tries;
+    out << YAML::Key << "per_try_timeout" << YAML::Value << FormatDuration(r.per_try_timeout);
+    out << YAML::Key << "backoff" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "base" << YAML::Value << FormatDuration(r.backoff_base);
+    out << YAML::Key << "max" << YAML::Value << FormatDuration(r.backoff_max) << YAML::EndMap;
+    out << YAML::Key << "budget" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "ratio" << YAML::Value << r.budget_ratio;
+    out << YAML::Key << "min_concurrency" << YAML::Value << r.budget_min_concurrency;
+    out << YAML::EndMap << YAML::EndMap;
+  }
+  const OutlierDetection& o = cl.outlier_detection;
+  if (o.enabled) {
+    out << YAML::Key << "outlier_detection" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "consecutive_5xx" << YAML::Value << o.consecutive_5xx;
+    out << YAML::Key << "consecutive_gateway_failures" << YAML::Value
+        << o.consecutive_gateway_failures;
+    out << YAML::Key << "base_ejection_time" << YAML::Value << FormatDuration(o.base_ejection_time);
+    out << YAML::Key << "max_ejection_time" << YAML::Value << FormatDuration(o.max_ejection_time);
+    out << YAML::Key << "max_ejection_percent" << YAML::Value << o.max_ejection_percent;
+    out << YAML::EndMap;
+  }
+  const HealthCheck& h = cl.health_check;
+  if (h.enabled) {
+    out << YAML::Key << "health_check" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "path" << YAML::Value;
+    Str(out, h.path);
+    if (!h.host.empty()) {
+      out << YAML::Key << "host" << YAML::Value;
+      Str(out, h.host);
+    }
+    out << YAML::Key << "interval" << YAML::Value << FormatDuration(h.interval);
+    out << YAML::Key << "jitter" << YAML::Value << FormatDuration(h.jitter);
+    out << YAML::Key << "timeout" << YAML::Value << FormatDuration(h.timeout);
+    out << YAML::Key << "expected_statuses" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& [lo, hi] : h.expected_statuses) {
+      out << YAML::DoubleQuoted << (std::to_string(lo) + "-" + std::to_string(hi));
+    }
+    out << YAML::EndSeq;
+    out << YAML::Key << "healthy_threshold" << YAML::Value << h.healthy_threshold;
+    out << YAML::Key << "unhealthy_threshold" << YAML::Value << h.unhealthy_threshold;
+    out << YAML::EndMap;
+  }
+  const CircuitBreakers& b = cl.circuit_breakers;
+  if (b.any()) {
+    out << YAML::Key << "circuit_breakers" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "max_connections" << YAML::Value << b.max_connections;
+    out << YAML::Key << "max_pending" << YAML::Value << b.max_pending;
+    out << YAML::Key << "max_requests" << YAML::Value << b.max_requests;
+    out << YAML::Key << "max_retries" << YAML::Value << b.max_retries;
+    out << YAML::EndMap;
+  }
+  if (cl.hash_key.kind != HashKey::Kind::kNone) {
+    out << YAML::Key << "hash_key" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    switch (cl.hash_key.kind) {
+      case HashKey::Kind::kHeader:
+        out << YAML::Key << "header" << YAML::Value;
+        break;
+      case HashKey::Kind::kCookie:
+        out << YAML::Key << "cookie" << YAML::Value;
+        break;
+      case HashKey::Kind::kQuery:
+        out << YAML::Key << "query" << YAML::Value;
+        break;
+      default:
+        out << YAML::Key << "client_address" << YAML::Value << true;
+        break;
+    }
+    if (cl.hash_key.kind != HashKey::Kind::kClientAddress) Str(out, cl.hash_key.name);
+    out << YAML::EndMap;
+  }
+  if (!cl.affinity.cookie.empty()) {
+    out << YAML::Key << "affinity" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "cookie" << YAML::Value;
+    Str(out, cl.affinity.cookie);
+    out << YAML::Key << "ttl" << YAML::Value << FormatDuration(cl.affinity.ttl) << YAML::EndMap;
+  }
+  out << YAML::Key << "panic_threshold" << YAML::Value << cl.panic_threshold;
+  if (cl.dns_refresh.count() > 0) {
+    out << YAML::Key << "dns_refresh" << YAML::Value << FormatDuration(cl.dns_refresh);
+  }
+}
+}  // namespace
+
 std::string ToRedactedYaml(const Config& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -275,6 +370,7 @@ std::string ToRedactedYaml(const Config& c) {
     out << YAML::Key << "max_idle" << YAML::Value << cl.pool.max_idle;
     out << YAML::Key << "idle_timeout" << YAML::Value << FormatDuration(cl.pool.idle_timeout);
     out << YAML::EndMap;
+    EmitResilience(out, cl);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

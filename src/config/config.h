@@ -29,13 +29,78 @@ struct Pool {
   Duration idle_timeout{4000};  // shorter than common upstream keep-alive (Node.js: 5 s)
 };
 
+// Upstream resilience settings of a cluster (issue 3). Each is off unless configured.
+struct RetryPolicy {
+  uint32_t max_tries = 1;  // tries in total, the first included; 1 = no retries
+  bool on_connect_failure = false;
+  bool on_reset = false;            // the upstream closed or reset before a response head
+  bool on_timeout = false;          // per_try_timeout (or upstream_response) passed before a head
+  std::vector<uint16_t> on_status;  // 500..599: retried instead of relayed (not on the last try)
+  Duration per_try_timeout{0};      // connect to response head, per try; 0 = none
+  Duration backoff_base{25};  // before retry k: random in [d/2, d], d = min(max, base*2^(k-1))
+  Duration backoff_max{250};
+  double budget_ratio = 0.2;            // active retries <= ratio x active requests ...
+  uint32_t budget_min_concurrency = 3;  // ... or this many, whichever is larger
+  bool enabled() const { return max_tries > 1; }
+};
+
+struct OutlierDetection {
+  bool enabled = false;
+  uint32_t consecutive_5xx = 5;               // 5xx responses and gateway failures in a row
+  uint32_t consecutive_gateway_failures = 3;  // connect failures, resets, timeouts in a row
+  Duration base_ejection_time{30000};         // the n-th ejection lasts n x this ...
+  Duration max_ejection_time{300000};         // ... up to this
+  uint32_t max_ejection_percent = 10;         // of the cluster's endpoints (at least one)
+};
+
+struct HealthCheck {
+  bool enabled = false;
+  std::string path = "/";
+  std::string host;  // Host header; empty = the endpoint's address
+  Duration interval{5000};
+  Duration jitter{0};  // each wait is interval + random in [0, jitter]
+  Duration timeout{1000};
+  std::vector<std::pair<uint16_t, uint16_t>> expected_statuses = {{200, 399}};  // inclusive
+  uint32_t healthy_threshold = 2;    // passes in a row to become healthy
+  uint32_t unhealthy_threshold = 3;  // failures in a row to become unhealthy
+};
+
+struct CircuitBreakers {         // 0 = no limit
+  uint32_t max_connections = 0;  // upstream connections open (in use and idle), all workers
+  uint32_t max_pending = 0;      // requests waiting for a new upstream connection
+  uint32_t max_requests = 0;     // requests in flight to the cluster
+  uint32_t max_retries = 0;      // retries in flight
+  bool any() const { return max_connections || max_pending || max_requests || max_retries; }
+};
+
+// What ring_hash/maglev hash. Exactly one kind when the balancer is a hashing one.
+struct HashKey {
+  enum class Kind : uint8_t { kNone, kHeader, kCookie, kQuery, kClientAddress };
+  Kind kind = Kind::kNone;
+  std::string name;  // header (lower-cased), cookie or query parameter name
+};
+
+struct Affinity {
+  std::string cookie;  // empty = no session affinity
+  Duration ttl{0};     // Max-Age of the cookie; 0 = a session cookie
+};
+
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;  // at least one
   std::string load_balancer = "round_robin";
   Duration connect_timeout{2000};  // resolved: Timeouts::connect when the cluster sets none
   Pool pool;
-  int line = 0;  // where it was declared, for messages
+  RetryPolicy retry;
+  OutlierDetection outlier_detection;
+  HealthCheck health_check;
+  CircuitBreakers circuit_breakers;
+  HashKey hash_key;
+  Affinity affinity;
+  // Below this percentage of available (healthy, not ejected) endpoints, all are used.
+  uint32_t panic_threshold = 50;
+  Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
+  int line = 0;             // where it was declared, for messages
 };
 
 struct HeaderMatcher {

@@ -71,6 +71,12 @@ std::string_view ReasonPhrase(int status);
 // ASCII case-insensitive equality (field names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// The value of cookie `name` in one Cookie field value ("a=1; b=\"2\""; quotes removed,
+// whitespace around names and values ignored), or empty when absent. `http/values.cc`.
+std::string_view CookieValue(std::string_view cookie_field, std::string_view name);
+// The raw (not percent-decoded) value of parameter `name` in a query ("a=1&b=2"), or empty.
+std::string_view QueryValue(std::string_view query, std::string_view name);
+
 namespace internal {
 // How far a head parser got in a buffer that did not yet hold a complete head. Offsets, not
 // pointers, so that the caller's buffer may move (grow) between calls.

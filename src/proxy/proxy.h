@@ -36,12 +36,17 @@ struct Snapshot {
     uint64_t max_body_bytes = 0;
   };
   std::vector<RouteRecord> route_records;
+  // Per cluster, shared by every worker: health, ejection, breakers (parallel to clusters).
+  std::vector<std::shared_ptr<upstream::ClusterShared>> cluster_shared;
 };
 
 // Builds a snapshot. Throws std::runtime_error (startup/reload only) on what validation could
 // not catch (e.g. an endpoint address that does not parse).
+// `previous` (the running snapshot, or null) lends its endpoint health and ejection state to
+// the clusters and endpoints that stay.
 std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
-                                              observe::Registry& registry, uint64_t generation);
+                                              observe::Registry& registry, uint64_t generation,
+                                              const Snapshot* previous = nullptr);
 
 class Session;
 
@@ -81,6 +86,8 @@ class Worker {
   // steady state and an idle keep-alive connection holds none.
   char* AcquireBlock();
   void ReleaseBlock(char* block);
+  // 64 random bits (retry back-off jitter).
+  uint64_t Random() { return rng_(); }
   // A new request id (UUID v4 text, 36 chars) written to `out`.
   void NewRequestId(char out[36]);
   void SessionStarted(Session* s);
@@ -89,16 +96,27 @@ class Worker {
   static constexpr size_t kBlockSize = 64 * 1024;
 
  private:
-  net::Task<void> AcceptLoop(net::Socket& listener);
+  // One listening socket of this worker (SO_REUSEPORT), by its config address.
+  struct Listener {
+    std::string address;  // "host:port"
+    net::Socket socket;
+    bool removed = false;  // a reload dropped it: the accept loop ends
+    bool running = false;  // its accept loop has not ended yet
+  };
+  net::Task<void> AcceptLoop(Listener& slot);
   void Tick();
   void RebuildClusters();
+  // Opens the snapshot's new listeners and closes the ones it no longer has.
+  void ReconcileListeners();
 
   int id_;
   net::Loop& loop_;
   observe::Registry& registry_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<upstream::ClusterState>> clusters_;
-  std::vector<std::unique_ptr<net::Socket>> listeners_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<Listener>> retired_listeners_;  // until their accept loop ends
+  bool started_ = false;
   int accept_loops_ = 0;  // running AcceptLoop tasks
   int tick_count_ = 0;
   net::TimeoutList timeouts_;

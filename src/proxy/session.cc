@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "proxy/internal/forward.h"
+#include "proxy/internal/resilience.h"
 
 namespace ficus::proxy {
 namespace {
@@ -54,6 +55,10 @@ void Session::SetDeadline(int64_t after_ms, Wait what) {
   int64_t at = NowMs() + after_ms;
   if (request_deadline_ms_ < at && what != Wait::kIdle && what != Wait::kPark) {
     at = request_deadline_ms_;  // the total request deadline bounds every phase
+  }
+  if (attempt_deadline_ms_ < at &&
+      (what == Wait::kConnect || what == Wait::kUpstreamSend || what == Wait::kUpstreamResponse)) {
+    at = attempt_deadline_ms_;  // per_try_timeout bounds one try, up to its response head
   }
   net::TimeoutList::Entry::SetDeadline(at);
 }
@@ -310,17 +315,131 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       head_.framing == BodyFraming::kNone ||
       (head_.framing == BodyFraming::kContentLength && head_.content_length <= Pending());
 
-  // One endpoint per request: the keep-alive-race retry below is the same attempt on the
-  // same endpoint (it says nothing about the endpoint's health), so one OnStart and one OnEnd.
-  const size_t endpoint = cluster_->Pick(upstream::PickContext{});
-  if (endpoint == upstream::kNoEndpoint) {
-    co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
+  upstream::ClusterShared& shared = cluster_->shared();
+  if (!shared.TryAcquire(upstream::ClusterCounters::kMaxRequests)) {
+    co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_requests is open");
   }
+  cluster_->RequestStarted();
+  retrying_ = false;
+  struct RequestGuard {  // every way out gives back what the request holds
+    Session& s;
+    ~RequestGuard() {
+      upstream::ClusterState& c = *s.cluster_;
+      c.RequestEnded();
+      c.shared().Release(upstream::ClusterCounters::kMaxRequests);
+      if (s.retrying_) {
+        c.RetryEnded();
+        c.shared().Release(upstream::ClusterCounters::kMaxRetries);
+        s.retrying_ = false;
+      }
+      s.attempt_deadline_ms_ = INT64_MAX;
+    }
+  } request_guard{*this};
+
+  const config::RetryPolicy& policy = shared.config().retry;
+  const uint32_t max_tries =
+      policy.enabled() && replayable && !head_.upgrade && MayRetry(head_) ? policy.max_tries : 1;
+  if (max_tries > 1) tried_.Clear();
+  for (uint32_t try_number = 1;; ++try_number) {
+    const size_t endpoint = PickEndpoint(try_number);
+    if (endpoint == upstream::kNoEndpoint) {
+      co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
+    }
+    if (max_tries > 1) tried_.Insert(endpoint);
+    try_number_ = try_number;
+    may_retry_status_ = try_number < max_tries && !policy.on_status.empty();
+    retry_requested_ = false;
+    attempt_deadline_ms_ =
+        policy.per_try_timeout.count() > 0 ? NowMs() + policy.per_try_timeout.count() : INT64_MAX;
+    Status done = co_await Attempt(endpoint, body_start, replayable);
+    attempt_deadline_ms_ = INT64_MAX;
+    bool again = retry_requested_;  // a retryable 5xx, already reserved by RelayResponse
+    if (!done && !response_started_ && done.error().side == Side::kUpstream &&
+        done.error().kind != ErrorKind::kOverloaded) {
+      shared.Report(endpoint, upstream::Outcome::kGatewayFailure, NowMs());
+      const ErrorKind k = done.error().kind;
+      const bool wanted = (k == ErrorKind::kConnectFailed && policy.on_connect_failure) ||
+                          ((k == ErrorKind::kUpstreamReset || k == ErrorKind::kUpstreamProtocol) &&
+                           policy.on_reset) ||
+                          (k == ErrorKind::kUpstreamTimeout && policy.on_timeout);
+      again = wanted && try_number < max_tries && ReserveRetry(try_number + 1);
+    }
+    if (!again) co_return done;
+    // Try again: the whole request is still in the input area.
+    in_begin_ = body_start;
+    request_body_bytes_ = 0;
+    status_ = 0;
+    if (backoff_ms_ > 0) {
+      co_await worker_.loop().Sleep(std::chrono::milliseconds(backoff_ms_));
+      if (closing_) co_return Upstream(ErrorKind::kOverloaded, "ficus is shutting down");
+    }
+  }
+}
+
+size_t Session::PickEndpoint(uint32_t try_number) {
+  upstream::ClusterState& c = *cluster_;
+  upstream::ClusterShared& shared = c.shared();
+  const config::Cluster& cc = shared.config();
+  upstream::PickContext ctx;
+  if (shared.filters()) {
+    if (avail_words_.size() < shared.mask_words()) avail_words_.resize(shared.mask_words());
+    std::span<uint64_t> words(avail_words_.data(), shared.mask_words());
+    if (shared.AvailableMask(words)) ctx.available = upstream::EndpointMask{words};
+  }
+  if (try_number > 1) ctx.excluded = tried_.mask();
+  affinity_hit_ = false;
+  if (const upstream::AffinityIndex* index = c.affinity()) {
+    std::string_view cookie = CookieValue(head_, cc.affinity.cookie);
+    if (!cookie.empty()) {
+      size_t e = index->Find(cookie);
+      if (e != upstream::kNoEndpoint && !ctx.excluded.Contains(e) &&
+          (ctx.available.empty() || ctx.available.Contains(e))) {
+        affinity_hit_ = true;
+        return e;
+      }
+    }
+  }
+  if (cc.hash_key.kind != config::HashKey::Kind::kNone) {
+    ctx.hash = RequestHash(head_, cc.hash_key, {client_ip_, client_ip_len_});
+  }
+  size_t e = c.Pick(ctx);
+  if (e == upstream::kNoEndpoint && try_number > 1) {
+    // Every available endpoint was tried: trying one again beats giving up.
+    ctx.excluded = {};
+    e = c.Pick(ctx);
+  }
+  return e;
+}
+
+bool Session::ReserveRetry(uint32_t next_try) {
+  if (closing_ || worker_.draining()) return false;
+  upstream::ClusterState& c = *cluster_;
+  upstream::ClusterShared& shared = c.shared();
+  backoff_ms_ = BackoffMs(shared.config().retry, next_try - 1, worker_.Random());
+  if (request_deadline_ms_ != INT64_MAX && NowMs() + backoff_ms_ >= request_deadline_ms_) {
+    return false;  // no time left for another try
+  }
+  if (!retrying_) {
+    if (!c.TryStartRetry()) return false;
+    if (!shared.TryAcquire(upstream::ClusterCounters::kMaxRetries)) {
+      c.RetryEnded();
+      return false;
+    }
+    retrying_ = true;
+  }
+  shared.counters().retries.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool replayable) {
+  // The keep-alive-race resend below is the same attempt on the same endpoint (it says nothing
+  // about the endpoint's health), so one OnStart and one OnEnd.
   StartAttempt(endpoint);
   struct AttemptGuard {  // a failed or abandoned attempt still owes the balancer its OnEnd
     Session& session;
     ~AttemptGuard() { session.EndAttempt(false); }
   } guard{*this};
+  upstream::ClusterShared& shared = cluster_->shared();
   upstream::EndpointPool& pool = cluster_->pool(endpoint);
 
   for (int attempt = 0;; ++attempt) {
@@ -329,7 +448,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
         {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
-    // The retry skips the pool: its connections are as old as the one that just failed.
+    // The resend skips the pool: its connections are as old as the one that just failed.
     std::unique_ptr<upstream::Connection> conn =
         attempt == 0 ? pool.Take(NowMs(), cluster_->pool_config().idle_timeout.count()) : nullptr;
     const bool reused = conn != nullptr;
@@ -337,11 +456,22 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       cluster_cell_->connections_reused.Add();
       upstream_ = conn.get();
     } else {
+      if (!shared.TryAcquire(upstream::ClusterCounters::kMaxConnections)) {
+        co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_connections is open");
+      }
       conn = std::make_unique<upstream::Connection>(endpoint);
+      if (shared.limit(upstream::ClusterCounters::kMaxConnections) != 0) {
+        conn->open_connections =
+            &shared.counters().open[upstream::ClusterCounters::kMaxConnections];
+      }
+      if (!shared.TryAcquire(upstream::ClusterCounters::kMaxPending)) {
+        co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_pending is open");
+      }
       upstream_ = conn.get();
       SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
       net::ErrorCode ec =
           co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
+      shared.Release(upstream::ClusterCounters::kMaxPending);
       if (ec || closing_) {
         upstream_ = nullptr;
         cluster_cell_->connect_failures.Add();
@@ -527,8 +657,22 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
       co_return Upstream(ErrorKind::kUpstreamProtocol, "upstream response head too large");
     }
   }
-  EndAttempt(true);  // the response head is the balancer's latency sample
+  EndAttempt(true);                  // the response head is the balancer's latency sample
+  attempt_deadline_ms_ = INT64_MAX;  // per_try_timeout ends with the head
   cluster_cell_->responses[observe::StatusClassIndex(resp.status)].Add();
+  upstream::ClusterShared& shared = cluster_->shared();
+  shared.Report(attempt_endpoint_,
+                resp.status >= 500 ? upstream::Outcome::k5xx : upstream::Outcome::kSuccess,
+                NowMs());
+  if (may_retry_status_ && resp.status >= 500) {
+    const auto& retry_on = shared.config().retry.on_status;
+    if (std::find(retry_on.begin(), retry_on.end(), resp.status) != retry_on.end() &&
+        ReserveRetry(try_number_ + 1)) {
+      // Not relayed: the next try answers. The connection is not reused (its body is unread).
+      retry_requested_ = true;
+      co_return Status{};
+    }
+  }
   status_ = resp.status;
   const bool upgrade = resp.status == 101;
   if (upgrade && !head_.upgrade) {
@@ -547,8 +691,12 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
       ResponseContext{
           {request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0, upgrade, dechunk},
       out_);
-  response_started_ = true;
+  if (cluster_->affinity() && !affinity_hit_) {
+    AddAffinityCookie(shared.config().affinity, cluster_->affinity_cookie_value(attempt_endpoint_),
+                      out_);
+  }
   if (upgrade) {
+    response_started_ = true;
     iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, got - head_size}};
     Status s = co_await WriteDownstream(iov, got > head_size ? 2 : 1);
     if (!s) co_return s;
@@ -630,6 +778,9 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     remaining -= r.bytes;
     done = remaining == 0;
   }
+  // Only now does the client see anything: a failure before this line (the upstream closing
+  // while we waited for its small body) can still be answered, or retried, as a whole.
+  response_started_ = true;
   iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
   response_body_bytes_ += first;
   Status s = co_await WriteDownstream(iov, first ? 2 : 1);

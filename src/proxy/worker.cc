@@ -1,6 +1,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -30,9 +31,10 @@ void LogIfThrew(std::exception_ptr e) {
 }  // namespace
 
 std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
-                                              observe::Registry& registry, uint64_t generation) {
+                                              observe::Registry& registry, uint64_t generation,
+                                              const Snapshot* previous) {
   auto snap = std::shared_ptr<Snapshot>(
-      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation, {}});
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation, {}, {}});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
   for (const auto& r : config->routes) {  // capture files open here, on the main thread
     Snapshot::RouteRecord rr;
@@ -48,6 +50,14 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
     snap->cluster_addresses.push_back(upstream::ResolveEndpoints(c));
+    const upstream::ClusterShared* before = nullptr;
+    if (previous) {
+      for (const auto& p : previous->cluster_shared) {
+        if (p->name() == c.name) before = p.get();
+      }
+    }
+    snap->cluster_shared.push_back(
+        std::make_shared<upstream::ClusterShared>(c, snap->cluster_addresses.back(), before));
   }
   return snap;
 }
@@ -69,12 +79,17 @@ Worker::~Worker() {
 }
 
 void Worker::Start() {
+  std::vector<std::unique_ptr<Listener>> opened;
   for (const auto& l : snapshot_->config->listeners) {
-    listeners_.push_back(
-        std::make_unique<net::Socket>(net::Listen(loop_, net::MakeAddress(l.address, l.port))));
+    auto slot = std::make_unique<Listener>();
+    slot->address = l.Address();
+    slot->socket = net::Listen(loop_, net::MakeAddress(l.address, l.port));
+    opened.push_back(std::move(slot));
   }
+  listeners_ = std::move(opened);
   for (auto& l : listeners_) net::Spawn(AcceptLoop(*l), LogIfThrew);
   loop_.SetTick(kSweepEvery, [this] { Tick(); });
+  started_ = true;
 }
 
 void Worker::SetSnapshot(std::shared_ptr<const Snapshot> snapshot) {
@@ -82,6 +97,44 @@ void Worker::SetSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   const auto& cfg = *snapshot_->config;
   max_connections_ = (int64_t{cfg.limits.max_connections} + cfg.workers - 1) / cfg.workers;
   RebuildClusters();
+  if (started_ && !draining_) ReconcileListeners();
+}
+
+void Worker::ReconcileListeners() {
+  const auto& wanted = snapshot_->config->listeners;
+  // Removed: stop accepting (the kernel refuses new connections once the socket closes);
+  // connections already accepted finish their exchanges as usual.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const config::Listener& l) {
+      return l.Address() == (*it)->address;
+    });
+    if (keep) {
+      ++it;
+      continue;
+    }
+    log::info("worker {}: listener {} removed; closing it", id_, (*it)->address);
+    (*it)->removed = true;
+    (*it)->socket.Cancel();
+    retired_listeners_.push_back(std::move(*it));
+    it = listeners_.erase(it);
+  }
+  // Added: open and accept.
+  for (const auto& l : wanted) {
+    const bool have = std::any_of(listeners_.begin(), listeners_.end(),
+                                  [&](const auto& slot) { return slot->address == l.Address(); });
+    if (have) continue;
+    auto slot = std::make_unique<Listener>();
+    slot->address = l.Address();
+    try {
+      slot->socket = net::Listen(loop_, net::MakeAddress(l.address, l.port));
+    } catch (const std::exception& e) {
+      log::error("worker {}: cannot open listener {}: {}", id_, slot->address, e.what());
+      continue;
+    }
+    log::info("worker {}: listener {} opened", id_, slot->address);
+    listeners_.push_back(std::move(slot));
+    net::Spawn(AcceptLoop(*listeners_.back()), LogIfThrew);
+  }
 }
 
 void Worker::RebuildClusters() {
@@ -92,7 +145,8 @@ void Worker::RebuildClusters() {
     // met, and the random part keeps processes and reloads apart.
     const uint64_t seed = rng_() ^ (uint64_t(id_) << 48) ^ i;
     auto state = std::make_shared<upstream::ClusterState>(
-        cfg.clusters[i], snapshot_->cluster_addresses[i], snapshot_->cluster_stats[i], seed);
+        cfg.clusters[i], snapshot_->cluster_addresses[i], snapshot_->cluster_stats[i], seed,
+        snapshot_->cluster_shared[i]);
     for (auto& old : clusters_) {
       if (old && old->SameEndpoints(*state)) {
         // Warm connections survive a reload that kept the cluster; the balancer starts fresh.
@@ -105,12 +159,14 @@ void Worker::RebuildClusters() {
   clusters_ = std::move(next);
 }
 
-net::Task<void> Worker::AcceptLoop(net::Socket& listener) {
+net::Task<void> Worker::AcceptLoop(Listener& slot) {
   auto& stats = server_stats();
+  net::Socket& listener = slot.socket;
   ++accept_loops_;
-  while (!draining_) {
+  slot.running = true;
+  while (!draining_ && !slot.removed) {
     Result<int> fd = co_await listener.Accept();
-    if (draining_) {
+    if (draining_ || slot.removed) {
       if (fd) ::close(*fd);
       break;
     }
@@ -129,6 +185,7 @@ net::Task<void> Worker::AcceptLoop(net::Socket& listener) {
     net::Spawn(RunSession(std::make_unique<Session>(*this, net::Socket(loop_, *fd))), LogIfThrew);
   }
   listener.Close();  // new connections are refused from here on
+  slot.running = false;
   --accept_loops_;
 }
 
@@ -136,6 +193,7 @@ void Worker::Tick() {
   if (stopped_) return;
   const int64_t now = CoarseMonotonicMillis();
   timeouts_.Sweep(now);
+  std::erase_if(retired_listeners_, [](const auto& l) { return !l->running; });
   if (++tick_count_ % 10 != 0) return;
   // Once a second: close upstream connections idle past their pool's idle_timeout.
   for (auto& c : clusters_) {
@@ -149,14 +207,14 @@ void Worker::Tick() {
 void Worker::StartDrain() {
   if (draining_) return;
   draining_ = true;
-  for (auto& l : listeners_) l->Cancel();
+  for (auto& l : listeners_) l->socket.Cancel();
   timeouts_.ForEach([](net::TimeoutList::Entry* e) { static_cast<Session*>(e)->CloseIfIdle(); });
 }
 
 void Worker::Abort() {
   draining_ = true;
   stopped_ = true;
-  for (auto& l : listeners_) l->Cancel();
+  for (auto& l : listeners_) l->socket.Cancel();
   timeouts_.ForEach([](net::TimeoutList::Entry* e) { static_cast<Session*>(e)->Abort(); });
   for (auto& c : clusters_) {
     for (size_t i = 0; i < c->endpoint_count(); ++i) c->pool(i).CloseAll();

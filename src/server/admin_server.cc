@@ -47,8 +47,9 @@ struct Response {
   int status = 200;
   std::string_view content_type = "application/json";
   std::string body;
-  bool allow = false;  // add `Allow: GET, HEAD` (405)
-  bool close = false;  // close the connection after this response
+  bool allow = false;       // add `Allow: GET, HEAD` (405)
+  bool allow_post = false;  // ... and POST (/config when it can be applied)
+  bool close = false;       // close the connection after this response
 };
 
 // `s` as a JSON string literal, quotes included.
@@ -119,7 +120,7 @@ std::string Serialize(const Response& r, bool head_only, bool keep_alive, bool h
   out += "\r\nContent-Length: ";
   out += std::to_string(r.body.size());  // also for HEAD: the length a GET would get
   out += "\r\nCache-Control: no-store\r\n";
-  if (r.allow) out += "Allow: GET, HEAD\r\n";
+  if (r.allow) out += r.allow_post ? "Allow: GET, HEAD, POST\r\n" : "Allow: GET, HEAD\r\n";
   if (!keep_alive) {
     out += "Connection: close\r\n";
   } else if (http10) {
@@ -154,7 +155,8 @@ struct Request {
   http::Method method = http::Method::kOther;
   std::string method_text;
   std::string path;
-  std::string authorization;  // for the state-changing endpoints to come (TokenMatches)
+  std::string authorization;  // for the state-changing endpoints (POST /config)
+  std::string body;           // kept for POST; other methods' bodies are discarded
   bool keep_alive = true;
   bool http10 = false;
 };
@@ -167,9 +169,26 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.path == "/config") endpoint = Endpoint::kConfig;
   if (req.path == "/metrics") endpoint = Endpoint::kMetrics;
   if (!endpoint) return ErrorResponse(404, "not_found", "path", req.path);
+  if (endpoint == Endpoint::kConfig && req.method == http::Method::kPost && h.apply_config) {
+    if (!h.authorized || !h.authorized(req.authorization)) {
+      return ErrorResponse(401, "unauthorized", "detail",
+                           "POST /config needs Authorization: Bearer <admin.token>");
+    }
+    try {
+      auto [status, body] = h.apply_config(req.body);
+      Response r;
+      r.status = status;
+      r.body = std::move(body);
+      return r;
+    } catch (const std::exception& e) {
+      log::error("admin POST /config: {}", e.what());
+      return ErrorResponse(500, "internal");
+    }
+  }
   if (req.method != http::Method::kGet && req.method != http::Method::kHead) {
     Response r = ErrorResponse(405, "method_not_allowed", "method", req.method_text);
     r.allow = true;
+    r.allow_post = endpoint == Endpoint::kConfig && h.apply_config != nullptr;
     return r;
   }
   Response r;
@@ -467,6 +486,7 @@ class AdminServer::Impl {
         uint64_t remaining = content_length;
         for (;;) {
           size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, buf.size()));
+          if (req.method == http::Method::kPost) req.body.append(buf, 0, take);
           buf.erase(0, take);
           remaining -= take;
           if (remaining == 0) break;
@@ -481,7 +501,14 @@ class AdminServer::Impl {
         http::ChunkedScanner scanner(body_limits);
         for (;;) {
           if (!buf.empty()) {
-            Result<size_t> scanned = scanner.Scan(buf);
+            Result<size_t> scanned = req.method == http::Method::kPost
+                                         ? scanner.Scan(
+                                               buf,
+                                               [](void* body, std::string_view piece) {
+                                                 static_cast<std::string*>(body)->append(piece);
+                                               },
+                                               &req.body)
+                                         : scanner.Scan(buf);
             if (!scanned) {
               const Error& e = scanned.error();
               co_await FinishWith(

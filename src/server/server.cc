@@ -16,6 +16,8 @@
 #include "config/config.h"
 #include "proxy/proxy.h"
 #include "server/internal/admin_server.h"
+#include "server/internal/config_diff.h"
+#include "upstream/upstream.h"
 
 namespace ficus::server {
 namespace {
@@ -62,6 +64,12 @@ class Gateway {
     asio::io_context main_io{1};
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
+    snapshot_ = snapshot;
+    monitor_ = std::make_unique<upstream::Monitor>(
+        [this](const std::string& cluster, std::vector<std::string> hosts) {
+          OnDnsChange(cluster, std::move(hosts));
+        });
+    monitor_->SetClusters(snapshot->cluster_shared);
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
       t->worker =
@@ -72,13 +80,22 @@ class Gateway {
     AdminHandlers handlers;
     handlers.ready = [this] { return ready_.load() && !draining_.load(); };
     handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
-    handlers.metrics = [this] { return registry_.RenderPrometheus(); };
+    handlers.metrics = [this] {
+      std::string text = registry_.RenderPrometheus();
+      upstream::RenderResilienceMetrics(CurrentSnapshot()->cluster_shared, text);
+      return text;
+    };
+    handlers.authorized = [this](std::string_view authorization) {
+      return TokenMatches(authorization, CurrentConfig()->admin.token);
+    };
+    handlers.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
     for (auto& t : workers_) {
       t->thread = std::thread([w = t.get()] { w->loop.Run(); });
     }
     admin_->Start();
+    monitor_->Start();
     ready_ = true;
     log::info("ficus {} workers serving {} listener(s), {} route(s), {} cluster(s); admin on {}:{}",
               config_->workers, config_->listeners.size(), config_->routes.size(),
@@ -108,6 +125,11 @@ class Gateway {
     return config_;
   }
 
+  std::shared_ptr<const proxy::Snapshot> CurrentSnapshot() {
+    std::lock_guard lock(mu_);
+    return snapshot_;
+  }
+
   // SIGHUP: a new snapshot if the file validates; otherwise the running config stays and the
   // log says exactly why.
   void Reload() {
@@ -119,35 +141,74 @@ class Gateway {
                  loaded.errors.size());
       return;
     }
-    auto old = CurrentConfig();
-    if (loaded.config->workers != old->workers) {
-      log::warn("reload: workers changes from {} to {} take effect after a restart", old->workers,
-                loaded.config->workers);
+    std::string error;
+    Apply(loaded.config, &error);
+  }
+
+  // POST /config (admin thread): validate the body; apply it or answer the errors.
+  std::pair<int, std::string> ApplyPosted(std::string_view yaml) {
+    config::LoadResult loaded = config::LoadString(yaml, "POST /config");
+    if (!loaded.errors.empty()) {
+      log::warn("POST /config rejected: {} error(s)", loaded.errors.size());
+      return {400, ConfigErrorsJson(loaded.errors)};
     }
-    if (!SameListeners(*loaded.config, *old)) {
-      log::warn("reload: listener changes take effect after a restart; keeping the open ones");
+    std::string error;
+    std::string diff = Apply(loaded.config, &error);
+    if (!error.empty())
+      return {400, ConfigErrorsJson({config::ConfigError{"POST /config", 0, 0, "", error}})};
+    return {200, diff};
+  }
+
+  // A re-resolved DNS name (monitor thread): the running config with the new addresses.
+  void OnDnsChange(const std::string& cluster, std::vector<std::string> hosts) {
+    auto next = std::make_shared<config::Config>(*CurrentConfig());
+    for (auto& c : next->clusters) {
+      if (c.name != cluster || c.endpoints.size() != hosts.size()) continue;
+      for (size_t i = 0; i < hosts.size(); ++i) c.endpoints[i].host = hosts[i];
+    }
+    std::string error;
+    Apply(next, &error);
+  }
+
+  // Installs a validated config (any thread; one at a time). Returns the diff as JSON; sets
+  // *error (and changes nothing) when the snapshot cannot be built.
+  std::string Apply(std::shared_ptr<const config::Config> next, std::string* error) {
+    std::lock_guard apply_lock(apply_mu_);
+    auto loaded_config = next;
+    auto old = CurrentConfig();
+    if (loaded_config->workers != old->workers) {
+      log::warn("reload: workers changes from {} to {} take effect after a restart", old->workers,
+                loaded_config->workers);
+    }
+    if (!SameListeners(*loaded_config, *old)) {
+      log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
     std::shared_ptr<const proxy::Snapshot> snap;
     try {
-      snap = proxy::BuildSnapshot(loaded.config, registry_, ++generation_);
+      snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_, CurrentSnapshot().get());
     } catch (const std::exception& e) {
       log::error("reload failed: {}; still running the previous config", e.what());
-      return;
+      *error = e.what();
+      return {};
     }
     {
       std::lock_guard lock(mu_);
-      config_ = loaded.config;
+      config_ = loaded_config;
+      snapshot_ = snap;
     }
+    monitor_->SetClusters(snap->cluster_shared);
     for (auto& t : workers_) {
       t->loop.Post([w = t->worker.get(), snap] { w->SetSnapshot(snap); });
     }
-    log::info("reload applied: {} route(s), {} cluster(s)", loaded.config->routes.size(),
-              loaded.config->clusters.size());
+    log::info("reload applied: {} route(s), {} cluster(s)", loaded_config->routes.size(),
+              loaded_config->clusters.size());
+    return ConfigDiffJson(*old, *loaded_config);
   }
 
   // Stop accepting, let in-flight requests finish up to timeouts.drain, then stop.
   void Drain() {
     draining_ = true;
+    monitor_->Stop();  // no health checks or DNS-driven reloads while the workers wind down
     for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->StartDrain(); });
     const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
     int64_t active = 0;
@@ -179,8 +240,11 @@ class Gateway {
   }
 
   std::string path_;
-  std::mutex mu_;  // guards config_ (read by the admin thread, replaced on reload)
+  std::mutex mu_;  // guards config_ and snapshot_ (read by the admin thread, replaced on reload)
+  std::mutex apply_mu_;  // one reload at a time (SIGHUP, POST /config, DNS)
   std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const proxy::Snapshot> snapshot_;
+  std::unique_ptr<upstream::Monitor> monitor_;
   observe::Registry registry_;
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;

@@ -74,8 +74,11 @@ std::unique_ptr<Balancer> BalancerFor(const config::Cluster& c,
 }  // namespace
 
 ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
-                           observe::ClusterStats* stats, uint64_t seed)
-    : name_(cluster.name),
+                           observe::ClusterStats* stats, uint64_t seed,
+                           std::shared_ptr<ClusterShared> shared)
+    : shared_(shared ? std::move(shared)
+                     : std::make_shared<ClusterShared>(cluster, addresses, nullptr)),
+      name_(cluster.name),
       load_balancer_(cluster.load_balancer),
       addresses_(std::move(addresses)),
       balancer_(BalancerFor(cluster, addresses_, seed)),
@@ -83,7 +86,25 @@ ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Addr
       pools_(addresses_.size()),
       pool_config_(cluster.pool),
       connect_timeout_ms_(cluster.connect_timeout.count()),
-      stats_(stats) {}
+      stats_(stats) {
+  if (!cluster.affinity.cookie.empty()) {
+    affinity_ = std::make_unique<AffinityIndex>(std::span<const net::Address>(addresses_));
+    for (const auto& a : addresses_) affinity_values_.push_back(AffinityCookieValue(a));
+  }
+}
+
+bool ClusterState::TryStartRetry() {
+  const config::RetryPolicy& r = shared_->config().retry;
+  const int64_t allowed = std::max<int64_t>(
+      r.budget_min_concurrency,
+      static_cast<int64_t>(r.budget_ratio * static_cast<double>(active_requests_)));
+  if (active_retries_ + 1 > allowed) {
+    shared_->counters().retry_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  ++active_retries_;
+  return true;
+}
 
 bool ClusterState::SameEndpoints(const ClusterState& other) const {
   return name_ == other.name_ && addresses_ == other.addresses_;

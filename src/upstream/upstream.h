@@ -1,11 +1,18 @@
-// ficus::upstream — a worker's view of its clusters: the load balancer and the keep-alive
-// connection pools, one per endpoint. Everything here is owned by one worker thread and used
-// only there, so nothing is locked or atomic.
+// ficus::upstream — a worker's view of its clusters (ClusterState: the load balancer, the
+// keep-alive pools, the retry budget; owned by one worker thread, nothing locked or atomic)
+// and the state every worker shares (ClusterShared: endpoint health and ejection, circuit
+// breaker counts, resilience counters; atomics only), kept current by the Monitor thread
+// (active health checks, ejection expiry, DNS re-resolution).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -15,13 +22,137 @@
 
 namespace ficus::upstream {
 
+// Counters and breaker gauges of one cluster, kept across reloads (by cluster name) so that
+// Prometheus counters stay monotonic and breaker counts stay exact while old and new
+// snapshots overlap. Written by any worker (relaxed atomic RMW, only on rare events or when a
+// breaker is configured), read by the admin thread.
+struct ClusterCounters {
+  enum Breaker : int { kMaxConnections, kMaxPending, kMaxRequests, kMaxRetries, kBreakers };
+  static constexpr const char* kBreakerNames[kBreakers] = {"max_connections", "max_pending",
+                                                           "max_requests", "max_retries"};
+  std::atomic<uint64_t> retries{0};                 // retries started
+  std::atomic<uint64_t> retry_budget_exhausted{0};  // retries the budget refused
+  std::atomic<uint64_t> breaker_rejections[kBreakers] = {};
+  std::atomic<uint64_t> ejections{0};  // outlier ejections
+  std::atomic<uint64_t> health_checks_passed{0};
+  std::atomic<uint64_t> health_checks_failed{0};
+  std::atomic<uint64_t> panics{0};  // picks that used every endpoint (too few available)
+  // Breaker gauges (maintained only for the limits a cluster sets).
+  std::atomic<int64_t> open[kBreakers] = {};  // connections, pending, requests, retries
+};
+
 // One upstream connection (pooled between requests when the upstream allows keep-alive).
 struct Connection {
   explicit Connection(size_t endpoint_index) : endpoint(endpoint_index) {}
+  ~Connection() {
+    if (open_connections) open_connections->fetch_sub(1, std::memory_order_relaxed);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
   net::Socket socket;
   size_t endpoint;  // index into its cluster's endpoints
   int64_t idle_since_ms = 0;
   uint32_t requests = 0;  // requests served on this connection so far
+  // The max_connections gauge this connection counts in (null when no breaker is set).
+  std::atomic<int64_t>* open_connections = nullptr;
+};
+
+// What an attempt told about its endpoint, for passive outlier detection.
+enum class Outcome : uint8_t {
+  kSuccess,         // a response head that is not 5xx
+  k5xx,             // a 5xx response head
+  kGatewayFailure,  // connect failure, reset before a response, timeout
+};
+
+// The state of one cluster that every worker shares: endpoint health (active checks) and
+// ejection (outlier detection), circuit breaker counts. Created per snapshot; endpoint state of
+// endpoints whose address did not change is carried over from the previous snapshot, and the
+// counters are carried over by cluster name. Lock-free: workers read two bitmaps per pick and
+// write an endpoint's atomics only when its outcome differs from the last one.
+class ClusterShared {
+ public:
+  // `previous`: the same cluster in the running snapshot (or null).
+  ClusterShared(const config::Cluster& cluster, std::vector<net::Address> addresses,
+                const ClusterShared* previous);
+  ~ClusterShared();
+  const config::Cluster& config() const { return cluster_; }
+  const std::string& name() const { return cluster_.name; }
+  size_t endpoint_count() const { return addresses_.size(); }
+  const net::Address& address(size_t i) const { return addresses_[i]; }
+  const std::vector<net::Address>& addresses() const { return addresses_; }
+  ClusterCounters& counters() const { return *counters_; }
+
+  // --- workers ---
+  // Whether picks can be restricted (outlier detection or health checks are configured).
+  bool filters() const { return filters_; }
+  size_t mask_words() const { return (addresses_.size() + 63) / 64; }
+  // Writes the endpoints a pick may use into `words` (mask_words() of them) and returns true;
+  // returns false when every endpoint may be used: all are available, or fewer than
+  // panic_threshold percent are (then all are used, as Envoy's panic mode does).
+  bool AvailableMask(std::span<uint64_t> words) const;
+  // Passive outlier detection: consecutive 5xx / gateway failures eject the endpoint.
+  void Report(size_t endpoint, Outcome outcome, int64_t now_ms);
+  // Circuit breakers: false (and a counted rejection) when `b` is at its limit; otherwise the
+  // caller holds one unit until Release. Both do nothing when the limit is not set.
+  bool TryAcquire(ClusterCounters::Breaker b);
+  void Release(ClusterCounters::Breaker b);
+  uint32_t limit(ClusterCounters::Breaker b) const { return limits_[b]; }
+
+  // --- state (any thread) ---
+  bool healthy(size_t i) const;  // active health checks say so (true without checks)
+  bool ejected(size_t i) const;
+  uint32_t ejections(size_t i) const;  // the current back-off multiplier
+  size_t ejected_count() const { return static_cast<size_t>(ejected_count_.load()); }
+
+  // --- the Monitor thread ---
+  // Returns ejections that expired at now_ms (and decays multipliers); each un-ejected
+  // endpoint is appended to `unejected`, each newly seen ejection to `ejected`.
+  void Sweep(int64_t now_ms, std::vector<size_t>* ejected, std::vector<size_t>* unejected);
+  // Applies one active check result; returns true when the endpoint's health changed.
+  bool CheckResult(size_t i, bool passed);
+
+ private:
+  struct Endpoint;
+  void Eject(size_t i, int64_t now_ms);
+  void Uneject(size_t i);
+
+  config::Cluster cluster_;
+  std::vector<net::Address> addresses_;
+  std::shared_ptr<ClusterCounters> counters_;
+  std::unique_ptr<Endpoint[]> endpoints_;
+  std::unique_ptr<std::atomic<uint64_t>[]> ejected_bits_;
+  std::unique_ptr<std::atomic<uint64_t>[]> unhealthy_bits_;
+  std::atomic<int> ejected_count_{0};
+  int max_ejected_ = 0;
+  bool filters_ = false;
+  uint32_t limits_[ClusterCounters::kBreakers] = {};
+};
+
+// Health and ejection state of every endpoint plus the clusters' resilience counters, in the
+// Prometheus text format (appended to `out`). Admin thread.
+void RenderResilienceMetrics(std::span<const std::shared_ptr<ClusterShared>> clusters,
+                             std::string& out);
+
+// The background thread that keeps ClusterShared current: active HTTP health checks (many in
+// flight at once, non-blocking sockets and poll), ejection expiry, and re-resolving endpoints
+// given as DNS names. Never on a worker thread. Logs every health and ejection change.
+class Monitor {
+ public:
+  // Called (on the monitor thread) when a cluster's DNS names resolve to different addresses:
+  // cluster name and its endpoints' new IP literals, in config order.
+  using DnsChange = std::function<void(const std::string& cluster, std::vector<std::string> hosts)>;
+  explicit Monitor(DnsChange on_dns_change = nullptr);
+  ~Monitor();  // Stop()
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+  // The clusters to watch (the running snapshot's). Any thread.
+  void SetClusters(std::vector<std::shared_ptr<ClusterShared>> clusters);
+  void Start();
+  void Stop();  // idempotent; joins the thread
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Idle connections of one endpoint, most recently used first (warm sockets, and the oldest
@@ -63,7 +194,26 @@ class ClusterState {
   // `seed` feeds the balancer's random choices (P2C candidates); give each worker its own so
   // that workers do not draw the same candidates in lockstep.
   ClusterState(const config::Cluster& cluster, std::vector<net::Address> addresses,
-               observe::ClusterStats* stats, uint64_t seed = 1);
+               observe::ClusterStats* stats, uint64_t seed = 1,
+               std::shared_ptr<ClusterShared> shared = nullptr);
+  // The cluster's config (the snapshot's; valid while the snapshot lives).
+  const config::Cluster& config() const { return shared_->config(); }
+  // Shared by all workers (never null: the constructor makes one when not given).
+  ClusterShared& shared() { return *shared_; }
+  // Retry budget (this worker's share): retries in flight <= max(min_concurrency, ratio x
+  // requests in flight). RequestStarted/Ended bracket every request; TryStartRetry reserves
+  // one retry (false = over budget, counted), RetryEnded gives it back.
+  void RequestStarted() { ++active_requests_; }
+  void RequestEnded() { --active_requests_; }
+  bool TryStartRetry();
+  void RetryEnded() { --active_retries_; }
+  int64_t active_requests() const { return active_requests_; }
+  int64_t active_retries() const { return active_retries_; }
+  // Affinity cookie value -> endpoint (built only when the cluster sets affinity).
+  const AffinityIndex* affinity() const { return affinity_.get(); }
+  const std::string& affinity_cookie_value(size_t endpoint) const {
+    return affinity_values_[endpoint];
+  }
   const std::string& name() const { return name_; }
   // The cluster's `load_balancer` (round_robin, least_request, p2c_ewma).
   const std::string& load_balancer() const { return load_balancer_; }
@@ -95,9 +245,14 @@ class ClusterState {
   size_t idle_connections() const;
 
  private:
+  std::shared_ptr<ClusterShared> shared_;  // before pools_: connections count in its gauges
   std::string name_;
   std::string load_balancer_;
   std::vector<net::Address> addresses_;
+  int64_t active_requests_ = 0;
+  int64_t active_retries_ = 0;
+  std::unique_ptr<AffinityIndex> affinity_;
+  std::vector<std::string> affinity_values_;
   std::unique_ptr<Balancer> balancer_;
   bool wants_latency_ = false;
   std::vector<EndpointPool> pools_;

@@ -730,13 +730,13 @@ routes: [{ cluster: app }]
 )",
               "clusters[0].load_balancer",
               "unknown load balancer 'random'; known: round_robin, least_request, p2c_ewma");
-  // Consistent hashing exists in upstream/ but needs a hash key the config cannot name yet.
+  // Consistent hashing needs a hash key (tests/config/resilience_config_test.cc).
   for (const char* name : {"ring_hash", "maglev"}) {
     std::string yaml = R"(listeners: [{ listen: 0.0.0.0:8080 }]
 clusters: [{ name: app, endpoints: [127.0.0.1:3000], load_balancer: )";
     yaml += name;
     yaml += " }]\nroutes: [{ cluster: app }]\n";
-    ExpectError(yaml, "clusters[0].load_balancer", "needs a `hash_key` setting");
+    ExpectError(yaml, "clusters[0].load_balancer", "needs a `hash_key`");
   }
 }
 

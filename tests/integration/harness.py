@@ -505,10 +505,11 @@ class Ficus:
 class UpstreamProcess:
     """upstream.py as a subprocess; recording via GET /__log."""
 
-    def __init__(self, name="upstream"):
+    def __init__(self, name="upstream", port=0):
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "upstream.py"), "--port", "0", "--name", name],
+            [sys.executable, os.path.join(HERE, "upstream.py"), "--port", str(port), "--name",
+             name],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline().decode()

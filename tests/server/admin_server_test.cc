@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -412,6 +413,55 @@ TEST_F(AdminServerTest, LargeBodiesAre413AndClose) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 405);
   }
+}
+
+TEST(AdminPostConfigTest, AuthenticatedBodyReachesTheHandler) {
+  std::mutex mu;
+  std::vector<std::string> bodies;
+  AdminHandlers h;
+  h.config_yaml = [] { return std::string("workers: 1\n"); };
+  h.authorized = [](std::string_view auth) { return TokenMatches(auth, "sixteen-chars-tok"); };
+  h.apply_config = [&](std::string_view yaml) {
+    std::lock_guard lock(mu);
+    bodies.emplace_back(yaml);
+    return std::pair<int, std::string>(yaml == "bad" ? 400 : 200, "{\"applied\":true}");
+  };
+  AdminServer server("127.0.0.1", 0, std::move(h));
+  server.Start();
+  Client c(server.port());
+  // No token, a wrong one: 401, and the handler never runs.
+  c.Send("POST /config HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nyaml");
+  auto r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  c.Send(
+      "POST /config HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer nope\r\n"
+      "Content-Length: 4\r\n\r\nyaml");
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  // The body arrives whole, Content-Length or chunked.
+  c.Send(
+      "POST /config HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer sixteen-chars-tok\r\n"
+      "Content-Length: 11\r\n\r\nworkers: 1\n");
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"applied\":true}");
+  c.Send(
+      "POST /config HTTP/1.1\r\nHost: a\r\nAuthorization: bearer  sixteen-chars-tok\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n1\r\nb\r\n2\r\nad\r\n0\r\n\r\n");
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  // Other methods name POST in Allow.
+  r = c.Get("/config", "PUT");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->Header("allow"), "GET, HEAD, POST");
+  server.Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(bodies, (std::vector<std::string>{"workers: 1\n", "bad"}));
 }
 
 TEST_F(AdminServerTest, MalformedChunkedBodyIs400) {

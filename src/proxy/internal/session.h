@@ -47,6 +47,11 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<Result<Next>> ReadHead();
   net::Task<bool> Exchange();  // route -> upstream -> respond -> record; true = keep going
   net::Task<Status> Forward(const config::Route& route);
+  // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
+  net::Task<Status> Attempt(size_t endpoint, size_t body_start, bool replayable);
+  size_t PickEndpoint(uint32_t try_number);
+  // Reserves a retry (budget, max_retries breaker, back-off before the deadline); false = no.
+  bool ReserveRetry(uint32_t next_try);
   net::Task<Status> SendRequest(upstream::Connection& conn, bool* retryable);
   net::Task<Status> RelayResponse(upstream::Connection& conn, bool* retryable);
   net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
@@ -120,6 +125,17 @@ class Session final : public net::TimeoutList::Entry {
   record::Recorder* recorder_ = nullptr;
   record::Slot* record_slot_ = nullptr;
   void CommitRecord();
+
+  // Retries (issue 3). The request stays in the input area; a retry rewinds in_begin_.
+  upstream::EndpointSet tried_;        // endpoints this request tried (grows once per connection)
+  std::vector<uint64_t> avail_words_;  // the health mask of the current pick
+  int64_t attempt_deadline_ms_ = INT64_MAX;  // per_try_timeout, until the response head
+  int64_t backoff_ms_ = 0;                   // before the next try
+  uint32_t try_number_ = 1;                  // of the current request, from 1
+  bool may_retry_status_ = false;            // a retryable 5xx may be retried instead of relayed
+  bool retry_requested_ = false;             // RelayResponse took a retryable 5xx: try again
+  bool retrying_ = false;                    // this request holds a retry (budget and breaker)
+  bool affinity_hit_ = false;                // the client's affinity cookie chose the endpoint
 
   // Timeouts and cancellation.
   Wait waiting_ = Wait::kNone;

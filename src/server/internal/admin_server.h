@@ -21,6 +21,11 @@ struct AdminHandlers {
   std::function<bool()> ready;               // GET /ready: 200 {"ready":true} / 503 {"ready":false}
   std::function<std::string()> config_yaml;  // GET /config: text/yaml, secrets already redacted
   std::function<std::string()> metrics;      // GET /metrics: Prometheus text format 0.0.4
+  // POST /config (body = a whole config in YAML): validate and apply it. Returns the status
+  // and JSON body ({"errors":[...]} with 400, or the diff applied with 200). Only requests
+  // whose Authorization field `authorized` accepts get here (others: 401); both unset = 405.
+  std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
+  std::function<bool(std::string_view authorization)> authorized;
 };
 
 // Limits of the admin listener. The defaults are what ficus runs with; tests shorten them.
@@ -33,11 +38,12 @@ struct AdminOptions {
   int max_connections = 64;
   // Request bodies are read and discarded up to this many bytes; larger ones get 413 and
   // close (Content-Length: before reading the body; chunked: as soon as the limit is passed).
-  uint64_t max_body_bytes = 64 * 1024;
-  uint32_t max_head_bytes = 16 * 1024;  // over it: 431 and close
+  uint64_t max_body_bytes = 1024 * 1024;  // POST /config takes a whole config
+  uint32_t max_head_bytes = 16 * 1024;    // over it: 431 and close
 };
 
-// Endpoints: GET|HEAD /live, /ready, /config, /metrics. Unknown path: 404
+// Endpoints: GET|HEAD /live, /ready, /config, /metrics; POST /config (authenticated). Unknown path:
+// 404
 // {"error":"not_found","path":...}; another method on a known path: 405 with `Allow: GET,
 // HEAD`; a malformed head: 400 (431, 501, 505 as the parser decides) and close. HTTP/1.1
 // keep-alive and pipelining; HTTP/1.0 keep-alive when asked for.

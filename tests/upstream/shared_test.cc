@@ -1,0 +1,358 @@
+// ClusterShared (ejection, health, panic, breakers, carry-over across reloads), the retry
+// budget, the resilience metrics, and the Monitor's active health checks against real sockets.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "upstream/upstream.h"
+
+namespace ficus::upstream {
+namespace {
+
+using ::testing::HasSubstr;
+
+config::Cluster MakeCluster(size_t n) {
+  config::Cluster c;
+  c.name = "app";
+  for (size_t i = 0; i < n; ++i) {
+    config::Endpoint e;
+    e.host = "127.0.0.1";
+    e.port = static_cast<uint16_t>(10000 + i);
+    c.endpoints.push_back(e);
+  }
+  return c;
+}
+
+std::vector<net::Address> Addresses(const config::Cluster& c) { return ResolveEndpoints(c); }
+
+config::Cluster WithOutlier(size_t n, uint32_t pct = 100) {
+  config::Cluster c = MakeCluster(n);
+  c.outlier_detection.enabled = true;
+  c.outlier_detection.consecutive_5xx = 3;
+  c.outlier_detection.consecutive_gateway_failures = 2;
+  c.outlier_detection.base_ejection_time = config::Duration{1000};
+  c.outlier_detection.max_ejection_time = config::Duration{2500};
+  c.outlier_detection.max_ejection_percent = pct;
+  c.panic_threshold = 0;
+  return c;
+}
+
+TEST(ClusterSharedTest, NoFiltersMeansEveryEndpoint) {
+  config::Cluster c = MakeCluster(3);
+  ClusterShared s(c, Addresses(c), nullptr);
+  EXPECT_FALSE(s.filters());
+  uint64_t w = 0;
+  EXPECT_FALSE(s.AvailableMask({&w, 1}));
+}
+
+TEST(ClusterSharedTest, ConsecutiveFailuresEjectAndSuccessResets) {
+  config::Cluster c = WithOutlier(3);
+  ClusterShared s(c, Addresses(c), nullptr);
+  s.Report(0, Outcome::k5xx, 0);
+  s.Report(0, Outcome::k5xx, 0);
+  s.Report(0, Outcome::kSuccess, 0);  // the streak is broken
+  s.Report(0, Outcome::k5xx, 0);
+  s.Report(0, Outcome::k5xx, 0);
+  EXPECT_FALSE(s.ejected(0));
+  s.Report(0, Outcome::k5xx, 0);
+  EXPECT_TRUE(s.ejected(0));
+  // Gateway failures have their own, lower threshold.
+  s.Report(1, Outcome::kGatewayFailure, 0);
+  EXPECT_FALSE(s.ejected(1));
+  s.Report(1, Outcome::kGatewayFailure, 0);
+  EXPECT_TRUE(s.ejected(1));
+  uint64_t w = 0;
+  ASSERT_TRUE(s.AvailableMask({&w, 1}));
+  EXPECT_EQ(w, 0b100u);
+  EXPECT_EQ(s.counters().ejections.load(), 2u);
+}
+
+TEST(ClusterSharedTest, EjectionGrowsWithEachEjectionUpToTheMaximum) {
+  config::Cluster c = WithOutlier(2);
+  ClusterShared s(c, Addresses(c), nullptr);
+  std::vector<size_t> ej, un;
+  int64_t now = 1'000'000;
+  for (int round = 1; round <= 4; ++round) {
+    s.Report(0, Outcome::kGatewayFailure, now);
+    s.Report(0, Outcome::kGatewayFailure, now);
+    ASSERT_TRUE(s.ejected(0));
+    EXPECT_EQ(s.ejections(0), static_cast<uint32_t>(round));
+    const int64_t expect = std::min<int64_t>(2500, 1000 * round);
+    s.Sweep(now + expect - 1, &ej, &un);
+    EXPECT_TRUE(s.ejected(0)) << round;
+    s.Sweep(now + expect, &ej, &un);
+    EXPECT_FALSE(s.ejected(0)) << round;
+    now += expect;
+  }
+  EXPECT_EQ(ej.size(), 4u);
+  EXPECT_EQ(un.size(), 4u);
+  // Quiet periods take the multiplier back down, one base_ejection_time at a time.
+  for (int i = 0; i < 10; ++i) s.Sweep(now += 1000, &ej, &un);
+  EXPECT_EQ(s.ejections(0), 0u);
+}
+
+TEST(ClusterSharedTest, MaxEjectionPercentAllowsAtLeastOne) {
+  config::Cluster c = WithOutlier(4, 10);  // 10 % of 4 rounds down to 0: still one
+  ClusterShared s(c, Addresses(c), nullptr);
+  for (size_t e = 0; e < 4; ++e) {
+    s.Report(e, Outcome::kGatewayFailure, 0);
+    s.Report(e, Outcome::kGatewayFailure, 0);
+  }
+  EXPECT_EQ(s.ejected_count(), 1u);
+  config::Cluster half = WithOutlier(4, 50);
+  ClusterShared t(half, Addresses(half), nullptr);
+  for (size_t e = 0; e < 4; ++e) {
+    t.Report(e, Outcome::kGatewayFailure, 0);
+    t.Report(e, Outcome::kGatewayFailure, 0);
+  }
+  EXPECT_EQ(t.ejected_count(), 2u);
+}
+
+TEST(ClusterSharedTest, PanicUsesEveryEndpointBelowTheThreshold) {
+  config::Cluster c = WithOutlier(4);
+  c.panic_threshold = 50;
+  ClusterShared s(c, Addresses(c), nullptr);
+  uint64_t w = 0;
+  s.Report(0, Outcome::kGatewayFailure, 0);
+  s.Report(0, Outcome::kGatewayFailure, 0);
+  s.Report(1, Outcome::kGatewayFailure, 0);
+  s.Report(1, Outcome::kGatewayFailure, 0);
+  ASSERT_TRUE(s.AvailableMask({&w, 1}));  // 2 of 4 = 50 %: not below
+  EXPECT_EQ(w, 0b1100u);
+  s.Report(2, Outcome::kGatewayFailure, 0);
+  s.Report(2, Outcome::kGatewayFailure, 0);
+  EXPECT_FALSE(s.AvailableMask({&w, 1}));  // 1 of 4: panic, all of them
+  EXPECT_EQ(s.counters().panics.load(), 1u);
+}
+
+TEST(ClusterSharedTest, HealthThresholdsAndPassingChecksEndAnEjection) {
+  config::Cluster c = WithOutlier(2);
+  c.health_check.enabled = true;
+  c.health_check.healthy_threshold = 2;
+  c.health_check.unhealthy_threshold = 3;
+  ClusterShared s(c, Addresses(c), nullptr);
+  EXPECT_TRUE(s.healthy(0));
+  EXPECT_FALSE(s.CheckResult(0, false));
+  EXPECT_FALSE(s.CheckResult(0, false));
+  EXPECT_TRUE(s.CheckResult(0, false));
+  EXPECT_FALSE(s.healthy(0));
+  s.Report(0, Outcome::kGatewayFailure, 0);
+  s.Report(0, Outcome::kGatewayFailure, 0);
+  EXPECT_TRUE(s.ejected(0));
+  EXPECT_FALSE(s.CheckResult(0, true));
+  EXPECT_TRUE(s.CheckResult(0, true));
+  EXPECT_TRUE(s.healthy(0));
+  EXPECT_FALSE(s.ejected(0));
+  EXPECT_EQ(s.counters().health_checks_failed.load(), 3u);
+  EXPECT_EQ(s.counters().health_checks_passed.load(), 2u);
+}
+
+TEST(ClusterSharedTest, ReloadKeepsStateOfEndpointsThatStay) {
+  config::Cluster c = WithOutlier(3);
+  c.health_check.enabled = true;
+  c.health_check.unhealthy_threshold = 1;
+  ClusterShared before(c, Addresses(c), nullptr);
+  before.Report(1, Outcome::kGatewayFailure, 0);
+  before.Report(1, Outcome::kGatewayFailure, 0);
+  before.CheckResult(2, false);
+  before.counters().retries.store(7);
+  // The new config drops endpoint 0 and adds one: 1 and 2 move to indexes 0 and 1.
+  config::Cluster next = c;
+  next.endpoints.erase(next.endpoints.begin());
+  next.endpoints.push_back(c.endpoints[0]);
+  next.endpoints.back().port = 20000;
+  ClusterShared after(next, Addresses(next), &before);
+  EXPECT_TRUE(after.ejected(0));
+  EXPECT_EQ(after.ejections(0), 1u);
+  EXPECT_FALSE(after.healthy(1));
+  EXPECT_TRUE(after.healthy(2));
+  EXPECT_FALSE(after.ejected(2));
+  EXPECT_EQ(after.ejected_count(), 1u);
+  EXPECT_EQ(after.counters().retries.load(), 7u);  // counters stay monotonic
+}
+
+TEST(ClusterSharedTest, BreakersCountAndReject) {
+  config::Cluster c = MakeCluster(1);
+  c.circuit_breakers.max_requests = 2;
+  ClusterShared s(c, Addresses(c), nullptr);
+  EXPECT_TRUE(s.TryAcquire(ClusterCounters::kMaxRequests));
+  EXPECT_TRUE(s.TryAcquire(ClusterCounters::kMaxRequests));
+  EXPECT_FALSE(s.TryAcquire(ClusterCounters::kMaxRequests));
+  s.Release(ClusterCounters::kMaxRequests);
+  EXPECT_TRUE(s.TryAcquire(ClusterCounters::kMaxRequests));
+  EXPECT_EQ(s.counters().breaker_rejections[ClusterCounters::kMaxRequests].load(), 1u);
+  // Unset limits never reject and never count.
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(s.TryAcquire(ClusterCounters::kMaxRetries));
+  EXPECT_EQ(s.counters().open[ClusterCounters::kMaxRetries].load(), 0);
+}
+
+TEST(RetryBudgetTest, RetriesStayWithinRatioOfActiveRequests) {
+  config::Cluster c = MakeCluster(2);
+  c.retry.max_tries = 3;
+  c.retry.budget_ratio = 0.2;
+  c.retry.budget_min_concurrency = 1;
+  ClusterState state(c, Addresses(c), nullptr);
+  for (int i = 0; i < 20; ++i) state.RequestStarted();
+  int granted = 0;
+  while (state.TryStartRetry()) ++granted;
+  EXPECT_EQ(granted, 4);  // 0.2 x 20
+  for (int i = 0; i < 18; ++i) state.RequestEnded();
+  state.RetryEnded();
+  state.RetryEnded();
+  state.RetryEnded();
+  state.RetryEnded();
+  EXPECT_TRUE(state.TryStartRetry());  // the floor: min_concurrency 1
+  EXPECT_FALSE(state.TryStartRetry());
+  EXPECT_GE(state.shared().counters().retry_budget_exhausted.load(), 2u);
+}
+
+TEST(ResilienceMetricsTest, RendersEndpointStateAndCounters) {
+  config::Cluster c = WithOutlier(2);
+  auto s = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  s->Report(1, Outcome::kGatewayFailure, 0);
+  s->Report(1, Outcome::kGatewayFailure, 0);
+  std::vector<std::shared_ptr<ClusterShared>> all{s};
+  std::string out;
+  RenderResilienceMetrics(all, out);
+  EXPECT_THAT(out, HasSubstr("ficus_upstream_endpoint_ejected{cluster=\"app\",endpoint=\"127.0.0.1:"
+                             "10001\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("ficus_upstream_endpoint_healthy{cluster=\"app\",endpoint=\"127.0.0.1:"
+                             "10000\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("ficus_upstream_ejections_total{cluster=\"app\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("ficus_upstream_breaker_rejections_total{cluster=\"app\",breaker=\""
+                             "max_requests\"} 0\n"));
+  EXPECT_THAT(out, HasSubstr("# TYPE ficus_upstream_retries_total counter\n"));
+}
+
+// A loopback listener answering every connection with `status` (0: accept and say nothing).
+class FakeUpstream {
+ public:
+  explicit FakeUpstream(std::atomic<int>* status) : status_(status) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[1024];
+        (void)::recv(c, buf, sizeof buf, 0);
+        int s = status_->load();
+        if (s != 0) {
+          std::string r = "HTTP/1.1 " + std::to_string(s) + " X\r\nContent-Length: 0\r\n\r\n";
+          (void)::send(c, r.data(), r.size(), MSG_NOSIGNAL);
+          ::close(c);
+        } else {
+          held_.push_back(c);  // hang
+        }
+      }
+    });
+  }
+  ~FakeUpstream() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    for (int c : held_) ::close(c);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::atomic<int>* status_;
+  int fd_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::vector<int> held_;
+};
+
+bool WaitFor(const std::function<bool()>& p, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (p()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return p();
+}
+
+TEST(MonitorTest, ActiveChecksMarkUnhealthyAndHealthyAgain) {
+  std::atomic<int> status{200};
+  FakeUpstream up(&status);
+  config::Cluster c = MakeCluster(1);
+  c.endpoints[0].port = up.port();
+  c.health_check.enabled = true;
+  c.health_check.interval = config::Duration{20};
+  c.health_check.timeout = config::Duration{100};
+  c.health_check.healthy_threshold = 1;
+  c.health_check.unhealthy_threshold = 2;
+  auto shared = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  Monitor monitor;
+  monitor.SetClusters({shared});
+  monitor.Start();
+  EXPECT_TRUE(WaitFor([&] { return shared->counters().health_checks_passed.load() >= 2; }, 3000));
+  EXPECT_TRUE(shared->healthy(0));
+  status = 503;  // an unexpected status fails the check
+  EXPECT_TRUE(WaitFor([&] { return !shared->healthy(0); }, 3000));
+  status = 204;
+  EXPECT_TRUE(WaitFor([&] { return shared->healthy(0); }, 3000));
+  status = 0;  // hanging: the timeout fails the check
+  EXPECT_TRUE(WaitFor([&] { return !shared->healthy(0); }, 3000));
+  monitor.Stop();
+}
+
+TEST(MonitorTest, ExpiredEjectionsComeBack) {
+  config::Cluster c = WithOutlier(2);
+  c.outlier_detection.base_ejection_time = config::Duration{100};
+  auto shared = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  Monitor monitor;
+  monitor.SetClusters({shared});
+  monitor.Start();
+  shared->Report(0, Outcome::kGatewayFailure, CoarseMonotonicMillis());
+  shared->Report(0, Outcome::kGatewayFailure, CoarseMonotonicMillis());
+  EXPECT_TRUE(shared->ejected(0));
+  EXPECT_TRUE(WaitFor([&] { return !shared->ejected(0); }, 2000));
+}
+
+TEST(MonitorTest, DnsRefreshReportsNewAddresses) {
+  // The config says localhost was 127.0.0.2 when it was loaded; resolving it again gives
+  // 127.0.0.1, so the monitor reports the cluster's new addresses (the server then builds a
+  // new snapshot, as on a reload).
+  config::Cluster c = MakeCluster(2);
+  c.endpoints[0].host = "127.0.0.2";
+  c.endpoints[0].hostname = "localhost";
+  c.dns_refresh = config::Duration{50};
+  auto shared = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  std::mutex mu;
+  std::string cluster;
+  std::vector<std::string> hosts;
+  Monitor monitor([&](const std::string& name, std::vector<std::string> h) {
+    std::lock_guard lock(mu);
+    cluster = name;
+    hosts = std::move(h);
+  });
+  monitor.SetClusters({shared});
+  monitor.Start();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !hosts.empty();
+      },
+      3000));
+  monitor.Stop();
+  EXPECT_EQ(cluster, "app");
+  EXPECT_THAT(hosts, ::testing::ElementsAre("127.0.0.1", "127.0.0.1"));
+}
+
+}  // namespace
+}  // namespace ficus::upstream
