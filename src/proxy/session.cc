@@ -107,7 +107,7 @@ void Session::EnsureMemory() {
   resp_fields_ = {fields + kBlockFields, kBlockFields};
   SizeRequestFields(snapshot_->config->limits.max_header_count);
   xfer_ = block_ + kInCap + kFieldsBytes;
-  xfer_cap_ = Worker::kBlockSize - kInCap - kFieldsBytes;
+  xfer_cap_ = Worker::kBlockSize - kInCap - kFieldsBytes - kRecordBytes;
   if (out_.capacity() < 2048) out_.reserve(2048);
 }
 
@@ -248,6 +248,7 @@ net::Task<bool> Session::Exchange() {
     worker_.NewRequestId(request_id_);
     request_id_len_ = 36;
   }
+  BeginObserve(/*parsed=*/true);
 
   // phase: route (CONNECT is a tunnel request, never routed to an origin server)
   const int r = head_.method == http::Method::kConnect ? kNotRoutable : snap.routes.Match(head_);
@@ -262,8 +263,7 @@ net::Task<bool> Session::Exchange() {
         Error{ErrorKind::kNoRoute, Side::kDownstream, false, "no route matches this request"});
   } else {
     route_ = &cfg.routes[r];
-    route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
-    route_cell_->requests.Add();
+    EnterRoute(snap.route_stats[r]);
     if (route_->timeout) {  // the route's own deadline replaces the global one; 0 = none
       request_deadline_ms_ =
           route_->timeout->count() > 0 ? NowMs() + route_->timeout->count() : INT64_MAX;
@@ -291,6 +291,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
   const config::Config& cfg = *snapshot_->config;
   cluster_ = worker_.cluster(route.cluster_index);
   cluster_cell_ = &cluster_->stats()->Cell(worker_.id());
+  EnterCluster();
   if (head_.framing == BodyFraming::kContentLength && cfg.limits.max_body_bytes != 0 &&
       head_.content_length > cfg.limits.max_body_bytes) {
     in_begin_ += head_.head_size;
@@ -309,6 +310,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
   if (endpoint == upstream::kNoEndpoint) {
     co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
   }
+  EnterEndpoint(endpoint);
   StartAttempt(endpoint);
   struct AttemptGuard {  // a failed or abandoned attempt still owes the balancer its OnEnd
     Session& session;
@@ -318,8 +320,12 @@ net::Task<Status> Session::Forward(const config::Route& route) {
 
   for (int attempt = 0;; ++attempt) {
     out_.clear();
-    ForwardContext ctx{
-        {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
+    ForwardContext ctx{{client_ip_, client_ip_len_},
+                       {request_id_, request_id_len_},
+                       head_.version_minor == 0,
+                       tracing_ ? std::string_view(traceparent_, sizeof traceparent_)
+                                : std::string_view(),
+                       drop_tracestate_};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
     // The retry skips the pool: its connections are as old as the one that just failed.
@@ -333,6 +339,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       conn = std::make_unique<upstream::Connection>(endpoint);
       upstream_ = conn.get();
       SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
+      connect_start_ns_ = MonotonicNanos();
+      connected_ns_ = 0;
       net::ErrorCode ec =
           co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
       if (ec || closing_) {
@@ -344,6 +352,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
                            true);
       }
       cluster_cell_->connections_opened.Add();
+      connected_ns_ = MonotonicNanos();
     }
     cluster_cell_->requests.Add();
     ++conn->requests;
@@ -358,6 +367,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       // nothing of a response came back, and we still hold the whole request. Send it again
       // on a fresh connection.
       in_begin_ = body_start;
+      retries_ = static_cast<uint8_t>(attempt + 1);
       continue;
     }
     if (done && pool_ok_) {
@@ -413,6 +423,8 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
   net::ErrorCode ec = co_await conn.socket.WriteAll(iov, first ? 2 : 1);
+  sent_ns_ = MonotonicNanos();
+  first_byte_ns_ = 0;
   if (ec) {
     *retryable = true;
     co_return Upstream(ErrorKind::kUpstreamReset,
@@ -495,6 +507,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
                          got == 0 ? "upstream closed the connection without responding"
                                   : "upstream closed the connection in the response head");
     }
+    if (got == 0) first_byte_ns_ = MonotonicNanos();
     got += r.bytes;
     bool have_head = false;
     while (got > 0) {
@@ -520,6 +533,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
   EndAttempt(true);  // the response head is the balancer's latency sample
   cluster_cell_->responses[observe::StatusClassIndex(resp.status)].Add();
   status_ = resp.status;
+  upstream_status_ = resp.status;
   const bool upgrade = resp.status == 101;
   if (upgrade && !head_.upgrade) {
     co_return Upstream(ErrorKind::kUpstreamProtocol,
@@ -712,6 +726,7 @@ net::Task<void> Session::Pump(net::Socket& from, net::Socket& to, std::span<char
 
 net::Task<void> Session::Fail(const Error& error) {
   status_ = StatusFor(error.kind);
+  last_error_ = error.context;
   if (error.kind == ErrorKind::kDownstreamClosed) {
     keep_alive_ = false;
     co_return;
@@ -736,17 +751,7 @@ net::Task<void> Session::Fail(const Error& error) {
   if (!s) keep_alive_ = false;
 }
 
-// ---- phase: record --------------------------------------------------------------------------
-
-void Session::Record(int status) {
-  const int cls = observe::StatusClassIndex(status);
-  worker_.server_stats().responses[cls].Add();
-  if (route_cell_ == nullptr) return;
-  route_cell_->responses[cls].Add();
-  route_cell_->duration.Record(static_cast<uint64_t>(MonotonicNanos() - start_ns_) / 1000);
-  route_cell_->request_bytes.Add(request_body_bytes_);
-  route_cell_->response_bytes.Add(response_body_bytes_);
-}
+// ---- phase: record: Session::Record is in session_observe.cc -------------------------------
 
 // ---- the connection ------------------------------------------------------------------------
 
@@ -767,6 +772,8 @@ net::Task<void> Session::Run() {
         stats.parse_errors.Add();
       worker_.NewRequestId(request_id_);
       request_id_len_ = 36;
+      start_ns_ = MonotonicNanos();
+      BeginObserve(/*parsed=*/false);
       request_body_done_ = false;
       keep_alive_ = false;
       route_cell_ = nullptr;

@@ -32,10 +32,12 @@ void LogIfThrew(std::exception_ptr e) {
 std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
                                               observe::Registry& registry, uint64_t generation) {
   auto snap = std::shared_ptr<Snapshot>(
-      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation});
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, {}, generation});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
+    auto& endpoints = snap->endpoint_stats.emplace_back();
+    for (const auto& e : c.endpoints) endpoints.push_back(registry.Endpoint(c.name, e.Address()));
     snap->cluster_addresses.push_back(upstream::ResolveEndpoints(c));
   }
   return snap;
