@@ -17,7 +17,7 @@ struct ForwardContext {
   bool client_is_http10 = false;  // upstream request is sent as HTTP/1.0 (see forward.cc)
   // Tracing on: the traceparent to send (replacing the client's); empty = tracing off, the
   // client's Trace Context fields pass through untouched.
-  std::string_view traceparent;
+  std::string_view traceparent = {};
   bool drop_tracestate = false;  // the client's tracestate was invalid or its trace restarted
 };
 
