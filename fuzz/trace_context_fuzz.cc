@@ -15,7 +15,9 @@
 
 namespace {
 
-bool IsLowerHexOrDash(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'; }
+bool IsLowerHexOrDash(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+}
 
 void CheckTraceParent(std::string_view in) {
   ficus::http::TraceParent tp;

@@ -35,25 +35,24 @@ TEST(TraceParent, FutureVersionsParseTheirFirstFields) {
   EXPECT_TRUE(
       ParseTraceParent("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", &tp));
   EXPECT_EQ(tp.version, 0xcc);
-  EXPECT_FALSE(
-      ParseTraceParent("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x", &tp));
+  EXPECT_FALSE(ParseTraceParent("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x", &tp));
 }
 
 TEST(TraceParent, RejectsInvalid) {
   const std::vector<std::string> bad = {
       "",
       "00",
-      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",     // short
-      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",   // v00 + more
-      "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",    // upper case
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",    // short
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",  // v00 + more
+      "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",   // upper case
       "00-0af7651916cd43dd8448eb211c80319c-B7AD6B7169203331-01",
-      "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",    // version ff
-      "00-00000000000000000000000000000000-b7ad6b7169203331-01",    // zero trace id
-      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",    // zero parent id
-      "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",    // separator
+      "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  // version ff
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01",  // zero trace id
+      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  // zero parent id
+      "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  // separator
       "00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-01",
       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331_01",
-      "00-0af7651916cd43dd8448eb211c8031zz-b7ad6b7169203331-01",    // not hex
+      "00-0af7651916cd43dd8448eb211c8031zz-b7ad6b7169203331-01",  // not hex
       "0g-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
       " 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
@@ -66,9 +65,9 @@ TEST(TraceParent, RejectsInvalid) {
 
 TEST(TraceState, Valid) {
   for (std::string_view s :
-       {"", "congo=t61rcWkgMzE", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-        " congo=a , rojo=b ", "a=b,,c=d", "\tk=v\t", "tenant@system=v", "0tenant@sys-1=v",
-        "k_-*/9=v a l u e", "a=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~"}) {
+       {"", "congo=t61rcWkgMzE", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", " congo=a , rojo=b ",
+        "a=b,,c=d", "\tk=v\t", "tenant@system=v", "0tenant@sys-1=v", "k_-*/9=v a l u e",
+        "a=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~"}) {
     EXPECT_TRUE(ValidTraceState(s)) << s;
   }
   std::string many;
@@ -79,8 +78,8 @@ TEST(TraceState, Valid) {
 
 TEST(TraceState, Invalid) {
   for (std::string_view s :
-       {"Congo=x", "1abc=x", "a", "a=", "=v", "a=b,a=c", "a=b\tc", "a=b=c", "a=\x7f",
-        "t@=v", "@s=v", "t@Sys=v", "t@s@x=v", "t@systemnamelonge=v", "a=b;c=d", "a=\xc3\xa9"}) {
+       {"Congo=x", "1abc=x", "a", "a=", "=v", "a=b,a=c", "a=b\tc", "a=b=c", "a=\x7f", "t@=v",
+        "@s=v", "t@Sys=v", "t@s@x=v", "t@systemnamelonge=v", "a=b;c=d", "a=\xc3\xa9"}) {
     EXPECT_FALSE(ValidTraceState(s)) << s;
   }
   EXPECT_FALSE(ValidTraceState("a=" + std::string(257, 'x')));
