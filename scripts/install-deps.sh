@@ -13,6 +13,8 @@ packages=(
   python3 curl procps psmisc iproute2
   # peers the benchmarks and tests measure against
   nginx-light haproxy wrk
+  # observability tests: promtool (exposition check) and a real Prometheus scraping ficus
+  prometheus
 )
 
 missing=()
