@@ -320,12 +320,12 @@ net::Task<Status> Session::Forward(const config::Route& route) {
 
   for (int attempt = 0;; ++attempt) {
     out_.clear();
-    ForwardContext ctx{{client_ip_, client_ip_len_},
-                       {request_id_, request_id_len_},
-                       head_.version_minor == 0,
-                       tracing_ ? std::string_view(traceparent_, sizeof traceparent_)
-                                : std::string_view(),
-                       drop_tracestate_};
+    ForwardContext ctx{
+        {client_ip_, client_ip_len_},
+        {request_id_, request_id_len_},
+        head_.version_minor == 0,
+        tracing_ ? std::string_view(traceparent_, sizeof traceparent_) : std::string_view(),
+        drop_tracestate_};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
     // The retry skips the pool: its connections are as old as the one that just failed.

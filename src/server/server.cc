@@ -217,9 +217,9 @@ class Gateway {
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
+    admin_->Stop();       // before the sinks: a scrape reads their counters
     access_log_.reset();  // writes what the workers queued
     tracer_.reset();      // one last export attempt
-    admin_->Stop();
     log::info("drained; exiting");
   }
 
@@ -234,7 +234,7 @@ class Gateway {
   std::shared_ptr<const config::Config> config_;
   observe::Registry registry_;
   std::unique_ptr<observe::AccessLog> access_log_;  // null when not configured
-  std::unique_ptr<observe::Tracer> tracer_;          // null when not configured
+  std::unique_ptr<observe::Tracer> tracer_;         // null when not configured
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;

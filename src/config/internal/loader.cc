@@ -488,8 +488,8 @@ void Loader::ReadAccessLog(const Value& v, AccessLog* log) {
         auto s = String(item);
         if (!s) continue;
         if (std::find(known.begin(), known.end(), *s) == known.end()) {
-          Error(item, "unknown access log field " + Quote(*s) + "; expected one of: " +
-                          JoinNames(known));
+          Error(item,
+                "unknown access log field " + Quote(*s) + "; expected one of: " + JoinNames(known));
         } else if (std::find(log->fields.begin(), log->fields.end(), *s) != log->fields.end()) {
           Error(item, "field " + Quote(*s) + " listed twice");
         } else {
@@ -506,8 +506,7 @@ void Loader::ReadAccessLog(const Value& v, AccessLog* log) {
 
 void Loader::ReadTracing(const Value& v, Tracing* t) {
   Fields f;
-  if (!ReadMap(v, {"endpoint", "sample", "service_name", "batch_size", "flush_interval",
-                   "timeout"},
+  if (!ReadMap(v, {"endpoint", "sample", "service_name", "batch_size", "flush_interval", "timeout"},
                &f)) {
     return;
   }
@@ -518,8 +517,10 @@ void Loader::ReadTracing(const Value& v, Tracing* t) {
       // http://host:port/path: the collector runs beside ficus; https is not supported.
       std::string_view rest = *s;
       if (!rest.starts_with("http://") || rest.size() == 7) {
-        Error(*e, "expected an http:// URL of an OTLP/HTTP collector (like "
-                  "http://127.0.0.1:4318/v1/traces), got " + Quote(*s));
+        Error(*e,
+              "expected an http:// URL of an OTLP/HTTP collector (like "
+              "http://127.0.0.1:4318/v1/traces), got " +
+                  Quote(*s));
       } else {
         rest.remove_prefix(7);
         std::string authority(rest.substr(0, rest.find('/')));
