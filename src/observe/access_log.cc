@@ -32,17 +32,30 @@ int64_t UnixOffsetNanos() {
   return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
 }
 
-// RFC 3339 UTC with microseconds: 2026-11-21T09:50:36.123456Z
+// RFC 3339 UTC with microseconds: "2026-11-21T09:50:36.123456Z". The date and time of day are
+// formatted once per second (gmtime and snprintf cost more than the rest of a line).
 void AppendTime(std::string& out, int64_t unix_ns) {
-  const time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
-  const int64_t micros = (unix_ns % 1'000'000'000) / 1000;
-  tm t;
-  gmtime_r(&secs, &t);
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ\"",
-                              t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min,
-                              t.tm_sec, static_cast<long long>(micros));
-  out.append(buf, static_cast<size_t>(n));
+  thread_local int64_t cached_sec = -1;
+  thread_local char prefix[80];  // "\"2026-11-21T09:50:36." (room for any int the format gets)
+  const int64_t sec = unix_ns / 1'000'000'000;
+  if (sec != cached_sec) {
+    const time_t t = static_cast<time_t>(sec);
+    tm parts;
+    gmtime_r(&t, &parts);
+    std::snprintf(prefix, sizeof prefix, "\"%04d-%02d-%02dT%02d:%02d:%02d.", parts.tm_year + 1900,
+                  parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+    cached_sec = sec;
+  }
+  out.append(prefix, 21);
+  uint32_t micros = static_cast<uint32_t>((unix_ns % 1'000'000'000) / 1000);
+  char digits[8];
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + micros % 10);
+    micros /= 10;
+  }
+  digits[6] = 'Z';
+  digits[7] = '"';
+  out.append(digits, 8);
 }
 
 void AppendMicrosBetween(std::string& out, int64_t from_ns, int64_t to_ns) {
