@@ -113,5 +113,24 @@ TEST(ObserveConfig, TracingErrors) {
               "exporter");
 }
 
+TEST(ObserveConfig, RunningConfigShowsAndRoundTripsThem) {
+  LoadResult r = Load(
+      "access_log: { path: /var/log/a.log, fields: [time, status], sample: 0.25 }\n"
+      "tracing: { endpoint: \"http://127.0.0.1:4318/v1/traces\", sample: 0.01, batch_size: 7 }\n");
+  ASSERT_TRUE(r.config) << r.errors[0].ToString();
+  const std::string y = ToRedactedYaml(*r.config);
+  EXPECT_THAT(y, HasSubstr("access_log:"));
+  EXPECT_THAT(y, HasSubstr("tracing:"));
+  LoadResult again = LoadString(y, "again.yaml");
+  ASSERT_TRUE(again.config) << again.errors[0].ToString() << "\n" << y;
+  EXPECT_EQ(again.config->access_log.path, "/var/log/a.log");
+  EXPECT_EQ(again.config->access_log.fields, (std::vector<std::string>{"time", "status"}));
+  EXPECT_DOUBLE_EQ(again.config->access_log.sample, 0.25);
+  EXPECT_EQ(again.config->tracing.endpoint, "http://127.0.0.1:4318/v1/traces");
+  EXPECT_DOUBLE_EQ(again.config->tracing.sample, 0.01);
+  EXPECT_EQ(again.config->tracing.batch_size, 7u);
+  EXPECT_EQ(ToRedactedYaml(*Load("").config).find("access_log"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ficus::config
