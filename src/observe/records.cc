@@ -14,7 +14,7 @@ namespace {
 template <size_t N, class Len>
 void CopyTruncated(char (&dst)[N], Len* len, std::string_view src) {
   const size_t n = std::min(src.size(), N);
-  std::memcpy(dst, src.data(), n);
+  if (n != 0) std::memcpy(dst, src.data(), n);  // an empty view may have a null data()
   *len = static_cast<Len>(n);
 }
 
