@@ -24,6 +24,8 @@ constexpr std::string_view kFieldNames[kLogFieldCount] = {
 
 constexpr size_t kDrainBatch = 256;     // records per ring per pass
 constexpr size_t kWriteAt = 64 * 1024;  // buffered bytes that trigger a write
+// Lines wait at most this long for more to join them in one write (fewer syscalls).
+constexpr int64_t kWriteEveryNs = 10'000'000;
 
 int64_t UnixOffsetNanos() {
   timespec real, mono;
@@ -234,7 +236,8 @@ bool AccessLog::OpenFile(std::string* error) {
 void AccessLog::Run() {
   std::string buf;
   buf.reserve(kWriteAt + 4096);
-  uint64_t pending = 0;  // records in buf
+  uint64_t pending = 0;       // records in buf
+  int64_t pending_since = 0;  // when the oldest of them was formatted
   auto write_out = [&] {
     if (!buf.empty()) {
       if (!WriteAll(fd_, buf)) write_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -259,12 +262,16 @@ void AccessLog::Run() {
     size_t n = 0;
     for (int w = 0; w < rings_.workers(); ++w) {
       n += rings_.Drain(w, kDrainBatch, [&](const ExchangeRecord& r) {
+        if (pending == 0) pending_since = MonotonicNanos();
         FormatLine(r, options_.fields, offset, buf);
         ++pending;
         if (buf.size() >= kWriteAt) write_out();
       });
     }
-    if (n == 0 || buf.size() >= kWriteAt) write_out();
+    if (pending > 0 && (stopping || flush_.load(std::memory_order_acquire) ||
+                        MonotonicNanos() - pending_since >= kWriteEveryNs)) {
+      write_out();
+    }
     if (n == 0) {
       if (stopping) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -274,11 +281,13 @@ void AccessLog::Run() {
 }
 
 void AccessLog::Flush() {
+  flush_.fetch_add(1, std::memory_order_acq_rel);
   const uint64_t target = rings_.pushed();
   const int64_t deadline = MonotonicNanos() + 5'000'000'000;
   while (consumed_.load(std::memory_order_acquire) < target && MonotonicNanos() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  flush_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void AccessLog::Collect(MetricWriter& w) const {

@@ -557,6 +557,7 @@ class AccessLog {
   std::atomic<uint64_t> write_errors_{0};
   std::atomic<uint64_t> reopens_{0};
   std::atomic<uint64_t> consumed_{0};
+  std::atomic<int> flush_{0};  // Flush() callers waiting: write without delay
   std::thread thread_;
 };
 
