@@ -13,7 +13,7 @@ packages=(
   python3 curl procps psmisc iproute2
   # peers the benchmarks and tests measure against
   nginx-light haproxy wrk
-  # promtool checks the rules `ficus slo rules` writes (tests/integration/test_slo_rules.py)
+  # promtool (exposition and `ficus slo rules` checks) and a real Prometheus scraping ficus
   prometheus
 )
 

@@ -36,8 +36,11 @@ RESULTS_DIR = ROOT / "bench" / "results"
 PROXY_CPU = 1  # every proxy under test
 LOAD_CPU = 0   # wrk and the backend nginx
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CONFIG_ORDER = ["direct", "ficus", "nginx", "haproxy"]
-PROXIES = ["ficus", "nginx", "haproxy"]
+# ficus-obs: ficus with metrics + access log (to a file) + 1 % trace sampling exported to an
+# OTLP sink (the backend nginx answers POST /v1/traces); its throughput over bare ficus is the
+# observability cost (issue 4: target >= 0.9).
+CONFIG_ORDER = ["direct", "ficus", "ficus-obs", "nginx", "haproxy"]
+PROXIES = ["ficus", "ficus-obs", "nginx", "haproxy"]
 BODIES = {"small": 100, "large": 16 * 1024}  # path -> body bytes
 BODY_LABEL = {"small": "100 B", "large": "16 KiB"}
 
@@ -435,12 +438,12 @@ class Bench:
             conf = render("haproxy.cfg", self.tmp / "haproxy.cfg",
                           {"PORT": port, "BACKEND_PORT": bport, "TMP": self.tmp})
             argv = pin + [tool("haproxy"), "-db", "-f", str(conf)]
-        elif name == "ficus":
+        elif name in ("ficus", "ficus-obs"):
             binary = Path(self.args.ficus)
             if not os.access(binary, os.X_OK):
                 raise BenchError(f"ficus binary not found at {binary} -- `make build` first, or "
                                  f"leave it out: --only direct,nginx,haproxy")
-            conf = render("ficus.yaml", self.tmp / "ficus.yaml",
+            conf = render(f"{name}.yaml", self.tmp / f"{name}.yaml",
                           {"PORT": port, "BACKEND_PORT": bport, "ADMIN_PORT": free_port(),
                            "TMP": self.tmp})
             argv = pin + [str(binary), "run", "-c", str(conf)]
@@ -626,12 +629,24 @@ def ratios(summ: dict[str, dict], with_cpu: bool = True) -> dict[str, dict]:
             r["cpu_per_req"] = (f["cpu_us_per_req"] / o["cpu_us_per_req"]
                                 if o["cpu_us_per_req"] else float("nan"))
         out[f"ficus/{other}"] = r
+    o = summ.get("ficus-obs")
+    if o:
+        r = {"throughput": o["rps"] / f["rps"] if f["rps"] else float("nan"),
+             "p99": o["p99_ms"] / f["p99_ms"] if f["p99_ms"] else float("nan")}
+        if with_cpu:
+            r["cpu_per_req"] = (o["cpu_us_per_req"] / f["cpu_us_per_req"]
+                                if f["cpu_us_per_req"] else float("nan"))
+        out["ficus-obs/ficus"] = r
     for k, r in out.items():
         line = f"  {k:<14} throughput {r['throughput']:.2f}x (higher is better)"
         if with_cpu:
             line += f"   CPU/req {r['cpu_per_req']:.2f}x (lower is better)"
         line += f"   p99 {r['p99']:.2f}x (lower is better)"
         log(line)
+    if "ficus-obs/ficus" in out:
+        t = out["ficus-obs/ficus"]["throughput"]
+        log(f"  observability cost (metrics + access log + 1% traces): throughput ratio {t:.3f} "
+            f"(target >= 0.90: {'met' if t >= 0.9 else 'NOT met'})")
     return out
 
 
@@ -699,7 +714,7 @@ def main() -> int:
     ap.add_argument("--many-rounds", type=int, default=None,
                     help="rounds of the many-connections run (default min(rounds, 3); 0 skips it)")
     ap.add_argument("--only", default=",".join(CONFIG_ORDER),
-                    help="comma-separated subset of direct,ficus,nginx,haproxy")
+                    help="comma-separated subset of direct,ficus,ficus-obs,nginx,haproxy")
     ap.add_argument("--skip-rss", action="store_true", help="skip the RSS measurements")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s per run")
     ap.add_argument("--ficus", default=str(DEFAULT_FICUS), help=f"ficus binary (default {DEFAULT_FICUS.relative_to(ROOT)})")

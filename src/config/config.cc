@@ -486,6 +486,30 @@ std::string ToRedactedYaml(const Config& c) {
     }
     out << YAML::EndSeq;
   }
+  if (c.access_log.enabled) {
+    out << YAML::Key << "access_log" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "path" << YAML::Value;
+    Str(out, c.access_log.path);
+    if (!c.access_log.fields.empty()) {
+      out << YAML::Key << "fields" << YAML::Value;
+      StrList(out, c.access_log.fields);
+    }
+    out << YAML::Key << "sample" << YAML::Value << c.access_log.sample;
+    out << YAML::EndMap;
+  }
+  if (c.tracing.enabled) {
+    const Tracing& tr = c.tracing;
+    out << YAML::Key << "tracing" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "endpoint" << YAML::Value;
+    Str(out, tr.endpoint);
+    out << YAML::Key << "sample" << YAML::Value << tr.sample;
+    out << YAML::Key << "service_name" << YAML::Value;
+    Str(out, tr.service_name);
+    out << YAML::Key << "batch_size" << YAML::Value << tr.batch_size;
+    out << YAML::Key << "flush_interval" << YAML::Value << FormatDuration(tr.flush_interval);
+    out << YAML::Key << "timeout" << YAML::Value << FormatDuration(tr.timeout);
+    out << YAML::EndMap;
+  }
 
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -195,6 +195,30 @@ struct Slo {
   int line = 0;
 };
 
+// access_log: JSON Lines, written off the workers (observe::AccessLog).
+struct AccessLog {
+  bool enabled = false;             // the section is present
+  std::string path;                 // a file, or "stdout"
+  std::vector<std::string> fields;  // names from kAccessLogFields; empty = all of them
+  double sample = 1.0;              // share of requests logged, 0..1
+};
+// Every access-log field, in the order they are written.
+inline constexpr const char* kAccessLogFields[] = {
+    "time",      "request_id",  "trace_id",   "client",        "method",  "host",      "path",
+    "route",     "cluster",     "endpoint",   "status",        "bytes_in", "bytes_out",
+    "duration_us", "connect_us", "first_byte_us", "retries", "user_agent", "error"};
+
+// tracing: W3C Trace Context and OTLP/HTTP JSON export (observe::Tracer).
+struct Tracing {
+  bool enabled = false;     // the section is present
+  std::string endpoint;     // http://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  double sample = 0.01;     // ratio for traces ficus starts; a parent's sampled flag decides otherwise
+  std::string service_name = "ficus";
+  uint32_t batch_size = 512;       // spans per export request, 1..10000
+  Duration flush_interval{1000};   // a partial batch waits at most this long
+  Duration timeout{2000};          // per export request
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -207,6 +231,8 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   std::vector<Slo> slos;  // in config order; names unique
+  AccessLog access_log;
+  Tracing tracing;
 };
 
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".

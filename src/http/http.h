@@ -57,6 +57,8 @@ enum class HeaderRole : uint8_t {
   kXForwardedHost,
   kXRequestId,
   kVia,
+  kTraceparent,  // W3C Trace Context: replaced (not forwarded as-is) when tracing is on
+  kTracestate,
 };
 
 struct Header {
@@ -105,6 +107,10 @@ struct RequestHead {
   bool upgrade = false;               // Connection: upgrade and an Upgrade field are both present
   std::string_view upgrade_protocol;  // Upgrade field value when upgrade
   std::string_view request_id;        // X-Request-Id value, if present
+  std::string_view user_agent;        // first User-Agent value, if present
+  std::string_view traceparent;       // first traceparent value, if present
+  uint8_t traceparent_count = 0;      // traceparent fields (more than one: invalid)
+  uint8_t tracestate_count = 0;       // tracestate fields
   std::span<Header> headers;          // the parsed fields, in order, inside caller storage
   size_t head_size = 0;               // bytes from the request line through the empty line
                                       // (and any empty lines skipped before the request line)
@@ -166,6 +172,28 @@ class ResponseHeadParser {
   std::span<Header> storage_;
   internal::HeadProgress progress_;
 };
+
+// W3C Trace Context (https://www.w3.org/TR/trace-context/), parsed strictly.
+struct TraceParent {
+  uint8_t version = 0;
+  uint8_t trace_id[16] = {};
+  uint8_t parent_id[8] = {};
+  uint8_t flags = 0;
+  bool sampled() const { return (flags & 1) != 0; }
+};
+inline constexpr size_t kTraceParentSize = 55;  // "00-" 32 hex "-" 16 hex "-" 2 hex
+// A traceparent field value: lower-case hex only; version "ff" is invalid; version 00 is exactly
+// 55 bytes; a later version is at least 55 bytes and, if longer, has '-' after the flags (its
+// extra fields are ignored); trace id and parent id must not be all zeros. False if invalid.
+bool ParseTraceParent(std::string_view value, TraceParent* out);
+// Writes version 00 "00-<trace_id>-<span_id>-<flags>" (kTraceParentSize bytes) to out.
+void FormatTraceParent(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags,
+                       char* out);
+// A tracestate field value: at most 32 list members separated by commas (optional spaces or
+// tabs around them; empty members allowed), each key=value with the spec's key grammar
+// (simple or tenant@system) and value grammar (1..256 printable ASCII except ',' and '=', no
+// trailing space), no duplicate keys, and at most 512 bytes in all. False if invalid.
+bool ValidTraceState(std::string_view value);
 
 // Validates a chunked body incrementally, so the proxy can forward the raw bytes it has
 // checked (no re-encoding, no copy) and know exactly where the message ends.

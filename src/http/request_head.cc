@@ -1,5 +1,6 @@
 // ficus::http — RequestHeadParser: request line and target forms (RFC 9112 §3), then the
 // fields that decide routing, framing and the connection (RFC 9112 §6, RFC 9110 §7).
+#include <algorithm>
 #include <cstring>
 
 #include "http/http.h"
@@ -85,6 +86,10 @@ void ResetHead(RequestHead& h) {
   h.upgrade = false;
   h.upgrade_protocol = {};
   h.request_id = {};
+  h.user_agent = {};
+  h.traceparent = {};
+  h.traceparent_count = 0;
+  h.tracestate_count = 0;
   h.headers = {};
   h.head_size = 0;
 }
@@ -147,6 +152,10 @@ Result<size_t> RequestHeadParser::Parse(std::string_view buf, RequestHead& out) 
   out.upgrade = http11 && s.conn_upgrade && s.has_upgrade;
   if (out.upgrade) out.upgrade_protocol = s.upgrade;
   out.request_id = s.request_id;
+  out.user_agent = s.user_agent;
+  out.traceparent = s.traceparent;
+  out.traceparent_count = static_cast<uint8_t>(std::min<uint32_t>(s.traceparent_count, 255));
+  out.tracestate_count = static_cast<uint8_t>(std::min<uint32_t>(s.tracestate_count, 255));
   if (s.conn_options > 0) internal::MarkConnectionOptions(fields);
   out.headers = fields;
   out.head_size = lx.head_size;

@@ -1,6 +1,9 @@
 #include "observe/observe.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "base/base.h"
@@ -33,20 +36,38 @@ uint64_t Histogram::Count() const {
   return n;
 }
 
+uint64_t HistogramTotals::Count() const {
+  uint64_t n = 0;
+  for (uint64_t b : buckets) n += b;
+  return n;
+}
+
+void HistogramTotals::Add(const Histogram& h) {
+  for (int i = 0; i < Histogram::kBuckets; ++i) buckets[i] += h.Bucket(i);
+  sum_micros += h.SumMicros();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registry
+
+TrafficStats::TrafficStats(std::string n, std::string c, int workers)
+    : name(std::move(n)), cluster(std::move(c)), cells(new TrafficCell[workers]()) {}
+
+ClusterStats::ClusterStats(std::string n, int workers)
+    : name(n), cells(new ClusterCell[workers]()), traffic(std::move(n), "", workers) {}
 
 Registry::Registry(int workers) : workers_(workers) {
   FICUS_CHECK(workers >= 1 && workers <= kMaxWorkers);
 }
+
+Registry::~Registry() = default;
 
 RouteStats* Registry::Route(std::string_view name) {
   std::lock_guard lock(mu_);
   for (RouteStats& r : routes_) {
     if (r.name == name) return &r;
   }
-  routes_.emplace_back();  // deque: existing elements never move
-  routes_.back().name = name;
+  routes_.emplace_back(std::string(name), std::string(), workers_);  // deque: never moves
   return &routes_.back();
 }
 
@@ -55,9 +76,92 @@ ClusterStats* Registry::Cluster(std::string_view name) {
   for (ClusterStats& c : clusters_) {
     if (c.name == name) return &c;
   }
-  clusters_.emplace_back();
-  clusters_.back().name = name;
+  clusters_.emplace_back(std::string(name), workers_);
   return &clusters_.back();
+}
+
+TrafficStats* Registry::Endpoint(std::string_view cluster, std::string_view address) {
+  std::lock_guard lock(mu_);
+  for (TrafficStats& e : endpoints_) {
+    if (e.cluster == cluster && e.name == address) return &e;
+  }
+  endpoints_.emplace_back(std::string(address), std::string(cluster), workers_);
+  return &endpoints_.back();
+}
+
+void Registry::AddCollector(std::function<void(MetricWriter&)> collector) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back(std::move(collector));
+}
+
+namespace {
+
+TrafficTotals Merge(const TrafficStats& s, int workers) {
+  TrafficTotals t;
+  t.name = s.name;
+  t.cluster = s.cluster;
+  std::vector<std::pair<int, uint64_t>> codes;
+  for (int w = 0; w < workers; ++w) {
+    const TrafficCell& c = s.cells[w];
+    t.requests += c.requests.Get();
+    t.in_flight += c.in_flight.Get();
+    for (int k = 0; k < 5; ++k) t.responses[k] += c.responses[k].Get();
+    c.codes.ForEach([&](int code, uint64_t n) {
+      for (auto& [have, count] : codes) {
+        if (have == code) {
+          count += n;
+          return;
+        }
+      }
+      codes.emplace_back(code, n);
+    });
+    t.request_bytes += c.request_bytes.Get();
+    t.response_bytes += c.response_bytes.Get();
+    t.duration.Add(c.duration);
+    t.upstream_connect.Add(c.upstream_connect);
+    t.upstream_first_byte.Add(c.upstream_first_byte);
+  }
+  std::sort(codes.begin(), codes.end());
+  t.codes = std::move(codes);
+  return t;
+}
+
+}  // namespace
+
+MetricsSnapshot Registry::Collect() const {
+  MetricsSnapshot snap;
+  const int n = workers_;
+  for (int w = 0; w < n; ++w) {
+    const ServerCell& c = server_[w];
+    ServerTotals& s = snap.server;
+    s.active_connections += c.active_connections.Get();
+    s.connections_accepted += c.connections_accepted.Get();
+    s.connections_rejected += c.connections_rejected.Get();
+    s.requests += c.requests.Get();
+    for (int k = 0; k < 5; ++k) s.responses[k] += c.responses[k].Get();
+    s.parse_errors += c.parse_errors.Get();
+    s.head_timeouts += c.head_timeouts.Get();
+    s.no_route += c.no_route.Get();
+  }
+  std::lock_guard lock(mu_);
+  for (const RouteStats& r : routes_) snap.routes.push_back(Merge(r, n));
+  for (const ClusterStats& cs : clusters_) {
+    ClusterTotals t;
+    t.traffic = Merge(cs.traffic, n);
+    for (int w = 0; w < n; ++w) {
+      const ClusterCell& c = cs.cells[w];
+      t.upstream_requests += c.requests.Get();
+      for (int k = 0; k < 5; ++k) t.upstream_responses[k] += c.responses[k].Get();
+      t.connect_failures += c.connect_failures.Get();
+      t.timeouts += c.timeouts.Get();
+      t.connections_opened += c.connections_opened.Get();
+      t.connections_reused += c.connections_reused.Get();
+      t.idle_connections += c.idle_connections.Get();
+    }
+    snap.clusters.push_back(std::move(t));
+  }
+  for (const TrafficStats& e : endpoints_) snap.endpoints.push_back(Merge(e, n));
+  return snap;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,241 +249,303 @@ void AppendMicrosAsSeconds(std::string& out, uint64_t micros) {
   out.append(digits, n);
 }
 
-struct Label {
-  std::string_view name;
-  std::string_view value;
-};
+}  // namespace
 
-class Writer {
- public:
-  explicit Writer(std::string& out) : out_(out) {}
-
-  void Family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    AppendEscaped(out_, help, /*quote=*/false);
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-
-  // Starts a sample line up to (and including) the space before the value.
-  void Begin(std::string_view name, std::initializer_list<Label> labels,
-             std::string_view suffix = {}) {
-    out_ += name;
-    out_ += suffix;
-    if (labels.size() != 0) {
-      out_ += '{';
-      bool first = true;
-      for (const Label& l : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += l.name;
-        out_ += "=\"";
-        AppendEscaped(out_, l.value, /*quote=*/true);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-  }
-
-  void Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t v) {
-    Begin(name, labels);
-    AppendUint(out_, v);
-    out_ += '\n';
-  }
-  void GaugeSample(std::string_view name, std::initializer_list<Label> labels, int64_t v) {
-    Begin(name, labels);
-    AppendInt(out_, v);
-    out_ += '\n';
-  }
-
-  // One histogram series: cumulative buckets at kExportBounds and +Inf, _sum (s), _count.
-  // `bucket_counts` are per-bucket (not cumulative) totals over all workers.
-  void HistogramSeries(std::string_view name, Label label,
-                       const std::array<uint64_t, Histogram::kBuckets>& bucket_counts,
-                       uint64_t sum_micros) {
-    uint64_t cumulative = 0;
-    int next = 0;  // first bucket not yet added to `cumulative`
-    for (const ExportBound& b : kExportBounds) {
-      int last = Histogram::BucketFor(b.micros);
-      for (; next <= last; ++next) cumulative += bucket_counts[next];
-      Begin(name, {label, {"le", b.le}}, "_bucket");
-      AppendUint(out_, cumulative);
-      out_ += '\n';
-    }
-    for (; next < Histogram::kBuckets; ++next) cumulative += bucket_counts[next];
-    Begin(name, {label, {"le", "+Inf"}}, "_bucket");
-    AppendUint(out_, cumulative);
-    out_ += '\n';
-    Begin(name, {label}, "_sum");
-    AppendMicrosAsSeconds(out_, sum_micros);
-    out_ += '\n';
-    // _count is the same snapshot of the buckets as +Inf, so the two always agree.
-    Begin(name, {label}, "_count");
-    AppendUint(out_, cumulative);
-    out_ += '\n';
-  }
-
- private:
-  std::string& out_;
-};
-
-template <class Cell, class F>
-uint64_t SumCounter(const std::array<Cell, kMaxWorkers>& cells, int workers, F field) {
-  uint64_t n = 0;
-  for (int w = 0; w < workers; ++w) n += field(cells[w]).Get();
-  return n;
+void MetricWriter::Family(std::string_view name, std::string_view type, std::string_view help) {
+  out_ += "# HELP ";
+  out_ += name;
+  out_ += ' ';
+  AppendEscaped(out_, help, /*quote=*/false);
+  out_ += "\n# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
 }
 
-template <class Cell, class F>
-int64_t SumGauge(const std::array<Cell, kMaxWorkers>& cells, int workers, F field) {
-  int64_t n = 0;
-  for (int w = 0; w < workers; ++w) n += field(cells[w]).Get();
-  return n;
+void MetricWriter::Begin(std::string_view name, std::initializer_list<Label> labels,
+                         std::string_view suffix, const Label* extra) {
+  out_ += name;
+  out_ += suffix;
+  if (labels.size() != 0 || extra != nullptr) {
+    out_ += '{';
+    bool first = true;
+    auto one = [&](const Label& l) {
+      if (!first) out_ += ',';
+      first = false;
+      out_ += l.name;
+      out_ += "=\"";
+      AppendEscaped(out_, l.value, /*quote=*/true);
+      out_ += '"';
+    };
+    for (const Label& l : labels) one(l);
+    if (extra) one(*extra);
+    out_ += '}';
+  }
+  out_ += ' ';
+}
+
+void MetricWriter::Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t v) {
+  Begin(name, labels, {});
+  AppendUint(out_, v);
+  out_ += '\n';
+}
+
+void MetricWriter::GaugeSample(std::string_view name, std::initializer_list<Label> labels,
+                               int64_t v) {
+  Begin(name, labels, {});
+  AppendInt(out_, v);
+  out_ += '\n';
+}
+
+void MetricWriter::DoubleSample(std::string_view name, std::initializer_list<Label> labels,
+                                double v) {
+  Begin(name, labels, {});
+  char buf[32];
+  int len = std::isnan(v) ? std::snprintf(buf, sizeof buf, "NaN")
+                          : std::snprintf(buf, sizeof buf, "%.17g", v);
+  out_.append(buf, static_cast<size_t>(len));
+  out_ += '\n';
+}
+
+void MetricWriter::HistogramSeries(std::string_view name, std::initializer_list<Label> labels,
+                                   const HistogramTotals& h) {
+  uint64_t cumulative = 0;
+  int next = 0;  // first bucket not yet added to `cumulative`
+  for (const ExportBound& b : kExportBounds) {
+    int last = Histogram::BucketFor(b.micros);
+    for (; next <= last; ++next) cumulative += h.buckets[next];
+    Label le{"le", b.le};
+    Begin(name, labels, "_bucket", &le);
+    AppendUint(out_, cumulative);
+    out_ += '\n';
+  }
+  for (; next < Histogram::kBuckets; ++next) cumulative += h.buckets[next];
+  Label inf{"le", "+Inf"};
+  Begin(name, labels, "_bucket", &inf);
+  AppendUint(out_, cumulative);
+  out_ += '\n';
+  Begin(name, labels, "_sum");
+  AppendMicrosAsSeconds(out_, h.sum_micros);
+  out_ += '\n';
+  // _count is the same snapshot of the buckets as +Inf, so the two always agree.
+  Begin(name, labels, "_count");
+  AppendUint(out_, cumulative);
+  out_ += '\n';
+}
+
+namespace {
+
+// The families every TrafficStats kind has, with `prefix` (ficus_route, ficus_cluster,
+// ficus_endpoint) and its labels.
+template <class LabelsOf>
+void RenderTraffic(MetricWriter& w, std::string_view prefix, std::string_view what,
+                   const std::vector<const TrafficTotals*>& rows, LabelsOf labels_of) {
+  std::string name;
+  auto family = [&](std::string_view suffix, std::string_view type, std::string help) {
+    name.assign(prefix).append(suffix);
+    w.Family(name, type, help.append(what).append("."));
+  };
+  family("_requests_total", "counter", "Requests to the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      if (b.name.empty())
+        w.Sample(name, {a}, t->requests);
+      else
+        w.Sample(name, {a, b}, t->requests);
+    });
+  family("_requests_in_flight", "gauge", "Requests in progress at the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      if (b.name.empty())
+        w.GaugeSample(name, {a}, t->in_flight);
+      else
+        w.GaugeSample(name, {a, b}, t->in_flight);
+    });
+  family("_responses_total", "counter", "Responses sent downstream, by status class, for the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      for (int k = 0; k < 5; ++k) {
+        Label cls{"class", kClassNames[k]};
+        if (b.name.empty())
+          w.Sample(name, {a, cls}, t->responses[k]);
+        else
+          w.Sample(name, {a, b, cls}, t->responses[k]);
+      }
+    });
+  family("_responses_by_code_total", "counter",
+         "Responses sent downstream, by status code (codes seen; \"other\" past 16 distinct per "
+         "worker), for the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      for (const auto& [code, count] : t->codes) {
+        char buf[8];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, code);
+        Label c{"code", code == 0 ? std::string_view("other") : std::string_view(buf, end - buf)};
+        if (b.name.empty())
+          w.Sample(name, {a, c}, count);
+        else
+          w.Sample(name, {a, b, c}, count);
+      }
+    });
+  family("_request_bytes_total", "counter", "Request body bytes received from clients for the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      if (b.name.empty())
+        w.Sample(name, {a}, t->request_bytes);
+      else
+        w.Sample(name, {a, b}, t->request_bytes);
+    });
+  family("_response_bytes_total", "counter", "Response body bytes sent to clients for the ");
+  for (const TrafficTotals* t : rows)
+    labels_of(*t, [&](Label a, Label b) {
+      if (b.name.empty())
+        w.Sample(name, {a}, t->response_bytes);
+      else
+        w.Sample(name, {a, b}, t->response_bytes);
+    });
+  auto histogram = [&](std::string_view suffix, std::string help, auto member) {
+    family(suffix, "histogram", std::move(help));
+    for (const TrafficTotals* t : rows)
+      labels_of(*t, [&](Label a, Label b) {
+        if (b.name.empty())
+          w.HistogramSeries(name, {a}, t->*member);
+        else
+          w.HistogramSeries(name, {a, b}, t->*member);
+      });
+  };
+  histogram("_request_duration_seconds", "Time from request start to response complete at the ",
+            &TrafficTotals::duration);
+  histogram("_upstream_connect_duration_seconds",
+            "Time to open each new upstream connection for the ", &TrafficTotals::upstream_connect);
+  histogram("_upstream_first_byte_seconds",
+            "Time from the request head sent upstream to the first response byte at the ",
+            &TrafficTotals::upstream_first_byte);
 }
 
 }  // namespace
 
 std::string Registry::RenderPrometheus() const {
+  const MetricsSnapshot snap = Collect();
   std::string out;
-  out.reserve(16 * 1024);
-  Writer w(out);
-  const int n = workers_;
+  out.reserve(32 * 1024);
+  MetricWriter w(out);
+  const ServerTotals& s = snap.server;
 
   // Downstream (per server, summed over workers).
-  auto server_counter = [&](std::string_view name, std::string_view help, auto field) {
+  auto server_counter = [&](std::string_view name, std::string_view help, uint64_t v) {
     w.Family(name, "counter", help);
-    w.Sample(name, {}, SumCounter(server_, n, field));
+    w.Sample(name, {}, v);
   };
   w.Family("ficus_downstream_connections_active", "gauge",
            "Downstream (client) connections currently open.");
-  w.GaugeSample("ficus_downstream_connections_active", {},
-                SumGauge(
-                    server_, n, [](const ServerCell& c) -> auto& { return c.active_connections; }));
-  server_counter(
-      "ficus_downstream_connections_total", "Downstream connections accepted.",
-      [](const ServerCell& c) -> auto& { return c.connections_accepted; });
-  server_counter(
-      "ficus_downstream_connections_rejected_total",
-      "Downstream connections refused over the connection limit.",
-      [](const ServerCell& c) -> auto& { return c.connections_rejected; });
-  server_counter(
-      "ficus_downstream_requests_total",
-      "Downstream requests received (every head parsed or rejected).",
-      [](const ServerCell& c) -> auto& { return c.requests; });
+  w.GaugeSample("ficus_downstream_connections_active", {}, s.active_connections);
+  server_counter("ficus_downstream_connections_total", "Downstream connections accepted.",
+                 s.connections_accepted);
+  server_counter("ficus_downstream_connections_rejected_total",
+                 "Downstream connections refused over the connection limit.",
+                 s.connections_rejected);
+  server_counter("ficus_downstream_requests_total",
+                 "Downstream requests received (every head parsed or rejected).", s.requests);
   w.Family("ficus_downstream_responses_total", "counter",
            "Responses sent to downstream clients, by status class.");
   for (int k = 0; k < 5; ++k) {
-    w.Sample("ficus_downstream_responses_total", {{"class", kClassNames[k]}},
-             SumCounter(
-                 server_, n, [k](const ServerCell& c) -> auto& { return c.responses[k]; }));
+    w.Sample("ficus_downstream_responses_total", {{"class", kClassNames[k]}}, s.responses[k]);
   }
-  server_counter(
-      "ficus_downstream_parse_errors_total",
-      "Downstream requests answered with an error before routing (malformed heads).",
-      [](const ServerCell& c) -> auto& { return c.parse_errors; });
-  server_counter(
-      "ficus_downstream_head_timeouts_total",
-      "Downstream request heads not complete in time (408).",
-      [](const ServerCell& c) -> auto& { return c.head_timeouts; });
-  server_counter(
-      "ficus_downstream_no_route_total", "Downstream requests that matched no route.",
-      [](const ServerCell& c) -> auto& { return c.no_route; });
+  server_counter("ficus_downstream_parse_errors_total",
+                 "Downstream requests answered with an error before routing (malformed heads).",
+                 s.parse_errors);
+  server_counter("ficus_downstream_head_timeouts_total",
+                 "Downstream request heads not complete in time (408).", s.head_timeouts);
+  server_counter("ficus_downstream_no_route_total", "Downstream requests that matched no route.",
+                 s.no_route);
 
-  std::lock_guard lock(mu_);  // the deques' structure; cells are read with relaxed loads
+  // Routes, clusters and endpoints: the same traffic families.
+  std::vector<const TrafficTotals*> rows;
+  for (const TrafficTotals& r : snap.routes) rows.push_back(&r);
+  RenderTraffic(w, "ficus_route", "route", rows, [](const TrafficTotals& t, auto emit) {
+    emit(Label{"route", t.name}, Label{});
+  });
+  rows.clear();
+  for (const ClusterTotals& c : snap.clusters) rows.push_back(&c.traffic);
+  RenderTraffic(w, "ficus_cluster", "cluster", rows, [](const TrafficTotals& t, auto emit) {
+    emit(Label{"cluster", t.name}, Label{});
+  });
+  rows.clear();
+  for (const TrafficTotals& e : snap.endpoints) rows.push_back(&e);
+  RenderTraffic(w, "ficus_endpoint", "endpoint", rows, [](const TrafficTotals& t, auto emit) {
+    emit(Label{"cluster", t.cluster}, Label{"endpoint", t.name});
+  });
 
-  // Routes.
-  auto route_counter = [&](std::string_view name, std::string_view help, auto field) {
-    w.Family(name, "counter", help);
-    for (const RouteStats& r : routes_) {
-      w.Sample(name, {{"route", r.name}}, SumCounter(r.cells, n, field));
-    }
-  };
-  route_counter(
-      "ficus_route_requests_total", "Requests matched to the route.",
-      [](const RouteCell& c) -> auto& { return c.requests; });
-  w.Family("ficus_route_responses_total", "counter",
-           "Responses sent for the route, by status class.");
-  for (const RouteStats& r : routes_) {
-    for (int k = 0; k < 5; ++k) {
-      w.Sample("ficus_route_responses_total", {{"route", r.name}, {"class", kClassNames[k]}},
-               SumCounter(
-                   r.cells, n, [k](const RouteCell& c) -> auto& { return c.responses[k]; }));
-    }
-  }
-  route_counter(
-      "ficus_route_request_bytes_total", "Request body bytes received from clients on the route.",
-      [](const RouteCell& c) -> auto& { return c.request_bytes; });
-  route_counter(
-      "ficus_route_response_bytes_total", "Response body bytes sent to clients on the route.",
-      [](const RouteCell& c) -> auto& { return c.response_bytes; });
-  w.Family("ficus_route_request_duration_seconds", "histogram",
-           "Time from request start to response complete on the route.");
-  for (const RouteStats& r : routes_) {
-    std::array<uint64_t, Histogram::kBuckets> buckets{};
-    uint64_t sum = 0;
-    for (int wk = 0; wk < n; ++wk) {
-      const Histogram& h = r.cells[wk].duration;
-      for (int i = 0; i < Histogram::kBuckets; ++i) buckets[i] += h.Bucket(i);
-      sum += h.SumMicros();
-    }
-    w.HistogramSeries("ficus_route_request_duration_seconds", {"route", r.name}, buckets, sum);
-  }
-
-  // Clusters.
+  // Cluster connection-level counters.
   auto cluster_counter = [&](std::string_view name, std::string_view help, auto field) {
     w.Family(name, "counter", help);
-    for (const ClusterStats& c : clusters_) {
-      w.Sample(name, {{"cluster", c.name}}, SumCounter(c.cells, n, field));
+    for (const ClusterTotals& c : snap.clusters) {
+      w.Sample(name, {{"cluster", c.traffic.name}}, field(c));
     }
   };
-  cluster_counter(
-      "ficus_cluster_upstream_requests_total",
-      "Requests sent to the cluster's endpoints (every attempt, retries included).",
-      [](const ClusterCell& c) -> auto& { return c.requests; });
+  cluster_counter("ficus_cluster_upstream_requests_total",
+                  "Requests sent to the cluster's endpoints (every attempt, retries included).",
+                  [](const ClusterTotals& c) { return c.upstream_requests; });
   w.Family("ficus_cluster_upstream_responses_total", "counter",
            "Responses received from the cluster's endpoints, by status class.");
-  for (const ClusterStats& cs : clusters_) {
+  for (const ClusterTotals& c : snap.clusters) {
     for (int k = 0; k < 5; ++k) {
       w.Sample("ficus_cluster_upstream_responses_total",
-               {{"cluster", cs.name}, {"class", kClassNames[k]}},
-               SumCounter(
-                   cs.cells, n, [k](const ClusterCell& c) -> auto& { return c.responses[k]; }));
+               {{"cluster", c.traffic.name}, {"class", kClassNames[k]}}, c.upstream_responses[k]);
     }
   }
-  cluster_counter(
-      "ficus_cluster_upstream_connect_failures_total",
-      "Failed connection attempts to the cluster's endpoints.",
-      [](const ClusterCell& c) -> auto& { return c.connect_failures; });
-  cluster_counter(
-      "ficus_cluster_upstream_timeouts_total",
-      "Upstream responses from the cluster that did not arrive in time.",
-      [](const ClusterCell& c) -> auto& { return c.timeouts; });
-  cluster_counter(
-      "ficus_cluster_upstream_connections_opened_total",
-      "Connections opened to the cluster's endpoints.",
-      [](const ClusterCell& c) -> auto& { return c.connections_opened; });
-  cluster_counter(
-      "ficus_cluster_upstream_connections_reused_total",
-      "Upstream requests sent on a pooled (reused) connection.",
-      [](const ClusterCell& c) -> auto& { return c.connections_reused; });
+  cluster_counter("ficus_cluster_upstream_connect_failures_total",
+                  "Failed connection attempts to the cluster's endpoints.",
+                  [](const ClusterTotals& c) { return c.connect_failures; });
+  cluster_counter("ficus_cluster_upstream_timeouts_total",
+                  "Upstream responses from the cluster that did not arrive in time.",
+                  [](const ClusterTotals& c) { return c.timeouts; });
+  cluster_counter("ficus_cluster_upstream_connections_opened_total",
+                  "Connections opened to the cluster's endpoints.",
+                  [](const ClusterTotals& c) { return c.connections_opened; });
+  cluster_counter("ficus_cluster_upstream_connections_reused_total",
+                  "Upstream requests sent on a pooled (reused) connection.",
+                  [](const ClusterTotals& c) { return c.connections_reused; });
   w.Family("ficus_cluster_upstream_connections_idle", "gauge",
-           "Idle pooled connections to the cluster's endpoints.");
-  for (const ClusterStats& cs : clusters_) {
-    w.GaugeSample(
-        "ficus_cluster_upstream_connections_idle", {{"cluster", cs.name}},
-        SumGauge(
-            cs.cells, n, [](const ClusterCell& c) -> auto& { return c.idle_connections; }));
+           "Idle pooled connections to the cluster's endpoints (the pools' size).");
+  for (const ClusterTotals& c : snap.clusters) {
+    w.GaugeSample("ficus_cluster_upstream_connections_idle", {{"cluster", c.traffic.name}},
+                  c.idle_connections);
+  }
+  w.Family("ficus_cluster_upstream_connection_reuse_ratio", "gauge",
+           "Share of upstream requests sent on a pooled connection since start (0 before any).");
+  for (const ClusterTotals& c : snap.clusters) {
+    w.DoubleSample("ficus_cluster_upstream_connection_reuse_ratio", {{"cluster", c.traffic.name}},
+                   c.upstream_requests == 0 ? 0.0
+                                            : static_cast<double>(c.connections_reused) /
+                                                  static_cast<double>(c.upstream_requests));
   }
 
   w.Family("ficus_bugs_total", "counter",
            "Internal invariant violations detected (FICUS_BUG); any non-zero value is a bug.");
   w.Sample("ficus_bugs_total", {}, BugCount());
+
+  // Process and build.
+  const ProcessStats p = ReadProcessStats();
+  w.Family("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+  w.DoubleSample("process_cpu_seconds_total", {}, p.cpu_seconds);
+  w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  w.Sample("process_resident_memory_bytes", {}, p.resident_bytes);
+  w.Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  w.Sample("process_virtual_memory_bytes", {}, p.virtual_bytes);
+  w.Family("process_open_fds", "gauge", "Number of open file descriptors.");
+  w.Sample("process_open_fds", {}, p.open_fds);
+  w.Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  w.Sample("process_max_fds", {}, p.max_fds);
+  w.Family("process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
+  w.DoubleSample("process_start_time_seconds", {}, p.start_time_seconds);
+  w.Family("ficus_build_info", "gauge", "Always 1; the labels say which ficus this is.");
+  w.Sample("ficus_build_info", {{"version", FICUS_VERSION}, {"compiler", "g++ " __VERSION__}}, 1);
+
+  std::lock_guard lock(mu_);
+  for (const auto& c : collectors_) c(w);
   return out;
 }
 

@@ -1,7 +1,15 @@
-// ficus::observe — metrics with per-worker shards. A worker writes only its own cell (plain
-// relaxed loads/stores, no RMW, no lock); a scrape sums the cells of every worker. Stats
-// objects are created at config load and never freed, so their addresses stay valid across
-// reloads and counters stay monotonic (Prometheus requires it).
+// ficus::observe — what the gateway tells about itself: metrics with per-worker shards, the
+// access log and request tracing.
+//
+// Metrics: a worker writes only its own cell (plain relaxed loads/stores, no RMW, no lock); a
+// scrape merges the cells of every worker into a MetricsSnapshot. Stats objects are created
+// at config load and never freed, so their addresses stay valid across reloads and counters
+// stay monotonic (Prometheus requires it).
+//
+// Access log and traces: the worker copies a fixed-size POD ExchangeRecord into its own
+// bounded single-producer ring (a full ring drops the record and counts it, never waits); one
+// background thread per sink formats and writes (JSON Lines to a file) or exports (OTLP/HTTP
+// JSON in batches). Nothing is formatted or allocated on the worker.
 #pragma once
 
 #include <array>
@@ -9,10 +17,14 @@
 #include <bit>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
 
 namespace ficus::observe {
 
@@ -129,19 +141,71 @@ inline int StatusClassIndex(int status) {
   return c < 0 ? 0 : (c > 4 ? 4 : c);
 }
 
-struct alignas(64) RouteCell {
+// Responses by exact status code with bounded cardinality: the first kSlots distinct codes a
+// cell sees get their own counter, later ones count as "other" (code 0 in snapshots). Codes
+// are published after their first count, so a reader that sees a code sees a count >= 1.
+// Single writer; the scan usually stops at the first slot (200).
+class CodeCounters {
+ public:
+  static constexpr int kSlots = 16;
+  void Add(int status) {
+    if (status < 100 || status > 999) return;  // no response (client gone)
+    for (int i = 0; i < kSlots; ++i) {
+      const uint16_t c = codes_[i].load(std::memory_order_relaxed);
+      if (c == status) {
+        counts_[i].Add();
+        return;
+      }
+      if (c == 0) {
+        counts_[i].Add();
+        codes_[i].store(static_cast<uint16_t>(status), std::memory_order_release);
+        return;
+      }
+    }
+    other_.Add();
+  }
+  // Calls f(code, count) for each code seen, then f(0, other) when other > 0.
+  template <class F>
+  void ForEach(F&& f) const {
+    for (int i = 0; i < kSlots; ++i) {
+      const uint16_t c = codes_[i].load(std::memory_order_acquire);
+      if (c == 0) break;
+      f(int{c}, counts_[i].Get());
+    }
+    if (uint64_t o = other_.Get()) f(0, o);
+  }
+
+ private:
+  std::array<std::atomic<uint16_t>, kSlots> codes_{};
+  std::array<Counter, kSlots> counts_{};
+  Counter other_;
+};
+
+// Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's
+// record phase (in_flight when the exchange reaches the route/cluster/endpoint).
+struct alignas(64) TrafficCell {
   Counter requests;
-  std::array<Counter, 5> responses;  // by status class
+  Gauge in_flight;
+  std::array<Counter, 5> responses;  // by status class of the response sent downstream
+  CodeCounters codes;                // by status code
   Counter request_bytes;             // body bytes received from the client
   Counter response_bytes;            // body bytes sent to the client
   Histogram duration;                // request start -> response complete
+  Histogram upstream_connect;        // per new upstream connection: connect() time
+  Histogram upstream_first_byte;     // request head sent upstream -> first response byte
 };
+using RouteCell = TrafficCell;
 
-struct RouteStats {
+// A route's, cluster's or endpoint's cells (one per worker). `name` is the route or cluster
+// name, or the endpoint's address (then `cluster` names its cluster).
+struct TrafficStats {
+  TrafficStats(std::string name, std::string cluster, int workers);
   std::string name;
-  std::array<RouteCell, kMaxWorkers> cells;
-  RouteCell& Cell(int worker) { return cells[worker]; }
+  std::string cluster;
+  std::unique_ptr<TrafficCell[]> cells;
+  TrafficCell& Cell(int worker) { return cells[worker]; }
 };
+using RouteStats = TrafficStats;
 
 struct alignas(64) ClusterCell {
   Counter requests;                  // upstream attempts
@@ -154,8 +218,10 @@ struct alignas(64) ClusterCell {
 };
 
 struct ClusterStats {
+  ClusterStats(std::string name, int workers);
   std::string name;
-  std::array<ClusterCell, kMaxWorkers> cells;
+  std::unique_ptr<ClusterCell[]> cells;
+  TrafficStats traffic;  // the requests routed to the cluster, as TrafficStats
   ClusterCell& Cell(int worker) { return cells[worker]; }
 };
 
@@ -170,26 +236,394 @@ struct alignas(64) ServerCell {
   Counter no_route;       // 404 from the router
 };
 
-// Owns every stats object. Route()/Cluster() are called at config load (any thread, locked);
-// the returned pointers stay valid for the registry's life. Render() may run concurrently
-// with workers writing their cells.
+// --- snapshots: every worker's cells merged (what a scrape, or the telemetry store, reads) ---
+
+struct HistogramTotals {
+  std::array<uint64_t, Histogram::kBuckets> buckets{};  // per bucket, not cumulative
+  uint64_t sum_micros = 0;
+  uint64_t Count() const;
+  void Add(const Histogram& h);
+};
+
+struct TrafficTotals {
+  std::string name;
+  std::string cluster;  // endpoints only
+  uint64_t requests = 0;
+  int64_t in_flight = 0;
+  std::array<uint64_t, 5> responses{};
+  std::vector<std::pair<int, uint64_t>> codes;  // ascending; code 0 = other (past the slots)
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
+  HistogramTotals duration, upstream_connect, upstream_first_byte;
+};
+
+struct ClusterTotals {
+  TrafficTotals traffic;
+  uint64_t upstream_requests = 0;
+  std::array<uint64_t, 5> upstream_responses{};
+  uint64_t connect_failures = 0;
+  uint64_t timeouts = 0;
+  uint64_t connections_opened = 0;
+  uint64_t connections_reused = 0;
+  int64_t idle_connections = 0;
+};
+
+struct ServerTotals {
+  int64_t active_connections = 0;
+  uint64_t connections_accepted = 0;
+  uint64_t connections_rejected = 0;
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> responses{};
+  uint64_t parse_errors = 0;
+  uint64_t head_timeouts = 0;
+  uint64_t no_route = 0;
+};
+
+struct MetricsSnapshot {
+  ServerTotals server;
+  std::vector<TrafficTotals> routes;     // in registration order
+  std::vector<ClusterTotals> clusters;   // in registration order
+  std::vector<TrafficTotals> endpoints;  // in registration order (cluster, address)
+};
+
+// The process as the kernel sees it (read from /proc at scrape time).
+struct ProcessStats {
+  double cpu_seconds = 0;  // user + system
+  uint64_t resident_bytes = 0;
+  uint64_t virtual_bytes = 0;
+  uint64_t open_fds = 0;
+  uint64_t max_fds = 0;
+  double start_time_seconds = 0;  // since the Unix epoch
+};
+ProcessStats ReadProcessStats();
+
+// --- Prometheus text exposition (format 0.0.4) -----------------------------------------------
+
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Writes families and samples into `out`. Each family: Family() once, then its samples.
+// Used by the registry and by collectors other modules register (AddCollector).
+class MetricWriter {
+ public:
+  explicit MetricWriter(std::string& out) : out_(out) {}
+  void Family(std::string_view name, std::string_view type, std::string_view help);
+  void Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t v);
+  void GaugeSample(std::string_view name, std::initializer_list<Label> labels, int64_t v);
+  void DoubleSample(std::string_view name, std::initializer_list<Label> labels, double v);
+  // One histogram series: cumulative buckets at the exported bounds and +Inf, _sum (s),
+  // _count. `labels` must not contain "le".
+  void HistogramSeries(std::string_view name, std::initializer_list<Label> labels,
+                       const HistogramTotals& h);
+
+ private:
+  void Begin(std::string_view name, std::initializer_list<Label> labels, std::string_view suffix,
+             const Label* extra = nullptr);
+  std::string& out_;
+};
+
+// Owns every stats object. Route()/Cluster()/Endpoint() are called at config load (any
+// thread, locked); the returned pointers stay valid for the registry's life. Collect() and
+// Render() may run concurrently with workers writing their cells.
 class Registry {
  public:
   explicit Registry(int workers);
+  ~Registry();
   int workers() const { return workers_; }
   RouteStats* Route(std::string_view name);
   ClusterStats* Cluster(std::string_view name);
+  TrafficStats* Endpoint(std::string_view cluster, std::string_view address);
   ServerCell& Server(int worker) { return server_[worker]; }
 
-  // Prometheus text exposition format 0.0.4 for everything registered.
+  // Every worker's cells merged.
+  MetricsSnapshot Collect() const;
+
+  // Extra families rendered after the built-in ones, in registration order (other modules'
+  // counters: health, retries, breakers; the access log's and tracer's own counters). The
+  // function runs on the scraping thread and must only read.
+  void AddCollector(std::function<void(MetricWriter&)> collector);
+
+  // Prometheus text exposition format 0.0.4 for everything registered, plus process metrics
+  // and ficus_build_info.
   std::string RenderPrometheus() const;
 
  private:
   int workers_;
-  mutable std::mutex mu_;  // guards the two deques' structure (not the cells)
+  mutable std::mutex mu_;  // guards the deques' structure (not the cells) and collectors_
   std::deque<RouteStats> routes_;
   std::deque<ClusterStats> clusters_;
+  std::deque<TrafficStats> endpoints_;
+  std::vector<std::function<void(MetricWriter&)>> collectors_;
   std::array<ServerCell, kMaxWorkers> server_{};
 };
+
+// --- the exchange record: what the access log and a trace span are made of ------------------
+
+// W3C trace ids of one exchange. All zero when tracing is off.
+struct TraceIds {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};          // the server span (this exchange)
+  std::array<uint8_t, 8> parent_span_id{};   // from the incoming traceparent; zero = root
+  std::array<uint8_t, 8> attempt_span_id{};  // the upstream attempt (child span)
+  bool sampled = false;
+};
+
+// A fixed-size POD copied into a ring: strings truncated to their arrays. Times are
+// monotonic nanoseconds; a phase that did not happen is 0.
+struct ExchangeRecord {
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  int64_t upstream_start_ns = 0;  // endpoint picked
+  int64_t connect_start_ns = 0;   // a new connection was opened (0 = reused or none)
+  int64_t connected_ns = 0;
+  int64_t sent_ns = 0;  // request head written upstream
+  int64_t first_byte_ns = 0;
+  uint64_t bytes_in = 0;   // request body bytes
+  uint64_t bytes_out = 0;  // response body bytes
+  uint16_t status = 0;
+  uint16_t upstream_status = 0;  // 0 = no upstream response
+  uint8_t retries = 0;
+  bool upstream_failed = false;
+  const std::string* route = nullptr;  // registry-owned names: valid for the process' life
+  const std::string* cluster = nullptr;
+  const std::string* endpoint = nullptr;
+  const char* error = nullptr;  // static text when ficus answered with an error
+  TraceIds trace;
+  uint8_t method_len = 0;
+  uint8_t request_id_len = 0;
+  uint8_t client_len = 0;
+  uint8_t host_len = 0;
+  uint16_t path_len = 0;
+  uint8_t user_agent_len = 0;
+  char method[24];
+  char request_id[64];
+  char client[48];
+  char host[128];
+  char path[512];
+  char user_agent[192];
+
+  std::string_view Method() const { return {method, method_len}; }
+  std::string_view RequestId() const { return {request_id, request_id_len}; }
+  std::string_view Client() const { return {client, client_len}; }
+  std::string_view Host() const { return {host, host_len}; }
+  std::string_view Path() const { return {path, path_len}; }
+  std::string_view UserAgent() const { return {user_agent, user_agent_len}; }
+  // Copies the request's strings (truncating) and clears every other field.
+  void Begin(int64_t start, std::string_view method, std::string_view request_id,
+             std::string_view client, std::string_view host, std::string_view path,
+             std::string_view user_agent);
+};
+
+// A single-producer single-consumer ring of records per worker. Push never blocks: a full ring
+// drops and counts. Capacity is a power of two.
+class RecordRings {
+ public:
+  RecordRings(int workers, size_t capacity_per_worker);
+  ~RecordRings();
+  // Worker `w` only.
+  bool Push(int w, const ExchangeRecord& r);
+  // The consumer only: up to `max` records of worker w, oldest first, passed to f(record).
+  template <class F>
+  size_t Drain(int w, size_t max, F&& f);
+  uint64_t dropped() const;
+  uint64_t pushed() const;
+  int workers() const { return workers_; }
+
+ private:
+  struct alignas(64) Ring {
+    std::atomic<uint64_t> tail{0};  // written by the producer
+    Counter dropped;
+    Counter pushed;
+    alignas(64) std::atomic<uint64_t> head{0};  // written by the consumer
+    ExchangeRecord* slots = nullptr;
+  };
+  int workers_;
+  size_t mask_;
+  std::unique_ptr<Ring[]> rings_;
+};
+
+template <class F>
+size_t RecordRings::Drain(int w, size_t max, F&& f) {
+  Ring& r = rings_[w];
+  const uint64_t head = r.head.load(std::memory_order_relaxed);
+  const uint64_t tail = r.tail.load(std::memory_order_acquire);
+  size_t n = 0;
+  for (uint64_t i = head; i != tail && n < max; ++i, ++n) f(r.slots[i & mask_]);
+  r.head.store(head + n, std::memory_order_release);
+  return n;
+}
+
+// A fast per-worker random source (xorshift128+), for sampling and ids; not for secrets.
+class FastRandom {
+ public:
+  explicit FastRandom(uint64_t seed);
+  uint64_t Next() {
+    uint64_t x = s0_;
+    const uint64_t y = s1_;
+    s0_ = y;
+    x ^= x << 23;
+    s1_ = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return s1_ + y;
+  }
+  // True with probability `ratio` (0..1).
+  bool Chance(double ratio) {
+    if (ratio >= 1.0) return true;
+    if (ratio <= 0.0) return false;
+    return static_cast<double>(Next() >> 11) * 0x1.0p-53 < ratio;
+  }
+
+ private:
+  uint64_t s0_, s1_;
+};
+
+// --- access log ------------------------------------------------------------------------------
+
+// The fields a line may carry, in the order they are written.
+enum class LogField : uint8_t {
+  kTime,
+  kRequestId,
+  kTraceId,
+  kClient,
+  kMethod,
+  kHost,
+  kPath,
+  kRoute,
+  kCluster,
+  kEndpoint,
+  kStatus,
+  kBytesIn,
+  kBytesOut,
+  kDurationUs,
+  kConnectUs,
+  kFirstByteUs,
+  kRetries,
+  kUserAgent,
+  kError,
+};
+inline constexpr int kLogFieldCount = 19;
+// The field's JSON key ("time", "request_id", ...); LogFieldByName is its inverse.
+std::string_view LogFieldName(LogField f);
+bool LogFieldByName(std::string_view name, LogField* out);
+
+struct AccessLogOptions {
+  std::string path;              // a file (appended to), or "stdout"
+  std::vector<LogField> fields;  // empty = all, in declaration order
+  double sample = 1.0;           // share of exchanges logged, 0..1
+  size_t ring_capacity = 2048;   // records per worker (power of two)
+};
+
+// JSON Lines access log. Workers call Sample() then Submit(); a background thread formats and
+// writes. Reopen() (SIGUSR1) makes the writer close and reopen the path: rotate by renaming the
+// file, then signal. Only the fields above are written: no header other than Host and
+// User-Agent is ever read, so credentials (Authorization, Cookie) cannot leak into it.
+class AccessLog {
+ public:
+  // Opens the file (error text on failure) and starts the writer thread.
+  static std::unique_ptr<AccessLog> Open(const AccessLogOptions& options, int workers,
+                                         std::string* error);
+  ~AccessLog();  // stops the writer after writing what is queued
+  bool Sample(int worker) { return rng_[worker].value.Chance(options_.sample); }
+  void Submit(int worker, const ExchangeRecord& r) { rings_.Push(worker, r); }
+  void Reopen() { reopen_.store(true, std::memory_order_release); }
+  // Waits until every record submitted before the call is written (tests, shutdown).
+  void Flush();
+  uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return rings_.dropped(); }
+  uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+  uint64_t reopens() const { return reopens_.load(std::memory_order_relaxed); }
+  // Formats one record as a line (with '\n') per the options; the writer's formatter.
+  static void FormatLine(const ExchangeRecord& r, const std::vector<LogField>& fields,
+                         int64_t unix_offset_ns, std::string& out);
+  // ficus_access_log_* families.
+  void Collect(MetricWriter& w) const;
+
+ private:
+  AccessLog(const AccessLogOptions& options, int workers, int fd);
+  void Run();
+  bool OpenFile(std::string* error);
+  struct alignas(64) PaddedRandom {
+    FastRandom value{0};
+  };
+  AccessLogOptions options_;
+  RecordRings rings_;
+  std::unique_ptr<PaddedRandom[]> rng_;
+  int fd_ = -1;
+  bool own_fd_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> reopen_{false};
+  std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> write_errors_{0};
+  std::atomic<uint64_t> reopens_{0};
+  std::atomic<uint64_t> consumed_{0};
+  std::atomic<int> flush_{0};  // Flush() callers waiting: write without delay
+  std::thread thread_;
+};
+
+// --- tracing ---------------------------------------------------------------------------------
+
+struct TracerOptions {
+  std::string endpoint;  // http://host:port/path (OTLP/HTTP JSON, e.g. /v1/traces)
+  double sample = 0.01;  // ratio for traces ficus starts (parent-based otherwise)
+  std::string service_name = "ficus";
+  size_t batch_size = 512;           // spans per export request at most
+  int64_t flush_interval_ms = 1000;  // a partial batch waits at most this long
+  int64_t timeout_ms = 2000;         // per export request (connect + send + response)
+  size_t ring_capacity = 1024;       // records per worker (power of two)
+};
+
+// Spans for sampled exchanges: one server span per exchange with its phases as events and the
+// upstream attempt as a child (client) span, exported as OTLP/HTTP JSON by a background thread.
+// When the collector is down or slow, batches are dropped and counted; workers never wait.
+class Tracer {
+ public:
+  // Validates the endpoint URL and starts the exporter thread.
+  static std::unique_ptr<Tracer> Start(const TracerOptions& options, int workers,
+                                       std::string* error);
+  ~Tracer();  // exports what is queued (one attempt) and stops
+
+  // New ids for an exchange: continues `parent` (trace id + span id) when given, else starts a
+  // trace. Parent-based sampling: a parent's sampled flag decides; a new trace is sampled with
+  // probability options.sample, decided from the trace id (so every hop agrees).
+  void Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* parent_span_id,
+             bool parent_sampled, TraceIds* out);
+  void Submit(int worker, const ExchangeRecord& r) { rings_.Push(worker, r); }
+  void Flush();  // waits until what was submitted before has been exported or dropped
+  uint64_t exported() const { return exported_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const {
+    return rings_.dropped() + export_dropped_.load(std::memory_order_relaxed);
+  }
+  // The OTLP JSON body for a batch (ExportTraceServiceRequest).
+  static void FormatBatch(const std::vector<ExchangeRecord>& batch, std::string_view service,
+                          int64_t unix_offset_ns, std::string& out);
+  // ficus_trace_* families.
+  void Collect(MetricWriter& w) const;
+
+ private:
+  Tracer(const TracerOptions& options, int workers);
+  void Run();
+  bool Export(const std::string& body);
+  struct alignas(64) PaddedRandom {
+    FastRandom value{0};
+  };
+  TracerOptions options_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::string path_;
+  uint64_t threshold_ = 0;  // sample a new trace when its low 64 bits are below this
+  RecordRings rings_;
+  std::unique_ptr<PaddedRandom[]> rng_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> consumed_{0};
+  std::atomic<uint64_t> exported_{0};
+  std::atomic<uint64_t> export_dropped_{0};
+  std::atomic<uint64_t> export_failures_{0};
+  std::atomic<uint64_t> batches_{0};
+  std::thread thread_;
+};
+
+// Lower-case hex of `n` bytes into out (2n chars).
+void HexEncode(const uint8_t* bytes, size_t n, char* out);
 
 }  // namespace ficus::observe

@@ -80,6 +80,14 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
       case http::HeaderRole::kVia:
       case http::HeaderRole::kContentLength:
         continue;
+      case http::HeaderRole::kTraceparent:
+        if (!ctx.traceparent.empty()) continue;
+        AppendHeader(out, h.name, h.value);
+        break;
+      case http::HeaderRole::kTracestate:
+        if (ctx.drop_tracestate) continue;
+        AppendHeader(out, h.name, h.value);
+        break;
       default:
         AppendHeader(out, h.name, h.value);
     }
@@ -92,6 +100,7 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
   AppendCombined(out, "Via", head.headers, http::HeaderRole::kVia,
                  head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   AppendHeader(out, "X-Request-Id", ctx.request_id);
+  if (!ctx.traceparent.empty()) AppendHeader(out, "traceparent", ctx.traceparent);
   if (head.upgrade) {
     out.append("Connection: upgrade\r\n");
     AppendHeader(out, "Upgrade", head.upgrade_protocol);

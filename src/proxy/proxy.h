@@ -26,6 +26,8 @@ struct Snapshot {
   route::RouteTable routes;
   std::vector<observe::RouteStats*> route_stats;      // parallel to config->routes
   std::vector<observe::ClusterStats*> cluster_stats;  // parallel to config->clusters
+  // [cluster][endpoint], parallel to config->clusters[i].endpoints
+  std::vector<std::vector<observe::TrafficStats*>> endpoint_stats;
   std::vector<std::vector<net::Address>> cluster_addresses;
   uint64_t generation = 0;
   // Parallel to config->routes: where a route with `record:` captures to (null: not recorded).
@@ -81,6 +83,13 @@ class Worker {
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   const std::shared_ptr<upstream::ClusterState>& cluster(size_t index) { return clusters_[index]; }
   observe::ServerCell& server_stats() { return registry_.Server(id_); }
+  // The access log and tracer (null when not configured). Set before Start().
+  void SetSinks(observe::AccessLog* access_log, observe::Tracer* tracer) {
+    access_log_ = access_log;
+    tracer_ = tracer;
+  }
+  observe::AccessLog* access_log() const { return access_log_; }
+  observe::Tracer* tracer() const { return tracer_; }
   net::TimeoutList& timeouts() { return timeouts_; }
   // Exchange memory: fixed-size blocks recycled per worker, so a request allocates nothing in
   // steady state and an idle keep-alive connection holds none.
@@ -112,6 +121,8 @@ class Worker {
   int id_;
   net::Loop& loop_;
   observe::Registry& registry_;
+  observe::AccessLog* access_log_ = nullptr;
+  observe::Tracer* tracer_ = nullptr;
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::shared_ptr<upstream::ClusterState>> clusters_;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -113,7 +113,7 @@ void Session::EnsureMemory() {
   resp_fields_ = {fields + kBlockFields, kBlockFields};
   SizeRequestFields(snapshot_->config->limits.max_header_count);
   xfer_ = block_ + kInCap + kFieldsBytes;
-  xfer_cap_ = Worker::kBlockSize - kInCap - kFieldsBytes;
+  xfer_cap_ = Worker::kBlockSize - kInCap - kFieldsBytes - kRecordBytes;
   if (out_.capacity() < 2048) out_.reserve(2048);
 }
 
@@ -254,6 +254,7 @@ net::Task<bool> Session::Exchange() {
     worker_.NewRequestId(request_id_);
     request_id_len_ = 36;
   }
+  BeginObserve(/*parsed=*/true);
 
   // phase: route (CONNECT is a tunnel request, never routed to an origin server)
   const int r = head_.method == http::Method::kConnect ? kNotRoutable : snap.routes.Match(head_);
@@ -268,8 +269,7 @@ net::Task<bool> Session::Exchange() {
         Error{ErrorKind::kNoRoute, Side::kDownstream, false, "no route matches this request"});
   } else {
     route_ = &cfg.routes[r];
-    route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
-    route_cell_->requests.Add();
+    EnterRoute(snap.route_stats[r]);
     if (const auto& rec = snap.route_records[r]; rec.recorder && record::Sample(rec.sample)) {
       recorder_ = rec.recorder;  // a copy of the head now, body bytes as they pass (SendRequest)
       record_slot_ = recorder_->Begin(worker_.id(), rec.policy, {in_ + in_begin_, head_.head_size},
@@ -303,6 +303,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
   const config::Config& cfg = *snapshot_->config;
   cluster_ = worker_.cluster(route.cluster_index);
   cluster_cell_ = &cluster_->stats()->Cell(worker_.id());
+  EnterCluster();
   if (head_.framing == BodyFraming::kContentLength && cfg.limits.max_body_bytes != 0 &&
       head_.content_length > cfg.limits.max_body_bytes) {
     in_begin_ += head_.head_size;
@@ -366,6 +367,7 @@ net::Task<Status> Session::Forward(const config::Route& route) {
     }
     if (!again) co_return done;
     // Try again: the whole request is still in the input area.
+    if (retries_ < UINT8_MAX) ++retries_;
     in_begin_ = body_start;
     request_body_bytes_ = 0;
     status_ = 0;
@@ -434,6 +436,7 @@ bool Session::ReserveRetry(uint32_t next_try) {
 net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool replayable) {
   // The keep-alive-race resend below is the same attempt on the same endpoint (it says nothing
   // about the endpoint's health), so one OnStart and one OnEnd.
+  EnterEndpoint(endpoint);
   StartAttempt(endpoint);
   struct AttemptGuard {  // a failed or abandoned attempt still owes the balancer its OnEnd
     Session& session;
@@ -445,7 +448,11 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
   for (int attempt = 0;; ++attempt) {
     out_.clear();
     ForwardContext ctx{
-        {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
+        {client_ip_, client_ip_len_},
+        {request_id_, request_id_len_},
+        head_.version_minor == 0,
+        tracing_ ? std::string_view(traceparent_, sizeof traceparent_) : std::string_view(),
+        drop_tracestate_};
     AppendUpstreamRequestHead(head_, ctx, out_);
 
     // The resend skips the pool: its connections are as old as the one that just failed.
@@ -469,6 +476,8 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
       }
       upstream_ = conn.get();
       SetDeadline(cluster_->connect_timeout_ms(), Wait::kConnect);
+      connect_start_ns_ = MonotonicNanos();
+      connected_ns_ = 0;
       net::ErrorCode ec =
           co_await conn->socket.Connect(worker_.loop(), cluster_->address(endpoint));
       shared.Release(upstream::ClusterCounters::kMaxPending);
@@ -481,6 +490,7 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
                            true);
       }
       cluster_cell_->connections_opened.Add();
+      connected_ns_ = MonotonicNanos();
     }
     cluster_cell_->requests.Add();
     ++conn->requests;
@@ -495,6 +505,7 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
       // nothing of a response came back, and we still hold the whole request. Send it again
       // on a fresh connection.
       in_begin_ = body_start;
+      if (retries_ < UINT8_MAX) ++retries_;
       continue;
     }
     if (done && pool_ok_) {
@@ -552,6 +563,8 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
   net::ErrorCode ec = co_await conn.socket.WriteAll(iov, first ? 2 : 1);
+  sent_ns_ = MonotonicNanos();
+  first_byte_ns_ = 0;
   if (ec) {
     *retryable = true;
     co_return Upstream(ErrorKind::kUpstreamReset,
@@ -635,6 +648,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
                          got == 0 ? "upstream closed the connection without responding"
                                   : "upstream closed the connection in the response head");
     }
+    if (got == 0) first_byte_ns_ = MonotonicNanos();
     got += r.bytes;
     bool have_head = false;
     while (got > 0) {
@@ -674,6 +688,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     }
   }
   status_ = resp.status;
+  upstream_status_ = resp.status;
   const bool upgrade = resp.status == 101;
   if (upgrade && !head_.upgrade) {
     co_return Upstream(ErrorKind::kUpstreamProtocol,
@@ -873,6 +888,7 @@ net::Task<void> Session::Pump(net::Socket& from, net::Socket& to, std::span<char
 
 net::Task<void> Session::Fail(const Error& error) {
   status_ = StatusFor(error.kind);
+  last_error_ = error.context;
   if (error.kind == ErrorKind::kDownstreamClosed) {
     keep_alive_ = false;
     co_return;
@@ -897,21 +913,11 @@ net::Task<void> Session::Fail(const Error& error) {
   if (!s) keep_alive_ = false;
 }
 
-// ---- phase: record --------------------------------------------------------------------------
+// ---- phase: record (Session::Record is in session_observe.cc) ---------------------------
 
 void Session::CommitRecord() {
   if (record_slot_) recorder_->Commit(worker_.id(), record_slot_);
   record_slot_ = nullptr;
-}
-
-void Session::Record(int status) {
-  const int cls = observe::StatusClassIndex(status);
-  worker_.server_stats().responses[cls].Add();
-  if (route_cell_ == nullptr) return;
-  route_cell_->responses[cls].Add();
-  route_cell_->duration.Record(static_cast<uint64_t>(MonotonicNanos() - start_ns_) / 1000);
-  route_cell_->request_bytes.Add(request_body_bytes_);
-  route_cell_->response_bytes.Add(response_body_bytes_);
 }
 
 // ---- the connection ------------------------------------------------------------------------
@@ -933,6 +939,8 @@ net::Task<void> Session::Run() {
         stats.parse_errors.Add();
       worker_.NewRequestId(request_id_);
       request_id_len_ = 36;
+      start_ns_ = MonotonicNanos();
+      BeginObserve(/*parsed=*/false);
       request_body_done_ = false;
       keep_alive_ = false;
       route_cell_ = nullptr;

@@ -34,7 +34,7 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
                                               observe::Registry& registry, uint64_t generation,
                                               const Snapshot* previous) {
   auto snap = std::shared_ptr<Snapshot>(
-      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation, {}, {}});
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, {}, generation, {}, {}});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
   for (const auto& r : config->routes) {  // capture files open here, on the main thread
     Snapshot::RouteRecord rr;
@@ -49,6 +49,8 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
   }
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
+    auto& endpoints = snap->endpoint_stats.emplace_back();
+    for (const auto& e : c.endpoints) endpoints.push_back(registry.Endpoint(c.name, e.Address()));
     snap->cluster_addresses.push_back(upstream::ResolveEndpoints(c));
     const upstream::ClusterShared* before = nullptr;
     if (previous) {

@@ -63,6 +63,8 @@ class Gateway {
     // Signal handlers first: once /ready says yes, a SIGTERM must drain, never kill.
     asio::io_context main_io{1};
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
+    signals.add(SIGUSR1);
+    StartSinks();  // access log and tracer: before the workers that feed them
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
     monitor_ = std::make_unique<upstream::Monitor>(
@@ -74,6 +76,7 @@ class Gateway {
       auto t = std::make_unique<WorkerThread>();
       t->worker =
           std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
+      t->worker->SetSinks(access_log_.get(), tracer_.get());
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
@@ -109,6 +112,11 @@ class Gateway {
             signals.async_wait(on_signal);
             return;
           }
+          if (sig == SIGUSR1) {  // log rotation: the file was renamed, write a new one
+            if (access_log_) access_log_->Reopen();
+            signals.async_wait(on_signal);
+            return;
+          }
           log::info("received {}: draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                     CurrentConfig()->timeouts.drain.count());
           main_io.stop();
@@ -120,6 +128,39 @@ class Gateway {
   }
 
  private:
+  // Throws std::runtime_error when the access log cannot be opened or the tracer not started.
+  void StartSinks() {
+    const int workers = static_cast<int>(config_->workers);
+    if (config_->access_log.enabled) {
+      observe::AccessLogOptions o;
+      o.path = config_->access_log.path;
+      o.sample = config_->access_log.sample;
+      for (const std::string& name : config_->access_log.fields) {
+        observe::LogField f;
+        FICUS_CHECK(observe::LogFieldByName(name, &f));  // the loader validated the names
+        o.fields.push_back(f);
+      }
+      std::string error;
+      access_log_ = observe::AccessLog::Open(o, workers, &error);
+      if (!access_log_) throw std::runtime_error("access_log: " + error);
+      registry_.AddCollector([l = access_log_.get()](observe::MetricWriter& w) { l->Collect(w); });
+    }
+    if (config_->tracing.enabled) {
+      const config::Tracing& t = config_->tracing;
+      observe::TracerOptions o;
+      o.endpoint = t.endpoint;
+      o.sample = t.sample;
+      o.service_name = t.service_name;
+      o.batch_size = t.batch_size;
+      o.flush_interval_ms = t.flush_interval.count();
+      o.timeout_ms = t.timeout.count();
+      std::string error;
+      tracer_ = observe::Tracer::Start(o, workers, &error);
+      if (!tracer_) throw std::runtime_error("tracing: " + error);
+      registry_.AddCollector([t = tracer_.get()](observe::MetricWriter& w) { t->Collect(w); });
+    }
+  }
+
   std::shared_ptr<const config::Config> CurrentConfig() {
     std::lock_guard lock(mu_);
     return config_;
@@ -180,6 +221,15 @@ class Gateway {
       log::warn("reload: workers changes from {} to {} take effect after a restart", old->workers,
                 loaded_config->workers);
     }
+    if (loaded_config->access_log.path != old->access_log.path ||
+        loaded_config->access_log.enabled != old->access_log.enabled ||
+        loaded_config->access_log.fields != old->access_log.fields ||
+        loaded_config->access_log.sample != old->access_log.sample ||
+        loaded_config->tracing.enabled != old->tracing.enabled ||
+        loaded_config->tracing.endpoint != old->tracing.endpoint ||
+        loaded_config->tracing.sample != old->tracing.sample) {
+      log::warn("reload: access_log and tracing changes take effect after a restart");
+    }
     if (!SameListeners(*loaded_config, *old)) {
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
@@ -228,8 +278,10 @@ class Gateway {
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
-    record::FlushAll();  // captured requests still queued for the writer threads
-    admin_->Stop();
+    record::FlushAll();   // captured requests still queued for the writer threads
+    admin_->Stop();       // before the sinks: a scrape reads their counters
+    access_log_.reset();  // writes what the workers queued
+    tracer_.reset();      // one last export attempt
     log::info("drained; exiting");
   }
 
@@ -246,6 +298,8 @@ class Gateway {
   std::shared_ptr<const proxy::Snapshot> snapshot_;
   std::unique_ptr<upstream::Monitor> monitor_;
   observe::Registry registry_;
+  std::unique_ptr<observe::AccessLog> access_log_;  // null when not configured
+  std::unique_ptr<observe::Tracer> tracer_;         // null when not configured
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -79,7 +79,7 @@ TEST(ResilienceConfig, RetryErrors) {
   ExpectError(Load("    retry: { on: [reset], max_tries: 11 }\n"), "clusters[0].retry.max_tries",
               "must be 1..10");
   ExpectError(Load("    retry: { on: [reset], budget: { ratio: 1.5 } }\n"),
-              "clusters[0].retry.budget.ratio", "expected a number 0..1");
+              "clusters[0].retry.budget.ratio", "expected a ratio 0..1 or a percentage 0%..100%");
   ExpectError(Load("    retry: { on: [reset], backoff: { base: 200ms, max: 100ms } }\n"),
               "clusters[0].retry.backoff", "below backoff.base");
   ExpectError(Load("    retry: { on: [reset], backoff: { base: 2s } }\n"),

@@ -144,6 +144,7 @@ class Loader {
   std::optional<Duration> DurationIn(const Value& v, Duration min, Duration max);
   std::optional<uint64_t> SizeIn(const Value& v, uint64_t min, uint64_t max);
   std::optional<bool> Bool(const Value& v);
+  std::optional<double> Ratio(const Value& v);
   std::optional<std::string> Name(const Value& v);
   void Require(const Fields& f, const Value& parent, std::string_view key);
 
@@ -151,6 +152,8 @@ class Loader {
   void ReadTimeouts(const Value& v, Timeouts* t);
   void ReadLimits(const Value& v, Limits* l);
   void ReadAdmin(const Value& v, Admin* admin);
+  void ReadAccessLog(const Value& v, AccessLog* log);
+  void ReadTracing(const Value& v, Tracing* tracing);
   bool ReadListen(const Value& v, std::string* address, uint16_t* port, int* family);
   void ReadListeners(const Value& v);
   void ReadClusters(const Value& v);
@@ -162,7 +165,6 @@ class Loader {
   void ReadBreakers(const Value& v, CircuitBreakers* b);
   void ReadHashKey(const Value& v, HashKey* k);
   void ReadAffinity(const Value& v, Affinity* a);
-  std::optional<double> Ratio(const Value& v);
   std::optional<Endpoint> ReadEndpoint(const Value& v);
   std::optional<std::string> Resolve(const Value& v, const std::string& name);
   void ReadRoutes(const Value& v);
@@ -451,6 +453,123 @@ void Loader::ReadAdmin(const Value& v, Admin* admin) {
   }
 }
 
+// A share: a number 0..1 ("0.25") or a percentage ("25%").
+std::optional<double> Loader::Ratio(const Value& v) {
+  if (!v.node.IsScalar()) {
+    Error(v, "expected a ratio (0..1 or 0%..100%), got " + KindOf(v.node));
+    return std::nullopt;
+  }
+  std::optional<std::string> s = String(v);
+  if (!s) return std::nullopt;
+  std::string_view text = *s;
+  double scale = 1.0;
+  if (text.ends_with('%')) {
+    text.remove_suffix(1);
+    scale = 100.0;
+  }
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || !(d >= 0) ||
+      d > scale) {
+    Error(v, "expected a ratio 0..1 or a percentage 0%..100%, got " + Quote(*s));
+    return std::nullopt;
+  }
+  return d / scale;
+}
+
+void Loader::ReadAccessLog(const Value& v, AccessLog* log) {
+  Fields f;
+  if (!ReadMap(v, {"path", "fields", "sample"}, &f)) return;
+  log->enabled = true;
+  Require(f, v, "path");
+  if (const Value* p = f.Get("path")) {
+    if (auto s = String(*p)) {
+      if (s->empty()) {
+        Error(*p, "must not be empty (a file path, or stdout)");
+      } else {
+        log->path = *s;
+      }
+    }
+  }
+  if (const Value* fl = f.Get("fields")) {
+    if (ExpectList(*fl)) {
+      std::vector<std::string> known(std::begin(kAccessLogFields), std::end(kAccessLogFields));
+      size_t i = 0;
+      for (auto it = fl->node.begin(); it != fl->node.end(); ++it, ++i) {
+        const Value item = Item(*fl, *it, i);
+        auto s = String(item);
+        if (!s) continue;
+        if (std::find(known.begin(), known.end(), *s) == known.end()) {
+          Error(item,
+                "unknown access log field " + Quote(*s) + "; expected one of: " + JoinNames(known));
+        } else if (std::find(log->fields.begin(), log->fields.end(), *s) != log->fields.end()) {
+          Error(item, "field " + Quote(*s) + " listed twice");
+        } else {
+          log->fields.push_back(*s);
+        }
+      }
+      if (fl->node.size() == 0) Error(*fl, "at least one field (or leave `fields` out for all)");
+    }
+  }
+  if (const Value* s = f.Get("sample")) {
+    if (auto r = Ratio(*s)) log->sample = *r;
+  }
+}
+
+void Loader::ReadTracing(const Value& v, Tracing* t) {
+  Fields f;
+  if (!ReadMap(v, {"endpoint", "sample", "service_name", "batch_size", "flush_interval", "timeout"},
+               &f)) {
+    return;
+  }
+  t->enabled = true;
+  Require(f, v, "endpoint");
+  if (const Value* e = f.Get("endpoint")) {
+    if (auto s = String(*e)) {
+      // http://host:port/path: the collector runs beside ficus; https is not supported.
+      std::string_view rest = *s;
+      if (!rest.starts_with("http://") || rest.size() == 7) {
+        Error(*e,
+              "expected an http:// URL of an OTLP/HTTP collector (like "
+              "http://127.0.0.1:4318/v1/traces), got " +
+                  Quote(*s));
+      } else {
+        rest.remove_prefix(7);
+        std::string authority(rest.substr(0, rest.find('/')));
+        HostPort hp;
+        std::string error;
+        if (authority.find(':') == std::string::npos || !ParseHostPort(authority, &hp, &error)) {
+          Error(*e, Quote(*s) + ": expected host:port after http://" +
+                        (error.empty() ? std::string() : std::string(" (") + error + ")"));
+        } else {
+          t->endpoint = *s;
+        }
+      }
+    }
+  }
+  if (const Value* s = f.Get("sample")) {
+    if (auto r = Ratio(*s)) t->sample = *r;
+  }
+  if (const Value* s = f.Get("service_name")) {
+    if (auto name = String(*s)) {
+      if (name->empty()) {
+        Error(*s, "must not be empty");
+      } else {
+        t->service_name = *name;
+      }
+    }
+  }
+  if (const Value* b = f.Get("batch_size")) {
+    if (auto n = Integer(*b, 1, 10000)) t->batch_size = static_cast<uint32_t>(*n);
+  }
+  if (const Value* d = f.Get("flush_interval")) {
+    if (auto ms = DurationIn(*d, Duration(10), Duration(60000))) t->flush_interval = *ms;
+  }
+  if (const Value* d = f.Get("timeout")) {
+    if (auto ms = DurationIn(*d, Duration(10), Duration(60000))) t->timeout = *ms;
+  }
+}
+
 void Loader::ReadListeners(const Value& v) {
   if (!ExpectList(v)) return;
   if (v.node.size() == 0) {
@@ -668,22 +787,6 @@ void Loader::ReadClusters(const Value& v) {
 // ---------------------------------------------------------------------------------------------
 // Upstream resilience (issue 3): retry, outlier_detection, health_check, circuit_breakers,
 // hash_key, affinity, panic_threshold, dns_refresh. See docs/config.md.
-
-std::optional<double> Loader::Ratio(const Value& v) {
-  if (!v.node.IsScalar()) {
-    Error(v, "expected a number 0..1, got " + KindOf(v.node));
-    return std::nullopt;
-  }
-  std::optional<std::string> s = String(v);
-  if (!s) return std::nullopt;
-  double d = 0;
-  auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), d);
-  if (s->empty() || ec != std::errc() || ptr != s->data() + s->size() || !(d >= 0 && d <= 1)) {
-    Error(v, "expected a number 0..1, got " + Quote(*s));
-    return std::nullopt;
-  }
-  return d;
-}
 
 void Loader::ReadResilience(const Fields& f, Cluster* c) {
   if (const Value* v = f.Get("retry")) ReadRetry(*v, &c->retry);
@@ -1617,7 +1720,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   Fields f;
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
-                "timeouts", "limits", "slos"},
+                 "timeouts", "limits", "access_log", "tracing", "slos"},
                &f)) {
     result.errors = std::move(errors_);
     return result;
@@ -1655,6 +1758,8 @@ LoadResult Loader::Run(std::string_view yaml) {
     }
   }
   if (const Value* v = f.Get("admin")) ReadAdmin(*v, &config_.admin);
+  if (const Value* v = f.Get("access_log")) ReadAccessLog(*v, &config_.access_log);
+  if (const Value* v = f.Get("tracing")) ReadTracing(*v, &config_.tracing);
   if (std::none_of(bindings_.begin(), bindings_.end(),
                    [](const Binding& b) { return b.what == "admin"; })) {
     // The default address (or an admin map without `listen`) binds too.

@@ -111,7 +111,11 @@ KnownField ClassifyField(std::string_view n) {
     case 10:
       if (EqualsLower(n, "connection")) return KnownField::kConnection;
       if (EqualsLower(n, "keep-alive")) return KnownField::kKeepAlive;
+      if (EqualsLower(n, "user-agent")) return KnownField::kUserAgent;
+      if (EqualsLower(n, "tracestate")) return KnownField::kTracestate;
       return KnownField::kOther;
+    case 11:
+      return EqualsLower(n, "traceparent") ? KnownField::kTraceparent : KnownField::kOther;
     case 12:
       return EqualsLower(n, "x-request-id") ? KnownField::kXRequestId : KnownField::kOther;
     case 14:
@@ -160,6 +164,12 @@ HeaderRole RoleOf(KnownField f) {
       return HeaderRole::kXRequestId;
     case KnownField::kVia:
       return HeaderRole::kVia;
+    case KnownField::kTraceparent:
+      return HeaderRole::kTraceparent;
+    case KnownField::kTracestate:
+      return HeaderRole::kTracestate;
+    case KnownField::kUserAgent:
+      return HeaderRole::kOther;
   }
   return HeaderRole::kOther;
 }
@@ -206,6 +216,15 @@ const char* SummarizeFields(std::span<Header> fields, FieldSummary& s) {
           s.has_request_id = true;
           s.request_id = h.value;
         }
+        break;
+      case KnownField::kUserAgent:
+        if (s.user_agent.empty()) s.user_agent = h.value;
+        break;
+      case KnownField::kTraceparent:
+        if (s.traceparent_count++ == 0) s.traceparent = h.value;
+        break;
+      case KnownField::kTracestate:
+        ++s.tracestate_count;
         break;
       default:
         break;

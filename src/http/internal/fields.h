@@ -29,6 +29,9 @@ enum class KnownField : uint8_t {
   kXForwardedHost,
   kXRequestId,
   kVia,
+  kTraceparent,
+  kTracestate,
+  kUserAgent,
 };
 
 KnownField ClassifyField(std::string_view name);
@@ -58,6 +61,10 @@ struct FieldSummary {
   bool expect_continue;
   bool has_request_id;
   std::string_view request_id;  // first X-Request-Id value
+  std::string_view user_agent;  // first User-Agent value
+  std::string_view traceparent;  // first traceparent value
+  uint32_t traceparent_count;
+  uint32_t tracestate_count;
 
   void Clear() {
     host_count = 0;
@@ -77,6 +84,10 @@ struct FieldSummary {
     expect_continue = false;
     has_request_id = false;
     request_id = {};
+    user_agent = {};
+    traceparent = {};
+    traceparent_count = 0;
+    tracestate_count = 0;
   }
 };
 

@@ -15,6 +15,10 @@ struct ForwardContext {
   std::string_view client_ip;     // appended to X-Forwarded-For
   std::string_view request_id;    // sent as X-Request-Id
   bool client_is_http10 = false;  // upstream request is sent as HTTP/1.0 (see forward.cc)
+  // Tracing on: the traceparent to send (replacing the client's); empty = tracing off, the
+  // client's Trace Context fields pass through untouched.
+  std::string_view traceparent = {};
+  bool drop_tracestate = false;  // the client's tracestate was invalid or its trace restarted
 };
 
 // Appends the request head to send upstream to `out`.

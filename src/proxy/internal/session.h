@@ -16,6 +16,9 @@ class Session final : public net::TimeoutList::Entry {
   Session(Worker& worker, net::Socket socket);
   ~Session() override;
 
+  // The tail of the exchange block holds the access-log/trace record of the current exchange.
+  static constexpr size_t kRecordBytes = (sizeof(observe::ExchangeRecord) + 63) / 64 * 64;
+
   // Serves requests until the connection closes. Owns nothing but its own state.
   net::Task<void> Run();
 
@@ -60,6 +63,15 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);
   void Record(int status);
+
+  // --- observation (session_observe.cc): metrics cells, access log and trace record ---
+  // At the start of an exchange: trace ids and the upstream traceparent, the sampling
+  // decisions, and (when sampled) the request's strings copied into the record. `parsed` is
+  // false for a request whose head was rejected.
+  void BeginObserve(bool parsed);
+  void EnterRoute(observe::TrafficStats* stats);  // counts the request, in flight
+  void EnterCluster();                            // after cluster_ is set
+  void EnterEndpoint(size_t endpoint);            // after the pick
 
   // --- helpers ---
   void SetDeadline(int64_t after_ms, Wait what);
@@ -119,6 +131,25 @@ class Session final : public net::TimeoutList::Entry {
   std::shared_ptr<upstream::ClusterState> cluster_;  // kept alive across a reload
   bool pool_ok_ = false;  // the upstream connection may serve another request
   size_t attempt_endpoint_ = 0;
+  // Observation of the current exchange (session_observe.cc). Times are monotonic ns, 0 when
+  // the phase did not happen.
+  observe::TrafficStats* route_stats_ = nullptr;
+  observe::TrafficCell* cluster_traffic_ = nullptr;
+  observe::TrafficStats* endpoint_stats_ = nullptr;
+  observe::ExchangeRecord* record_ = nullptr;  // in the block; set when logged or traced
+  const char* last_error_ = nullptr;
+  int64_t upstream_start_ns_ = 0;
+  int64_t connect_start_ns_ = 0;
+  int64_t connected_ns_ = 0;
+  int64_t sent_ns_ = 0;
+  int64_t first_byte_ns_ = 0;
+  uint16_t upstream_status_ = 0;
+  uint8_t retries_ = 0;
+  bool log_this_ = false;
+  bool trace_this_ = false;
+  bool tracing_ = false;          // the upstream gets traceparent_ (tracing is configured)
+  bool drop_tracestate_ = false;  // the client's tracestate is not forwarded
+  char traceparent_[http::kTraceParentSize] = {};
   int64_t attempt_start_ns_ = 0;  // 0 when the balancer does not use latency
   bool attempt_open_ = false;     // OnStart was called and its OnEnd is still owed
   // `record:` on the route: this exchange's capture slot (null when not recorded).

@@ -1,0 +1,307 @@
+// The access log's writer thread: drains every worker's ring, formats JSON Lines, writes.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "base/base.h"
+#include "observe/internal/json.h"
+#include "observe/observe.h"
+
+namespace ficus::observe {
+namespace {
+
+using internal::AppendJsonString;
+using internal::AppendJsonUint;
+
+constexpr std::string_view kFieldNames[kLogFieldCount] = {
+    "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
+    "route",      "cluster",       "endpoint", "status",     "bytes_in", "bytes_out", "duration_us",
+    "connect_us", "first_byte_us", "retries",  "user_agent", "error"};
+
+constexpr size_t kDrainBatch = 256;     // records per ring per pass
+constexpr size_t kWriteAt = 64 * 1024;  // buffered bytes that trigger a write
+// Lines wait at most this long for more to join them in one write (fewer syscalls).
+constexpr int64_t kWriteEveryNs = 10'000'000;
+
+int64_t UnixOffsetNanos() {
+  timespec real, mono;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
+}
+
+// RFC 3339 UTC with microseconds: "2026-11-21T09:50:36.123456Z". The date and time of day are
+// formatted once per second (gmtime and snprintf cost more than the rest of a line).
+void AppendTime(std::string& out, int64_t unix_ns) {
+  thread_local int64_t cached_sec = -1;
+  thread_local char prefix[80];  // "\"2026-11-21T09:50:36." (room for any int the format gets)
+  const int64_t sec = unix_ns / 1'000'000'000;
+  if (sec != cached_sec) {
+    const time_t t = static_cast<time_t>(sec);
+    tm parts;
+    gmtime_r(&t, &parts);
+    std::snprintf(prefix, sizeof prefix, "\"%04d-%02d-%02dT%02d:%02d:%02d.", parts.tm_year + 1900,
+                  parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+    cached_sec = sec;
+  }
+  out.append(prefix, 21);
+  uint32_t micros = static_cast<uint32_t>((unix_ns % 1'000'000'000) / 1000);
+  char digits[8];
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + micros % 10);
+    micros /= 10;
+  }
+  digits[6] = 'Z';
+  digits[7] = '"';
+  out.append(digits, 8);
+}
+
+void AppendMicrosBetween(std::string& out, int64_t from_ns, int64_t to_ns) {
+  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) {
+    out += "null";
+  } else {
+    AppendJsonUint(out, static_cast<uint64_t>(to_ns - from_ns) / 1000);
+  }
+}
+
+void AppendNameOrNull(std::string& out, const std::string* s) {
+  if (s == nullptr) {
+    out += "null";
+  } else {
+    AppendJsonString(out, *s);
+  }
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view LogFieldName(LogField f) { return kFieldNames[static_cast<int>(f)]; }
+
+bool LogFieldByName(std::string_view name, LogField* out) {
+  for (int i = 0; i < kLogFieldCount; ++i) {
+    if (kFieldNames[i] == name) {
+      *out = static_cast<LogField>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>& fields,
+                           int64_t unix_offset_ns, std::string& out) {
+  out += '{';
+  bool first = true;
+  for (LogField f : fields) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += LogFieldName(f);
+    out += "\":";
+    switch (f) {
+      case LogField::kTime:
+        AppendTime(out, r.start_ns + unix_offset_ns);
+        break;
+      case LogField::kRequestId:
+        AppendJsonString(out, r.RequestId());
+        break;
+      case LogField::kTraceId: {
+        static constexpr std::array<uint8_t, 16> kZero{};
+        if (r.trace.trace_id == kZero) {
+          out += "null";
+        } else {
+          char hex[32];
+          HexEncode(r.trace.trace_id.data(), 16, hex);
+          out += '"';
+          out.append(hex, sizeof hex);
+          out += '"';
+        }
+        break;
+      }
+      case LogField::kClient:
+        AppendJsonString(out, r.Client());
+        break;
+      case LogField::kMethod:
+        AppendJsonString(out, r.Method());
+        break;
+      case LogField::kHost:
+        AppendJsonString(out, r.Host());
+        break;
+      case LogField::kPath:
+        AppendJsonString(out, r.Path());
+        break;
+      case LogField::kRoute:
+        AppendNameOrNull(out, r.route);
+        break;
+      case LogField::kCluster:
+        AppendNameOrNull(out, r.cluster);
+        break;
+      case LogField::kEndpoint:
+        AppendNameOrNull(out, r.endpoint);
+        break;
+      case LogField::kStatus:
+        AppendJsonUint(out, r.status);
+        break;
+      case LogField::kBytesIn:
+        AppendJsonUint(out, r.bytes_in);
+        break;
+      case LogField::kBytesOut:
+        AppendJsonUint(out, r.bytes_out);
+        break;
+      case LogField::kDurationUs:
+        AppendMicrosBetween(out, r.start_ns, r.end_ns);
+        break;
+      case LogField::kConnectUs:
+        AppendMicrosBetween(out, r.connect_start_ns, r.connected_ns);
+        break;
+      case LogField::kFirstByteUs:
+        AppendMicrosBetween(out, r.sent_ns, r.first_byte_ns);
+        break;
+      case LogField::kRetries:
+        AppendJsonUint(out, r.retries);
+        break;
+      case LogField::kUserAgent:
+        AppendJsonString(out, r.UserAgent());
+        break;
+      case LogField::kError:
+        if (r.error == nullptr || *r.error == '\0') {
+          out += "null";
+        } else {
+          AppendJsonString(out, r.error);
+        }
+        break;
+    }
+  }
+  out += "}\n";
+}
+
+std::unique_ptr<AccessLog> AccessLog::Open(const AccessLogOptions& options, int workers,
+                                           std::string* error) {
+  std::unique_ptr<AccessLog> log(new AccessLog(options, workers, -1));
+  if (!log->OpenFile(error)) return nullptr;
+  log->thread_ = std::thread([l = log.get()] { l->Run(); });
+  return log;
+}
+
+AccessLog::AccessLog(const AccessLogOptions& options, int workers, int fd)
+    : options_(options),
+      rings_(workers, options.ring_capacity),
+      rng_(new PaddedRandom[workers]),
+      fd_(fd) {
+  if (options_.fields.empty()) {
+    for (int i = 0; i < kLogFieldCount; ++i) options_.fields.push_back(static_cast<LogField>(i));
+  }
+  const uint64_t seed = static_cast<uint64_t>(MonotonicNanos());
+  for (int w = 0; w < workers; ++w) rng_[w].value = FastRandom(seed ^ (uint64_t(w) << 56));
+}
+
+AccessLog::~AccessLog() {
+  stop_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+  if (own_fd_ && fd_ >= 0) ::close(fd_);
+}
+
+bool AccessLog::OpenFile(std::string* error) {
+  if (options_.path == "stdout") {
+    fd_ = STDOUT_FILENO;
+    own_fd_ = false;
+    return true;
+  }
+  int fd = ::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (error) *error = std::string("cannot open ") + options_.path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (own_fd_ && fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  own_fd_ = true;
+  return true;
+}
+
+void AccessLog::Run() {
+  std::string buf;
+  buf.reserve(kWriteAt + 4096);
+  uint64_t pending = 0;       // records in buf
+  int64_t pending_since = 0;  // when the oldest of them was formatted
+  auto write_out = [&] {
+    if (!buf.empty()) {
+      if (!WriteAll(fd_, buf)) write_errors_.fetch_add(1, std::memory_order_relaxed);
+      buf.clear();
+    }
+    written_.fetch_add(pending, std::memory_order_relaxed);
+    consumed_.fetch_add(pending, std::memory_order_release);
+    pending = 0;
+  };
+  for (;;) {
+    const bool stopping = stop_.load(std::memory_order_acquire);
+    if (reopen_.exchange(false, std::memory_order_acq_rel)) {
+      write_out();  // what was queued before the signal goes to the old file
+      std::string error;
+      if (OpenFile(&error)) {
+        reopens_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        write_errors_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    const int64_t offset = UnixOffsetNanos();
+    size_t n = 0;
+    for (int w = 0; w < rings_.workers(); ++w) {
+      n += rings_.Drain(w, kDrainBatch, [&](const ExchangeRecord& r) {
+        if (pending == 0) pending_since = MonotonicNanos();
+        FormatLine(r, options_.fields, offset, buf);
+        ++pending;
+        if (buf.size() >= kWriteAt) write_out();
+      });
+    }
+    if (pending > 0 && (stopping || flush_.load(std::memory_order_acquire) ||
+                        MonotonicNanos() - pending_since >= kWriteEveryNs)) {
+      write_out();
+    }
+    if (n == 0) {
+      if (stopping) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  write_out();
+}
+
+void AccessLog::Flush() {
+  flush_.fetch_add(1, std::memory_order_acq_rel);
+  const uint64_t target = rings_.pushed();
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (consumed_.load(std::memory_order_acquire) < target && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  flush_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void AccessLog::Collect(MetricWriter& w) const {
+  w.Family("ficus_access_log_records_total", "counter", "Access log lines written.");
+  w.Sample("ficus_access_log_records_total", {}, written());
+  w.Family("ficus_access_log_dropped_total", "counter",
+           "Access log records dropped because a worker's queue was full.");
+  w.Sample("ficus_access_log_dropped_total", {}, dropped());
+  w.Family("ficus_access_log_write_errors_total", "counter",
+           "Failed writes or reopens of the access log file.");
+  w.Sample("ficus_access_log_write_errors_total", {}, write_errors());
+  w.Family("ficus_access_log_reopens_total", "counter",
+           "Times the access log file was reopened (SIGUSR1).");
+  w.Sample("ficus_access_log_reopens_total", {}, reopens());
+}
+
+}  // namespace ficus::observe

@@ -1,0 +1,437 @@
+// Tracing: ids and parent-based sampling on the worker; batching and OTLP/HTTP JSON export on
+// the exporter thread (a blocking HTTP/1.1 POST per batch, bounded by timeout_ms).
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+#include "base/base.h"
+#include "observe/internal/json.h"
+#include "observe/observe.h"
+
+namespace ficus::observe {
+namespace {
+
+using internal::AppendJsonString;
+using internal::AppendJsonUint;
+
+int64_t UnixOffsetNanos() {
+  timespec real, mono;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
+}
+
+void PutU64(uint8_t* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+uint64_t GetU64(const uint8_t* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  return v;
+}
+
+template <size_t N>
+void AppendHex(std::string& out, const std::array<uint8_t, N>& bytes) {
+  char hex[2 * N];
+  HexEncode(bytes.data(), N, hex);
+  out += '"';
+  out.append(hex, sizeof hex);
+  out += '"';
+}
+
+void AppendNanos(std::string& out, int64_t unix_ns) {
+  out += '"';
+  AppendJsonUint(out, static_cast<uint64_t>(unix_ns));
+  out += '"';
+}
+
+// Attributes as OTLP KeyValue objects.
+class Attributes {
+ public:
+  explicit Attributes(std::string& out) : out_(out) { out_ += "\"attributes\":["; }
+  ~Attributes() { out_ += ']'; }
+  void Str(std::string_view key, std::string_view v) {
+    Key(key);
+    out_ += "{\"stringValue\":";
+    AppendJsonString(out_, v);
+    out_ += "}}";
+  }
+  void Int(std::string_view key, uint64_t v) {
+    Key(key);
+    out_ += "{\"intValue\":\"";
+    AppendJsonUint(out_, v);
+    out_ += "\"}}";
+  }
+
+ private:
+  void Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += "{\"key\":";
+    AppendJsonString(out_, key);
+    out_ += ",\"value\":";
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+void AppendEvent(std::string& out, bool* first, std::string_view name, int64_t mono_ns,
+                 int64_t offset) {
+  if (mono_ns == 0) return;
+  if (!*first) out += ',';
+  *first = false;
+  out += "{\"timeUnixNano\":";
+  AppendNanos(out, mono_ns + offset);
+  out += ",\"name\":";
+  AppendJsonString(out, name);
+  out += '}';
+}
+
+void AppendServerSpan(std::string& out, const ExchangeRecord& r, int64_t offset) {
+  static constexpr std::array<uint8_t, 8> kZero{};
+  out += "{\"traceId\":";
+  AppendHex(out, r.trace.trace_id);
+  out += ",\"spanId\":";
+  AppendHex(out, r.trace.span_id);
+  if (r.trace.parent_span_id != kZero) {
+    out += ",\"parentSpanId\":";
+    AppendHex(out, r.trace.parent_span_id);
+  }
+  std::string name(r.Method());
+  if (r.route) name.append(" ").append(*r.route);
+  out += ",\"name\":";
+  AppendJsonString(out, name);
+  out += ",\"kind\":2,\"startTimeUnixNano\":";
+  AppendNanos(out, r.start_ns + offset);
+  out += ",\"endTimeUnixNano\":";
+  AppendNanos(out, (r.end_ns ? r.end_ns : r.start_ns) + offset);
+  out += ',';
+  {
+    Attributes a(out);
+    a.Str("http.request.method", r.Method());
+    a.Str("url.path", r.Path());
+    a.Str("server.address", r.Host());
+    a.Str("client.address", r.Client());
+    a.Int("http.response.status_code", r.status);
+    if (r.route) a.Str("http.route", *r.route);
+    if (r.cluster) a.Str("ficus.cluster", *r.cluster);
+    if (r.endpoint) a.Str("ficus.endpoint", *r.endpoint);
+    a.Str("ficus.request_id", r.RequestId());
+    a.Int("http.request.body.size", r.bytes_in);
+    a.Int("http.response.body.size", r.bytes_out);
+    a.Int("ficus.retries", r.retries);
+    if (r.user_agent_len) a.Str("user_agent.original", r.UserAgent());
+  }
+  out += ",\"events\":[";
+  bool first = true;
+  AppendEvent(out, &first, "upstream.pick", r.upstream_start_ns, offset);
+  AppendEvent(out, &first, "upstream.connect_start", r.connect_start_ns, offset);
+  AppendEvent(out, &first, "upstream.connected", r.connected_ns, offset);
+  AppendEvent(out, &first, "upstream.request_sent", r.sent_ns, offset);
+  AppendEvent(out, &first, "upstream.first_byte", r.first_byte_ns, offset);
+  AppendEvent(out, &first, "response.complete", r.end_ns, offset);
+  out += "],\"status\":";
+  if (r.status >= 500 || r.status == 0) {
+    out += "{\"code\":2,\"message\":";
+    AppendJsonString(out, r.error ? std::string_view(r.error) : std::string_view("server error"));
+    out += '}';
+  } else {
+    out += "{\"code\":0}";
+  }
+  out += '}';
+}
+
+void AppendAttemptSpan(std::string& out, const ExchangeRecord& r, int64_t offset) {
+  out += "{\"traceId\":";
+  AppendHex(out, r.trace.trace_id);
+  out += ",\"spanId\":";
+  AppendHex(out, r.trace.attempt_span_id);
+  out += ",\"parentSpanId\":";
+  AppendHex(out, r.trace.span_id);
+  std::string name("upstream");
+  if (r.cluster) name.append(" ").append(*r.cluster);
+  out += ",\"name\":";
+  AppendJsonString(out, name);
+  const int64_t end =
+      r.first_byte_ns && !r.upstream_failed ? r.end_ns : (r.end_ns ? r.end_ns : r.start_ns);
+  out += ",\"kind\":3,\"startTimeUnixNano\":";
+  AppendNanos(out, r.upstream_start_ns + offset);
+  out += ",\"endTimeUnixNano\":";
+  AppendNanos(out, (end ? end : r.upstream_start_ns) + offset);
+  out += ',';
+  {
+    Attributes a(out);
+    a.Str("http.request.method", r.Method());
+    if (r.endpoint) a.Str("server.address", *r.endpoint);
+    if (r.cluster) a.Str("ficus.cluster", *r.cluster);
+    if (r.upstream_status) a.Int("http.response.status_code", r.upstream_status);
+    a.Int("ficus.connection_reused", r.connect_start_ns == 0 ? 1 : 0);
+  }
+  out += ",\"events\":[";
+  bool first = true;
+  AppendEvent(out, &first, "connect_start", r.connect_start_ns, offset);
+  AppendEvent(out, &first, "connected", r.connected_ns, offset);
+  AppendEvent(out, &first, "request_sent", r.sent_ns, offset);
+  AppendEvent(out, &first, "first_byte", r.first_byte_ns, offset);
+  out += "],\"status\":";
+  if (r.upstream_failed || r.upstream_status >= 500) {
+    out += "{\"code\":2,\"message\":";
+    AppendJsonString(out, r.upstream_failed && r.error ? std::string_view(r.error)
+                                                       : std::string_view("upstream error"));
+    out += '}';
+  } else {
+    out += "{\"code\":0}";
+  }
+  out += '}';
+}
+
+// http://host:port/path -> parts. Only plain HTTP: the collector is expected beside ficus.
+bool ParseEndpoint(const std::string& url, std::string* host, uint16_t* port, std::string* path,
+                   std::string* error) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) {
+    *error = "tracing endpoint must start with http://";
+    return false;
+  }
+  std::string_view rest = std::string_view(url).substr(kScheme.size());
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  *path = slash == std::string_view::npos ? "/v1/traces" : std::string(rest.substr(slash));
+  size_t colon = authority.rfind(':');
+  if (authority.starts_with('[')) {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *error = "tracing endpoint: unterminated [IPv6] address";
+      return false;
+    }
+    *host = std::string(authority.substr(1, close - 1));
+    colon = close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1
+                                                                        : std::string_view::npos;
+  } else {
+    *host = std::string(authority.substr(0, colon));
+  }
+  *port = 80;
+  if (colon != std::string_view::npos) {
+    std::string_view p = authority.substr(colon + 1);
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc() || end != p.data() + p.size() || v == 0 || v > 65535) {
+      *error = "tracing endpoint: bad port";
+      return false;
+    }
+    *port = static_cast<uint16_t>(v);
+  }
+  if (host->empty()) {
+    *error = "tracing endpoint: missing host";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Tracer::FormatBatch(const std::vector<ExchangeRecord>& batch, std::string_view service,
+                         int64_t offset, std::string& out) {
+  out += "{\"resourceSpans\":[{\"resource\":{";
+  {
+    Attributes a(out);
+    a.Str("service.name", service);
+  }
+  out += "},\"scopeSpans\":[{\"scope\":{\"name\":\"ficus\"},\"spans\":[";
+  bool first = true;
+  for (const ExchangeRecord& r : batch) {
+    if (!first) out += ',';
+    first = false;
+    AppendServerSpan(out, r, offset);
+    if (r.upstream_start_ns != 0) {
+      out += ',';
+      AppendAttemptSpan(out, r, offset);
+    }
+  }
+  out += "]}]}]}";
+}
+
+std::unique_ptr<Tracer> Tracer::Start(const TracerOptions& options, int workers,
+                                      std::string* error) {
+  std::unique_ptr<Tracer> t(new Tracer(options, workers));
+  if (!ParseEndpoint(options.endpoint, &t->host_, &t->port_, &t->path_, error)) return nullptr;
+  t->thread_ = std::thread([p = t.get()] { p->Run(); });
+  return t;
+}
+
+Tracer::Tracer(const TracerOptions& options, int workers)
+    : options_(options), rings_(workers, options.ring_capacity), rng_(new PaddedRandom[workers]) {
+  const double s = options_.sample;
+  threshold_ = s >= 1.0 ? UINT64_MAX : s <= 0.0 ? 0 : static_cast<uint64_t>(s * 0x1.0p64);
+  const uint64_t seed = static_cast<uint64_t>(MonotonicNanos()) ^ static_cast<uint64_t>(getpid());
+  for (int w = 0; w < workers; ++w) rng_[w].value = FastRandom(seed ^ (uint64_t(w) << 56));
+}
+
+Tracer::~Tracer() {
+  stop_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+}
+
+void Tracer::Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* parent_span_id,
+                   bool parent_sampled, TraceIds* out) {
+  FastRandom& rng = rng_[worker].value;
+  if (parent_trace_id != nullptr) {
+    std::memcpy(out->trace_id.data(), parent_trace_id, 16);
+    std::memcpy(out->parent_span_id.data(), parent_span_id, 8);
+    out->sampled = parent_sampled;
+  } else {
+    uint64_t hi = rng.Next(), lo = rng.Next();
+    if ((hi | lo) == 0) lo = 1;  // an all-zero trace id is invalid
+    PutU64(out->trace_id.data(), hi);
+    PutU64(out->trace_id.data() + 8, lo);
+    out->parent_span_id = {};
+    out->sampled = threshold_ == UINT64_MAX || GetU64(out->trace_id.data() + 8) < threshold_;
+  }
+  PutU64(out->span_id.data(), rng.Next() | 1);  // never all zero
+  PutU64(out->attempt_span_id.data(), rng.Next() | 1);
+}
+
+bool Tracer::Export(const std::string& body) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(port_);
+  if (getaddrinfo(host_.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return false;
+  const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    freeaddrinfo(res);
+    return false;
+  }
+  const int64_t deadline = MonotonicNanos() + options_.timeout_ms * 1'000'000;
+  auto wait = [&](short events) {
+    const int64_t left_ms = (deadline - MonotonicNanos()) / 1'000'000;
+    if (left_ms <= 0) return false;
+    pollfd p{fd, events, 0};
+    return ::poll(&p, 1, static_cast<int>(left_ms)) == 1 && (p.revents & (events | POLLHUP));
+  };
+  bool ok = false;
+  int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (rc == 0 || errno == EINPROGRESS) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (rc == 0 ||
+        (wait(POLLOUT) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)) {
+      std::string req =
+          "POST " + path_ + " HTTP/1.1\r\nHost: " + host_ + ":" + port +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\nConnection: close\r\n\r\n";
+      req += body;
+      size_t sent = 0;
+      while (sent < req.size()) {
+        ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+          sent += static_cast<size_t>(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+          if (!wait(POLLOUT)) break;
+        } else {
+          break;
+        }
+      }
+      if (sent == req.size()) {
+        char buf[256];
+        size_t got = 0;
+        while (got < 12) {
+          ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
+          if (n > 0) {
+            got += static_cast<size_t>(n);
+          } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (!wait(POLLIN)) break;
+          } else {
+            break;
+          }
+        }
+        // "HTTP/1.1 2xx"
+        ok = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0 && buf[9] == '2';
+      }
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+void Tracer::Run() {
+  std::vector<ExchangeRecord> batch;
+  batch.reserve(options_.batch_size);
+  std::string body;
+  int64_t batch_started = 0;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    body.clear();
+    FormatBatch(batch, options_.service_name, UnixOffsetNanos(), body);
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    if (Export(body)) {
+      exported_.fetch_add(batch.size(), std::memory_order_relaxed);
+    } else {
+      export_failures_.fetch_add(1, std::memory_order_relaxed);
+      export_dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
+    }
+    consumed_.fetch_add(batch.size(), std::memory_order_release);
+    batch.clear();
+  };
+  for (;;) {
+    const bool stopping = stop_.load(std::memory_order_acquire);
+    size_t n = 0;
+    for (int w = 0; w < rings_.workers(); ++w) {
+      n += rings_.Drain(w, options_.batch_size - batch.size(), [&](const ExchangeRecord& r) {
+        if (batch.empty()) batch_started = MonotonicNanos();
+        batch.push_back(r);
+      });
+      if (batch.size() >= options_.batch_size) flush();
+    }
+    if (!batch.empty() &&
+        (stopping || MonotonicNanos() - batch_started >= options_.flush_interval_ms * 1'000'000)) {
+      flush();
+    }
+    if (n == 0) {
+      if (stopping) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  flush();
+}
+
+void Tracer::Flush() {
+  const uint64_t target = rings_.pushed();
+  const int64_t deadline =
+      MonotonicNanos() + (options_.flush_interval_ms + 2 * options_.timeout_ms + 1000) * 1'000'000;
+  while (consumed_.load(std::memory_order_acquire) < target && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void Tracer::Collect(MetricWriter& w) const {
+  w.Family("ficus_trace_exchanges_exported_total", "counter",
+           "Sampled exchanges whose spans the collector accepted.");
+  w.Sample("ficus_trace_exchanges_exported_total", {}, exported());
+  w.Family("ficus_trace_exchanges_dropped_total", "counter",
+           "Sampled exchanges whose spans were dropped: a worker's queue was full, or the "
+           "export failed (collector down or slow).");
+  w.Sample("ficus_trace_exchanges_dropped_total", {{"reason", "queue_full"}}, rings_.dropped());
+  w.Sample("ficus_trace_exchanges_dropped_total", {{"reason", "export_failed"}},
+           export_dropped_.load(std::memory_order_relaxed));
+  w.Family("ficus_trace_export_batches_total", "counter", "OTLP export requests made.");
+  w.Sample("ficus_trace_export_batches_total", {}, batches_.load(std::memory_order_relaxed));
+  w.Family("ficus_trace_export_failures_total", "counter", "OTLP export requests that failed.");
+  w.Sample("ficus_trace_export_failures_total", {},
+           export_failures_.load(std::memory_order_relaxed));
+}
+
+}  // namespace ficus::observe
