@@ -331,6 +331,12 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
   out << YAML::EndMap;
 
+  out << YAML::Key << "telemetry" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_size" << YAML::Value << FormatSize(c.telemetry.max_size);
+  out << YAML::Key << "error_samples_per_route" << YAML::Value
+      << c.telemetry.error_samples_per_route;
+  out << YAML::EndMap;
+
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

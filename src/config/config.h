@@ -93,6 +93,12 @@ struct Admin {
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
 };
 
+// The telemetry store in data_dir (rollups, events, error samples, audit).
+struct Telemetry {
+  uint64_t max_size = 256ull << 20;       // database + WAL bound, bytes; pruning keeps under it
+  uint32_t error_samples_per_route = 20;  // the newest 5xx samples kept per route
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -104,6 +110,7 @@ struct Config {
   std::vector<Route> routes;
   Timeouts timeouts;
   Limits limits;
+  Telemetry telemetry;
 };
 
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,7 +17,10 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
+#include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
+#include "server/internal/telemetry_source.h"
+#include "telemetry/telemetry.h"
 
 namespace ficus::server {
 namespace {
@@ -62,10 +67,16 @@ class Gateway {
     asio::io_context main_io{1};
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
+    telemetry_ = OpenTelemetry(*config_, registry_, [this] { return CurrentConfig(); });
+    telemetry_->Start();
+    telemetry_->RecordEvent(
+        {0, 0, "startup", "ficus", FICUS_VERSION,
+         "pid " + std::to_string(getpid()) + ", " + std::to_string(config_->workers) + " workers"});
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
       t->worker =
           std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
+      t->worker->SetErrorSampler(&telemetry_->error_sampler());
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
@@ -73,6 +84,12 @@ class Gateway {
     handlers.ready = [this] { return ready_.load() && !draining_.load(); };
     handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
     handlers.metrics = [this] { return registry_.RenderPrometheus(); };
+    AdminApiContext api;
+    api.telemetry = telemetry_.get();
+    api.config = [this] { return CurrentConfig(); };
+    api.ready = [this] { return ready_.load() && !draining_.load(); };
+    api.draining = [this] { return draining_.load(); };
+    handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
     for (auto& t : workers_) {
@@ -117,6 +134,12 @@ class Gateway {
       for (const auto& e : loaded.errors) log::error("reload rejected: {}", e.ToString());
       log::error("reload failed: {} error(s); still running the previous config",
                  loaded.errors.size());
+      telemetry_->RecordEvent(
+          {0, 0, "config_reload", "ficus", "",
+           "rejected: " + loaded.errors.front().ToString() +
+               (loaded.errors.size() > 1
+                    ? " (and " + std::to_string(loaded.errors.size() - 1) + " more)"
+                    : std::string())});
       return;
     }
     auto old = CurrentConfig();
@@ -132,6 +155,8 @@ class Gateway {
       snap = proxy::BuildSnapshot(loaded.config, registry_, ++generation_);
     } catch (const std::exception& e) {
       log::error("reload failed: {}; still running the previous config", e.what());
+      telemetry_->RecordEvent(
+          {0, 0, "config_reload", "ficus", "", std::string("rejected: ") + e.what()});
       return;
     }
     {
@@ -143,6 +168,10 @@ class Gateway {
     }
     log::info("reload applied: {} route(s), {} cluster(s)", loaded.config->routes.size(),
               loaded.config->clusters.size());
+    telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
+                             "applied: " + std::to_string(loaded.config->routes.size()) +
+                                 " route(s), " + std::to_string(loaded.config->clusters.size()) +
+                                 " cluster(s)"});
   }
 
   // Stop accepting, let in-flight requests finish up to timeouts.drain, then stop.
@@ -168,6 +197,7 @@ class Gateway {
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
     admin_->Stop();
+    telemetry_->Stop();  // the last interval and anything queued reach the store
     log::info("drained; exiting");
   }
 
@@ -181,6 +211,7 @@ class Gateway {
   std::mutex mu_;  // guards config_ (read by the admin thread, replaced on reload)
   std::shared_ptr<const config::Config> config_;
   observe::Registry registry_;
+  std::unique_ptr<telemetry::Telemetry> telemetry_;  // outlives the workers (error sampler)
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;
@@ -199,6 +230,61 @@ int Check(const std::string& config_path) {
   std::fputs(config::Describe(*loaded.config).c_str(), stdout);
   std::printf("%s: OK\n", config_path.c_str());
   return 0;
+}
+
+int Backup(const std::string& data_dir, const std::string& dest) {
+  std::error_code ec;
+  std::filesystem::create_directories(dest, ec);
+  if (ec) {
+    std::fprintf(stderr, "backup: %s: %s\n", dest.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string src = TelemetryDbPath(data_dir);
+  if (!std::filesystem::exists(src)) {
+    std::fprintf(stderr, "backup: %s does not exist (is data_dir right?)\n", src.c_str());
+    return 1;
+  }
+  const std::string to = TelemetryDbPath(dest);
+  try {
+    telemetry::Store::Copy(src, to);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "backup: %s\n", e.what());
+    return 1;
+  }
+  std::printf("backed up %s to %s\n", src.c_str(), to.c_str());
+  return 0;
+}
+
+int Restore(const std::string& src, const std::string& data_dir) {
+  const std::string from = std::filesystem::is_directory(src) ? TelemetryDbPath(src) : src;
+  if (!std::filesystem::exists(from)) {
+    std::fprintf(stderr, "restore: %s does not exist\n", from.c_str());
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "restore: %s: %s\n", data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string to = TelemetryDbPath(data_dir);
+  try {
+    telemetry::Store::Copy(from, to);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "restore: %s\n", e.what());
+    return 1;
+  }
+  std::printf("restored %s from %s\n", to.c_str(), from.c_str());
+  return 0;
+}
+
+std::optional<std::string> DataDirOf(const std::string& config_path) {
+  config::LoadResult loaded = config::LoadFile(config_path);
+  if (!loaded.errors.empty()) {
+    PrintErrors(loaded.errors);
+    return std::nullopt;
+  }
+  return loaded.config->data_dir;
 }
 
 int Run(const std::string& config_path) {
