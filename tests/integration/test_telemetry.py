@@ -202,11 +202,14 @@ class TelemetryStoreTest(FicusTestCase):
         f = self.start_ficus(self.config(up.port))
         for _ in range(30):
             self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+        def reload_notes(n):
+            notes = [e["note"] for e in events(f, "?kind=config_reload")]
+            return notes if len(notes) >= n else None
+
         f.reload()
+        self.assertTrue(wait_until(lambda: reload_notes(1), 10 * TIME_FACTOR))
         f.reload(text="listeners: [\n")  # invalid: rejected, also on the timeline
-        reloads = wait_until(lambda: [e["note"] for e in events(f, "?kind=config_reload")
-                                      if True] if len(events(f, "?kind=config_reload")) >= 2
-                             else None, 10 * TIME_FACTOR)
+        reloads = wait_until(lambda: reload_notes(2), 10 * TIME_FACTOR)
         self.assertTrue(reloads, events(f, "?limit=100"))
         self.assertTrue(reloads[0].startswith("rejected: "), reloads)
         self.assertTrue(reloads[1].startswith("applied: 1 route(s)"), reloads)
