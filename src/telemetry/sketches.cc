@@ -53,11 +53,13 @@ uint64_t LatencyHistogram::Count() const {
 }
 
 double LatencyHistogram::PercentileMicros(double q) const {
-  const uint64_t total = Count();
+  // In double: counts decoded from a damaged file may sum past 2^64.
+  double total = 0;
+  for (uint64_t b : buckets) total += static_cast<double>(b);
   if (total == 0) return 0;
   q = std::clamp(q, 0.0, 1.0);
   // The rank of the wanted value (1-based), then the bucket holding it.
-  const double rank = std::max(1.0, q * static_cast<double>(total));
+  const double rank = std::max(1.0, q * total);
   double below = 0;
   for (int i = 0; i < kBuckets; ++i) {
     const double n = static_cast<double>(buckets[i]);
