@@ -535,7 +535,7 @@ routes: [{ cluster: app }]
               "expected a size like 64KiB or 1MiB, got 'lots'");
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
-                "listeners, clusters, routes, timeouts, limits, got a list"});
+                "listeners, clusters, routes, timeouts, limits, telemetry, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {
