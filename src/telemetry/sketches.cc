@@ -76,6 +76,14 @@ double LatencyHistogram::PercentileMicros(double q) const {
   return observe::Histogram::UpperBoundSeconds(kBuckets - 2) * 1e6;
 }
 
+uint64_t LatencyHistogram::CountAtOrBelow(uint64_t micros) const {
+  uint64_t n = 0;
+  for (int i = 0; i < kBuckets - 1 && observe::Histogram::UpperBoundMicros(i) <= micros; ++i) {
+    n += buckets[i];
+  }
+  return n;
+}
+
 std::string LatencyHistogram::Encode() const {
   std::string out;
   int prev = -1;

@@ -270,6 +270,26 @@ std::vector<Rollup> Store::Totals(Resolution res, SeriesKind kind,
   return out;
 }
 
+std::vector<Rollup> Store::Periods(Resolution res, SeriesKind kind,
+                                   const std::vector<std::string>& names, int64_t from_ms,
+                                   int64_t to_ms, int64_t period_ms) {
+  std::map<std::pair<int64_t, std::string>, Rollup> merged;
+  for (Rollup& r : QueryRollups(res, kind, names, from_ms, to_ms)) {
+    int64_t start = r.ts_ms - r.ts_ms % period_ms;
+    if (r.ts_ms < 0 && r.ts_ms % period_ms != 0) start -= period_ms;
+    auto [it, fresh] = merged.try_emplace({start, r.name});
+    if (fresh) {
+      it->second.kind = kind;
+      it->second.name = r.name;
+      it->second.ts_ms = start;
+    }
+    it->second.Merge(r);
+  }
+  std::vector<Rollup> out;
+  for (auto& [key, r] : merged) out.push_back(std::move(r));
+  return out;
+}
+
 int64_t Store::AppendEvent(const Event& e) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);

@@ -40,6 +40,10 @@ struct LatencyHistogram {
   // (so it is within one bucket, <= 50 % relative width, of the truth); 0 when empty. The
   // overflow bucket (> 1000 s) reports 1000 s.
   double PercentileMicros(double q) const;
+  // Requests that took at most `micros` (latency SLOs: good events). Exact when `micros` is a
+  // bucket edge ({1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8} x 10^k µs: 300 ms is); otherwise the
+  // buckets entirely at or below it (an undercount within one bucket).
+  uint64_t CountAtOrBelow(uint64_t micros) const;
   std::string Encode() const;
   // nullopt for bytes Encode could not have produced.
   static std::optional<LatencyHistogram> Decode(std::string_view bytes);
@@ -165,6 +169,13 @@ class Store {
   // The rows above merged per series name (ts = from_ms).
   std::vector<Rollup> Totals(Resolution res, SeriesKind kind, const std::vector<std::string>& names,
                              int64_t from_ms, int64_t to_ms);
+
+  // The rows above merged per series name and per period: one Rollup per (name, period start
+  // aligned to period_ms) that has data, ordered by ts then name (reports: percentiles per
+  // hour or day). REQUIRES: period_ms a multiple of the resolution.
+  std::vector<Rollup> Periods(Resolution res, SeriesKind kind,
+                              const std::vector<std::string>& names, int64_t from_ms, int64_t to_ms,
+                              int64_t period_ms);
 
   int64_t AppendEvent(const Event& e);  // returns the id
   // Newest first: events with since_ms <= ts < until_ms, optionally of one kind.

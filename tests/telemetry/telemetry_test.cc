@@ -80,6 +80,15 @@ TEST(LatencyHistogram, MergeAddsAndPercentilesStayInTheirBucket) {
   EXPECT_DOUBLE_EQ(HistOf({4000, 4000}).PercentileMicros(1.0), 4000);
 }
 
+TEST(LatencyHistogram, CountAtOrBelowIsExactAtBucketEdges) {
+  LatencyHistogram h = HistOf({100, 299'999, 300'000, 300'001, 5'000'000, 2'000'000'000});
+  EXPECT_EQ(h.CountAtOrBelow(300'000), 3u);  // 300 ms is an edge
+  EXPECT_EQ(h.CountAtOrBelow(399'999), 3u);  // inside (300, 400] ms: only whole buckets
+  EXPECT_EQ(h.CountAtOrBelow(400'000), 4u);
+  EXPECT_EQ(h.CountAtOrBelow(0), 0u);
+  EXPECT_EQ(h.CountAtOrBelow(UINT64_MAX), 5u);  // the overflow bucket has no upper bound
+}
+
 // ---- HyperLogLog ----------------------------------------------------------------------------
 
 TEST(Hll, EstimatesDistinctCountsWithinThreeStandardErrors) {
@@ -198,6 +207,16 @@ TEST(Store, RollupsQueryAndMergePerSeries) {
   auto clusters = store.Totals(Resolution::k10s, SeriesKind::kCluster, {}, 0, 20'000);
   ASSERT_EQ(clusters.size(), 1u);
   EXPECT_EQ(clusters[0].requests, 9u);
+  // Per period (here 20 s: both api rows in one period).
+  auto periods = store.Periods(Resolution::k10s, SeriesKind::kRoute, {}, 0, 20'000, 20'000);
+  ASSERT_EQ(periods.size(), 2u);
+  EXPECT_EQ(periods[0].name, "api");
+  EXPECT_EQ(periods[0].requests, 8u);
+  EXPECT_EQ(periods[1].name, "web");
+  periods = store.Periods(Resolution::k10s, SeriesKind::kRoute, {"api"}, 0, 20'000, 10'000);
+  ASSERT_EQ(periods.size(), 2u);
+  EXPECT_EQ(periods[1].ts_ms, 10'000);
+  EXPECT_EQ(periods[1].requests, 3u);
   // The same key again replaces.
   store.WriteRollups(Resolution::k10s, {Row("web", 0, 1)});
   EXPECT_EQ(store.Totals(Resolution::k10s, SeriesKind::kRoute, {"web"}, 0, 1)[0].requests, 1u);
