@@ -222,7 +222,11 @@ class TelemetryStoreTest(FicusTestCase):
                     "SELECT r.res, r.requests FROM rollup r JOIN series s ON s.id = r.series "
                     "WHERE s.kind = 0 AND s.name = 'api'").fetchall()
 
-        got = wait_until(lambda: {res for res, _ in rows()} == {10000, 60000}, 15 * TIME_FACTOR,
+        def totals():
+            return {res: sum(n for r, n in rows() if r == res) for res in (10000, 60000)}
+
+        # The requests may straddle an interval boundary: wait for every row that holds them.
+        got = wait_until(lambda: totals() == {10000: 30, 60000: 30}, 25 * TIME_FACTOR,
                          interval=0.5)
         self.assertTrue(got, rows())
         self.assertEqual(sum(n for res, n in rows() if res == 10000), 30)
