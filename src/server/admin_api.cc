@@ -191,49 +191,34 @@ std::optional<std::string> StringField(const json::object& o, std::string_view k
 }
 
 AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
-  telemetry::Telemetry& t = *ctx.telemetry;
-  const std::string& token = ctx.config()->admin.token;
-  const bool authorized = TokenMatches(req.authorization, token);
-  telemetry::AuditEntry audit{
-      0, t.Now(), authorized ? "token" : "anonymous", req.peer, "POST /events", "", ""};
-  auto finish = [&](AdminResponse r, std::string_view outcome, std::string detail) {
-    audit.outcome = outcome;
-    audit.detail = std::move(detail);
-    t.store().AppendAudit(audit);
-    return r;
+  constexpr std::string_view kAction = "POST /events";
+  AdminResponse denied;
+  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  auto bad = [&](std::string detail) {
+    AuditAuthorized(req, ctx, kAction, "bad_request", "");
+    return Error(400, "bad_request", detail);
   };
-  if (!authorized) {
-    AdminResponse r =
-        token.empty()
-            ? Error(401, "unauthorized", "admin.token is not set: state-changing endpoints are off")
-            : Error(401, "unauthorized",
-                    "a valid 'Authorization: Bearer <admin token>' is required");
-    return finish(std::move(r), "unauthorized", "");
-  }
   json::error_code ec;
   json::value body = json::parse(req.body, ec);
-  if (ec || !body.is_object()) {
-    return finish(Error(400, "bad_request", "the body must be a JSON object"), "bad_request", "");
-  }
+  if (ec || !body.is_object()) return bad("the body must be a JSON object");
+  telemetry::Telemetry& t = *ctx.telemetry;
   telemetry::Event e;
   e.kind = "deploy";
   e.ts_ms = t.Now();
   const json::object& o = body.as_object();
   for (const auto& [key, value] : o) {
     if (key != "service" && key != "version" && key != "note") {
-      return finish(
-          Error(400, "bad_request",
-                "unknown field '" + std::string(key) + "'; expected service, version, note"),
-          "bad_request", "");
+      return bad("unknown field '" + std::string(key) + "'; expected service, version, note");
     }
   }
   std::optional<std::string> problem =
       StringField(o, "service", kMaxServiceBytes, true, &e.service);
   if (!problem) problem = StringField(o, "version", kMaxVersionBytes, true, &e.version);
   if (!problem) problem = StringField(o, "note", kMaxNoteBytes, false, &e.note);
-  if (problem) return finish(Error(400, "bad_request", *problem), "bad_request", "");
+  if (problem) return bad(*problem);
   e.id = t.store().AppendEvent(e);
-  return finish(Json(201, EventJson(e)), "ok", json::serialize(EventJson(e)));
+  AuditAuthorized(req, ctx, kAction, "ok", json::serialize(EventJson(e)));
+  return Json(201, EventJson(e));
 }
 
 AdminResponse GetErrorSamples(const AdminRequest& req, const AdminApiContext& ctx) {
@@ -281,6 +266,26 @@ AdminResponse GetAudit(const AdminRequest& req, const AdminApiContext& ctx) {
 }
 
 }  // namespace
+
+bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                  AdminResponse* denied) {
+  const std::string& token = ctx.config()->admin.token;
+  if (TokenMatches(req.authorization, token)) return true;
+  ctx.telemetry->store().AppendAudit(
+      {0, ctx.telemetry->Now(), "anonymous", req.peer, std::string(action), "unauthorized", ""});
+  *denied =
+      token.empty()
+          ? Error(401, "unauthorized", "admin.token is not set: state-changing endpoints are off")
+          : Error(401, "unauthorized", "a valid 'Authorization: Bearer <admin token>' is required");
+  return false;
+}
+
+void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                     std::string_view outcome, std::string detail) {
+  ctx.telemetry->store().AppendAudit({0, ctx.telemetry->Now(), "token", req.peer,
+                                      std::string(action), std::string(outcome),
+                                      std::move(detail)});
+}
 
 std::optional<std::string> QueryParam(std::string_view query, std::string_view key) {
   while (!query.empty()) {

@@ -147,6 +147,12 @@ class Gateway {
       log::warn("reload: workers changes from {} to {} take effect after a restart", old->workers,
                 loaded.config->workers);
     }
+    if (loaded.config->data_dir != old->data_dir ||
+        loaded.config->telemetry.max_size != old->telemetry.max_size ||
+        loaded.config->telemetry.error_samples_per_route !=
+            old->telemetry.error_samples_per_route) {
+      log::warn("reload: data_dir and telemetry changes take effect after a restart");
+    }
     if (!SameListeners(*loaded.config, *old)) {
       log::warn("reload: listener changes take effect after a restart; keeping the open ones");
     }

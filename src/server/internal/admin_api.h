@@ -33,6 +33,15 @@ struct AdminApiContext {
 // is audited too.
 std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const AdminApiContext& ctx);
 
+// For every state-changing endpoint (POST /events here; POST /config and the like later):
+// true when the request carries the admin token. Otherwise writes the 401 to send into
+// *denied and audits the attempt (who "anonymous", outcome "unauthorized").
+bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                  AdminResponse* denied);
+// Writes one audit entry for an authorized state-changing request (who "token").
+void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                     std::string_view outcome, std::string detail);
+
 // The value of `key` in an application/x-www-form-urlencoded query (first occurrence,
 // percent-decoded, '+' as space); nullopt when absent or malformed.
 std::optional<std::string> QueryParam(std::string_view query, std::string_view key);
