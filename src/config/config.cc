@@ -191,6 +191,9 @@ std::string Describe(const Config& c) {
          std::to_string(lim.max_header_count) + ", max_body_bytes " +
          (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
          ", max_connections " + std::to_string(lim.max_connections) + "\n";
+  out += "telemetry: " + c.data_dir + "/ficus.db, max_size " + FormatSize(c.telemetry.max_size) +
+         ", error_samples_per_route " + std::to_string(c.telemetry.error_samples_per_route) +
+         "\n";
   return out;
 }
 

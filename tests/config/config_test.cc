@@ -1061,7 +1061,8 @@ TEST(ConfigDescribe, Summary) {
             "timeouts: connect 2s, request_head 10s, idle 1m, upstream_response 30s, request "
             "none, drain 15s\n"
             "limits: max_head_bytes 64KiB, max_header_count 100, max_body_bytes 1GiB, "
-            "max_connections 10000\n");
+            "max_connections 10000\n"
+            "telemetry: ./ficus-data/ficus.db, max_size 256MiB, error_samples_per_route 20\n");
   EXPECT_THAT(d, Not(HasSubstr("s3cret")));
 }
 
