@@ -24,6 +24,7 @@ demo: build
 
 bench: build
 	@python3 bench/proxy/run.py
+	@python3 bench/load/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

@@ -4,6 +4,7 @@
 
 #include "load/load.h"
 #include "server/server.h"
+#include "slo/slo.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ficus — the gateway a team puts in front of its application once it has users"};
@@ -35,8 +36,12 @@ int main(int argc, char** argv) {
   auto* load = app.add_subcommand("load",
                                   "Generate HTTP load (open model: latency from the "
                                   "intended send time; --closed: as wrk)");
-  load->add_option("url", lo.url, "Target: http://IP[:PORT]/path or http://localhost...")
+  load->add_option("url", lo.url,
+                   "Target: http://IP[:PORT]/path or http://localhost..., or a scenario "
+                   "file (FILE.yaml)")
       ->required();
+  load->add_option("--target", lo.target,
+                   "http://HOST:PORT for a scenario (overrides its target:)");
   load->add_option("-r,--rate", lo.rate, "Requests per second in total (open model)");
   load->add_option("-p,--profile", lo.profile,
                    "Open model rate over --duration: constant:R, ramp:A..B, steps:R1,R2,..., "
@@ -60,15 +65,51 @@ int main(int argc, char** argv) {
                  "Closed model: each connection sends as soon as the "
                  "previous response completes");
   load->add_flag("--json", lo.json, "Print the summary as JSON");
+  load->add_option("--html", lo.html, "Also write a self-contained HTML report to this file");
   load->add_option("--threshold", lo.thresholds,
                    "e.g. 'p99<300ms', 'errors<1%', 'rate>1000' "
                    "(repeatable; a failure exits 3)");
+
+  auto* slo = app.add_subcommand("slo", "Service level objectives (the config's slos:)");
+  slo->require_subcommand(1);
+  std::string rules_output = "-";
+  auto* slo_rules = slo->add_subcommand(
+      "rules", "Write equivalent Prometheus recording and alerting rules (promtool-checkable)");
+  slo_rules->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  slo_rules->add_option("-o,--output", rules_output, "Rule file to write (default: stdout)");
+  ficus::slo::Notifier::Options hook_options;
+  int hook_attempts = hook_options.max_attempts;
+  auto* slo_hooks = slo->add_subcommand(
+      "test-webhooks", "POST a test notification to every SLO webhook (with retries)");
+  slo_hooks->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  slo_hooks->add_option("--attempts", hook_attempts, "Attempts per webhook (default 5)")
+      ->check(CLI::Range(1, 100));
+  ficus::load::Options ro;
+  auto* replay = app.add_subcommand(
+      "replay", "Re-send a capture written by a route's record: keeping its relative timing");
+  replay->add_option("file", ro.replay, "Capture file (JSON Lines)")->required();
+  replay->add_option("--target", ro.target, "Where to send: http://IP:PORT")->required();
+  replay->add_option("--speed", ro.speed, "Timing factor: 2x is twice as fast (default 1x)");
+  replay->add_flag("--loop", ro.loop, "Start over at the end, until --duration");
+  replay->add_option("-d,--duration", ro.duration, "With --loop: how long to send");
+  replay->add_option("--max-wait", ro.max_wait,
+                     "Shorten longer gaps between requests to this (after --speed)");
+  replay->add_option("--filter", ro.filters,
+                     "method=GET, path=/api (prefix) or route=NAME (repeatable; all must match)");
+  replay->add_option("-c,--connections", ro.connections, "Maximum connections in total");
+  replay->add_option("-t,--threads", ro.threads, "Threads (one event loop each)");
+  replay->add_option("--timeout", ro.timeout, "Per-request timeout");
+  replay->add_flag("--json", ro.json, "Print the summary as JSON");
+  replay->add_option("--html", ro.html, "Also write a self-contained HTML report to this file");
+  replay->add_option("--threshold", ro.thresholds, "As for ficus load (a failure exits 3)");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc != 0 && load->parsed() ? 2 : rc;  // `ficus load`: bad input is exit code 2
+    return rc != 0 && (load->parsed() || replay->parsed())
+               ? 2
+               : rc;  // `ficus load`: bad input is exit code 2
   }
   if (run->parsed()) return ficus::server::Run(config_path);
   if (check->parsed()) return ficus::server::Check(config_path);
@@ -83,9 +124,15 @@ int main(int argc, char** argv) {
     return backup->parsed() ? ficus::server::Backup(data_dir, backup_dest)
                             : ficus::server::Restore(restore_src, data_dir);
   }
+  if (slo_rules->parsed()) return ficus::slo::RulesCommand(config_path, rules_output);
+  if (slo_hooks->parsed()) {
+    hook_options.max_attempts = hook_attempts;
+    return ficus::slo::TestWebhooksCommand(config_path, hook_options);
+  }
   if (load->parsed()) {
     if (*body_opt) lo.body = body;
     return ficus::load::Run(lo);
   }
+  if (replay->parsed()) return ficus::load::Run(ro);
   return 2;
 }

@@ -14,6 +14,8 @@ packages=(
   python3 curl procps psmisc iproute2
   # peers the benchmarks and tests measure against
   nginx-light haproxy wrk
+  # promtool checks the rules `ficus slo rules` writes (tests/integration/test_slo_rules.py)
+  prometheus
 )
 
 missing=()

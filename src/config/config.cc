@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "config/internal/loader.h"
+#include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
 namespace ficus::config {
@@ -165,6 +166,7 @@ std::string Describe(const Config& c) {
     if (r.upstream_timeout) {
       extra.push_back("upstream_timeout " + FormatDuration(*r.upstream_timeout));
     }
+    if (r.record) extra.push_back("record " + r.record->path);
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
     out += "\n";
   }
@@ -192,8 +194,24 @@ std::string Describe(const Config& c) {
          (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
          ", max_connections " + std::to_string(lim.max_connections) + "\n";
   out += "telemetry: " + c.data_dir + "/ficus.db, max_size " + FormatSize(c.telemetry.max_size) +
-         ", error_samples_per_route " + std::to_string(c.telemetry.error_samples_per_route) +
-         "\n";
+         ", error_samples_per_route " + std::to_string(c.telemetry.error_samples_per_route) + "\n";
+  if (!c.slos.empty()) {
+    out += "slos:\n";
+    for (const Slo& slo : c.slos) {
+      out += "  " + slo.name + ": routes " +
+             (slo.routes.empty() ? std::string("*") : Join(slo.routes, ",")) + ", window " +
+             FormatDuration(slo.window) + ", min_requests " + std::to_string(slo.min_requests);
+      if (slo.availability) {
+        out += ", availability " + internal::FormatPercent(*slo.availability);
+      }
+      if (slo.latency) {
+        out += ", latency " + internal::FormatPercent(slo.latency->objective) + " within " +
+               FormatDuration(slo.latency->threshold);
+      }
+      out += "\n";
+      for (const Webhook& w : slo.webhooks) out += "    webhook " + w.url + "\n";
+    }
+  }
   return out;
 }
 
@@ -312,6 +330,16 @@ std::string ToRedactedYaml(const Config& c) {
     if (r.upstream_timeout) {
       out << YAML::Key << "upstream_timeout" << YAML::Value << FormatDuration(*r.upstream_timeout);
     }
+    if (r.record) {
+      out << YAML::Key << "record" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "path" << YAML::Value;
+      Str(out, r.record->path);
+      out << YAML::Key << "sample" << YAML::Value << r.record->sample;
+      out << YAML::Key << "max_body_bytes" << YAML::Value << FormatSize(r.record->max_body_bytes);
+      out << YAML::Key << "redact_headers" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& h : r.record->redact_headers) Str(out, h);
+      out << YAML::EndSeq << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
@@ -339,6 +367,36 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "error_samples_per_route" << YAML::Value
       << c.telemetry.error_samples_per_route;
   out << YAML::EndMap;
+  if (!c.slos.empty()) {
+    out << YAML::Key << "slos" << YAML::Value << YAML::BeginSeq;
+    for (const Slo& slo : c.slos) {
+      out << YAML::BeginMap;
+      out << YAML::Key << "name" << YAML::Value;
+      Str(out, slo.name);
+      out << YAML::Key << "routes" << YAML::Value;
+      StrList(out, slo.routes.empty() ? std::vector<std::string>{"*"} : slo.routes);
+      if (slo.availability) {
+        out << YAML::Key << "availability" << YAML::Value
+            << internal::FormatPercent(*slo.availability);
+      }
+      if (slo.latency) {
+        out << YAML::Key << "latency" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "threshold" << YAML::Value << FormatDuration(slo.latency->threshold);
+        out << YAML::Key << "objective" << YAML::Value
+            << internal::FormatPercent(slo.latency->objective);
+        out << YAML::EndMap;
+      }
+      out << YAML::Key << "window" << YAML::Value << FormatDuration(slo.window);
+      out << YAML::Key << "min_requests" << YAML::Value << slo.min_requests;
+      if (!slo.webhooks.empty()) {
+        out << YAML::Key << "webhooks" << YAML::Value << YAML::BeginSeq;
+        for (const Webhook& w : slo.webhooks) Str(out, w.url);
+        out << YAML::EndSeq;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
 
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

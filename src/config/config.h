@@ -53,6 +53,14 @@ struct RouteMatch {
   std::vector<HeaderMatcher> headers;
 };
 
+// `record:` on a route: capture its requests to a JSON Lines file (`ficus replay` reads it).
+struct Record {
+  std::string path;                     // capture file, appended to
+  double sample = 1.0;                  // share of requests recorded, 0..1
+  uint64_t max_body_bytes = 64 * 1024;  // body bytes kept per request (the rest is counted)
+  std::vector<std::string> redact_headers = {"authorization", "cookie"};  // lower-case
+};
+
 struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
@@ -60,6 +68,7 @@ struct Route {
   size_t cluster_index = 0;                  // resolved at validation: index into Config::clusters
   std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
+  std::optional<Record> record;              // unset = not recorded
   int line = 0;
 };
 
@@ -99,6 +108,34 @@ struct Telemetry {
   uint32_t error_samples_per_route = 20;  // the newest 5xx samples kept per route
 };
 
+// A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.
+struct Webhook {
+  std::string url;     // as written (after ${VAR} substitution)
+  std::string host;    // IP literal (without brackets) or a DNS name, resolved when sending
+  uint16_t port = 80;  // 1..65535
+  std::string target;  // origin-form request target: "/path?query", "/" when the URL has none
+};
+
+// A latency objective: `objective` of requests complete within `threshold`.
+struct SloLatency {
+  Duration threshold{300};
+  double objective = 0.99;  // a fraction in (0, 1), from a percentage with up to 4 decimals
+};
+
+// A service level objective over a group of routes (issue 6). The slo module computes its
+// SLIs, error budget and burn-rate alerts; see docs/config.md `slos[]`.
+struct Slo {
+  std::string name;
+  std::vector<std::string> routes;     // route names; empty = every route ("*" in YAML)
+  std::optional<double> availability;  // objective for the share of non-5xx responses
+  std::optional<SloLatency> latency;   // at least one of availability and latency is set
+  Duration window{std::chrono::hours(24 * 30)};
+  // Minimum-traffic guard: a burn-rate window with fewer requests than this never alerts.
+  uint64_t min_requests = 100;
+  std::vector<Webhook> webhooks;  // JSON POST on every alert state change
+  int line = 0;
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -111,6 +148,7 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   Telemetry telemetry;
+  std::vector<Slo> slos;  // in config order; names unique
 };
 
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".

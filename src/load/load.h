@@ -55,6 +55,7 @@ class Histogram {
 
   Histogram();
   void Record(int64_t nanos);
+  void Reset();  // empty again (keeps the buckets' memory)
   void Merge(const Histogram& other);
   uint64_t count() const { return count_; }
   int64_t max() const { return max_; }
@@ -111,9 +112,14 @@ struct Summary {
   std::string profile;       // as given (--profile / --stage), empty for --rate
   // Per second of the run: requests the profile intends in [t, t+1) s (open model) and
   // requests actually sent in it.
+  // Latencies and outcomes by completion time, merged over the threads once a second.
   struct Second {
     double target = 0;
     uint64_t achieved = 0;
+    uint64_t completed = 0;  // responses that completed in this second
+    uint64_t errors = 0;     // transport errors (connect, timeout, reset, protocol) in it
+    int64_t p50_ns = 0;      // of those responses (corrected: from the intended time)
+    int64_t p99_ns = 0;
   };
   std::vector<Second> per_second;
   Stats stats;
@@ -201,22 +207,32 @@ int64_t IntendedTime(int64_t start_ns, double rate, int threads, int thread, uin
 
 // ---- the command -------------------------------------------------------------------------------
 
+// A setting left at its "unset" value (0, -1, empty) takes the scenario file's value, else the
+// default named beside it.
 struct Options {
-  std::string url;
-  double rate = 0;                  // total req/s (open model; this, profile or stages is required)
+  std::string url;     // http://... or a scenario file (FILE.yaml / FILE.yml)
+  std::string target;  // http://HOST:PORT: a scenario's target, or where `ficus replay` sends
+  double rate = 0;     // total req/s (open model; this, profile or stages is required)
   std::string profile;              // see ParseProfile
   std::vector<std::string> stages;  // see ParseStages
   std::string duration;             // empty: 10s, or the stages' sum
-  int connections = 64;
-  int threads = 1;
+  int connections = -1;             // -1: 64
+  int threads = -1;                 // -1: 1
   std::string method = "GET";
   std::vector<std::string> headers;  // "Name: value"
   std::optional<std::string> body;
-  std::string timeout = "10s";
+  std::string timeout;  // empty: 10s
   int backlog = 10000;  // requests waiting for a connection (total), open model
   bool closed = false;
   bool json = false;
+  std::string html;  // write a self-contained HTML report to this file
   std::vector<std::string> thresholds;
+  // `ficus replay`: a JSON Lines capture written by the gateway's `record:`.
+  std::string replay;
+  std::string speed = "1x";          // "2x", "0.5x" (or a bare number)
+  bool loop = false;                 // start over at the end until --duration
+  std::string max_wait;              // gaps longer than this (after --speed) are shortened to it
+  std::vector<std::string> filters;  // method=GET, path=/api (prefix), route=NAME; all must match
 };
 
 // Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
@@ -227,5 +243,8 @@ int Run(const Options& options);
 // The report (for tests and Run).
 std::string FormatText(const Summary& s, const std::vector<Threshold>& thresholds);
 std::string FormatJson(const Summary& s, const std::vector<Threshold>& thresholds);
+// A self-contained page (inline SVG and CSS, no script, no network): latency and rate over
+// time, and the summary table.
+std::string FormatHtml(const Summary& s, const std::vector<Threshold>& thresholds);
 
 }  // namespace ficus::load

@@ -171,6 +171,15 @@ void Histogram::Record(int64_t nanos) {
   sum_ += static_cast<double>(v);
 }
 
+void Histogram::Reset() {
+  if (count_ == 0) return;
+  std::fill(counts_.begin(), counts_.end(), 0);
+  count_ = 0;
+  min_ = INT64_MAX;
+  max_ = 0;
+  sum_ = 0;
+}
+
 void Histogram::Merge(const Histogram& o) {
   for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
   count_ += o.count_;
@@ -741,7 +750,11 @@ std::string FormatJson(const Summary& s, const std::vector<Threshold>& threshold
     if (i) o.append(",");
     o.append("{\"t\":").append(std::to_string(i));
     o.append(",\"target\":").append(Format("%.3f", s.per_second[i].target));
-    o.append(",\"achieved\":").append(u(s.per_second[i].achieved)).append("}");
+    o.append(",\"achieved\":").append(u(s.per_second[i].achieved));
+    o.append(",\"completed\":").append(u(s.per_second[i].completed));
+    o.append(",\"errors\":").append(u(s.per_second[i].errors));
+    o.append(",\"p50_ms\":").append(ms(static_cast<double>(s.per_second[i].p50_ns)));
+    o.append(",\"p99_ms\":").append(ms(static_cast<double>(s.per_second[i].p99_ns))).append("}");
   }
   o.append("]");
   o.append(",\"requests\":{\"scheduled\":").append(u(st.scheduled));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -13,11 +14,16 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <thread>
 
 #include "base/base.h"
 #include "http/http.h"
+#include "load/internal/capture.h"
+#include "load/internal/scenario.h"
 #include "load/load.h"
 #include "net/net.h"
 
@@ -30,10 +36,71 @@ constexpr size_t kBufferBytes = 64 * 1024;
 constexpr int64_t kLateNanos = 1'000'000;  // sent more than 1 ms after intended: "late"
 constexpr size_t kMaxSeconds = 1'000'000;  // per-second counts kept (11.5 days)
 
+// Per-second latency windows: each thread records the responses completing in the current
+// second into its own histogram and hands it over here when the second is over (once a
+// second, so a mutex costs nothing); the second's p50/p99 are computed once every thread has
+// handed in, and only those numbers are kept (memory stays flat however long the run).
+class Seconds {
+ public:
+  explicit Seconds(int threads) : threads_(threads) {}
+
+  void Publish(size_t second, const Histogram& h, uint64_t completed, uint64_t errors) {
+    std::lock_guard lock(mu_);
+    Pending& p = pending_[second];
+    p.h.Merge(h);
+    p.completed += completed;
+    p.errors += errors;
+    if (++p.reports >= threads_) Finalize(second, p);
+  }
+  // After the threads have stopped: whatever is left.
+  void FinalizeAll() {
+    std::lock_guard lock(mu_);
+    while (!pending_.empty()) Finalize(pending_.begin()->first, pending_.begin()->second);
+  }
+  struct Done {
+    uint64_t completed = 0, errors = 0;
+    int64_t p50 = 0, p99 = 0;
+    bool valid = false;
+  };
+  Done Get(size_t second) {
+    std::lock_guard lock(mu_);
+    return second < done_.size() ? done_[second] : Done{};
+  }
+  // The newest finished second (for the progress line).
+  std::optional<std::pair<size_t, Done>> Latest() {
+    std::lock_guard lock(mu_);
+    if (latest_ == SIZE_MAX) return std::nullopt;
+    return std::make_pair(latest_, done_[latest_]);
+  }
+
+ private:
+  struct Pending {
+    Histogram h;
+    uint64_t completed = 0, errors = 0;
+    int reports = 0;
+  };
+  void Finalize(size_t second, Pending& p) {
+    if (done_.size() <= second) done_.resize(second + 1);
+    done_[second] = {p.completed, p.errors, p.h.Percentile(0.5), p.h.Percentile(0.99), true};
+    if (latest_ == SIZE_MAX || second > latest_) latest_ = second;
+    pending_.erase(second);
+  }
+  std::mutex mu_;
+  const int threads_;
+  std::map<size_t, Pending> pending_;
+  std::vector<Done> done_;
+  size_t latest_ = SIZE_MAX;
+};
+
 struct Plan {
   net::Address address;
-  std::string request;  // the serialized request, sent as is
+  std::string request;  // the serialized request, sent as is (no scenario, no capture)
   http::Method method = http::Method::kGet;
+  const internal::Scenario* scenario = nullptr;  // requests built from templates
+  const internal::Capture* capture = nullptr;    // replayed requests on the capture's timeline
+  std::string host_header;
+  uint64_t seed = 0;
+  Seconds* seconds = nullptr;
   bool closed = false;
   Profile profile;  // open model
   int threads = 1;
@@ -95,6 +162,7 @@ struct Conn {
   int64_t deadline_ns = INT64_MAX;
   size_t index = 0;  // in Worker::conns_
   std::unique_ptr<char[]> buffer{new char[kBufferBytes]};
+  std::string request;  // built per request (scenario), capacity kept
   http::Header headers[100];
 };
 
@@ -103,7 +171,11 @@ enum class Outcome { kDone, kRetry, kFailed };
 class Worker {
  public:
   Worker(const Plan& plan, int index, int max_conns, size_t backlog)
-      : plan_(plan), index_(index), max_conns_(max_conns), backlog_(backlog), timer_(loop_) {}
+      : plan_(plan), index_(index), max_conns_(max_conns), backlog_(backlog), timer_(loop_) {
+    if (plan.scenario)
+      builder_.emplace(*plan.scenario, plan.host_header,
+                       plan.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index));
+  }
 
   void Run() {
     loop_.SetTick(std::chrono::milliseconds(20), [this] { Tick(); });
@@ -117,6 +189,10 @@ class Worker {
     loop_.Run();
     // Everything has finished: close the idle connections while the loop still exists.
     conns_.clear();
+    // Hand in every second up to the end of the run (empty ones too), then the partial last.
+    int64_t last = std::max(MonotonicNanos(), end_ns_ - 1);
+    Roll(last);
+    plan_.seconds->Publish(window_second_, window_, window_completed_, window_errors_);
   }
 
   const Stats& stats() const { return stats_; }
@@ -125,8 +201,44 @@ class Worker {
       progress_dropped{0};
 
  private:
+  uint64_t Global(uint64_t k) const {
+    return k * static_cast<uint64_t>(plan_.threads) + static_cast<uint64_t>(index_);
+  }
   int64_t Intended(uint64_t k) const {
+    if (plan_.capture) {
+      int64_t t = plan_.capture->TimeOf(Global(k));
+      return t == INT64_MAX ? INT64_MAX : plan_.start_ns + t;
+    }
     return IntendedTime(plan_.start_ns, plan_.profile, plan_.threads, index_, k);
+  }
+
+  // The request to send for global request n, and its method.
+  std::string_view RequestFor(Conn& c, uint64_t n, http::Method* method) {
+    if (plan_.capture) {
+      const internal::Capture::Request& r = plan_.capture->At(n);
+      *method = r.method;
+      return r.bytes;
+    }
+    if (builder_) {
+      *method = builder_->Build(c.request).parsed_method;
+      return c.request;
+    }
+    *method = plan_.method;
+    return plan_.request;
+  }
+
+  // Moves the per-second window forward to the second holding `now`, handing in the ones
+  // that are over.
+  void Roll(int64_t now) {
+    if (now < plan_.start_ns) return;
+    size_t second =
+        std::min(static_cast<size_t>((now - plan_.start_ns) / 1'000'000'000), kMaxSeconds);
+    while (window_second_ < second) {
+      plan_.seconds->Publish(window_second_, window_, window_completed_, window_errors_);
+      window_.Reset();
+      window_completed_ = window_errors_ = 0;
+      ++window_second_;
+    }
   }
 
   // ---- open model ----
@@ -165,7 +277,7 @@ class Worker {
       Conn* c = TakeConn();
       if (!c) break;
       queue_.pop_front();
-      net::Spawn(OpenRequest(c, Intended(k)));
+      net::Spawn(OpenRequest(c, Intended(k), Global(k)));
     }
   }
 
@@ -191,9 +303,9 @@ class Worker {
     conns_.pop_back();
   }
 
-  Task<void> OpenRequest(Conn* c, int64_t intended) {
+  Task<void> OpenRequest(Conn* c, int64_t intended, uint64_t n) {
     ++tasks_;
-    bool keep = co_await Exchange(*c, intended);
+    bool keep = co_await Exchange(*c, intended, n);
     if (keep && !stopping_) {
       idle_.push_back(c);
     } else {
@@ -211,7 +323,7 @@ class Worker {
     while (c && !stopping_ && MonotonicNanos() < end_ns_) {
       ++stats_.scheduled;
       uint64_t completed_before = stats_.completed;
-      bool keep = co_await Exchange(*c, MonotonicNanos());
+      bool keep = co_await Exchange(*c, MonotonicNanos(), stats_.scheduled - 1);
       if (!keep && stats_.completed == completed_before) {
         // A failure (not a response with Connection: close): do not spin on a dead target.
         co_await loop_.Sleep(std::chrono::milliseconds(10));
@@ -223,8 +335,10 @@ class Worker {
 
   // ---- one exchange ----
   // Returns whether the connection may carry another request.
-  Task<bool> Exchange(Conn& c, int64_t intended) {
+  Task<bool> Exchange(Conn& c, int64_t intended, uint64_t n) {
     c.busy = true;
+    http::Method method;
+    const std::string_view request = RequestFor(c, n, &method);
     bool first = true;
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = c.connected;
@@ -255,7 +369,7 @@ class Worker {
       }
       c.timed_out = false;
       c.deadline_ns = sent_at + plan_.timeout_ns;
-      net::ErrorCode ec = co_await c.socket.WriteAll(plan_.request);
+      net::ErrorCode ec = co_await c.socket.WriteAll(request);
       Outcome outcome;
       bool keep = false;
       if (ec) {
@@ -263,8 +377,8 @@ class Worker {
         if (outcome == Outcome::kFailed)
           Fail(c, c.timed_out ? ErrorType::kTimeout : ErrorType::kReset);
       } else {
-        stats_.bytes_out += plan_.request.size();
-        outcome = co_await ReadResponse(c, intended, sent_at, reused, &keep);
+        stats_.bytes_out += request.size();
+        outcome = co_await ReadResponse(c, method, intended, sent_at, reused, &keep);
       }
       if (outcome == Outcome::kRetry) {
         // A reused keep-alive connection the server had closed: once more on a new one.
@@ -294,13 +408,16 @@ class Worker {
     } else {
       ++stats_.errors[static_cast<size_t>(type)];
       progress_errors.fetch_add(1, std::memory_order_relaxed);
+      Roll(MonotonicNanos());
+      ++window_errors_;
     }
     c.socket.Close();
     c.connected = false;
   }
 
   // Reads one response (skipping interim 1xx); records it.
-  Task<Outcome> ReadResponse(Conn& c, int64_t intended, int64_t sent_at, bool reused, bool* keep) {
+  Task<Outcome> ReadResponse(Conn& c, http::Method method, int64_t intended, int64_t sent_at,
+                             bool reused, bool* keep) {
     char* buf = c.buffer.get();
     size_t len = 0;
     http::ResponseHeadParser parser(http::Limits{}, std::span<http::Header>(c.headers));
@@ -323,7 +440,7 @@ class Worker {
       any_byte = true;
       len += r.bytes;
       stats_.bytes_in += r.bytes;
-      Result<size_t> parsed = parser.Parse(std::string_view(buf, len), plan_.method, head);
+      Result<size_t> parsed = parser.Parse(std::string_view(buf, len), method, head);
       if (!parsed) {
         Fail(c, ErrorType::kProtocol);
         co_return Outcome::kFailed;
@@ -336,7 +453,7 @@ class Worker {
         parser.Reset();
         // The next head may already be complete in the buffer.
         while (len > 0) {
-          Result<size_t> again = parser.Parse(std::string_view(buf, len), plan_.method, head);
+          Result<size_t> again = parser.Parse(std::string_view(buf, len), method, head);
           if (!again) {
             Fail(c, ErrorType::kProtocol);
             co_return Outcome::kFailed;
@@ -400,6 +517,9 @@ class Worker {
     if (status < stats_.status.size()) ++stats_.status[status];
     stats_.corrected.Record(now - intended);
     stats_.uncorrected.Record(now - sent_at);
+    Roll(now);
+    window_.Record(now - intended);
+    ++window_completed_;
     *keep = keep_alive;
     co_return Outcome::kDone;
   }
@@ -407,6 +527,7 @@ class Worker {
   // ---- time ----
   void Tick() {
     int64_t now = MonotonicNanos();
+    Roll(now);
     for (auto& c : conns_) {
       if (c->busy && c->deadline_ns <= now) {
         c->timed_out = true;
@@ -452,6 +573,10 @@ class Worker {
   int64_t hard_stop_ns_ = 0;
   int64_t last_send_ns_ = 0;
   Stats stats_;
+  std::optional<internal::RequestBuilder> builder_;
+  Histogram window_;  // responses completed in second window_second_
+  size_t window_second_ = 0;
+  uint64_t window_completed_ = 0, window_errors_ = 0;
 };
 
 // ---- validation ------------------------------------------------------------------------------
@@ -491,82 +616,186 @@ std::string TryConnect(const net::Address& to, int64_t timeout_ns) {
   return error;
 }
 
-int Usage(const std::string& message) {
-  std::fprintf(stderr, "ficus load: %s\n", message.c_str());
-  return 2;
+std::string Format(const char* fmt, auto... args) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof buf, fmt, args...);
+  return std::string(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
+}
+
+// A scenario file rather than a URL: no scheme, and a YAML name or an existing file.
+bool IsScenarioPath(const std::string& s) {
+  if (s.find("://") != std::string::npos) return false;
+  auto ends = [&s](std::string_view x) {
+    return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+  };
+  struct stat st;
+  return ends(".yaml") || ends(".yml") || (::stat(s.c_str(), &st) == 0 && S_ISREG(st.st_mode));
+}
+
+std::string HumanNs(int64_t ns) {
+  char buf[32];
+  if (ns < 1'000'000)
+    std::snprintf(buf, sizeof buf, "%.0fus", static_cast<double>(ns) / 1e3);
+  else if (ns < 1'000'000'000)
+    std::snprintf(buf, sizeof buf, "%.1fms", static_cast<double>(ns) / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fs", static_cast<double>(ns) / 1e9);
+  return buf;
 }
 
 }  // namespace
 
-int Run(const Options& o) {
+int Run(const Options& given_options) {
+  Options o = given_options;
+  const char* const who = o.replay.empty() ? "ficus load" : "ficus replay";
+  auto usage = [who](const std::string& message) {
+    std::fprintf(stderr, "%s: %s\n", who, message.c_str());
+    return 2;
+  };
   // Everything is validated before any traffic.
   std::string error;
-  auto url = ParseUrl(o.url, &error);
-  if (!url) return Usage(error);
+  std::optional<internal::Scenario> scenario;
+  std::optional<internal::Capture> capture;
+  std::string url_text = o.url;
+  std::vector<std::string> threshold_texts;
+  if (!o.replay.empty()) {
+    if (o.target.empty()) return usage("--target http://HOST:PORT is required");
+    url_text = o.target;
+    if (o.rate != 0 || !o.profile.empty() || !o.stages.empty() || o.closed)
+      return usage("a replay keeps the capture's timing: no --rate, --profile, --stage, --closed");
+  } else if (IsScenarioPath(o.url)) {
+    std::vector<std::string> errors;
+    scenario = internal::LoadScenario(o.url, &errors);
+    if (!scenario) {
+      for (const auto& e : errors) std::fprintf(stderr, "%s: %s\n", who, e.c_str());
+      return 2;
+    }
+    if (o.method != "GET" || !o.headers.empty() || o.body)
+      return usage("--method, --header and --body are for a URL; a scenario sets them per request");
+    url_text = !o.target.empty() ? o.target : scenario->target;
+    if (url_text.empty())
+      return usage(o.url +
+                   ": the scenario has no target: add target: http://HOST:PORT or give "
+                   "--target");
+    // The command line wins over the file.
+    const bool cli_load = o.rate != 0 || !o.profile.empty() || !o.stages.empty() || o.closed;
+    if (!cli_load) {
+      o.rate = scenario->rate;
+      o.profile = scenario->profile;
+      o.stages = scenario->stages;
+      o.closed = scenario->closed;
+    }
+    // The file's duration, unless stages (theirs or the command line's) set the length.
+    if (o.duration.empty() && o.stages.empty()) o.duration = scenario->duration;
+    if (o.connections < 0 && scenario->connections > 0) o.connections = scenario->connections;
+    if (o.threads < 0 && scenario->threads > 0) o.threads = scenario->threads;
+    if (o.timeout.empty()) o.timeout = scenario->timeout;
+    threshold_texts = scenario->thresholds;
+  } else if (!o.target.empty()) {
+    return usage("--target is for a scenario file or a replay");
+  }
+  threshold_texts.insert(threshold_texts.end(), o.thresholds.begin(), o.thresholds.end());
+  if (o.connections < 0) o.connections = 64;
+  if (o.threads < 0) o.threads = 1;
+  if (o.timeout.empty()) o.timeout = "10s";
+
+  auto url = ParseUrl(url_text, &error);
+  if (!url) return usage(error);
   std::optional<int64_t> duration = int64_t{10'000'000'000};
   if (!o.duration.empty()) {
     duration = ParseDuration(o.duration);
     if (!duration || *duration <= 0)
-      return Usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
+      return usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
                        .append(o.duration)
                        .append("'"));
   }
   auto timeout = ParseDuration(o.timeout);
   if (!timeout || *timeout <= 0)
-    return Usage(std::string("--timeout must be a positive duration (e.g. 2s), got '")
+    return usage(std::string("--timeout must be a positive duration (e.g. 2s), got '")
                      .append(o.timeout)
                      .append("'"));
   Profile profile;
   std::string profile_text;
-  int given = (o.rate != 0 ? 1 : 0) + (!o.profile.empty() ? 1 : 0) + (!o.stages.empty() ? 1 : 0);
-  if (given > 1) return Usage("give one of --rate, --profile and --stage");
-  if (o.closed && given > 0)
-    return Usage("--closed sends as fast as responses come back: no --rate, --profile or --stage");
-  if (!o.closed) {
-    if (!o.stages.empty()) {
-      auto p = ParseStages(o.stages, &error);
-      if (!p) return Usage(error);
-      if (!o.duration.empty() && *duration != p->duration_ns())
-        return Usage(std::string("--duration ")
-                         .append(o.duration)
-                         .append(" does not match the sum of the stages (")
-                         .append(std::to_string(p->duration_ns() / 1'000'000))
-                         .append("ms); leave it out"));
-      profile = std::move(*p);
-      for (const auto& stage : o.stages)
-        profile_text.append(profile_text.empty() ? "" : " ").append(stage);
-    } else if (!o.profile.empty()) {
-      auto p = ParseProfile(o.profile, *duration, &error);
-      if (!p) return Usage(error);
-      profile = std::move(*p);
-      profile_text = o.profile;
-    } else {
-      if (!(o.rate > 0 && std::isfinite(o.rate)))
-        return Usage(
-            "--rate must be > 0 (requests per second), or give --profile or --stage; use "
-            "--closed for max throughput");
-      profile = Profile::Constant(o.rate, *duration);
+  if (!o.replay.empty()) {
+    internal::CaptureOptions co;
+    std::string speed = o.speed;
+    if (!speed.empty() && (speed.back() == 'x' || speed.back() == 'X')) speed.pop_back();
+    char* end = nullptr;
+    co.speed = std::strtod(speed.c_str(), &end);
+    if (speed.empty() || end != speed.c_str() + speed.size() || !(co.speed > 0) ||
+        !std::isfinite(co.speed) || co.speed > 1e6)
+      return usage("--speed must be a positive factor such as 2x or 0.5x, got '" + o.speed + "'");
+    if (!o.max_wait.empty()) {
+      auto w = ParseDuration(o.max_wait);
+      if (!w) return usage("--max-wait must be a duration such as 1s, got '" + o.max_wait + "'");
+      co.max_wait_ns = *w;
     }
-    if (!(profile.total() >= 1))
-      return Usage("the load profile sends no requests (its rates are all 0 or too low)");
-    duration = profile.duration_ns();
+    for (const auto& f : o.filters) {
+      size_t eq = f.find('=');
+      std::string key = f.substr(0, eq);
+      if (eq == std::string::npos || (key != "method" && key != "path" && key != "route"))
+        return usage("--filter '" + f + "': expected method=M, path=PREFIX or route=NAME");
+      co.filters.emplace_back(key, f.substr(eq + 1));
+    }
+    co.loop = o.loop;
+    co.host_header = url->host_header;
+    if (o.loop && o.duration.empty()) return usage("--loop needs --duration");
+    capture = internal::LoadCapture(o.replay, co, &error);
+    if (!capture) return usage(error);
+    if (!o.loop) duration = capture->requests.back().at_ns + 1;
+    profile_text = o.replay + " at " + o.speed;
+  } else {
+    int given = (o.rate != 0 ? 1 : 0) + (!o.profile.empty() ? 1 : 0) + (!o.stages.empty() ? 1 : 0);
+    if (given > 1) return usage("give one of --rate, --profile and --stage");
+    if (o.closed && given > 0)
+      return usage(
+          "--closed sends as fast as responses come back: no --rate, --profile or --stage");
+    if (!o.closed) {
+      if (!o.stages.empty()) {
+        auto p = ParseStages(o.stages, &error);
+        if (!p) return usage(error);
+        if (!o.duration.empty() && *duration != p->duration_ns())
+          return usage(std::string("--duration ")
+                           .append(o.duration)
+                           .append(" does not match the sum of the stages (")
+                           .append(std::to_string(p->duration_ns() / 1'000'000))
+                           .append("ms); leave it out"));
+        profile = std::move(*p);
+        for (const auto& stage : o.stages)
+          profile_text.append(profile_text.empty() ? "" : " ").append(stage);
+      } else if (!o.profile.empty()) {
+        auto p = ParseProfile(o.profile, *duration, &error);
+        if (!p) return usage(error);
+        profile = std::move(*p);
+        profile_text = o.profile;
+      } else {
+        if (!(o.rate > 0 && std::isfinite(o.rate)))
+          return usage(
+              "--rate must be > 0 (requests per second), or give --profile or --stage; use "
+              "--closed for max throughput");
+        profile = Profile::Constant(o.rate, *duration);
+      }
+      if (!(profile.total() >= 1))
+        return usage("the load profile sends no requests (its rates are all 0 or too low)");
+      duration = profile.duration_ns();
+    }
   }
-  if (o.connections < 1) return Usage("--connections must be >= 1");
-  if (o.threads < 1) return Usage("--threads must be >= 1");
-  if (o.backlog < 0) return Usage("--backlog must be >= 0");
+  if (o.connections < 1) return usage("--connections must be >= 1");
+  if (o.threads < 1) return usage("--threads must be >= 1");
+  if (o.backlog < 0) return usage("--backlog must be >= 0");
   if (!IsToken(o.method))
-    return Usage(std::string("--method '").append(o.method).append("' is not an HTTP token"));
+    return usage(std::string("--method '").append(o.method).append("' is not an HTTP token"));
   std::vector<Threshold> thresholds;
-  for (const auto& text : o.thresholds) {
+  for (const auto& text : threshold_texts) {
     auto t = ParseThreshold(text, &error);
-    if (!t) return Usage(error);
+    if (!t) return usage(error);
     thresholds.push_back(*t);
   }
   Plan plan;
   try {
     plan.address = net::MakeAddress(url->ip, url->port);
   } catch (const std::exception& e) {
-    return Usage(e.what());
+    return usage(e.what());
   }
   plan.method = http::ParseMethod(o.method);
   plan.closed = o.closed;
@@ -574,42 +803,52 @@ int Run(const Options& o) {
   plan.threads = std::min(o.threads, o.connections);
   plan.duration_ns = *duration;
   plan.timeout_ns = *timeout;
-  if (!o.closed && profile.peak_rate() / plan.threads > 1e7)
-    return Usage(o.rate != 0 ? "--rate is too high" : "the profile's peak rate is too high");
+  plan.scenario = scenario ? &*scenario : nullptr;
+  plan.capture = capture ? &*capture : nullptr;
+  plan.host_header = url->host_header;
+  plan.seed = scenario && scenario->seed ? *scenario->seed : std::random_device{}();
+  if (!o.closed && !capture && profile.peak_rate() / plan.threads > 1e7)
+    return usage(o.rate != 0 ? "--rate is too high" : "the profile's peak rate is too high");
+  // Expected requests in [0, t] of the run (open model).
+  auto count_at = [&](int64_t t) { return capture ? capture->CountAt(t) : profile.CountAt(t); };
 
-  std::string req = std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
-  bool has_host = false, has_agent = false, has_length = false;
-  std::string extra;
-  for (const auto& h : o.headers) {
-    size_t colon = h.find(':');
-    std::string_view name = std::string_view(h).substr(0, colon);
-    if (colon == std::string::npos || !IsToken(name) ||
-        h.find_first_of("\r\n") != std::string::npos)
-      return Usage(std::string("-H '").append(h).append("': expected 'Name: value'"));
-    std::string_view value = std::string_view(h).substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    if (http::EqualsIgnoreCase(name, "host")) has_host = true;
-    if (http::EqualsIgnoreCase(name, "user-agent")) has_agent = true;
-    if (http::EqualsIgnoreCase(name, "content-length") ||
-        http::EqualsIgnoreCase(name, "transfer-encoding"))
-      has_length = true;
-    extra.append(name).append(": ").append(value).append("\r\n");
+  if (!scenario && !capture) {
+    std::string req = std::string(o.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
+    bool has_host = false, has_agent = false, has_length = false;
+    std::string extra;
+    for (const auto& h : o.headers) {
+      size_t colon = h.find(':');
+      std::string_view name = std::string_view(h).substr(0, colon);
+      if (colon == std::string::npos || !IsToken(name) ||
+          h.find_first_of("\r\n") != std::string::npos)
+        return usage(std::string("-H '").append(h).append("': expected 'Name: value'"));
+      std::string_view value = std::string_view(h).substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      if (http::EqualsIgnoreCase(name, "host")) has_host = true;
+      if (http::EqualsIgnoreCase(name, "user-agent")) has_agent = true;
+      if (http::EqualsIgnoreCase(name, "content-length") ||
+          http::EqualsIgnoreCase(name, "transfer-encoding"))
+        has_length = true;
+      extra.append(name).append(": ").append(value).append("\r\n");
+    }
+    if (!has_host) req.append("Host: ").append(url->host_header).append("\r\n");
+    if (!has_agent) req.append("User-Agent: ficus-load\r\n");
+    req.append(extra);
+    if (o.body && !has_length)
+      req.append("Content-Length: ").append(std::to_string(o.body->size())).append("\r\n");
+    req.append("\r\n");
+    if (o.body) req.append(*o.body);
+    plan.request = std::move(req);
   }
-  if (!has_host) req.append("Host: ").append(url->host_header).append("\r\n");
-  if (!has_agent) req.append("User-Agent: ficus-load\r\n");
-  req.append(extra);
-  if (o.body && !has_length)
-    req.append("Content-Length: ").append(std::to_string(o.body->size())).append("\r\n");
-  req.append("\r\n");
-  if (o.body) req.append(*o.body);
-  plan.request = std::move(req);
 
   if (std::string e = TryConnect(plan.address, plan.timeout_ns); !e.empty())
-    return Usage(
+    return usage(
         std::string("cannot connect to ").append(plan.address.ToString()).append(": ").append(e));
 
   // Split connections and the backlog over the threads.
+  Seconds seconds(plan.threads);
+  plan.seconds = &seconds;
   std::vector<std::unique_ptr<Worker>> workers;
   plan.start_ns = MonotonicNanos() + 20'000'000;  // let the threads start first
   for (int i = 0; i < plan.threads; ++i) {
@@ -626,36 +865,51 @@ int Run(const Options& o) {
       running.fetch_sub(1);
     });
   }
+  // The live progress line, on a terminal only: elapsed/total, target and achieved rate over
+  // the last second, p50/p99 of the last finished second, errors and drops so far.
   const bool tty = isatty(STDERR_FILENO) == 1;
   int64_t next_progress = plan.start_ns + 1'000'000'000;
+  uint64_t last_sent = 0;
   while (running.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     int64_t now = MonotonicNanos();
     if (tty && now >= next_progress) {
-      next_progress += 1'000'000'000;
-      uint64_t sent = 0, done = 0, errors = 0, dropped = 0;
+      uint64_t sent = 0, errors = 0, dropped = 0;
       for (auto& w : workers) {
         sent += w->progress_sent.load(std::memory_order_relaxed);
-        done += w->progress_completed.load(std::memory_order_relaxed);
         errors += w->progress_errors.load(std::memory_order_relaxed);
         dropped += w->progress_dropped.load(std::memory_order_relaxed);
       }
       double t = static_cast<double>(now - plan.start_ns) / 1e9;
-      std::fprintf(
-          stderr,
-          "\r[%5.1fs] sent %llu  completed %llu  errors %llu  dropped %llu  (%.0f req/s)\033[K", t,
-          static_cast<unsigned long long>(sent), static_cast<unsigned long long>(done),
-          static_cast<unsigned long long>(errors), static_cast<unsigned long long>(dropped),
-          t > 0 ? static_cast<double>(sent) / t : 0.0);
+      double achieved = static_cast<double>(sent - last_sent);
+      last_sent = sent;
+      std::string line =
+          Format("\r[%5.1fs/%.1fs] ", t, static_cast<double>(plan.duration_ns) / 1e9);
+      if (!o.closed) {
+        int64_t from = next_progress - plan.start_ns - 1'000'000'000;
+        line += Format("target %.0f/s  ", count_at(from + 1'000'000'000) - count_at(from));
+      }
+      line += Format("achieved %.0f/s", achieved);
+      if (auto latest = seconds.Latest()) {
+        line += Format("  p50 %s  p99 %s", HumanNs(latest->second.p50).c_str(),
+                       HumanNs(latest->second.p99).c_str());
+      }
+      line += Format("  errors %llu", static_cast<unsigned long long>(errors));
+      if (!o.closed) line += Format("  dropped %llu", static_cast<unsigned long long>(dropped));
+      line += "\033[K";
+      std::fputs(line.c_str(), stderr);
       std::fflush(stderr);
+      next_progress += 1'000'000'000;
     }
   }
   for (auto& t : threads) t.join();
+  seconds.FinalizeAll();
   if (tty) std::fprintf(stderr, "\r\033[K");
 
   Summary s;
   s.closed = o.closed;
-  s.target_rate = o.closed ? 0 : profile.total() / (static_cast<double>(plan.duration_ns) / 1e9);
+  s.target_rate =
+      o.closed ? 0 : count_at(plan.duration_ns) / (static_cast<double>(plan.duration_ns) / 1e9);
   s.profile = profile_text;
   int64_t last_send = 0;
   for (auto& w : workers) {
@@ -668,27 +922,43 @@ int Run(const Options& o) {
   s.elapsed_s = static_cast<double>(elapsed) / 1e9;
   s.achieved_rate = static_cast<double>(s.stats.sent) / s.elapsed_s;
   {
-    size_t seconds = static_cast<size_t>((plan.duration_ns + 999'999'999) / 1'000'000'000);
-    seconds = std::min(std::max(seconds, s.stats.sent_per_second.size()), kMaxSeconds);
-    for (size_t i = 0; i < seconds; ++i) {
+    size_t n = static_cast<size_t>((plan.duration_ns + 999'999'999) / 1'000'000'000);
+    n = std::min(std::max(n, s.stats.sent_per_second.size()), kMaxSeconds);
+    for (size_t i = 0; i < n; ++i) {
       Summary::Second sec;
       if (i < s.stats.sent_per_second.size()) sec.achieved = s.stats.sent_per_second[i];
       if (!o.closed) {
         int64_t from = static_cast<int64_t>(i) * 1'000'000'000;
         int64_t to = std::min(from + 1'000'000'000, plan.duration_ns);
-        if (from < plan.duration_ns) sec.target = profile.CountAt(to) - profile.CountAt(from);
+        if (from < plan.duration_ns) sec.target = count_at(to) - count_at(from);
       }
+      Seconds::Done d = seconds.Get(i);
+      sec.completed = d.completed;
+      sec.errors = d.errors;
+      sec.p50_ns = d.p50;
+      sec.p99_ns = d.p99;
       s.per_second.push_back(sec);
     }
   }
   std::string out = o.json ? FormatJson(s, thresholds) : FormatText(s, thresholds);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
+  if (!o.html.empty()) {
+    std::string page = FormatHtml(s, thresholds);
+    FILE* f = std::fopen(o.html.c_str(), "wb");
+    if (!f || std::fwrite(page.data(), 1, page.size(), f) != page.size() || std::fclose(f) != 0) {
+      std::fprintf(stderr, "%s: cannot write %s: %s\n", who, o.html.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
+  if (capture && capture->truncated_bodies)
+    std::fprintf(stderr, "%s: %llu captured bodies were cut at record.max_body_bytes\n", who,
+                 static_cast<unsigned long long>(capture->truncated_bodies));
   bool failed = false;
   for (const auto& t : thresholds) {
     if (!Evaluate(t, s).second) {
       failed = true;
-      std::fprintf(stderr, "ficus load: threshold failed: %s\n", t.text.c_str());
+      std::fprintf(stderr, "%s: threshold failed: %s\n", who, t.text.c_str());
     }
   }
   return failed ? 3 : 0;

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "net/net.h"
 #include "observe/observe.h"
+#include "record/record.h"
 #include "route/route.h"
 #include "telemetry/telemetry.h"
 #include "upstream/upstream.h"
@@ -28,6 +29,14 @@ struct Snapshot {
   std::vector<observe::ClusterStats*> cluster_stats;  // parallel to config->clusters
   std::vector<std::vector<net::Address>> cluster_addresses;
   uint64_t generation = 0;
+  // Parallel to config->routes: where a route with `record:` captures to (null: not recorded).
+  struct RouteRecord {
+    record::Recorder* recorder = nullptr;
+    uint32_t policy = 0;
+    double sample = 1;
+    uint64_t max_body_bytes = 0;
+  };
+  std::vector<RouteRecord> route_records;
 };
 
 // Builds a snapshot. Throws std::runtime_error (startup/reload only) on what validation could

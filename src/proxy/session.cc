@@ -43,6 +43,7 @@ Session::Session(Worker& worker, net::Socket socket) : worker_(worker), client_(
 }
 
 Session::~Session() {
+  CommitRecord();
   ReleaseMemory();
   worker_.SessionEnded(this);
 }
@@ -265,6 +266,11 @@ net::Task<bool> Session::Exchange() {
     route_ = &cfg.routes[r];
     route_cell_ = &snap.route_stats[r]->Cell(worker_.id());
     route_cell_->requests.Add();
+    if (const auto& rec = snap.route_records[r]; rec.recorder && record::Sample(rec.sample)) {
+      recorder_ = rec.recorder;  // a copy of the head now, body bytes as they pass (SendRequest)
+      record_slot_ = recorder_->Begin(worker_.id(), rec.policy, {in_ + in_begin_, head_.head_size},
+                                      head_.framing == BodyFraming::kChunked, rec.max_body_bytes);
+    }
     if (route_->timeout) {  // the route's own deadline replaces the global one; 0 = none
       request_deadline_ms_ =
           route_->timeout->count() > 0 ? NowMs() + route_->timeout->count() : INT64_MAX;
@@ -280,6 +286,7 @@ net::Task<bool> Session::Exchange() {
     }
   }
   Record(status_);
+  CommitRecord();
   ClearDeadline();
   request_deadline_ms_ = INT64_MAX;
   cluster_.reset();
@@ -411,6 +418,8 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
   }
   // Head and every body byte already buffered, in one writev.
   iovec iov[2] = {{out_.data(), out_.size()}, {in_ + in_begin_, first}};
+  if (record_slot_ && record_slot_->body_seen == 0)
+    record_slot_->AppendBody({in_ + in_begin_, first});
   in_begin_ += first;
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
@@ -458,6 +467,7 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
       }
     }
     request_body_bytes_ += take;
+    if (record_slot_) record_slot_->AppendBody({xfer_, take});
     SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
     ec = co_await conn.socket.WriteAll(std::string_view(xfer_, take));
     if (ec) {
@@ -757,6 +767,11 @@ net::Task<void> Session::Fail(const Error& error) {
 }
 
 // ---- phase: record --------------------------------------------------------------------------
+
+void Session::CommitRecord() {
+  if (record_slot_) recorder_->Commit(worker_.id(), record_slot_);
+  record_slot_ = nullptr;
+}
 
 void Session::Record(int status) {
   const int cls = observe::StatusClassIndex(status);

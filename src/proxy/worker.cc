@@ -32,8 +32,19 @@ void LogIfThrew(std::exception_ptr e) {
 std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Config> config,
                                               observe::Registry& registry, uint64_t generation) {
   auto snap = std::shared_ptr<Snapshot>(
-      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation});
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, generation, {}});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
+  for (const auto& r : config->routes) {  // capture files open here, on the main thread
+    Snapshot::RouteRecord rr;
+    if (r.record) {
+      rr.recorder = &record::Open(r.record->path);
+      rr.recorder->EnsureWorkers(static_cast<int>(config->workers));
+      rr.policy = rr.recorder->AddPolicy({r.name, r.record->redact_headers});
+      rr.sample = r.record->sample;
+      rr.max_body_bytes = r.record->max_body_bytes;
+    }
+    snap->route_records.push_back(rr);
+  }
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
     snap->cluster_addresses.push_back(upstream::ResolveEndpoints(c));

@@ -202,6 +202,7 @@ class Gateway {
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     for (auto& t : workers_) t->worker.reset();
+    record::FlushAll();  // captured requests still queued for the writer threads
     admin_->Stop();
     telemetry_->Stop();  // the last interval and anything queued reach the store
     log::info("drained; exiting");

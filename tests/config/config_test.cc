@@ -440,7 +440,7 @@ limits: { max_header_count: -1 }
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   ExpectError(Minimal("wrkers: 2\n"), "wrkers",
               "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
-              "listeners, clusters, routes, timeouts, limits, telemetry");
+              "listeners, clusters, routes, timeouts, limits, slos, telemetry");
   ExpectError(Minimal("admin: { listen: 127.0.0.1:1, tokn: x }\n"), "admin.tokn",
               "unknown key 'tokn'; expected one of: listen, token");
   ExpectError(Minimal("timeouts: { idel: 1s }\n"), "timeouts.idel",
@@ -535,7 +535,7 @@ routes: [{ cluster: app }]
               "expected a size like 64KiB or 1MiB, got 'lots'");
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
-                "listeners, clusters, routes, timeouts, limits, telemetry, got a list"});
+                "listeners, clusters, routes, timeouts, limits, slos, telemetry, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {

@@ -1,7 +1,8 @@
 """`ficus load`: the open-model load generator against real servers on loopback.
 
 - rate accuracy (2,000 req/s for 5 s, measured by the generator and by the upstream's own
-  timestamps) and request counts that match what the upstream saw;
+  timestamps) and request counts that match what the upstream saw; 5,000 req/s for 10 s
+  against nginx (its access log timestamps) within +-1 % (1,250 req/s on the ASan build);
 - coordinated omission: a server that stalls once for 1 s shows the stall in the corrected
   p99 (latency from the intended send time) and not in the uncorrected one;
 - response framing (Content-Length, chunked, until close), status counts, error kinds;
@@ -11,12 +12,15 @@
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import FICUS_BIN, TIME_FACTOR, free_port
+from harness import FICUS_BIN, SANITIZED, TIME_FACTOR, free_port, wait_until
 from upstream import Upstream
 
 
@@ -85,6 +89,55 @@ class StallServer:
         self._thread.join(5)
 
 
+class Nginx:
+    """nginx answering 200 "ok" on a loopback port, logging each request's time ($msec)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ficus-load-nginx-")
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "access.log")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format t '$msec';
+    access_log %(d)s/access.log t buffer=64k flush=100ms;
+    client_body_temp_path %(d)s; proxy_temp_path %(d)s; fastcgi_temp_path %(d)s;
+    uwsgi_temp_path %(d)s; scgi_temp_path %(d)s;
+    keepalive_requests 100000000;
+    server { listen 127.0.0.1:%(p)d; location / { return 200 "ok"; } }
+}
+""" % {"d": self.dir, "p": self.port})
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen([nginx, "-p", self.dir + "/", "-c", conf, "-e",
+                                      os.path.join(self.dir, "error.log"),
+                                      "-g", "daemon off; master_process off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        if not wait_until(up, 5):
+            self.stop()
+            raise AssertionError("nginx did not start")
+
+    def times(self):
+        with open(self.log) as f:
+            return sorted(float(line) for line in f if line.strip())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class LoadTest(unittest.TestCase):
     def start_upstream(self):
         up = Upstream(name="load").start()
@@ -117,6 +170,33 @@ class LoadTest(unittest.TestCase):
         self.assertLessEqual(r["latency_ms"]["uncorrected"]["p50"],
                              r["latency_ms"]["corrected"]["p50"] + 0.01)
 
+    def test_rate_accuracy_5000_for_10s(self):
+        # The issue's figure: +-1 % of the target over 10 s at 5,000 req/s, by the generator's
+        # count and by nginx's own arrival timestamps. A sanitized build is ~4x slower, so it
+        # checks the same accuracy at a quarter of the rate.
+        rate = 1250 if SANITIZED else 5000
+        if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+            self.skipTest("nginx is not installed (scripts/install-deps.sh)")
+        srv = Nginx()
+        self.addCleanup(srv.stop)
+        rc, out, err = run_load("http://127.0.0.1:%d/" % srv.port, "--rate", str(rate),
+                                "--duration", "10s", "--connections", "64", "--threads", "2",
+                                "--json", timeout=40)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["requests"]["scheduled"], rate * 10)
+        self.assertEqual(r["requests"]["dropped"], 0)
+        self.assertEqual(r["requests"]["completed"], rate * 10)
+        self.assertAlmostEqual(r["achieved_rate"], rate, delta=0.01 * rate)
+        # Each whole second too (a request sent a hair after 10 s can open an 11th "second").
+        for sec in r["per_second"][:10]:
+            self.assertAlmostEqual(sec["achieved"], rate, delta=0.01 * rate, msg=r["per_second"])
+        self.assertTrue(wait_until(lambda: len(srv.times()) >= rate * 10, 3))
+        times = srv.times()
+        self.assertEqual(len(times), rate * 10)
+        seen = (len(times) - 1) / (times[-1] - times[0])  # nginx's clock has ms resolution
+        self.assertAlmostEqual(seen, rate, delta=0.01 * rate, msg="nginx saw %.1f/s" % seen)
+
     def test_stall_shows_in_corrected_latency_only(self):
         srv = StallServer().start()
         self.addCleanup(srv.stop)
@@ -135,6 +215,14 @@ class LoadTest(unittest.TestCase):
         self.assertGreaterEqual(corrected["max"], 900, r)
         self.assertLess(uncorrected["p99"], 100, r)
         self.assertGreater(r["requests"]["late"], 300, r)  # queued behind the stalled ones
+        # Per second (by completion time): the stall shows in the seconds it ended in, not
+        # before it; every response is counted in exactly one second.
+        per = r["per_second"]
+        self.assertEqual(sum(p["completed"] for p in per), 2500, per)
+        self.assertLess(per[0]["p99_ms"], 400, per)  # loose: a loaded CI machine adds tens of ms
+        self.assertLess(per[1]["p99_ms"], 400, per)
+        self.assertGreaterEqual(max(p["p99_ms"] for p in per[2:]), 500, per)
+        self.assertTrue(all(0 < p["p50_ms"] <= p["p99_ms"] for p in per if p["completed"]), per)
 
     def test_framing_status_and_errors(self):
         up = self.start_upstream()
@@ -224,6 +312,41 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(achieved[1], 0, achieved)  # nothing during the pause
         for got, want in zip(achieved, [200, 0, 200, 100]):
             self.assertAlmostEqual(got, want, delta=max(2, 0.05 * want), msg=achieved)
+
+    def test_progress_line_only_on_a_terminal(self):
+        import pty
+        up = self.start_upstream()
+        url = "http://127.0.0.1:%d/status/200" % up.port
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([FICUS_BIN, "load", url, "--rate", "100", "--duration", "3s"],
+                               stdout=subprocess.PIPE, stderr=slave, timeout=30 * TIME_FACTOR)
+            os.close(slave)
+            slave = None
+            chunks = []
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed and drained
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0)
+        tty = b"".join(chunks).decode()
+        lines = [line for line in tty.split("\r") if line.startswith("[")]
+        self.assertGreaterEqual(len(lines), 2, repr(tty))
+        self.assertRegex(lines[1], r"^\[ *2\.\ds/3\.0s\] target 100/s  achieved (9[5-9]|10[0-5])/s  "
+                                   r"p50 [0-9.]+(us|ms)  p99 [0-9.]+(us|ms)  errors 0  dropped 0")
+        self.assertNotIn("target", p.stdout.decode().split("\n")[0])  # the summary is on stdout
+        # Not a terminal: no progress line.
+        rc, out, err = run_load(url, "--rate", "100", "--duration", "2s")
+        self.assertEqual(rc, 0)
+        self.assertEqual(err, "")
 
     def test_text_summary(self):
         up = self.start_upstream()

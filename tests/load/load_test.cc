@@ -485,11 +485,13 @@ TEST(ReportTest, TextAndJsonMentionEverything) {
   EXPECT_NE(json.find("\"ok\":false"), std::string::npos);
   EXPECT_NE(json.find("\"p99.99\":"), std::string::npos);
   EXPECT_NE(json.find("\"per_second\":[]"), std::string::npos);
-  s.per_second = {{100, 99}, {100.5, 100}};
+  s.per_second = {{100, 99, 98, 1, 2'500'000, 7'000'000}, {100.5, 100}};
   s.profile = "constant:100";
   json = FormatJson(s, ts);
-  EXPECT_NE(json.find("\"per_second\":[{\"t\":0,\"target\":100.000,\"achieved\":99},"
-                      "{\"t\":1,\"target\":100.500,\"achieved\":100}]"),
+  EXPECT_NE(json.find("\"per_second\":[{\"t\":0,\"target\":100.000,\"achieved\":99,"
+                      "\"completed\":98,\"errors\":1,\"p50_ms\":2.500000,\"p99_ms\":7.000000},"
+                      "{\"t\":1,\"target\":100.500,\"achieved\":100,\"completed\":0,"
+                      "\"errors\":0,\"p50_ms\":0.000000,\"p99_ms\":0.000000}]"),
             std::string::npos)
       << json;
   text = FormatText(s, ts);

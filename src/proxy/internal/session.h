@@ -122,6 +122,10 @@ class Session final : public net::TimeoutList::Entry {
   size_t attempt_endpoint_ = 0;
   int64_t attempt_start_ns_ = 0;  // 0 when the balancer does not use latency
   bool attempt_open_ = false;     // OnStart was called and its OnEnd is still owed
+  // `record:` on the route: this exchange's capture slot (null when not recorded).
+  record::Recorder* recorder_ = nullptr;
+  record::Slot* record_slot_ = nullptr;
+  void CommitRecord();
 
   // Timeouts and cancellation.
   Wait waiting_ = Wait::kNone;
