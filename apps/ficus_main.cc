@@ -17,6 +17,20 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a config and print what it would serve");
   check->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
+  std::string backup_dest, restore_src, data_dir;
+  auto* backup = app.add_subcommand(
+      "backup", "Copy the data directory's database, consistently, while ficus runs");
+  backup->add_option("dest", backup_dest, "Directory to write ficus.db into")->required();
+  auto* backup_dir = backup->add_option("--data-dir", data_dir, "The data directory");
+  backup->add_option("-c,--config", config_path, "Config file naming data_dir")
+      ->excludes(backup_dir);
+  auto* restore = app.add_subcommand(
+      "restore", "Bring a backup back into the data directory (also while ficus runs)");
+  restore->add_option("src", restore_src, "A backup directory (or its ficus.db)")->required();
+  auto* restore_dir = restore->add_option("--data-dir", data_dir, "The data directory");
+  restore->add_option("-c,--config", config_path, "Config file naming data_dir")
+      ->excludes(restore_dir);
+
   ficus::load::Options lo;
   std::string body;
   auto* load = app.add_subcommand("load",
@@ -99,6 +113,17 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) return ficus::server::Run(config_path);
   if (check->parsed()) return ficus::server::Check(config_path);
+  if (backup->parsed() || restore->parsed()) {
+    // The data directory: --data-dir, else the config's data_dir, else the default.
+    if (data_dir.empty() && !config_path.empty()) {
+      auto dir = ficus::server::DataDirOf(config_path);
+      if (!dir) return 1;
+      data_dir = *dir;
+    }
+    if (data_dir.empty()) data_dir = "./ficus-data";
+    return backup->parsed() ? ficus::server::Backup(data_dir, backup_dest)
+                            : ficus::server::Restore(restore_src, data_dir);
+  }
   if (slo_rules->parsed()) return ficus::slo::RulesCommand(config_path, rules_output);
   if (slo_hooks->parsed()) {
     hook_options.max_attempts = hook_attempts;

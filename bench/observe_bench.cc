@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -102,6 +103,30 @@ void BM_HistogramRecord(benchmark::State& state) {
   benchmark::DoNotOptimize(h.Count());
 }
 BENCHMARK(BM_HistogramRecord);
+
+// The per-request cost of the client sketch in Session::Record: one register raise for the
+// connection's client hash (computed once per connection). `range(0)` distinct clients: 1 (a
+// keep-alive connection, the register is already up) to 4096 (every request a new client).
+void BM_ClientSketchAdd(benchmark::State& state) {
+  auto sketch = std::make_unique<ficus::observe::ClientSketch>();
+  std::vector<uint64_t> hashes(static_cast<size_t>(state.range(0)));
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    hashes[i] = ficus::observe::HashClient("10.1." + std::to_string(i / 256) + "." +
+                                           std::to_string(i % 256));
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    sketch->Add(hashes[i]);
+    i = i + 1 == hashes.size() ? 0 : i + 1;
+  }
+}
+BENCHMARK(BM_ClientSketchAdd)->Arg(1)->Arg(4096);
+
+void BM_HashClient(benchmark::State& state) {
+  const std::string addr = "203.0.113.77";
+  for (auto _ : state) benchmark::DoNotOptimize(ficus::observe::HashClient(addr));
+}
+BENCHMARK(BM_HashClient);
 
 // A scrape: 50 routes and 10 clusters over 4 workers, every histogram populated.
 void BM_RenderPrometheus(benchmark::State& state) {

@@ -77,6 +77,7 @@ echo "   a: 127.0.0.1:$UP_A   b: 127.0.0.1:$UP_B"
 cat >"$WORK/ficus.yaml" <<EOF
 # Written by scripts/demo.sh
 workers: 2
+data_dir: $WORK/data
 admin: { listen: 127.0.0.1:$ADMIN }
 listeners:
   - name: public

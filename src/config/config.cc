@@ -193,6 +193,8 @@ std::string Describe(const Config& c) {
          std::to_string(lim.max_header_count) + ", max_body_bytes " +
          (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
          ", max_connections " + std::to_string(lim.max_connections) + "\n";
+  out += "telemetry: " + c.data_dir + "/ficus.db, max_size " + FormatSize(c.telemetry.max_size) +
+         ", error_samples_per_route " + std::to_string(c.telemetry.error_samples_per_route) + "\n";
   if (!c.slos.empty()) {
     out += "slos:\n";
     for (const Slo& slo : c.slos) {
@@ -456,6 +458,11 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
   out << YAML::EndMap;
 
+  out << YAML::Key << "telemetry" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_size" << YAML::Value << FormatSize(c.telemetry.max_size);
+  out << YAML::Key << "error_samples_per_route" << YAML::Value
+      << c.telemetry.error_samples_per_route;
+  out << YAML::EndMap;
   if (!c.slos.empty()) {
     out << YAML::Key << "slos" << YAML::Value << YAML::BeginSeq;
     for (const Slo& slo : c.slos) {

@@ -167,6 +167,12 @@ struct Admin {
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
 };
 
+// The telemetry store in data_dir (rollups, events, error samples, audit).
+struct Telemetry {
+  uint64_t max_size = 256ull << 20;       // database + WAL bound, bytes; pruning keeps under it
+  uint32_t error_samples_per_route = 20;  // the newest 5xx samples kept per route
+};
+
 // A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.
 struct Webhook {
   std::string url;     // as written (after ${VAR} substitution)
@@ -230,6 +236,7 @@ struct Config {
   std::vector<Route> routes;
   Timeouts timeouts;
   Limits limits;
+  Telemetry telemetry;
   std::vector<Slo> slos;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;

@@ -164,6 +164,32 @@ MetricsSnapshot Registry::Collect() const {
   return snap;
 }
 
+void Registry::ForEachRoute(const std::function<void(RouteStats&)>& f) {
+  std::lock_guard lock(mu_);
+  for (RouteStats& r : routes_) f(r);
+}
+
+void Registry::ForEachCluster(const std::function<void(ClusterStats&)>& f) {
+  std::lock_guard lock(mu_);
+  for (ClusterStats& c : clusters_) f(c);
+}
+
+uint64_t HashClient(std::string_view address) {
+  // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
+  // register index) poorly mixed for short, similar strings such as IP addresses.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : address) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prometheus text exposition format 0.0.4
 

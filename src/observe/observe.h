@@ -141,6 +141,41 @@ inline int StatusClassIndex(int status) {
   return c < 0 ? 0 : (c > 4 ? 4 : c);
 }
 
+// A HyperLogLog register set (2^10 registers, ~3.3 % standard error) of the clients seen, for
+// the telemetry store's distinct-client estimate. Single writer (its worker): a register is
+// raised with a relaxed load and store, no RMW. The reader (the telemetry thread) takes and
+// zeroes the registers every interval; a raise that lands between the reader's load and its
+// zeroing is lost for that interval, an error far inside the sketch's own.
+class ClientSketch {
+ public:
+  static constexpr int kPrecision = 10;
+  static constexpr int kRegisters = 1 << kPrecision;
+  // `hash`: a well-mixed 64-bit hash of the client (HashClient).
+  void Add(uint64_t hash) {
+    const uint32_t index = static_cast<uint32_t>(hash >> (64 - kPrecision));
+    // Rank = position of the first 1 bit after the index bits (1-based); the sentinel bit
+    // bounds it at 64 - kPrecision + 1.
+    const uint64_t rest = (hash << kPrecision) | (uint64_t{1} << (kPrecision - 1));
+    const uint8_t rank = static_cast<uint8_t>(std::countl_zero(rest) + 1);
+    if (registers_[index].load(std::memory_order_relaxed) < rank) {
+      registers_[index].store(rank, std::memory_order_relaxed);
+    }
+  }
+  uint8_t Register(int i) const { return registers_[i].load(std::memory_order_relaxed); }
+  // Reader side: the register's value, then zero.
+  uint8_t Take(int i) {
+    uint8_t v = registers_[i].load(std::memory_order_relaxed);
+    if (v != 0) registers_[i].store(0, std::memory_order_relaxed);
+    return v;
+  }
+
+ private:
+  std::array<std::atomic<uint8_t>, kRegisters> registers_{};
+};
+
+// A 64-bit hash of a client address (its text), mixed well enough for ClientSketch.
+uint64_t HashClient(std::string_view address);
+
 // Responses by exact status code with bounded cardinality: the first kSlots distinct codes a
 // cell sees get their own counter, later ones count as "other" (code 0 in snapshots). Codes
 // are published after their first count, so a reader that sees a code sees a count >= 1.
@@ -193,6 +228,7 @@ struct alignas(64) TrafficCell {
   Histogram duration;                // request start -> response complete
   Histogram upstream_connect;        // per new upstream connection: connect() time
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
+  ClientSketch clients;              // distinct client addresses (telemetry)
 };
 using RouteCell = TrafficCell;
 
@@ -336,6 +372,11 @@ class Registry {
   ClusterStats* Cluster(std::string_view name);
   TrafficStats* Endpoint(std::string_view cluster, std::string_view address);
   ServerCell& Server(int worker) { return server_[worker]; }
+
+  // Calls `f` for every registered route / cluster, under the registry's lock (so `f` must
+  // not call Route() or Cluster()). For readers that fold the cells themselves (telemetry).
+  void ForEachRoute(const std::function<void(RouteStats&)>& f);
+  void ForEachCluster(const std::function<void(ClusterStats&)>& f);
 
   // Every worker's cells merged.
   MetricsSnapshot Collect() const;

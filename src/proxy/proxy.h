@@ -15,6 +15,7 @@
 #include "observe/observe.h"
 #include "record/record.h"
 #include "route/route.h"
+#include "telemetry/telemetry.h"
 #include "upstream/upstream.h"
 
 namespace ficus::proxy {
@@ -73,6 +74,11 @@ class Worker {
   void StartDrain();
   // Closes everything now (after the drain deadline).
   void Abort();
+
+  // Where this worker's sessions put 5xx samples (their ring is this worker's); null = none.
+  // Set before Start.
+  void SetErrorSampler(telemetry::ErrorSampler* sampler) { error_sampler_ = sampler; }
+  telemetry::ErrorSampler* error_sampler() const { return error_sampler_; }
 
   int id() const { return id_; }
   bool draining() const { return draining_; }
@@ -137,6 +143,7 @@ class Worker {
   int64_t max_connections_ = 0;  // this worker's share of limits.max_connections
   bool draining_ = false;
   bool stopped_ = false;
+  telemetry::ErrorSampler* error_sampler_ = nullptr;
 };
 
 }  // namespace ficus::proxy

@@ -241,6 +241,7 @@ net::Task<bool> Session::Exchange() {
   cluster_.reset();
   request_body_bytes_ = response_body_bytes_ = 0;
   response_started_ = false;
+  out_is_request_ = false;
   keep_alive_ = head_.keep_alive && !head_.upgrade;
   request_body_done_ = head_.framing == BodyFraming::kNone;
   request_deadline_ms_ = INT64_MAX;
@@ -454,6 +455,7 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
         tracing_ ? std::string_view(traceparent_, sizeof traceparent_) : std::string_view(),
         drop_tracestate_};
     AppendUpstreamRequestHead(head_, ctx, out_);
+    out_is_request_ = true;
 
     // The resend skips the pool: its connections are as old as the one that just failed.
     std::unique_ptr<upstream::Connection> conn =
@@ -694,6 +696,8 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     co_return Upstream(ErrorKind::kUpstreamProtocol,
                        "upstream switched protocols without an upgrade request");
   }
+  if (resp.status >= 500 && out_is_request_) SampleError(out_, {xfer_, head_size});
+  out_is_request_ = false;  // out_ becomes the downstream response head
   // An HTTP/1.0 client cannot take chunked framing (an upstream may send it anyway): decode
   // the body and delimit it by closing the connection.
   const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
@@ -905,9 +909,25 @@ net::Task<void> Session::Fail(const Error& error) {
     keep_alive_ = head_.keep_alive && error.side != Side::kDownstream;
   }
   EnsureMemory();
-  out_.clear();
+  const bool sample = status_ >= 500 && route_ != nullptr && worker_.error_sampler() != nullptr;
+  if (sample && !out_is_request_) {
+    // Failed before the request head was built (no endpoint): build it now for the sample.
+    out_.clear();
+    ForwardContext ctx{
+        {client_ip_, client_ip_len_}, {request_id_, request_id_len_}, head_.version_minor == 0};
+    AppendUpstreamRequestHead(head_, ctx, out_);
+    out_is_request_ = true;
+  }
+  if (!sample) out_.clear();
+  const size_t request_size = sample ? out_.size() : 0;
   AppendErrorResponse(error, {request_id_, request_id_len_}, keep_alive_ && !worker_.draining(),
                       out_);
+  if (sample) {
+    SampleError(std::string_view(out_).substr(0, request_size),
+                std::string_view(out_).substr(request_size));
+    out_.erase(0, request_size);  // a memmove within the kept capacity
+  }
+  out_is_request_ = false;
   iovec iov{out_.data(), out_.size()};
   Status s = co_await WriteDownstream(&iov, 1);
   if (!s) keep_alive_ = false;
@@ -920,10 +940,18 @@ void Session::CommitRecord() {
   record_slot_ = nullptr;
 }
 
+void Session::SampleError(std::string_view request_head, std::string_view response_head) {
+  telemetry::ErrorSampler* sampler = worker_.error_sampler();
+  if (sampler == nullptr || route_ == nullptr) return;
+  sampler->Push(worker_.id(), WallMicros() / 1000, route_->name, status_,
+                {request_id_, request_id_len_}, request_head, response_head);
+}
+
 // ---- the connection ------------------------------------------------------------------------
 
 net::Task<void> Session::Run() {
   client_ip_len_ = client_.PeerAddress(client_ip_, sizeof client_ip_);
+  client_hash_ = observe::HashClient({client_ip_, client_ip_len_});
   head_.head_size = 0;  // "no request yet": the first wait uses timeouts.request_head
   bool answered_error = false;
   for (;;) {

@@ -121,6 +121,7 @@ void Session::Record(int status) {
     if (connected) c->upstream_connect.Record(MicrosBetween(connect_start_ns_, connected_ns_));
     if (first_byte) c->upstream_first_byte.Record(MicrosBetween(sent_ns_, first_byte_ns_));
   }
+  if (route_cell_ != nullptr) route_cell_->clients.Add(client_hash_);
   if (record_ == nullptr) return;
   observe::ExchangeRecord& r = *record_;
   record_ = nullptr;

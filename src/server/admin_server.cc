@@ -45,11 +45,10 @@ constexpr size_t kLingerBytes = 256 * 1024;
 
 struct Response {
   int status = 200;
-  std::string_view content_type = "application/json";
+  std::string content_type = "application/json";
   std::string body;
-  bool allow = false;       // add `Allow: GET, HEAD` (405)
-  bool allow_post = false;  // ... and POST (/config when it can be applied)
-  bool close = false;       // close the connection after this response
+  std::string allow;   // the Allow field (405)
+  bool close = false;  // close the connection after this response
 };
 
 // `s` as a JSON string literal, quotes included.
@@ -120,7 +119,11 @@ std::string Serialize(const Response& r, bool head_only, bool keep_alive, bool h
   out += "\r\nContent-Length: ";
   out += std::to_string(r.body.size());  // also for HEAD: the length a GET would get
   out += "\r\nCache-Control: no-store\r\n";
-  if (r.allow) out += r.allow_post ? "Allow: GET, HEAD, POST\r\n" : "Allow: GET, HEAD\r\n";
+  if (!r.allow.empty()) {
+    out += "Allow: ";
+    out += r.allow;
+    out += "\r\n";
+  }
   if (!keep_alive) {
     out += "Connection: close\r\n";
   } else if (http10) {
@@ -155,8 +158,10 @@ struct Request {
   http::Method method = http::Method::kOther;
   std::string method_text;
   std::string path;
-  std::string authorization;  // for the state-changing endpoints (POST /config)
-  std::string body;           // kept for POST; other methods' bodies are discarded
+  std::string query;
+  std::string body;
+  std::string peer;
+  std::string authorization;  // for the state-changing endpoints (TokenMatches)
   bool keep_alive = true;
   bool http10 = false;
 };
@@ -168,6 +173,22 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.path == "/ready") endpoint = Endpoint::kReady;
   if (req.path == "/config") endpoint = Endpoint::kConfig;
   if (req.path == "/metrics") endpoint = Endpoint::kMetrics;
+  if (!endpoint && h.api) {
+    try {
+      AdminRequest api{req.method_text, req.path, req.query, req.body, req.authorization, req.peer};
+      if (std::optional<AdminResponse> a = h.api(api)) {
+        Response r;
+        r.status = a->status;
+        r.content_type = a->content_type;
+        r.body = std::move(a->body);
+        r.allow = std::move(a->allow);
+        return r;
+      }
+    } catch (const std::exception& e) {
+      log::error("admin {} {}: {}", req.method_text, req.path, e.what());
+      return ErrorResponse(500, "internal");
+    }
+  }
   if (!endpoint) return ErrorResponse(404, "not_found", "path", req.path);
   if (endpoint == Endpoint::kConfig && req.method == http::Method::kPost && h.apply_config) {
     if (!h.authorized || !h.authorized(req.authorization)) {
@@ -187,8 +208,8 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   }
   if (req.method != http::Method::kGet && req.method != http::Method::kHead) {
     Response r = ErrorResponse(405, "method_not_allowed", "method", req.method_text);
-    r.allow = true;
-    r.allow_post = endpoint == Endpoint::kConfig && h.apply_config != nullptr;
+    r.allow = endpoint == Endpoint::kConfig && h.apply_config != nullptr ? "GET, HEAD, POST"
+                                                                       : "GET, HEAD";
     return r;
   }
   Response r;
@@ -460,6 +481,12 @@ class AdminServer::Impl {
       req.method = head.method;
       req.method_text = head.method_text;
       req.path = head.path;
+      req.query = head.query;
+      {
+        ErrorCode ec;
+        auto ep = c->socket.remote_endpoint(ec);
+        if (!ec) req.peer = ep.address().to_string();
+      }
       req.keep_alive = head.keep_alive;
       req.http10 = head.version_minor == 0;
       for (const http::Header& h : head.headers) {
@@ -471,7 +498,7 @@ class AdminServer::Impl {
       const bool expect_continue = head.expect_continue;
       buf.erase(0, head_size);  // `head` points into buf: not used past this line
 
-      // Read and discard the body (the admin API takes none yet), within max_body_bytes.
+      // Read the body (POST /events takes one), within max_body_bytes.
       if (framing == http::BodyFraming::kContentLength &&
           content_length > options_.max_body_bytes) {
         co_await FinishWith(c, ErrorResponse(413, "body_too_large"), head_only);
@@ -486,7 +513,7 @@ class AdminServer::Impl {
         uint64_t remaining = content_length;
         for (;;) {
           size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, buf.size()));
-          if (req.method == http::Method::kPost) req.body.append(buf, 0, take);
+          req.body.append(buf, 0, take);
           buf.erase(0, take);
           remaining -= take;
           if (remaining == 0) break;
@@ -501,14 +528,12 @@ class AdminServer::Impl {
         http::ChunkedScanner scanner(body_limits);
         for (;;) {
           if (!buf.empty()) {
-            Result<size_t> scanned = req.method == http::Method::kPost
-                                         ? scanner.Scan(
-                                               buf,
-                                               [](void* body, std::string_view piece) {
-                                                 static_cast<std::string*>(body)->append(piece);
-                                               },
-                                               &req.body)
-                                         : scanner.Scan(buf);
+            Result<size_t> scanned = scanner.Scan(
+                buf,
+                [](void* body, std::string_view piece) {
+                  static_cast<std::string*>(body)->append(piece);
+                },
+                &req.body);
             if (!scanned) {
               const Error& e = scanned.error();
               co_await FinishWith(

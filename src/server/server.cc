@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,9 +17,12 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
+#include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
 #include "server/internal/config_diff.h"
 #include "upstream/upstream.h"
+#include "server/internal/telemetry_source.h"
+#include "telemetry/telemetry.h"
 
 namespace ficus::server {
 namespace {
@@ -72,11 +77,17 @@ class Gateway {
           OnDnsChange(cluster, std::move(hosts));
         });
     monitor_->SetClusters(snapshot->cluster_shared);
+    telemetry_ = OpenTelemetry(*config_, registry_, [this] { return CurrentConfig(); });
+    telemetry_->Start();
+    telemetry_->RecordEvent(
+        {0, 0, "startup", "ficus", FICUS_VERSION,
+         "pid " + std::to_string(getpid()) + ", " + std::to_string(config_->workers) + " workers"});
     for (uint32_t i = 0; i < config_->workers; ++i) {
       auto t = std::make_unique<WorkerThread>();
       t->worker =
           std::make_unique<proxy::Worker>(static_cast<int>(i), t->loop, registry_, snapshot);
       t->worker->SetSinks(access_log_.get(), tracer_.get());
+      t->worker->SetErrorSampler(&telemetry_->error_sampler());
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
@@ -92,6 +103,12 @@ class Gateway {
       return TokenMatches(authorization, CurrentConfig()->admin.token);
     };
     handlers.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
+    AdminApiContext api;
+    api.telemetry = telemetry_.get();
+    api.config = [this] { return CurrentConfig(); };
+    api.ready = [this] { return ready_.load() && !draining_.load(); };
+    api.draining = [this] { return draining_.load(); };
+    handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
     for (auto& t : workers_) {
@@ -180,6 +197,12 @@ class Gateway {
       for (const auto& e : loaded.errors) log::error("reload rejected: {}", e.ToString());
       log::error("reload failed: {} error(s); still running the previous config",
                  loaded.errors.size());
+      telemetry_->RecordEvent(
+          {0, 0, "config_reload", "ficus", "",
+           "rejected: " + loaded.errors.front().ToString() +
+               (loaded.errors.size() > 1
+                    ? " (and " + std::to_string(loaded.errors.size() - 1) + " more)"
+                    : std::string())});
       return;
     }
     std::string error;
@@ -230,6 +253,12 @@ class Gateway {
         loaded_config->tracing.sample != old->tracing.sample) {
       log::warn("reload: access_log and tracing changes take effect after a restart");
     }
+    if (loaded_config->data_dir != old->data_dir ||
+        loaded_config->telemetry.max_size != old->telemetry.max_size ||
+        loaded_config->telemetry.error_samples_per_route !=
+            old->telemetry.error_samples_per_route) {
+      log::warn("reload: data_dir and telemetry changes take effect after a restart");
+    }
     if (!SameListeners(*loaded_config, *old)) {
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
@@ -238,6 +267,8 @@ class Gateway {
       snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_, CurrentSnapshot().get());
     } catch (const std::exception& e) {
       log::error("reload failed: {}; still running the previous config", e.what());
+      telemetry_->RecordEvent(
+          {0, 0, "config_reload", "ficus", "", std::string("rejected: ") + e.what()});
       *error = e.what();
       return {};
     }
@@ -252,6 +283,10 @@ class Gateway {
     }
     log::info("reload applied: {} route(s), {} cluster(s)", loaded_config->routes.size(),
               loaded_config->clusters.size());
+    telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
+                             "applied: " + std::to_string(loaded_config->routes.size()) +
+                                 " route(s), " + std::to_string(loaded_config->clusters.size()) +
+                                 " cluster(s)"});
     return ConfigDiffJson(*old, *loaded_config);
   }
 
@@ -282,6 +317,7 @@ class Gateway {
     admin_->Stop();       // before the sinks: a scrape reads their counters
     access_log_.reset();  // writes what the workers queued
     tracer_.reset();      // one last export attempt
+    telemetry_->Stop();   // the last interval and anything queued reach the store
     log::info("drained; exiting");
   }
 
@@ -300,6 +336,7 @@ class Gateway {
   observe::Registry registry_;
   std::unique_ptr<observe::AccessLog> access_log_;  // null when not configured
   std::unique_ptr<observe::Tracer> tracer_;         // null when not configured
+  std::unique_ptr<telemetry::Telemetry> telemetry_;  // outlives the workers (error sampler)
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;
@@ -318,6 +355,61 @@ int Check(const std::string& config_path) {
   std::fputs(config::Describe(*loaded.config).c_str(), stdout);
   std::printf("%s: OK\n", config_path.c_str());
   return 0;
+}
+
+int Backup(const std::string& data_dir, const std::string& dest) {
+  std::error_code ec;
+  std::filesystem::create_directories(dest, ec);
+  if (ec) {
+    std::fprintf(stderr, "backup: %s: %s\n", dest.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string src = TelemetryDbPath(data_dir);
+  if (!std::filesystem::exists(src)) {
+    std::fprintf(stderr, "backup: %s does not exist (is data_dir right?)\n", src.c_str());
+    return 1;
+  }
+  const std::string to = TelemetryDbPath(dest);
+  try {
+    telemetry::Store::Copy(src, to);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "backup: %s\n", e.what());
+    return 1;
+  }
+  std::printf("backed up %s to %s\n", src.c_str(), to.c_str());
+  return 0;
+}
+
+int Restore(const std::string& src, const std::string& data_dir) {
+  const std::string from = std::filesystem::is_directory(src) ? TelemetryDbPath(src) : src;
+  if (!std::filesystem::exists(from)) {
+    std::fprintf(stderr, "restore: %s does not exist\n", from.c_str());
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "restore: %s: %s\n", data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string to = TelemetryDbPath(data_dir);
+  try {
+    telemetry::Store::Copy(from, to);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "restore: %s\n", e.what());
+    return 1;
+  }
+  std::printf("restored %s from %s\n", to.c_str(), from.c_str());
+  return 0;
+}
+
+std::optional<std::string> DataDirOf(const std::string& config_path) {
+  config::LoadResult loaded = config::LoadFile(config_path);
+  if (!loaded.errors.empty()) {
+    PrintErrors(loaded.errors);
+    return std::nullopt;
+  }
+  return loaded.config->data_dir;
 }
 
 int Run(const std::string& config_path) {

@@ -3,6 +3,7 @@
 // graceful drain). apps/ficus_main.cc is a thin CLI over these two calls.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace ficus::server {
@@ -14,5 +15,19 @@ int Run(const std::string& config_path);
 // `ficus check`: validates the config and prints what it would serve (stdout, exit 0) or
 // every error as FILE:LINE:COL: field.path: reason (stderr, exit 1).
 int Check(const std::string& config_path);
+
+// `ficus backup DEST`: a consistent online copy of the data directory's database into the
+// directory DEST (created if needed) as DEST/ficus.db, while ficus may be running. Returns 0,
+// or 1 with the reason on stderr.
+int Backup(const std::string& data_dir, const std::string& dest);
+
+// `ficus restore SRC`: copies SRC/ficus.db (or SRC itself when it is a file) over the data
+// directory's database. Safe while ficus runs (it sees the restored contents from its next
+// write on); refuses a file that is not a ficus telemetry database.
+int Restore(const std::string& src, const std::string& data_dir);
+
+// The data directory a config names (for backup/restore with -c); prints errors, nullopt on
+// an invalid config.
+std::optional<std::string> DataDirOf(const std::string& config_path);
 
 }  // namespace ficus::server

@@ -440,7 +440,7 @@ limits: { max_header_count: -1 }
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   ExpectError(Minimal("wrkers: 2\n"), "wrkers",
               "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
-              "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos");
+              "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry");
   ExpectError(Minimal("admin: { listen: 127.0.0.1:1, tokn: x }\n"), "admin.tokn",
               "unknown key 'tokn'; expected one of: listen, token");
   ExpectError(Minimal("timeouts: { idel: 1s }\n"), "timeouts.idel",
@@ -535,7 +535,27 @@ routes: [{ cluster: app }]
               "expected a size like 64KiB or 1MiB, got 'lots'");
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
-                "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, got a list"});
+                "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry, got a list"});
+}
+
+TEST(ConfigLoad, Telemetry) {
+  auto c = LoadOk(Minimal(""));
+  EXPECT_EQ(c->telemetry.max_size, 256ull << 20);
+  EXPECT_EQ(c->telemetry.error_samples_per_route, 20u);
+  c = LoadOk(Minimal("telemetry: { max_size: 64MiB, error_samples_per_route: 5 }\n"));
+  EXPECT_EQ(c->telemetry.max_size, 64ull << 20);
+  EXPECT_EQ(c->telemetry.error_samples_per_route, 5u);
+  EXPECT_NE(ToRedactedYaml(*c).find("max_size: 64MiB"), std::string::npos);
+}
+
+TEST(ConfigErrors, Telemetry) {
+  ExpectError(Minimal("telemetry: { max_size: 100KB }\n"), "telemetry.max_size",
+              "must be between 1MiB and 1TiB, got 100KB");
+  ExpectError(Minimal("telemetry: { error_samples_per_route: 0 }\n"),
+              "telemetry.error_samples_per_route", "must be 1..1000, got 0");
+  ExpectError(Minimal("telemetry: { max_sise: 1MiB }\n"), "telemetry.max_sise",
+              "unknown key 'max_sise'; expected one of: max_size, error_samples_per_route");
+  ExpectError(Minimal("telemetry: 5\n"), "telemetry", "expected a map");
 }
 
 TEST(ConfigErrors, Ranges) {
@@ -1041,7 +1061,8 @@ TEST(ConfigDescribe, Summary) {
             "timeouts: connect 2s, request_head 10s, idle 1m, upstream_response 30s, request "
             "none, drain 15s\n"
             "limits: max_head_bytes 64KiB, max_header_count 100, max_body_bytes 1GiB, "
-            "max_connections 10000\n");
+            "max_connections 10000\n"
+            "telemetry: ./ficus-data/ficus.db, max_size 256MiB, error_samples_per_route 20\n");
   EXPECT_THAT(d, Not(HasSubstr("s3cret")));
 }
 

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "server/internal/admin_api.h"
+
 namespace ficus::server {
 namespace {
 
@@ -382,6 +384,68 @@ TEST_F(AdminServerTest, BodyArrivingInPiecesIsDiscarded) {
   r = c.Read();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, R"({"live":true})");
+}
+
+TEST(AdminServerApiTest, ApiHandlerGetsMethodPathQueryBodyAndPeer) {
+  std::vector<AdminRequest> seen;
+  AdminHandlers h;
+  h.api = [&seen](const AdminRequest& req) -> std::optional<AdminResponse> {
+    seen.push_back(req);
+    if (req.path != "/thing") return std::nullopt;
+    AdminResponse r;
+    r.status = req.method == "POST" ? 201 : 405;
+    r.body = "{}";
+    if (r.status == 405) r.allow = "GET, HEAD, POST";
+    return r;
+  };
+  AdminServer s("127.0.0.1", 0, std::move(h));
+  s.Start();
+  Client c(s.port());
+  c.Send(
+      "POST /thing?a=1&b=%20 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\n"
+      "Content-Length: 5\r\n\r\nhello");
+  auto r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201);
+  c.Send(
+      "POST /thing HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  r = c.Read();
+  ASSERT_TRUE(r);
+  c.Send("PUT /thing HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+  r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->Header("allow"), "GET, HEAD, POST");
+  r = c.Get("/other");  // the handler declines: 404
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = c.Get("/live");  // built-in paths never reach the handler
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  s.Stop();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].path, "/thing");
+  EXPECT_EQ(seen[0].query, "a=1&b=%20");
+  EXPECT_EQ(seen[0].body, "hello");
+  EXPECT_EQ(seen[0].authorization, "Bearer t");
+  EXPECT_EQ(seen[0].peer, "127.0.0.1");
+  EXPECT_EQ(seen[1].body, "abcde");  // chunked, decoded
+  EXPECT_EQ(seen[2].method, "PUT");
+  EXPECT_EQ(seen[3].path, "/other");
+}
+
+TEST(AdminApiTest, QueryParam) {
+  EXPECT_EQ(QueryParam("a=1&b=two&a=3", "a"), "1");
+  EXPECT_EQ(QueryParam("a=1&b=two", "b"), "two");
+  EXPECT_EQ(QueryParam("route=my%2Froute+x", "route"), "my/route x");
+  EXPECT_EQ(QueryParam("flag&x=1", "flag"), "");
+  EXPECT_EQ(QueryParam("x=1", "y"), std::nullopt);
+  EXPECT_EQ(QueryParam("", "y"), std::nullopt);
+  EXPECT_EQ(QueryParam("x=%4", "x"), std::nullopt);   // truncated escape
+  EXPECT_EQ(QueryParam("x=%zz", "x"), std::nullopt);  // not hex
+  EXPECT_EQ(QueryParam("%78=5", "x"), "5");           // names are decoded too
 }
 
 TEST_F(AdminServerTest, LargeBodiesAre413AndClose) {

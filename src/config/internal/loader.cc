@@ -151,6 +151,7 @@ class Loader {
   // --- sections ---
   void ReadTimeouts(const Value& v, Timeouts* t);
   void ReadLimits(const Value& v, Limits* l);
+  void ReadTelemetry(const Value& v, Telemetry* t);
   void ReadAdmin(const Value& v, Admin* admin);
   void ReadAccessLog(const Value& v, AccessLog* log);
   void ReadTracing(const Value& v, Tracing* tracing);
@@ -400,6 +401,18 @@ void Loader::ReadLimits(const Value& v, Limits* l) {
   }
   if (const Value* x = f.Get("max_connections")) {
     if (auto n = Integer(*x, 1, 10'000'000)) l->max_connections = static_cast<uint32_t>(*n);
+  }
+}
+
+void Loader::ReadTelemetry(const Value& v, Telemetry* t) {
+  Fields f;
+  if (!ReadMap(v, {"max_size", "error_samples_per_route"}, &f)) return;
+  if (const Value* x = f.Get("max_size")) {
+    // Below 1 MiB the WAL allowance and a day of 10 s rows for one route do not fit.
+    if (auto n = SizeIn(*x, 1 << 20, 1ull << 40)) t->max_size = *n;
+  }
+  if (const Value* x = f.Get("error_samples_per_route")) {
+    if (auto n = Integer(*x, 1, 1000)) t->error_samples_per_route = static_cast<uint32_t>(*n);
   }
 }
 
@@ -1720,7 +1733,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   Fields f;
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
-                 "timeouts", "limits", "access_log", "tracing", "slos"},
+                 "timeouts", "limits", "access_log", "tracing", "slos", "telemetry"},
                &f)) {
     result.errors = std::move(errors_);
     return result;
@@ -1729,6 +1742,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   // Timeouts first: clusters inherit timeouts.connect.
   if (const Value* v = f.Get("timeouts")) ReadTimeouts(*v, &config_.timeouts);
   if (const Value* v = f.Get("limits")) ReadLimits(*v, &config_.limits);
+  if (const Value* v = f.Get("telemetry")) ReadTelemetry(*v, &config_.telemetry);
   {
     uint32_t workers = 0;
     if (const Value* v = f.Get("workers")) {

@@ -2,7 +2,7 @@
 #include "load/internal/capture.h"
 
 #include <algorithm>
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
 

@@ -63,6 +63,10 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);
   void Record(int status);
+  // A 5xx for a routed request: copies the request head (as sent, or as it would have been
+  // sent, upstream) and the response head into this worker's error sample ring. A memcpy; a
+  // full ring drops the sample.
+  void SampleError(std::string_view request_head, std::string_view response_head);
 
   // --- observation (session_observe.cc): metrics cells, access log and trace record ---
   // At the start of an exchange: trace ids and the upstream traceparent, the sampling
@@ -95,6 +99,7 @@ class Session final : public net::TimeoutList::Entry {
   std::shared_ptr<const Snapshot> snapshot_;  // the config this exchange runs on
   char client_ip_[48] = {};
   size_t client_ip_len_ = 0;
+  uint64_t client_hash_ = 0;  // observe::HashClient of client_ip_, for the routes' client sketch
 
   // Exchange memory (a worker block, see session.cc for its layout): downstream input, the
   // parsed header fields, and the transfer buffer (request body chunks, then the upstream
@@ -129,7 +134,8 @@ class Session final : public net::TimeoutList::Entry {
   observe::RouteCell* route_cell_ = nullptr;
   observe::ClusterCell* cluster_cell_ = nullptr;
   std::shared_ptr<upstream::ClusterState> cluster_;  // kept alive across a reload
-  bool pool_ok_ = false;  // the upstream connection may serve another request
+  bool pool_ok_ = false;         // the upstream connection may serve another request
+  bool out_is_request_ = false;  // out_ holds this exchange's upstream request head
   size_t attempt_endpoint_ = 0;
   // Observation of the current exchange (session_observe.cc). Times are monotonic ns, 0 when
   // the phase did not happen.

@@ -7,10 +7,28 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace ficus::server {
+
+// A request for the API endpoints beyond the built-in ones (AdminHandlers::api).
+struct AdminRequest {
+  std::string method;         // as sent (upper case for the standard ones)
+  std::string path;           // without the query
+  std::string query;          // after '?', raw (percent-encoded)
+  std::string body;           // up to AdminOptions::max_body_bytes
+  std::string authorization;  // the Authorization field value, if any
+  std::string peer;           // the client's IP address
+};
+
+struct AdminResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string allow;  // the Allow field (405): "GET, HEAD, POST"
+};
 
 // What the endpoints serve. Every handler runs on the admin thread, one request at a time, so
 // it must be safe to call concurrently with the workers (not with itself). A handler that
@@ -26,6 +44,9 @@ struct AdminHandlers {
   // whose Authorization field `authorized` accepts get here (others: 401); both unset = 405.
   std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
   std::function<bool(std::string_view authorization)> authorized;
+  // Every other path: the JSON API (admin_api.h). nullopt = 404. It answers HEAD like GET (the
+  // server drops the body) and checks methods and the token itself.
+  std::function<std::optional<AdminResponse>(const AdminRequest&)> api;
 };
 
 // Limits of the admin listener. The defaults are what ficus runs with; tests shorten them.

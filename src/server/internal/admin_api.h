@@ -1,0 +1,49 @@
+// The admin JSON API beyond /live, /ready, /config and /metrics: stats per route and cluster
+// over the last 1, 5 and 15 minutes, health, the event timeline (POST /events for deploy
+// markers), error samples and the audit trail. Runs on the admin thread; reads and writes the
+// telemetry store, never touches a worker.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "server/internal/admin_server.h"
+#include "telemetry/telemetry.h"
+
+namespace ficus::server {
+
+struct AdminApiContext {
+  telemetry::Telemetry* telemetry = nullptr;
+  std::function<std::shared_ptr<const config::Config>()> config;  // the running config
+  std::function<bool()> ready;
+  std::function<bool()> draining;
+};
+
+// GET  /stats/routes, /stats/clusters     per series: 1m, 5m, 15m windows
+// GET  /health                            process and telemetry state
+// GET  /events?since=&until=&kind=&limit= the timeline, newest first (times in ms)
+// POST /events {service, version, note}   a deploy marker; bearer token; audited
+// GET  /error-samples?route=&limit=       newest first, credentials redacted
+// GET  /audit?limit=                      newest first
+// Anything else: nullopt (404). A state-changing request without the right token gets 401 and
+// is audited too.
+std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const AdminApiContext& ctx);
+
+// For every state-changing endpoint (POST /events here; POST /config and the like later):
+// true when the request carries the admin token. Otherwise writes the 401 to send into
+// *denied and audits the attempt (who "anonymous", outcome "unauthorized").
+bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                  AdminResponse* denied);
+// Writes one audit entry for an authorized state-changing request (who "token").
+void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
+                     std::string_view outcome, std::string detail);
+
+// The value of `key` in an application/x-www-form-urlencoded query (first occurrence,
+// percent-decoded, '+' as space); nullopt when absent or malformed.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view key);
+
+}  // namespace ficus::server

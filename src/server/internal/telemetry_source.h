@@ -1,0 +1,24 @@
+// Connects the telemetry store to the running gateway: the data directory, the store's
+// options from the config, and the source that folds the metrics registry's per-worker cells
+// into per-route and per-cluster totals.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "config/config.h"
+#include "observe/observe.h"
+#include "telemetry/telemetry.h"
+
+namespace ficus::server {
+
+// Creates config.data_dir (and parents) if needed and opens <data_dir>/ficus.db. Throws
+// std::runtime_error when the directory or the database cannot be used.
+std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
+    const config::Config& config, observe::Registry& registry,
+    std::function<std::shared_ptr<const config::Config>()> current_config);
+
+// The database file inside a data directory.
+std::string TelemetryDbPath(const std::string& data_dir);
+
+}  // namespace ficus::server

@@ -1,0 +1,75 @@
+#include "server/internal/telemetry_source.h"
+
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+
+namespace ficus::server {
+
+std::string TelemetryDbPath(const std::string& data_dir) { return data_dir + "/ficus.db"; }
+
+std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
+    const config::Config& config, observe::Registry& registry,
+    std::function<std::shared_ptr<const config::Config>()> current_config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    throw std::runtime_error("data_dir " + config.data_dir + ": " + ec.message());
+  }
+  telemetry::TelemetryOptions opt;
+  opt.store.path = TelemetryDbPath(config.data_dir);
+  opt.store.max_bytes = config.telemetry.max_size;
+  opt.store.error_samples_per_route = config.telemetry.error_samples_per_route;
+  opt.workers = registry.workers();
+
+  // Runs on the telemetry thread (ticks) and the admin thread (live windows), never on a
+  // worker: it only reads the cells (and zeroes the client sketches on a tick).
+  auto source = [&registry, current_config](bool take_clients) {
+    std::vector<telemetry::SeriesTotals> out;
+    const int workers = registry.workers();
+    std::map<std::string, telemetry::LatencyHistogram> route_latency;
+    registry.ForEachRoute([&](observe::RouteStats& r) {
+      telemetry::SeriesTotals s;
+      s.kind = telemetry::SeriesKind::kRoute;
+      s.name = r.name;
+      for (int w = 0; w < workers; ++w) {
+        observe::RouteCell& c = r.Cell(w);
+        s.requests += c.requests.Get();
+        s.errors += c.responses[4].Get();
+        s.bytes_in += c.request_bytes.Get();
+        s.bytes_out += c.response_bytes.Get();
+        for (int i = 0; i < observe::Histogram::kBuckets; ++i) {
+          s.latency.buckets[i] += c.duration.Bucket(i);
+        }
+        for (int i = 0; i < observe::ClientSketch::kRegisters; ++i) {
+          const uint8_t v = take_clients ? c.clients.Take(i) : c.clients.Register(i);
+          s.clients.registers[i] = std::max(s.clients.registers[i], v);
+        }
+      }
+      route_latency[s.name] = s.latency;
+      out.push_back(std::move(s));
+    });
+    // A cluster's latency is that of the requests its routes (in the running config) sent it,
+    // as clients saw them.
+    auto cfg = current_config();
+    registry.ForEachCluster([&](observe::ClusterStats& cs) {
+      telemetry::SeriesTotals s;
+      s.kind = telemetry::SeriesKind::kCluster;
+      s.name = cs.name;
+      for (int w = 0; w < workers; ++w) {
+        observe::ClusterCell& c = cs.Cell(w);
+        s.requests += c.requests.Get();
+        s.errors += c.responses[4].Get() + c.connect_failures.Get() + c.timeouts.Get();
+      }
+      for (const config::Route& route : cfg->routes) {
+        auto it = route_latency.find(route.name);
+        if (route.cluster == cs.name && it != route_latency.end()) s.latency.Merge(it->second);
+      }
+      out.push_back(std::move(s));
+    });
+    return out;
+  };
+  return std::make_unique<telemetry::Telemetry>(std::move(opt), std::move(source));
+}
+
+}  // namespace ficus::server

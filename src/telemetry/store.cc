@@ -1,0 +1,517 @@
+// The SQLite store: schema, rollups, events, error samples, audit, pruning, backup.
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "telemetry/telemetry.h"
+
+namespace ficus::telemetry {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Rollups are keyed (res, ts, series) so that both "a time range" and "the oldest rows"
+// (pruning) are range scans of the primary key.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS series(
+  id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE(kind, name));
+CREATE TABLE IF NOT EXISTS rollup(
+  res INTEGER NOT NULL, ts INTEGER NOT NULL, series INTEGER NOT NULL,
+  requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+  bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
+  latency BLOB NOT NULL, clients BLOB NOT NULL,
+  PRIMARY KEY(res, ts, series)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,
+  service TEXT NOT NULL, version TEXT NOT NULL, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE TABLE IF NOT EXISTS error_samples(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,
+  request_id TEXT NOT NULL, request_head TEXT NOT NULL, response_head TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS error_samples_route ON error_samples(route, id);
+CREATE TABLE IF NOT EXISTS audit(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, who TEXT NOT NULL, peer TEXT NOT NULL,
+  action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+)sql";
+
+[[noreturn]] void Throw(sqlite3* db, const std::string& what) {
+  throw std::runtime_error("telemetry store: " + what + ": " +
+                           (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+// A prepared statement for one call. Preparing costs microseconds; the store runs a few dozen
+// statements per 10 s, so clarity wins over caching.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) Throw(db, "prepare");
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(int i, int64_t v) {
+    Check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Stmt& Bind(int i, std::string_view v) {
+    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& BindBlob(int i, std::string_view v) {
+    Check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  // True while there is a row.
+  bool Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    Throw(db_, "step");
+  }
+  void Run() {
+    while (Step()) {
+    }
+  }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  std::string_view Blob(int col) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string_view(p, sqlite3_column_bytes(stmt_, col)) : std::string_view();
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK) Throw(db_, "bind");
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { Exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void Commit() {
+    Exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  void Exec(const char* sql) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) Throw(db_, sql);
+  }
+  sqlite3* db_;
+  bool done_ = false;
+};
+
+int64_t PragmaInt(sqlite3* db, const char* sql) {
+  Stmt s(db, sql);
+  return s.Step() ? s.Int(0) : 0;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// The WAL may hold this much between checkpoints; the database gets the rest of max_bytes.
+uint64_t WalAllowance(uint64_t max_bytes) { return std::min<uint64_t>(max_bytes / 8, 1u << 20); }
+
+Rollup ReadRollup(Stmt& s, int first_col) {
+  Rollup r;
+  r.ts_ms = s.Int(first_col);
+  r.requests = static_cast<uint64_t>(s.Int(first_col + 1));
+  r.errors = static_cast<uint64_t>(s.Int(first_col + 2));
+  r.bytes_in = static_cast<uint64_t>(s.Int(first_col + 3));
+  r.bytes_out = static_cast<uint64_t>(s.Int(first_col + 4));
+  // A blob that does not decode (a damaged or foreign database) counts as empty rather than
+  // failing every query that touches its row.
+  if (auto h = LatencyHistogram::Decode(s.Blob(first_col + 5))) r.latency = *h;
+  if (auto c = Hll::Decode(s.Blob(first_col + 6))) r.clients = *c;
+  return r;
+}
+
+}  // namespace
+
+Store::Store(StoreOptions options) : options_(std::move(options)) {
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(options_.path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error("telemetry store: cannot open " + options_.path + ": " + why);
+  }
+  try {
+    sqlite3_busy_timeout(db_, 5000);  // `ficus backup`/`restore` hold locks briefly
+    // auto_vacuum must be chosen before the first table exists; incremental lets pruning give
+    // pages back to the file system (the size bound is on the files, not the rows).
+    Exec("PRAGMA auto_vacuum=INCREMENTAL");
+    Exec("PRAGMA journal_mode=WAL");
+    // WAL + NORMAL: fsync at checkpoints only; a power cut loses at most the last
+    // transactions, never corrupts.
+    Exec(options_.durable ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF");
+    const uint64_t wal = WalAllowance(options_.max_bytes);
+    const std::string limits =
+        "PRAGMA journal_size_limit=" + std::to_string(wal) +
+        "; PRAGMA wal_autocheckpoint=" + std::to_string(std::max<uint64_t>(16, wal / 4096 / 2));
+    Exec(limits.c_str());
+    Exec(kSchema);
+    const int64_t version = PragmaInt(db_, "PRAGMA user_version");
+    if (version == 0) {
+      Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    } else if (version != kSchemaVersion) {
+      throw std::runtime_error("telemetry store: " + options_.path + " has schema version " +
+                               std::to_string(version) + ", this ficus reads version " +
+                               std::to_string(kSchemaVersion));
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+Store::~Store() {
+  if (db_) sqlite3_close(db_);
+}
+
+void Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error(std::string("telemetry store: ") + why);
+  }
+}
+
+int64_t Store::SeriesId(SeriesKind kind, std::string_view name) {
+  // Not cached: a restore replaces the table under us.
+  Stmt find(db_, "SELECT id FROM series WHERE kind=?1 AND name=?2");
+  find.Bind(1, static_cast<int64_t>(kind)).Bind(2, name);
+  if (find.Step()) return find.Int(0);
+  Stmt add(db_, "INSERT INTO series(kind, name) VALUES(?1, ?2)");
+  add.Bind(1, static_cast<int64_t>(kind)).Bind(2, name).Run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::WriteRollups(Resolution res, const std::vector<Rollup>& rows) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT OR REPLACE INTO rollup(res, ts, series, requests, errors, bytes_in, bytes_out,"
+           " latency, clients) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  for (const Rollup& r : rows) {
+    put.Reset();
+    put.Bind(1, static_cast<int64_t>(res))
+        .Bind(2, r.ts_ms)
+        .Bind(3, SeriesId(r.kind, r.name))
+        .Bind(4, static_cast<int64_t>(r.requests))
+        .Bind(5, static_cast<int64_t>(r.errors))
+        .Bind(6, static_cast<int64_t>(r.bytes_in))
+        .Bind(7, static_cast<int64_t>(r.bytes_out))
+        .BindBlob(8, r.latency.Encode())
+        .BindBlob(9, r.clients.Encode());
+    put.Run();
+  }
+  tx.Commit();
+}
+
+std::vector<Rollup> Store::QueryRollups(Resolution res, SeriesKind kind,
+                                        const std::vector<std::string>& names, int64_t from_ms,
+                                        int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT s.name, r.ts, r.requests, r.errors, r.bytes_in, r.bytes_out, r.latency, "
+         "r.clients FROM rollup r JOIN series s ON s.id = r.series "
+         "WHERE r.res=?1 AND r.ts>=?2 AND r.ts<?3 AND s.kind=?4 ORDER BY r.ts, s.name");
+  q.Bind(1, static_cast<int64_t>(res)).Bind(2, from_ms).Bind(3, to_ms);
+  q.Bind(4, static_cast<int64_t>(kind));
+  std::vector<Rollup> out;
+  while (q.Step()) {
+    std::string name = q.Text(0);
+    if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end()) continue;
+    Rollup r = ReadRollup(q, 1);
+    r.kind = kind;
+    r.name = std::move(name);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<Rollup> Store::Totals(Resolution res, SeriesKind kind,
+                                  const std::vector<std::string>& names, int64_t from_ms,
+                                  int64_t to_ms) {
+  std::map<std::string, Rollup> merged;
+  for (Rollup& r : QueryRollups(res, kind, names, from_ms, to_ms)) {
+    auto [it, fresh] = merged.try_emplace(r.name);
+    if (fresh) {
+      it->second.kind = kind;
+      it->second.name = r.name;
+      it->second.ts_ms = from_ms;
+    }
+    it->second.Merge(r);
+  }
+  std::vector<Rollup> out;
+  for (auto& [name, r] : merged) out.push_back(std::move(r));
+  return out;
+}
+
+std::vector<Rollup> Store::Periods(Resolution res, SeriesKind kind,
+                                   const std::vector<std::string>& names, int64_t from_ms,
+                                   int64_t to_ms, int64_t period_ms) {
+  std::map<std::pair<int64_t, std::string>, Rollup> merged;
+  for (Rollup& r : QueryRollups(res, kind, names, from_ms, to_ms)) {
+    int64_t start = r.ts_ms - r.ts_ms % period_ms;
+    if (r.ts_ms < 0 && r.ts_ms % period_ms != 0) start -= period_ms;
+    auto [it, fresh] = merged.try_emplace({start, r.name});
+    if (fresh) {
+      it->second.kind = kind;
+      it->second.name = r.name;
+      it->second.ts_ms = start;
+    }
+    it->second.Merge(r);
+  }
+  std::vector<Rollup> out;
+  for (auto& [key, r] : merged) out.push_back(std::move(r));
+  return out;
+}
+
+int64_t Store::AppendEvent(const Event& e) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_, "INSERT INTO events(ts, kind, service, version, note) VALUES(?1,?2,?3,?4,?5)");
+  put.Bind(1, e.ts_ms).Bind(2, e.kind).Bind(3, e.service).Bind(4, e.version).Bind(5, e.note);
+  put.Run();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  Stmt trim(db_, "DELETE FROM events WHERE id <= ?1");
+  trim.Bind(1, id - static_cast<int64_t>(options_.max_events)).Run();
+  tx.Commit();
+  return id;
+}
+
+std::vector<Event> Store::Events(int64_t since_ms, int64_t until_ms, std::string_view kind,
+                                 size_t limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, ts, kind, service, version, note FROM events WHERE ts>=?1 AND ts<?2 AND "
+         "(?3 = '' OR kind = ?3) ORDER BY ts DESC, id DESC LIMIT ?4");
+  q.Bind(1, since_ms).Bind(2, until_ms).Bind(3, kind).Bind(4, static_cast<int64_t>(limit));
+  std::vector<Event> out;
+  while (q.Step()) {
+    out.push_back(Event{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5)});
+  }
+  return out;
+}
+
+void Store::AppendErrorSamples(const std::vector<ErrorSample>& samples) {
+  if (samples.empty()) return;
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO error_samples(ts, route, status, request_id, request_head, "
+           "response_head) VALUES(?1,?2,?3,?4,?5,?6)");
+  Stmt trim(db_,
+            "DELETE FROM error_samples WHERE route=?1 AND id <= (SELECT id FROM error_samples "
+            "WHERE route=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
+  for (const ErrorSample& s : samples) {
+    put.Reset();
+    put.Bind(1, s.ts_ms).Bind(2, s.route).Bind(3, s.status).Bind(4, s.request_id);
+    put.Bind(5, s.request_head).Bind(6, s.response_head).Run();
+    trim.Reset();
+    trim.Bind(1, s.route).Bind(2, static_cast<int64_t>(options_.error_samples_per_route)).Run();
+  }
+  tx.Commit();
+}
+
+std::vector<ErrorSample> Store::ErrorSamples(std::string_view route, size_t limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, ts, route, status, request_id, request_head, response_head FROM "
+         "error_samples WHERE (?1 = '' OR route = ?1) ORDER BY id DESC LIMIT ?2");
+  q.Bind(1, route).Bind(2, static_cast<int64_t>(limit));
+  std::vector<ErrorSample> out;
+  while (q.Step()) {
+    out.push_back(ErrorSample{q.Int(0), q.Int(1), q.Text(2), static_cast<int>(q.Int(3)), q.Text(4),
+                              q.Text(5), q.Text(6)});
+  }
+  return out;
+}
+
+int64_t Store::AppendAudit(const AuditEntry& a) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO audit(ts, who, peer, action, outcome, detail) VALUES(?1,?2,?3,?4,?5,?6)");
+  put.Bind(1, a.ts_ms).Bind(2, a.who).Bind(3, a.peer).Bind(4, a.action).Bind(5, a.outcome);
+  put.Bind(6, a.detail).Run();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  Stmt trim(db_, "DELETE FROM audit WHERE id <= ?1");
+  trim.Bind(1, id - static_cast<int64_t>(options_.max_audit)).Run();
+  tx.Commit();
+  return id;
+}
+
+std::vector<AuditEntry> Store::Audit(size_t limit) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, ts, who, peer, action, outcome, detail FROM audit ORDER BY id DESC "
+         "LIMIT ?1");
+  q.Bind(1, static_cast<int64_t>(limit));
+  std::vector<AuditEntry> out;
+  while (q.Step()) {
+    out.push_back(
+        AuditEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)});
+  }
+  return out;
+}
+
+uint64_t Store::UsedBytes() {
+  std::lock_guard lock(mu_);
+  const int64_t pages = PragmaInt(db_, "PRAGMA page_count");
+  const int64_t free_pages = PragmaInt(db_, "PRAGMA freelist_count");
+  return static_cast<uint64_t>((pages - free_pages) * PragmaInt(db_, "PRAGMA page_size"));
+}
+
+uint64_t Store::FileBytes() const {
+  return FileSize(options_.path) + FileSize(options_.path + "-wal");
+}
+
+uint64_t Store::Prune(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  {
+    Transaction tx(db_);
+    Stmt old(db_, "DELETE FROM rollup WHERE res=?1 AND ts<?2");
+    old.Bind(1, static_cast<int64_t>(Resolution::k10s))
+        .Bind(2, now_ms - options_.fine_retention_ms)
+        .Run();
+    old.Reset();
+    old.Bind(1, static_cast<int64_t>(Resolution::k1m))
+        .Bind(2, now_ms - options_.coarse_retention_ms)
+        .Run();
+    tx.Commit();
+  }
+  const uint64_t deleted = PruneForSize();
+  Exec("PRAGMA incremental_vacuum");
+  return deleted;
+}
+
+uint64_t Store::PruneForSize() {
+  const uint64_t db_budget = options_.max_bytes - WalAllowance(options_.max_bytes);
+  auto used = [&] {
+    return static_cast<uint64_t>(
+        (PragmaInt(db_, "PRAGMA page_count") - PragmaInt(db_, "PRAGMA freelist_count")) *
+        PragmaInt(db_, "PRAGMA page_size"));
+  };
+  if (used() <= db_budget * 9 / 10) return 0;
+  // Over the bound: drop the oldest data in slices until at 75 % of the budget, so that pruning
+  // runs now and then rather than at every tick. Oldest 10 s rows first while more than an hour
+  // of them remain (the 1 min rows summarize them), then the oldest 1 min rows, then the oldest
+  // events and error samples.
+  uint64_t deleted = 0;
+  const uint64_t target = db_budget * 3 / 4;
+  for (int round = 0; round < 1000 && used() > target; ++round) {
+    Transaction tx(db_);
+    int64_t before = sqlite3_total_changes(db_);
+    auto slice = [&](int64_t res, int64_t keep_ms) {
+      Stmt span(db_, "SELECT MIN(ts), MAX(ts), COUNT(*) FROM rollup WHERE res=?1");
+      span.Bind(1, res);
+      if (!span.Step() || span.Int(2) == 0) return false;
+      const int64_t lo = span.Int(0);
+      const int64_t hi = span.Int(1);
+      if (hi - lo <= keep_ms) return false;
+      // A tenth of the span (at least one interval), never the newest keep_ms.
+      const int64_t cut = std::min(hi - keep_ms, lo + std::max<int64_t>((hi - lo) / 10, res));
+      Stmt del(db_, "DELETE FROM rollup WHERE res=?1 AND ts<=?2");
+      del.Bind(1, res).Bind(2, cut).Run();
+      return true;
+    };
+    if (!slice(static_cast<int64_t>(Resolution::k10s), 3'600'000) &&
+        !slice(static_cast<int64_t>(Resolution::k1m), 0) &&
+        !slice(static_cast<int64_t>(Resolution::k10s), 0)) {
+      Stmt ev(db_, "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT 100)");
+      ev.Run();
+      Stmt es(db_,
+              "DELETE FROM error_samples WHERE id IN (SELECT id FROM error_samples ORDER BY id "
+              "LIMIT 100)");
+      es.Run();
+    }
+    const int64_t changed = sqlite3_total_changes(db_) - before;
+    tx.Commit();
+    if (changed == 0) break;
+    deleted += static_cast<uint64_t>(changed);
+  }
+  return deleted;
+}
+
+void Store::Copy(const std::string& src, const std::string& dest) {
+  sqlite3* from = nullptr;
+  sqlite3* to = nullptr;
+  auto close = [&] {
+    sqlite3_close(from);
+    sqlite3_close(to);
+  };
+  if (sqlite3_open_v2(src.c_str(), &from, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string why = from ? sqlite3_errmsg(from) : "out of memory";
+    close();
+    throw std::runtime_error("cannot open " + src + ": " + why);
+  }
+  if (sqlite3_open_v2(dest.c_str(), &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    std::string why = to ? sqlite3_errmsg(to) : "out of memory";
+    close();
+    throw std::runtime_error("cannot open " + dest + ": " + why);
+  }
+  sqlite3_busy_timeout(from, 5000);
+  sqlite3_busy_timeout(to, 5000);
+  // Check that the source is a ficus store before overwriting anything.
+  {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(from, "SELECT COUNT(*) FROM rollup", -1, &st, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+      std::string why = sqlite3_errmsg(from);
+      close();
+      throw std::runtime_error(src + " is not a ficus telemetry database: " + why);
+    }
+  }
+  sqlite3_backup* b = sqlite3_backup_init(to, "main", from, "main");
+  if (!b) {
+    std::string why = sqlite3_errmsg(to);
+    close();
+    throw std::runtime_error("backup " + src + " -> " + dest + ": " + why);
+  }
+  // All pages in one step: the copy is one read transaction on the source, so it is a
+  // consistent snapshot even while ficus writes (WAL readers do not block the writer).
+  int rc;
+  int busy = 0;
+  while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    if (++busy > 500) break;
+    sqlite3_sleep(10);
+  }
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    std::string why = sqlite3_errstr(rc);
+    close();
+    throw std::runtime_error("backup " + src + " -> " + dest + ": " + why);
+  }
+  // Leave a self-contained file: the copy's pages into its main file, WAL truncated.
+  sqlite3_wal_checkpoint_v2(to, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  close();
+}
+
+}  // namespace ficus::telemetry
