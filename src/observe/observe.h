@@ -377,6 +377,7 @@ class Registry {
   // not call Route() or Cluster()). For readers that fold the cells themselves (telemetry).
   void ForEachRoute(const std::function<void(RouteStats&)>& f);
   void ForEachCluster(const std::function<void(ClusterStats&)>& f);
+  void ForEachEndpoint(const std::function<void(TrafficStats&)>& f);
 
   // Every worker's cells merged.
   MetricsSnapshot Collect() const;
