@@ -22,6 +22,7 @@
 #include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
 #include "server/internal/config_diff.h"
+#include "server/internal/listen_probe.h"
 #include "server/internal/slo_runner.h"
 #include "server/internal/telemetry_source.h"
 #include "telemetry/telemetry.h"
@@ -292,6 +293,20 @@ class Gateway {
       log::warn("reload: data_dir and telemetry changes take effect after a restart");
     }
     if (!SameListeners(*loaded_config, *old)) {
+      // A listener that cannot be opened refuses the whole reload (nothing changes), so the
+      // answer is never "applied" for a config that is not serving where it says it does.
+      std::vector<std::string> cannot = ProbeNewListeners(*old, *loaded_config);
+      if (!cannot.empty()) {
+        for (const std::string& e : cannot) log::error("reload rejected: cannot listen: {}", e);
+        log::error("reload failed: {} listener(s) cannot be opened; still running the previous "
+                   "config",
+                   cannot.size());
+        telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
+                                 std::string("rejected: cannot listen: ") + cannot.front()});
+        *error = std::string("cannot listen: ") + cannot.front();
+        for (size_t i = 1; i < cannot.size(); ++i) *error += "; " + cannot[i];
+        return {};
+      }
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
     std::shared_ptr<const proxy::Snapshot> snap;
