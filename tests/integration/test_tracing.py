@@ -113,6 +113,19 @@ class TracingTest(FicusTestCase):
             self.assertRegex(tp[0], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
             self.assertNotIn(TRACE, tp[0].lower())
             self.assertEqual(upstream_header(self.up, "tracestate"), [], bad)
+        # Two tracestate fields are one list: forwarded together when valid together ...
+        self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers=[
+            ("traceparent", "00-%s-%s-01" % (TRACE, PARENT)),
+            ("tracestate", "congo=t61rcWkgMzE"), ("tracestate", "rojo=00f067aa0ba902b7")]).status,
+            200)
+        self.assertEqual(upstream_header(self.up, "tracestate"),
+                         ["congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7"])
+        # ... and dropped together when the combination repeats a key.
+        self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers=[
+            ("traceparent", "00-%s-%s-01" % (TRACE, PARENT)),
+            ("tracestate", "congo=1"), ("tracestate", "congo=2")]).status, 200)
+        self.assertIn(TRACE, upstream_header(self.up, "traceparent")[0])
+        self.assertEqual(upstream_header(self.up, "tracestate"), [])
         # A valid parent with an invalid tracestate: the trace goes on, the tracestate does not.
         self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers={
             "traceparent": "00-%s-%s-01" % (TRACE, PARENT),
