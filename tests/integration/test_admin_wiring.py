@@ -193,8 +193,8 @@ class ListenerReloadTest(FicusTestCase):
         f.reload(nxt)
         self.assertTrue(wait_until(lambda: "reload rejected: cannot listen" in f.log_text(),
                                    5 * TIME_FACTOR), f.log_tail())
-        rejected = [e for e in events(f, "config_reload") if "cannot listen" in e["note"]]
-        self.assertEqual(len(rejected), 2)
+        rejected = lambda: [e for e in events(f, "config_reload") if "cannot listen" in e["note"]]
+        self.assertTrue(wait_until(lambda: len(rejected()) == 2, 5 * TIME_FACTOR), rejected())
         self.assertEqual(request(f.port, "GET", "/echo").status, 200)
 
     def test_removed_listener_keep_alive_connections_get_connection_close(self):
