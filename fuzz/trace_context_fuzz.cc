@@ -4,7 +4,9 @@
 //    compare their first 55 bytes with the version replaced), and its ids are not all zero;
 //  - a traceparent accepted has only lower-case hex and '-' in its first 55 bytes;
 //  - a tracestate accepted is at most 512 bytes of printable ASCII, space and tab, and stops
-//    being valid when its first key is repeated.
+//    being valid when its first key is repeated;
+//  - a tracestate split at any comma into two fields (TraceStateList) gets the same verdict as
+//    the whole value: several fields are one list.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -41,7 +43,15 @@ void CheckTraceParent(std::string_view in) {
 }
 
 void CheckTraceState(std::string_view in) {
-  if (!ficus::http::ValidTraceState(in)) return;
+  const bool whole = ficus::http::ValidTraceState(in);
+  for (size_t comma = in.find(','); comma != std::string_view::npos;
+       comma = in.find(',', comma + 1)) {
+    ficus::http::TraceStateList list;
+    list.Add(in.substr(0, comma));
+    list.Add(in.substr(comma + 1));
+    FUZZ_CHECK(list.valid() == whole);
+  }
+  if (!whole) return;
   FUZZ_CHECK(in.size() <= 512);
   for (char c : in) {
     const auto u = static_cast<unsigned char>(c);

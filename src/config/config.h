@@ -171,6 +171,7 @@ struct Admin {
 struct Telemetry {
   uint64_t max_size = 256ull << 20;       // database + WAL bound, bytes; pruning keeps under it
   uint32_t error_samples_per_route = 20;  // the newest 5xx samples kept per route
+  Duration slo_interval{10'000};          // how often the SLOs are evaluated (GET /slo, webhooks)
 };
 
 // A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.

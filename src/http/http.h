@@ -194,6 +194,24 @@ void FormatTraceParent(const uint8_t trace_id[16], const uint8_t span_id[8], uin
 // (simple or tenant@system) and value grammar (1..256 printable ASCII except ',' and '=', no
 // trailing space), no duplicate keys, and at most 512 bytes in all. False if invalid.
 bool ValidTraceState(std::string_view value);
+// Several tracestate fields are one list (W3C Trace Context §3.3.1.1, RFC 9110 §5.3: combined
+// in order with commas), so the member limit, the 512-byte limit (commas between fields
+// included) and the duplicate-key rule apply across them. Add each field value in order; the
+// list is valid while every Add returned true. No allocation: keys are views into the values,
+// which must outlive the object.
+class TraceStateList {
+ public:
+  bool Add(std::string_view field_value);
+  bool valid() const { return valid_; }
+
+ private:
+  static constexpr size_t kMaxMembers = 32;
+  std::string_view keys_[kMaxMembers];
+  size_t members_ = 0;
+  size_t bytes_ = 0;
+  size_t fields_ = 0;
+  bool valid_ = true;
+};
 
 // Validates a chunked body incrementally, so the proxy can forward the raw bytes it has
 // checked (no re-encoding, no copy) and know exactly where the message ends.

@@ -116,10 +116,14 @@ void FormatTraceParent(const uint8_t trace_id[16], const uint8_t span_id[8], uin
 }
 
 bool ValidTraceState(std::string_view value) {
-  if (value.size() > 512) return false;
-  constexpr size_t kMaxMembers = 32;
-  std::string_view keys[kMaxMembers];
-  size_t members = 0;
+  TraceStateList list;
+  return list.Add(value);
+}
+
+bool TraceStateList::Add(std::string_view value) {
+  if (!valid_) return false;
+  bytes_ += value.size() + (fields_++ == 0 ? 0 : 1);  // the comma that joins the fields
+  if (bytes_ > 512) return valid_ = false;
   size_t i = 0;
   for (;;) {
     size_t comma = value.find(',', i);
@@ -129,14 +133,14 @@ bool ValidTraceState(std::string_view value) {
     while (!m.empty() && (m.back() == ' ' || m.back() == '\t')) m.remove_suffix(1);
     if (!m.empty()) {
       const size_t eq = m.find('=');
-      if (eq == std::string_view::npos) return false;
+      if (eq == std::string_view::npos) return valid_ = false;
       std::string_view key = m.substr(0, eq);
-      if (!ValidKey(key) || !ValidValue(m.substr(eq + 1))) return false;
-      if (members == kMaxMembers) return false;
-      for (size_t k = 0; k < members; ++k) {
-        if (keys[k] == key) return false;  // duplicate key
+      if (!ValidKey(key) || !ValidValue(m.substr(eq + 1))) return valid_ = false;
+      if (members_ == kMaxMembers) return valid_ = false;
+      for (size_t k = 0; k < members_; ++k) {
+        if (keys_[k] == key) return valid_ = false;  // duplicate key
       }
-      keys[members++] = key;
+      keys_[members_++] = key;
     }
     if (comma == std::string_view::npos) return true;
     i = comma + 1;

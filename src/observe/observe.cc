@@ -174,6 +174,11 @@ void Registry::ForEachCluster(const std::function<void(ClusterStats&)>& f) {
   for (ClusterStats& c : clusters_) f(c);
 }
 
+void Registry::ForEachEndpoint(const std::function<void(TrafficStats&)>& f) {
+  std::lock_guard lock(mu_);
+  for (TrafficStats& e : endpoints_) f(e);
+}
+
 uint64_t HashClient(std::string_view address) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.

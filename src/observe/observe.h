@@ -377,6 +377,7 @@ class Registry {
   // not call Route() or Cluster()). For readers that fold the cells themselves (telemetry).
   void ForEachRoute(const std::function<void(RouteStats&)>& f);
   void ForEachCluster(const std::function<void(ClusterStats&)>& f);
+  void ForEachEndpoint(const std::function<void(TrafficStats&)>& f);
 
   // Every worker's cells merged.
   MetricsSnapshot Collect() const;
@@ -645,6 +646,13 @@ class Tracer {
   Tracer(const TracerOptions& options, int workers);
   void Run();
   bool Export(const std::string& body);
+  // One POST on the kept-alive connection (opened when there is none). kStale: a reused
+  // connection the collector had closed (no response byte came back): worth one more try on a
+  // fresh connection.
+  enum class ExchangeResult { kOk, kFailed, kStale };
+  ExchangeResult Exchange(const std::string& request, int64_t deadline_ns);
+  bool Connect(int64_t deadline_ns);
+  void CloseConnection();
   struct alignas(64) PaddedRandom {
     FastRandom value{0};
   };
@@ -661,6 +669,8 @@ class Tracer {
   std::atomic<uint64_t> export_dropped_{0};
   std::atomic<uint64_t> export_failures_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> connections_{0};  // connections opened to the collector
+  int conn_fd_ = -1;                      // the kept-alive connection (exporter thread only)
   std::thread thread_;
 };
 

@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstring>
 
 #include "base/base.h"
+#include "http/http.h"
 #include "observe/internal/json.h"
 #include "observe/observe.h"
 
@@ -281,6 +283,7 @@ Tracer::Tracer(const TracerOptions& options, int workers)
 Tracer::~Tracer() {
   stop_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
+  CloseConnection();
 }
 
 void Tracer::Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* parent_span_id,
@@ -302,7 +305,20 @@ void Tracer::Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* pa
   PutU64(out->attempt_span_id.data(), rng.Next() | 1);
 }
 
-bool Tracer::Export(const std::string& body) {
+namespace {
+
+// Waits until `fd` is ready for `events` or the deadline passes.
+bool WaitFor(int fd, short events, int64_t deadline_ns) {
+  const int64_t left_ms = (deadline_ns - MonotonicNanos()) / 1'000'000;
+  if (left_ms <= 0) return false;
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, static_cast<int>(left_ms)) == 1 &&
+         (p.revents & (events | POLLHUP | POLLERR));
+}
+
+}  // namespace
+
+bool Tracer::Connect(int64_t deadline_ns) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
@@ -314,57 +330,124 @@ bool Tracer::Export(const std::string& body) {
     freeaddrinfo(res);
     return false;
   }
-  const int64_t deadline = MonotonicNanos() + options_.timeout_ms * 1'000'000;
-  auto wait = [&](short events) {
-    const int64_t left_ms = (deadline - MonotonicNanos()) / 1'000'000;
-    if (left_ms <= 0) return false;
-    pollfd p{fd, events, 0};
-    return ::poll(&p, 1, static_cast<int>(left_ms)) == 1 && (p.revents & (events | POLLHUP));
-  };
-  bool ok = false;
-  int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
+  const int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  if (rc == 0 || errno == EINPROGRESS) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (rc == 0 ||
-        (wait(POLLOUT) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)) {
-      std::string req =
-          "POST " + path_ + " HTTP/1.1\r\nHost: " + host_ + ":" + port +
-          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-          "\r\nConnection: close\r\n\r\n";
-      req += body;
-      size_t sent = 0;
-      while (sent < req.size()) {
-        ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-          sent += static_cast<size_t>(n);
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-          if (!wait(POLLOUT)) break;
-        } else {
-          break;
-        }
-      }
-      if (sent == req.size()) {
-        char buf[256];
-        size_t got = 0;
-        while (got < 12) {
-          ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
-          if (n > 0) {
-            got += static_cast<size_t>(n);
-          } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (!wait(POLLIN)) break;
-          } else {
-            break;
-          }
-        }
-        // "HTTP/1.1 2xx"
-        ok = got >= 12 && std::memcmp(buf, "HTTP/1.", 7) == 0 && buf[9] == '2';
-      }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (rc != 0 && (errno != EINPROGRESS || !WaitFor(fd, POLLOUT, deadline_ns) ||
+                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) {
+    ::close(fd);
+    return false;
+  }
+  conn_fd_ = fd;
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Tracer::CloseConnection() {
+  if (conn_fd_ >= 0) ::close(conn_fd_);
+  conn_fd_ = -1;
+}
+
+Tracer::ExchangeResult Tracer::Exchange(const std::string& req, int64_t deadline_ns) {
+  const int fd = conn_fd_;
+  size_t sent = 0;
+  while (sent < req.size()) {
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitFor(fd, POLLOUT, deadline_ns)) return ExchangeResult::kFailed;
+    } else {
+      // A reset or a closed pipe before the collector answered anything: it had closed the
+      // idle connection.
+      return ExchangeResult::kStale;
     }
   }
-  ::close(fd);
-  return ok;
+  // The whole response must be read (head and body) for the connection to carry the next one.
+  std::string buf;
+  std::array<http::Header, 64> storage;
+  http::Limits limits;
+  limits.max_header_count = storage.size();
+  http::ResponseHeadParser parser(limits, storage);
+  http::ResponseHead head;
+  http::ChunkedScanner chunked;
+  chunked.set_upstream(true);
+  size_t head_size = 0;
+  size_t body_seen = 0;  // bytes of buf after the head already given to the chunked scanner
+  for (;;) {
+    if (head_size == 0 && !buf.empty()) {
+      Result<size_t> parsed = parser.Parse(buf, http::Method::kPost, head);
+      if (!parsed) return ExchangeResult::kFailed;
+      head_size = *parsed;
+    }
+    if (head_size != 0) {
+      const std::string_view body = std::string_view(buf).substr(head_size);
+      bool complete = false;
+      switch (head.framing) {
+        case http::BodyFraming::kNone:
+          complete = true;
+          break;
+        case http::BodyFraming::kContentLength:
+          complete = body.size() >= head.content_length;
+          break;
+        case http::BodyFraming::kChunked: {
+          Result<size_t> scanned = chunked.Scan(body.substr(body_seen));
+          if (!scanned) return ExchangeResult::kFailed;
+          body_seen += *scanned;
+          complete = chunked.done();
+          break;
+        }
+        case http::BodyFraming::kUntilClose:
+          break;  // complete at EOF, below
+      }
+      if (complete) {
+        if (!head.keep_alive) CloseConnection();
+        return head.status >= 200 && head.status < 300 ? ExchangeResult::kOk
+                                                       : ExchangeResult::kFailed;
+      }
+    }
+    char chunk[4096];
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buf.append(chunk, static_cast<size_t>(n));
+      if (buf.size() > (1u << 20)) return ExchangeResult::kFailed;  // not a collector's answer
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitFor(fd, POLLIN, deadline_ns)) return ExchangeResult::kFailed;
+    } else if (n == 0 && head_size != 0 && head.framing == http::BodyFraming::kUntilClose) {
+      CloseConnection();
+      return head.status >= 200 && head.status < 300 ? ExchangeResult::kOk
+                                                     : ExchangeResult::kFailed;
+    } else {
+      return buf.empty() ? ExchangeResult::kStale : ExchangeResult::kFailed;
+    }
+  }
+}
+
+bool Tracer::Export(const std::string& body) {
+  const int64_t deadline = MonotonicNanos() + options_.timeout_ms * 1'000'000;
+  std::string req = "POST ";
+  req.append(path_)
+      .append(" HTTP/1.1\r\nHost: ")
+      .append(host_)
+      .append(":")
+      .append(std::to_string(port_))
+      .append("\r\nContent-Type: application/json\r\nContent-Length: ")
+      .append(std::to_string(body.size()))
+      .append("\r\n\r\n")
+      .append(body);
+  // Keep-alive: one connection carries every batch while the collector keeps it open. A reused
+  // connection that turns out closed gets one retry on a fresh one (the request is
+  // idempotent enough: at worst a batch is delivered twice, never lost silently).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = conn_fd_ >= 0;
+    if (!reused && !Connect(deadline)) return false;
+    const ExchangeResult r = Exchange(req, deadline);
+    if (r == ExchangeResult::kOk) return true;
+    CloseConnection();  // anything else leaves the connection in an unknown state
+    if (r == ExchangeResult::kFailed || !reused) return false;
+  }
+  return false;
 }
 
 void Tracer::Run() {
@@ -429,6 +512,10 @@ void Tracer::Collect(MetricWriter& w) const {
            export_dropped_.load(std::memory_order_relaxed));
   w.Family("ficus_trace_export_batches_total", "counter", "OTLP export requests made.");
   w.Sample("ficus_trace_export_batches_total", {}, batches_.load(std::memory_order_relaxed));
+  w.Family("ficus_trace_export_connections_total", "counter",
+           "Connections opened to the OTLP collector (kept alive between export requests).");
+  w.Sample("ficus_trace_export_connections_total", {},
+           connections_.load(std::memory_order_relaxed));
   w.Family("ficus_trace_export_failures_total", "counter", "OTLP export requests that failed.");
   w.Sample("ficus_trace_export_failures_total", {},
            export_failures_.load(std::memory_order_relaxed));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <vector>
@@ -117,6 +118,9 @@ class Worker {
     net::Socket socket;
     bool removed = false;  // a reload dropped it: the accept loop ends
     bool running = false;  // its accept loop has not ended yet
+    // Outlives the Listener (an element of listener_removed_): its sessions read it to answer
+    // with Connection: close once a reload removed their listener.
+    bool* removed_flag = nullptr;
   };
   net::Task<void> AcceptLoop(Listener& slot);
   void Tick();
@@ -133,6 +137,7 @@ class Worker {
   std::vector<std::shared_ptr<upstream::ClusterState>> clusters_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<Listener>> retired_listeners_;  // until their accept loop ends
+  std::deque<bool> listener_removed_;  // one per listener ever opened (stable addresses)
   bool started_ = false;
   int accept_loops_ = 0;  // running AcceptLoop tasks
   int tick_count_ = 0;

@@ -295,7 +295,8 @@ net::Task<bool> Session::Exchange() {
   ClearDeadline();
   request_deadline_ms_ = INT64_MAX;
   cluster_.reset();
-  co_return keep_alive_&& request_body_done_ && !closing_ && !worker_.draining();
+  co_return keep_alive_&& request_body_done_ && !closing_ && !worker_.draining() &&
+      !ListenerRemoved();
 }
 
 // ---- phase: upstream ------------------------------------------------------------------------
@@ -702,7 +703,8 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
   // the body and delimit it by closing the connection.
   const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
                        head_.method != http::Method::kHead;
-  if (resp.framing == BodyFraming::kUntilClose || dechunk || worker_.draining() || closing_)
+  if (resp.framing == BodyFraming::kUntilClose || dechunk || worker_.draining() || closing_ ||
+      ListenerRemoved())
     keep_alive_ = false;
   out_.clear();
   AppendDownstreamResponseHead(
@@ -920,7 +922,8 @@ net::Task<void> Session::Fail(const Error& error) {
   }
   if (!sample) out_.clear();
   const size_t request_size = sample ? out_.size() : 0;
-  AppendErrorResponse(error, {request_id_, request_id_len_}, keep_alive_ && !worker_.draining(),
+  AppendErrorResponse(error, {request_id_, request_id_len_},
+                      keep_alive_ && !worker_.draining() && !ListenerRemoved(),
                       out_);
   if (sample) {
     SampleError(std::string_view(out_).substr(0, request_size),

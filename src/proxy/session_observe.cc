@@ -41,15 +41,13 @@ void Session::BeginObserve(bool parsed) {
     }
     drop_tracestate_ = !continued;
     if (continued && head_.tracestate_count != 0) {
-      drop_tracestate_ = true;
-      if (head_.tracestate_count == 1) {
-        for (const http::Header& h : head_.headers) {
-          if (h.role == http::HeaderRole::kTracestate) {
-            drop_tracestate_ = !http::ValidTraceState(h.value);
-            break;
-          }
-        }
+      // Several tracestate fields are one list: valid together or dropped together (they are
+      // forwarded as they came, which a recipient combines into the same list).
+      http::TraceStateList list;
+      for (const http::Header& h : head_.headers) {
+        if (h.role == http::HeaderRole::kTracestate && !list.Add(h.value)) break;
       }
+      drop_tracestate_ = !list.valid();
     }
     // The upstream's parent is the attempt span.
     http::FormatTraceParent(ids.trace_id.data(), ids.attempt_span_id.data(), ids.sampled ? 1 : 0,

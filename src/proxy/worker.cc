@@ -86,6 +86,7 @@ void Worker::Start() {
     auto slot = std::make_unique<Listener>();
     slot->address = l.Address();
     slot->socket = net::Listen(loop_, net::MakeAddress(l.address, l.port));
+    slot->removed_flag = &listener_removed_.emplace_back(false);
     opened.push_back(std::move(slot));
   }
   listeners_ = std::move(opened);
@@ -116,6 +117,7 @@ void Worker::ReconcileListeners() {
     }
     log::info("worker {}: listener {} removed; closing it", id_, (*it)->address);
     (*it)->removed = true;
+    *(*it)->removed_flag = true;
     (*it)->socket.Cancel();
     retired_listeners_.push_back(std::move(*it));
     it = listeners_.erase(it);
@@ -133,6 +135,7 @@ void Worker::ReconcileListeners() {
       log::error("worker {}: cannot open listener {}: {}", id_, slot->address, e.what());
       continue;
     }
+    slot->removed_flag = &listener_removed_.emplace_back(false);
     log::info("worker {}: listener {} opened", id_, slot->address);
     listeners_.push_back(std::move(slot));
     net::Spawn(AcceptLoop(*listeners_.back()), LogIfThrew);
@@ -184,7 +187,9 @@ net::Task<void> Worker::AcceptLoop(Listener& slot) {
       continue;
     }
     net::SetNoDelay(*fd);
-    net::Spawn(RunSession(std::make_unique<Session>(*this, net::Socket(loop_, *fd))), LogIfThrew);
+    auto session = std::make_unique<Session>(*this, net::Socket(loop_, *fd));
+    session->WatchListener(slot.removed_flag);
+    net::Spawn(RunSession(std::move(session)), LogIfThrew);
   }
   listener.Close();  // new connections are refused from here on
   slot.running = false;

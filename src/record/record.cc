@@ -289,9 +289,16 @@ std::map<std::string, std::unique_ptr<Recorder>>& Registry() {
 }
 }  // namespace
 
+namespace {
+// Snapshots may be built on more than one thread (reload paths); scrapes read the list.
+std::mutex& RegistryMutex() {
+  static auto* mu = new std::mutex();
+  return *mu;
+}
+}  // namespace
+
 Recorder& Open(const std::string& path) {
-  static std::mutex mu;  // snapshots may be built on more than one thread (reload paths)
-  std::lock_guard lock(mu);
+  std::lock_guard lock(RegistryMutex());
   auto& r = Registry()[path];
   if (!r) r = std::make_unique<Recorder>(path);
   return *r;
@@ -299,6 +306,11 @@ Recorder& Open(const std::string& path) {
 
 void FlushAll() {  // after the workers stopped: no Open runs concurrently
   for (auto& [path, r] : Registry()) r->Flush();
+}
+
+void ForEachRecorder(const std::function<void(const Recorder&)>& f) {
+  std::lock_guard lock(RegistryMutex());
+  for (const auto& [path, r] : Registry()) f(*r);
 }
 
 bool Sample(double ratio) {

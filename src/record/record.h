@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -119,6 +120,10 @@ Recorder& Open(const std::string& path);
 
 // Writes what every recorder has queued (at shutdown, after the workers stopped).
 void FlushAll();
+
+// Calls `f` for every recorder opened so far, in path order (metrics: recorded and dropped
+// counts). Thread-safe with Open; `f` must not call Open.
+void ForEachRecorder(const std::function<void(const Recorder&)>& f);
 
 // A cheap per-thread sampling decision: true with probability `ratio` (1 = always).
 bool Sample(double ratio);

@@ -139,6 +139,27 @@ AdminResponse Health(const AdminApiContext& ctx) {
   store["events_dropped"] = t.events_dropped();
   store["error_samples_dropped"] = t.error_sampler().dropped();
   o["telemetry"] = std::move(store);
+  if (ctx.clusters) {
+    json::array clusters;
+    for (const auto& c : ctx.clusters()) {
+      json::object co;
+      co["name"] = c->name();
+      json::array endpoints;
+      size_t available = 0;
+      for (size_t i = 0; i < c->endpoint_count(); ++i) {
+        json::object e;
+        e["address"] = c->address(i).ToString();
+        e["healthy"] = c->healthy(i);
+        e["ejected"] = c->ejected(i);
+        available += c->healthy(i) && !c->ejected(i);
+        endpoints.push_back(std::move(e));
+      }
+      co["available"] = available;
+      co["endpoints"] = std::move(endpoints);
+      clusters.push_back(std::move(co));
+    }
+    o["clusters"] = std::move(clusters);
+  }
   return Json(200, o);
 }
 
@@ -219,6 +240,19 @@ AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
   e.id = t.store().AppendEvent(e);
   AuditAuthorized(req, ctx, kAction, "ok", json::serialize(EventJson(e)));
   return Json(201, EventJson(e));
+}
+
+AdminResponse PostConfig(const AdminRequest& req, const AdminApiContext& ctx) {
+  constexpr std::string_view kAction = "POST /config";
+  AdminResponse denied;
+  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  auto [status, body] = ctx.apply_config(req.body);
+  // The detail is what the caller was told: the diff applied, or why nothing changed.
+  AuditAuthorized(req, ctx, kAction, status == 200 ? "ok" : "rejected", body);
+  AdminResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
 }
 
 AdminResponse GetErrorSamples(const AdminRequest& req, const AdminApiContext& ctx) {
@@ -303,14 +337,22 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view k
 std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const AdminApiContext& ctx) {
   if (!ctx.telemetry) return std::nullopt;
   const std::string& p = req.path;
-  if (p == "/stats/routes" || p == "/stats/clusters") {
+  if (p == "/stats/routes" || p == "/stats/clusters" || p == "/stats/endpoints") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
-    return Stats(ctx, p == "/stats/routes" ? telemetry::SeriesKind::kRoute
-                                           : telemetry::SeriesKind::kCluster);
+    return Stats(ctx, p == "/stats/routes"     ? telemetry::SeriesKind::kRoute
+                      : p == "/stats/clusters" ? telemetry::SeriesKind::kCluster
+                                               : telemetry::SeriesKind::kEndpoint);
   }
   if (p == "/health") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return Health(ctx);
+  }
+  if (p == "/config" && req.method == "POST" && ctx.apply_config) return PostConfig(req, ctx);
+  if (p == "/slo" && ctx.slo_status) {
+    if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
+    AdminResponse r;
+    r.body = ctx.slo_status();
+    return r;
   }
   if (p == "/events") {
     if (IsGet(req)) return GetEvents(req, ctx);

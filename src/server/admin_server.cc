@@ -173,7 +173,9 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.path == "/ready") endpoint = Endpoint::kReady;
   if (req.path == "/config") endpoint = Endpoint::kConfig;
   if (req.path == "/metrics") endpoint = Endpoint::kMetrics;
-  if (!endpoint && h.api) {
+  // POST /config goes to the API first: there it is audited like every state change.
+  const bool post_config = endpoint == Endpoint::kConfig && req.method == http::Method::kPost;
+  if ((!endpoint || post_config) && h.api) {
     try {
       AdminRequest api{req.method_text, req.path, req.query, req.body, req.authorization, req.peer};
       if (std::optional<AdminResponse> a = h.api(api)) {

@@ -12,17 +12,21 @@
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "base/log.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
+#include "record/record.h"
 #include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
 #include "server/internal/config_diff.h"
-#include "upstream/upstream.h"
+#include "server/internal/listen_probe.h"
+#include "server/internal/slo_runner.h"
 #include "server/internal/telemetry_source.h"
 #include "telemetry/telemetry.h"
+#include "upstream/upstream.h"
 
 namespace ficus::server {
 namespace {
@@ -59,6 +63,25 @@ bool SameListeners(const config::Config& a, const config::Config& b) {
   return true;
 }
 
+// Route `record:` captures: requests written to each capture file, and dropped (no free slot).
+void CollectRecorders(observe::MetricWriter& w) {
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> files;
+  record::ForEachRecorder([&files](const record::Recorder& r) {
+    files.emplace_back(r.path(), r.recorded(), r.dropped());
+  });
+  if (files.empty()) return;
+  w.Family("ficus_record_requests_total", "counter",
+           "Requests written to a route record: capture file.");
+  for (const auto& [path, recorded, dropped] : files) {
+    w.Sample("ficus_record_requests_total", {{"file", path}}, recorded);
+  }
+  w.Family("ficus_record_dropped_total", "counter",
+           "Requests not recorded: the worker had no free capture slot.");
+  for (const auto& [path, recorded, dropped] : files) {
+    w.Sample("ficus_record_dropped_total", {{"file", path}}, dropped);
+  }
+}
+
 class Gateway {
  public:
   Gateway(std::string path, std::shared_ptr<const config::Config> cfg)
@@ -75,10 +98,15 @@ class Gateway {
     monitor_ = std::make_unique<upstream::Monitor>(
         [this](const std::string& cluster, std::vector<std::string> hosts) {
           OnDnsChange(cluster, std::move(hosts));
+        },
+        [this](std::string_view kind, const std::string& cluster, std::string note) {
+          // The monitor thread starts after telemetry_ exists and stops before it goes.
+          telemetry_->RecordEvent({0, 0, std::string(kind), cluster, "", std::move(note)});
         });
     monitor_->SetClusters(snapshot->cluster_shared);
-    telemetry_ = OpenTelemetry(*config_, registry_, [this] { return CurrentConfig(); });
+    telemetry_ = OpenTelemetry(*config_, registry_);
     telemetry_->Start();
+    slo_ = std::make_unique<SloRunner>(*telemetry_, config_);
     telemetry_->RecordEvent(
         {0, 0, "startup", "ficus", FICUS_VERSION,
          "pid " + std::to_string(getpid()) + ", " + std::to_string(config_->workers) + " workers"});
@@ -108,6 +136,9 @@ class Gateway {
     api.config = [this] { return CurrentConfig(); };
     api.ready = [this] { return ready_.load() && !draining_.load(); };
     api.draining = [this] { return draining_.load(); };
+    api.slo_status = [this] { return slo_->StatusJson(); };
+    api.clusters = [this] { return CurrentSnapshot()->cluster_shared; };
+    api.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
     handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
@@ -116,6 +147,7 @@ class Gateway {
     }
     admin_->Start();
     monitor_->Start();
+    slo_->Start();
     ready_ = true;
     log::info("ficus {} workers serving {} listener(s), {} route(s), {} cluster(s); admin on {}:{}",
               config_->workers, config_->listeners.size(), config_->routes.size(),
@@ -148,6 +180,7 @@ class Gateway {
   // Throws std::runtime_error when the access log cannot be opened or the tracer not started.
   void StartSinks() {
     const int workers = static_cast<int>(config_->workers);
+    registry_.AddCollector(CollectRecorders);
     if (config_->access_log.enabled) {
       observe::AccessLogOptions o;
       o.path = config_->access_log.path;
@@ -260,6 +293,20 @@ class Gateway {
       log::warn("reload: data_dir and telemetry changes take effect after a restart");
     }
     if (!SameListeners(*loaded_config, *old)) {
+      // A listener that cannot be opened refuses the whole reload (nothing changes), so the
+      // answer is never "applied" for a config that is not serving where it says it does.
+      std::vector<std::string> cannot = ProbeNewListeners(*old, *loaded_config);
+      if (!cannot.empty()) {
+        for (const std::string& e : cannot) log::error("reload rejected: cannot listen: {}", e);
+        log::error("reload failed: {} listener(s) cannot be opened; still running the previous "
+                   "config",
+                   cannot.size());
+        telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
+                                 std::string("rejected: cannot listen: ") + cannot.front()});
+        *error = std::string("cannot listen: ") + cannot.front();
+        for (size_t i = 1; i < cannot.size(); ++i) *error += "; " + cannot[i];
+        return {};
+      }
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
     std::shared_ptr<const proxy::Snapshot> snap;
@@ -278,6 +325,7 @@ class Gateway {
       snapshot_ = snap;
     }
     monitor_->SetClusters(snap->cluster_shared);
+    slo_->SetConfig(loaded_config);
     for (auto& t : workers_) {
       t->loop.Post([w = t->worker.get(), snap] { w->SetSnapshot(snap); });
     }
@@ -315,6 +363,7 @@ class Gateway {
     for (auto& t : workers_) t->worker.reset();
     record::FlushAll();   // captured requests still queued for the writer threads
     admin_->Stop();       // before the sinks: a scrape reads their counters
+    slo_->Stop();         // reads the telemetry store
     access_log_.reset();  // writes what the workers queued
     tracer_.reset();      // one last export attempt
     telemetry_->Stop();   // the last interval and anything queued reach the store
@@ -337,6 +386,7 @@ class Gateway {
   std::unique_ptr<observe::AccessLog> access_log_;  // null when not configured
   std::unique_ptr<observe::Tracer> tracer_;         // null when not configured
   std::unique_ptr<telemetry::Telemetry> telemetry_;  // outlives the workers (error sampler)
+  std::unique_ptr<SloRunner> slo_;                   // evaluates SLOs from telemetry_
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -8,9 +8,8 @@ namespace ficus::server {
 
 std::string TelemetryDbPath(const std::string& data_dir) { return data_dir + "/ficus.db"; }
 
-std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
-    const config::Config& config, observe::Registry& registry,
-    std::function<std::shared_ptr<const config::Config>()> current_config) {
+std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config,
+                                                    observe::Registry& registry) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -24,10 +23,9 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
 
   // Runs on the telemetry thread (ticks) and the admin thread (live windows), never on a
   // worker: it only reads the cells (and zeroes the client sketches on a tick).
-  auto source = [&registry, current_config](bool take_clients) {
+  auto source = [&registry](bool take_clients) {
     std::vector<telemetry::SeriesTotals> out;
     const int workers = registry.workers();
-    std::map<std::string, telemetry::LatencyHistogram> route_latency;
     registry.ForEachRoute([&](observe::RouteStats& r) {
       telemetry::SeriesTotals s;
       s.kind = telemetry::SeriesKind::kRoute;
@@ -46,12 +44,19 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
           s.clients.registers[i] = std::max(s.clients.registers[i], v);
         }
       }
-      route_latency[s.name] = s.latency;
       out.push_back(std::move(s));
     });
-    // A cluster's latency is that of the requests its routes (in the running config) sent it,
-    // as clients saw them.
-    auto cfg = current_config();
+    // A cluster's and an endpoint's latency are their own traffic cells' durations (request
+    // start -> response complete, for the requests routed to that cluster or sent to that
+    // endpoint), so they stay right when a reload moves routes between clusters.
+    auto add_traffic = [workers](observe::TrafficStats& t, telemetry::SeriesTotals& s) {
+      for (int w = 0; w < workers; ++w) {
+        observe::TrafficCell& c = t.Cell(w);
+        for (int i = 0; i < observe::Histogram::kBuckets; ++i) {
+          s.latency.buckets[i] += c.duration.Bucket(i);
+        }
+      }
+    };
     registry.ForEachCluster([&](observe::ClusterStats& cs) {
       telemetry::SeriesTotals s;
       s.kind = telemetry::SeriesKind::kCluster;
@@ -60,11 +65,26 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
         observe::ClusterCell& c = cs.Cell(w);
         s.requests += c.requests.Get();
         s.errors += c.responses[4].Get() + c.connect_failures.Get() + c.timeouts.Get();
+        s.bytes_in += cs.traffic.Cell(w).request_bytes.Get();
+        s.bytes_out += cs.traffic.Cell(w).response_bytes.Get();
       }
-      for (const config::Route& route : cfg->routes) {
-        auto it = route_latency.find(route.name);
-        if (route.cluster == cs.name && it != route_latency.end()) s.latency.Merge(it->second);
+      add_traffic(cs.traffic, s);
+      out.push_back(std::move(s));
+    });
+    // Endpoints as "cluster/address": requests that reached the endpoint, and the 5xx sent
+    // downstream for them.
+    registry.ForEachEndpoint([&](observe::TrafficStats& e) {
+      telemetry::SeriesTotals s;
+      s.kind = telemetry::SeriesKind::kEndpoint;
+      s.name = e.cluster + "/" + e.name;
+      for (int w = 0; w < workers; ++w) {
+        observe::TrafficCell& c = e.Cell(w);
+        s.requests += c.requests.Get();
+        s.errors += c.responses[4].Get();
+        s.bytes_in += c.request_bytes.Get();
+        s.bytes_out += c.response_bytes.Get();
       }
+      add_traffic(e, s);
       out.push_back(std::move(s));
     });
     return out;

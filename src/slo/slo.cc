@@ -250,8 +250,13 @@ std::vector<Transition> Engine::Update(Source& source, SystemTime now) {
   {
     std::lock_guard lock(mu_);
     for (size_t i = 0; i < next.size(); ++i) {
-      // Before the first evaluation every objective is "ok".
-      const Severity before = i < statuses_.size() ? statuses_[i].severity : Severity::kNone;
+      // Before the first evaluation every objective is "ok". Matched by id, not position:
+      // statuses_ may come from the engine of the previous config (CarryOver).
+      Severity before = Severity::kNone;
+      const std::string id = next[i].objective.Id();
+      for (const SloStatus& s : statuses_) {
+        if (s.objective.Id() == id) before = s.severity;
+      }
       if (next[i].severity != before) transitions.push_back({before, next[i]});
     }
     statuses_ = next;
@@ -266,6 +271,19 @@ std::vector<Transition> Engine::Update(Source& source, SystemTime now) {
     }
   }
   return transitions;
+}
+
+void Engine::CarryOver(const Engine& previous) {
+  std::vector<SloStatus> old = previous.Status();
+  std::lock_guard lock(mu_);
+  statuses_.clear();
+  for (const Objective& o : objectives_) {
+    for (const SloStatus& s : old) {
+      if (s.objective.Id() != o.Id()) continue;
+      statuses_.push_back(s);
+      statuses_.back().objective = o;  // the new definition; the state is what carries over
+    }
+  }
 }
 
 std::vector<SloStatus> Engine::Status() const {

@@ -232,6 +232,10 @@ class Engine {
   std::vector<Transition> Update(Source& source, SystemTime now);
   std::vector<SloStatus> Status() const;
   std::string StatusJson() const { return slo::StatusJson(Status()); }
+  // After a reload: takes over `previous`'s latest statuses of the objectives this engine also
+  // has (same Objective::Id()), so an alert that is still firing is not notified again and one
+  // that stops is notified as a change from its old state.
+  void CarryOver(const Engine& previous);
 
  private:
   std::shared_ptr<const config::Config> config_;

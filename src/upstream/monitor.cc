@@ -8,12 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <map>
 #include <random>
 #include <set>
+#include <string_view>
 
 #include "base/log.h"
 #include "upstream/upstream.h"
@@ -81,7 +83,8 @@ std::string ResolveName(const std::string& name) {
 
 class Monitor::Impl {
  public:
-  explicit Impl(DnsChange on_dns) : on_dns_(std::move(on_dns)), rng_(std::random_device{}()) {}
+  Impl(DnsChange on_dns, EventSink on_event)
+      : on_dns_(std::move(on_dns)), on_event_(std::move(on_event)), rng_(std::random_device{}()) {}
 
   void SetClusters(std::vector<std::shared_ptr<ClusterShared>> clusters) {
     std::lock_guard lock(mu_);
@@ -122,11 +125,16 @@ class Monitor::Impl {
         for (size_t i : ejected) {
           log::warn("cluster {}: endpoint {} ejected (outlier detection, ejection #{})", c->name(),
                     c->address(i).ToString(), c->ejections(i));
+          Emit("ejection", c->name(),
+               c->address(i).ToString() + " ejected (outlier detection, ejection #" +
+                   std::to_string(c->ejections(i)) + ")");
         }
         for (size_t i : unejected) {
           log::info("cluster {}: endpoint {} back from ejection", c->name(),
                     c->address(i).ToString());
+          Emit("ejection", c->name(), c->address(i).ToString() + " back from ejection");
         }
+        WatchBreakers(*c, now);
         if (c->config().health_check.enabled) StartDueChecks(c, now);
         if (c->config().dns_refresh.count() > 0) RefreshDns(*c, now);
       }
@@ -245,9 +253,12 @@ class Monitor::Impl {
       if (passed) {
         log::info("cluster {}: endpoint {} is healthy (active health check)", c.cluster->name(),
                   c.cluster->address(c.endpoint).ToString());
+        Emit("health", c.cluster->name(), c.cluster->address(c.endpoint).ToString() + " healthy");
       } else {
         log::warn("cluster {}: endpoint {} is unhealthy (active health check: {})",
                   c.cluster->name(), c.cluster->address(c.endpoint).ToString(), why);
+        Emit("health", c.cluster->name(),
+             c.cluster->address(c.endpoint).ToString() + " unhealthy (" + why + ")");
       }
     }
   }
@@ -280,7 +291,48 @@ class Monitor::Impl {
     }
   }
 
+  void Emit(std::string_view kind, const std::string& cluster, std::string note) {
+    if (on_event_) on_event_(kind, cluster, std::move(note));
+  }
+
+  // Workers count breaker rejections in atomics; this thread turns a rise into an event, at most
+  // one per cluster per kBreakerEventIntervalMs (the rejections in between are counted into the
+  // next one), so a sustained overload does not flood the timeline.
+  void WatchBreakers(const ClusterShared& c, int64_t now) {
+    BreakerWatch& w = breakers_[c.name()];
+    uint64_t total[ClusterCounters::kBreakers];
+    bool rose = false;
+    for (int b = 0; b < ClusterCounters::kBreakers; ++b) {
+      total[b] = c.counters().breaker_rejections[b].load(std::memory_order_relaxed);
+      w.reported[b] = std::min(w.reported[b], total[b]);  // counters started over
+      rose = rose || total[b] > w.reported[b];
+    }
+    if (!w.primed) {  // a restart of the monitor or a cluster it has not seen: baseline only
+      std::copy(std::begin(total), std::end(total), std::begin(w.reported));
+      w.primed = true;
+      return;
+    }
+    if (!rose || (w.last_ms != 0 && now - w.last_ms < Monitor::kBreakerEventIntervalMs)) return;
+    std::string note = "breaker tripped:";
+    for (int b = 0; b < ClusterCounters::kBreakers; ++b) {
+      if (total[b] <= w.reported[b]) continue;
+      note += std::string(" ") + ClusterCounters::kBreakerNames[b] + " rejected " +
+              std::to_string(total[b] - w.reported[b]);
+      w.reported[b] = total[b];
+    }
+    w.last_ms = now;
+    log::warn("cluster {}: {}", c.name(), note);
+    Emit("breaker", c.name(), std::move(note));
+  }
+
+  struct BreakerWatch {
+    bool primed = false;
+    int64_t last_ms = 0;
+    uint64_t reported[ClusterCounters::kBreakers] = {};
+  };
+
   DnsChange on_dns_;
+  EventSink on_event_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -292,10 +344,11 @@ class Monitor::Impl {
   std::set<std::string> in_flight_;
   std::map<std::string, int64_t> next_check_;
   std::map<std::string, int64_t> next_dns_;
+  std::map<std::string, BreakerWatch> breakers_;
 };
 
-Monitor::Monitor(DnsChange on_dns_change)
-    : impl_(std::make_unique<Impl>(std::move(on_dns_change))) {}
+Monitor::Monitor(DnsChange on_dns_change, EventSink on_event)
+    : impl_(std::make_unique<Impl>(std::move(on_dns_change), std::move(on_event))) {}
 Monitor::~Monitor() { Stop(); }
 void Monitor::SetClusters(std::vector<std::shared_ptr<ClusterShared>> clusters) {
   impl_->SetClusters(std::move(clusters));

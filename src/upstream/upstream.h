@@ -141,7 +141,13 @@ class Monitor {
   // Called (on the monitor thread) when a cluster's DNS names resolve to different addresses:
   // cluster name and its endpoints' new IP literals, in config order.
   using DnsChange = std::function<void(const std::string& cluster, std::vector<std::string> hosts)>;
-  explicit Monitor(DnsChange on_dns_change = nullptr);
+  // Called (on the monitor thread) for every health and ejection change it observes, and for
+  // breaker trips (rejections it sees the counters gain; the first per cluster per 10 s, the
+  // note counting the rejections): kind "health", "ejection" or "breaker", the cluster, a note.
+  using EventSink =
+      std::function<void(std::string_view kind, const std::string& cluster, std::string note)>;
+  static constexpr int64_t kBreakerEventIntervalMs = 10'000;
+  explicit Monitor(DnsChange on_dns_change = nullptr, EventSink on_event = nullptr);
   ~Monitor();  // Stop()
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;

@@ -535,7 +535,8 @@ routes: [{ cluster: app }]
               "expected a size like 64KiB or 1MiB, got 'lots'");
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
-                "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry, got a list"});
+                "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, "
+                "telemetry, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {
@@ -545,7 +546,11 @@ TEST(ConfigLoad, Telemetry) {
   c = LoadOk(Minimal("telemetry: { max_size: 64MiB, error_samples_per_route: 5 }\n"));
   EXPECT_EQ(c->telemetry.max_size, 64ull << 20);
   EXPECT_EQ(c->telemetry.error_samples_per_route, 5u);
+  EXPECT_EQ(c->telemetry.slo_interval, std::chrono::seconds(10));
   EXPECT_NE(ToRedactedYaml(*c).find("max_size: 64MiB"), std::string::npos);
+  c = LoadOk(Minimal("telemetry: { slo_interval: 500ms }\n"));
+  EXPECT_EQ(c->telemetry.slo_interval, std::chrono::milliseconds(500));
+  EXPECT_NE(ToRedactedYaml(*c).find("slo_interval: 500ms"), std::string::npos);
 }
 
 TEST(ConfigErrors, Telemetry) {
@@ -553,6 +558,8 @@ TEST(ConfigErrors, Telemetry) {
               "must be between 1MiB and 1TiB, got 100KB");
   ExpectError(Minimal("telemetry: { error_samples_per_route: 0 }\n"),
               "telemetry.error_samples_per_route", "must be 1..1000, got 0");
+  ExpectError(Minimal("telemetry: { slo_interval: 50ms }\n"), "telemetry.slo_interval",
+              "must be between");
   ExpectError(Minimal("telemetry: { max_sise: 1MiB }\n"), "telemetry.max_sise",
               "unknown key 'max_sise'; expected one of: max_size, error_samples_per_route");
   ExpectError(Minimal("telemetry: 5\n"), "telemetry", "expected a map");

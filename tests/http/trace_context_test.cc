@@ -76,6 +76,41 @@ TEST(TraceState, Valid) {
   EXPECT_FALSE(ValidTraceState(many + "k32=v"));  // 33 members
 }
 
+TEST(TraceState, SeveralFieldsAreOneList) {
+  TraceStateList ok;
+  EXPECT_TRUE(ok.Add("congo=t61rcWkgMzE"));
+  EXPECT_TRUE(ok.Add("rojo=00f067aa0ba902b7, ,"));
+  EXPECT_TRUE(ok.valid());
+
+  TraceStateList dup;  // each field alone is valid; together they repeat a key
+  EXPECT_TRUE(dup.Add("a=1,b=2"));
+  EXPECT_FALSE(dup.Add("b=3"));
+  EXPECT_FALSE(dup.valid());
+  EXPECT_FALSE(dup.Add("c=4"));  // stays invalid
+
+  TraceStateList members;  // 20 + 13 = 33 members
+  std::string first, second;
+  for (int i = 0; i < 20; ++i) first += "a" + std::to_string(i) + "=v,";
+  for (int i = 0; i < 13; ++i) second += "b" + std::to_string(i) + "=v,";
+  EXPECT_TRUE(members.Add(first));
+  EXPECT_FALSE(members.Add(second));
+
+  // The list keeps views of the keys: the values outlive it.
+  const std::string a256 = "a=" + std::string(254, 'x');
+  const std::string b256 = "b=" + std::string(254, 'x');
+  const std::string b255 = "b=" + std::string(253, 'x');
+  TraceStateList bytes;  // 256 + 1 (the joining comma) + 256 = 513 bytes
+  EXPECT_TRUE(bytes.Add(a256));
+  EXPECT_FALSE(bytes.Add(b256));
+  TraceStateList fits;  // 256 + 1 + 255 = 512
+  EXPECT_TRUE(fits.Add(a256));
+  EXPECT_TRUE(fits.Add(b255));
+
+  TraceStateList bad;
+  EXPECT_TRUE(bad.Add("a=1"));
+  EXPECT_FALSE(bad.Add("Bad-Key=1"));
+}
+
 TEST(TraceState, Invalid) {
   for (std::string_view s :
        {"Congo=x", "1abc=x", "a", "a=", "=v", "a=b,a=c", "a=b\tc", "a=b=c", "a=\x7f", "t@=v",

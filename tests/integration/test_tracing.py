@@ -3,6 +3,8 @@ spans exported as OTLP/HTTP JSON to a receiver on loopback (fields, parent ids, 
 events, status); parent-based sampling; and a collector that is down costs dropped spans,
 never a request."""
 
+import socket
+import threading
 import time
 import unittest
 
@@ -113,6 +115,19 @@ class TracingTest(FicusTestCase):
             self.assertRegex(tp[0], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
             self.assertNotIn(TRACE, tp[0].lower())
             self.assertEqual(upstream_header(self.up, "tracestate"), [], bad)
+        # Two tracestate fields are one list: forwarded together when valid together ...
+        self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers=[
+            ("traceparent", "00-%s-%s-01" % (TRACE, PARENT)),
+            ("tracestate", "congo=t61rcWkgMzE"), ("tracestate", "rojo=00f067aa0ba902b7")]).status,
+            200)
+        self.assertEqual(upstream_header(self.up, "tracestate"),
+                         ["congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7"])
+        # ... and dropped together when the combination repeats a key.
+        self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers=[
+            ("traceparent", "00-%s-%s-01" % (TRACE, PARENT)),
+            ("tracestate", "congo=1"), ("tracestate", "congo=2")]).status, 200)
+        self.assertIn(TRACE, upstream_header(self.up, "traceparent")[0])
+        self.assertEqual(upstream_header(self.up, "tracestate"), [])
         # A valid parent with an invalid tracestate: the trace goes on, the tracestate does not.
         self.assertEqual(request(self.ficus.port, "GET", "/api/echo", headers={
             "traceparent": "00-%s-%s-01" % (TRACE, PARENT),
@@ -143,6 +158,60 @@ class TracingTest(FicusTestCase):
                              r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
         time.sleep(0.4)
         self.assertEqual(self.rx.spans(), [])
+
+    def test_export_connection_is_kept_alive(self):
+        self.start(sample=1.0)
+        for i in range(4):  # one batch each: more than flush_interval apart
+            self.assertEqual(request(self.ficus.port, "GET", "/api/echo").status, 200)
+            wait_until(lambda: len(self.rx.requests) > i, 5 * TIME_FACTOR)
+        self.assertEqual(len(self.rx.requests), 4)
+        m = self.ficus.metrics()
+        self.assertEqual(m.get("ficus_trace_export_batches_total"), 4)
+        self.assertEqual(m.get("ficus_trace_export_connections_total"), 1)
+        self.assertEqual(m.get("ficus_trace_export_failures_total"), 0)
+
+    def test_collector_closing_idle_connections_loses_no_batch(self):
+        # A collector that answers one request per connection with keep-alive, then closes the
+        # connection silently: every next batch meets a stale connection and is retried once
+        # on a fresh one.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        self.addCleanup(listener.close)
+        received = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                              if l.lower().startswith(b"content-length:")]
+                    while length and len(body) < length[0]:
+                        body += conn.recv(65536)
+                    received.append(len(body))
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                    time.sleep(0.05)
+
+        threading.Thread(target=serve, daemon=True).start()
+        self.start(sample=1.0, collector_port=listener.getsockname()[1])
+        for i in range(3):
+            self.assertEqual(request(self.ficus.port, "GET", "/api/echo").status, 200)
+            self.assertTrue(wait_until(lambda: len(received) > i, 5 * TIME_FACTOR))
+            time.sleep(0.2)
+        m = self.ficus.metrics()
+        self.assertEqual(m.get("ficus_trace_exchanges_exported_total"), 3)
+        self.assertEqual(m.get("ficus_trace_export_failures_total"), 0)
+        self.assertEqual(m.get("ficus_trace_export_connections_total"), 3)
 
     def test_collector_down_drops_and_counts(self):
         self.start(sample=1.0, collector_port=free_port())  # nobody listens there

@@ -211,6 +211,41 @@ TEST(SloEngine, TransitionsOkPageTicketOk) {
   EXPECT_THAT(engine.StatusJson(), HasSubstr("\"state\":\"ok\""));
 }
 
+// A reload builds a new engine: alert states carry over by objective id, so a page that is
+// still firing is not announced again, an objective that is new starts "ok", and one whose
+// page ends is announced as page -> ok.
+TEST(SloEngine, CarryOverKeepsStatesById) {
+  auto before = LoadConfig("slos: [{ name: api, availability: 99.9% }]\n");
+  Engine old_engine(before, nullptr);
+  TableSource src;
+  src.Set({{{1000, 20}, {6000, 60}, {10000, 200}, {60000, 200}, {240000, 200}, {720000, 200}}});
+  ASSERT_EQ(old_engine.Update(src, kT0).size(), 1u);  // ok -> page
+
+  // The new config adds an SLO before it and changes api's guard: same id, same state.
+  auto after = LoadConfig(
+      "slos: [{ name: new, availability: 99.9% }, { name: api, availability: 99.9%, min_requests: "
+      "50 }]\n");
+  Engine engine(after, nullptr);
+  engine.CarryOver(old_engine);
+  ASSERT_EQ(engine.Status().size(), 1u);
+  EXPECT_EQ(engine.Status()[0].objective.min_requests, 50u);
+  auto t = engine.Update(src, kT0 + Seconds(10));
+  ASSERT_EQ(t.size(), 1u);  // only the new SLO: ok -> page
+  EXPECT_EQ(t[0].status.objective.Id(), "new/availability");
+
+  // Without the carry-over the still-firing page would be announced again.
+  Engine fresh(after, nullptr);
+  EXPECT_EQ(fresh.Update(src, kT0 + Seconds(10)).size(), 2u);
+
+  src.Set({{{1000, 0}, {6000, 0}, {10000, 0}, {60000, 0}, {240000, 0}, {720000, 0}}});
+  t = engine.Update(src, kT0 + Seconds(20));
+  ASSERT_EQ(t.size(), 2u);
+  for (const Transition& x : t) {
+    EXPECT_EQ(x.from, Severity::kPage) << x.status.objective.Id();
+    EXPECT_EQ(x.status.severity, Severity::kNone);
+  }
+}
+
 TEST(SloEngine, ObjectivesOfConfig) {
   auto config = LoadConfig(
       "slos:\n  - { name: api, routes: [r], availability: 99.9%, latency: { threshold: 250ms, "

@@ -29,6 +29,9 @@ class Session final : public net::TimeoutList::Entry {
   void CloseIfIdle();
   // Shutdown deadline passed: stop everything.
   void Abort();
+  // `removed` (owned by the worker, outlives the session) turns true when a reload removes the
+  // listener this connection came in on: its next response says Connection: close.
+  void WatchListener(const bool* removed) { listener_removed_ = removed; }
 
  private:
   enum class Wait : uint8_t {
@@ -179,6 +182,8 @@ class Session final : public net::TimeoutList::Entry {
   Wait timed_out_ = Wait::kNone;
   upstream::Connection* upstream_ = nullptr;  // to cancel on timeout
   bool closing_ = false;                      // drain/abort asked us to stop
+  const bool* listener_removed_ = nullptr;     // WatchListener
+  bool ListenerRemoved() const { return listener_removed_ != nullptr && *listener_removed_; }
 };
 
 }  // namespace ficus::proxy

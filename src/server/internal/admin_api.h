@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "server/internal/admin_server.h"
 #include "telemetry/telemetry.h"
+#include "upstream/upstream.h"
 
 namespace ficus::server {
 
@@ -21,12 +22,20 @@ struct AdminApiContext {
   std::function<std::shared_ptr<const config::Config>()> config;  // the running config
   std::function<bool()> ready;
   std::function<bool()> draining;
+  // The running snapshot's shared cluster state (GET /health: endpoint health and ejection).
+  std::function<std::vector<std::shared_ptr<upstream::ClusterShared>>()> clusters;
+  std::function<std::string()> slo_status;  // GET /slo: the latest SLO evaluation (JSON)
+  // POST /config: validate and apply a whole config (YAML); the status and JSON body to send.
+  std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
 };
 
-// GET  /stats/routes, /stats/clusters     per series: 1m, 5m, 15m windows
-// GET  /health                            process and telemetry state
+// GET  /stats/routes, /stats/clusters, /stats/endpoints ("cluster/address")
+//                                         per series: 1m, 5m, 15m windows
+// GET  /health                            process, telemetry and upstream endpoint state
+// GET  /slo                               SLIs, budgets, burn rates and alert states
 // GET  /events?since=&until=&kind=&limit= the timeline, newest first (times in ms)
 // POST /events {service, version, note}   a deploy marker; bearer token; audited
+// POST /config (YAML)                     validate and apply; bearer token; audited
 // GET  /error-samples?route=&limit=       newest first, credentials redacted
 // GET  /audit?limit=                      newest first
 // Anything else: nullopt (404). A state-changing request without the right token gets 401 and

@@ -1,6 +1,6 @@
 // Connects the telemetry store to the running gateway: the data directory, the store's
 // options from the config, and the source that folds the metrics registry's per-worker cells
-// into per-route and per-cluster totals.
+// into per-route, per-cluster and per-endpoint ("cluster/address") totals.
 #pragma once
 
 #include <functional>
@@ -14,9 +14,8 @@ namespace ficus::server {
 
 // Creates config.data_dir (and parents) if needed and opens <data_dir>/ficus.db. Throws
 // std::runtime_error when the directory or the database cannot be used.
-std::unique_ptr<telemetry::Telemetry> OpenTelemetry(
-    const config::Config& config, observe::Registry& registry,
-    std::function<std::shared_ptr<const config::Config>()> current_config);
+std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config,
+                                                    observe::Registry& registry);
 
 // The database file inside a data directory.
 std::string TelemetryDbPath(const std::string& data_dir);
