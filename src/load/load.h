@@ -233,12 +233,17 @@ struct Options {
   bool loop = false;                 // start over at the end until --duration
   std::string max_wait;              // gaps longer than this (after --speed) are shortened to it
   std::vector<std::string> filters;  // method=GET, path=/api (prefix), route=NAME; all must match
+  // No summary on stdout and no progress line (a library caller such as `ficus assess` reads
+  // the Summary instead; errors still go to stderr).
+  bool quiet = false;
 };
 
 // Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
 // process exit code: 0, 2 (bad input or unreachable target, nothing sent) or 3 (a threshold
 // failed).
 int Run(const Options& options);
+// The same, and the run's summary into *summary (when not null and the run happened).
+int Run(const Options& options, Summary* summary);
 
 // The report (for tests and Run).
 std::string FormatText(const Summary& s, const std::vector<Threshold>& thresholds);
