@@ -16,7 +16,7 @@ constexpr double kErrorTrigger = 0.01;       // errors over 1 %
 constexpr double kCapacityTrigger = 0.70;    // peak over 70 % of measured capacity
 constexpr double kGrowthTrigger = 0.50;      // +50 % between the period's halves
 constexpr double kTargetUtilisation = 0.70;  // instances are sized for this
-constexpr uint64_t kMinRequests = 50;        // below this a route's ratios are noise
+constexpr uint64_t kMinRequests = 20;        // below this a route's ratios are noise
 constexpr double kSlowMs = 200;              // "slow" for offload candidates
 constexpr double kSmallResponse = 2048;      // bytes: a status, not a document
 constexpr double kNoisyShare = 0.20;         // one key with over 20 % of all requests
@@ -90,13 +90,33 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
     for (const auto& r : config->routes) route_cfg[r.name] = &r;
   }
   // Latest knee per target.
+  // Latest knee per target; one that ran into the envelope is only a lower bound (no
+  // capacity trigger from it).
   std::map<std::string, double> knee;
-  for (const auto& a : rep.assessments) knee[a.target] = a.knee_rate;
+  std::set<std::string> bounded;
+  for (const auto& a : rep.assessments) {
+    knee[a.target] = a.knee_rate;
+    if (a.stop_reason == "envelope" || a.stop_reason == "duration") {
+      bounded.insert(a.target);
+    } else {
+      bounded.erase(a.target);
+    }
+  }
 
   telemetry::Hll clients;
   double all_time_ms = 0;
+  // The assessments' own step load is not the application's traffic: intervals that overlap
+  // one are left out of peaks.
+  auto assessing = [&](int64_t ts) {
+    for (const auto& a : rep.assessments) {
+      if (ts < a.ts_ms + a.duration_ms && ts + res_ms > a.ts_ms) return true;
+    }
+    return false;
+  };
   std::map<int64_t, uint64_t> per_interval;  // all routes' requests per rollup interval
-  for (const auto& r : rows) per_interval[r.ts_ms] += r.requests;
+  for (const auto& r : rows) {
+    if (!assessing(r.ts_ms)) per_interval[r.ts_ms] += r.requests;
+  }
   for (const auto& [ts, n] : per_interval)
     rep.peak_rps = std::max(rep.peak_rps, static_cast<double>(n) / res_s);
 
@@ -122,7 +142,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
     uint64_t first = 0, second = 0;
     for (const auto& r : rows) {
       if (r.name != t.name) continue;
-      rr.peak_rps = std::max(rr.peak_rps, static_cast<double>(r.requests) / res_s);
+      if (!assessing(r.ts_ms))
+        rr.peak_rps = std::max(rr.peak_rps, static_cast<double>(r.requests) / res_s);
       (r.ts_ms < mid ? first : second) += r.requests;
     }
     if (first > 0) rr.growth = static_cast<double>(second) / static_cast<double>(first) - 1;
@@ -353,7 +374,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
       add(f);
     }
   }
-  if (rep.capacity_rps && rep.peak_rps > kCapacityTrigger * *rep.capacity_rps) {
+  const bool mix_bounded = !bounded.empty();  // some part of the mix is only a lower bound
+  if (rep.capacity_rps && !mix_bounded && rep.peak_rps > kCapacityTrigger * *rep.capacity_rps) {
     Finding f;
     f.kind = "trigger.capacity";
     f.route = "*";

@@ -210,10 +210,10 @@ int64_t IntendedTime(int64_t start_ns, double rate, int threads, int thread, uin
 // A setting left at its "unset" value (0, -1, empty) takes the scenario file's value, else the
 // default named beside it.
 struct Options {
-  std::string url;     // http://... or a scenario file (FILE.yaml / FILE.yml)
-  std::string target;  // http://HOST:PORT: a scenario's target, or where `ficus replay` sends
-  double rate = 0;     // total req/s (open model; this, profile or stages is required)
-  std::string profile;              // see ParseProfile
+  std::string url;      // http://... or a scenario file (FILE.yaml / FILE.yml)
+  std::string target;   // http://HOST:PORT: a scenario's target, or where `ficus replay` sends
+  double rate = 0;      // total req/s (open model; this, profile or stages is required)
+  std::string profile;  // see ParseProfile
   std::vector<std::string> stages;  // see ParseStages
   std::string duration;             // empty: 10s, or the stages' sum
   int connections = -1;             // -1: 64

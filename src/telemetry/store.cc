@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS audit(
 CREATE TABLE IF NOT EXISTS assessments(
   id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, target TEXT NOT NULL, knee_rate REAL NOT NULL,
   p99_ms REAL NOT NULL, error_ratio REAL NOT NULL, steps INTEGER NOT NULL,
-  max_rate REAL NOT NULL, stop_reason TEXT NOT NULL, detail TEXT NOT NULL);
+  max_rate REAL NOT NULL, stop_reason TEXT NOT NULL, detail TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS assessments_ts ON assessments(ts);
 CREATE TABLE IF NOT EXISTS client_keys(
   ts INTEGER NOT NULL, route TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,
@@ -544,7 +545,7 @@ int64_t Store::AppendAssessment(const Assessment& a) {
   Transaction tx(db_);
   Stmt put(db_,
            "INSERT INTO assessments(ts, target, knee_rate, p99_ms, error_ratio, steps, "
-           "max_rate, stop_reason, detail) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+           "max_rate, stop_reason, detail, duration_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
   put.Bind(1, a.ts_ms)
       .Bind(2, a.target)
       .BindReal(3, a.knee_rate)
@@ -554,6 +555,7 @@ int64_t Store::AppendAssessment(const Assessment& a) {
       .BindReal(7, a.max_rate)
       .Bind(8, a.stop_reason)
       .Bind(9, a.detail)
+      .Bind(10, a.duration_ms)
       .Run();
   const int64_t id = sqlite3_last_insert_rowid(db_);
   tx.Commit();
@@ -564,7 +566,7 @@ std::vector<Assessment> Store::Assessments(int64_t since_ms, int64_t until_ms) {
   std::lock_guard lock(mu_);
   Stmt q(db_,
          "SELECT id, ts, target, knee_rate, p99_ms, error_ratio, steps, max_rate, stop_reason, "
-         "detail FROM assessments WHERE ts>=?1 AND ts<?2 ORDER BY ts, id");
+         "detail, duration_ms FROM assessments WHERE ts>=?1 AND ts<?2 ORDER BY ts, id");
   q.Bind(1, since_ms).Bind(2, until_ms);
   std::vector<Assessment> out;
   while (q.Step()) {
@@ -579,6 +581,7 @@ std::vector<Assessment> Store::Assessments(int64_t since_ms, int64_t until_ms) {
     a.max_rate = q.Real(7);
     a.stop_reason = q.Text(8);
     a.detail = q.Text(9);
+    a.duration_ms = q.Int(10);
     out.push_back(std::move(a));
   }
   return out;

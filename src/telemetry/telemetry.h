@@ -132,14 +132,15 @@ struct AuditEntry {
 
 // One `ficus assess` result: the capacity knee of a route or scenario.
 struct Assessment {
-  int64_t id = 0;  // assigned by the store
-  int64_t ts_ms = 0;
-  std::string target;      // "route:NAME" or "scenario:FILE"
-  double knee_rate = 0;    // highest req/s with p99 within the threshold and errors < 1 %
-  double p99_ms = 0;       // p99 at the knee
-  double error_ratio = 0;  // at the knee
-  int steps = 0;           // steps tried
-  double max_rate = 0;     // the envelope's rate
+  int64_t id = 0;           // assigned by the store
+  int64_t ts_ms = 0;        // when the step load started
+  int64_t duration_ms = 0;  // how long it ran (reports leave this traffic out of peaks)
+  std::string target;       // "route:NAME" or "scenario:FILE"
+  double knee_rate = 0;     // highest req/s with p99 within the threshold and errors < 1 %
+  double p99_ms = 0;        // p99 at the knee
+  double error_ratio = 0;   // at the knee
+  int steps = 0;            // steps tried
+  double max_rate = 0;      // the envelope's rate
   std::string stop_reason;  // "envelope", "latency", "errors", "duration"
   std::string detail;       // the steps as JSON
 };
