@@ -390,7 +390,10 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   // ---- noisy clients: keys over their fair share of all requests.
   {
     std::map<std::string, uint64_t> per_key;
-    for (const auto& k : store.ClientKeys(p.from_ms, p.to_ms)) per_key[k.key] += k.count;
+    for (const auto& k : store.ClientKeys(p.from_ms, p.to_ms)) {
+      // `ficus assess` marks its own step load with this key: not a client.
+      if (k.key != "key:ficus-assess") per_key[k.key] += k.count;
+    }
     std::vector<std::pair<std::string, uint64_t>> keys(per_key.begin(), per_key.end());
     std::sort(keys.begin(), keys.end(), [](auto& a, auto& b) { return a.second > b.second; });
     const double secs = static_cast<double>(span) / 1000.0;
@@ -403,10 +406,12 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
       for (size_t j = 0; j < keys.size(); ++j)
         if (j != i) others.push_back(keys[j].second);
       double typical = 0;
-      if (!others.empty()) {
-        std::nth_element(others.begin(), others.begin() + others.size() / 2, others.end());
-        typical = static_cast<double>(others[others.size() / 2]) / secs;
-      }
+      // A sole client is not noisy among others; nor is one merely above a few peers.
+      if (others.empty()) continue;
+      std::nth_element(others.begin(), others.begin() + others.size() / 2, others.end());
+      const uint64_t median = others[others.size() / 2];
+      if (keys[i].second < 3 * median) continue;
+      typical = static_cast<double>(median) / secs;
       NoisyClient n;
       n.key = keys[i].first;
       n.requests = keys[i].second;

@@ -174,6 +174,8 @@ void Registry::ForEachCluster(const std::function<void(ClusterStats&)>& f) {
   for (ClusterStats& c : clusters_) f(c);
 }
 
+uint64_t KeySketch::HashClientKey(std::string_view key) { return HashClient(key); }
+
 uint64_t HashClient(std::string_view address) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.

@@ -83,6 +83,8 @@ struct SeriesTotals {
   uint64_t bytes_out = 0;
   LatencyHistogram latency;  // cumulative
   Hll clients;               // since the previous take (not cumulative)
+  // Heaviest client keys since the previous take (routes; a take only): key -> requests.
+  std::vector<std::pair<std::string, uint64_t>> keys;
 };
 
 // One interval of one series.

@@ -1,7 +1,7 @@
 """`ficus assess` and `ficus report` end to end: the shop behind a real ficus, a step load and
 the demo's traffic mix through it, then the report read from the telemetry store finds the
 planted problems it has data for (slow report, slow small-response signup, checkout errors
-under concurrency) with their remedies, in every format; the HTML page renders in headless
+under concurrency, the noisy API key) with their remedies, in every format; the HTML page renders in headless
 Chromium (Debian's, driven by playwright-core) with its sections and charts and no console
 errors. The analysis of every planted problem and of a healthy upstream on written telemetry
 is in tests/advisor/advisor_test.cc."""
@@ -120,6 +120,13 @@ class ReportEndToEnd(unittest.TestCase):
         errors = findings.get(("trigger.errors", "checkout"))
         self.assertIsNotNone(errors, report["findings"])
         self.assertIn("max_requests", errors["snippet"])
+        # The proxy's per-route heavy-hitter sketches found the scraper (the assessment's own
+        # key is not a client).
+        noisy = {n["key"]: n for n in report["noisy_clients"]}
+        self.assertEqual(list(noisy), ["key:partner-scraper-7"], report["noisy_clients"])
+        self.assertGreater(noisy["key:partner-scraper-7"]["share"], 0.3)
+        self.assertIn("rate_limit: { key: { header: X-Api-Key }",
+                      findings[("noisy_client", "*")]["snippet"])
         # Nothing to say about the fast, error-free routes.
         for kind, route in findings:
             self.assertNotIn(route, ("cart", "health"), findings[(kind, route)])
