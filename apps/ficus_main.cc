@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "advisor/advisor.h"
 #include "load/load.h"
 #include "server/server.h"
 #include "slo/slo.h"
@@ -103,6 +104,36 @@ int main(int argc, char** argv) {
   replay->add_option("--html", ro.html, "Also write a self-contained HTML report to this file");
   replay->add_option("--threshold", ro.thresholds, "As for ficus load (a failure exits 3)");
 
+  ficus::advisor::AssessOptions ao;
+  auto* assess = app.add_subcommand(
+      "assess",
+      "Find each route's (or a scenario's) capacity knee with a step load through "
+      "the running gateway; records it in the telemetry store");
+  assess->add_option("-c,--config", ao.config_path, "Config file (YAML)")->required();
+  assess->add_option("--max-rate", ao.max_rate, "Envelope: the highest rate tried (req/s)")
+      ->required();
+  assess->add_option("--max-duration", ao.max_duration, "Envelope: total time (default 60s)");
+  assess->add_option("--routes", ao.routes, "Routes to assess (default: every route)")
+      ->delimiter(',');
+  assess->add_option("--scenario", ao.scenario, "A `ficus load` scenario file instead");
+  assess->add_option("--p99", ao.p99, "Latency threshold where no SLO sets one (default 500ms)");
+  assess->add_option("--steps", ao.steps, "Steps up to --max-rate (default 5)");
+  assess->add_option("--connections", ao.connections, "Load connections (default 64)");
+  assess->add_option("--data-dir", ao.data_dir, "Telemetry data directory (default: config's)");
+  assess->add_flag("--json", ao.json, "Print the results as JSON");
+  ficus::advisor::ReportOptions rpo;
+  auto* report = app.add_subcommand(
+      "report", "The scaling report: traffic, latency, SLOs, triggers, remedies, capacity");
+  report->add_option("-c,--config", rpo.config_path, "Config file (routes, SLOs, data_dir)");
+  report->add_option("--data-dir", rpo.data_dir, "Telemetry data directory");
+  report->add_option("--period", rpo.period, "How far back: 10m, 1h, 24h, 7d (default 24h)");
+  report->add_option("--format", rpo.format, "text, markdown, json or html (default text)");
+  report->add_option("-o,--output", rpo.output, "Write to this file (default stdout)");
+  report->add_option("--instance-price", rpo.instance_price,
+                     "Price per instance: 50/month (default) or 0.07/hour");
+  report->add_option("--active-users", rpo.active_users,
+                     "Active users for cost per user (default: distinct clients seen)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -134,5 +165,7 @@ int main(int argc, char** argv) {
     return ficus::load::Run(lo);
   }
   if (replay->parsed()) return ficus::load::Run(ro);
+  if (assess->parsed()) return ficus::advisor::AssessCommand(ao);
+  if (report->parsed()) return ficus::advisor::ReportCommand(rpo);
   return 2;
 }

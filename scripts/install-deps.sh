@@ -16,7 +16,11 @@ packages=(
   nginx-light haproxy wrk
   # promtool (exposition and `ficus slo rules` checks) and a real Prometheus scraping ficus
   prometheus
+  # the HTML report's browser test: Debian's chromium driven by playwright-core (npm)
+  chromium nodejs
 )
+# Debian's nodejs needs its npm package; a nodejs that bundles npm conflicts with it.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

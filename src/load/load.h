@@ -210,10 +210,10 @@ int64_t IntendedTime(int64_t start_ns, double rate, int threads, int thread, uin
 // A setting left at its "unset" value (0, -1, empty) takes the scenario file's value, else the
 // default named beside it.
 struct Options {
-  std::string url;     // http://... or a scenario file (FILE.yaml / FILE.yml)
-  std::string target;  // http://HOST:PORT: a scenario's target, or where `ficus replay` sends
-  double rate = 0;     // total req/s (open model; this, profile or stages is required)
-  std::string profile;              // see ParseProfile
+  std::string url;      // http://... or a scenario file (FILE.yaml / FILE.yml)
+  std::string target;   // http://HOST:PORT: a scenario's target, or where `ficus replay` sends
+  double rate = 0;      // total req/s (open model; this, profile or stages is required)
+  std::string profile;  // see ParseProfile
   std::vector<std::string> stages;  // see ParseStages
   std::string duration;             // empty: 10s, or the stages' sum
   int connections = -1;             // -1: 64
@@ -233,12 +233,17 @@ struct Options {
   bool loop = false;                 // start over at the end until --duration
   std::string max_wait;              // gaps longer than this (after --speed) are shortened to it
   std::vector<std::string> filters;  // method=GET, path=/api (prefix), route=NAME; all must match
+  // No summary on stdout and no progress line (a library caller such as `ficus assess` reads
+  // the Summary instead; errors still go to stderr).
+  bool quiet = false;
 };
 
 // Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
 // process exit code: 0, 2 (bad input or unreachable target, nothing sent) or 3 (a threshold
 // failed).
 int Run(const Options& options);
+// The same, and the run's summary into *summary (when not null and the run happened).
+int Run(const Options& options, Summary* summary);
 
 // The report (for tests and Run).
 std::string FormatText(const Summary& s, const std::vector<Threshold>& thresholds);

@@ -645,7 +645,9 @@ std::string HumanNs(int64_t ns) {
 
 }  // namespace
 
-int Run(const Options& given_options) {
+int Run(const Options& given_options) { return Run(given_options, nullptr); }
+
+int Run(const Options& given_options, Summary* summary_out) {
   Options o = given_options;
   const char* const who = o.replay.empty() ? "ficus load" : "ficus replay";
   auto usage = [who](const std::string& message) {
@@ -867,7 +869,7 @@ int Run(const Options& given_options) {
   }
   // The live progress line, on a terminal only: elapsed/total, target and achieved rate over
   // the last second, p50/p99 of the last finished second, errors and drops so far.
-  const bool tty = isatty(STDERR_FILENO) == 1;
+  const bool tty = !o.quiet && isatty(STDERR_FILENO) == 1;
   int64_t next_progress = plan.start_ns + 1'000'000'000;
   uint64_t last_sent = 0;
   while (running.load() > 0) {
@@ -940,9 +942,11 @@ int Run(const Options& given_options) {
       s.per_second.push_back(sec);
     }
   }
-  std::string out = o.json ? FormatJson(s, thresholds) : FormatText(s, thresholds);
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
+  if (!o.quiet) {
+    std::string out = o.json ? FormatJson(s, thresholds) : FormatText(s, thresholds);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+  }
   if (!o.html.empty()) {
     std::string page = FormatHtml(s, thresholds);
     FILE* f = std::fopen(o.html.c_str(), "wb");
@@ -955,6 +959,7 @@ int Run(const Options& given_options) {
     std::fprintf(stderr, "%s: %llu captured bodies were cut at record.max_body_bytes\n", who,
                  static_cast<unsigned long long>(capture->truncated_bodies));
   bool failed = false;
+  if (summary_out != nullptr) *summary_out = s;
   for (const auto& t : thresholds) {
     if (!Evaluate(t, s).second) {
       failed = true;

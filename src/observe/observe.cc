@@ -179,6 +179,8 @@ void Registry::ForEachEndpoint(const std::function<void(TrafficStats&)>& f) {
   for (TrafficStats& e : endpoints_) f(e);
 }
 
+uint64_t KeySketch::HashClientKey(std::string_view key) { return HashClient(key); }
+
 uint64_t HashClient(std::string_view address) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.

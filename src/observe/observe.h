@@ -12,10 +12,12 @@
 // JSON in batches). Nothing is formatted or allocated on the worker.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -216,6 +218,85 @@ class CodeCounters {
   Counter other_;
 };
 
+// The heaviest client keys of one route in one worker (Space-Saving, Metwally et al. 2005):
+// kSlots counters; a tracked key's count grows, an untracked key takes the slot with the
+// smallest count and inherits it (+1), so any key with more than 1/kSlots of the requests is
+// tracked and counts overestimate by at most the inherited minimum. The worker is the only
+// writer (relaxed atomics: no locks, no allocation, ~20 ns for a short key); the telemetry
+// thread reads a snapshot, dropping slots torn by a concurrent replacement (text and hash
+// disagree), then asks the worker to start over at its next Add.
+class KeySketch {
+ public:
+  static constexpr int kSlots = 16;
+  static constexpr size_t kKeyBytes = 48;  // longer keys are cut
+  struct Entry {
+    std::string key;
+    uint64_t count = 0;
+  };
+  // Worker only. `hash` = HashClient(key) (after cutting to kKeyBytes).
+  void Add(uint64_t hash, std::string_view key) {
+    if (reset_.load(std::memory_order_acquire)) {
+      for (auto& s : slots_) {
+        s.count.store(0, std::memory_order_relaxed);
+        s.hash.store(0, std::memory_order_relaxed);
+      }
+      reset_.store(false, std::memory_order_release);
+    }
+    if (key.size() > kKeyBytes) key = key.substr(0, kKeyBytes);
+    int min_i = 0;
+    uint64_t min_c = UINT64_MAX;
+    for (int i = 0; i < kSlots; ++i) {
+      const uint64_t c = slots_[i].count.load(std::memory_order_relaxed);
+      if (c != 0 && slots_[i].hash.load(std::memory_order_relaxed) == hash) {
+        slots_[i].count.store(c + 1, std::memory_order_relaxed);
+        return;
+      }
+      if (c < min_c) {
+        min_c = c;
+        min_i = i;
+      }
+    }
+    Slot& s = slots_[min_i];
+    s.hash.store(hash, std::memory_order_relaxed);
+    std::array<uint64_t, kKeyBytes / 8> words{};
+    std::memcpy(words.data(), key.data(), key.size());
+    for (size_t w = 0; w < words.size(); ++w) s.text[w].store(words[w], std::memory_order_relaxed);
+    s.length.store(static_cast<uint8_t>(key.size()), std::memory_order_relaxed);
+    s.count.store(min_c + 1, std::memory_order_relaxed);
+  }
+  // Reader: the tracked keys and counts since the last Take (keys are checked against their
+  // hash), then a request to the worker to clear. With `reset` false it only reads.
+  std::vector<Entry> Take(bool reset) {
+    std::vector<Entry> out;
+    if (reset_.load(std::memory_order_acquire)) return out;  // not cleared since the last Take
+    for (auto& s : slots_) {
+      const uint64_t c = s.count.load(std::memory_order_relaxed);
+      if (c == 0) continue;
+      const uint64_t h = s.hash.load(std::memory_order_relaxed);
+      std::array<uint64_t, kKeyBytes / 8> words;
+      for (size_t w = 0; w < words.size(); ++w)
+        words[w] = s.text[w].load(std::memory_order_relaxed);
+      const size_t n = std::min<size_t>(s.length.load(std::memory_order_relaxed), kKeyBytes);
+      std::string key(reinterpret_cast<const char*>(words.data()), n);
+      if (HashClientKey(key) != h) continue;  // torn by a replacement in progress
+      out.push_back({std::move(key), c});
+    }
+    if (reset) reset_.store(true, std::memory_order_release);
+    return out;
+  }
+  static uint64_t HashClientKey(std::string_view key);  // = HashClient
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> hash{0};
+    std::atomic<uint64_t> count{0};
+    std::array<std::atomic<uint64_t>, kKeyBytes / 8> text{};
+    std::atomic<uint8_t> length{0};
+  };
+  std::array<Slot, kSlots> slots_{};
+  std::atomic<bool> reset_{false};
+};
+
 // Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's
 // record phase (in_flight when the exchange reaches the route/cluster/endpoint).
 struct alignas(64) TrafficCell {
@@ -229,6 +310,7 @@ struct alignas(64) TrafficCell {
   Histogram upstream_connect;        // per new upstream connection: connect() time
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
   ClientSketch clients;              // distinct client addresses (telemetry)
+  KeySketch keys;                    // heaviest client keys (routes only; telemetry)
 };
 using RouteCell = TrafficCell;
 

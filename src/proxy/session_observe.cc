@@ -1,6 +1,9 @@
 // The session's observation hooks: the record phase (metrics cells, access log, trace) and
 // the per-exchange setup it needs (trace context, sampling). Kept apart from session.cc so the
 // lifecycle reads as phases; everything here runs on the worker and allocates nothing.
+#include <algorithm>
+#include <cstring>
+
 #include "proxy/internal/session.h"
 
 namespace ficus::proxy {
@@ -74,6 +77,32 @@ void Session::EnterRoute(observe::TrafficStats* stats) {
   route_cell_ = &stats->Cell(worker_.id());
   route_cell_->requests.Add();
   route_cell_->in_flight.Add(1);
+  CountClientKey();
+}
+
+// Who sends this request, for the report's noisy clients: the API key, else the user, else
+// the address. A stack buffer and one scan of the parsed fields (~20-40 ns; no allocation).
+void Session::CountClientKey() {
+  std::string_view api_key, user;
+  for (const http::Header& h : head_.headers) {
+    if (api_key.empty() && http::EqualsIgnoreCase(h.name, "x-api-key")) {
+      api_key = h.value;
+    } else if (user.empty() && http::EqualsIgnoreCase(h.name, "x-user")) {
+      user = h.value;
+    }
+  }
+  char buf[observe::KeySketch::kKeyBytes];
+  auto compose = [&buf](std::string_view prefix, std::string_view value) {
+    const size_t p = std::min(prefix.size(), sizeof buf);
+    std::memcpy(buf, prefix.data(), p);
+    const size_t v = std::min(value.size(), sizeof buf - p);
+    std::memcpy(buf + p, value.data(), v);
+    return std::string_view(buf, p + v);
+  };
+  const std::string_view key = !api_key.empty() ? compose("key:", api_key)
+                               : !user.empty()  ? compose("user:", user)
+                                                : compose("addr:", {client_ip_, client_ip_len_});
+  route_cell_->keys.Add(observe::HashClient(key), key);
 }
 
 void Session::EnterCluster() {

@@ -44,6 +44,14 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
           s.clients.registers[i] = std::max(s.clients.registers[i], v);
         }
       }
+      // Heavy client keys: only a tick takes them (a live look would reset the workers').
+      if (take_clients) {
+        std::map<std::string, uint64_t> keys;
+        for (int w = 0; w < workers; ++w) {
+          for (auto& e : r.Cell(w).keys.Take(/*reset=*/true)) keys[std::move(e.key)] += e.count;
+        }
+        s.keys.assign(keys.begin(), keys.end());
+      }
       out.push_back(std::move(s));
     });
     // A cluster's and an endpoint's latency are their own traffic cells' durations (request

@@ -36,6 +36,19 @@ CREATE INDEX IF NOT EXISTS error_samples_route ON error_samples(route, id);
 CREATE TABLE IF NOT EXISTS audit(
   id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, who TEXT NOT NULL, peer TEXT NOT NULL,
   action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS assessments(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, target TEXT NOT NULL, knee_rate REAL NOT NULL,
+  p99_ms REAL NOT NULL, error_ratio REAL NOT NULL, steps INTEGER NOT NULL,
+  max_rate REAL NOT NULL, stop_reason TEXT NOT NULL, detail TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS assessments_ts ON assessments(ts);
+CREATE TABLE IF NOT EXISTS client_keys(
+  ts INTEGER NOT NULL, route TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(ts, route, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repeats(
+  ts INTEGER NOT NULL, route TEXT NOT NULL, sampled INTEGER NOT NULL,
+  repeated INTEGER NOT NULL, changed INTEGER NOT NULL,
+  PRIMARY KEY(ts, route)) WITHOUT ROWID;
 )sql";
 
 [[noreturn]] void Throw(sqlite3* db, const std::string& what) {
@@ -62,6 +75,10 @@ class Stmt {
     Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     return *this;
   }
+  Stmt& BindReal(int i, double v) {
+    Check(sqlite3_bind_double(stmt_, i, v));
+    return *this;
+  }
   Stmt& BindBlob(int i, std::string_view v) {
     Check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     return *this;
@@ -82,6 +99,7 @@ class Stmt {
     sqlite3_clear_bindings(stmt_);
   }
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) { return sqlite3_column_double(stmt_, col); }
   std::string Text(int col) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
@@ -394,6 +412,12 @@ uint64_t Store::Prune(int64_t now_ms) {
   std::lock_guard lock(mu_);
   {
     Transaction tx(db_);
+    // Client keys and repeats are kept as long as the 1 min rollups they explain.
+    for (const char* sql :
+         {"DELETE FROM client_keys WHERE ts<?1", "DELETE FROM repeats WHERE ts<?1"}) {
+      Stmt drop(db_, sql);
+      drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
+    }
     Stmt old(db_, "DELETE FROM rollup WHERE res=?1 AND ts<?2");
     old.Bind(1, static_cast<int64_t>(Resolution::k10s))
         .Bind(2, now_ms - options_.fine_retention_ms)
@@ -512,6 +536,117 @@ void Store::Copy(const std::string& src, const std::string& dest) {
   // Leave a self-contained file: the copy's pages into its main file, WAL truncated.
   sqlite3_wal_checkpoint_v2(to, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   close();
+}
+
+// ---- advisor data: assessments, client keys, repeats --------------------------------------
+
+int64_t Store::AppendAssessment(const Assessment& a) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO assessments(ts, target, knee_rate, p99_ms, error_ratio, steps, "
+           "max_rate, stop_reason, detail, duration_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  put.Bind(1, a.ts_ms)
+      .Bind(2, a.target)
+      .BindReal(3, a.knee_rate)
+      .BindReal(4, a.p99_ms)
+      .BindReal(5, a.error_ratio)
+      .Bind(6, static_cast<int64_t>(a.steps))
+      .BindReal(7, a.max_rate)
+      .Bind(8, a.stop_reason)
+      .Bind(9, a.detail)
+      .Bind(10, a.duration_ms)
+      .Run();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  tx.Commit();
+  return id;
+}
+
+std::vector<Assessment> Store::Assessments(int64_t since_ms, int64_t until_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, ts, target, knee_rate, p99_ms, error_ratio, steps, max_rate, stop_reason, "
+         "detail, duration_ms FROM assessments WHERE ts>=?1 AND ts<?2 ORDER BY ts, id");
+  q.Bind(1, since_ms).Bind(2, until_ms);
+  std::vector<Assessment> out;
+  while (q.Step()) {
+    Assessment a;
+    a.id = q.Int(0);
+    a.ts_ms = q.Int(1);
+    a.target = q.Text(2);
+    a.knee_rate = q.Real(3);
+    a.p99_ms = q.Real(4);
+    a.error_ratio = q.Real(5);
+    a.steps = static_cast<int>(q.Int(6));
+    a.max_rate = q.Real(7);
+    a.stop_reason = q.Text(8);
+    a.detail = q.Text(9);
+    a.duration_ms = q.Int(10);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void Store::WriteClientKeys(const std::vector<ClientKeyCount>& rows) {
+  if (rows.empty()) return;
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO client_keys(ts, route, key, count) VALUES(?1,?2,?3,?4) "
+           "ON CONFLICT(ts, route, key) DO UPDATE SET count = count + excluded.count");
+  for (const auto& r : rows) {
+    put.Bind(1, r.ts_ms).Bind(2, r.route).Bind(3, r.key).Bind(4, static_cast<int64_t>(r.count));
+    put.Run();
+    put.Reset();
+  }
+  tx.Commit();
+}
+
+std::vector<ClientKeyCount> Store::ClientKeys(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT route, key, SUM(count) AS n FROM client_keys WHERE ts>=?1 AND ts<?2 "
+         "GROUP BY route, key ORDER BY n DESC, route, key");
+  q.Bind(1, from_ms).Bind(2, to_ms);
+  std::vector<ClientKeyCount> out;
+  while (q.Step()) {
+    out.push_back(ClientKeyCount{from_ms, q.Text(0), q.Text(1), static_cast<uint64_t>(q.Int(2))});
+  }
+  return out;
+}
+
+void Store::WriteRepeats(const std::vector<RepeatCount>& rows) {
+  if (rows.empty()) return;
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO repeats(ts, route, sampled, repeated, changed) VALUES(?1,?2,?3,?4,?5) "
+           "ON CONFLICT(ts, route) DO UPDATE SET sampled = sampled + excluded.sampled, "
+           "repeated = repeated + excluded.repeated, changed = changed + excluded.changed");
+  for (const auto& r : rows) {
+    put.Bind(1, r.ts_ms)
+        .Bind(2, r.route)
+        .Bind(3, static_cast<int64_t>(r.sampled))
+        .Bind(4, static_cast<int64_t>(r.repeated))
+        .Bind(5, static_cast<int64_t>(r.changed));
+    put.Run();
+    put.Reset();
+  }
+  tx.Commit();
+}
+
+std::vector<RepeatCount> Store::Repeats(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT route, SUM(sampled), SUM(repeated), SUM(changed) FROM repeats "
+         "WHERE ts>=?1 AND ts<?2 GROUP BY route ORDER BY route");
+  q.Bind(1, from_ms).Bind(2, to_ms);
+  std::vector<RepeatCount> out;
+  while (q.Step()) {
+    out.push_back(RepeatCount{from_ms, q.Text(0), static_cast<uint64_t>(q.Int(1)),
+                              static_cast<uint64_t>(q.Int(2)), static_cast<uint64_t>(q.Int(3))});
+  }
+  return out;
 }
 
 }  // namespace ficus::telemetry

@@ -276,6 +276,11 @@ void Telemetry::TickLocked(int64_t now) {
   const int64_t ts = AlignDown(last_tick_ms_ + (now - last_tick_ms_) / 2, res);
   std::vector<Rollup> rows;
   std::vector<std::string> names;
+  std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
+  for (const SeriesTotals& s : current) {
+    for (const auto& [key, count] : s.keys)
+      keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
+  }
   for (const SeriesTotals& s : current) {
     auto it = before.find({static_cast<int>(s.kind), s.name});
     Rollup r = DeltaOf(s, it == before.end() ? nullptr : it->second);
@@ -306,6 +311,7 @@ void Telemetry::TickLocked(int64_t now) {
     }
     store_->WriteRollups(Resolution::k1m, minute_rows);
   }
+  store_->WriteClientKeys(keys);
   store_->Prune(now);
 }
 

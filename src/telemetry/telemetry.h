@@ -83,6 +83,8 @@ struct SeriesTotals {
   uint64_t bytes_out = 0;
   LatencyHistogram latency;  // cumulative
   Hll clients;               // since the previous take (not cumulative)
+  // Heaviest client keys since the previous take (routes; a take only): key -> requests.
+  std::vector<std::pair<std::string, uint64_t>> keys;
 };
 
 // One interval of one series.
@@ -128,6 +130,40 @@ struct AuditEntry {
   std::string action;   // "POST /events"
   std::string outcome;  // "ok", "unauthorized", "bad_request"
   std::string detail;
+};
+
+// One `ficus assess` result: the capacity knee of a route or scenario.
+struct Assessment {
+  int64_t id = 0;           // assigned by the store
+  int64_t ts_ms = 0;        // when the step load started
+  int64_t duration_ms = 0;  // how long it ran (reports leave this traffic out of peaks)
+  std::string target;       // "route:NAME" or "scenario:FILE"
+  double knee_rate = 0;     // highest req/s with p99 within the threshold and errors < 1 %
+  double p99_ms = 0;        // p99 at the knee
+  double error_ratio = 0;   // at the knee
+  int steps = 0;            // steps tried
+  double max_rate = 0;      // the envelope's rate
+  std::string stop_reason;  // "envelope", "latency", "errors", "duration"
+  std::string detail;       // the steps as JSON
+};
+
+// Requests of one client key (address, API key or user) on one route in one minute, from the
+// proxy's per-worker heavy-hitter sketches (only keys that were heavy are kept).
+struct ClientKeyCount {
+  int64_t ts_ms = 0;  // minute start
+  std::string route;
+  std::string key;  // "key:VALUE" (X-Api-Key), "user:VALUE" (X-User), "addr:IP"
+  uint64_t count = 0;
+};
+
+// Sampled GET 200 responses of one route in one minute: how many had the same body as the
+// previous response to the same request target (repeated) and how many a different one.
+struct RepeatCount {
+  int64_t ts_ms = 0;
+  std::string route;
+  uint64_t sampled = 0;
+  uint64_t repeated = 0;
+  uint64_t changed = 0;
 };
 
 // Header fields whose values never leave the process: their values become "<redacted>".
@@ -185,6 +221,16 @@ class Store {
   // Keeps the newest error_samples_per_route per route.
   void AppendErrorSamples(const std::vector<ErrorSample>& samples);
   std::vector<ErrorSample> ErrorSamples(std::string_view route, size_t limit);  // newest first
+
+  // `ficus assess` results, oldest first, with since_ms <= ts < until_ms.
+  int64_t AppendAssessment(const Assessment& a);
+  std::vector<Assessment> Assessments(int64_t since_ms, int64_t until_ms);
+  // Client keys and repeats (rows with the same ts and route [and key] add up). The queries
+  // sum [from_ms, to_ms) per route (and key; heaviest first); ts = from_ms.
+  void WriteClientKeys(const std::vector<ClientKeyCount>& rows);
+  std::vector<ClientKeyCount> ClientKeys(int64_t from_ms, int64_t to_ms);
+  void WriteRepeats(const std::vector<RepeatCount>& rows);
+  std::vector<RepeatCount> Repeats(int64_t from_ms, int64_t to_ms);
 
   int64_t AppendAudit(const AuditEntry& a);
   std::vector<AuditEntry> Audit(size_t limit);  // newest first

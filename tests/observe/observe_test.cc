@@ -657,3 +657,48 @@ TEST(ConcurrencyTest, WritersAndAReader) {
 
 }  // namespace
 }  // namespace ficus::observe
+
+namespace ficus::observe {
+namespace {
+
+TEST(KeySketchTest, TracksEveryHeavyKeyAndCountsItsRequests) {
+  KeySketch sketch;
+  auto add = [&](std::string_view k) { sketch.Add(HashClient(k), k); };
+  // One key with 45 % of the requests among 40 light ones (more keys than slots).
+  for (int i = 0; i < 4000; ++i) {
+    if (i % 20 < 9) {
+      add("key:partner-scraper-7");
+    } else {
+      add("key:user-" + std::to_string(i % 40));
+    }
+  }
+  auto entries = sketch.Take(/*reset=*/true);
+  ASSERT_LE(entries.size(), static_cast<size_t>(KeySketch::kSlots));
+  const KeySketch::Entry* heavy = nullptr;
+  for (const auto& e : entries)
+    if (e.key == "key:partner-scraper-7") heavy = &e;
+  ASSERT_NE(heavy, nullptr);
+  // Space-Saving overestimates by at most n / slots; a key tracked from its first request
+  // and never evicted (it is always above the minimum) is exact.
+  EXPECT_EQ(heavy->count, 1800u);
+  // Take resets at the worker's next Add: only what came after counts.
+  EXPECT_TRUE(sketch.Take(true).empty());
+  add("addr:10.0.0.1");
+  entries = sketch.Take(false);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].key, "addr:10.0.0.1");
+  EXPECT_EQ(entries[0].count, 1u);
+}
+
+TEST(KeySketchTest, LongKeysAreCut) {
+  KeySketch sketch;
+  const std::string long_key(100, 'k');
+  const std::string_view cut = std::string_view(long_key).substr(0, KeySketch::kKeyBytes);
+  sketch.Add(HashClient(cut), long_key);
+  auto entries = sketch.Take(false);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].key, cut);
+}
+
+}  // namespace
+}  // namespace ficus::observe

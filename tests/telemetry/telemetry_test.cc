@@ -531,3 +531,81 @@ TEST(ErrorSampler, ProducerAndConsumerOnTwoThreads) {
 
 }  // namespace
 }  // namespace ficus::telemetry
+
+namespace ficus::telemetry {
+namespace {
+
+TEST(Store, AssessmentsClientKeysAndRepeats) {
+  TempDir dir;
+  Store store(StoreOptions{.path = dir.File("t.db")});
+  Assessment a;
+  a.ts_ms = 1000;
+  a.duration_ms = 12'000;
+  a.target = "route:catalog";
+  a.knee_rate = 80;
+  a.p99_ms = 48.5;
+  a.error_ratio = 0.002;
+  a.steps = 4;
+  a.max_rate = 80;
+  a.stop_reason = "envelope";
+  a.detail = "[]";
+  store.AppendAssessment(a);
+  a.ts_ms = 5000;
+  a.target = "route:checkout";
+  store.AppendAssessment(a);
+  auto got = store.Assessments(0, 2000);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].target, "route:catalog");
+  EXPECT_EQ(got[0].duration_ms, 12'000);
+  EXPECT_EQ(got[0].knee_rate, 80);
+  EXPECT_EQ(got[0].p99_ms, 48.5);
+  EXPECT_EQ(got[0].stop_reason, "envelope");
+  EXPECT_EQ(store.Assessments(0, 10'000).size(), 2u);
+
+  // Rows with the same (ts, route, key) add up; queries sum a range per (route, key).
+  store.WriteClientKeys({{60'000, "catalog", "key:a", 10}, {60'000, "catalog", "key:b", 3}});
+  store.WriteClientKeys({{60'000, "catalog", "key:a", 5}, {120'000, "catalog", "key:a", 1}});
+  auto keys = store.ClientKeys(0, 120'000);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key, "key:a");
+  EXPECT_EQ(keys[0].count, 15u);
+  EXPECT_EQ(store.ClientKeys(0, 200'000)[0].count, 16u);
+
+  store.WriteRepeats({{60'000, "catalog", 10, 8, 1}});
+  store.WriteRepeats({{60'000, "catalog", 10, 9, 0}, {60'000, "cart", 4, 0, 2}});
+  auto rep = store.Repeats(0, 120'000);
+  ASSERT_EQ(rep.size(), 2u);
+  EXPECT_EQ(rep[0].route, "cart");
+  EXPECT_EQ(rep[1].sampled, 20u);
+  EXPECT_EQ(rep[1].repeated, 17u);
+  EXPECT_EQ(rep[1].changed, 1u);
+}
+
+TEST(Telemetry, TicksStoreTheHeavyClientKeysPerMinute) {
+  TempDir dir;
+  int64_t now = 1'700'000'040'000;
+  int tick = 0;
+  TelemetryOptions opt;
+  opt.store.path = dir.File("t.db");
+  auto source = [&](bool take) {
+    SeriesTotals s;
+    s.name = "catalog";
+    s.requests = static_cast<uint64_t>(tick) * 10;
+    if (take) s.keys = {{"key:scraper", 7}, {"addr:10.0.0.1", 3}};
+    return std::vector<SeriesTotals>{s};
+  };
+  Telemetry t(opt, source, [&] { return now; });
+  t.Tick();  // baseline: its keys are dropped with the counts before it
+  for (tick = 1; tick <= 3; ++tick) {
+    now += 10'000;
+    t.Tick();
+  }
+  auto keys = t.store().ClientKeys(0, INT64_MAX);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key, "key:scraper");
+  EXPECT_EQ(keys[0].count, 21u);
+  EXPECT_EQ(keys[1].count, 9u);
+}
+
+}  // namespace
+}  // namespace ficus::telemetry

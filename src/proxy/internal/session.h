@@ -77,6 +77,7 @@ class Session final : public net::TimeoutList::Entry {
   // false for a request whose head was rejected.
   void BeginObserve(bool parsed);
   void EnterRoute(observe::TrafficStats* stats);  // counts the request, in flight
+  void CountClientKey();                          // the route's heavy-hitter sketch
   void EnterCluster();                            // after cluster_ is set
   void EnterEndpoint(size_t endpoint);            // after the pick
 

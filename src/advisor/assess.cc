@@ -1,0 +1,281 @@
+// `ficus assess`: a step load per route (or for a scenario) through the running gateway, the
+// capacity knee of each, recorded into the telemetry store.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "advisor/advisor.h"
+#include "load/load.h"
+
+namespace ficus::advisor {
+namespace {
+
+constexpr double kMaxErrorRatio = 0.01;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Fmt(const char* fmt, auto... args) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof buf, fmt, args...);
+  return std::string(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
+}
+
+// Failed over scheduled: transport errors, 5xx answers and requests the generator had to
+// drop (no free connection: the gateway is not keeping up) all count against the step.
+double ErrorRatio(const load::Summary& s) {
+  const uint64_t bad = s.stats.error_count() + s.stats.status_at_least(500) + s.stats.dropped;
+  const uint64_t all = std::max<uint64_t>({s.stats.scheduled, s.stats.sent, 1});
+  return static_cast<double>(bad) / static_cast<double>(all);
+}
+
+std::string StepsJson(const std::vector<Step>& steps) {
+  std::string out = "[";
+  for (const Step& s : steps) {
+    if (out.size() > 1) out += ",";
+    out += Fmt(
+        R"({"rate":%.2f,"achieved":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"requests":%llu,"ok":%s})",
+        s.rate, s.achieved, s.p99_ms, s.error_ratio, static_cast<unsigned long long>(s.requests),
+        s.ok ? "true" : "false");
+  }
+  return out + "]";
+}
+
+struct Target {
+  std::string name;  // "route:NAME" or "scenario:FILE"
+  double threshold_ms = 0;
+  load::Options base;
+};
+
+}  // namespace
+
+Knee FindKnee(const std::vector<Step>& steps, double threshold_ms, bool out_of_time) {
+  Knee k;
+  for (const Step& s : steps) {
+    if (!s.ok) {
+      k.stop_reason = s.error_ratio >= kMaxErrorRatio ? "errors" : "latency";
+      if (s.p99_ms > threshold_ms && s.error_ratio < kMaxErrorRatio) k.stop_reason = "latency";
+      return k;
+    }
+    k.rate = s.rate;
+    k.p99_ms = s.p99_ms;
+    k.error_ratio = s.error_ratio;
+  }
+  k.stop_reason = out_of_time ? "duration" : "envelope";
+  return k;
+}
+
+std::optional<RouteRequest> RequestFor(const config::Route& route) {
+  const config::RouteMatch& m = route.match;
+  if (!m.path_regex.empty() || !m.headers.empty()) return std::nullopt;
+  RouteRequest r;
+  if (!m.path.empty()) {
+    r.path = m.path;
+  } else if (!m.path_prefix.empty()) {
+    r.path = m.path_prefix;
+  }
+  if (!m.methods.empty()) {
+    // A read when the route takes one (safe to repeat), else its first method.
+    auto get = std::find(m.methods.begin(), m.methods.end(), "GET");
+    r.method = get != m.methods.end() ? "GET" : m.methods.front();
+  }
+  if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") r.body = "{}";
+  return r;
+}
+
+double ThresholdMsFor(const config::Config& config, const std::string& route, double fallback_ms) {
+  std::optional<double> best;
+  for (const config::Slo& slo : config.slos) {
+    if (!slo.latency) continue;
+    const bool names = slo.routes.empty() ||
+                       std::find(slo.routes.begin(), slo.routes.end(), route) != slo.routes.end();
+    if (!names) continue;
+    const double ms = static_cast<double>(slo.latency->threshold.count());
+    best = best ? std::min(*best, ms) : ms;
+  }
+  return best.value_or(fallback_ms);
+}
+
+int AssessCommand(const AssessOptions& o) {
+  auto fail = [](const std::string& m) {
+    std::fprintf(stderr, "ficus assess: %s\n", m.c_str());
+    return 2;
+  };
+  config::LoadResult loaded = config::LoadFile(o.config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    return 2;
+  }
+  const config::Config& cfg = *loaded.config;
+  if (!(o.max_rate > 0) || !std::isfinite(o.max_rate)) return fail("--max-rate must be > 0");
+  if (o.steps < 1 || o.steps > 50) return fail("--steps must be 1..50");
+  auto max_ns = load::ParseDuration(o.max_duration);
+  if (!max_ns || *max_ns < 1'000'000'000) return fail("--max-duration must be at least 1s");
+  auto fallback = load::ParseDuration(o.p99);
+  if (!fallback || *fallback <= 0) return fail("--p99 must be a duration such as 300ms");
+  if (cfg.listeners.empty()) return fail("the config has no listener");
+  const config::Listener& l = cfg.listeners.front();
+  const std::string host = (l.address == "0.0.0.0" || l.address.empty()) ? "127.0.0.1"
+                           : l.address == "::"                           ? "[::1]"
+                           : l.address.find(':') != std::string::npos
+                               ? std::string("[").append(l.address).append("]")
+                               : l.address;
+  const std::string base_url = std::string("http://") + host + ":" + std::to_string(l.port);
+  const double fallback_ms = static_cast<double>(*fallback) / 1e6;
+
+  std::vector<Target> targets;
+  if (!o.scenario.empty()) {
+    if (!o.routes.empty()) return fail("give --routes or --scenario, not both");
+    Target t;
+    t.name = "scenario:" + std::filesystem::path(o.scenario).filename().string();
+    // A scenario's p99 spans every route in it: it is held to the loosest latency target
+    // (each route's own target is checked by assessing the route).
+    t.threshold_ms = 0;
+    for (const config::Slo& slo : cfg.slos) {
+      if (slo.latency)
+        t.threshold_ms =
+            std::max(t.threshold_ms, static_cast<double>(slo.latency->threshold.count()));
+    }
+    if (t.threshold_ms == 0) t.threshold_ms = fallback_ms;
+    t.base.url = o.scenario;
+    t.base.target = base_url;
+    targets.push_back(std::move(t));
+  } else {
+    for (const config::Route& route : cfg.routes) {
+      if (!o.routes.empty() &&
+          std::find(o.routes.begin(), o.routes.end(), route.name) == o.routes.end())
+        continue;
+      auto req = RequestFor(route);
+      if (!req) {
+        if (!o.routes.empty())
+          return fail("route " + route.name +
+                      " matches by regex or headers: assess it with --scenario");
+        continue;
+      }
+      Target t;
+      t.name = "route:" + route.name;
+      t.threshold_ms = ThresholdMsFor(cfg, route.name, fallback_ms);
+      t.base.url = base_url + req->path;
+      t.base.method = req->method;
+      if (!req->body.empty()) {
+        t.base.body = req->body;
+        t.base.headers.push_back("Content-Type: application/json");
+      }
+      if (!route.match.hosts.empty() && route.match.hosts.front().find('*') == std::string::npos)
+        t.base.headers.push_back("Host: " + route.match.hosts.front());
+      t.base.headers.push_back("X-Api-Key: ficus-assess");
+      targets.push_back(std::move(t));
+    }
+    for (const std::string& name : o.routes) {
+      if (std::none_of(cfg.routes.begin(), cfg.routes.end(),
+                       [&](const config::Route& r) { return r.name == name; }))
+        return fail("no route named " + name);
+    }
+  }
+  if (targets.empty()) return fail("nothing to assess");
+
+  std::unique_ptr<telemetry::Store> store;
+  try {
+    const std::string dir = o.data_dir.empty() ? cfg.data_dir : o.data_dir;
+    std::filesystem::create_directories(dir);
+    telemetry::StoreOptions so;
+    so.path = dir + "/ficus.db";
+    so.max_bytes = cfg.telemetry.max_size;
+    store = std::make_unique<telemetry::Store>(so);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+
+  // Every step of every target fits in the time envelope.
+  const int64_t step_ns = std::max<int64_t>(
+      1'000'000'000, *max_ns / static_cast<int64_t>(targets.size() * static_cast<size_t>(o.steps)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(*max_ns);
+  std::string json = "[";
+  int rc = 0;
+  if (!o.json)
+    std::printf("%-28s %10s %10s %8s %6s  %s\n", "target", "knee req/s", "p99 ms", "errors",
+                "steps", "stopped by");
+  for (const Target& t : targets) {
+    std::vector<Step> steps;
+    bool out_of_time = false;
+    const int64_t started_ms = NowMs();
+    for (int i = 1; i <= o.steps; ++i) {
+      if (std::chrono::steady_clock::now() + std::chrono::nanoseconds(step_ns) >
+          deadline + std::chrono::milliseconds(500)) {
+        out_of_time = true;
+        break;
+      }
+      load::Options lo = t.base;
+      lo.rate = o.max_rate * i / o.steps;
+      lo.duration = std::to_string(step_ns / 1'000'000) + "ms";
+      lo.connections = o.connections;
+      lo.timeout =
+          std::to_string(std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4))) + "ms";
+      lo.quiet = true;
+      load::Summary s;
+      int code = load::Run(lo, &s);
+      if (code == 2) {
+        std::fprintf(stderr, "ficus assess: %s: the load could not start (see above)\n",
+                     t.name.c_str());
+        return 2;
+      }
+      Step st;
+      st.rate = lo.rate;
+      st.achieved = s.achieved_rate;
+      st.p99_ms = static_cast<double>(s.stats.corrected.Percentile(0.99)) / 1e6;
+      st.error_ratio = ErrorRatio(s);
+      st.requests = s.stats.sent;
+      st.ok = st.p99_ms <= t.threshold_ms && st.error_ratio < kMaxErrorRatio;
+      steps.push_back(st);
+      // A route answered mostly 4xx was not really exercised (a body or header it needs).
+      const uint64_t client_errors = s.stats.status_at_least(400) - s.stats.status_at_least(500);
+      if (client_errors * 2 > std::max<uint64_t>(s.stats.completed, 1))
+        std::fprintf(stderr,
+                     "ficus assess: %s: most answers were 4xx; assess it with a --scenario that "
+                     "sends the request it expects\n",
+                     t.name.c_str());
+      if (!st.ok) break;  // past the knee: stop before errors pile up
+    }
+    Knee k = FindKnee(steps, t.threshold_ms, out_of_time);
+    telemetry::Assessment a;
+    a.ts_ms = started_ms;
+    a.duration_ms = NowMs() - started_ms;
+    a.target = t.name;
+    a.knee_rate = k.rate;
+    a.p99_ms = k.p99_ms;
+    a.error_ratio = k.error_ratio;
+    a.steps = static_cast<int>(steps.size());
+    a.max_rate = o.max_rate;
+    a.stop_reason = k.stop_reason;
+    a.detail = StepsJson(steps);
+    try {
+      store->AppendAssessment(a);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ficus assess: %s\n", e.what());
+      rc = 1;
+    }
+    if (o.json) {
+      if (json.size() > 1) json += ",";
+      json +=
+          Fmt(R"({"target":"%s","threshold_ms":%.1f,"knee_rate":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"stop_reason":"%s","steps":)",
+              t.name.c_str(), t.threshold_ms, k.rate, k.p99_ms, k.error_ratio,
+              k.stop_reason.c_str()) +
+          a.detail + "}";
+    } else {
+      std::printf("%-28s %10.1f %10.1f %7.2f%% %6zu  %s (p99 target %.0f ms)\n", t.name.c_str(),
+                  k.rate, k.p99_ms, k.error_ratio * 100, steps.size(), k.stop_reason.c_str(),
+                  t.threshold_ms);
+      std::fflush(stdout);
+    }
+  }
+  if (o.json) std::printf("%s]\n", json.c_str());
+  return rc;
+}
+
+}  // namespace ficus::advisor
