@@ -211,19 +211,19 @@ struct AccessLog {
 };
 // Every access-log field, in the order they are written.
 inline constexpr const char* kAccessLogFields[] = {
-    "time",      "request_id",  "trace_id",   "client",        "method",  "host",      "path",
-    "route",     "cluster",     "endpoint",   "status",        "bytes_in", "bytes_out",
-    "duration_us", "connect_us", "first_byte_us", "retries", "user_agent", "error"};
+    "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
+    "route",      "cluster",       "endpoint", "status",     "bytes_in", "bytes_out", "duration_us",
+    "connect_us", "first_byte_us", "retries",  "user_agent", "error"};
 
 // tracing: W3C Trace Context and OTLP/HTTP JSON export (observe::Tracer).
 struct Tracing {
-  bool enabled = false;     // the section is present
-  std::string endpoint;     // http://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
-  double sample = 0.01;     // ratio for traces ficus starts; a parent's sampled flag decides otherwise
+  bool enabled = false;  // the section is present
+  std::string endpoint;  // http://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  double sample = 0.01;  // ratio for traces ficus starts; a parent's sampled flag decides otherwise
   std::string service_name = "ficus";
-  uint32_t batch_size = 512;       // spans per export request, 1..10000
-  Duration flush_interval{1000};   // a partial batch waits at most this long
-  Duration timeout{2000};          // per export request
+  uint32_t batch_size = 512;      // spans per export request, 1..10000
+  Duration flush_interval{1000};  // a partial batch waits at most this long
+  Duration timeout{2000};         // per export request
 };
 
 struct Config {

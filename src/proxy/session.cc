@@ -923,8 +923,7 @@ net::Task<void> Session::Fail(const Error& error) {
   if (!sample) out_.clear();
   const size_t request_size = sample ? out_.size() : 0;
   AppendErrorResponse(error, {request_id_, request_id_len_},
-                      keep_alive_ && !worker_.draining() && !ListenerRemoved(),
-                      out_);
+                      keep_alive_ && !worker_.draining() && !ListenerRemoved(), out_);
   if (sample) {
     SampleError(std::string_view(out_).substr(0, request_size),
                 std::string_view(out_).substr(request_size));

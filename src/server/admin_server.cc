@@ -211,7 +211,7 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.method != http::Method::kGet && req.method != http::Method::kHead) {
     Response r = ErrorResponse(405, "method_not_allowed", "method", req.method_text);
     r.allow = endpoint == Endpoint::kConfig && h.apply_config != nullptr ? "GET, HEAD, POST"
-                                                                       : "GET, HEAD";
+                                                                         : "GET, HEAD";
     return r;
   }
   Response r;

@@ -298,9 +298,10 @@ class Gateway {
       std::vector<std::string> cannot = ProbeNewListeners(*old, *loaded_config);
       if (!cannot.empty()) {
         for (const std::string& e : cannot) log::error("reload rejected: cannot listen: {}", e);
-        log::error("reload failed: {} listener(s) cannot be opened; still running the previous "
-                   "config",
-                   cannot.size());
+        log::error(
+            "reload failed: {} listener(s) cannot be opened; still running the previous "
+            "config",
+            cannot.size());
         telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
                                  std::string("rejected: cannot listen: ") + cannot.front()});
         *error = std::string("cannot listen: ") + cannot.front();
@@ -383,8 +384,8 @@ class Gateway {
   std::shared_ptr<const proxy::Snapshot> snapshot_;
   std::unique_ptr<upstream::Monitor> monitor_;
   observe::Registry registry_;
-  std::unique_ptr<observe::AccessLog> access_log_;  // null when not configured
-  std::unique_ptr<observe::Tracer> tracer_;         // null when not configured
+  std::unique_ptr<observe::AccessLog> access_log_;   // null when not configured
+  std::unique_ptr<observe::Tracer> tracer_;          // null when not configured
   std::unique_ptr<telemetry::Telemetry> telemetry_;  // outlives the workers (error sampler)
   std::unique_ptr<SloRunner> slo_;                   // evaluates SLOs from telemetry_
   uint64_t generation_ = 0;

@@ -438,9 +438,10 @@ limits: { max_header_count: -1 }
 }
 
 TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
-  ExpectError(Minimal("wrkers: 2\n"), "wrkers",
-              "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
-              "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry");
+  ExpectError(
+      Minimal("wrkers: 2\n"), "wrkers",
+      "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
+      "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry");
   ExpectError(Minimal("admin: { listen: 127.0.0.1:1, tokn: x }\n"), "admin.tokn",
               "unknown key 'tokn'; expected one of: listen, token");
   ExpectError(Minimal("timeouts: { idel: 1s }\n"), "timeouts.idel",

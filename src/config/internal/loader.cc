@@ -1380,9 +1380,10 @@ void Loader::ReadSlos(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "routes", "availability", "latency", "window", "min_requests",
-                        "webhooks"},
-                 &f)) {
+    if (!ReadMap(
+            item,
+            {"name", "routes", "availability", "latency", "window", "min_requests", "webhooks"},
+            &f)) {
       continue;
     }
     Slo slo;
@@ -1526,8 +1527,8 @@ void Loader::ReadSlos(const Value& v) {
     // over 100 %, so it can never fire. Legal, but worth saying.
     for (const auto& [what, objective] :
          {std::pair<const char*, std::optional<double>>{"availability", slo.availability},
-          {"latency", slo.latency ? std::optional<double>(slo.latency->objective)
-                                  : std::nullopt}}) {
+          {"latency",
+           slo.latency ? std::optional<double>(slo.latency->objective) : std::nullopt}}) {
       if (objective && 14.4 * (1 - *objective) > 1) {
         Warn(item.loc, Sub(item.path, what),
              "with an objective of " + FormatPercent(*objective) +
@@ -1736,7 +1737,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   Fields f;
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
-                 "timeouts", "limits", "access_log", "tracing", "slos", "telemetry"},
+                "timeouts", "limits", "access_log", "tracing", "slos", "telemetry"},
                &f)) {
     result.errors = std::move(errors_);
     return result;

@@ -60,8 +60,8 @@ struct FieldSummary {
   std::string_view upgrade;  // first Upgrade value
   bool expect_continue;
   bool has_request_id;
-  std::string_view request_id;  // first X-Request-Id value
-  std::string_view user_agent;  // first User-Agent value
+  std::string_view request_id;   // first X-Request-Id value
+  std::string_view user_agent;   // first User-Agent value
   std::string_view traceparent;  // first traceparent value
   uint32_t traceparent_count;
   uint32_t tracestate_count;

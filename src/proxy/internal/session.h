@@ -183,7 +183,7 @@ class Session final : public net::TimeoutList::Entry {
   Wait timed_out_ = Wait::kNone;
   upstream::Connection* upstream_ = nullptr;  // to cancel on timeout
   bool closing_ = false;                      // drain/abort asked us to stop
-  const bool* listener_removed_ = nullptr;     // WatchListener
+  const bool* listener_removed_ = nullptr;    // WatchListener
   bool ListenerRemoved() const { return listener_removed_ != nullptr && *listener_removed_; }
 };
 
