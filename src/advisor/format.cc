@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "advisor/advisor.h"
+#include "base/text.h"
 
 namespace ficus::advisor {
 namespace {
@@ -25,63 +26,10 @@ std::string Time(int64_t ms) {
   return buf;
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += Fmt("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 // Finite numbers only: JSON has no NaN or infinity.
 std::string Num(double v) {
   if (!std::isfinite(v)) return "null";
   return Fmt("%.6g", v);
-}
-
-std::string Html(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 const char* Level(int v) { return v >= 3 ? "high" : v == 2 ? "medium" : "low"; }
@@ -316,11 +264,11 @@ std::string BarChart(const std::string& id,
     const auto& [label, v, text] = bars[i];
     const double bw = max > 0 ? (w - label_w - 120) * v / max : 0;
     const int y = static_cast<int>(i) * row + 5;
-    o += Fmt("<text x=\"0\" y=\"%d\" class=\"l\">%s</text>", y + 14, Html(label).c_str());
+    o += Fmt("<text x=\"0\" y=\"%d\" class=\"l\">%s</text>", y + 14, HtmlEscape(label).c_str());
     o +=
         Fmt("<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\"/>", label_w, y, bw);
     o += Fmt("<text x=\"%.1f\" y=\"%d\" class=\"v\">%s</text>", label_w + bw + 6, y + 14,
-             Html(text).c_str());
+             HtmlEscape(text).c_str());
   }
   return o + "</svg>";
 }
@@ -360,7 +308,7 @@ std::string TrendChart(const Report& r) {
         "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>",
         color, pts.c_str());
     o += Fmt("<text x=\"%d\" y=\"%d\" fill=\"%s\" class=\"l\">%s</text>", w - 110,
-             14 + 14 * (ci - 1), color, Html(rr.name).c_str());
+             14 + 14 * (ci - 1), color, HtmlEscape(rr.name).c_str());
   }
   return o + "</svg>";
 }
@@ -383,7 +331,7 @@ std::string RiskMatrix(const Report& r) {
       for (const auto& f : r.findings) {
         if (f.impact != imp || f.likelihood != lik || line >= 8) continue;
         o += Fmt("<text x=\"%d\" y=\"%d\" class=\"s\">%s %s</text>", x + 4, y + 16 + 16 * line++,
-                 Html(f.route).c_str(), Html(f.kind).c_str());
+                 HtmlEscape(f.route).c_str(), HtmlEscape(f.kind).c_str());
       }
     }
     o += Fmt("<text x=\"0\" y=\"%d\" class=\"l\">impact %s</text>", (3 - imp) * cell + cell / 2,
@@ -409,7 +357,7 @@ std::string FormatHtml(const Report& r) {
   o += Fmt(
       "<h1>ficus report</h1><p id=\"summary\">%s to %s (%s): %llu requests, %.2f%% 5xx, "
       "peak %.1f req/s, ~%.0f distinct clients.</p>\n",
-      Time(r.from_ms).c_str(), Time(r.to_ms).c_str(), Html(r.period).c_str(),
+      Time(r.from_ms).c_str(), Time(r.to_ms).c_str(), HtmlEscape(r.period).c_str(),
       static_cast<unsigned long long>(r.requests),
       r.requests ? 100.0 * static_cast<double>(r.errors) / static_cast<double>(r.requests) : 0.0,
       r.peak_rps, r.clients);
@@ -428,7 +376,7 @@ std::string FormatHtml(const Report& r) {
     o +=
         Fmt("<tr><td>%s</td><td>%llu</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.0f</td>"
             "<td>%.2f%%</td><td>%.1f</td><td>%s</td></tr>",
-            Html(rr.name).c_str(), static_cast<unsigned long long>(rr.requests), rr.p50_ms,
+            HtmlEscape(rr.name).c_str(), static_cast<unsigned long long>(rr.requests), rr.p50_ms,
             rr.p90_ms, rr.p99_ms, rr.threshold_ms,
             100.0 * static_cast<double>(rr.errors) /
                 static_cast<double>(std::max<uint64_t>(rr.requests, 1)),
@@ -451,12 +399,12 @@ std::string FormatHtml(const Report& r) {
   if (r.findings.empty()) o += "<p>None: no trigger point crossed.</p>";
   for (const auto& f : r.findings) {
     o += Fmt("<div class=\"f\" data-kind=\"%s\"><b>%s</b> on <b>%s</b>: %s<br>Remedy: %s",
-             Html(f.kind).c_str(), Html(f.kind).c_str(), Html(f.route).c_str(),
-             Html(f.summary).c_str(), Html(f.remedy).c_str());
+             HtmlEscape(f.kind).c_str(), HtmlEscape(f.kind).c_str(), HtmlEscape(f.route).c_str(),
+             HtmlEscape(f.summary).c_str(), HtmlEscape(f.remedy).c_str());
     if (!f.snippet.empty())
       o +=
           std::string(f.in_ficus ? "" : "<br><i>planned config shape (not in this ficus yet)</i>") +
-          "<pre>" + Html(f.snippet) + "</pre>";
+          "<pre>" + HtmlEscape(f.snippet) + "</pre>";
     o += "</div>";
   }
   o += "</section>\n";
@@ -465,16 +413,17 @@ std::string FormatHtml(const Report& r) {
   if (r.noisy.empty()) o += "<p>No client key with an outsized share.</p>";
   for (const auto& n : r.noisy)
     o += Fmt("<p>%s: %.1f%% of requests (%.1f req/s); suggested limit %.0f req/s.</p>",
-             Html(n.key).c_str(), n.share * 100, n.rps, n.suggested_rate);
+             HtmlEscape(n.key).c_str(), n.share * 100, n.rps, n.suggested_rate);
   o += "</section>\n";
 
   o += "<section id=\"events\"><h2>Event correlation</h2>";
   if (r.correlations.empty()) o += "<p>No deploy markers or reloads in the period.</p>";
   for (const auto& c : r.correlations)
     o += Fmt("<p>%s %s %s %s: p99 %.0f &rarr; %.0f ms, errors %.2f%% &rarr; %.2f%%%s</p>",
-             Time(c.event.ts_ms).c_str(), Html(c.event.kind).c_str(), Html(c.event.service).c_str(),
-             Html(c.event.version).c_str(), c.p99_before_ms, c.p99_after_ms, c.errors_before * 100,
-             c.errors_after * 100, c.shifted ? " <b>shift</b>" : "");
+             Time(c.event.ts_ms).c_str(), HtmlEscape(c.event.kind).c_str(),
+             HtmlEscape(c.event.service).c_str(), HtmlEscape(c.event.version).c_str(),
+             c.p99_before_ms, c.p99_after_ms, c.errors_before * 100, c.errors_after * 100,
+             c.shifted ? " <b>shift</b>" : "");
   o += "</section>\n";
 
   o += "<section id=\"risk\"><h2>Risk matrix</h2>" + RiskMatrix(r) + "</section>\n";

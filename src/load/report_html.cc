@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/text.h"
 #include "load/load.h"
 
 namespace ficus::load {
@@ -13,32 +14,6 @@ std::string F(const char* fmt, auto... args) {
   char buf[256];
   int n = std::snprintf(buf, sizeof buf, fmt, args...);
   return std::string(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
-}
-
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-    }
-  }
-  return out;
 }
 
 std::string Ms(double ns) { return F("%.3f ms", ns / 1e6); }
@@ -79,8 +54,8 @@ std::string Chart(const std::string& id, const std::string& title, const std::st
       F("<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
         "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
         id.c_str(), kW, kH, kW, kH);
-  o += "<title>" + Escape(title) + "</title>";
-  o += F("<text x=\"%d\" y=\"18\" class=\"t\">", kLeft) + Escape(title) + "</text>";
+  o += "<title>" + HtmlEscape(title) + "</title>";
+  o += F("<text x=\"%d\" y=\"18\" class=\"t\">", kLeft) + HtmlEscape(title) + "</text>";
   for (int k = 0; k <= 4; ++k) {  // horizontal grid and y labels
     double v = top * k / 4;
     o += F("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"g\"/>", kLeft, y(v),
@@ -101,10 +76,10 @@ std::string Chart(const std::string& id, const std::string& title, const std::st
       points += F("%.1f,%.1f ", x(i), y(std::min(s.values[i], top)));
     o += "<polyline fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
          (s.dashed ? std::string(" stroke-dasharray=\"6 4\"") : std::string()) +
-         " class=\"series\" data-name=\"" + Escape(s.name) + "\" points=\"" + points + "\"/>";
+         " class=\"series\" data-name=\"" + HtmlEscape(s.name) + "\" points=\"" + points + "\"/>";
     o += F("<rect x=\"%d\" y=\"8\" width=\"14\" height=\"4\" fill=\"%s\"/>", legend,
            s.color.c_str());
-    o += F("<text x=\"%d\" y=\"14\" class=\"l\">", legend + 18) + Escape(s.name) + "</text>";
+    o += F("<text x=\"%d\" y=\"14\" class=\"l\">", legend + 18) + HtmlEscape(s.name) + "</text>";
     legend += 150;
   }
   o += "</svg>\n";
@@ -138,7 +113,7 @@ std::string FormatHtml(const Summary& s, const std::vector<Threshold>& threshold
   o += s.closed ? "Closed model (as wrk: latency from the actual send time)"
                 : "Open model (latency from the intended send time, coordinated-omission "
                   "corrected)";
-  if (!s.profile.empty()) o += " &middot; profile <code>" + Escape(s.profile) + "</code>";
+  if (!s.profile.empty()) o += " &middot; profile <code>" + HtmlEscape(s.profile) + "</code>";
   o += F(" &middot; %.3f s</p>\n", s.elapsed_s);
   o += "<h2>Latency over time</h2>\n";
   o += Chart("latency", "latency per second (by completion time)", "ms",
@@ -152,7 +127,7 @@ std::string FormatHtml(const Summary& s, const std::vector<Threshold>& threshold
 
   o += "<h2>Summary</h2>\n<table id=\"summary\">\n";
   auto row = [&o](const std::string& k, const std::string& v) {
-    o += "<tr><td class=\"k\">" + Escape(k) + "</td><td>" + Escape(v) + "</td></tr>\n";
+    o += "<tr><td class=\"k\">" + HtmlEscape(k) + "</td><td>" + HtmlEscape(v) + "</td></tr>\n";
   };
   auto u = [](uint64_t v) { return std::to_string(v); };
   row("requests sent", u(st.sent));
@@ -192,7 +167,7 @@ std::string FormatHtml(const Summary& s, const std::vector<Threshold>& threshold
          "</tr>\n";
     for (const auto& t : thresholds) {
       bool ok = Evaluate(t, s).second;
-      o += "<tr><td class=\"k\">" + Escape(t.text) + "</td><td class=\"" +
+      o += "<tr><td class=\"k\">" + HtmlEscape(t.text) + "</td><td class=\"" +
            (ok ? "ok\">ok" : "fail\">FAILED") + "</td></tr>\n";
     }
     o += "</table>\n";

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/base.h"
+#include "base/text.h"
 #include "http/http.h"
 
 namespace ficus::record {
@@ -16,39 +17,6 @@ namespace {
 
 constexpr uint64_t kMask = Recorder::kSlotsPerWorker - 1;
 static_assert((Recorder::kSlotsPerWorker & kMask) == 0);
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 // Printable UTF-8 (tabs and line breaks allowed): written as a JSON string, else base64.
 bool IsText(std::string_view s) {
