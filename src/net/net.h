@@ -98,6 +98,7 @@ class Loop {
   std::mutex posted_mu_;  // guards posted_
   std::vector<std::function<void()>> posted_;
   std::vector<std::coroutine_handle<>> ready_;
+  std::vector<std::coroutine_handle<>> running_;  // RunReady's batch; kept to reuse its capacity
   std::vector<std::unique_ptr<internal::IoState>> graveyard_;
   struct Sleeper {
     int64_t wake_at_ms;
