@@ -1,73 +1,131 @@
 #include "proxy/internal/forward.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
 
 namespace ficus::proxy {
 namespace {
 
-void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
+// Appends to a std::string through a raw cursor: the string is sized once for the expected
+// head, each piece costs one bounds check and a memcpy, and the length is trimmed once at the
+// end. std::string::append re-checks size, capacity and aliasing on every call, which made the
+// head serializers ~10 % of the proxy's instructions per request.
+class HeadWriter {
+ public:
+  HeadWriter(std::string& out, size_t expected) : out_(out), base_(out.size()) {
+    Resize(base_ + expected);
+    p_ = out_.data() + base_;
+  }
+  ~HeadWriter() { out_.resize(static_cast<size_t>(p_ - out_.data())); }
+  HeadWriter(const HeadWriter&) = delete;
+  HeadWriter& operator=(const HeadWriter&) = delete;
 
-void AppendNumber(std::string& out, uint64_t n) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, end);
-}
+  void Put(std::string_view s) {
+    if (s.size() > static_cast<size_t>(end_ - p_)) Grow(s.size());
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Put(char c) {
+    if (p_ == end_) Grow(1);
+    *p_++ = c;
+  }
+  void Header(std::string_view name, std::string_view value) {
+    const size_t n = name.size() + value.size() + 4;
+    if (n > static_cast<size_t>(end_ - p_)) Grow(n);
+    std::memcpy(p_, name.data(), name.size());
+    p_ += name.size();
+    *p_++ = ':';
+    *p_++ = ' ';
+    std::memcpy(p_, value.data(), value.size());
+    p_ += value.size();
+    *p_++ = '\r';
+    *p_++ = '\n';
+  }
+  void Number(uint64_t n) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+    Put(std::string_view(buf, static_cast<size_t>(end - buf)));
+  }
+
+ private:
+  // The contents up to the new size are written before they are read, so skip the zero fill.
+  void Resize(size_t size) {
+    out_.resize_and_overwrite(size, [](char*, size_t n) { return n; });
+    end_ = out_.data() + out_.size();
+  }
+  void Grow(size_t need) {  // the estimate was short: a slow path, kept correct
+    const size_t used = static_cast<size_t>(p_ - out_.data());
+    Resize(std::max(out_.size() * 2, used + need));
+    p_ = out_.data() + used;
+  }
+
+  std::string& out_;
+  size_t base_;
+  char* p_ = nullptr;
+  char* end_ = nullptr;
+};
 
 // Content-Length arrives validated but possibly as "5, 5" or repeated (RFC 9110 §8.6 allows
 // identical values): send exactly one field with one value, since some servers reject lists.
-void AppendContentLength(std::string& out, std::span<const http::Header> headers) {
+void PutContentLength(HeadWriter& w, std::span<const http::Header> headers) {
   for (const auto& h : headers) {
     if (h.role != http::HeaderRole::kContentLength) continue;
     std::string_view v = h.value.substr(0, h.value.find(','));
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    AppendHeader(out, "Content-Length", v);
+    w.Header("Content-Length", v);
     return;
   }
 }
 
 // Appends `value` to a header whose earlier occurrences are combined with ", "
 // (X-Forwarded-For, Via): one field out, whatever number came in.
-void AppendCombined(std::string& out, std::string_view name, std::span<const http::Header> headers,
-                    http::HeaderRole role, std::string_view value) {
-  out.append(name);
-  out.append(": ");
+void PutCombined(HeadWriter& w, std::string_view name, std::span<const http::Header> headers,
+                 http::HeaderRole role, std::string_view value) {
+  w.Put(name);
+  w.Put(": ");
   for (const auto& h : headers) {
     if (h.role != role || h.value.empty()) continue;
-    out.append(h.value);
-    out.append(", ");
+    w.Put(h.value);
+    w.Put(", ");
   }
-  out.append(value);
-  out.append("\r\n");
+  w.Put(value);
+  w.Put("\r\n");
 }
+
+// What the heads add to the received head, at most: the fixed field names and values, plus one
+// byte per field for a missing space after the colon.
+constexpr size_t kAddedFixedBytes = 256;
 
 }  // namespace
 
 void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardContext& ctx,
                                std::string& out) {
-  out.append(head.method_text);
-  out.push_back(' ');
+  // Everything sent comes from the received head (each field at most one byte longer) or the
+  // context; an absolute-form target's authority may also appear as Host.
+  HeadWriter w(out, head.head_size + head.headers.size() + 2 * head.host.size() +
+                        ctx.client_ip.size() + ctx.request_id.size() + ctx.traceparent.size() +
+                        head.upgrade_protocol.size() + kAddedFixedBytes);
+  w.Put(head.method_text);
+  w.Put(' ');
   // Absolute-form targets are rewritten to origin-form for the upstream, and the authority in
   // the target replaces the Host field (RFC 9112 §3.2.2): the upstream must see the host ficus
   // routed on.
   const bool absolute_form = head.target.empty() || head.target[0] != '/';
   if (!absolute_form) {
-    out.append(head.target);
+    w.Put(head.target);
   } else {
-    out.append(head.path);
+    w.Put(head.path);
     if (!head.query.empty()) {
-      out.push_back('?');
-      out.append(head.query);
+      w.Put('?');
+      w.Put(head.query);
     }
   }
   // An HTTP/1.0 client cannot take a chunked response, so ask the upstream in HTTP/1.0 too:
   // it answers with a length or closes, and keep-alive is still offered for the pool.
-  out.append(ctx.client_is_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  if (absolute_form && !head.host.empty()) AppendHeader(out, "Host", head.host);
+  w.Put(ctx.client_is_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  if (absolute_form && !head.host.empty()) w.Header("Host", head.host);
   for (const auto& h : head.headers) {
     if (absolute_form && h.role == http::HeaderRole::kHost) continue;
     switch (h.role) {
@@ -82,41 +140,43 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
         continue;
       case http::HeaderRole::kTraceparent:
         if (!ctx.traceparent.empty()) continue;
-        AppendHeader(out, h.name, h.value);
+        w.Header(h.name, h.value);
         break;
       case http::HeaderRole::kTracestate:
         if (ctx.drop_tracestate) continue;
-        AppendHeader(out, h.name, h.value);
+        w.Header(h.name, h.value);
         break;
       default:
-        AppendHeader(out, h.name, h.value);
+        w.Header(h.name, h.value);
     }
   }
-  AppendContentLength(out, head.headers);
-  AppendCombined(out, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor,
+  PutContentLength(w, head.headers);
+  PutCombined(w, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor,
                  ctx.client_ip);
-  out.append("X-Forwarded-Proto: http\r\n");
-  if (!head.host.empty()) AppendHeader(out, "X-Forwarded-Host", head.host);
-  AppendCombined(out, "Via", head.headers, http::HeaderRole::kVia,
+  w.Put("X-Forwarded-Proto: http\r\n");
+  if (!head.host.empty()) w.Header("X-Forwarded-Host", head.host);
+  PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
                  head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
-  AppendHeader(out, "X-Request-Id", ctx.request_id);
-  if (!ctx.traceparent.empty()) AppendHeader(out, "traceparent", ctx.traceparent);
+  w.Header("X-Request-Id", ctx.request_id);
+  if (!ctx.traceparent.empty()) w.Header("traceparent", ctx.traceparent);
   if (head.upgrade) {
-    out.append("Connection: upgrade\r\n");
-    AppendHeader(out, "Upgrade", head.upgrade_protocol);
+    w.Put("Connection: upgrade\r\n");
+    w.Header("Upgrade", head.upgrade_protocol);
   } else if (ctx.client_is_http10) {
-    out.append("Connection: keep-alive\r\n");
+    w.Put("Connection: keep-alive\r\n");
   }
-  out.append("\r\n");
+  w.Put("\r\n");
 }
 
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out) {
-  out.append("HTTP/1.1 ");
-  AppendNumber(out, head.status);
-  out.push_back(' ');
-  out.append(head.reason);
-  out.append("\r\n");
+  HeadWriter w(out, head.head_size + head.headers.size() + ctx.request_id.size() +
+                        kAddedFixedBytes);
+  w.Put("HTTP/1.1 ");
+  w.Number(head.status);
+  w.Put(' ');
+  w.Put(head.reason);
+  w.Put("\r\n");
   bool has_request_id = false;
   std::string_view upgrade_value;
   for (const auto& h : head.headers) {
@@ -127,21 +187,52 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
     if (h.role == http::HeaderRole::kVia || h.role == http::HeaderRole::kContentLength) continue;
     if (ctx.dechunk && h.role == http::HeaderRole::kTransferEncoding) continue;
     if (h.role == http::HeaderRole::kXRequestId) has_request_id = true;
-    AppendHeader(out, h.name, h.value);
+    w.Header(h.name, h.value);
   }
-  AppendContentLength(out, head.headers);
-  AppendCombined(out, "Via", head.headers, http::HeaderRole::kVia,
+  PutContentLength(w, head.headers);
+  PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
                  head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
-  if (!has_request_id) AppendHeader(out, "X-Request-Id", ctx.request_id);
+  if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
   if (ctx.upgrade) {
-    out.append("Connection: upgrade\r\n");
-    if (!upgrade_value.empty()) AppendHeader(out, "Upgrade", upgrade_value);
+    w.Put("Connection: upgrade\r\n");
+    if (!upgrade_value.empty()) w.Header("Upgrade", upgrade_value);
   } else if (!ctx.keep_alive) {
-    out.append("Connection: close\r\n");
+    w.Put("Connection: close\r\n");
   } else if (ctx.client_is_http10) {
-    out.append("Connection: keep-alive\r\n");
+    w.Put("Connection: keep-alive\r\n");
   }
-  out.append("\r\n");
+  w.Put("\r\n");
+}
+
+void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]) {
+  // Two hex digits per byte from one table: 16 loads instead of 32 shifts, masks and branches.
+  static constexpr auto kPairs = [] {
+    std::array<char, 512> t{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      t[2 * i] = kHex[i >> 4];
+      t[2 * i + 1] = kHex[i & 15];
+    }
+    return t;
+  }();
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                               // version 4
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);           // variant 1
+  auto put_bytes = [&](uint64_t word, int first_byte, int count, char* dst) {
+    for (int i = 0; i < count; ++i) {
+      const unsigned b = (word >> (8 * (7 - first_byte - i))) & 0xFF;
+      std::memcpy(dst + 2 * i, &kPairs[2 * b], 2);
+    }
+  };
+  // 8-4-4-4-12: bytes 0-3, 4-5, 6-7 of hi; 0-1, 2-7 of lo.
+  put_bytes(hi, 0, 4, out);
+  out[8] = '-';
+  put_bytes(hi, 4, 2, out + 9);
+  out[13] = '-';
+  put_bytes(hi, 6, 2, out + 14);
+  out[18] = '-';
+  put_bytes(lo, 0, 2, out + 19);
+  out[23] = '-';
+  put_bytes(lo, 2, 6, out + 24);
 }
 
 int StatusFor(ErrorKind kind) {
@@ -193,12 +284,17 @@ void AppendErrorResponse(const Error& error, std::string_view request_id, bool k
   body.append("\"}\n");
 
   int status = StatusFor(error.kind);
+  char digits[24];
+  auto number = [&digits](uint64_t n) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    return std::string_view(digits, static_cast<size_t>(end - digits));
+  };
   out.append("HTTP/1.1 ");
-  AppendNumber(out, status);
+  out.append(number(status));
   out.push_back(' ');
   out.append(http::ReasonPhrase(status));
   out.append("\r\nContent-Type: application/json\r\nContent-Length: ");
-  AppendNumber(out, body.size());
+  out.append(number(body.size()));
   out.append("\r\nX-Request-Id: ");
   out.append(request_id);
   out.append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");

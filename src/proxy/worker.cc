@@ -8,6 +8,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "proxy/internal/forward.h"
 #include "proxy/internal/session.h"
 #include "proxy/proxy.h"
 
@@ -250,19 +251,8 @@ void Worker::ReleaseBlock(char* block) {
 }
 
 void Worker::NewRequestId(char out[36]) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t hi = rng_();
-  uint64_t lo = rng_();
-  // UUID version 4, variant 1.
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);
-  int pos = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) out[pos++] = '-';
-    uint64_t word = i < 16 ? hi : lo;
-    int shift = (15 - (i % 16)) * 4;
-    out[pos++] = kHex[(word >> shift) & 0xF];
-  }
+  const uint64_t hi = rng_();
+  FormatRequestId(hi, rng_(), out);
 }
 
 void Worker::SessionStarted(Session* s) {

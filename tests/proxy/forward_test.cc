@@ -155,5 +155,37 @@ TEST(ForwardTest, StatusMapping) {
   EXPECT_EQ(StatusFor(ErrorKind::kNotImplemented), 501);
 }
 
+TEST(ForwardTest, RequestIdIsAVersion4Uuid) {
+  char id[36];
+  FormatRequestId(0x0123456789abcdefULL, 0xfedcba9876543210ULL, id);
+  // Version nibble forced to 4, variant bits to 10xx.
+  EXPECT_EQ(std::string_view(id, 36), "01234567-89ab-4def-bedc-ba9876543210");
+  FormatRequestId(0, 0, id);
+  EXPECT_EQ(std::string_view(id, 36), "00000000-0000-4000-8000-000000000000");
+  FormatRequestId(~0ULL, ~0ULL, id);
+  EXPECT_EQ(std::string_view(id, 36), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
+TEST(ForwardTest, HeadsWithoutSpacesAfterColonsAndLongValuesAreWrittenWhole) {
+  // Every field grows by one byte (the space ficus writes after the colon): the serializer's
+  // size estimate must hold, and anything past it must still be written.
+  std::string raw = "GET / HTTP/1.1\r\nHost:h\r\n";
+  std::string expected = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 60; ++i) {
+    raw += "X-" + std::to_string(i) + ":" + std::string(i * 7, 'v') + "\r\n";
+    expected += "X-" + std::to_string(i) + ": " + std::string(i * 7, 'v') + "\r\n";
+  }
+  raw += "\r\n";
+  std::vector<http::Header> storage;
+  auto head = ParseRequest(raw, storage);
+  std::string out = "prefix-kept";
+  const std::string long_ip(300, '1');
+  AppendUpstreamRequestHead(head, ForwardContext{long_ip, "rid", false}, out);
+  expected = "prefix-kept" + expected + "X-Forwarded-For: " + long_ip +
+             "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nVia: 1.1 ficus\r\n"
+             "X-Request-Id: rid\r\n\r\n";
+  EXPECT_EQ(out, expected);
+}
+
 }  // namespace
 }  // namespace ficus::proxy

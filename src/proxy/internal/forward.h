@@ -37,6 +37,10 @@ struct ResponseContext {
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out);
 
+// Formats 128 random bits as a version 4, variant 1 UUID (36 characters, lower-case hex): the
+// request id ficus generates when the client sent none.
+void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]);
+
 // The HTTP status for an error answered by ficus itself (the Fail phase's one mapping).
 int StatusFor(ErrorKind kind);
 
