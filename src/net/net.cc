@@ -430,19 +430,35 @@ Detached RunDetached(Task<void> task, void (*on_exception)(std::exception_ptr)) 
 }
 
 // Coroutine frames recycled per thread by size class (64-byte steps up to 4 KiB): a request's
-// frames are allocated from these lists in steady state, never from malloc.
+// frames are allocated from these lists in steady state, never from malloc. The lists are
+// intrusive (a free frame holds the next pointer) and trivially destructible, so the hot path
+// reaches them without a thread_local guard; a separate object frees them at thread exit.
 constexpr size_t kFrameStep = 64;
 constexpr size_t kFrameClasses = 64;
 constexpr size_t kMaxCachedPerClass = 256;
 
-struct FrameCache {
-  std::vector<void*> free[kFrameClasses];
-  ~FrameCache() {
-    for (auto& list : free)
-      for (void* p : list) ::operator delete(p);
+struct FreeFrameNode {
+  FreeFrameNode* next;
+};
+struct FrameLists {
+  FreeFrameNode* head[kFrameClasses];
+  uint32_t count[kFrameClasses];
+};
+thread_local constinit FrameLists t_frames{};
+
+struct FrameListsReleaser {
+  bool armed = false;
+  ~FrameListsReleaser() {
+    for (size_t c = 0; c < kFrameClasses; ++c) {
+      while (FreeFrameNode* f = t_frames.head[c]) {
+        t_frames.head[c] = f->next;
+        ::operator delete(f);
+      }
+      t_frames.count[c] = 0;
+    }
   }
 };
-thread_local FrameCache t_frames;
+thread_local FrameListsReleaser t_frames_releaser;
 
 }  // namespace
 
@@ -453,23 +469,26 @@ void Spawn(Task<void> task, void (*on_exception)(std::exception_ptr)) {
 namespace internal {
 
 void* AllocateFrame(size_t size) {
-  size_t cls = (size + kFrameStep - 1) / kFrameStep;
+  const size_t cls = (size + kFrameStep - 1) / kFrameStep;
   if (cls < kFrameClasses) {
-    auto& list = t_frames.free[cls];
-    if (!list.empty()) {
-      void* p = list.back();
-      list.pop_back();
-      return p;
+    if (FreeFrameNode* f = t_frames.head[cls]) {
+      t_frames.head[cls] = f->next;
+      --t_frames.count[cls];
+      return f;
     }
-    return ::operator new(cls* kFrameStep);
+    t_frames_releaser.armed = true;  // first miss on this thread: free the lists at its exit
+    return ::operator new(cls * kFrameStep);
   }
   return ::operator new(size);
 }
 
 void FreeFrame(void* p, size_t size) noexcept {
-  size_t cls = (size + kFrameStep - 1) / kFrameStep;
-  if (cls < kFrameClasses && t_frames.free[cls].size() < kMaxCachedPerClass) {
-    t_frames.free[cls].push_back(p);
+  const size_t cls = (size + kFrameStep - 1) / kFrameStep;
+  if (cls < kFrameClasses && t_frames.count[cls] < kMaxCachedPerClass) {
+    auto* f = static_cast<FreeFrameNode*>(p);
+    f->next = t_frames.head[cls];
+    t_frames.head[cls] = f;
+    ++t_frames.count[cls];
     return;
   }
   ::operator delete(p);

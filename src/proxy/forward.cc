@@ -22,16 +22,16 @@ class HeadWriter {
   HeadWriter(const HeadWriter&) = delete;
   HeadWriter& operator=(const HeadWriter&) = delete;
 
-  void Put(std::string_view s) {
+  [[gnu::always_inline]] void Put(std::string_view s) {
     if (s.size() > static_cast<size_t>(end_ - p_)) Grow(s.size());
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
-  void Put(char c) {
+  [[gnu::always_inline]] void Put(char c) {
     if (p_ == end_) Grow(1);
     *p_++ = c;
   }
-  void Header(std::string_view name, std::string_view value) {
+  [[gnu::always_inline]] void Header(std::string_view name, std::string_view value) {
     const size_t n = name.size() + value.size() + 4;
     if (n > static_cast<size_t>(end_ - p_)) Grow(n);
     std::memcpy(p_, name.data(), name.size());
