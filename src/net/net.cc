@@ -69,6 +69,7 @@ Loop::Loop() {
   if (epoll_fd_ < 0) throw SystemError("epoll_create1");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw SystemError("eventfd");
+  now_ms_ = CoarseMonotonicMillis();
   wake_state_.fd = wake_fd_;
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -126,18 +127,20 @@ void Loop::RunReady() {
 void Loop::Run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
+  // One coarse clock read per wake-up (now_ms_): the batch's work takes microseconds, and
+  // deadlines are checked on a 100 ms sweep.
   while (!stop_.load(std::memory_order_acquire)) {
-    int64_t now = CoarseMonotonicMillis();
     int timeout = -1;
     if (!ready_.empty()) {
       timeout = 0;
     } else if (tick_ || !sleepers_.empty()) {
       int64_t next = tick_ ? next_tick_ms_ : INT64_MAX;
       for (const auto& s : sleepers_) next = std::min(next, s.wake_at_ms);
-      timeout = static_cast<int>(std::clamp<int64_t>(next - now, 0, 1000));
+      timeout = static_cast<int>(std::clamp<int64_t>(next - now_ms_, 0, 1000));
     }
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) throw SystemError("epoll_wait");
+    now_ms_ = CoarseMonotonicMillis();
     for (int i = 0; i < n; ++i) {
       auto* s = static_cast<internal::IoState*>(events[i].data.ptr);
       if (s == &wake_state_) {
@@ -163,10 +166,11 @@ void Loop::Run() {
     }
     RunReady();
     graveyard_.clear();
-    now = CoarseMonotonicMillis();
+    const int64_t now = now_ms_;
     if (tick_ && now >= next_tick_ms_) {
       next_tick_ms_ = now + tick_every_.count();
       tick_();
+      now_ms_ = CoarseMonotonicMillis();
     }
     if (!sleepers_.empty()) {
       auto due = std::partition(sleepers_.begin(), sleepers_.end(),

@@ -80,6 +80,9 @@ class Loop {
   void Stop();
   void Post(std::function<void()> fn);
   void SetTick(std::chrono::milliseconds every, std::function<void()> tick);
+  // The coarse monotonic clock (ms, CoarseMonotonicMillis) as of this loop's last wake-up: what
+  // per-request deadlines compare against, without a clock read each (this thread only).
+  int64_t NowMs() const { return now_ms_; }
   // Suspends the calling coroutine for about `d` (resolution: the tick, at most 100 ms).
   Task<void> Sleep(std::chrono::milliseconds d);
 
@@ -92,7 +95,8 @@ class Loop {
   void RunPosted();
   void RunReady();
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: Post() and Stop() from other threads
+  int wake_fd_ = -1;
+  int64_t now_ms_ = 0;  // eventfd: Post() and Stop() from other threads
   internal::IoState wake_state_;
   std::atomic<bool> stop_{false};
   std::mutex posted_mu_;  // guards posted_

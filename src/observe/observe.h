@@ -80,8 +80,11 @@ class Histogram {
   // and no floating point (bench/observe_bench.cc).
   static constexpr int BucketFor(uint64_t micros);
 
-  void Record(uint64_t micros) {
-    buckets_[BucketFor(micros)].Add(1);
+  void Record(uint64_t micros) { RecordInBucket(BucketFor(micros), micros); }
+  // For one value recorded in several histograms: the bucket is computed once by the caller.
+  // REQUIRES: bucket == BucketFor(micros).
+  void RecordInBucket(int bucket, uint64_t micros) {
+    buckets_[bucket].Add(1);
     sum_micros_.Add(micros);
   }
   uint64_t Bucket(int i) const { return buckets_[i].Get(); }

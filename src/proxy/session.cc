@@ -28,8 +28,6 @@ constexpr int64_t kParkAfterMs = 200;  // an idle keep-alive connection gives it
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr int kNotRoutable = -2;  // RouteTable::Match returns -1 for "no route"
 
-int64_t NowMs() { return CoarseMonotonicMillis(); }
-
 Unexpected Downstream(ErrorKind kind, const char* why) {
   return Fail(kind, Side::kDownstream, why);
 }

@@ -131,9 +131,16 @@ void Session::Record(int status) {
   const int64_t now = MonotonicNanos();
   const int cls = observe::StatusClassIndex(status);
   worker_.server_stats().responses[cls].Add();
+  // Each value goes to up to three cells (route, cluster, endpoint): bucket it once.
+  using observe::Histogram;
   const uint64_t duration_us = MicrosBetween(start_ns_, now);
+  const int duration_bucket = Histogram::BucketFor(duration_us);
   const bool connected = connected_ns_ != 0;
+  const uint64_t connect_us = connected ? MicrosBetween(connect_start_ns_, connected_ns_) : 0;
+  const int connect_bucket = connected ? Histogram::BucketFor(connect_us) : 0;
   const bool first_byte = first_byte_ns_ != 0 && sent_ns_ != 0;
+  const uint64_t first_byte_us = first_byte ? MicrosBetween(sent_ns_, first_byte_ns_) : 0;
+  const int first_byte_bucket = first_byte ? Histogram::BucketFor(first_byte_us) : 0;
   observe::TrafficCell* cells[3] = {
       route_cell_, cluster_traffic_,
       endpoint_stats_ ? &endpoint_stats_->Cell(worker_.id()) : nullptr};
@@ -142,11 +149,11 @@ void Session::Record(int status) {
     c->in_flight.Add(-1);
     c->responses[cls].Add();
     c->codes.Add(status);
-    c->duration.Record(duration_us);
+    c->duration.RecordInBucket(duration_bucket, duration_us);
     c->request_bytes.Add(request_body_bytes_);
     c->response_bytes.Add(response_body_bytes_);
-    if (connected) c->upstream_connect.Record(MicrosBetween(connect_start_ns_, connected_ns_));
-    if (first_byte) c->upstream_first_byte.Record(MicrosBetween(sent_ns_, first_byte_ns_));
+    if (connected) c->upstream_connect.RecordInBucket(connect_bucket, connect_us);
+    if (first_byte) c->upstream_first_byte.RecordInBucket(first_byte_bucket, first_byte_us);
   }
   if (route_cell_ != nullptr) route_cell_->clients.Add(client_hash_);
   if (record_ == nullptr) return;

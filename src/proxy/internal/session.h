@@ -84,6 +84,7 @@ class Session final : public net::TimeoutList::Entry {
   // --- helpers ---
   void SetDeadline(int64_t after_ms, Wait what);
   int64_t upstream_timeout_ms() const;
+  int64_t NowMs() const { return worker_.loop().NowMs(); }
   Error TimeoutError() const;
   Error ReadError(const net::ErrorCode& ec, Side side) const;
   void EnsureMemory();
