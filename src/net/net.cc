@@ -481,7 +481,7 @@ void* AllocateFrame(size_t size) {
       return f;
     }
     t_frames_releaser.armed = true;  // first miss on this thread: free the lists at its exit
-    return ::operator new(cls * kFrameStep);
+    return ::operator new(cls* kFrameStep);
   }
   return ::operator new(size);
 }

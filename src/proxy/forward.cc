@@ -151,12 +151,11 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
     }
   }
   PutContentLength(w, head.headers);
-  PutCombined(w, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor,
-                 ctx.client_ip);
+  PutCombined(w, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor, ctx.client_ip);
   w.Put("X-Forwarded-Proto: http\r\n");
   if (!head.host.empty()) w.Header("X-Forwarded-Host", head.host);
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
-                 head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
+              head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   w.Header("X-Request-Id", ctx.request_id);
   if (!ctx.traceparent.empty()) w.Header("traceparent", ctx.traceparent);
   if (head.upgrade) {
@@ -170,8 +169,8 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
 
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out) {
-  HeadWriter w(out, head.head_size + head.headers.size() + ctx.request_id.size() +
-                        kAddedFixedBytes);
+  HeadWriter w(out,
+               head.head_size + head.headers.size() + ctx.request_id.size() + kAddedFixedBytes);
   w.Put("HTTP/1.1 ");
   w.Number(head.status);
   w.Put(' ');
@@ -191,7 +190,7 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
   }
   PutContentLength(w, head.headers);
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
-                 head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
+              head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
   if (ctx.upgrade) {
     w.Put("Connection: upgrade\r\n");
@@ -215,8 +214,8 @@ void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]) {
     }
     return t;
   }();
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                               // version 4
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);           // variant 1
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 1
   auto put_bytes = [&](uint64_t word, int first_byte, int count, char* dst) {
     for (int i = 0; i < count; ++i) {
       const unsigned b = (word >> (8 * (7 - first_byte - i))) & 0xFF;
