@@ -181,6 +181,58 @@ void Registry::ForEachEndpoint(const std::function<void(TrafficStats&)>& f) {
 
 uint64_t KeySketch::HashClientKey(std::string_view key) { return HashClient(key); }
 
+namespace {
+constexpr uint64_t kBodyMul = 0x9fb21c651e98df25ull;
+inline uint64_t MixWord(uint64_t acc, uint64_t word) {
+  acc ^= word * kBodyMul;
+  acc = std::rotl(acc, 29);
+  return acc * 0xbf58476d1ce4e5b9ull;
+}
+}  // namespace
+
+void BodyHasher::Update(const char* data, size_t n) {
+  const uint64_t before = length_;
+  length_ += n;
+  if (before >= kMaxBytes) return;  // past the cap only the length counts
+  n = static_cast<size_t>(std::min<uint64_t>(n, kMaxBytes - before));
+  if (carry_bytes_ != 0 && n != 0) {  // complete the partial word from the previous piece
+    const size_t take = std::min<size_t>(8 - carry_bytes_, n);
+    uint64_t w = 0;
+    std::memcpy(&w, data, take);
+    carry_ |= w << (8 * carry_bytes_);
+    carry_bytes_ += static_cast<uint32_t>(take);
+    data += take;
+    n -= take;
+    if (carry_bytes_ < 8) return;
+    acc_ = MixWord(acc_, carry_);
+    carry_ = 0;
+    carry_bytes_ = 0;
+  }
+  for (; n >= 8; data += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, data, 8);
+    acc_ = MixWord(acc_, w);
+  }
+  if (n != 0) {
+    carry_ = 0;
+    std::memcpy(&carry_, data, n);
+    carry_bytes_ = static_cast<uint32_t>(n);
+  }
+}
+
+uint64_t BodyHasher::Finish() const {
+  uint64_t h = acc_;
+  // The partial word with its byte count, so "ab" and "ab\0" differ; then the whole length.
+  if (carry_bytes_ != 0) h = MixWord(h, carry_ ^ (uint64_t{carry_bytes_} << 56));
+  h = MixWord(h, length_);
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
 uint64_t HashClient(std::string_view address) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.

@@ -297,6 +297,82 @@ class KeySketch {
   std::atomic<bool> reset_{false};
 };
 
+// A streaming 64-bit hash of a response body (non-cryptographic: it only has to tell "same
+// body" from "different body" for the report's cacheability estimate). Update() takes the body
+// in the pieces ficus forwards, 8 bytes at a time (multiply-rotate), carrying a partial word
+// between pieces; only the first kMaxBytes are hashed, the total length is mixed in at the end,
+// so two bodies that differ only past 64 KiB and have the same length hash the same.
+class BodyHasher {
+ public:
+  static constexpr uint64_t kMaxBytes = 64 * 1024;
+  void Reset() { *this = BodyHasher(); }
+  void Update(const char* data, size_t n);
+  // PayloadFn-compatible (http::ChunkedScanner): `self` is a BodyHasher.
+  static void TakePiece(void* self, std::string_view piece) {
+    static_cast<BodyHasher*>(self)->Update(piece.data(), piece.size());
+  }
+  uint64_t Finish() const;
+  uint64_t length() const { return length_; }
+
+ private:
+  uint64_t acc_ = 0x9e3779b97f4a7c15ull;
+  uint64_t length_ = 0;  // every byte seen, hashed or not
+  uint64_t carry_ = 0;   // a partial word (carry_bytes_ bytes, little-endian)
+  uint32_t carry_bytes_ = 0;
+};
+
+// Whether responses of a route repeat, in one worker: for sampled GET/HEAD 200 responses,
+// {request key hash, body hash} in kSlots direct-mapped slots (a colliding or new key replaces
+// the slot's entry; no allocation). A response whose key is in its slot counts as `repeated`
+// when its body hash equals the stored one, else `changed` (and the slot takes the new hash);
+// every response counts as `sampled`. The worker is the only writer of the slots and counters
+// (relaxed atomics, as Counter); the telemetry thread takes the counts as differences against
+// what it took before (its own baseline), so the worker never has to be told to reset.
+class RepeatSketch {
+ public:
+  static constexpr int kSlots = 128;
+  struct Counts {
+    uint64_t sampled = 0;
+    uint64_t repeated = 0;
+    uint64_t changed = 0;
+  };
+  // Worker only.
+  void Add(uint64_t key_hash, uint64_t body_hash) {
+    if (key_hash == 0) key_hash = 1;  // 0 marks an empty slot
+    Slot& s = slots_[key_hash % kSlots];
+    sampled_.Add();
+    if (s.key.load(std::memory_order_relaxed) == key_hash) {
+      if (s.body.load(std::memory_order_relaxed) == body_hash) {
+        repeated_.Add();
+        return;
+      }
+      changed_.Add();
+    } else {
+      s.key.store(key_hash, std::memory_order_relaxed);
+    }
+    s.body.store(body_hash, std::memory_order_relaxed);
+  }
+  // Reader: the counts since the previous Take (one reader at a time: the telemetry tick).
+  Counts Take() {
+    Counts now{sampled_.Get(), repeated_.Get(), changed_.Get()};
+    Counts d{now.sampled - taken_.sampled, now.repeated - taken_.repeated,
+             now.changed - taken_.changed};
+    taken_ = now;
+    return d;
+  }
+  // Reader: the cumulative counts (metrics, tests).
+  Counts Totals() const { return {sampled_.Get(), repeated_.Get(), changed_.Get()}; }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> key{0};
+    std::atomic<uint64_t> body{0};
+  };
+  std::array<Slot, kSlots> slots_{};
+  Counter sampled_, repeated_, changed_;
+  Counts taken_;  // reader-owned
+};
+
 // Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's
 // record phase (in_flight when the exchange reaches the route/cluster/endpoint).
 struct alignas(64) TrafficCell {
@@ -311,6 +387,7 @@ struct alignas(64) TrafficCell {
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
   ClientSketch clients;              // distinct client addresses (telemetry)
   KeySketch keys;                    // heaviest client keys (routes only; telemetry)
+  RepeatSketch repeats;              // sampled GET 200 body repeats (routes only; telemetry)
 };
 using RouteCell = TrafficCell;
 

@@ -108,6 +108,8 @@ class Worker {
   void NewRequestId(char out[36]);
   void SessionStarted(Session* s);
   void SessionEnded(Session* s);
+  // Routed requests left until the next repeat sample (session_repeat.cc), this worker's.
+  uint32_t& repeat_countdown() { return repeat_countdown_; }
 
   static constexpr size_t kBlockSize = 64 * 1024;
 
@@ -149,6 +151,7 @@ class Worker {
   bool draining_ = false;
   bool stopped_ = false;
   telemetry::ErrorSampler* error_sampler_ = nullptr;
+  uint32_t repeat_countdown_ = 1;
 };
 
 }  // namespace ficus::proxy

@@ -26,6 +26,7 @@ void Session::BeginObserve(bool parsed) {
   retries_ = 0;
   trace_this_ = false;
   tracing_ = false;
+  repeat_sample_ = false;
   drop_tracestate_ = false;
   observe::AccessLog* log = worker_.access_log();
   observe::Tracer* tracer = worker_.tracer();
@@ -78,6 +79,8 @@ void Session::EnterRoute(observe::TrafficStats* stats) {
   route_cell_->requests.Add();
   route_cell_->in_flight.Add(1);
   CountClientKey();
+  if (--worker_.repeat_countdown() == 0) [[unlikely]]
+    StartRepeatSample();
 }
 
 // Who sends this request, for the report's noisy clients: the API key, else the user, else

@@ -277,9 +277,14 @@ void Telemetry::TickLocked(int64_t now) {
   std::vector<Rollup> rows;
   std::vector<std::string> names;
   std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
+  std::vector<RepeatCount> repeats;  // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
       keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
+    if (s.kind == SeriesKind::kRoute && s.repeat_sampled != 0) {
+      repeats.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name,
+                         s.repeat_sampled, s.repeat_repeated, s.repeat_changed});
+    }
   }
   for (const SeriesTotals& s : current) {
     auto it = before.find({static_cast<int>(s.kind), s.name});
@@ -312,6 +317,7 @@ void Telemetry::TickLocked(int64_t now) {
     store_->WriteRollups(Resolution::k1m, minute_rows);
   }
   store_->WriteClientKeys(keys);
+  if (!repeats.empty()) store_->WriteRepeats(repeats);
   store_->Prune(now);
 }
 

@@ -85,6 +85,11 @@ struct SeriesTotals {
   Hll clients;               // since the previous take (not cumulative)
   // Heaviest client keys since the previous take (routes; a take only): key -> requests.
   std::vector<std::pair<std::string, uint64_t>> keys;
+  // Sampled GET/HEAD 200 responses since the previous take (routes; a take only): how many,
+  // and how many repeated / changed the body last seen for the same request key.
+  uint64_t repeat_sampled = 0;
+  uint64_t repeat_repeated = 0;
+  uint64_t repeat_changed = 0;
 };
 
 // One interval of one series.
@@ -156,8 +161,10 @@ struct ClientKeyCount {
   uint64_t count = 0;
 };
 
-// Sampled GET 200 responses of one route in one minute: how many had the same body as the
-// previous response to the same request target (repeated) and how many a different one.
+// Sampled GET/HEAD 200 responses of one route in one minute (the proxy's per-worker repeat
+// sketches, 1 in telemetry.repeat_sample routed requests): how many had the same body as the
+// previous sampled response to the same request key (repeated) and how many a different one;
+// the rest of `sampled` were keys not seen before (or evicted from the sketch).
 struct RepeatCount {
   int64_t ts_ms = 0;
   std::string route;
