@@ -21,6 +21,9 @@ constexpr double kSlowMs = 200;              // "slow" for offload candidates
 constexpr double kSmallResponse = 2048;      // bytes: a status, not a document
 constexpr double kNoisyShare = 0.20;         // one key with over 20 % of all requests
 constexpr double kCacheableRepeat = 0.5;     // at least half the sampled responses repeat
+// A cache is worth suggesting only for a route that carries load: a share of the requests or
+// of the time answering them (a health check that repeats its body saves nothing).
+constexpr double kCacheWorthShare = 0.05;
 
 std::string Fmt(const char* fmt, auto... args) {
   char buf[1024];
@@ -257,7 +260,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
         cfg_it != route_cfg.end() ? cfg_it->second->cluster : std::string("CLUSTER");
     const bool cacheable = rr.reads && rr.repeat_ratio && *rr.repeat_ratio >= kCacheableRepeat &&
                            rr.repeat_samples >= 20;
-    if (cacheable) {
+    const bool worth_caching = rr.share >= kCacheWorthShare || rr.time_share >= kCacheWorthShare;
+    if (cacheable && worth_caching) {
       // A TTL long enough that most repeats are served from cache, short enough that a change
       // shows within it: 30 s when nothing changed in the samples, 5 s otherwise.
       const int ttl = *rr.repeat_ratio >= 0.95 ? 30 : 5;

@@ -42,6 +42,9 @@ class ReportEndToEnd(unittest.TestCase):
                 .replace("127.0.0.1:8080", "127.0.0.1:%d" % cls.port)
                 .replace("127.0.0.1:9901", "127.0.0.1:%d" % admin))
         text += "\ndata_dir: %s\n" % os.path.join(cls.dir, "data")
+        # The traffic here is scaled down in time (15 s, not the demo's minute), so every routed
+        # GET is a cacheability sample instead of the default 1 in 32.
+        text += "telemetry: { repeat_sample: 1 }\n"
         cls.config = os.path.join(cls.dir, "ficus.yaml")
         with open(cls.config, "w") as f:
             f.write(text)
@@ -127,6 +130,21 @@ class ReportEndToEnd(unittest.TestCase):
         self.assertGreater(noisy["key:partner-scraper-7"]["share"], 0.3)
         self.assertIn("rate_limit: { key: { header: X-Api-Key }",
                       findings[("noisy_client", "*")]["snippet"])
+        # The catalog's bodies repeat for the same URL (measured live by the proxy's sampled body
+        # hashes): a cache finding with its hit rate, TTL and snippet.
+        cache = findings.get(("cache", "catalog"))
+        self.assertIsNotNone(cache, report["findings"])
+        catalog = routes["catalog"]
+        self.assertGreaterEqual(catalog["repeat_samples"], 100, catalog)
+        self.assertGreaterEqual(catalog["repeat_ratio"], 0.95, catalog)
+        self.assertIn("cache: { ttl: 30s", cache["snippet"])
+        self.assertRegex(cache["remedy"], r"estimated hit rate (9[5-9]|100)%")
+        # The sales report's body changes with every order, and it is no plain cache case (its
+        # slow-read remedy says precompute or cache with a short TTL); checkout is a POST.
+        self.assertGreaterEqual(routes["reports"]["repeat_samples"], 10, routes["reports"])
+        self.assertLess(routes["reports"]["repeat_ratio"], 0.5, routes["reports"])
+        for route in ("reports", "checkout", "signup", "cart"):
+            self.assertNotIn(("cache", route), findings)
         # Nothing to say about the fast, error-free routes.
         for kind, route in findings:
             self.assertNotIn(route, ("cart", "health"), findings[(kind, route)])
