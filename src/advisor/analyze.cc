@@ -87,6 +87,22 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   std::vector<telemetry::Rollup> periods =
       store.Periods(res, telemetry::SeriesKind::kRoute, {}, p.from_ms, p.to_ms, bucket_ms);
   rep.assessments = store.Assessments(0, p.to_ms + 1);
+  // Which of the period's assessment windows were kept out of the SLOs (their requests are in
+  // the synthetic series), and which counted like user traffic.
+  for (const auto& a : rep.assessments) {
+    const int64_t to = a.ts_ms + a.duration_ms;
+    if (to < p.from_ms || a.ts_ms >= p.to_ms) continue;
+    Report::SyntheticWindow w{a.target, a.ts_ms, to, 0};
+    // The route's synthetic requests in the rollup intervals the window touches. A scenario
+    // cannot carry the key (its requests are the file's): it always counted in the SLOs.
+    if (a.target.rfind("route:", 0) == 0) {
+      const int64_t from_row = a.ts_ms / res_ms * res_ms;
+      for (const auto& t : store.Totals(res, telemetry::SeriesKind::kSynthetic,
+                                        {a.target.substr(6)}, from_row, to + res_ms))
+        w.synthetic_requests += t.requests;
+    }
+    rep.synthetic_windows.push_back(std::move(w));
+  }
 
   std::map<std::string, const config::Route*> route_cfg;
   if (config) {
@@ -184,8 +200,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
         const int64_t from = p.to_ms - window_ms;
         auto r = window_ms <= 86'400'000 ? telemetry::Resolution::k10s : telemetry::Resolution::k1m;
         std::vector<std::pair<std::string, slo::RouteTotals>> named;
-        for (const auto& t : store.Totals(r, telemetry::SeriesKind::kRoute, {}, from, p.to_ms))
-          named.emplace_back(t.name, ToTotals(t));
+        // Users' traffic only: the route's totals less its `ficus assess` requests.
+        for (const auto& t : store.SloTotals(r, from, p.to_ms)) named.emplace_back(t.name, ToTotals(t));
         return slo::RouteSource::CountsOf(obj, named);
       };
       std::array<slo::Counts, slo::kWindowCount> counts{};

@@ -182,6 +182,44 @@ void Registry::ForEachEndpoint(const std::function<void(TrafficStats&)>& f) {
 uint64_t KeySketch::HashClientKey(std::string_view key) { return HashClient(key); }
 
 namespace {
+// 16 hex digits -> *out; false on anything else.
+bool ParseHex64(std::string_view hex, uint64_t* out) {
+  uint64_t v = 0;
+  for (char c : hex) {
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return hex.size() == 16;
+}
+}  // namespace
+
+bool SyntheticKey::Set(std::string_view hex, int64_t until_ns) {
+  uint64_t hi = 0, lo = 0;
+  if (hex.size() != 32 || !ParseHex64(hex.substr(0, 16), &hi) || !ParseHex64(hex.substr(16), &lo))
+    return false;
+  until_ns_.store(0, std::memory_order_release);  // no match while the halves change
+  hi_.store(hi, std::memory_order_relaxed);
+  lo_.store(lo, std::memory_order_relaxed);
+  until_ns_.store(until_ns, std::memory_order_release);
+  return true;
+}
+
+bool SyntheticKey::Matches(std::string_view value, int64_t now_ns) const {
+  if (now_ns >= until_ns_.load(std::memory_order_acquire)) return false;
+  uint64_t hi = 0, lo = 0;
+  const bool parsed = value.size() == 32 && ParseHex64(value.substr(0, 16), &hi) &&
+                      ParseHex64(value.substr(16), &lo);
+  const uint64_t diff =
+      (hi ^ hi_.load(std::memory_order_relaxed)) | (lo ^ lo_.load(std::memory_order_relaxed));
+  return parsed && diff == 0;
+}
+
+namespace {
 constexpr uint64_t kBodyMul = 0x9fb21c651e98df25ull;
 inline uint64_t MixWord(uint64_t acc, uint64_t word) {
   acc ^= word * kBodyMul;

@@ -373,6 +373,36 @@ class RepeatSketch {
   Counts taken_;  // reader-owned
 };
 
+// The secret of the running `ficus assess`, whose requests carry it in `X-Ficus-Synthetic`:
+// they count in their route's cells like any request and, besides, in the cell's `synthetic`
+// counts, which the SLOs subtract. Set only through the authenticated admin API
+// (POST /synthetic-key), so nobody on the network can take their own traffic out of the SLOs.
+// 128 bits (32 hex digits) with an expiry; the admin thread writes, workers read (relaxed
+// halves behind a release/acquire expiry: a read torn by a concurrent Set just fails to match).
+class SyntheticKey {
+ public:
+  // `hex`: 32 hex digits; false (and nothing changes) otherwise. Valid until `until_ns`
+  // (MonotonicNanos clock).
+  bool Set(std::string_view hex, int64_t until_ns);
+  void Clear() { until_ns_.store(0, std::memory_order_release); }
+  // Worker: `value` is the registered secret and `now_ns` is before its expiry. Only called for
+  // a request that carries the header. Compares every byte whatever the first difference.
+  bool Matches(std::string_view value, int64_t now_ns) const;
+  bool active(int64_t now_ns) const { return now_ns < until_ns_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<uint64_t> hi_{0}, lo_{0};
+  std::atomic<int64_t> until_ns_{0};
+};
+
+// Requests of a route that carried the valid `ficus assess` secret (SyntheticKey), in one
+// worker; also counted in the cell's ordinary counters.
+struct SyntheticCounts {
+  Counter requests;
+  Counter errors;     // 5xx sent downstream
+  Histogram duration;  // request start -> response complete
+};
+
 // Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's
 // record phase (in_flight when the exchange reaches the route/cluster/endpoint).
 struct alignas(64) TrafficCell {
@@ -388,6 +418,7 @@ struct alignas(64) TrafficCell {
   ClientSketch clients;              // distinct client addresses (telemetry)
   KeySketch keys;                    // heaviest client keys (routes only; telemetry)
   RepeatSketch repeats;              // sampled GET 200 body repeats (routes only; telemetry)
+  SyntheticCounts synthetic;         // `ficus assess` requests (routes only; kept out of SLOs)
 };
 using RouteCell = TrafficCell;
 
@@ -531,6 +562,8 @@ class Registry {
   ClusterStats* Cluster(std::string_view name);
   TrafficStats* Endpoint(std::string_view cluster, std::string_view address);
   ServerCell& Server(int worker) { return server_[worker]; }
+  // The running assessment's secret (admin thread writes, workers read).
+  SyntheticKey& synthetic() { return synthetic_; }
 
   // Calls `f` for every registered route / cluster, under the registry's lock (so `f` must
   // not call Route() or Cluster()). For readers that fold the cells themselves (telemetry).
@@ -558,6 +591,7 @@ class Registry {
   std::deque<TrafficStats> endpoints_;
   std::vector<std::function<void(MetricWriter&)>> collectors_;
   std::array<ServerCell, kMaxWorkers> server_{};
+  SyntheticKey synthetic_;
 };
 
 // --- the exchange record: what the access log and a trace span are made of ------------------

@@ -90,6 +90,7 @@ class Worker {
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   const std::shared_ptr<upstream::ClusterState>& cluster(size_t index) { return clusters_[index]; }
   observe::ServerCell& server_stats() { return registry_.Server(id_); }
+  observe::Registry& registry() { return registry_; }
   // The access log and tracer (null when not configured). Set before Start().
   void SetSinks(observe::AccessLog* access_log, observe::Tracer* tracer) {
     access_log_ = access_log;

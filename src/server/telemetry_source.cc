@@ -60,6 +60,18 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
         }
       }
       out.push_back(std::move(s));
+      // The route's `ficus assess` requests (cumulative, like the route's own counts).
+      telemetry::SeriesTotals syn;
+      syn.kind = telemetry::SeriesKind::kSynthetic;
+      syn.name = r.name;
+      for (int w = 0; w < workers; ++w) {
+        const observe::SyntheticCounts& c = r.Cell(w).synthetic;
+        syn.requests += c.requests.Get();
+        syn.errors += c.errors.Get();
+        for (int i = 0; i < observe::Histogram::kBuckets; ++i)
+          syn.latency.buckets[i] += c.duration.Bucket(i);
+      }
+      out.push_back(std::move(syn));
     });
     // A cluster's and an endpoint's latency are their own traffic cells' durations (request
     // start -> response complete, for the requests routed to that cluster or sent to that

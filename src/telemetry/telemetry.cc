@@ -297,7 +297,8 @@ void Telemetry::TickLocked(int64_t now) {
   last_tick_ms_ = now;
   if (!rows.empty()) {
     // Add to a row this interval may already have (several ticks in one interval).
-    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint}) {
+    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint,
+                            SeriesKind::kSynthetic}) {
       for (Rollup& old : store_->QueryRollups(Resolution::k10s, kind, {}, ts, ts + 1)) {
         for (Rollup& r : rows) {
           if (r.kind == kind && r.name == old.name) r.Merge(old);
@@ -309,7 +310,8 @@ void Telemetry::TickLocked(int64_t now) {
     // restart too.
     const int64_t minute = AlignDown(ts, static_cast<int64_t>(Resolution::k1m));
     std::vector<Rollup> minute_rows;
-    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint}) {
+    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint,
+                            SeriesKind::kSynthetic}) {
       for (Rollup& r : store_->Totals(Resolution::k10s, kind, {}, minute, minute + 60'000)) {
         minute_rows.push_back(std::move(r));
       }

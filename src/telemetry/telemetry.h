@@ -69,8 +69,11 @@ struct Hll {
 // ---------------------------------------------------------------------------------------------
 // What the store keeps
 
-enum class SeriesKind : int { kRoute = 0, kCluster = 1, kEndpoint = 2 };
-std::string_view SeriesKindName(SeriesKind kind);  // "route", "cluster", "endpoint"
+// kSynthetic: per route, the requests of a running `ficus assess` (they are in the route's
+// series too; SLOs use SloTotals, which subtracts them).
+enum class SeriesKind : int { kRoute = 0, kCluster = 1, kEndpoint = 2, kSynthetic = 3 };
+// "route", "cluster", "endpoint", "synthetic"
+std::string_view SeriesKindName(SeriesKind kind);
 
 // Cumulative totals of one series as the metrics registry has them (counters only grow), plus
 // the clients seen since the previous take.
@@ -212,6 +215,10 @@ class Store {
   // The rows above merged per series name (ts = from_ms).
   std::vector<Rollup> Totals(Resolution res, SeriesKind kind, const std::vector<std::string>& names,
                              int64_t from_ms, int64_t to_ms);
+
+  // What the SLOs count per route: its Totals less its synthetic (`ficus assess`) Totals
+  // (requests, errors and latency buckets; never below zero).
+  std::vector<Rollup> SloTotals(Resolution res, int64_t from_ms, int64_t to_ms);
 
   // The rows above merged per series name and per period: one Rollup per (name, period start
   // aligned to period_ms) that has data, ordered by ts then name (reports: percentiles per

@@ -178,6 +178,9 @@ class Session final : public net::TimeoutList::Entry {
   bool repeat_sample_ = false;
   uint64_t repeat_key_ = 0;  // hash of method, host, path and query
   observe::BodyHasher repeat_hasher_;
+  // This request carried the running assessment's secret (X-Ficus-Synthetic, CountClientKey):
+  // Record also counts it in the route cell's `synthetic` counts, which the SLOs subtract.
+  bool synthetic_ = false;
 
   // Retries (issue 3). The request stays in the input area; a retry rewinds in_begin_.
   upstream::EndpointSet tried_;        // endpoints this request tried (grows once per connection)
