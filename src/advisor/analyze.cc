@@ -201,7 +201,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
         auto r = window_ms <= 86'400'000 ? telemetry::Resolution::k10s : telemetry::Resolution::k1m;
         std::vector<std::pair<std::string, slo::RouteTotals>> named;
         // Users' traffic only: the route's totals less its `ficus assess` requests.
-        for (const auto& t : store.SloTotals(r, from, p.to_ms)) named.emplace_back(t.name, ToTotals(t));
+        for (const auto& t : store.SloTotals(r, from, p.to_ms))
+          named.emplace_back(t.name, ToTotals(t));
         return slo::RouteSource::CountsOf(obj, named);
       };
       std::array<slo::Counts, slo::kWindowCount> counts{};

@@ -79,7 +79,8 @@ class SyntheticKey {
     for (int i = 0; i < 4; ++i) key += Fmt("%08x", static_cast<unsigned>(rd()));
     const int64_t ttl_s = std::min<int64_t>(3600, max_ns / 1'000'000'000 + 60);
     slo::PostResult r = slo::HttpPost(
-        hook_, Fmt(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
+        hook_,
+        Fmt(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
         std::chrono::milliseconds(3000), auth_);
     if (r.status == 200) {
       key_ = std::move(key);

@@ -32,9 +32,10 @@ std::string SyntheticNote(const Report::SyntheticWindow& w) {
     return Fmt("assessment %s %s to %s: synthetic; its %llu requests are kept out of the SLOs",
                w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str(),
                static_cast<unsigned long long>(w.synthetic_requests));
-  return Fmt("assessment %s %s to %s: synthetic, but counted in the SLOs (assess could not "
-             "register its key: set admin.token, or it was a scenario)",
-             w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str());
+  return Fmt(
+      "assessment %s %s to %s: synthetic, but counted in the SLOs (assess could not "
+      "register its key: set admin.token, or it was a scenario)",
+      w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str());
 }
 
 // Finite numbers only: JSON has no NaN or infinity.

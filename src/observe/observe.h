@@ -399,7 +399,7 @@ class SyntheticKey {
 // worker; also counted in the cell's ordinary counters.
 struct SyntheticCounts {
   Counter requests;
-  Counter errors;     // 5xx sent downstream
+  Counter errors;      // 5xx sent downstream
   Histogram duration;  // request start -> response complete
 };
 

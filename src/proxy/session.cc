@@ -768,10 +768,9 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       // the scanner hands over (never the framing); other bodies are hashed as they are sent.
       auto scanned =
           dechunk ? scanner.Scan({xfer_ + head_size, available}, &InPlaceDecoder::Take, &decoded)
-          : repeat_sample_
-              ? scanner.Scan({xfer_ + head_size, available}, &observe::BodyHasher::TakePiece,
-                             &repeat_hasher_)
-              : scanner.Scan({xfer_ + head_size, available});
+          : repeat_sample_ ? scanner.Scan({xfer_ + head_size, available},
+                                          &observe::BodyHasher::TakePiece, &repeat_hasher_)
+                           : scanner.Scan({xfer_ + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
       first = dechunk ? decoded.size : *scanned;
       done = scanner.done();
@@ -831,10 +830,10 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     } else if (resp.framing == BodyFraming::kChunked) {
       decoded = InPlaceDecoder{xfer_};
       auto scanned =
-          dechunk          ? scanner.Scan({xfer_, r.bytes}, &InPlaceDecoder::Take, &decoded)
-          : repeat_sample_ ? scanner.Scan({xfer_, r.bytes}, &observe::BodyHasher::TakePiece,
-                                          &repeat_hasher_)
-                           : scanner.Scan({xfer_, r.bytes});
+          dechunk ? scanner.Scan({xfer_, r.bytes}, &InPlaceDecoder::Take, &decoded)
+          : repeat_sample_
+              ? scanner.Scan({xfer_, r.bytes}, &observe::BodyHasher::TakePiece, &repeat_hasher_)
+              : scanner.Scan({xfer_, r.bytes});
       if (!scanned) co_return Unexpected{scanned.error()};
       take = dechunk ? decoded.size : *scanned;
       done = scanner.done();

@@ -35,8 +35,7 @@ void Session::StartRepeatSample() {
   repeat_sample_ = true;
 }
 
-void Session::HashSent(const http::ResponseHead& resp, bool dechunk, const char* data,
-                       size_t n) {
+void Session::HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n) {
   if (resp.framing == http::BodyFraming::kChunked && !dechunk) return;
   repeat_hasher_.Update(data, n);
 }
@@ -46,7 +45,8 @@ void Session::FinishRepeatSample(const http::ResponseHead& resp) {
   if (resp.status != 200 || route_cell_ == nullptr) return;
   if (head_.method == http::Method::kHead) {
     // No body to compare: what the upstream says about it (length and validators) stands in.
-    const uint64_t length = resp.framing == http::BodyFraming::kContentLength ? resp.content_length : 0;
+    const uint64_t length =
+        resp.framing == http::BodyFraming::kContentLength ? resp.content_length : 0;
     repeat_hasher_.Update(reinterpret_cast<const char*>(&length), sizeof length);
     for (const http::Header& h : resp.headers) {
       if (http::EqualsIgnoreCase(h.name, "etag") || http::EqualsIgnoreCase(h.name, "last-modified"))

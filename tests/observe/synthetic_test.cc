@@ -16,11 +16,11 @@ TEST(SyntheticKeyTest, MatchesOnlyTheRegisteredKeyBeforeItExpires) {
   EXPECT_TRUE(k.active(999));
   EXPECT_TRUE(k.Matches(kKey, 999));
   EXPECT_TRUE(k.Matches("00112233445566778899AABBCCDDEEFF", 999));  // hex digits, any case
-  EXPECT_FALSE(k.Matches(kKey, 1000));                               // expired
-  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeefe", 5));    // last digit differs
-  EXPECT_FALSE(k.Matches("10112233445566778899aabbccddeeff", 5));    // first digit differs
-  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeef", 5));     // too short
-  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeeff0", 5));   // too long
+  EXPECT_FALSE(k.Matches(kKey, 1000));                              // expired
+  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeefe", 5));   // last digit differs
+  EXPECT_FALSE(k.Matches("10112233445566778899aabbccddeeff", 5));   // first digit differs
+  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeef", 5));    // too short
+  EXPECT_FALSE(k.Matches("00112233445566778899aabbccddeeff0", 5));  // too long
   EXPECT_FALSE(k.Matches("", 5));
   k.Clear();
   EXPECT_FALSE(k.Matches(kKey, 5));
