@@ -56,8 +56,11 @@ SHOP_PORT=$(awk '/^READY /{print $2; exit}' "$WORK/shop.out")
 LISTEN=$(free_port)
 ADMIN=$(free_port)
 
-# The shop's own config (routes, SLOs) on the ports picked here, data in the temp dir.
-sed -e "s/127.0.0.1:3000/127.0.0.1:$SHOP_PORT/; s/127.0.0.1:8080/127.0.0.1:$LISTEN/; s/127.0.0.1:9901/127.0.0.1:$ADMIN/" \
+# The shop's own config (routes, SLOs) on the ports picked here, data in the temp dir, and an
+# admin token made up for this run: with it `ficus assess` registers its per-run key and its
+# step load stays out of the SLOs.
+TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+sed -e "s/127.0.0.1:3000/127.0.0.1:$SHOP_PORT/; s/127.0.0.1:8080/127.0.0.1:$LISTEN/; s/listen: 127.0.0.1:9901/listen: 127.0.0.1:$ADMIN, token: $TOKEN/" \
   "$SHOP/ficus.yaml" >"$WORK/ficus.yaml"
 echo "data_dir: $WORK/data" >>"$WORK/ficus.yaml"
 sed -e "s#127.0.0.1:8080#127.0.0.1:$LISTEN#" "$SHOP/traffic.yaml" >"$WORK/traffic.yaml"

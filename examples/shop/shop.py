@@ -116,9 +116,11 @@ def make_handler(shop):
                 with shop.lock:
                     orders = shop.orders
                 digest = hashlib.sha256(str(orders).encode()).hexdigest()[:12]
+                # Stamped with when it was computed: no two answers are the same body.
                 return self.send_json(200, {"orders": orders, "revenue_cents": orders * 3141,
                                             "by_product": {p["name"]: p["stock"] for p in
-                                                           PRODUCTS}, "digest": digest})
+                                                           PRODUCTS}, "digest": digest,
+                                            "generated_at": round(time.time(), 6)})
             return self.send_json(404, {"error": "not found"})
 
         def do_POST(self):

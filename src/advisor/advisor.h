@@ -168,6 +168,15 @@ struct Report {
   std::vector<NoisyClient> noisy;
   std::vector<Correlation> correlations;
   std::vector<telemetry::Assessment> assessments;
+  // The period's assessment windows: `ficus assess` step loads ran through the gateway then.
+  // `synthetic_requests` of them carried the run's registered secret and are kept out of the
+  // SLOs; when 0, that step load counted in the SLOs like user traffic.
+  struct SyntheticWindow {
+    std::string target;
+    int64_t from_ms = 0, to_ms = 0;
+    uint64_t synthetic_requests = 0;
+  };
+  std::vector<SyntheticWindow> synthetic_windows;
   std::vector<Finding> findings;  // most severe first
   std::vector<Growth> growth;     // 1x, 2x, 10x, 100x
 };

@@ -21,6 +21,9 @@ constexpr double kSlowMs = 200;              // "slow" for offload candidates
 constexpr double kSmallResponse = 2048;      // bytes: a status, not a document
 constexpr double kNoisyShare = 0.20;         // one key with over 20 % of all requests
 constexpr double kCacheableRepeat = 0.5;     // at least half the sampled responses repeat
+// A cache is worth suggesting only for a route that carries load: a share of the requests or
+// of the time answering them (a health check that repeats its body saves nothing).
+constexpr double kCacheWorthShare = 0.05;
 
 std::string Fmt(const char* fmt, auto... args) {
   char buf[1024];
@@ -84,6 +87,22 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   std::vector<telemetry::Rollup> periods =
       store.Periods(res, telemetry::SeriesKind::kRoute, {}, p.from_ms, p.to_ms, bucket_ms);
   rep.assessments = store.Assessments(0, p.to_ms + 1);
+  // Which of the period's assessment windows were kept out of the SLOs (their requests are in
+  // the synthetic series), and which counted like user traffic.
+  for (const auto& a : rep.assessments) {
+    const int64_t to = a.ts_ms + a.duration_ms;
+    if (to < p.from_ms || a.ts_ms >= p.to_ms) continue;
+    Report::SyntheticWindow w{a.target, a.ts_ms, to, 0};
+    // The route's synthetic requests in the rollup intervals the window touches. A scenario
+    // cannot carry the key (its requests are the file's): it always counted in the SLOs.
+    if (a.target.rfind("route:", 0) == 0) {
+      const int64_t from_row = a.ts_ms / res_ms * res_ms;
+      for (const auto& t : store.Totals(res, telemetry::SeriesKind::kSynthetic,
+                                        {a.target.substr(6)}, from_row, to + res_ms))
+        w.synthetic_requests += t.requests;
+    }
+    rep.synthetic_windows.push_back(std::move(w));
+  }
 
   std::map<std::string, const config::Route*> route_cfg;
   if (config) {
@@ -181,7 +200,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
         const int64_t from = p.to_ms - window_ms;
         auto r = window_ms <= 86'400'000 ? telemetry::Resolution::k10s : telemetry::Resolution::k1m;
         std::vector<std::pair<std::string, slo::RouteTotals>> named;
-        for (const auto& t : store.Totals(r, telemetry::SeriesKind::kRoute, {}, from, p.to_ms))
+        // Users' traffic only: the route's totals less its `ficus assess` requests.
+        for (const auto& t : store.SloTotals(r, from, p.to_ms))
           named.emplace_back(t.name, ToTotals(t));
         return slo::RouteSource::CountsOf(obj, named);
       };
@@ -257,7 +277,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
         cfg_it != route_cfg.end() ? cfg_it->second->cluster : std::string("CLUSTER");
     const bool cacheable = rr.reads && rr.repeat_ratio && *rr.repeat_ratio >= kCacheableRepeat &&
                            rr.repeat_samples >= 20;
-    if (cacheable) {
+    const bool worth_caching = rr.share >= kCacheWorthShare || rr.time_share >= kCacheWorthShare;
+    if (cacheable && worth_caching) {
       // A TTL long enough that most repeats are served from cache, short enough that a change
       // shows within it: 30 s when nothing changed in the samples, 5 s otherwise.
       const int ttl = *rr.repeat_ratio >= 0.95 ? 30 : 5;

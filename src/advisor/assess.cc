@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 
 #include "advisor/advisor.h"
 #include "load/load.h"
+#include "slo/slo.h"
 
 namespace ficus::advisor {
 namespace {
@@ -51,6 +53,54 @@ struct Target {
   std::string name;  // "route:NAME" or "scenario:FILE"
   double threshold_ms = 0;
   load::Options base;
+};
+
+// The step load is not users' traffic: each run registers a fresh 128-bit secret with the
+// gateway's admin API (POST /synthetic-key, with the admin token from the config) and sends it
+// in X-Ficus-Synthetic; ficus then counts these requests in the route's metrics and rollups
+// but keeps them out of its SLOs. The secret is cleared when the run ends (and expires on its
+// own shortly after the envelope if assess dies). Empty when the gateway would not take it
+// (no admin token, admin unreachable): then the step load counts in the SLOs, and we say so.
+class SyntheticKey {
+ public:
+  SyntheticKey(const config::Config& cfg, int64_t max_ns) {
+    if (cfg.admin.token.empty()) {
+      why_ = "admin.token is not set";
+      return;
+    }
+    hook_.host = cfg.admin.address == "0.0.0.0" || cfg.admin.address.empty() ? "127.0.0.1"
+                 : cfg.admin.address == "::"                                 ? "::1"
+                                                                             : cfg.admin.address;
+    hook_.port = cfg.admin.port;
+    hook_.target = "/synthetic-key";
+    auth_ = "Authorization: Bearer " + cfg.admin.token + "\r\n";
+    std::random_device rd;
+    std::string key;
+    for (int i = 0; i < 4; ++i) key += Fmt("%08x", static_cast<unsigned>(rd()));
+    const int64_t ttl_s = std::min<int64_t>(3600, max_ns / 1'000'000'000 + 60);
+    slo::PostResult r = slo::HttpPost(
+        hook_,
+        Fmt(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
+        std::chrono::milliseconds(3000), auth_);
+    if (r.status == 200) {
+      key_ = std::move(key);
+    } else {
+      why_ = r.status ? Fmt("the admin API answered %d to POST /synthetic-key", r.status)
+                      : "the admin API is unreachable: " + r.error;
+    }
+  }
+  ~SyntheticKey() {
+    if (!key_.empty())
+      slo::HttpPost(hook_, R"({"key":""})", std::chrono::milliseconds(3000), auth_);
+  }
+  const std::string& key() const { return key_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  config::Webhook hook_;
+  std::string auth_;
+  std::string key_;
+  std::string why_;
 };
 
 }  // namespace
@@ -190,6 +240,24 @@ int AssessCommand(const AssessOptions& o) {
     store = std::make_unique<telemetry::Store>(so);
   } catch (const std::exception& e) {
     return fail(e.what());
+  }
+
+  const SyntheticKey synthetic(cfg, *max_ns);
+  if (!synthetic.key().empty()) {
+    for (Target& t : targets) {
+      if (t.name.rfind("route:", 0) == 0)
+        t.base.headers.push_back("X-Ficus-Synthetic: " + synthetic.key());
+      else
+        std::fprintf(stderr,
+                     "ficus assess: %s: a scenario's requests cannot carry the synthetic key: "
+                     "its step load counts in the SLOs\n",
+                     t.name.c_str());
+    }
+  } else {
+    std::fprintf(stderr,
+                 "ficus assess: %s: the step load will count in the SLOs like user traffic (the "
+                 "report marks the assessment windows)\n",
+                 synthetic.why().c_str());
   }
 
   // Every step of every target fits in the time envelope.

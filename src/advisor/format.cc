@@ -26,6 +26,18 @@ std::string Time(int64_t ms) {
   return buf;
 }
 
+// One line on an assessment window for the SLO section of every format.
+std::string SyntheticNote(const Report::SyntheticWindow& w) {
+  if (w.synthetic_requests > 0)
+    return Fmt("assessment %s %s to %s: synthetic; its %llu requests are kept out of the SLOs",
+               w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str(),
+               static_cast<unsigned long long>(w.synthetic_requests));
+  return Fmt(
+      "assessment %s %s to %s: synthetic, but counted in the SLOs (assess could not "
+      "register its key: set admin.token, or it was a scenario)",
+      w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str());
+}
+
 // Finite numbers only: JSON has no NaN or infinity.
 std::string Num(double v) {
   if (!std::isfinite(v)) return "null";
@@ -78,6 +90,7 @@ std::string FormatText(const Report& r) {
                s.budget_remaining * 100, s.burn_1h, s.severity.c_str());
     }
   }
+  for (const auto& w : r.synthetic_windows) o += "  " + SyntheticNote(w) + "\n";
   o += "\nFindings (most severe first)\n";
   if (r.findings.empty()) o += "  none: no trigger point crossed\n";
   for (const auto& f : r.findings) {
@@ -127,6 +140,8 @@ std::string FormatMarkdown(const Report& r) {
             "state %s\n",
             s.id.c_str(), s.target * 100, s.sli ? Fmt("%.3f%%", *s.sli * 100).c_str() : "n/a",
             s.budget_remaining * 100, s.burn_1h, s.burn_6h, s.severity.c_str());
+  if (!r.synthetic_windows.empty()) o += "\n";
+  for (const auto& w : r.synthetic_windows) o += "- " + SyntheticNote(w) + "\n";
   o += "\n## Risk matrix\n\n| route | finding | impact | likelihood | remedy "
        "|\n|---|---|---|---|---|\n";
   for (const auto& f : r.findings)
@@ -233,6 +248,15 @@ std::string FormatJson(const Report& r) {
          ",\"knee_rate\":" + Num(a.knee_rate) + ",\"p99_ms\":" + Num(a.p99_ms) +
          ",\"error_ratio\":" + Num(a.error_ratio) + Fmt(",\"steps\":%d", a.steps) +
          ",\"stop_reason\":" + JsonString(a.stop_reason) + "}";
+  }
+  o += "],\"synthetic_windows\":[";
+  for (size_t i = 0; i < r.synthetic_windows.size(); ++i) {
+    const auto& w = r.synthetic_windows[i];
+    o += (i ? "," : "") + std::string("{\"target\":") + JsonString(w.target) +
+         Fmt(",\"from_ms\":%lld,\"to_ms\":%lld,\"synthetic_requests\":%llu,\"slo_excluded\":%s}",
+             static_cast<long long>(w.from_ms), static_cast<long long>(w.to_ms),
+             static_cast<unsigned long long>(w.synthetic_requests),
+             w.synthetic_requests > 0 ? "true" : "false");
   }
   o += "],\"growth\":[";
   for (size_t i = 0; i < r.growth.size(); ++i) {
@@ -393,6 +417,8 @@ std::string FormatHtml(const Report& r) {
     budget_bars.emplace_back(s.id, std::max(0.0, s.budget_remaining),
                              Fmt("%.0f%% left, %s", s.budget_remaining * 100, s.severity.c_str()));
   if (!r.slos.empty()) o += BarChart("chart-budget", budget_bars);
+  for (const auto& w : r.synthetic_windows)
+    o += "<p class=\"synthetic\">" + HtmlEscape(SyntheticNote(w)) + "</p>";
   o += "</section>\n";
 
   o += "<section id=\"findings\"><h2>Trigger points and findings</h2>";

@@ -463,6 +463,7 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "error_samples_per_route" << YAML::Value
       << c.telemetry.error_samples_per_route;
   out << YAML::Key << "slo_interval" << YAML::Value << FormatDuration(c.telemetry.slo_interval);
+  out << YAML::Key << "repeat_sample" << YAML::Value << c.telemetry.repeat_sample;
   out << YAML::EndMap;
   if (!c.slos.empty()) {
     out << YAML::Key << "slos" << YAML::Value << YAML::BeginSeq;

@@ -172,6 +172,9 @@ struct Telemetry {
   uint64_t max_size = 256ull << 20;       // database + WAL bound, bytes; pruning keeps under it
   uint32_t error_samples_per_route = 20;  // the newest 5xx samples kept per route
   Duration slo_interval{10'000};          // how often the SLOs are evaluated (GET /slo, webhooks)
+  // 1 in N routed requests (per worker) has its GET/HEAD 200 response body hashed for the
+  // report's cacheability (repeats per request key); 0 = off.
+  uint32_t repeat_sample = 32;
 };
 
 // A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.

@@ -181,6 +181,96 @@ void Registry::ForEachEndpoint(const std::function<void(TrafficStats&)>& f) {
 
 uint64_t KeySketch::HashClientKey(std::string_view key) { return HashClient(key); }
 
+namespace {
+// 16 hex digits -> *out; false on anything else.
+bool ParseHex64(std::string_view hex, uint64_t* out) {
+  uint64_t v = 0;
+  for (char c : hex) {
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return hex.size() == 16;
+}
+}  // namespace
+
+bool SyntheticKey::Set(std::string_view hex, int64_t until_ns) {
+  uint64_t hi = 0, lo = 0;
+  if (hex.size() != 32 || !ParseHex64(hex.substr(0, 16), &hi) || !ParseHex64(hex.substr(16), &lo))
+    return false;
+  until_ns_.store(0, std::memory_order_release);  // no match while the halves change
+  hi_.store(hi, std::memory_order_relaxed);
+  lo_.store(lo, std::memory_order_relaxed);
+  until_ns_.store(until_ns, std::memory_order_release);
+  return true;
+}
+
+bool SyntheticKey::Matches(std::string_view value, int64_t now_ns) const {
+  if (now_ns >= until_ns_.load(std::memory_order_acquire)) return false;
+  uint64_t hi = 0, lo = 0;
+  const bool parsed = value.size() == 32 && ParseHex64(value.substr(0, 16), &hi) &&
+                      ParseHex64(value.substr(16), &lo);
+  const uint64_t diff =
+      (hi ^ hi_.load(std::memory_order_relaxed)) | (lo ^ lo_.load(std::memory_order_relaxed));
+  return parsed && diff == 0;
+}
+
+namespace {
+constexpr uint64_t kBodyMul = 0x9fb21c651e98df25ull;
+inline uint64_t MixWord(uint64_t acc, uint64_t word) {
+  acc ^= word * kBodyMul;
+  acc = std::rotl(acc, 29);
+  return acc * 0xbf58476d1ce4e5b9ull;
+}
+}  // namespace
+
+void BodyHasher::Update(const char* data, size_t n) {
+  const uint64_t before = length_;
+  length_ += n;
+  if (before >= kMaxBytes) return;  // past the cap only the length counts
+  n = static_cast<size_t>(std::min<uint64_t>(n, kMaxBytes - before));
+  if (carry_bytes_ != 0 && n != 0) {  // complete the partial word from the previous piece
+    const size_t take = std::min<size_t>(8 - carry_bytes_, n);
+    uint64_t w = 0;
+    std::memcpy(&w, data, take);
+    carry_ |= w << (8 * carry_bytes_);
+    carry_bytes_ += static_cast<uint32_t>(take);
+    data += take;
+    n -= take;
+    if (carry_bytes_ < 8) return;
+    acc_ = MixWord(acc_, carry_);
+    carry_ = 0;
+    carry_bytes_ = 0;
+  }
+  for (; n >= 8; data += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, data, 8);
+    acc_ = MixWord(acc_, w);
+  }
+  if (n != 0) {
+    carry_ = 0;
+    std::memcpy(&carry_, data, n);
+    carry_bytes_ = static_cast<uint32_t>(n);
+  }
+}
+
+uint64_t BodyHasher::Finish() const {
+  uint64_t h = acc_;
+  // The partial word with its byte count, so "ab" and "ab\0" differ; then the whole length.
+  if (carry_bytes_ != 0) h = MixWord(h, carry_ ^ (uint64_t{carry_bytes_} << 56));
+  h = MixWord(h, length_);
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
 uint64_t HashClient(std::string_view address) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.

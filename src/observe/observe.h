@@ -300,6 +300,112 @@ class KeySketch {
   std::atomic<bool> reset_{false};
 };
 
+// A streaming 64-bit hash of a response body (non-cryptographic: it only has to tell "same
+// body" from "different body" for the report's cacheability estimate). Update() takes the body
+// in the pieces ficus forwards, 8 bytes at a time (multiply-rotate), carrying a partial word
+// between pieces; only the first kMaxBytes are hashed, the total length is mixed in at the end,
+// so two bodies that differ only past 64 KiB and have the same length hash the same.
+class BodyHasher {
+ public:
+  static constexpr uint64_t kMaxBytes = 64 * 1024;
+  void Reset() { *this = BodyHasher(); }
+  void Update(const char* data, size_t n);
+  // PayloadFn-compatible (http::ChunkedScanner): `self` is a BodyHasher.
+  static void TakePiece(void* self, std::string_view piece) {
+    static_cast<BodyHasher*>(self)->Update(piece.data(), piece.size());
+  }
+  uint64_t Finish() const;
+  uint64_t length() const { return length_; }
+
+ private:
+  uint64_t acc_ = 0x9e3779b97f4a7c15ull;
+  uint64_t length_ = 0;  // every byte seen, hashed or not
+  uint64_t carry_ = 0;   // a partial word (carry_bytes_ bytes, little-endian)
+  uint32_t carry_bytes_ = 0;
+};
+
+// Whether responses of a route repeat, in one worker: for sampled GET/HEAD 200 responses,
+// {request key hash, body hash} in kSlots direct-mapped slots (a colliding or new key replaces
+// the slot's entry; no allocation). A response whose key is in its slot counts as `repeated`
+// when its body hash equals the stored one, else `changed` (and the slot takes the new hash);
+// every response counts as `sampled`. The worker is the only writer of the slots and counters
+// (relaxed atomics, as Counter); the telemetry thread takes the counts as differences against
+// what it took before (its own baseline), so the worker never has to be told to reset.
+class RepeatSketch {
+ public:
+  static constexpr int kSlots = 128;
+  struct Counts {
+    uint64_t sampled = 0;
+    uint64_t repeated = 0;
+    uint64_t changed = 0;
+  };
+  // Worker only.
+  void Add(uint64_t key_hash, uint64_t body_hash) {
+    if (key_hash == 0) key_hash = 1;  // 0 marks an empty slot
+    Slot& s = slots_[key_hash % kSlots];
+    sampled_.Add();
+    if (s.key.load(std::memory_order_relaxed) == key_hash) {
+      if (s.body.load(std::memory_order_relaxed) == body_hash) {
+        repeated_.Add();
+        return;
+      }
+      changed_.Add();
+    } else {
+      s.key.store(key_hash, std::memory_order_relaxed);
+    }
+    s.body.store(body_hash, std::memory_order_relaxed);
+  }
+  // Reader: the counts since the previous Take (one reader at a time: the telemetry tick).
+  Counts Take() {
+    Counts now{sampled_.Get(), repeated_.Get(), changed_.Get()};
+    Counts d{now.sampled - taken_.sampled, now.repeated - taken_.repeated,
+             now.changed - taken_.changed};
+    taken_ = now;
+    return d;
+  }
+  // Reader: the cumulative counts (metrics, tests).
+  Counts Totals() const { return {sampled_.Get(), repeated_.Get(), changed_.Get()}; }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> key{0};
+    std::atomic<uint64_t> body{0};
+  };
+  std::array<Slot, kSlots> slots_{};
+  Counter sampled_, repeated_, changed_;
+  Counts taken_;  // reader-owned
+};
+
+// The secret of the running `ficus assess`, whose requests carry it in `X-Ficus-Synthetic`:
+// they count in their route's cells like any request and, besides, in the cell's `synthetic`
+// counts, which the SLOs subtract. Set only through the authenticated admin API
+// (POST /synthetic-key), so nobody on the network can take their own traffic out of the SLOs.
+// 128 bits (32 hex digits) with an expiry; the admin thread writes, workers read (relaxed
+// halves behind a release/acquire expiry: a read torn by a concurrent Set just fails to match).
+class SyntheticKey {
+ public:
+  // `hex`: 32 hex digits; false (and nothing changes) otherwise. Valid until `until_ns`
+  // (MonotonicNanos clock).
+  bool Set(std::string_view hex, int64_t until_ns);
+  void Clear() { until_ns_.store(0, std::memory_order_release); }
+  // Worker: `value` is the registered secret and `now_ns` is before its expiry. Only called for
+  // a request that carries the header. Compares every byte whatever the first difference.
+  bool Matches(std::string_view value, int64_t now_ns) const;
+  bool active(int64_t now_ns) const { return now_ns < until_ns_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<uint64_t> hi_{0}, lo_{0};
+  std::atomic<int64_t> until_ns_{0};
+};
+
+// Requests of a route that carried the valid `ficus assess` secret (SyntheticKey), in one
+// worker; also counted in the cell's ordinary counters.
+struct SyntheticCounts {
+  Counter requests;
+  Counter errors;      // 5xx sent downstream
+  Histogram duration;  // request start -> response complete
+};
+
 // Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's
 // record phase (in_flight when the exchange reaches the route/cluster/endpoint).
 struct alignas(64) TrafficCell {
@@ -314,6 +420,8 @@ struct alignas(64) TrafficCell {
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
   ClientSketch clients;              // distinct client addresses (telemetry)
   KeySketch keys;                    // heaviest client keys (routes only; telemetry)
+  RepeatSketch repeats;              // sampled GET 200 body repeats (routes only; telemetry)
+  SyntheticCounts synthetic;         // `ficus assess` requests (routes only; kept out of SLOs)
 };
 using RouteCell = TrafficCell;
 
@@ -457,6 +565,8 @@ class Registry {
   ClusterStats* Cluster(std::string_view name);
   TrafficStats* Endpoint(std::string_view cluster, std::string_view address);
   ServerCell& Server(int worker) { return server_[worker]; }
+  // The running assessment's secret (admin thread writes, workers read).
+  SyntheticKey& synthetic() { return synthetic_; }
 
   // Calls `f` for every registered route / cluster, under the registry's lock (so `f` must
   // not call Route() or Cluster()). For readers that fold the cells themselves (telemetry).
@@ -484,6 +594,7 @@ class Registry {
   std::deque<TrafficStats> endpoints_;
   std::vector<std::function<void(MetricWriter&)>> collectors_;
   std::array<ServerCell, kMaxWorkers> server_{};
+  SyntheticKey synthetic_;
 };
 
 // --- the exchange record: what the access log and a trace span are made of ------------------

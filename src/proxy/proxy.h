@@ -90,6 +90,7 @@ class Worker {
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   const std::shared_ptr<upstream::ClusterState>& cluster(size_t index) { return clusters_[index]; }
   observe::ServerCell& server_stats() { return registry_.Server(id_); }
+  observe::Registry& registry() { return registry_; }
   // The access log and tracer (null when not configured). Set before Start().
   void SetSinks(observe::AccessLog* access_log, observe::Tracer* tracer) {
     access_log_ = access_log;
@@ -108,6 +109,8 @@ class Worker {
   void NewRequestId(char out[36]);
   void SessionStarted(Session* s);
   void SessionEnded(Session* s);
+  // Routed requests left until the next repeat sample (session_repeat.cc), this worker's.
+  uint32_t& repeat_countdown() { return repeat_countdown_; }
 
   static constexpr size_t kBlockSize = 64 * 1024;
 
@@ -149,6 +152,7 @@ class Worker {
   bool draining_ = false;
   bool stopped_ = false;
   telemetry::ErrorSampler* error_sampler_ = nullptr;
+  uint32_t repeat_countdown_ = 1;
 };
 
 }  // namespace ficus::proxy

@@ -762,9 +762,13 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       clean = first == available;
       break;
     case BodyFraming::kChunked: {
+      // A cacheability sample of a chunked body relayed as it came hashes the payload pieces
+      // the scanner hands over (never the framing); other bodies are hashed as they are sent.
       auto scanned =
           dechunk ? scanner.Scan({xfer_ + head_size, available}, &InPlaceDecoder::Take, &decoded)
-                  : scanner.Scan({xfer_ + head_size, available});
+          : repeat_sample_ ? scanner.Scan({xfer_ + head_size, available},
+                                          &observe::BodyHasher::TakePiece, &repeat_hasher_)
+                           : scanner.Scan({xfer_ + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
       first = dechunk ? decoded.size : *scanned;
       done = scanner.done();
@@ -802,6 +806,8 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
   response_started_ = true;
   iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
   response_body_bytes_ += first;
+  if (repeat_sample_) [[unlikely]]
+    HashSent(resp, dechunk, xfer_ + head_size, first);
   Status s = co_await WriteDownstream(iov, first ? 2 : 1);
   if (!s) co_return s;
   while (!done) {
@@ -821,20 +827,27 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       done = remaining == 0;
     } else if (resp.framing == BodyFraming::kChunked) {
       decoded = InPlaceDecoder{xfer_};
-      auto scanned = dechunk ? scanner.Scan({xfer_, r.bytes}, &InPlaceDecoder::Take, &decoded)
-                             : scanner.Scan({xfer_, r.bytes});
+      auto scanned =
+          dechunk ? scanner.Scan({xfer_, r.bytes}, &InPlaceDecoder::Take, &decoded)
+          : repeat_sample_
+              ? scanner.Scan({xfer_, r.bytes}, &observe::BodyHasher::TakePiece, &repeat_hasher_)
+              : scanner.Scan({xfer_, r.bytes});
       if (!scanned) co_return Unexpected{scanned.error()};
       take = dechunk ? decoded.size : *scanned;
       done = scanner.done();
       clean = *scanned == r.bytes;
     }
     response_body_bytes_ += take;
+    if (repeat_sample_) [[unlikely]]
+      HashSent(resp, dechunk, xfer_, take);
     iovec piece{xfer_, take};
     s = co_await WriteDownstream(&piece, 1);
     if (!s) co_return s;
   }
   pool_ok_ = resp.keep_alive && resp.framing != BodyFraming::kUntilClose && clean &&
              request_body_done_ && !closing_;
+  if (repeat_sample_) [[unlikely]]
+    FinishRepeatSample(resp);
   co_return Status{};
 }
 

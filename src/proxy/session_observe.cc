@@ -26,6 +26,8 @@ void Session::BeginObserve(bool parsed) {
   retries_ = 0;
   trace_this_ = false;
   tracing_ = false;
+  repeat_sample_ = false;
+  synthetic_ = false;
   drop_tracestate_ = false;
   observe::AccessLog* log = worker_.access_log();
   observe::Tracer* tracer = worker_.tracer();
@@ -78,19 +80,26 @@ void Session::EnterRoute(observe::TrafficStats* stats) {
   route_cell_->requests.Add();
   route_cell_->in_flight.Add(1);
   CountClientKey();
+  if (--worker_.repeat_countdown() == 0) [[unlikely]]
+    StartRepeatSample();
 }
 
 // Who sends this request, for the report's noisy clients: the API key, else the user, else
 // the address. A stack buffer and one scan of the parsed fields (~20-40 ns; no allocation).
 void Session::CountClientKey() {
-  std::string_view api_key, user;
+  std::string_view api_key, user, synthetic;
   for (const http::Header& h : head_.headers) {
     if (api_key.empty() && http::EqualsIgnoreCase(h.name, "x-api-key")) {
       api_key = h.value;
     } else if (user.empty() && http::EqualsIgnoreCase(h.name, "x-user")) {
       user = h.value;
+    } else if (h.name.size() == 17 && http::EqualsIgnoreCase(h.name, "x-ficus-synthetic")) {
+      // (the inline length test spares most fields the call)
+      synthetic = h.value;
     }
   }
+  if (!synthetic.empty()) [[unlikely]]
+    synthetic_ = worker_.registry().synthetic().Matches(synthetic, MonotonicNanos());
   char buf[observe::KeySketch::kKeyBytes];
   auto compose = [&buf](std::string_view prefix, std::string_view value) {
     const size_t p = std::min(prefix.size(), sizeof buf);
@@ -156,6 +165,11 @@ void Session::Record(int status) {
     if (first_byte) c->upstream_first_byte.RecordInBucket(first_byte_bucket, first_byte_us);
   }
   if (route_cell_ != nullptr) route_cell_->clients.Add(client_hash_);
+  if (synthetic_ && route_cell_ != nullptr) [[unlikely]] {
+    route_cell_->synthetic.requests.Add();
+    if (cls == 4) route_cell_->synthetic.errors.Add();
+    route_cell_->synthetic.duration.Record(duration_us);
+  }
   if (record_ == nullptr) return;
   observe::ExchangeRecord& r = *record_;
   record_ = nullptr;

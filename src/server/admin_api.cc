@@ -255,6 +255,44 @@ AdminResponse PostConfig(const AdminRequest& req, const AdminApiContext& ctx) {
   return r;
 }
 
+// `ficus assess` registers its per-run secret here before its step load and clears it after;
+// the ttl bounds an assessment that dies before clearing (at most an hour).
+AdminResponse PostSyntheticKey(const AdminRequest& req, const AdminApiContext& ctx) {
+  constexpr std::string_view kAction = "POST /synthetic-key";
+  AdminResponse denied;
+  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  auto bad = [&](std::string detail) {
+    AuditAuthorized(req, ctx, kAction, "bad_request", detail);
+    return Error(400, "bad_request", detail);
+  };
+  json::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  if (ec || !body.is_object()) return bad("the body must be a JSON object");
+  const json::object& o = body.as_object();
+  for (const auto& [key, value] : o) {
+    if (key != "key" && key != "ttl_seconds")
+      return bad("unknown field '" + std::string(key) + "'; expected key, ttl_seconds");
+  }
+  std::string key;
+  if (auto problem = StringField(o, "key", 64, false, &key)) return bad(*problem);
+  if (!o.contains("key")) return bad("key is required");
+  if (key.empty()) {
+    ctx.synthetic->Clear();
+    AuditAuthorized(req, ctx, kAction, "ok", "cleared");
+    return Json(200, json::object{{"active", false}});
+  }
+  int64_t ttl = 600;
+  if (const json::value* t = o.if_contains("ttl_seconds")) {
+    if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 3600)
+      return bad("ttl_seconds must be an integer 1..3600");
+    ttl = t->as_int64();
+  }
+  if (!ctx.synthetic->Set(key, MonotonicNanos() + ttl * 1'000'000'000))
+    return bad("key must be 32 hex digits");
+  AuditAuthorized(req, ctx, kAction, "ok", "set, ttl " + std::to_string(ttl) + " s");
+  return Json(200, json::object{{"active", true}, {"ttl_seconds", ttl}});
+}
+
 AdminResponse GetErrorSamples(const AdminRequest& req, const AdminApiContext& ctx) {
   auto limit = IntParam(req, "limit", kDefaultLimit, 1, kMaxLimit);
   if (!limit) return Error(400, "bad_query", "limit must be 1..10000");
@@ -358,6 +396,10 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     if (IsGet(req)) return GetEvents(req, ctx);
     if (req.method == "POST") return PostEvent(req, ctx);
     return MethodNotAllowed(req, "GET, HEAD, POST");
+  }
+  if (p == "/synthetic-key" && ctx.synthetic != nullptr) {
+    if (req.method == "POST") return PostSyntheticKey(req, ctx);
+    return MethodNotAllowed(req, "POST");
   }
   if (p == "/error-samples") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");

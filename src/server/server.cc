@@ -139,6 +139,7 @@ class Gateway {
     api.slo_status = [this] { return slo_->StatusJson(); };
     api.clusters = [this] { return CurrentSnapshot()->cluster_shared; };
     api.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
+    api.synthetic = &registry_.synthetic();
     handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));

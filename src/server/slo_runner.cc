@@ -21,6 +21,17 @@ void Add(slo::RouteTotals& t, uint64_t requests, uint64_t errors,
   }
 }
 
+// Takes a route's `ficus assess` requests (SeriesKind::kSynthetic) back out of its totals: the
+// SLOs are about users' traffic. Never below zero.
+void Subtract(slo::RouteTotals& t, uint64_t requests, uint64_t errors,
+              const telemetry::LatencyHistogram& latency) {
+  auto less = [](uint64_t& v, uint64_t by) { v = v > by ? v - by : 0; };
+  less(t.responses[1], requests >= errors ? requests - errors : 0);
+  less(t.responses[4], errors);
+  for (int i = 0; i < telemetry::LatencyHistogram::kBuckets; ++i)
+    less(t.duration[i], latency.buckets[i]);
+}
+
 }  // namespace
 
 TelemetrySloSource::TelemetrySloSource(telemetry::Telemetry& telemetry) : telemetry_(telemetry) {}
@@ -57,6 +68,27 @@ const std::vector<std::pair<std::string, slo::RouteTotals>>& TelemetrySloSource:
     for (const telemetry::WindowStats& w : telemetry_.Window(telemetry::SeriesKind::kRoute, 0)) {
       Add(slot(w.name), w.requests, w.errors, w.latency);
     }
+  }
+  // Then the synthetic requests, from the same sources.
+  auto subtract = [&out](const std::string& name, uint64_t requests, uint64_t errors,
+                         const telemetry::LatencyHistogram& latency) {
+    for (auto& [n, t] : out) {
+      if (n == name) Subtract(t, requests, errors, latency);
+    }
+  };
+  if (window_ms <= kTenSecondRetentionMs) {
+    for (const telemetry::WindowStats& w :
+         telemetry_.Window(telemetry::SeriesKind::kSynthetic, window_ms))
+      subtract(w.name, w.requests, w.errors, w.latency);
+  } else {
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    const int64_t from = (now_ms - window_ms) / kMinuteMs * kMinuteMs;
+    for (const telemetry::Rollup& r : telemetry_.store().Totals(
+             telemetry::Resolution::k1m, telemetry::SeriesKind::kSynthetic, {}, from, now_ms + 1))
+      subtract(r.name, r.requests, r.errors, r.latency);
+    for (const telemetry::WindowStats& w : telemetry_.Window(telemetry::SeriesKind::kSynthetic, 0))
+      subtract(w.name, w.requests, w.errors, w.latency);
   }
   cache_.emplace_back(window_ms, std::move(out));
   return cache_.back().second;

@@ -22,7 +22,8 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
   opt.workers = registry.workers();
 
   // Runs on the telemetry thread (ticks) and the admin thread (live windows), never on a
-  // worker: it only reads the cells (and zeroes the client sketches on a tick).
+  // worker: it only reads the cells (and, on a tick, zeroes the client sketches and takes the
+  // key and repeat counts).
   auto source = [&registry](bool take_clients) {
     std::vector<telemetry::SeriesTotals> out;
     const int workers = registry.workers();
@@ -51,8 +52,26 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
           for (auto& e : r.Cell(w).keys.Take(/*reset=*/true)) keys[std::move(e.key)] += e.count;
         }
         s.keys.assign(keys.begin(), keys.end());
+        for (int w = 0; w < workers; ++w) {
+          const observe::RepeatSketch::Counts rc = r.Cell(w).repeats.Take();
+          s.repeat_sampled += rc.sampled;
+          s.repeat_repeated += rc.repeated;
+          s.repeat_changed += rc.changed;
+        }
       }
       out.push_back(std::move(s));
+      // The route's `ficus assess` requests (cumulative, like the route's own counts).
+      telemetry::SeriesTotals syn;
+      syn.kind = telemetry::SeriesKind::kSynthetic;
+      syn.name = r.name;
+      for (int w = 0; w < workers; ++w) {
+        const observe::SyntheticCounts& c = r.Cell(w).synthetic;
+        syn.requests += c.requests.Get();
+        syn.errors += c.errors.Get();
+        for (int i = 0; i < observe::Histogram::kBuckets; ++i)
+          syn.latency.buckets[i] += c.duration.Bucket(i);
+      }
+      out.push_back(std::move(syn));
     });
     // A cluster's and an endpoint's latency are their own traffic cells' durations (request
     // start -> response complete, for the requests routed to that cluster or sent to that

@@ -72,7 +72,7 @@ int Connect(const config::Webhook& hook, Clock::time_point deadline, std::string
 }  // namespace
 
 PostResult HttpPost(const config::Webhook& hook, std::string_view body,
-                    std::chrono::milliseconds timeout) {
+                    std::chrono::milliseconds timeout, std::string_view extra_headers) {
   PostResult result;
   const Clock::time_point deadline = Clock::now() + timeout;
   const int fd = Connect(hook, deadline, &result.error);
@@ -82,8 +82,9 @@ PostResult HttpPost(const config::Webhook& hook, std::string_view body,
   request.append(v6 ? "[" + hook.host + "]" : hook.host);
   if (hook.port != 80) request.append(":").append(std::to_string(hook.port));
   request.append(
-      "\r\nUser-Agent: ficus-slo\r\nContent-Type: application/json\r\nConnection: close\r\n"
-      "Content-Length: ");
+      "\r\nUser-Agent: ficus-slo\r\nContent-Type: application/json\r\nConnection: close\r\n");
+  request.append(extra_headers);
+  request.append("Content-Length: ");
   request.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
 
   size_t sent = 0;

@@ -214,13 +214,14 @@ class Notifier {
 };
 
 // One blocking HTTP/1.1 POST with a JSON body (Connection: close). Returns the status code, or
-// an error text. Resolves DNS names with getaddrinfo. Off the hot path only.
+// an error text. Resolves DNS names with getaddrinfo. Off the hot path only. `extra_headers`:
+// more header lines, each ending in CRLF (e.g. an Authorization for the admin API).
 struct PostResult {
   int status = 0;     // 0 when no response
   std::string error;  // set when status is 0
 };
 PostResult HttpPost(const config::Webhook& hook, std::string_view body,
-                    std::chrono::milliseconds timeout);
+                    std::chrono::milliseconds timeout, std::string_view extra_headers = {});
 
 // Evaluates every objective of a config against a Source, remembers the latest statuses for
 // Status(), and hands each alert state change to the Notifier (when the SLO has webhooks).

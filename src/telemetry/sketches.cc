@@ -200,6 +200,8 @@ std::string_view SeriesKindName(SeriesKind kind) {
       return "cluster";
     case SeriesKind::kEndpoint:
       return "endpoint";
+    case SeriesKind::kSynthetic:
+      return "synthetic";
   }
   return "unknown";
 }

@@ -277,9 +277,14 @@ void Telemetry::TickLocked(int64_t now) {
   std::vector<Rollup> rows;
   std::vector<std::string> names;
   std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
+  std::vector<RepeatCount> repeats;  // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
       keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
+    if (s.kind == SeriesKind::kRoute && s.repeat_sampled != 0) {
+      repeats.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name,
+                         s.repeat_sampled, s.repeat_repeated, s.repeat_changed});
+    }
   }
   for (const SeriesTotals& s : current) {
     auto it = before.find({static_cast<int>(s.kind), s.name});
@@ -292,7 +297,8 @@ void Telemetry::TickLocked(int64_t now) {
   last_tick_ms_ = now;
   if (!rows.empty()) {
     // Add to a row this interval may already have (several ticks in one interval).
-    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint}) {
+    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint,
+                            SeriesKind::kSynthetic}) {
       for (Rollup& old : store_->QueryRollups(Resolution::k10s, kind, {}, ts, ts + 1)) {
         for (Rollup& r : rows) {
           if (r.kind == kind && r.name == old.name) r.Merge(old);
@@ -304,7 +310,8 @@ void Telemetry::TickLocked(int64_t now) {
     // restart too.
     const int64_t minute = AlignDown(ts, static_cast<int64_t>(Resolution::k1m));
     std::vector<Rollup> minute_rows;
-    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint}) {
+    for (SeriesKind kind : {SeriesKind::kRoute, SeriesKind::kCluster, SeriesKind::kEndpoint,
+                            SeriesKind::kSynthetic}) {
       for (Rollup& r : store_->Totals(Resolution::k10s, kind, {}, minute, minute + 60'000)) {
         minute_rows.push_back(std::move(r));
       }
@@ -312,6 +319,7 @@ void Telemetry::TickLocked(int64_t now) {
     store_->WriteRollups(Resolution::k1m, minute_rows);
   }
   store_->WriteClientKeys(keys);
+  if (!repeats.empty()) store_->WriteRepeats(repeats);
   store_->Prune(now);
 }
 

@@ -69,8 +69,11 @@ struct Hll {
 // ---------------------------------------------------------------------------------------------
 // What the store keeps
 
-enum class SeriesKind : int { kRoute = 0, kCluster = 1, kEndpoint = 2 };
-std::string_view SeriesKindName(SeriesKind kind);  // "route", "cluster", "endpoint"
+// kSynthetic: per route, the requests of a running `ficus assess` (they are in the route's
+// series too; SLOs use SloTotals, which subtracts them).
+enum class SeriesKind : int { kRoute = 0, kCluster = 1, kEndpoint = 2, kSynthetic = 3 };
+// "route", "cluster", "endpoint", "synthetic"
+std::string_view SeriesKindName(SeriesKind kind);
 
 // Cumulative totals of one series as the metrics registry has them (counters only grow), plus
 // the clients seen since the previous take.
@@ -85,6 +88,11 @@ struct SeriesTotals {
   Hll clients;               // since the previous take (not cumulative)
   // Heaviest client keys since the previous take (routes; a take only): key -> requests.
   std::vector<std::pair<std::string, uint64_t>> keys;
+  // Sampled GET/HEAD 200 responses since the previous take (routes; a take only): how many,
+  // and how many repeated / changed the body last seen for the same request key.
+  uint64_t repeat_sampled = 0;
+  uint64_t repeat_repeated = 0;
+  uint64_t repeat_changed = 0;
 };
 
 // One interval of one series.
@@ -156,8 +164,10 @@ struct ClientKeyCount {
   uint64_t count = 0;
 };
 
-// Sampled GET 200 responses of one route in one minute: how many had the same body as the
-// previous response to the same request target (repeated) and how many a different one.
+// Sampled GET/HEAD 200 responses of one route in one minute (the proxy's per-worker repeat
+// sketches, 1 in telemetry.repeat_sample routed requests): how many had the same body as the
+// previous sampled response to the same request key (repeated) and how many a different one;
+// the rest of `sampled` were keys not seen before (or evicted from the sketch).
 struct RepeatCount {
   int64_t ts_ms = 0;
   std::string route;
@@ -205,6 +215,10 @@ class Store {
   // The rows above merged per series name (ts = from_ms).
   std::vector<Rollup> Totals(Resolution res, SeriesKind kind, const std::vector<std::string>& names,
                              int64_t from_ms, int64_t to_ms);
+
+  // What the SLOs count per route: its Totals less its synthetic (`ficus assess`) Totals
+  // (requests, errors and latency buckets; never below zero).
+  std::vector<Rollup> SloTotals(Resolution res, int64_t from_ms, int64_t to_ms);
 
   // The rows above merged per series name and per period: one Rollup per (name, period start
   // aligned to period_ms) that has data, ordered by ts then name (reports: percentiles per

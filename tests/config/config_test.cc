@@ -552,6 +552,12 @@ TEST(ConfigLoad, Telemetry) {
   c = LoadOk(Minimal("telemetry: { slo_interval: 500ms }\n"));
   EXPECT_EQ(c->telemetry.slo_interval, std::chrono::milliseconds(500));
   EXPECT_NE(ToRedactedYaml(*c).find("slo_interval: 500ms"), std::string::npos);
+  EXPECT_EQ(c->telemetry.repeat_sample, 32u);  // the default
+  c = LoadOk(Minimal("telemetry: { repeat_sample: 1 }\n"));
+  EXPECT_EQ(c->telemetry.repeat_sample, 1u);
+  EXPECT_NE(ToRedactedYaml(*c).find("repeat_sample: 1\n"), std::string::npos);
+  c = LoadOk(Minimal("telemetry: { repeat_sample: 0 }\n"));  // off
+  EXPECT_EQ(c->telemetry.repeat_sample, 0u);
 }
 
 TEST(ConfigErrors, Telemetry) {
@@ -564,6 +570,12 @@ TEST(ConfigErrors, Telemetry) {
   ExpectError(Minimal("telemetry: { max_sise: 1MiB }\n"), "telemetry.max_sise",
               "unknown key 'max_sise'; expected one of: max_size, error_samples_per_route");
   ExpectError(Minimal("telemetry: 5\n"), "telemetry", "expected a map");
+  ExpectError(Minimal("telemetry: { repeat_sample: -1 }\n"), "telemetry.repeat_sample",
+              "expected an integer 0..1000000, got '-1'");
+  ExpectError(Minimal("telemetry: { repeat_sample: 1000001 }\n"), "telemetry.repeat_sample",
+              "must be 0..1000000, got 1000001");
+  ExpectError(Minimal("telemetry: { repeat_sample: often }\n"), "telemetry.repeat_sample",
+              "expected an integer");
 }
 
 TEST(ConfigErrors, Ranges) {

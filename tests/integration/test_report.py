@@ -40,8 +40,12 @@ class ReportEndToEnd(unittest.TestCase):
             text = f.read()
         text = (text.replace("127.0.0.1:3000", "127.0.0.1:%d" % shop_port)
                 .replace("127.0.0.1:8080", "127.0.0.1:%d" % cls.port)
-                .replace("127.0.0.1:9901", "127.0.0.1:%d" % admin))
+                .replace("listen: 127.0.0.1:9901",
+                         "listen: 127.0.0.1:%d, token: report-test-token-0123456789" % admin))
         text += "\ndata_dir: %s\n" % os.path.join(cls.dir, "data")
+        # The traffic here is scaled down in time (15 s, not the demo's minute), so every routed
+        # GET is a cacheability sample instead of the default 1 in 32.
+        text += "telemetry: { repeat_sample: 1 }\n"
         cls.config = os.path.join(cls.dir, "ficus.yaml")
         with open(cls.config, "w") as f:
             f.write(text)
@@ -100,6 +104,14 @@ class ReportEndToEnd(unittest.TestCase):
         report = json.loads(self.outputs["json"])
         targets = {a["target"] for a in report["assessments"]}
         self.assertEqual(targets, {"route:catalog", "route:checkout"})
+        # With the admin token, assess registered its key: both windows are marked synthetic
+        # and their requests are kept out of the SLOs.
+        windows = {w["target"]: w for w in report["synthetic_windows"]}
+        self.assertEqual(set(windows), targets)
+        for w in windows.values():
+            self.assertTrue(w["slo_excluded"], w)
+            self.assertGreater(w["synthetic_requests"], 0, w)
+        self.assertIn("kept out of the SLOs", self.outputs["text"])
 
     def test_traffic_mix_loads(self):
         self.assertEqual(self.load.returncode, 0, self.load.stderr)
@@ -127,6 +139,22 @@ class ReportEndToEnd(unittest.TestCase):
         self.assertGreater(noisy["key:partner-scraper-7"]["share"], 0.3)
         self.assertIn("rate_limit: { key: { header: X-Api-Key }",
                       findings[("noisy_client", "*")]["snippet"])
+        # The catalog's bodies repeat for the same URL (measured live by the proxy's sampled body
+        # hashes): a cache finding with its hit rate, TTL and snippet.
+        cache = findings.get(("cache", "catalog"))
+        self.assertIsNotNone(cache, report["findings"])
+        catalog = routes["catalog"]
+        self.assertGreaterEqual(catalog["repeat_samples"], 100, catalog)
+        self.assertGreaterEqual(catalog["repeat_ratio"], 0.95, catalog)
+        self.assertIn("cache: { ttl: 30s", cache["snippet"])
+        self.assertRegex(cache["remedy"], r"estimated hit rate (9[5-9]|100)%")
+        # The sales report is stamped with when it was computed: its body changes every time,
+        # so no cache finding (its slow-read remedy says precompute or cache with a short TTL
+        # that accepts the lag); checkout and signup are POSTs.
+        self.assertGreaterEqual(routes["reports"]["repeat_samples"], 10, routes["reports"])
+        self.assertEqual(routes["reports"]["repeat_ratio"], 0, routes["reports"])
+        for route in ("reports", "checkout", "signup", "cart"):
+            self.assertNotIn(("cache", route), findings)
         # Nothing to say about the fast, error-free routes.
         for kind, route in findings:
             self.assertNotIn(route, ("cart", "health"), findings[(kind, route)])

@@ -609,3 +609,66 @@ TEST(Telemetry, TicksStoreTheHeavyClientKeysPerMinute) {
 
 }  // namespace
 }  // namespace ficus::telemetry
+
+namespace ficus::telemetry {
+namespace {
+
+TEST(Store, SloTotalsLeaveTheSyntheticRequestsOut) {
+  TempDir dir;
+  Store store(StoreOptions{.path = dir.File("t.db")});
+  Rollup syn = Row("api", 0, 30, 4);  // 30 of api's requests were `ficus assess`'s
+  syn.kind = SeriesKind::kSynthetic;
+  Rollup big = Row("web", 0, 50, 1);  // more than the route has: never below zero
+  big.kind = SeriesKind::kSynthetic;
+  store.WriteRollups(Resolution::k10s, {Row("api", 0, 100, 5), Row("web", 0, 7), syn, big});
+  auto all = store.Totals(Resolution::k10s, SeriesKind::kRoute, {}, 0, 10'000);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].requests, 100u);  // the route's own totals keep everything
+  auto slo = store.SloTotals(Resolution::k10s, 0, 10'000);
+  ASSERT_EQ(slo.size(), 2u);
+  EXPECT_EQ(slo[0].name, "api");
+  EXPECT_EQ(slo[0].requests, 70u);
+  EXPECT_EQ(slo[0].errors, 1u);
+  EXPECT_EQ(slo[0].latency.Count(), 0u);  // Row's two samples, less the synthetic row's two
+  EXPECT_EQ(slo[1].name, "web");
+  EXPECT_EQ(slo[1].requests, 0u);
+  EXPECT_EQ(slo[1].errors, 0u);
+  EXPECT_EQ(SeriesKindName(SeriesKind::kSynthetic), "synthetic");
+}
+
+TEST(Telemetry, TicksWriteTheRepeatCountsPerMinute) {
+  TempDir dir;
+  std::vector<SeriesTotals> totals(1);
+  totals[0].name = "catalog";
+  int64_t now = 1'700'000'000'000;
+  TelemetryOptions opt;
+  opt.store.path = dir.File("t.db");
+  Telemetry t(
+      opt,
+      [&](bool take) {
+        std::vector<SeriesTotals> out = totals;
+        if (take) {  // a take hands over the counts since the previous one
+          totals[0].repeat_sampled = totals[0].repeat_repeated = totals[0].repeat_changed = 0;
+        }
+        return out;
+      },
+      [&] { return now; });
+  t.Tick();  // baseline
+  for (int i = 0; i < 3; ++i) {
+    totals[0].requests += 10;
+    totals[0].repeat_sampled = 5;
+    totals[0].repeat_repeated = 3;
+    totals[0].repeat_changed = 1;
+    now += 10'000;
+    t.Tick();
+  }
+  auto rows = t.store().Repeats(0, INT64_MAX);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].route, "catalog");
+  EXPECT_EQ(rows[0].sampled, 15u);
+  EXPECT_EQ(rows[0].repeated, 9u);
+  EXPECT_EQ(rows[0].changed, 3u);
+}
+
+}  // namespace
+}  // namespace ficus::telemetry

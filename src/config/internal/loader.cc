@@ -406,7 +406,8 @@ void Loader::ReadLimits(const Value& v, Limits* l) {
 
 void Loader::ReadTelemetry(const Value& v, Telemetry* t) {
   Fields f;
-  if (!ReadMap(v, {"max_size", "error_samples_per_route", "slo_interval"}, &f)) return;
+  if (!ReadMap(v, {"max_size", "error_samples_per_route", "slo_interval", "repeat_sample"}, &f))
+    return;
   if (const Value* x = f.Get("max_size")) {
     // Below 1 MiB the WAL allowance and a day of 10 s rows for one route do not fit.
     if (auto n = SizeIn(*x, 1 << 20, 1ull << 40)) t->max_size = *n;
@@ -416,6 +417,9 @@ void Loader::ReadTelemetry(const Value& v, Telemetry* t) {
   }
   if (const Value* x = f.Get("slo_interval")) {
     if (auto d = DurationIn(*x, Duration(100), std::chrono::minutes(10))) t->slo_interval = *d;
+  }
+  if (const Value* x = f.Get("repeat_sample")) {
+    if (auto n = Integer(*x, 0, 1'000'000)) t->repeat_sample = static_cast<uint32_t>(*n);
   }
 }
 

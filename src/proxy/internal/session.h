@@ -80,6 +80,14 @@ class Session final : public net::TimeoutList::Entry {
   void CountClientKey();                          // the route's heavy-hitter sketch
   void EnterCluster();                            // after cluster_ is set
   void EnterEndpoint(size_t endpoint);            // after the pick
+  // --- cacheability sample (session_repeat.cc): 1 in telemetry.repeat_sample routed requests
+  // has its GET/HEAD 200 response body hashed as it is relayed, then counted in the route's
+  // RepeatSketch. Unsampled requests pay one countdown decrement (EnterRoute).
+  void StartRepeatSample();
+  // Body bytes as sent downstream (not for a chunked body relayed with its framing: the
+  // scanner hands its payload to the hasher instead).
+  void HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n);
+  void FinishRepeatSample(const http::ResponseHead& resp);
 
   // --- helpers ---
   void SetDeadline(int64_t after_ms, Wait what);
@@ -167,6 +175,13 @@ class Session final : public net::TimeoutList::Entry {
   record::Recorder* recorder_ = nullptr;
   record::Slot* record_slot_ = nullptr;
   void CommitRecord();
+  // The cacheability sample of this exchange (StartRepeatSample); false on most exchanges.
+  bool repeat_sample_ = false;
+  uint64_t repeat_key_ = 0;  // hash of method, host, path and query
+  observe::BodyHasher repeat_hasher_;
+  // This request carried the running assessment's secret (X-Ficus-Synthetic, CountClientKey):
+  // Record also counts it in the route cell's `synthetic` counts, which the SLOs subtract.
+  bool synthetic_ = false;
 
   // Retries (issue 3). The request stays in the input area; a retry rewinds in_begin_.
   upstream::EndpointSet tried_;        // endpoints this request tried (grows once per connection)

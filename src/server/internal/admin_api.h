@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "config/config.h"
+#include "observe/observe.h"
 #include "server/internal/admin_server.h"
 #include "telemetry/telemetry.h"
 #include "upstream/upstream.h"
@@ -27,6 +28,8 @@ struct AdminApiContext {
   std::function<std::string()> slo_status;  // GET /slo: the latest SLO evaluation (JSON)
   // POST /config: validate and apply a whole config (YAML); the status and JSON body to send.
   std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
+  // POST /synthetic-key: the running assessment's secret (the workers read it).
+  observe::SyntheticKey* synthetic = nullptr;
 };
 
 // GET  /stats/routes, /stats/clusters, /stats/endpoints ("cluster/address")
@@ -36,6 +39,10 @@ struct AdminApiContext {
 // GET  /events?since=&until=&kind=&limit= the timeline, newest first (times in ms)
 // POST /events {service, version, note}   a deploy marker; bearer token; audited
 // POST /config (YAML)                     validate and apply; bearer token; audited
+// POST /synthetic-key {key, ttl_seconds}  `ficus assess` registers its per-run secret (32 hex
+//                                         digits; "" clears): requests carrying it in
+//                                         X-Ficus-Synthetic stay out of the SLOs; bearer
+//                                         token; audited (the key itself is not written)
 // GET  /error-samples?route=&limit=       newest first, credentials redacted
 // GET  /audit?limit=                      newest first
 // Anything else: nullopt (404). A state-changing request without the right token gets 401 and
