@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
                    "Start over at the end, until --duration (without it: until SIGINT/SIGTERM, "
                    "which prints the summary)");
   replay->add_option("-d,--duration", ro.duration, "With --loop: how long to send");
-  replay->add_option("--host", ro.host, "Replace the captured Host header with NAME")->type_name("NAME");
+  replay->add_option("--host", ro.host, "Replace the captured Host header with NAME")
+      ->type_name("NAME");
   replay->add_option("--max-wait", ro.max_wait,
                      "Shorten longer gaps between requests to this (after --speed)");
   replay->add_option("--filter", ro.filters,
