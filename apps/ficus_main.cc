@@ -91,8 +91,12 @@ int main(int argc, char** argv) {
   replay->add_option("file", ro.replay, "Capture file (JSON Lines)")->required();
   replay->add_option("--target", ro.target, "Where to send: http://IP:PORT")->required();
   replay->add_option("--speed", ro.speed, "Timing factor: 2x is twice as fast (default 1x)");
-  replay->add_flag("--loop", ro.loop, "Start over at the end, until --duration");
+  replay->add_flag("--loop", ro.loop,
+                   "Start over at the end, until --duration (without it: until SIGINT/SIGTERM, "
+                   "which prints the summary)");
   replay->add_option("-d,--duration", ro.duration, "With --loop: how long to send");
+  replay->add_option("--host", ro.host, "Replace the captured Host header with NAME")
+      ->type_name("NAME");
   replay->add_option("--max-wait", ro.max_wait,
                      "Shorten longer gaps between requests to this (after --speed)");
   replay->add_option("--filter", ro.filters,

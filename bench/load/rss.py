@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,11 +66,24 @@ def main() -> int:
                 f"{args.duration}s", "-t", str(args.threads), "-c", str(args.connections),
                 "--json"]
         print("$ " + " ".join(argv), flush=True)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Output into files, not pipes: the JSON summary of a 10-minute run (one entry per
+        # second) is larger than a pipe's 64 KiB, and a pipe nobody reads until the process
+        # exits blocks its final write forever (that is how the first 10-minute run "overran").
+        out_file = tempfile.TemporaryFile(mode="w+")
+        err_file = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen(argv, stdout=out_file, stderr=err_file, text=True)
         t0 = time.monotonic()
         next_sample = t0
+        # The run must end by its duration + the request timeout (10 s) + a little grace.
+        deadline = t0 + args.duration + 10 + 15
         while proc.poll() is None:
             now = time.monotonic()
+            if now > deadline:
+                proc.kill()
+                proc.wait()
+                print(f"ficus load still running {now - t0:.0f} s into a {args.duration} s run: "
+                      "killed", file=sys.stderr)
+                return 1
             if now >= next_sample:
                 kib = rss_kib(proc.pid)
                 if kib is not None:
@@ -77,7 +91,10 @@ def main() -> int:
                     print(f"  t={now - t0:7.1f}s  rss {kib:7d} KiB", flush=True)
                 next_sample += args.interval
             time.sleep(0.05)
-        out, err = proc.communicate()
+        proc.wait()
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     finally:
         bench.stop_all()
     if proc.returncode != 0:

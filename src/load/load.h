@@ -229,9 +229,10 @@ struct Options {
   std::vector<std::string> thresholds;
   // `ficus replay`: a JSON Lines capture written by the gateway's `record:`.
   std::string replay;
-  std::string speed = "1x";          // "2x", "0.5x" (or a bare number)
-  bool loop = false;                 // start over at the end until --duration
-  std::string max_wait;              // gaps longer than this (after --speed) are shortened to it
+  std::string speed = "1x";  // "2x", "0.5x" (or a bare number)
+  bool loop = false;         // start over at the end until --duration (none: until SIGINT/SIGTERM)
+  std::string host;          // replaces the captured Host header when not empty
+  std::string max_wait;      // gaps longer than this (after --speed) are shortened to it
   std::vector<std::string> filters;  // method=GET, path=/api (prefix), route=NAME; all must match
   // No summary on stdout and no progress line (a library caller such as `ficus assess` reads
   // the Summary instead; errors still go to stderr).
@@ -240,7 +241,9 @@ struct Options {
 
 // Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
 // process exit code: 0, 2 (bad input or unreachable target, nothing sent) or 3 (a threshold
-// failed).
+// failed). Unless `quiet`, SIGINT or SIGTERM during the run ends it early as if the duration
+// were over (in-flight requests finish or time out) and the summary covers what was sent; a
+// second signal has its default effect.
 int Run(const Options& options);
 // The same, and the run's summary into *summary (when not null and the run happened).
 int Run(const Options& options, Summary* summary);

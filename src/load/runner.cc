@@ -2,6 +2,7 @@
 // coroutine per request (open) or per connection (closed), and the command's front end.
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -35,6 +36,39 @@ using net::Task;
 constexpr size_t kBufferBytes = 64 * 1024;
 constexpr int64_t kLateNanos = 1'000'000;  // sent more than 1 ms after intended: "late"
 constexpr size_t kMaxSeconds = 1'000'000;  // per-second counts kept (11.5 days)
+// `ficus replay --loop` without --duration runs until a signal; this bounds its arithmetic.
+constexpr int64_t kUnboundedNanos = int64_t{kMaxSeconds} * 1'000'000'000;
+
+// SIGINT / SIGTERM during a run: the front end's progress loop polls it and ends the run.
+std::atomic<bool> g_stop_signal{false};
+extern "C" void OnStopSignal(int) { g_stop_signal.store(true, std::memory_order_relaxed); }
+
+// Installs the handlers for the length of a run (one-shot: a second signal kills as usual).
+class StopSignals {
+ public:
+  explicit StopSignals(bool install) : installed_(install) {
+    g_stop_signal.store(false);
+    if (!installed_) return;
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    if (!installed_) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  bool installed_;
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
 
 // Per-second latency windows: each thread records the responses completing in the current
 // second into its own histogram and hands it over here when the second is over (once a
@@ -154,6 +188,20 @@ class Timer {
   net::internal::IoState* state_ = nullptr;
 };
 
+// Suspends the coroutine until the loop has handled the rest of the current batch of events
+// (it resumes from the loop's ready queue, after the batch). The closed model waits here
+// between a response and the connection's next request, so a batch is handled as wrk does:
+// first every ready response is read, parsed and timestamped, then the next requests are
+// written. Writing inline instead put a writev (several µs in the kernel) before each later
+// response's timestamp, inflating the p50 by the batch's position, and woke the server once
+// per request rather than once per burst.
+struct YieldToBatchEnd {
+  net::Loop& loop;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const noexcept { loop.Ready(h); }
+  void await_resume() const noexcept {}
+};
+
 struct Conn {
   net::Socket socket;
   bool connected = false;
@@ -193,6 +241,17 @@ class Worker {
     int64_t last = std::max(MonotonicNanos(), end_ns_ - 1);
     Roll(last);
     plan_.seconds->Publish(window_second_, window_, window_completed_, window_errors_);
+  }
+
+  // Any thread: ends the run at `at_ns` (if earlier than planned) as if the duration were
+  // over: nothing new is scheduled, in-flight requests finish or time out.
+  void StopAt(int64_t at_ns) {
+    loop_.Post([this, at_ns] {
+      if (at_ns >= end_ns_) return;
+      end_ns_ = at_ns;
+      hard_stop_ns_ = end_ns_ + plan_.timeout_ns + 2'000'000'000;
+      timer_.ArmAt(at_ns);  // wakes the schedule, which then sees the new end
+    });
   }
 
   const Stats& stats() const { return stats_; }
@@ -320,13 +379,18 @@ class Worker {
   Task<void> ClosedLoop() {
     ++tasks_;
     Conn* c = TakeConn();
-    while (c && !stopping_ && MonotonicNanos() < end_ns_) {
+    for (;;) {
+      // Read once: the end check, and the send time of the request (Exchange uses it as is).
+      const int64_t now = MonotonicNanos();
+      if (!c || stopping_ || now >= end_ns_) break;
       ++stats_.scheduled;
       uint64_t completed_before = stats_.completed;
-      bool keep = co_await Exchange(*c, MonotonicNanos(), stats_.scheduled - 1);
+      bool keep = co_await Exchange(*c, now, stats_.scheduled - 1);
       if (!keep && stats_.completed == completed_before) {
         // A failure (not a response with Connection: close): do not spin on a dead target.
         co_await loop_.Sleep(std::chrono::milliseconds(10));
+      } else {
+        co_await YieldToBatchEnd{loop_};
       }
     }
     --tasks_;
@@ -352,7 +416,8 @@ class Worker {
         }
         c.connected = true;
       }
-      int64_t sent_at = MonotonicNanos();
+      // Closed model, first attempt on a connected socket: `intended` was read just now.
+      int64_t sent_at = plan_.closed && first && reused ? intended : MonotonicNanos();
       if (first) {
         first = false;
         ++stats_.sent;
@@ -369,7 +434,8 @@ class Worker {
       }
       c.timed_out = false;
       c.deadline_ns = sent_at + plan_.timeout_ns;
-      net::ErrorCode ec = co_await c.socket.WriteAll(request);
+      iovec iov{const_cast<char*>(request.data()), request.size()};
+      net::ErrorCode ec = co_await c.socket.WriteAll(&iov, 1);
       Outcome outcome;
       bool keep = false;
       if (ec) {
@@ -741,10 +807,21 @@ int Run(const Options& given_options, Summary* summary_out) {
     }
     co.loop = o.loop;
     co.host_header = url->host_header;
-    if (o.loop && o.duration.empty()) return usage("--loop needs --duration");
+    if (!o.host.empty()) {
+      for (char ch : o.host) {
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f)
+          return usage("--host '" + o.host + "': expected a host name such as example.com:8080");
+      }
+      co.host_override = o.host;
+    }
     capture = internal::LoadCapture(o.replay, co, &error);
     if (!capture) return usage(error);
-    if (!o.loop) duration = capture->requests.back().at_ns + 1;
+    if (!o.loop) {
+      if (!o.duration.empty()) return usage("--duration is for --loop (one pass ends by itself)");
+      duration = capture->requests.back().at_ns + 1;
+    } else if (o.duration.empty()) {
+      duration = kUnboundedNanos;  // until SIGINT/SIGTERM
+    }
     profile_text = o.replay + " at " + o.speed;
   } else {
     int given = (o.rate != 0 ? 1 : 0) + (!o.profile.empty() ? 1 : 0) + (!o.stages.empty() ? 1 : 0);
@@ -859,6 +936,8 @@ int Run(const Options& given_options, Summary* summary_out) {
         static_cast<size_t>(o.backlog / plan.threads + (i < o.backlog % plan.threads ? 1 : 0));
     workers.push_back(std::make_unique<Worker>(plan, i, conns, backlog));
   }
+  StopSignals signals(!o.quiet);
+  int64_t run_ns = plan.duration_ns;  // shorter when a signal ends the run early
   std::atomic<int> running{plan.threads};
   std::vector<std::thread> threads;
   for (auto& w : workers) {
@@ -875,6 +954,10 @@ int Run(const Options& given_options, Summary* summary_out) {
   while (running.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     int64_t now = MonotonicNanos();
+    if (g_stop_signal.load(std::memory_order_relaxed) && now - plan.start_ns < run_ns) {
+      run_ns = std::max<int64_t>(now - plan.start_ns, 1);
+      for (auto& w : workers) w->StopAt(plan.start_ns + run_ns);
+    }
     if (tty && now >= next_progress) {
       uint64_t sent = 0, errors = 0, dropped = 0;
       for (auto& w : workers) {
@@ -885,8 +968,9 @@ int Run(const Options& given_options, Summary* summary_out) {
       double t = static_cast<double>(now - plan.start_ns) / 1e9;
       double achieved = static_cast<double>(sent - last_sent);
       last_sent = sent;
-      std::string line =
-          Format("\r[%5.1fs/%.1fs] ", t, static_cast<double>(plan.duration_ns) / 1e9);
+      std::string line = run_ns == kUnboundedNanos
+                             ? Format("\r[%5.1fs, until Ctrl-C] ", t)
+                             : Format("\r[%5.1fs/%.1fs] ", t, static_cast<double>(run_ns) / 1e9);
       if (!o.closed) {
         int64_t from = next_progress - plan.start_ns - 1'000'000'000;
         line += Format("target %.0f/s  ", count_at(from + 1'000'000'000) - count_at(from));
@@ -910,29 +994,27 @@ int Run(const Options& given_options, Summary* summary_out) {
 
   Summary s;
   s.closed = o.closed;
-  s.target_rate =
-      o.closed ? 0 : count_at(plan.duration_ns) / (static_cast<double>(plan.duration_ns) / 1e9);
+  s.target_rate = o.closed ? 0 : count_at(run_ns) / (static_cast<double>(run_ns) / 1e9);
   s.profile = profile_text;
   int64_t last_send = 0;
   for (auto& w : workers) {
     s.stats.Merge(w->stats());
     last_send = std::max(last_send, w->last_send_ns());
   }
-  int64_t elapsed = plan.duration_ns;
-  if (!o.closed && last_send > plan.start_ns + plan.duration_ns)
-    elapsed = last_send - plan.start_ns;
+  int64_t elapsed = run_ns;
+  if (!o.closed && last_send > plan.start_ns + run_ns) elapsed = last_send - plan.start_ns;
   s.elapsed_s = static_cast<double>(elapsed) / 1e9;
   s.achieved_rate = static_cast<double>(s.stats.sent) / s.elapsed_s;
   {
-    size_t n = static_cast<size_t>((plan.duration_ns + 999'999'999) / 1'000'000'000);
+    size_t n = static_cast<size_t>((run_ns + 999'999'999) / 1'000'000'000);
     n = std::min(std::max(n, s.stats.sent_per_second.size()), kMaxSeconds);
     for (size_t i = 0; i < n; ++i) {
       Summary::Second sec;
       if (i < s.stats.sent_per_second.size()) sec.achieved = s.stats.sent_per_second[i];
       if (!o.closed) {
         int64_t from = static_cast<int64_t>(i) * 1'000'000'000;
-        int64_t to = std::min(from + 1'000'000'000, plan.duration_ns);
-        if (from < plan.duration_ns) sec.target = count_at(to) - count_at(from);
+        int64_t to = std::min(from + 1'000'000'000, run_ns);
+        if (from < run_ns) sec.target = count_at(to) - count_at(from);
       }
       Seconds::Done d = seconds.Get(i);
       sec.completed = d.completed;

@@ -123,14 +123,7 @@ Slot* Recorder::Begin(int worker, uint32_t policy, std::string_view head, bool c
     if (pw) pw->dropped.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  s->time_us = WallMicros();
-  s->policy = policy;
-  s->chunked = chunked;
-  s->truncated = false;
-  s->max_body = max_body_bytes;
-  s->body_seen = 0;
-  s->head.assign(head);
-  s->body.clear();
+  s->Reset(WallMicros(), policy, head, chunked, max_body_bytes);
   return s;
 }
 
@@ -184,16 +177,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
     out.push_back(']');
   }
   out.push_back(']');
-  std::string decoded;
-  std::string_view body = slot.body;
-  if (slot.chunked) {
-    http::ChunkedScanner scanner;
-    (void)scanner.Scan(
-        slot.body,
-        [](void* ctx, std::string_view piece) { static_cast<std::string*>(ctx)->append(piece); },
-        &decoded);  // a cut body decodes as far as it goes
-    body = decoded;
-  }
+  const std::string& body = slot.body;  // decoded already (chunked)
   if (!body.empty()) {
     if (IsText(body)) {
       out.append(",\"body\":");
@@ -203,8 +187,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
       AppendBase64(out, body);
     }
   }
-  out.append(",\"body_bytes\":")
-      .append(std::to_string(slot.chunked ? body.size() : slot.body_seen));
+  out.append(",\"body_bytes\":").append(std::to_string(slot.body_bytes));
   out.append(",\"truncated\":").append(slot.truncated ? "true" : "false").append("}");
   return out;
 }

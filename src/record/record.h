@@ -10,7 +10,8 @@
 //    "headers":[["Host","x"],["Authorization","REDACTED"]],"body":"...","body_bytes":3,
 //    "truncated":false}
 // `t` is wall-clock seconds at the request head (µs precision); a body that is not printable
-// UTF-8 is written as "body_base64"; a chunked body is written decoded.
+// UTF-8 is written as "body_base64"; a chunked body is written decoded, and max_body_bytes
+// and "body_bytes" count its payload, not the chunk framing.
 #pragma once
 
 #include <array>
@@ -23,6 +24,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "http/http.h"
 
 namespace ficus::record {
 
@@ -39,16 +42,51 @@ struct Slot {
   bool chunked = false;
   bool truncated = false;
   uint64_t max_body = 0;
-  uint64_t body_seen = 0;  // bytes that went by, kept or not
-  std::string head;        // the raw request head
-  std::string body;        // the first max_body bytes (chunked: raw framing)
+  uint64_t body_seen = 0;   // bytes that went by on the wire (chunked: framing included)
+  uint64_t body_bytes = 0;  // body bytes that went by, kept or not (chunked: decoded payload)
+  std::string head;         // the raw request head
+  std::string body;         // the first max_body bytes of the body (chunked: decoded)
+  // A chunked body is decoded as it passes, so max_body counts payload bytes only, never the
+  // chunk-size lines and CRLFs around them. No limits of its own: the proxy has already
+  // enforced its own on the same bytes.
+  http::ChunkedScanner scanner{http::ChunkedScanner::Limits{UINT64_MAX, UINT32_MAX, UINT32_MAX}};
+  bool scan_failed = false;
 
   // Keeps up to max_body bytes of the body as it passes through the proxy.
   void AppendBody(std::string_view piece) {
     body_seen += piece.size();
+    if (!chunked) {
+      Keep(piece);
+      return;
+    }
+    if (scan_failed || scanner.done()) return;
+    auto keep = [](void* self, std::string_view data) { static_cast<Slot*>(self)->Keep(data); };
+    if (!scanner.Scan(piece, keep, this)) {
+      scan_failed = true;  // the proxy fails the request too; keep what was decoded
+      truncated = true;
+    }
+  }
+  // Starts over for a new request (the slot is reused).
+  void Reset(int64_t now_us, uint32_t policy_index, std::string_view raw_head, bool is_chunked,
+             uint64_t max_body_bytes) {
+    time_us = now_us;
+    policy = policy_index;
+    chunked = is_chunked;
+    truncated = false;
+    max_body = max_body_bytes;
+    body_seen = body_bytes = 0;
+    head.assign(raw_head);
+    body.clear();
+    scanner.Reset(http::ChunkedScanner::Limits{UINT64_MAX, UINT32_MAX, UINT32_MAX});
+    scan_failed = false;
+  }
+
+ private:
+  void Keep(std::string_view data) {
+    body_bytes += data.size();
     if (body.size() < max_body)
-      body.append(piece.substr(0, static_cast<size_t>(max_body - body.size())));
-    if (body_seen > body.size()) truncated = true;
+      body.append(data.substr(0, static_cast<size_t>(max_body - body.size())));
+    if (body_bytes > body.size()) truncated = true;
   }
 };
 

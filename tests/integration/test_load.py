@@ -89,6 +89,53 @@ class StallServer:
         self._thread.join(5)
 
 
+class SilentServer:
+    """Accepts connections and reads requests but never answers (a hung backend)."""
+
+    def __init__(self):
+        import socket
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1024)
+        self.port = self.listener.getsockname()[1]
+        self.conns = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        self.listener.setblocking(False)
+        sel.register(self.listener, selectors.EVENT_READ)
+        while not self._stop:
+            for key, _ in sel.select(0.05):
+                if key.fileobj is self.listener:
+                    try:
+                        c, _ = self.listener.accept()
+                    except OSError:
+                        continue
+                    c.setblocking(False)
+                    self.conns.append(c)
+                    sel.register(c, selectors.EVENT_READ)
+                else:
+                    try:
+                        data = key.fileobj.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+        sel.close()
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.listener.close()
+
+
 class Nginx:
     """nginx answering 200 "ok" on a loopback port, logging each request's time ($msec)."""
 
@@ -265,6 +312,31 @@ class LoadTest(unittest.TestCase):
                                 "--timeout", "300ms", "--json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["errors"]["timeout"], 10)
+
+    def test_run_ends_on_time_against_a_server_that_never_answers(self):
+        # A hung backend must not hold the run past duration + timeout: requests in flight at
+        # the end time out (their own --timeout) and count as timeouts, requests that found no
+        # free connection are dropped, and every scheduled request is accounted for.
+        srv = SilentServer()
+        self.addCleanup(srv.stop)
+        url = "http://127.0.0.1:%d/" % srv.port
+        for model in (["--rate", "200", "-c", "8"], ["--closed", "-c", "4"]):
+            t0 = time.monotonic()
+            rc, out, err = run_load(url, *model, "--duration", "2s", "--timeout", "1s", "--json",
+                                    timeout=30)
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 0, err)
+            self.assertLess(took, 3 + 1 * TIME_FACTOR, model)  # duration + timeout + grace
+            r = json.loads(out)
+            q = r["requests"]
+            self.assertEqual(q["completed"], 0, model)
+            self.assertGreater(q["sent"], 0, model)
+            self.assertEqual(r["errors"]["timeout"], q["sent"], (model, r))
+            self.assertEqual(q["in_flight_at_end"], 0, (model, q))
+            if model[0] == "--rate":
+                self.assertEqual(q["scheduled"], 400, q)
+                self.assertEqual(q["sent"] + q["dropped"], 400, q)
+                self.assertGreater(q["dropped"], 300, q)
 
     def test_spike_profile_followed_each_second(self):
         # 300 req/s, 1,500 req/s during [2 s, 4 s), 300 req/s to 6 s. The edges fall on second

@@ -5,9 +5,11 @@
   command line overrides them;
 - a bad scenario exits 2 with FILE:LINE:COL: field: reason before anything is sent;
 - --html writes a well-formed self-contained page with the two charts and the summary;
-- the gateway records a route's requests (redacted, bodies cut at max_body_bytes) and a
+- the gateway records a route's requests (redacted, bodies cut at max_body_bytes, which counts
+  a chunked body's payload, not its framing) and a
   replay at 2x sends the same requests in half the recorded time (+-5 %);
-- replay --filter, --max-wait, --loop, and its bad input.
+- replay --filter, --max-wait, --loop, --host, and its bad input; --loop without --duration
+  runs until SIGINT/SIGTERM and then prints the summary.
 """
 
 import html.parser
@@ -15,12 +17,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import FICUS_BIN, TIME_FACTOR, FicusTestCase, make_config, endpoint, wait_until
+from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, RawConn, endpoint, make_config,
+                     wait_until)
 
 
 def run(*args, timeout=60):
@@ -291,6 +295,41 @@ requests:
         # The elapsed time the summary reports is the replay's too.
         self.assertAlmostEqual(r["elapsed_s"], recorded_span / 2, delta=0.05)
 
+    def test_record_chunked_body_counts_payload_bytes(self):
+        # max_body_bytes counts the body, not the chunk framing: a 16-byte budget keeps 16
+        # payload bytes of a chunked body however it is split, and body_bytes is the payload.
+        up = self.start_upstream()
+        cap = os.path.join(self.dir, "chunked.jsonl")
+        cfg = make_config({"app": [endpoint(up.port)]},
+                          [{"name": "api", "match": {"path_prefix": "/"}, "cluster": "app",
+                            "record": {"path": cap, "max_body_bytes": 16}}])
+        f = self.start_ficus(cfg)
+        chunks = [b"0123456789", b"abcdefghij", b"KLMNOPQRST"]  # 30 payload bytes
+        wire = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+        small = [b"small", b"body"]
+        with RawConn(f.port) as c:
+            c.send(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(wire), 7):  # in pieces that cut the framing anywhere
+                c.send(wire[i:i + 7])
+                time.sleep(0.01)
+            self.assertEqual(c.read_response("POST").status, 200)
+            c.send(b"POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in small) + b"0\r\n\r\n")
+            self.assertEqual(c.read_response("POST").status, 200)
+
+        def lines():
+            with open(cap) as fh:
+                return [json.loads(line) for line in fh.read().splitlines()]
+        self.assertTrue(wait_until(lambda: len(lines()) >= 2, 5))
+        recs = {r["target"]: r for r in lines()}
+        self.assertEqual(recs["/c"]["body"], "0123456789abcdef")
+        self.assertEqual(recs["/c"]["body_bytes"], 30)
+        self.assertTrue(recs["/c"]["truncated"])
+        # 9 payload bytes in 24 wire bytes: whole, not cut at 16 wire bytes.
+        self.assertEqual(recs["/d"]["body"], "smallbody")
+        self.assertEqual(recs["/d"]["body_bytes"], 9)
+        self.assertFalse(recs["/d"]["truncated"])
+
     def test_replay_filter_max_wait_loop_and_bad_input(self):
         up = self.start_upstream()
         cap, sent = self.record(up, ("constant:40", "1s"))
@@ -321,7 +360,8 @@ requests:
         self.assertAlmostEqual(r["requests"]["completed"], 80, delta=3)
         for args, message in [
             ([cap, "--target", target, "--speed", "0x"], "--speed"),
-            ([cap, "--target", target, "--loop"], "--loop needs --duration"),
+            ([cap, "--target", target, "--duration", "1s"], "--duration is for --loop"),
+            ([cap, "--target", target, "--host", "a b"], "--host"),
             ([cap, "--target", target, "--filter", "colour=red"], "--filter"),
             ([cap, "--target", target, "--filter", "method=PUT"], "no request matches"),
             ([cap, "--target", target, "--rate", "5"], ""),
@@ -331,6 +371,50 @@ requests:
             rc, out, err = run("replay", *args)
             self.assertEqual(rc, 2, (args, out, err))
             self.assertIn(message, err, args)
+
+    def test_replay_host_override_and_loop_until_signal(self):
+        up = self.start_upstream()
+        cap, sent = self.record(up, ("constant:40", "1s"))
+        target = "http://127.0.0.1:%d" % up.port
+        # --host replaces the captured Host (in place, once) in every request.
+        up.reset()
+        rc, out, err = run("replay", cap, "--target", target, "--host", "shop.example:8443",
+                           "--speed", "10x", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(up.wait_for(lambda u: len(u.complete_requests()) >= sent, 5))
+        for q in up.complete_requests():
+            hosts = [v for k, v in q["headers"] if k.lower() == "host"]
+            self.assertEqual(hosts, ["shop.example:8443"], q["headers"])
+        # --loop without --duration: until a signal, then the summary of what was sent.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            up.reset()
+            p = subprocess.Popen([FICUS_BIN, "replay", cap, "--target", target, "--loop",
+                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            try:
+                # Past the first pass (40 requests in 1 s), so it is looping.
+                self.assertTrue(wait_until(lambda: len(up.complete_requests()) >= 50,
+                                           5 * TIME_FACTOR), "the replay sent too little")
+                t0 = time.monotonic()
+                p.send_signal(sig)
+                out, err = p.communicate(timeout=10 * TIME_FACTOR)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            self.assertLess(time.monotonic() - t0, 2 * TIME_FACTOR)
+            self.assertEqual(p.returncode, 0, err)
+            r = json.loads(out)
+            q = r["requests"]
+            self.assertGreaterEqual(q["completed"], 50, q)
+            self.assertEqual(q["sent"], q["completed"], q)
+            self.assertEqual(q["dropped"], 0, q)
+            self.assertTrue(up.wait_for(lambda u: len(u.complete_requests()) >= q["sent"], 5))
+            self.assertEqual(len(up.complete_requests()), q["sent"])
+            # The summary covers the time actually run, not an open-ended duration.
+            self.assertLess(r["elapsed_s"], 5 * TIME_FACTOR)
+            self.assertAlmostEqual(r["achieved_rate"], 40, delta=8)
+            self.assertLess(len(r["per_second"]), 6 * TIME_FACTOR)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,14 @@ TEST(Capture, TimelineSpeedMaxWaitLoopAndFilters) {
   EXPECT_EQ(c->TimeOf(4), 1'875'000'000 + 250'000'000);
   EXPECT_EQ(&c->At(4), &c->requests[1]);
   EXPECT_EQ(c->CountAt(1'875'000'000 + 1), 4);
+  // --host replaces a captured Host in place and fills in a missing one.
+  o.host_override = "shop.example:8443";
+  c = LoadCapture(path, o, &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->requests[0].bytes,
+            "POST /y HTTP/1.1\r\nHost: shop.example:8443\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(c->requests[1].bytes, "GET /x HTTP/1.1\r\nHost: shop.example:8443\r\n\r\n");
+  o.host_override.clear();
   // Filters.
   o.filters = {{"path", "/api"}};
   c = LoadCapture(path, o, &error);

@@ -62,12 +62,43 @@ TEST(RecordFormat, ChunkedBodyIsDecoded) {
                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 1024, true);
   EXPECT_THAT(Recorder::Format(s, Policy{"r", {}}),
               HasSubstr("\"body\":\"hello world\",\"body_bytes\":11,\"truncated\":false"));
-  // Cut inside the second chunk: what there is, decoded.
+  // max_body counts payload bytes, not the framing: 11 payload bytes in 29 wire bytes fit in
+  // a budget of 11 (a raw cut at 11 bytes would have kept only "hello").
+  Slot fits = MakeSlot("POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 11, true);
+  EXPECT_THAT(Recorder::Format(fits, Policy{"r", {}}),
+              HasSubstr("\"body\":\"hello world\",\"body_bytes\":11,\"truncated\":false"));
+  // Cut inside the second chunk: the first 7 payload bytes, and the whole payload's size.
   Slot cut = MakeSlot("POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 14, true);
+                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 7, true);
   EXPECT_THAT(Recorder::Format(cut, Policy{"r", {}}),
-              HasSubstr("\"body\":\"hello \",\"body_bytes\":6"));
-  EXPECT_THAT(Recorder::Format(cut, Policy{"r", {}}), HasSubstr("\"truncated\":true"));
+              HasSubstr("\"body\":\"hello w\",\"body_bytes\":11,\"truncated\":true"));
+}
+
+TEST(RecordFormat, ChunkedBodyDecodedAcrossPieces) {
+  // The proxy hands the body over in whatever pieces the socket gave: split inside a size
+  // line, inside the data and inside the CRLFs.
+  const std::string wire =
+      "5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: 1\r\n\r\n";
+  for (size_t step : {1, 2, 3, 7}) {
+    Slot s;
+    s.Reset(1, 0, "POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", true, 20);
+    for (size_t i = 0; i < wire.size(); i += step)
+      s.AppendBody(std::string_view(wire).substr(i, step));
+    EXPECT_EQ(s.body, "helloabcdefghijklmno") << step;
+    EXPECT_EQ(s.body_bytes, 31u) << step;
+    EXPECT_EQ(s.body_seen, wire.size()) << step;
+    EXPECT_TRUE(s.truncated) << step;
+  }
+  // Reset for the next request forgets the previous body and the scanner's state.
+  Slot s;
+  s.Reset(1, 0, "POST / HTTP/1.1\r\n\r\n", true, 100);
+  s.AppendBody("3\r\nab");
+  s.Reset(2, 0, "POST / HTTP/1.1\r\n\r\n", true, 100);
+  s.AppendBody("2\r\nxy\r\n0\r\n\r\n");
+  EXPECT_EQ(s.body, "xy");
+  EXPECT_EQ(s.body_bytes, 2u);
+  EXPECT_FALSE(s.truncated);
 }
 
 std::string TempPath() {

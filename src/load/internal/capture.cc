@@ -144,10 +144,17 @@ std::optional<Capture> LoadCapture(const std::string& path, const CaptureOptions
           val.find_first_of("\r\n") != std::string_view::npos)
         return fail("bad header field");
       if (Dropped(n)) continue;
-      if (http::EqualsIgnoreCase(n, "host")) has_host = true;
+      if (http::EqualsIgnoreCase(n, "host")) {
+        has_host = true;
+        if (!options.host_override.empty()) val = options.host_override;  // in place
+      }
       r.bytes.append(n).append(": ").append(val).append("\r\n");
     }
-    if (!has_host) r.bytes.append("Host: ").append(options.host_header).append("\r\n");
+    if (!has_host) {
+      const std::string& host =
+          options.host_override.empty() ? options.host_header : options.host_override;
+      r.bytes.append("Host: ").append(host).append("\r\n");
+    }
     if (!body.empty() || r.method == http::Method::kPost || r.method == http::Method::kPut ||
         r.method == http::Method::kPatch)
       r.bytes.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");

@@ -16,7 +16,8 @@ struct CaptureOptions {
   int64_t max_wait_ns = INT64_MAX;  // longest gap between two requests, after scaling
   bool loop = false;
   std::vector<std::pair<std::string, std::string>> filters;  // method / path / route
-  std::string host_header;  // used when a captured request has no Host
+  std::string host_header;    // used when a captured request has no Host
+  std::string host_override;  // not empty: replaces every captured Host (`--host`)
 };
 
 struct Capture {
