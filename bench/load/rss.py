@@ -30,6 +30,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "bench" / "proxy"))
 import run as proxy_bench  # noqa: E402
 
+# The backend nginx on CPU 0, as in bench/load/run.py (the proxy bench's default puts it on 1).
+proxy_bench.BACKEND_CPU = proxy_bench.LOAD_CPU
+
 
 def rss_kib(pid: int) -> int | None:
     try:

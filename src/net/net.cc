@@ -138,7 +138,14 @@ void Loop::Run() {
       for (const auto& s : sleepers_) next = std::min(next, s.wake_at_ms);
       timeout = static_cast<int>(std::clamp<int64_t>(next - now_ms_, 0, 1000));
     }
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
+    int n = 0;
+    if (timeout != 0 && busy_poll_ns_ > 0) {
+      const int64_t until = MonotonicNanos() + busy_poll_ns_;
+      do {
+        n = epoll_wait(epoll_fd_, events, kMaxEvents, 0);
+      } while (n == 0 && MonotonicNanos() < until && !stop_.load(std::memory_order_relaxed));
+    }
+    if (n == 0) n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) throw SystemError("epoll_wait");
     now_ms_ = CoarseMonotonicMillis();
     for (int i = 0; i < n; ++i) {

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ficus::net {
@@ -123,6 +125,30 @@ TEST(LoopTest, ConnectToAClosedPortFails) {
   }(loop, port, result));
   loop.Run();
   EXPECT_EQ(result, std::make_error_code(std::errc::connection_refused));
+}
+
+// A busy-polling loop still sleeps on timers, still runs work posted from another thread, and
+// still stops: the poll only delays the blocking wait, it never replaces it.
+TEST(LoopTest, BusyPollKeepsTimersPostsAndStop) {
+  Loop loop;
+  loop.SetBusyPoll(std::chrono::microseconds(500));
+  bool slept = false, posted = false;
+  Spawn([](Loop& loop, bool& slept) -> Task<void> {
+    co_await loop.Sleep(std::chrono::milliseconds(30));
+    slept = true;
+  }(loop, slept));
+  std::thread poster([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    loop.Post([&] { posted = true; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    loop.Stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  loop.Run();
+  poster.join();
+  EXPECT_TRUE(slept);
+  EXPECT_TRUE(posted);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace
