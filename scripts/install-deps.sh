@@ -40,7 +40,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The nginx package starts a system service on port 80; ficus never needs it.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  $sudo systemctl stop nginx || true
-fi
+# The nginx, haproxy and prometheus packages start system services (ports 80, 9090, ...) that
+# ficus never needs: the tests, the demo and the benchmarks start their own copies.
+for service in nginx haproxy prometheus; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    $sudo systemctl stop "$service" || true
+  fi
+done
