@@ -470,6 +470,14 @@ struct FrameListsReleaser {
   }
 };
 thread_local FrameListsReleaser t_frames_releaser;
+thread_local constinit bool t_frames_armed = false;  // t_frames_releaser constructed
+
+// The first frame a thread allocates or caches constructs its releaser, so its lists are freed
+// when it exits: a worker may only ever free frames that another thread allocated.
+[[gnu::noinline]] void ArmFrameListsReleaser() {
+  t_frames_armed = true;
+  t_frames_releaser.armed = true;
+}
 
 }  // namespace
 
@@ -487,7 +495,8 @@ void* AllocateFrame(size_t size) {
       --t_frames.count[cls];
       return f;
     }
-    t_frames_releaser.armed = true;  // first miss on this thread: free the lists at its exit
+    if (!t_frames_armed) [[unlikely]]
+      ArmFrameListsReleaser();
     return ::operator new(cls* kFrameStep);
   }
   return ::operator new(size);
@@ -496,6 +505,8 @@ void* AllocateFrame(size_t size) {
 void FreeFrame(void* p, size_t size) noexcept {
   const size_t cls = (size + kFrameStep - 1) / kFrameStep;
   if (cls < kFrameClasses && t_frames.count[cls] < kMaxCachedPerClass) {
+    if (!t_frames_armed) [[unlikely]]
+      ArmFrameListsReleaser();
     auto* f = static_cast<FreeFrameNode*>(p);
     f->next = t_frames.head[cls];
     t_frames.head[cls] = f;
