@@ -221,6 +221,16 @@ bool SyntheticKey::Matches(std::string_view value, int64_t now_ns) const {
 
 namespace {
 constexpr uint64_t kBodyMul = 0x9fb21c651e98df25ull;
+// The splitmix64 finalizer: spreads every input bit over the whole word.
+inline uint64_t Finalize64(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
 inline uint64_t MixWord(uint64_t acc, uint64_t word) {
   acc ^= word * kBodyMul;
   acc = std::rotl(acc, 29);
@@ -262,13 +272,7 @@ uint64_t BodyHasher::Finish() const {
   uint64_t h = acc_;
   // The partial word with its byte count, so "ab" and "ab\0" differ; then the whole length.
   if (carry_bytes_ != 0) h = MixWord(h, carry_ ^ (uint64_t{carry_bytes_} << 56));
-  h = MixWord(h, length_);
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
+  return Finalize64(MixWord(h, length_));
 }
 
 uint64_t HashClient(std::string_view address) {
@@ -279,12 +283,7 @@ uint64_t HashClient(std::string_view address) {
     h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ull;
   }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
+  return Finalize64(h);
 }
 
 // ---------------------------------------------------------------------------------------------
