@@ -34,9 +34,11 @@ namespace {
 using net::Task;
 
 constexpr size_t kBufferBytes = 64 * 1024;
-// Closed model: poll this long before sleeping. Against nginx on the other CPU
-// (bench/load/run.py, 3 interleaved rounds each): 0 -> 0.92x wrk's req/s, 50 us -> 0.98x,
-// 150 us -> 1.03-1.06x.
+// Closed model: poll up to this long before sleeping (the loop adapts the window, see
+// net::Loop::SetBusyPoll). Against nginx on the other CPU (bench/load/run.py, 3 interleaved
+// rounds each): 0 -> 0.92x wrk's req/s, 50 us -> 0.98x, 150 us -> 1.03-1.06x. Sharing nginx's
+// CPU, a fixed 150 us window cost 7 % (0.97x wrk against 1.04x without); the adaptive one
+// closes there.
 constexpr int64_t kClosedBusyPollMicros = 150;
 constexpr int64_t kLateNanos = 1'000'000;  // sent more than 1 ms after intended: "late"
 constexpr size_t kMaxSeconds = 1'000'000;  // per-second counts kept (11.5 days)

@@ -139,12 +139,7 @@ void Loop::Run() {
       timeout = static_cast<int>(std::clamp<int64_t>(next - now_ms_, 0, 1000));
     }
     int n = 0;
-    if (timeout != 0 && busy_poll_ns_ > 0) {
-      const int64_t until = MonotonicNanos() + busy_poll_ns_;
-      do {
-        n = epoll_wait(epoll_fd_, events, kMaxEvents, 0);
-      } while (n == 0 && MonotonicNanos() < until && !stop_.load(std::memory_order_relaxed));
-    }
+    if (timeout != 0 && busy_poll_max_ns_ > 0) n = BusyPoll(events, kMaxEvents);
     if (n == 0) n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) throw SystemError("epoll_wait");
     now_ms_ = CoarseMonotonicMillis();
@@ -189,6 +184,32 @@ void Loop::Run() {
     RunReady();
     graveyard_.clear();
   }
+}
+
+void Loop::SetBusyPoll(std::chrono::microseconds budget) {
+  busy_poll_max_ns_ = std::max<int64_t>(0, budget.count() * 1000);
+  busy_poll_ns_ = busy_poll_max_ns_;
+  waits_since_probe_ = 0;
+}
+
+int Loop::BusyPoll(epoll_event* events, int max_events) {
+  if (busy_poll_ns_ == 0) {
+    if (++waits_since_probe_ < kBusyPollProbeEvery) return 0;
+    waits_since_probe_ = 0;
+    busy_poll_ns_ = std::min(kBusyPollMinNanos, busy_poll_max_ns_);
+  }
+  int n = 0;
+  const int64_t until = MonotonicNanos() + busy_poll_ns_;
+  do {
+    n = epoll_wait(epoll_fd_, events, max_events, 0);
+  } while (n == 0 && MonotonicNanos() < until && !stop_.load(std::memory_order_relaxed));
+  if (n > 0) {
+    busy_poll_ns_ = std::min(busy_poll_ns_ * 2, busy_poll_max_ns_);
+  } else {
+    busy_poll_ns_ /= 2;
+    if (busy_poll_ns_ < kBusyPollMinNanos) busy_poll_ns_ = 0;
+  }
+  return n;
 }
 
 Task<void> Loop::Sleep(std::chrono::milliseconds d) {

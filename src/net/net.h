@@ -30,6 +30,8 @@
 #include "base/base.h"
 #include "net/task.h"
 
+struct epoll_event;  // <sys/epoll.h>
+
 namespace ficus::net {
 
 using ErrorCode = std::error_code;
@@ -87,7 +89,19 @@ class Loop {
   // thread that sleeps after every short burst makes its peers pay a wake-up each time; a load
   // generator trades this thread's idle time for not doing that. Not for the proxy's workers,
   // whose CPU is the product.
-  void SetBusyPoll(std::chrono::microseconds budget) { busy_poll_ns_ = budget.count() * 1000; }
+  //
+  // The window adapts, as the kernel's haltpoll governor does: a poll that finds events doubles
+  // it (up to `budget`), one that runs out halves it, down to none. A thread sharing its CPU
+  // with the peer it waits for (a generator on the server's machine) only delays that peer by
+  // polling, never finds anything, and so soon stops; a probe every kBusyPollProbeEvery waits
+  // notices when polling pays again.
+  void SetBusyPoll(std::chrono::microseconds budget);
+  // The current polling window (for tests and diagnostics).
+  std::chrono::nanoseconds busy_poll_window() const {
+    return std::chrono::nanoseconds(busy_poll_ns_);
+  }
+  static constexpr int64_t kBusyPollMinNanos = 10'000;
+  static constexpr int kBusyPollProbeEvery = 64;
   // Suspends the calling coroutine for about `d` (resolution: the tick, at most 100 ms).
   Task<void> Sleep(std::chrono::milliseconds d);
 
@@ -99,10 +113,14 @@ class Loop {
  private:
   void RunPosted();
   void RunReady();
+  int BusyPoll(::epoll_event* events, int max_events);  // events found while polling, or 0
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   int64_t now_ms_ = 0;
-  int64_t busy_poll_ns_ = 0;  // eventfd: Post() and Stop() from other threads
+  int64_t busy_poll_max_ns_ = 0;  // SetBusyPoll's budget; 0: never poll
+  int64_t busy_poll_ns_ = 0;      // the adapted window
+  int waits_since_probe_ = 0;
+  // eventfd: Post() and Stop() from other threads
   internal::IoState wake_state_;
   std::atomic<bool> stop_{false};
   std::mutex posted_mu_;  // guards posted_

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -149,6 +150,52 @@ TEST(LoopTest, BusyPollKeepsTimersPostsAndStop) {
   EXPECT_TRUE(slept);
   EXPECT_TRUE(posted);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// The polling window adapts: polls that run out (nothing arrives while this thread spins, as
+// when it shares a CPU with the peer it waits for) shrink it to nothing; polls that find events
+// (work posted every 20 us by another thread) keep it open.
+TEST(LoopTest, BusyPollWindowClosesWhenPollingFindsNothingAndStaysOpenWhenItDoes) {
+  {
+    Loop loop;
+    loop.SetBusyPoll(std::chrono::microseconds(150));
+    EXPECT_EQ(loop.busy_poll_window(), std::chrono::microseconds(150));
+    int ticks = 0;
+    loop.SetTick(std::chrono::milliseconds(1), [&] {
+      // Fewer ticks than a probe period after closing: the window must be closed by now.
+      if (++ticks == 40) loop.Stop();
+    });
+    loop.Run();
+    EXPECT_EQ(loop.busy_poll_window(), std::chrono::nanoseconds(0));
+  }
+  {
+    Loop loop;
+    loop.SetBusyPoll(std::chrono::microseconds(150));
+    std::atomic<bool> done{false};
+    std::atomic<int> ran{0};
+    std::thread poster([&] {
+      const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      while (std::chrono::steady_clock::now() < end) {
+        loop.Post([&] { ran.fetch_add(1, std::memory_order_relaxed); });
+        const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        while (std::chrono::steady_clock::now() < next) {
+        }
+      }
+      done = true;
+      loop.Post([&] { loop.Stop(); });
+    });
+    // Sampled on the loop's tick; a loaded machine may deschedule the poster for a while (and
+    // the window then shrinks), so this asks for an open window at some tick, where the loop
+    // above never has one.
+    int open_ticks = 0;
+    loop.SetTick(std::chrono::milliseconds(1), [&] {
+      if (!done && loop.busy_poll_window() > std::chrono::nanoseconds(0)) ++open_ticks;
+    });
+    loop.Run();
+    poster.join();
+    EXPECT_GT(ran.load(), 100);
+    EXPECT_GT(open_ticks, 0);
+  }
 }
 
 }  // namespace
