@@ -319,6 +319,53 @@ Task<ReadResult> Socket::ReadSome(std::span<char> into) {
   }
 }
 
+Task<ReadResult> Socket::PeekSome(std::span<char> into, size_t seen) {
+  internal::IoState* s = state_;
+  if (!s) co_return ReadResult{0, Aborted()};
+  for (;;) {
+    if (s->readable) {
+      ssize_t n = ::recv(s->fd, into.data(), into.size(), MSG_PEEK);
+      if (n > 0 && (static_cast<size_t>(n) > seen || seen >= into.size())) {
+        // A peek that came up short saw all that was queued: as after a short read, what
+        // arrives later raises a new edge, so the next peek waits for it (the peeked bytes are
+        // still queued; Consume() sets the flag again if it leaves some of them there).
+        const bool saw_all = static_cast<size_t>(n) < into.size() && !s->hangup;
+        s->short_peek_bytes = saw_all ? static_cast<size_t>(n) : 0;
+        if (saw_all) s->readable = false;
+        co_return ReadResult{static_cast<size_t>(n), {}};
+      }
+      if (n > 0) {
+        // Nothing beyond what the caller has seen (an edge for bytes an earlier peek showed).
+        if (s->hangup) co_return ReadResult{0, {}};
+        s->readable = false;
+      } else if (n == 0) {
+        co_return ReadResult{0, {}};
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN) {
+        co_return ReadResult{0, LastError()};
+      } else {
+        s->readable = false;
+      }
+    }
+    if (co_await Waiter{s, false}) co_return ReadResult{0, Aborted()};
+  }
+}
+
+size_t Socket::Consume(size_t n) {
+  internal::IoState* s = state_;
+  if (!s || n == 0) return 0;
+  ssize_t got;
+  do {
+    got = ::recv(s->fd, nullptr, n, MSG_TRUNC | MSG_DONTWAIT);  // TCP: drops, copies nothing
+  } while (got < 0 && errno == EINTR);
+  const size_t dropped = got > 0 ? static_cast<size_t>(got) : 0;
+  // Bytes the short peek saw are still queued (or the drop failed): let the next read find out.
+  if (dropped < s->short_peek_bytes || got < 0) s->readable = true;
+  s->short_peek_bytes = 0;
+  return dropped;
+}
+
 Task<ErrorCode> Socket::WaitReadable() {
   internal::IoState* s = state_;
   if (!s) co_return Aborted();

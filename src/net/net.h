@@ -63,6 +63,9 @@ struct IoState {
   bool dead = false;      // closed: stale events are ignored
   bool read_cancelled = false;
   bool write_cancelled = false;
+  // Bytes the last PeekSome saw and left queued when they were all there was; that peek cleared
+  // `readable`, so Consume() knows whether dropping fewer must set it again.
+  size_t short_peek_bytes = 0;
   std::coroutine_handle<> read_waiter;
   std::coroutine_handle<> write_waiter;
 };
@@ -158,6 +161,14 @@ class Socket {
 
   // Reads what is available (at least one byte), waiting if nothing is.
   Task<ReadResult> ReadSome(std::span<char> into);
+  // Copies what is queued into `into` without taking it (MSG_PEEK), once more than `seen` bytes
+  // are, waiting otherwise: a reader that wants a whole message in one go looks at the part that
+  // came and waits for the rest, instead of taking the bytes piecemeal. 0 bytes: the peer closed
+  // with no more than `seen` queued. The bytes stay until Consume().
+  Task<ReadResult> PeekSome(std::span<char> into, size_t seen = 0);
+  // Drops the first `n` queued bytes, without copying or waiting (after PeekSome showed them).
+  // Returns how many were dropped: fewer only if the connection failed.
+  size_t Consume(size_t n);
   // Writes all of iov (modified in place), inline while the kernel takes it.
   // REQUIRES: count <= IOV_MAX.
   Task<ErrorCode> WriteAll(iovec* iov, int count);

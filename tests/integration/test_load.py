@@ -24,6 +24,22 @@ from harness import FICUS_BIN, SANITIZED, TIME_FACTOR, free_port, wait_until
 from upstream import Upstream
 
 
+def http_get_head(port, url):
+    """The response head (bytes, through the blank line) a GET of `url` gets."""
+    import socket
+    path = url.split("/", 3)[3]
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ficus-load\r\n"
+                  b"Connection: keep-alive\r\n\r\n" % path.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data[:data.index(b"\r\n\r\n") + 4]
+
+
 def run_load(*args, timeout=60):
     """Runs `ficus load ARGS`; returns (exit code, stdout, stderr)."""
     p = subprocess.run([FICUS_BIN, "load", *args], capture_output=True, text=True,
@@ -312,6 +328,31 @@ class LoadTest(unittest.TestCase):
                                 "--timeout", "300ms", "--json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["errors"]["timeout"], 10)
+
+    def test_responses_that_come_in_pieces(self):
+        """Heads sent before their bodies (what nginx and most frameworks do): the closed model
+        waits for such small responses whole (peeking), larger ones are read as they come; every
+        response is counted once with its exact bytes, and none completes before its body."""
+        up = self.start_upstream()
+        base = "http://127.0.0.1:%d" % up.port
+        for n, delay_ms in ((100, 0), (100, 20), (3000, 0), (20000, 0), (20000, 20)):
+            with self.subTest(n=n, delay_ms=delay_ms):
+                up.reset()
+                url = "%s/bytes?n=%d&body_delay_ms=%d" % (base, n, delay_ms)
+                rc, out, err = run_load(url, "--closed", "--duration", "1s", "--connections",
+                                        "8", "--json")
+                self.assertEqual(rc, 0, err)
+                r = json.loads(out)
+                done = r["requests"]["completed"]
+                self.assertGreater(done, 8, r)
+                self.assertEqual(r["status"], {"200": done}, r)
+                self.assertEqual(sum(r["errors"].values()), 0, r)
+                served = len([q for q in up.complete_requests() if q["path"] == "/bytes"])
+                self.assertEqual(served, done, r)
+                head = len(http_get_head(up.port, url))
+                self.assertEqual(r["bytes"]["in"], done * (head + n), r)
+                if delay_ms:
+                    self.assertGreaterEqual(r["latency_ms"]["corrected"]["p50"], delay_ms * 0.9, r)
 
     def test_run_ends_on_time_against_a_server_that_never_answers(self):
         # A hung backend must not hold the run past duration + timeout: requests in flight at

@@ -25,7 +25,7 @@ Common query options: close=1 (answer with Connection: close and close), hdr=Nam
 (repeatable; extra response header), stall_ms=N (wait before reading the request body),
 chunked=1 (chunked response framing for /echo, /upload, /bytes), eof=1 (no Content-Length:
 the body ends when the upstream closes), linger_close_ms=N (answer keep-alive, then close the
-idle connection silently after N ms).
+idle connection silently after N ms), body_delay_ms=N (send the head, wait N ms, then the body).
 
 Every response carries "X-Upstream: <name>".
 """
@@ -470,6 +470,8 @@ class Upstream:
             sock.sendall(out.encode("latin-1"))
             if is_head or status in (204, 304):
                 return
+            if q("body_delay_ms"):
+                time.sleep(int(q("body_delay_ms")) / 1000.0)
             if chunked:
                 send_chunked(sock, chunks)
             else:

@@ -198,5 +198,59 @@ TEST(LoopTest, BusyPollWindowClosesWhenPollingFindsNothingAndStaysOpenWhenItDoes
   }
 }
 
+// PeekSome shows what is queued without taking it, waits for more than the caller has seen,
+// and Consume drops it; after a peek that saw everything, the next read waits for new bytes
+// instead of failing on an empty socket, and one that drops only part reads the rest at once.
+TEST(LoopTest, PeekSomeWaitsForMoreAndConsumeTakesWhatItShowed) {
+  Loop loop;
+  Socket listener = Listen(loop, MakeAddress("127.0.0.1", 0));
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  ASSERT_EQ(getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
+  const Address at = MakeAddress("127.0.0.1", ntohs(bound.sin_port));
+
+  Socket server;
+  std::vector<std::string> seen;  // what the client observed, in order
+  size_t dropped = 0;
+  Spawn([](Loop& loop, Socket& listener, Socket& server) -> Task<void> {
+    Result<int> fd = co_await listener.Accept();
+    if (!fd) co_return;
+    server = Socket(loop, *fd);
+    co_await server.WriteAll("head|");
+  }(loop, listener, server));
+  Spawn([](Loop& loop, const Address& at, Socket& server, std::vector<std::string>& seen,
+           size_t& dropped) -> Task<void> {
+    Socket client;
+    if (co_await client.Connect(loop, at)) co_return;
+    char buf[64];
+    ReadResult r = co_await client.PeekSome({buf, sizeof buf});
+    seen.emplace_back(buf, r.bytes);  // "head|"
+    // Nothing more is queued: this peek waits until the server writes the rest.
+    loop.Post(
+        [&server] { Spawn([](Socket& s) -> Task<void> { co_await s.WriteAll("body"); }(server)); });
+    r = co_await client.PeekSome({buf, sizeof buf}, r.bytes);
+    seen.emplace_back(buf, r.bytes);  // "head|body", all still queued
+    dropped = client.Consume(5);      // "head|" only: "body" stays, and reads at once
+    r = co_await client.ReadSome({buf, sizeof buf});
+    seen.emplace_back(buf, r.bytes);
+    // Now a whole peek, consumed whole: the following read must wait for new bytes.
+    loop.Post(
+        [&server] { Spawn([](Socket& s) -> Task<void> { co_await s.WriteAll("next"); }(server)); });
+    r = co_await client.PeekSome({buf, sizeof buf});
+    seen.emplace_back(buf, r.bytes);
+    dropped += client.Consume(r.bytes);
+    loop.Post(
+        [&server] { Spawn([](Socket& s) -> Task<void> { co_await s.WriteAll("last"); }(server)); });
+    r = co_await client.ReadSome({buf, sizeof buf});
+    seen.emplace_back(buf, r.bytes);
+    client.Close();
+    server.Close();
+    loop.Stop();
+  }(loop, at, server, seen, dropped));
+  loop.Run();
+  EXPECT_EQ(seen, (std::vector<std::string>{"head|", "head|body", "body", "next", "last"}));
+  EXPECT_EQ(dropped, 9u);
+}
+
 }  // namespace
 }  // namespace ficus::net
