@@ -579,7 +579,6 @@ class Worker {
       Fail(c, c.timed_out ? ErrorType::kTimeout : ErrorType::kReset);
       return Outcome::kFailed;
     };
-    int reads = 0;
     // Only while this thread polls, i.e. has CPU to spare: sharing a CPU with the server, the
     // extra syscall would cost the server more than the slow path it saves.
     if (c.split_score > 0 && loop_.busy_poll_window().count() > 0) {
@@ -597,8 +596,11 @@ class Worker {
       }
       parser.Reset();  // not a small response: the loop below parses what came, as if read
     }
-    for (;; ++reads) {
-      if (reads > 0 || len == 0) {
+    // `unparsed`: ReadWhole's bytes, parsed before anything more is read.
+    for (bool unparsed = len > 0;;) {
+      if (unparsed) {
+        unparsed = false;
+      } else {
         if (len == kBufferBytes) {
           Fail(c, ErrorType::kProtocol);
           co_return Outcome::kFailed;

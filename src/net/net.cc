@@ -361,7 +361,7 @@ size_t Socket::Consume(size_t n) {
   } while (got < 0 && errno == EINTR);
   const size_t dropped = got > 0 ? static_cast<size_t>(got) : 0;
   // Bytes the short peek saw are still queued (or the drop failed): let the next read find out.
-  if (dropped < s->short_peek_bytes || got < 0) s->readable = true;
+  if (dropped < s->short_peek_bytes) s->readable = true;
   s->short_peek_bytes = 0;
   return dropped;
 }

@@ -17,6 +17,16 @@ struct Probe : TimeoutList::Entry {
   void OnTimeout() override { ++fired; }
 };
 
+// A listener on a loopback port the kernel picks; `at` is where to connect to it.
+Socket ListenOnLoopback(Loop& loop, Address* at) {
+  Socket listener = Listen(loop, MakeAddress("127.0.0.1", 0));
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  EXPECT_EQ(getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
+  *at = MakeAddress("127.0.0.1", ntohs(bound.sin_port));
+  return listener;
+}
+
 TEST(TimeoutListTest, FiresOnlyExpiredEntriesOnce) {
   TimeoutList list;
   Probe a, b, c;
@@ -59,23 +69,18 @@ TEST(NetTest, MakeAddressAcceptsOnlyIpLiterals) {
 
 TEST(NetTest, ListenTwiceOnOnePortWithReusePort) {
   Loop loop;
-  Socket a = Listen(loop, MakeAddress("127.0.0.1", 0));
-  sockaddr_in bound{};
-  socklen_t len = sizeof bound;
-  ASSERT_EQ(getsockname(a.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
+  Address at;
+  Socket a = ListenOnLoopback(loop, &at);
   // A second worker binds the same address: SO_REUSEPORT makes that legal.
-  Socket b = Listen(loop, MakeAddress("127.0.0.1", ntohs(bound.sin_port)));
+  Socket b = Listen(loop, at);
   EXPECT_TRUE(b.is_open());
 }
 
 // Accept, connect, echo and cancel through the loop, on real loopback sockets.
 TEST(LoopTest, EchoesOverLoopbackAndCancelsWaits) {
   Loop loop;
-  Socket listener = Listen(loop, MakeAddress("127.0.0.1", 0));
-  sockaddr_in bound{};
-  socklen_t len = sizeof bound;
-  ASSERT_EQ(getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
-  const Address at = MakeAddress("127.0.0.1", ntohs(bound.sin_port));
+  Address at;
+  Socket listener = ListenOnLoopback(loop, &at);
 
   std::string echoed;
   bool cancelled = false;
@@ -198,16 +203,14 @@ TEST(LoopTest, BusyPollWindowClosesWhenPollingFindsNothingAndStaysOpenWhenItDoes
   }
 }
 
-// PeekSome shows what is queued without taking it, waits for more than the caller has seen,
-// and Consume drops it; after a peek that saw everything, the next read waits for new bytes
-// instead of failing on an empty socket, and one that drops only part reads the rest at once.
+// PeekSome shows what is queued without taking it and waits for more than the caller has seen;
+// Consume drops bytes. A peek that saw everything clears the readable flag, so Consume must set
+// it again when it leaves bytes queued (the read after it would hang otherwise), and a read
+// after a whole Consume still gets the bytes that come later.
 TEST(LoopTest, PeekSomeWaitsForMoreAndConsumeTakesWhatItShowed) {
   Loop loop;
-  Socket listener = Listen(loop, MakeAddress("127.0.0.1", 0));
-  sockaddr_in bound{};
-  socklen_t len = sizeof bound;
-  ASSERT_EQ(getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
-  const Address at = MakeAddress("127.0.0.1", ntohs(bound.sin_port));
+  Address at;
+  Socket listener = ListenOnLoopback(loop, &at);
 
   Socket server;
   std::vector<std::string> seen;  // what the client observed, in order
