@@ -77,7 +77,9 @@ std::optional<int64_t> IntParam(const AdminRequest& req, std::string_view key, i
 
 double Round3(double v) { return std::round(v * 1000) / 1000; }
 
-json::object WindowJson(const telemetry::WindowStats& w) {
+// `with_clients`: only routes count distinct clients (the worker adds each request's client to
+// its route's sketch alone), so clusters and endpoints leave the field out rather than say 0.
+json::object WindowJson(const telemetry::WindowStats& w, bool with_clients) {
   json::object o;
   o["requests"] = w.requests;
   o["errors"] = w.errors;
@@ -85,7 +87,7 @@ json::object WindowJson(const telemetry::WindowStats& w) {
   o["error_ratio"] = w.requests ? Round3(static_cast<double>(w.errors) / w.requests) : 0.0;
   o["bytes_in"] = w.bytes_in;
   o["bytes_out"] = w.bytes_out;
-  o["clients"] = std::round(w.clients);
+  if (with_clients) o["clients"] = std::round(w.clients);
   if (w.latency.Empty()) {
     o["p50_ms"] = nullptr;
     o["p90_ms"] = nullptr;
@@ -106,7 +108,7 @@ AdminResponse Stats(const AdminApiContext& ctx, telemetry::SeriesKind kind) {
   std::map<std::string, json::object> series;
   for (const auto& [label, ms] : kWindows) {
     for (const telemetry::WindowStats& w : ctx.telemetry->Window(kind, ms)) {
-      series[w.name][label] = WindowJson(w);
+      series[w.name][label] = WindowJson(w, kind == telemetry::SeriesKind::kRoute);
     }
   }
   json::array items;

@@ -501,6 +501,19 @@ class Ficus:
             raise AssertionError("GET /metrics -> %r" % r)
         return Metrics(r.body.decode())
 
+    def settled_metrics(self, timeout=5.0):
+        """Metrics once no request is in flight on any route. A worker records a response just
+        after its last byte went out, so a client that reads the stats right after its last
+        response can otherwise see that response's request without its status and timings."""
+        def metrics_if_settled():
+            m = self.metrics()
+            return m if m.sum("ficus_route_requests_in_flight") == 0 else None
+
+        m = wait_until(metrics_if_settled, timeout * TIME_FACTOR)
+        if m is None:
+            raise AssertionError("requests still in flight after %.1fs" % timeout)
+        return m
+
 
 class UpstreamProcess:
     """upstream.py as a subprocess; recording via GET /__log."""

@@ -3,6 +3,7 @@ rotation on SIGUSR1, no credentials ever written, and its counters on /metrics."
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -36,6 +37,7 @@ class AccessLogTest(FicusTestCase):
     def start(self, access_log, routes=None):
         self.up = getattr(self, "up", None) or self.start_upstream("access")
         self.dir = tempfile.mkdtemp(prefix="ficus-al-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         path = os.path.join(self.dir, "access.log")
         access_log = dict(access_log)
         access_log.setdefault("path", path)
@@ -156,10 +158,7 @@ class AccessLogTest(FicusTestCase):
         cfg = make_config({"app": [endpoint(up.port)]},
                           [{"match": {"path_prefix": "/"}, "cluster": "app"}],
                           access_log={"path": "/nonexistent-dir/x/access.log"})
-        from harness import Ficus
-        f = Ficus(cfg)
-        f.start(wait=False)
-        self.addCleanup(f.stop)
+        f = self.start_ficus(cfg, wait=False)
         self.assertTrue(wait_until(lambda: not f.alive(), 10 * TIME_FACTOR))
         self.assertEqual(f.proc.returncode, 1)
         self.assertIn("access_log", f.log_text())

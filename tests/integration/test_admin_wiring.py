@@ -75,6 +75,7 @@ class EndpointStatsTest(FicusTestCase):
             self.assertEqual(request(f.port, "GET", "/status/200").status, 200)
         for _ in range(4):
             self.assertEqual(request(f.port, "GET", "/status/503").status, 503)
+        f.settled_metrics()  # the last 503 is recorded
         eps = {e["name"]: e["windows"]["1m"] for e in admin_json(f, "/stats/endpoints")["endpoints"]}
         self.assertEqual(set(eps), {"app/127.0.0.1:%d" % a.port, "app/127.0.0.1:%d" % b.port})
         self.assertEqual([e["requests"] for e in eps.values()], [7, 7])

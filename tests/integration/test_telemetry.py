@@ -172,6 +172,8 @@ class TelemetryApiTest(FicusTestCase):
         clusters = {x["name"]: x["windows"] for x in admin(f, "GET", "/stats/clusters")
                     .json()["clusters"]}
         self.assertGreaterEqual(clusters["app"]["1m"]["requests"], 20)
+        # Distinct clients are counted per route only: a cluster does not claim 0 of them.
+        self.assertNotIn("clients", clusters["app"]["1m"])
         self.assertIsNotNone(clusters["app"]["1m"]["p50_ms"])
         self.assertEqual(admin(f, "POST", "/stats/routes").status, 405)
 
@@ -274,10 +276,8 @@ class TelemetryStoreTest(FicusTestCase):
         blocker = tempfile.NamedTemporaryFile(delete=False)
         self.addCleanup(os.unlink, blocker.name)
         up = self.start_upstream()
-        from harness import Ficus
-        f = Ficus(self.config(up.port, data_dir=os.path.join(blocker.name, "sub")))
-        f.start(wait=False)
-        self.addCleanup(f.stop)
+        f = self.start_ficus(self.config(up.port, data_dir=os.path.join(blocker.name, "sub")),
+                             wait=False)
         self.assertEqual(f.proc.wait(10 * TIME_FACTOR), 1)
         self.assertIn("data_dir", f.log_text())
 
