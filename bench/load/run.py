@@ -4,9 +4,9 @@ bench).
 
 Both generators send the same request (wrk is given ficus's User-Agent) with the same threads,
 connections and duration, pinned to the same CPU (1; the backend nginx runs on CPU 0), and run
-in interleaved rounds whose order alternates (wrk, ficus | ficus, wrk | ...) so drift on a shared machine hits both alike. Prints each run, the
-medians and the ratios the issue sets as targets: req/s >= 1.0 x wrk, p50 within 20 % of
-wrk's. CPU time per request of each generator, and of the backend while each generator drove
+in interleaved rounds whose order alternates (wrk, ficus | ficus, wrk | ...) so drift on a
+shared machine hits both alike. Prints each run, the medians and the ratios the issue sets as
+targets: req/s >= 1.0 x wrk, p50 within 20 % of wrk's. CPU time per request of each generator, and of the backend while each generator drove
 it, are shown too: the backend is usually the bottleneck, so its cost per request is what the
 req/s follow.
 

@@ -275,11 +275,11 @@ uint64_t BodyHasher::Finish() const {
   return Finalize64(MixWord(h, length_));
 }
 
-uint64_t HashClient(std::string_view address) {
+uint64_t HashClient(std::string_view key) {
   // FNV-1a, then the splitmix64 finalizer: FNV alone leaves the high bits (the sketch's
   // register index) poorly mixed for short, similar strings such as IP addresses.
   uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : address) {
+  for (char c : key) {
     h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ull;
   }

@@ -178,8 +178,9 @@ class ClientSketch {
   std::array<std::atomic<uint8_t>, kRegisters> registers_{};
 };
 
-// A 64-bit hash of a client address (its text), mixed well enough for ClientSketch.
-uint64_t HashClient(std::string_view address);
+// A 64-bit hash of a client key ("key:...", "user:...", "addr:..."), mixed well enough for
+// ClientSketch and KeySketch.
+uint64_t HashClient(std::string_view key);
 
 // Responses by exact status code with bounded cardinality: the first kSlots distinct codes a
 // cell sees get their own counter, later ones count as "other" (code 0 in snapshots). Codes
@@ -418,7 +419,7 @@ struct alignas(64) TrafficCell {
   Histogram duration;                // request start -> response complete
   Histogram upstream_connect;        // per new upstream connection: connect() time
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
-  ClientSketch clients;              // distinct client addresses (telemetry)
+  ClientSketch clients;              // distinct client keys (routes only; telemetry)
   KeySketch keys;                    // heaviest client keys (routes only; telemetry)
   RepeatSketch repeats;              // sampled GET 200 body repeats (routes only; telemetry)
   SyntheticCounts synthetic;         // `ficus assess` requests (routes only; kept out of SLOs)

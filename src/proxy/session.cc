@@ -964,7 +964,6 @@ void Session::SampleError(std::string_view request_head, std::string_view respon
 
 net::Task<void> Session::Run() {
   client_ip_len_ = client_.PeerAddress(client_ip_, sizeof client_ip_);
-  client_hash_ = observe::HashClient({client_ip_, client_ip_len_});
   head_.head_size = 0;  // "no request yet": the first wait uses timeouts.request_head
   bool answered_error = false;
   for (;;) {

@@ -52,7 +52,8 @@ class TelemetryApiTest(FicusTestCase):
                      "connect_timeout": "1s"}]
         routes = [{"name": "api", "match": {"path_prefix": "/api"}, "cluster": "app"},
                   {"name": "broken", "match": {"path_prefix": "/broken"}, "cluster": "dead"},
-                  {"name": "quiet", "match": {"path_prefix": "/quiet"}, "cluster": "app"}]
+                  {"name": "quiet", "match": {"path_prefix": "/quiet"}, "cluster": "app"},
+                  {"name": "who", "match": {"path_prefix": "/who"}, "cluster": "app"}]
         cls.ficus = cls.start_ficus_for_class(make_config(
             clusters, routes, admin={"token": TOKEN}, workers=2,
             telemetry={"error_samples_per_route": 5}))
@@ -176,6 +177,22 @@ class TelemetryApiTest(FicusTestCase):
         self.assertNotIn("clients", clusters["app"]["1m"])
         self.assertIsNotNone(clusters["app"]["1m"]["p50_ms"])
         self.assertEqual(admin(f, "POST", "/stats/routes").status, 405)
+
+    def test_distinct_clients_are_told_apart_by_api_key_then_user_then_address(self):
+        # Everything here comes from one address, as through a NAT or another proxy: the keys
+        # and users still count as clients of their own, as in the report's noisy clients.
+        f = self.ficus
+        sent = [{"X-Api-Key": k} for k in ("k1", "k2", "k3") for _ in range(2)]
+        sent += [{"X-User": u} for u in ("ann", "bob") for _ in range(2)]
+        sent += [{"X-Api-Key": "k1", "X-User": "cy"}]  # the key is who sent it
+        sent += [{}, {}]  # no key, no user: the address
+        for headers in sent:
+            self.assertEqual(request(f.port, "GET", "/who/echo", headers=headers).status, 200)
+        f.settled_metrics()
+        routes = {x["name"]: x["windows"] for x in admin(f, "GET", "/stats/routes")
+                  .json()["routes"]}
+        self.assertEqual(routes["who"]["1m"]["requests"], len(sent))
+        self.assertEqual(routes["who"]["1m"]["clients"], 6)  # k1 k2 k3 ann bob 127.0.0.1
 
     def test_health(self):
         r = admin(self.ficus, "GET", "/health")

@@ -112,7 +112,9 @@ class Session final : public net::TimeoutList::Entry {
   std::shared_ptr<const Snapshot> snapshot_;  // the config this exchange runs on
   char client_ip_[48] = {};
   size_t client_ip_len_ = 0;
-  uint64_t client_hash_ = 0;  // observe::HashClient of client_ip_, for the routes' client sketch
+  // observe::HashClient of this exchange's client key (CountClientKey), for the route's sketch
+  // of distinct clients.
+  uint64_t client_key_hash_ = 0;
 
   // Exchange memory (a worker block, see session.cc for its layout): downstream input, the
   // parsed header fields, and the transfer buffer (request body chunks, then the upstream
