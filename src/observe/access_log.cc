@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "base/base.h"
 #include "observe/internal/json.h"
@@ -14,8 +15,10 @@
 namespace ficus::observe {
 namespace {
 
-using internal::AppendJsonString;
-using internal::AppendJsonUint;
+using internal::kMaxJsonUintBytes;
+using internal::MaxJsonStringBytes;
+using internal::WriteJsonString;
+using internal::WriteJsonUint;
 
 constexpr std::string_view kFieldNames[kLogFieldCount] = {
     "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
@@ -34,9 +37,11 @@ int64_t UnixOffsetNanos() {
   return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
 }
 
-// RFC 3339 UTC with microseconds: "2026-11-21T09:50:36.123456Z". The date and time of day are
-// formatted once per second (gmtime and snprintf cost more than the rest of a line).
-void AppendTime(std::string& out, int64_t unix_ns) {
+// RFC 3339 UTC with microseconds, quoted: "2026-11-21T09:50:36.123456Z" (kTimeBytes). The
+// date and time of day are formatted once per second (gmtime and snprintf cost more than the
+// rest of a line).
+constexpr size_t kTimeBytes = 29;
+char* WriteTime(char* out, int64_t unix_ns) {
   thread_local int64_t cached_sec = -1;
   thread_local char prefix[80];  // "\"2026-11-21T09:50:36." (room for any int the format gets)
   const int64_t sec = unix_ns / 1'000'000'000;
@@ -48,31 +53,58 @@ void AppendTime(std::string& out, int64_t unix_ns) {
                   parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
     cached_sec = sec;
   }
-  out.append(prefix, 21);
+  std::memcpy(out, prefix, 21);
+  out += 21;
   uint32_t micros = static_cast<uint32_t>((unix_ns % 1'000'000'000) / 1000);
-  char digits[8];
   for (int i = 5; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + micros % 10);
+    out[i] = static_cast<char>('0' + micros % 10);
     micros /= 10;
   }
-  digits[6] = 'Z';
-  digits[7] = '"';
-  out.append(digits, 8);
+  out[6] = 'Z';
+  out[7] = '"';
+  return out + 8;
 }
 
-void AppendMicrosBetween(std::string& out, int64_t from_ns, int64_t to_ns) {
-  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) {
-    out += "null";
-  } else {
-    AppendJsonUint(out, static_cast<uint64_t>(to_ns - from_ns) / 1000);
-  }
+char* WriteLiteral(char* out, std::string_view s) {
+  std::memcpy(out, s.data(), s.size());
+  return out + s.size();
 }
 
-void AppendNameOrNull(std::string& out, const std::string* s) {
-  if (s == nullptr) {
-    out += "null";
-  } else {
-    AppendJsonString(out, *s);
+char* WriteMicrosBetween(char* out, int64_t from_ns, int64_t to_ns) {
+  if (from_ns == 0 || to_ns == 0 || to_ns < from_ns) return WriteLiteral(out, "null");
+  return WriteJsonUint(out, static_cast<uint64_t>(to_ns - from_ns) / 1000);
+}
+
+char* WriteNameOrNull(char* out, const std::string* s) {
+  return s == nullptr ? WriteLiteral(out, "null") : WriteJsonString(out, *s);
+}
+
+// The text of a string-valued field, or nullopt for the others (numbers, time, trace id).
+std::optional<std::string_view> StringValue(const ExchangeRecord& r, LogField f) {
+  auto name = [](const std::string* s) { return s ? std::string_view(*s) : "null"; };
+  switch (f) {
+    case LogField::kRequestId:
+      return r.RequestId();
+    case LogField::kClient:
+      return r.Client();
+    case LogField::kMethod:
+      return r.Method();
+    case LogField::kHost:
+      return r.Host();
+    case LogField::kPath:
+      return r.Path();
+    case LogField::kUserAgent:
+      return r.UserAgent();
+    case LogField::kRoute:
+      return name(r.route);
+    case LogField::kCluster:
+      return name(r.cluster);
+    case LogField::kEndpoint:
+      return name(r.endpoint);
+    case LogField::kError:
+      return r.error && *r.error ? std::string_view(r.error) : "null";
+    default:
+      return std::nullopt;
   }
 }
 
@@ -103,91 +135,112 @@ bool LogFieldByName(std::string_view name, LogField* out) {
   return false;
 }
 
+// Every string field escaped at its worst, every other value at its longest (a quoted trace id,
+// 34 bytes, is the longest of those).
+size_t AccessLog::MaxLineBytes(const ExchangeRecord& r, const std::vector<LogField>& fields) {
+  constexpr size_t kMaxOtherValueBytes = 34;
+  static_assert(kMaxOtherValueBytes >= kTimeBytes && kMaxOtherValueBytes >= kMaxJsonUintBytes);
+  size_t n = 3;  // { } \n
+  for (LogField f : fields) {
+    n += LogFieldName(f).size() + 4;  // , " " :
+    const std::optional<std::string_view> text = StringValue(r, f);
+    n += text ? MaxJsonStringBytes(text->size()) : kMaxOtherValueBytes;
+  }
+  return n;
+}
+
 void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>& fields,
                            int64_t unix_offset_ns, std::string& out) {
-  out += '{';
-  bool first = true;
-  for (LogField f : fields) {
-    if (!first) out += ',';
-    first = false;
-    out += '"';
-    out += LogFieldName(f);
-    out += "\":";
-    switch (f) {
-      case LogField::kTime:
-        AppendTime(out, r.start_ns + unix_offset_ns);
-        break;
-      case LogField::kRequestId:
-        AppendJsonString(out, r.RequestId());
-        break;
-      case LogField::kTraceId: {
-        static constexpr std::array<uint8_t, 16> kZero{};
-        if (r.trace.trace_id == kZero) {
-          out += "null";
-        } else {
-          char hex[32];
-          HexEncode(r.trace.trace_id.data(), 16, hex);
-          out += '"';
-          out.append(hex, sizeof hex);
-          out += '"';
+  // Sized once for the worst case, written through a cursor, then cut to what was written.
+  const size_t at = out.size();
+  out.resize_and_overwrite(at + MaxLineBytes(r, fields), [&](char* begin, size_t) {
+    char* p = begin + at;
+    *p++ = '{';
+    bool first = true;
+    for (LogField f : fields) {
+      if (!first) *p++ = ',';
+      first = false;
+      *p++ = '"';
+      p = WriteLiteral(p, LogFieldName(f));
+      *p++ = '"';
+      *p++ = ':';
+      switch (f) {
+        case LogField::kTime:
+          p = WriteTime(p, r.start_ns + unix_offset_ns);
+          break;
+        case LogField::kRequestId:
+          p = WriteJsonString(p, r.RequestId());
+          break;
+        case LogField::kTraceId: {
+          static constexpr std::array<uint8_t, 16> kZero{};
+          if (r.trace.trace_id == kZero) {
+            p = WriteLiteral(p, "null");
+          } else {
+            *p++ = '"';
+            HexEncode(r.trace.trace_id.data(), 16, p);
+            p += 32;
+            *p++ = '"';
+          }
+          break;
         }
-        break;
+        case LogField::kClient:
+          p = WriteJsonString(p, r.Client());
+          break;
+        case LogField::kMethod:
+          p = WriteJsonString(p, r.Method());
+          break;
+        case LogField::kHost:
+          p = WriteJsonString(p, r.Host());
+          break;
+        case LogField::kPath:
+          p = WriteJsonString(p, r.Path());
+          break;
+        case LogField::kRoute:
+          p = WriteNameOrNull(p, r.route);
+          break;
+        case LogField::kCluster:
+          p = WriteNameOrNull(p, r.cluster);
+          break;
+        case LogField::kEndpoint:
+          p = WriteNameOrNull(p, r.endpoint);
+          break;
+        case LogField::kStatus:
+          p = WriteJsonUint(p, r.status);
+          break;
+        case LogField::kBytesIn:
+          p = WriteJsonUint(p, r.bytes_in);
+          break;
+        case LogField::kBytesOut:
+          p = WriteJsonUint(p, r.bytes_out);
+          break;
+        case LogField::kDurationUs:
+          p = WriteMicrosBetween(p, r.start_ns, r.end_ns);
+          break;
+        case LogField::kConnectUs:
+          p = WriteMicrosBetween(p, r.connect_start_ns, r.connected_ns);
+          break;
+        case LogField::kFirstByteUs:
+          p = WriteMicrosBetween(p, r.sent_ns, r.first_byte_ns);
+          break;
+        case LogField::kRetries:
+          p = WriteJsonUint(p, r.retries);
+          break;
+        case LogField::kUserAgent:
+          p = WriteJsonString(p, r.UserAgent());
+          break;
+        case LogField::kError:
+          if (r.error == nullptr || *r.error == '\0') {
+            p = WriteLiteral(p, "null");
+          } else {
+            p = WriteJsonString(p, r.error);
+          }
+          break;
       }
-      case LogField::kClient:
-        AppendJsonString(out, r.Client());
-        break;
-      case LogField::kMethod:
-        AppendJsonString(out, r.Method());
-        break;
-      case LogField::kHost:
-        AppendJsonString(out, r.Host());
-        break;
-      case LogField::kPath:
-        AppendJsonString(out, r.Path());
-        break;
-      case LogField::kRoute:
-        AppendNameOrNull(out, r.route);
-        break;
-      case LogField::kCluster:
-        AppendNameOrNull(out, r.cluster);
-        break;
-      case LogField::kEndpoint:
-        AppendNameOrNull(out, r.endpoint);
-        break;
-      case LogField::kStatus:
-        AppendJsonUint(out, r.status);
-        break;
-      case LogField::kBytesIn:
-        AppendJsonUint(out, r.bytes_in);
-        break;
-      case LogField::kBytesOut:
-        AppendJsonUint(out, r.bytes_out);
-        break;
-      case LogField::kDurationUs:
-        AppendMicrosBetween(out, r.start_ns, r.end_ns);
-        break;
-      case LogField::kConnectUs:
-        AppendMicrosBetween(out, r.connect_start_ns, r.connected_ns);
-        break;
-      case LogField::kFirstByteUs:
-        AppendMicrosBetween(out, r.sent_ns, r.first_byte_ns);
-        break;
-      case LogField::kRetries:
-        AppendJsonUint(out, r.retries);
-        break;
-      case LogField::kUserAgent:
-        AppendJsonString(out, r.UserAgent());
-        break;
-      case LogField::kError:
-        if (r.error == nullptr || *r.error == '\0') {
-          out += "null";
-        } else {
-          AppendJsonString(out, r.error);
-        }
-        break;
     }
-  }
-  out += "}\n";
+    *p++ = '}';
+    *p++ = '\n';
+    return static_cast<size_t>(p - begin);
+  });
 }
 
 std::unique_ptr<AccessLog> AccessLog::Open(const AccessLogOptions& options, int workers,

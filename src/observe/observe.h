@@ -775,6 +775,8 @@ class AccessLog {
   // Formats one record as a line (with '\n') per the options; the writer's formatter.
   static void FormatLine(const ExchangeRecord& r, const std::vector<LogField>& fields,
                          int64_t unix_offset_ns, std::string& out);
+  // The most bytes FormatLine writes for `r`: it sizes the line once with this.
+  static size_t MaxLineBytes(const ExchangeRecord& r, const std::vector<LogField>& fields);
   // ficus_access_log_* families.
   void Collect(MetricWriter& w) const;
 

@@ -167,6 +167,46 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
   EXPECT_FALSE(LogFieldByName("cookie", &f));
 }
 
+// FormatLine sizes a line once (MaxLineBytes) and writes through a cursor: the bound must hold
+// for the worst record there is, every string a run of bytes that each need a 6-byte escape,
+// every number at its longest, and fields listed more than once.
+TEST(AccessLogTest, LineBoundHoldsForTheWorstRecord) {
+  const std::string control(2000, '\x01');
+  ExchangeRecord r;
+  r.Begin(INT64_MAX / 2, control, control, control, control, control, control);
+  r.end_ns = INT64_MAX;
+  r.connect_start_ns = r.sent_ns = 1;
+  r.connected_ns = r.first_byte_ns = INT64_MAX;
+  r.bytes_in = r.bytes_out = UINT64_MAX;
+  r.status = UINT16_MAX;
+  r.retries = UINT8_MAX;
+  r.trace.trace_id.fill(0xff);
+  std::string route = control, cluster = control, endpoint = control;
+  r.route = &route;
+  r.cluster = &cluster;
+  r.endpoint = &endpoint;
+  r.error = control.c_str();
+  std::vector<LogField> fields;
+  for (int twice = 0; twice < 2; ++twice) {
+    for (int i = 0; i < kLogFieldCount; ++i) fields.push_back(static_cast<LogField>(i));
+  }
+  std::string line = "previous line\n";
+  AccessLog::FormatLine(r, fields, 0, line);
+  const size_t written = line.size() - 14;
+  EXPECT_LE(written, AccessLog::MaxLineBytes(r, fields));
+  EXPECT_TRUE(line.starts_with("previous line\n{\"time\":\""));
+  EXPECT_TRUE(line.ends_with("\"}\n"));
+  EXPECT_NE(line.find("\"trace_id\":\"ffffffffffffffffffffffffffffffff\""), std::string::npos);
+  EXPECT_NE(line.find("\"bytes_in\":18446744073709551615,"), std::string::npos);
+
+  // An empty error text is written as null: 4 bytes where the string's own bound is 2.
+  r.error = "";
+  line.clear();
+  AccessLog::FormatLine(r, {LogField::kError}, 0, line);
+  EXPECT_EQ(line, "{\"error\":null}\n");
+  EXPECT_LE(line.size(), AccessLog::MaxLineBytes(r, {LogField::kError}));
+}
+
 TEST(AccessLogTest, WritesReopensAndCounts) {
   const std::string path = TempPath("access.log");
   std::filesystem::remove(path);
