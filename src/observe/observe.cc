@@ -89,6 +89,18 @@ TrafficStats* Registry::Endpoint(std::string_view cluster, std::string_view addr
   return &endpoints_.back();
 }
 
+void Registry::SetConfigured(std::span<const RouteStats* const> routes,
+                             std::span<const ClusterStats* const> clusters,
+                             std::span<const TrafficStats* const> endpoints) {
+  auto listed = [](const auto* s, const auto& list) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+  };
+  std::lock_guard lock(mu_);
+  for (RouteStats& r : routes_) r.configured = listed(&r, routes);
+  for (ClusterStats& c : clusters_) c.traffic.configured = listed(&c, clusters);
+  for (TrafficStats& e : endpoints_) e.configured = listed(&e, endpoints);
+}
+
 void Registry::AddCollector(std::function<void(MetricWriter&)> collector) {
   std::lock_guard lock(mu_);
   collectors_.push_back(std::move(collector));
@@ -144,8 +156,11 @@ MetricsSnapshot Registry::Collect() const {
     s.no_route += c.no_route.Get();
   }
   std::lock_guard lock(mu_);
-  for (const RouteStats& r : routes_) snap.routes.push_back(Merge(r, n));
+  for (const RouteStats& r : routes_) {
+    if (r.configured) snap.routes.push_back(Merge(r, n));
+  }
   for (const ClusterStats& cs : clusters_) {
+    if (!cs.traffic.configured) continue;
     ClusterTotals t;
     t.traffic = Merge(cs.traffic, n);
     for (int w = 0; w < n; ++w) {
@@ -160,7 +175,9 @@ MetricsSnapshot Registry::Collect() const {
     }
     snap.clusters.push_back(std::move(t));
   }
-  for (const TrafficStats& e : endpoints_) snap.endpoints.push_back(Merge(e, n));
+  for (const TrafficStats& e : endpoints_) {
+    if (e.configured) snap.endpoints.push_back(Merge(e, n));
+  }
   return snap;
 }
 

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -433,6 +434,7 @@ struct TrafficStats {
   std::string name;
   std::string cluster;
   std::unique_ptr<TrafficCell[]> cells;
+  bool configured = true;  // in the running config (Registry::SetConfigured; under its lock)
   TrafficCell& Cell(int worker) { return cells[worker]; }
 };
 using RouteStats = TrafficStats;
@@ -575,7 +577,16 @@ class Registry {
   void ForEachCluster(const std::function<void(ClusterStats&)>& f);
   void ForEachEndpoint(const std::function<void(TrafficStats&)>& f);
 
-  // Every worker's cells merged.
+  // Which registered series the running config has: the listed ones. Collect() leaves the
+  // others out, so a route, cluster or endpoint a reload removed stops being exported. Its
+  // objects stay (workers still on the previous snapshot may write to them) and are exported
+  // again, counters continuing, if a later config brings the name back. The telemetry store's
+  // readers (ForEach*) still see every series: its windows age out by themselves.
+  void SetConfigured(std::span<const RouteStats* const> routes,
+                     std::span<const ClusterStats* const> clusters,
+                     std::span<const TrafficStats* const> endpoints);
+
+  // Every worker's cells merged, for the series in the running config.
   MetricsSnapshot Collect() const;
 
   // Extra families rendered after the built-in ones, in registration order (other modules'

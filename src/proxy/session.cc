@@ -227,7 +227,18 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
 
 // ---- the exchange: route -> [admit] -> upstream -> respond -> record -----------------------
 
+// Copies the worker's snapshot only when it changed: the copy is an atomic increment on a
+// counter every worker shares, so the steady state does none.
+void Session::TakeCurrentSnapshot() {
+  if (snapshot_ != worker_.snapshot()) snapshot_ = worker_.snapshot();
+}
+
 net::Task<bool> Session::Exchange() {
+  // The config may have been reloaded while the head was read (or the connection idled): the
+  // exchange runs on the current one. It must, as the worker's cluster states are the current
+  // snapshot's (indexed by its clusters), and routing with an older snapshot's indices reached
+  // past them or into another cluster once a reload removed or reordered clusters.
+  TakeCurrentSnapshot();
   const Snapshot& snap = *snapshot_;
   const config::Config& cfg = *snap.config;
   worker_.server_stats().requests.Add();
@@ -301,6 +312,8 @@ net::Task<bool> Session::Exchange() {
 
 net::Task<Status> Session::Forward(const config::Route& route) {
   const config::Config& cfg = *snapshot_->config;
+  // Nothing since Exchange took the snapshot waited: the worker's clusters are still its own.
+  FICUS_DCHECK(worker_.snapshot() == snapshot_);
   cluster_ = worker_.cluster(route.cluster_index);
   cluster_cell_ = &cluster_->stats()->Cell(worker_.id());
   EnterCluster();
@@ -967,7 +980,7 @@ net::Task<void> Session::Run() {
   head_.head_size = 0;  // "no request yet": the first wait uses timeouts.request_head
   bool answered_error = false;
   for (;;) {
-    snapshot_ = worker_.snapshot();
+    TakeCurrentSnapshot();  // its limits and timeouts apply to reading the head
     auto next = co_await ReadHead();
     if (!next) {
       // A malformed, oversized or too-slow head: answer it and close.

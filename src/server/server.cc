@@ -31,6 +31,16 @@
 namespace ficus::server {
 namespace {
 
+// /metrics exports the series of the config that runs: a reload that removes a route, cluster
+// or endpoint removes its series too (Registry::SetConfigured).
+void ExportSeriesOf(const proxy::Snapshot& snap, observe::Registry& registry) {
+  std::vector<const observe::TrafficStats*> endpoints;
+  for (const auto& cluster : snap.endpoint_stats) {
+    endpoints.insert(endpoints.end(), cluster.begin(), cluster.end());
+  }
+  registry.SetConfigured(snap.route_stats, snap.cluster_stats, endpoints);
+}
+
 namespace asio = boost::asio;
 
 // Each worker: its own event loop, its own thread.
@@ -326,6 +336,7 @@ class Gateway {
       config_ = loaded_config;
       snapshot_ = snap;
     }
+    ExportSeriesOf(*snap, registry_);
     monitor_->SetClusters(snap->cluster_shared);
     slo_->SetConfig(loaded_config);
     for (auto& t : workers_) {

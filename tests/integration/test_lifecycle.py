@@ -218,6 +218,65 @@ class ReloadTest(FicusTestCase):
                         5 * TIME_FACTOR, 0.05)
         self.assertTrue(ok, "cluster endpoints did not change on reload")
 
+    def test_a_connection_opened_before_a_reload_routes_with_the_new_config(self):
+        # The session took the config when the connection opened and waits for its first head
+        # through the reload, which swaps the clusters' order: the request must reach the
+        # cluster its route names, not the one at the old position.
+        f = self.f
+        c = RawConn(f.port)
+        self.addCleanup(c.close)
+        time.sleep(0.2 * TIME_FACTOR)  # accepted: the session waits for a head
+        swapped = make_config({"other": [endpoint(self.b.port)], "app": [endpoint(self.a.port)]},
+                              self.cfg["routes"], listen_port=f.port, admin_port=f.admin_port)
+        f.reload(swapped)
+        self.assertTrue(wait_until(lambda: "reload applied" in f.log_text(), 5 * TIME_FACTOR))
+        time.sleep(0.1 * TIME_FACTOR)  # the workers take the snapshot after the log line
+        c.request("GET", "/echo")
+        r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-upstream"), "a")
+
+    def test_reload_that_removes_a_route_and_cluster_removes_their_series(self):
+        f = self.f
+        with_extra = make_config(
+            {"app": [endpoint(self.a.port)], "other": [endpoint(self.b.port)]},
+            self.cfg["routes"] + [{"name": "extra", "match": {"path_prefix": "/extra"},
+                                   "cluster": "other"}],
+            listen_port=f.port, admin_port=f.admin_port)
+        without = make_config({"app": [endpoint(self.a.port)]}, self.cfg["routes"],
+                              listen_port=f.port, admin_port=f.admin_port)
+        other_endpoint = 'endpoint="127.0.0.1:%d"' % self.b.port
+
+        def scrape():
+            return request(f.admin_port, "GET", "/metrics").body.decode()
+
+        f.reload(with_extra)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/extra/echo").status == 200,
+                                   5 * TIME_FACTOR, 0.05))
+        self.assertEqual(request(f.port, "GET", "/echo").status, 200)
+        f.settled_metrics()
+        text = scrape()
+        for series in ('route="extra"', 'cluster="other"', other_endpoint):
+            self.assertIn(series, text)
+        extra_before = f.metrics().get("ficus_route_requests_total", route="extra")
+
+        f.reload(without)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/extra/echo").status == 404,
+                                   5 * TIME_FACTOR, 0.05))
+        text = scrape()
+        for series in ('route="extra"', 'cluster="other"', other_endpoint):
+            self.assertNotIn(series, text, "a removed route/cluster/endpoint is still exported")
+        self.assertIn('route="echo"', text)
+        self.assertIn('cluster="app"', text)
+
+        # Back again: the same series, its counter continuing (monotonic for Prometheus).
+        f.reload(with_extra)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/extra/echo").status == 200,
+                                   5 * TIME_FACTOR, 0.05))
+        f.settled_metrics()
+        self.assertGreater(f.metrics().get("ficus_route_requests_total", route="extra"),
+                           extra_before)
+
     def test_invalid_reload_keeps_old_config(self):
         f = self.f
         bad = to_yaml(self.cfg) + "\nroutes_typo: 1\n"

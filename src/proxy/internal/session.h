@@ -51,6 +51,7 @@ class Session final : public net::TimeoutList::Entry {
 
   // --- phases ---
   net::Task<Result<Next>> ReadHead();
+  void TakeCurrentSnapshot();  // the worker's, if a reload changed it
   net::Task<bool> Exchange();  // route -> upstream -> respond -> record; true = keep going
   net::Task<Status> Forward(const config::Route& route);
   // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
