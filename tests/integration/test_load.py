@@ -20,24 +20,17 @@ import threading
 import time
 import unittest
 
-from harness import FICUS_BIN, SANITIZED, TIME_FACTOR, free_port, wait_until
+from harness import FICUS_BIN, SANITIZED, TIME_FACTOR, RawConn, free_port, wait_until
 from upstream import Upstream
 
 
 def http_get_head(port, url):
-    """The response head (bytes, through the blank line) a GET of `url` gets."""
-    import socket
-    path = url.split("/", 3)[3]
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.sendall(b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ficus-load\r\n"
-                  b"Connection: keep-alive\r\n\r\n" % path.encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data[:data.index(b"\r\n\r\n") + 4]
+    """The response head (bytes, through the blank line) a GET of `url` gets, asked for as
+    `ficus load` asks."""
+    with RawConn(port) as c:
+        c.request("GET", "/" + url.split("/", 3)[3], headers={"User-Agent": "ficus-load"},
+                  host="127.0.0.1")
+        return c.bs.read_head()
 
 
 def run_load(*args, timeout=60):
