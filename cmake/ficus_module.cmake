@@ -23,5 +23,8 @@ function(ficus_test module)
   endif()
   add_executable(ficus_${module}_test ${srcs})
   target_link_libraries(ficus_${module}_test PRIVATE ficus_${module} ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  # Tests that read files of the source tree (examples/) find it here, not through __FILE__,
+  # which a compiler cache or a packager's build may make relative.
+  target_compile_definitions(ficus_${module}_test PRIVATE FICUS_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME unit.${module} COMMAND ficus_${module}_test)
 endfunction()

@@ -8,7 +8,7 @@ packages=(
   build-essential g++ cmake ninja-build ccache pkg-config make git
   # libraries (see shared/DESIGN.md "Dependencies")
   libboost1.81-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev
+  libsqlite3-dev zlib1g-dev
   # tests, fuzzing, benchmarks, style
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
   python3 curl procps psmisc iproute2

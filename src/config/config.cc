@@ -149,6 +149,18 @@ std::string DescribeMatch(const RouteMatch& m) {
 
 }  // namespace
 
+const char* UnderscoreActionName(UnderscoreAction a) {
+  switch (a) {
+    case UnderscoreAction::kAllow:
+      return "allow";
+    case UnderscoreAction::kDrop:
+      return "drop";
+    case UnderscoreAction::kReject:
+      return "reject";
+  }
+  return "drop";
+}
+
 std::string Describe(const Config& c) {
   std::string out;
   out += "config " + c.source + "\n";
@@ -192,7 +204,8 @@ std::string Describe(const Config& c) {
   out += "limits: max_head_bytes " + FormatSize(lim.max_head_bytes) + ", max_header_count " +
          std::to_string(lim.max_header_count) + ", max_body_bytes " +
          (lim.max_body_bytes == 0 ? std::string("unlimited") : FormatSize(lim.max_body_bytes)) +
-         ", max_connections " + std::to_string(lim.max_connections) + "\n";
+         ", max_connections " + std::to_string(lim.max_connections) +
+         ", headers_with_underscores " + UnderscoreActionName(lim.headers_with_underscores) + "\n";
   out += "telemetry: " + c.data_dir + "/ficus.db, max_size " + FormatSize(c.telemetry.max_size) +
          ", error_samples_per_route " + std::to_string(c.telemetry.error_samples_per_route) + "\n";
   if (!c.slos.empty()) {
@@ -456,6 +469,8 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "max_header_count" << YAML::Value << l.max_header_count;
   out << YAML::Key << "max_body_bytes" << YAML::Value << FormatSize(l.max_body_bytes);
   out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
+  out << YAML::Key << "headers_with_underscores" << YAML::Value
+      << UnderscoreActionName(l.headers_with_underscores);
   out << YAML::EndMap;
 
   out << YAML::Key << "telemetry" << YAML::Value << YAML::BeginMap;

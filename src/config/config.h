@@ -153,12 +153,18 @@ struct Timeouts {
   Duration drain{15000};              // graceful shutdown: max wait for in-flight requests
 };
 
+// What to do with a request field whose name contains '_' (http::DropUnderscoreFields says why).
+enum class UnderscoreAction : uint8_t { kAllow, kDrop, kReject };
+
 struct Limits {
   uint32_t max_head_bytes = 64 * 1024;
   uint32_t max_header_count = 100;       // 1..1000
   uint64_t max_body_bytes = 1ull << 30;  // per request body; 0 = unlimited
   uint32_t max_connections = 10000;      // downstream connections, whole process
+  UnderscoreAction headers_with_underscores = UnderscoreAction::kDrop;  // as nginx
 };
+// "allow", "drop", "reject".
+const char* UnderscoreActionName(UnderscoreAction a);
 
 struct Admin {
   std::string address = "127.0.0.1";

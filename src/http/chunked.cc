@@ -52,6 +52,7 @@ Result<size_t> ChunkedScanner::Scan(std::string_view data, PayloadFn on_payload,
   const char* const begin = data.data();
   const char* const end = begin + data.size();
   const char* p = begin;
+  trailer_offset_ = 0;
   while (p < end) {
     if (state_ == State::kData) {
       const uint64_t n = std::min<uint64_t>(chunk_remaining_, static_cast<uint64_t>(end - p));
@@ -182,6 +183,7 @@ Result<size_t> ChunkedScanner::Scan(std::string_view data, PayloadFn on_payload,
         if (chunk_remaining_ == 0) {
           state_ = State::kTrailerLineStart;
           trailer_bytes_ = 0;
+          trailer_offset_ = static_cast<size_t>(p - begin);
         } else {
           state_ = State::kData;
         }

@@ -111,10 +111,21 @@ struct RequestHead {
   std::string_view traceparent;       // first traceparent value, if present
   uint8_t traceparent_count = 0;      // traceparent fields (more than one: invalid)
   uint8_t tracestate_count = 0;       // tracestate fields
+  bool underscore_names = false;      // a field name contains '_' (DropUnderscoreFields)
   std::span<Header> headers;          // the parsed fields, in order, inside caller storage
   size_t head_size = 0;               // bytes from the request line through the empty line
                                       // (and any empty lines skipped before the request line)
 };
+
+// Gives role kHopByHop (not forwarded) to every field whose name contains '_'. Behind a proxy,
+// some servers and frameworks fold '_' into '-' (CGI-style variables), so a field the proxy
+// saw as "Transfer_Encoding" would frame the body there: nginx drops such fields by default,
+// Envoy offers the same choice (headers_with_underscores_action).
+void DropUnderscoreFields(RequestHead& head);
+
+// A compression transfer coding applied before the final chunked ("gzip, chunked"); ficus
+// removes it on the way to the client (RFC 9112 §7: gzip and deflate).
+enum class TransferCoding : uint8_t { kNone, kGzip, kDeflate };
 
 struct ResponseHead {
   uint16_t status = 0;
@@ -122,6 +133,7 @@ struct ResponseHead {
   std::string_view reason;
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;
+  TransferCoding transfer_coding = TransferCoding::kNone;  // under chunked (framing kChunked)
   bool keep_alive = true;  // false when the upstream said close, or HTTP/1.0 without keep-alive,
                            // or framing == kUntilClose
   std::span<Header> headers;
@@ -241,6 +253,14 @@ class ChunkedScanner {
   Result<size_t> Scan(std::string_view data, PayloadFn on_payload, void* ctx);
   bool done() const { return state_ == State::kDone; }
   uint64_t payload_bytes() const { return payload_bytes_; }
+  // The trailer section (the field lines after the last chunk, and the final CRLF) has begun:
+  // true from the byte after "0\r\n" until done().
+  bool in_trailer_section() const {
+    return state_ >= State::kTrailerLineStart && state_ <= State::kFinalLf;
+  }
+  // Where the trailer section begins in the data the last Scan consumed: an offset into it, or
+  // 0 when it began in an earlier call. Meaningful when in_trailer_section() or done().
+  size_t trailer_offset() const { return trailer_offset_; }
   // Starts over for the next body; also forgets set_upstream().
   void Reset(const Limits& limits) { *this = ChunkedScanner(limits); }
   // Errors are attributed to the upstream (a response body) instead of the downstream.
@@ -270,6 +290,7 @@ class ChunkedScanner {
   uint64_t payload_bytes_ = 0;
   uint32_t line_bytes_ = 0;  // extension or trailer-line bytes so far
   uint32_t trailer_bytes_ = 0;
+  size_t trailer_offset_ = 0;
   uint8_t ext_state_ = 0;  // internal sub-state of the extension / trailer-line grammar
   ErrorKind failed_kind_ = ErrorKind::kBadRequest;  // once kFailed: the error Scan repeats
   const char* failed_context_ = "";

@@ -156,6 +156,7 @@ Result<size_t> RequestHeadParser::Parse(std::string_view buf, RequestHead& out) 
   out.traceparent = s.traceparent;
   out.traceparent_count = static_cast<uint8_t>(std::min<uint32_t>(s.traceparent_count, 255));
   out.tracestate_count = static_cast<uint8_t>(std::min<uint32_t>(s.tracestate_count, 255));
+  out.underscore_names = lx.underscore_names;
   if (s.conn_options > 0) internal::MarkConnectionOptions(fields);
   out.headers = fields;
   out.head_size = lx.head_size;

@@ -36,10 +36,13 @@ Result<size_t> ResponseHeadParser::Parse(std::string_view buf, Method request_me
   if (s.has_transfer_encoding) {
     if (s.has_content_length) return Bad("both Transfer-Encoding and Content-Length");
     if (!http11) return Bad("Transfer-Encoding in an HTTP/1.0 response");
-    // A coding other than chunked cannot be forwarded as raw chunks under a rewritten
-    // Transfer-Encoding, so it is refused like a malformed one.
+    // One compression coding under the final chunked ("gzip, chunked") is valid and is decoded
+    // on the way to the client (RFC 9112 §7); anything else is refused like a malformed field.
     bool not_implemented = false;
-    if (const char* err = internal::CheckTransferCodings(s, &not_implemented)) return Bad(err);
+    if (const char* err = internal::CheckTransferCodings(s, &not_implemented)) {
+      if (!not_implemented || s.te_other != 1 || s.te_gzip + s.te_deflate != 1) return Bad(err);
+      out.transfer_coding = s.te_gzip ? TransferCoding::kGzip : TransferCoding::kDeflate;
+    }
   }
   if (s.has_content_length) out.content_length = s.content_length;
 

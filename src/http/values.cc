@@ -37,4 +37,10 @@ std::string_view QueryValue(std::string_view query, std::string_view name) {
   return PairValue(query, '&', name, false);
 }
 
+void DropUnderscoreFields(RequestHead& head) {
+  for (Header& h : head.headers) {
+    if (h.name.find('_') != std::string_view::npos) h.role = HeaderRole::kHopByHop;
+  }
+}
+
 }  // namespace ficus::http

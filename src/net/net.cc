@@ -374,6 +374,22 @@ Task<ErrorCode> Socket::WaitReadable() {
   co_return ErrorCode{};
 }
 
+bool Socket::IsQuiet() {
+  internal::IoState* s = state_;
+  if (!s || s->hangup) return false;
+  if (!s->readable) return true;
+  char c;
+  ssize_t n;
+  do {
+    n = ::recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) {
+    s->readable = false;  // the event was for bytes a read already took
+    return true;
+  }
+  return false;  // bytes, EOF or an error
+}
+
 Task<ErrorCode> Socket::WriteAll(iovec* iov, int count) {
   internal::IoState* s = state_;
   if (!s) co_return Aborted();

@@ -175,6 +175,12 @@ class Socket {
   Task<ErrorCode> WriteAll(std::string_view bytes);
   // Waits until the socket is readable without reading (an idle connection holding no buffer).
   Task<ErrorCode> WaitReadable();
+  // True when nothing is queued to read and the peer has not closed: a pooled connection that
+  // may carry the next request. Free when the loop knows the socket is quiet (no input event
+  // since the last read came up short); otherwise one non-blocking peek decides.
+  bool IsQuiet();
+  // An input event (bytes or EOF) arrived since the last read came up short. No syscall.
+  bool InputPending() const { return state_ != nullptr && (state_->readable || state_->hangup); }
   // Connects a new socket to `to` (this Socket must be closed).
   Task<ErrorCode> Connect(Loop& loop, const Address& to);
   // Accepts a connection (this Socket must be a listener): the new fd, non-blocking.

@@ -178,17 +178,23 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
   w.Put("\r\n");
   bool has_request_id = false;
   std::string_view upgrade_value;
+  // RFC 9110 §8.6, RFC 9112 §6.1: no Content-Length or Transfer-Encoding in a 204 (or 1xx),
+  // whatever the upstream sent.
+  const bool framing_fields = head.status >= 200 && head.status != 204;
   for (const auto& h : head.headers) {
     if (h.role == http::HeaderRole::kHopByHop) {
       if (ctx.upgrade && http::EqualsIgnoreCase(h.name, "upgrade")) upgrade_value = h.value;
       continue;
     }
     if (h.role == http::HeaderRole::kVia || h.role == http::HeaderRole::kContentLength) continue;
-    if (ctx.dechunk && h.role == http::HeaderRole::kTransferEncoding) continue;
+    if (h.role == http::HeaderRole::kTransferEncoding &&
+        (ctx.dechunk || ctx.rechunk || !framing_fields))
+      continue;
     if (h.role == http::HeaderRole::kXRequestId) has_request_id = true;
     w.Header(h.name, h.value);
   }
-  PutContentLength(w, head.headers);
+  if (framing_fields) PutContentLength(w, head.headers);
+  if (ctx.rechunk) w.Put("Transfer-Encoding: chunked\r\n");
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
               head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
@@ -201,6 +207,63 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
     w.Put("Connection: keep-alive\r\n");
   }
   w.Put("\r\n");
+}
+
+void AppendInterimResponseHead(const http::ResponseHead& head, std::string& out) {
+  HeadWriter w(out, head.head_size + head.headers.size() + kAddedFixedBytes);
+  w.Put("HTTP/1.1 ");
+  w.Number(head.status);
+  w.Put(' ');
+  w.Put(head.reason);
+  w.Put("\r\n");
+  for (const auto& h : head.headers) {
+    if (h.role == http::HeaderRole::kHopByHop || h.role == http::HeaderRole::kContentLength ||
+        h.role == http::HeaderRole::kTransferEncoding) {
+      continue;
+    }
+    w.Header(h.name, h.value);
+  }
+  w.Put("\r\n");
+}
+
+bool AllowedInTrailer(std::string_view name) {
+  static constexpr std::string_view kRefused[] = {
+      // framing and connection
+      "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+      "proxy-connection", "upgrade",
+      // routing, request modifiers and conditionals
+      "host", "expect", "max-forwards", "range", "if-match", "if-none-match", "if-modified-since",
+      "if-unmodified-since", "if-range", "cache-control", "pragma",
+      // authentication and cookies
+      "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate", "cookie",
+      "set-cookie",
+      // response control data and content format
+      "age", "expires", "date", "location", "retry-after", "vary", "warning", "content-encoding",
+      "content-type", "content-range"};
+  for (std::string_view refused : kRefused) {
+    if (http::EqualsIgnoreCase(name, refused)) return false;
+  }
+  return true;
+}
+
+size_t TrailerGate::Pass(const http::ChunkedScanner& scanner, std::string_view scanned) {
+  out_.clear();
+  if (!scanner.in_trailer_section() && !scanner.done()) return scanned.size();
+  const size_t at = scanner.trailer_offset();
+  if (scanner.done() && held_.empty() && scanned.size() - at == 2) return scanned.size();
+  held_.append(scanned.substr(at));
+  if (!scanner.done()) return at;
+  // held_: field lines, then the final CRLF, every line validated by the scanner.
+  for (size_t i = 0;;) {
+    const size_t eol = held_.find("\r\n", i);
+    if (eol == i || eol == std::string::npos) break;
+    const std::string_view line(held_.data() + i, eol + 2 - i);
+    if (AllowedInTrailer(line.substr(0, line.find(':')))) out_.append(line);
+    i = eol + 2;
+  }
+  out_.append("\r\n");
+  held_.clear();
+  return at;
 }
 
 void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]) {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -11,6 +12,7 @@
 #include "base/log.h"
 #include "proxy/internal/forward.h"
 #include "proxy/internal/resilience.h"
+#include "proxy/internal/transfer_decoder.h"
 
 namespace ficus::proxy {
 namespace {
@@ -27,6 +29,17 @@ static_assert(std::is_trivially_destructible_v<http::Header>);
 constexpr int64_t kParkAfterMs = 200;  // an idle keep-alive connection gives its memory back
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr int kNotRoutable = -2;  // RouteTable::Match returns -1 for "no route"
+
+// Moves each payload piece to the write position, decoding a chunked body in place.
+struct InPlaceDecoder {
+  char* out;
+  size_t size = 0;
+  static void Take(void* self, std::string_view piece) {
+    auto* d = static_cast<InPlaceDecoder*>(self);
+    std::memmove(d->out + d->size, piece.data(), piece.size());
+    d->size += piece.size();
+  }
+};
 
 Unexpected Downstream(ErrorKind kind, const char* why) {
   return Fail(kind, Side::kDownstream, why);
@@ -266,9 +279,21 @@ net::Task<bool> Session::Exchange() {
   }
   BeginObserve(/*parsed=*/true);
 
+  // Field names with '_': dropped (the default) or refused before anything reads the fields.
+  const config::UnderscoreAction underscores = cfg.limits.headers_with_underscores;
+  if (head_.underscore_names && underscores == config::UnderscoreAction::kDrop)
+    http::DropUnderscoreFields(head_);
+  const bool refuse_underscores =
+      head_.underscore_names && underscores == config::UnderscoreAction::kReject;
+
   // phase: route (CONNECT is a tunnel request, never routed to an origin server)
   const int r = head_.method == http::Method::kConnect ? kNotRoutable : snap.routes.Match(head_);
-  if (r == kNotRoutable) {
+  if (refuse_underscores) {
+    worker_.server_stats().parse_errors.Add();
+    in_begin_ += head_.head_size;
+    co_await Fail(Error{ErrorKind::kBadRequest, Side::kDownstream, false,
+                        "header field name with an underscore"});
+  } else if (r == kNotRoutable) {
     in_begin_ += head_.head_size;
     co_await Fail(Error{ErrorKind::kNotImplemented, Side::kDownstream, false,
                         "CONNECT tunnels are not supported"});
@@ -514,10 +539,13 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
     Status done = co_await SendRequest(*conn, &retryable);
     if (done) done = co_await RelayResponse(*conn, &retryable);
     upstream_ = nullptr;
-    if (!done && retryable && reused && replayable && attempt == 0 && !closing_) {
+    if (!done && retryable && reused && replayable && attempt == 0 && !closing_ &&
+        MayRetry(head_)) {
       // The upstream closed a pooled connection just as we reused it (the keep-alive race):
       // nothing of a response came back, and we still hold the whole request. Send it again
-      // on a fresh connection.
+      // on a fresh connection -- unless the method is not idempotent (and no Idempotency-Key
+      // says otherwise): the upstream may have acted on it before closing, and a POST must
+      // not reach the application twice. That request gets a 502.
       in_begin_ = body_start;
       if (retries_ < UINT8_MAX) ++retries_;
       continue;
@@ -569,14 +597,21 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
       break;
     }
   }
-  // Head and every body byte already buffered, in one writev.
-  iovec iov[2] = {{out_.data(), out_.size()}, {in_ + in_begin_, first}};
+  // Head and every body byte already buffered, in one writev (a chunked body's trailer section
+  // is held back by the gate until it is whole).
+  TrailerGate trailers;
+  const size_t sent = head_.framing == BodyFraming::kChunked
+                          ? trailers.Pass(scanner, {in_ + in_begin_, first})
+                          : first;
+  iovec iov[3] = {{out_.data(), out_.size()},
+                  {in_ + in_begin_, sent},
+                  {const_cast<char*>(trailers.release().data()), trailers.release().size()}};
   if (record_slot_ && record_slot_->body_seen == 0)
     record_slot_->AppendBody({in_ + in_begin_, first});
   in_begin_ += first;
   request_body_bytes_ += first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
-  net::ErrorCode ec = co_await conn.socket.WriteAll(iov, first ? 2 : 1);
+  net::ErrorCode ec = co_await conn.socket.WriteAll(iov, trailers.release().empty() ? 2 : 3);
   sent_ns_ = MonotonicNanos();
   first_byte_ns_ = 0;
   if (ec) {
@@ -623,8 +658,12 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
     }
     request_body_bytes_ += take;
     if (record_slot_) record_slot_->AppendBody({xfer_, take});
+    const size_t pass =
+        head_.framing == BodyFraming::kChunked ? trailers.Pass(scanner, {xfer_, take}) : take;
+    iovec pieces[2] = {{xfer_, pass},
+                       {const_cast<char*>(trailers.release().data()), trailers.release().size()}};
     SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
-    ec = co_await conn.socket.WriteAll(std::string_view(xfer_, take));
+    ec = co_await conn.socket.WriteAll(pieces, trailers.release().empty() ? 1 : 2);
     if (ec) {
       keep_alive_ = false;
       co_return Upstream(ErrorKind::kUpstreamReset,
@@ -633,6 +672,10 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn, bool* retryab
     }
   }
   request_body_done_ = true;
+  // Input before the last body byte went out: the upstream answered without reading the whole
+  // body (an early error). What it makes of the rest -- possibly a request the client wrote --
+  // is unknowable, so this connection serves no one else.
+  pool_ok_ = head_.framing == BodyFraming::kNone || !conn.socket.InputPending();
   co_return Status{};
 }
 
@@ -644,11 +687,15 @@ int64_t Session::upstream_timeout_ms() const {
 // ---- phase: respond -------------------------------------------------------------------------
 
 net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retryable) {
+  // SendRequest said whether the request side ended cleanly; only a relayed body's clean end
+  // may make the connection reusable (not a retried 5xx, not a tunnel).
+  const bool sent_clean = std::exchange(pool_ok_, false);
   http::ResponseHead resp;
   http::ResponseHeadParser parser(http::Limits{static_cast<uint32_t>(xfer_cap_), 100},
                                   resp_fields_);
   size_t got = 0;
   size_t head_size = 0;
+  bool interim_seen = false;  // the upstream answered something: not the keep-alive race
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamResponse);
   for (;;) {
     auto r = co_await conn.socket.ReadSome({xfer_ + got, xfer_cap_ - got});
@@ -657,7 +704,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
         cluster_cell_->timeouts.Add();
         co_return Unexpected{TimeoutError()};
       }
-      *retryable = got == 0;
+      *retryable = got == 0 && !interim_seen;
       co_return Upstream(ErrorKind::kUpstreamReset,
                          got == 0 ? "upstream closed the connection without responding"
                                   : "upstream closed the connection in the response head");
@@ -670,7 +717,18 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
       if (!parsed) co_return Unexpected{parsed.error()};
       if (*parsed == 0) break;
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
-        // Interim responses are dropped: ficus answered 100-continue itself.
+        interim_seen = true;
+        if (resp.status != 100 && head_.version_minor == 1) {
+          // 102 Processing, 103 Early Hints, ...: forwarded as they come (RFC 9110 §15.2).
+          // Not 100 Continue: ficus answered that itself. Not to HTTP/1.0 clients, which cannot
+          // take interim responses. Rare, so a string of its own rather than the exchange's.
+          std::string interim;
+          AppendInterimResponseHead(resp, interim);
+          iovec iov{interim.data(), interim.size()};
+          Status s = co_await WriteDownstream(&iov, 1);
+          if (!s) co_return s;
+          SetDeadline(upstream_timeout_ms(), Wait::kUpstreamResponse);
+        }
         std::memmove(xfer_, xfer_ + *parsed, got - *parsed);
         got -= *parsed;
         parser.Reset();
@@ -714,15 +772,20 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
   // the body and delimit it by closing the connection.
   const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
                        head_.method != http::Method::kHead;
+  const bool decode =
+      resp.framing == BodyFraming::kChunked && resp.transfer_coding != http::TransferCoding::kNone;
   if (resp.framing == BodyFraming::kUntilClose || dechunk || worker_.draining() || closing_ ||
       ListenerRemoved())
     keep_alive_ = false;
   out_.clear();
-  AppendDownstreamResponseHead(
-      resp,
-      ResponseContext{
-          {request_id_, request_id_len_}, keep_alive_, head_.version_minor == 0, upgrade, dechunk},
-      out_);
+  AppendDownstreamResponseHead(resp,
+                               ResponseContext{{request_id_, request_id_len_},
+                                               keep_alive_,
+                                               head_.version_minor == 0,
+                                               upgrade,
+                                               dechunk,
+                                               decode && !dechunk},
+                               out_);
   if (cluster_->affinity() && !affinity_hit_) {
     AddAffinityCookie(shared.config().affinity, cluster_->affinity_cookie_value(attempt_endpoint_),
                       out_);
@@ -736,21 +799,79 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn, bool* retry
     keep_alive_ = false;
     co_return Status{};
   }
+  pool_ok_ = sent_clean;
+  if (decode) co_return co_await RelayDecodedBody(conn, resp, head_size, got);
   co_return co_await RelayBody(conn, resp, head_size, got);
 }
 
-namespace {
-// Moves each payload piece to the write position, decoding a chunked body in place.
-struct InPlaceDecoder {
-  char* out;
-  size_t size = 0;
-  static void Take(void* self, std::string_view piece) {
-    auto* d = static_cast<InPlaceDecoder*>(self);
-    std::memmove(d->out + d->size, piece.data(), piece.size());
-    d->size += piece.size();
+net::Task<Status> Session::RelayDecodedBody(upstream::Connection& conn,
+                                            const http::ResponseHead& resp, size_t head_size,
+                                            size_t got) {
+  TransferDecoder decoder(resp.transfer_coding);
+  const bool chunk_out = head_.version_minor == 1;  // else close-delimited (keep_alive_ is off)
+  // Decoded pieces go out as chunks: room for the size line before and the CRLF after.
+  constexpr size_t kPiece = 16 * 1024;
+  constexpr size_t kSizeLine = 18;  // up to 16 hex digits and CRLF
+  auto piece = std::make_unique<char[]>(kSizeLine + kPiece + 2);
+  http::ChunkedScanner scanner;
+  scanner.set_upstream(true);
+  response_started_ = true;
+  iovec head{out_.data(), out_.size()};
+  Status s = co_await WriteDownstream(&head, 1);
+  if (!s) co_return s;
+  char* data = xfer_ + head_size;
+  size_t available = got - head_size;
+  bool clean = true;
+  for (;;) {
+    InPlaceDecoder coded{data};  // the chunks' payload, still compressed, moved to the front
+    auto scanned = scanner.Scan({data, available}, &InPlaceDecoder::Take, &coded);
+    if (!scanned) co_return Unexpected{scanned.error()};
+    clean = *scanned == available;
+    decoder.Input(data, coded.size);
+    for (;;) {
+      auto n = decoder.Output(piece.get() + kSizeLine, kPiece);
+      if (!n) co_return Unexpected{n.error()};
+      if (*n == 0) break;
+      if (repeat_sample_) [[unlikely]]
+        HashSent(resp, /*dechunk=*/true, piece.get() + kSizeLine, *n);
+      response_body_bytes_ += *n;
+      char* start = piece.get() + kSizeLine;
+      size_t size = *n;
+      if (chunk_out) {
+        char line[kSizeLine];
+        const int len = std::snprintf(line, sizeof line, "%zx\r\n", *n);
+        start -= len;
+        std::memcpy(start, line, static_cast<size_t>(len));
+        std::memcpy(piece.get() + kSizeLine + *n, "\r\n", 2);
+        size += static_cast<size_t>(len) + 2;
+      }
+      iovec out{start, size};
+      s = co_await WriteDownstream(&out, 1);
+      if (!s) co_return s;
+    }
+    if (scanner.done()) break;
+    SetDeadline(upstream_timeout_ms(), Wait::kUpstreamBody);
+    auto r = co_await conn.socket.ReadSome({xfer_, xfer_cap_});
+    if (r.ec || r.bytes == 0) {
+      if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
+      co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection mid-body");
+    }
+    data = xfer_;
+    available = r.bytes;
   }
-};
-}  // namespace
+  if (!decoder.finished()) {
+    co_return Upstream(ErrorKind::kUpstreamProtocol, "transfer-coded body ends mid-stream");
+  }
+  if (chunk_out) {  // trailers are dropped: a recipient removing the coding may (RFC 9112 §7.1.2)
+    iovec last{const_cast<char*>("0\r\n\r\n"), 5};
+    s = co_await WriteDownstream(&last, 1);
+    if (!s) co_return s;
+  }
+  pool_ok_ = pool_ok_ && resp.keep_alive && clean && request_body_done_ && !closing_;
+  if (repeat_sample_) [[unlikely]]
+    FinishRepeatSample(resp);
+  co_return Status{};
+}
 
 net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
                                      size_t head_size, size_t got) {
@@ -759,6 +880,7 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
   const bool dechunk = head_.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
                        head_.method != http::Method::kHead;
   InPlaceDecoder decoded{xfer_ + head_size};
+  TrailerGate trailers;  // a chunked body relayed with its framing: no forbidden trailers
   uint64_t remaining = 0;
   size_t available = got - head_size;
   size_t first = 0;
@@ -783,7 +905,7 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
                                           &observe::BodyHasher::TakePiece, &repeat_hasher_)
                            : scanner.Scan({xfer_ + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
-      first = dechunk ? decoded.size : *scanned;
+      first = dechunk ? decoded.size : trailers.Pass(scanner, {xfer_ + head_size, *scanned});
       done = scanner.done();
       clean = *scanned == available;
       break;
@@ -796,7 +918,8 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
   if (head_.method == http::Method::kHead) {  // never a body, whatever the framing says
     first = 0;
     done = true;
-    clean = resp.framing != BodyFraming::kUntilClose;
+    // A body written after a HEAD response would be read as the next request's answer.
+    clean = available == 0 && resp.framing != BodyFraming::kUntilClose;
   }
   if (resp.framing == BodyFraming::kContentLength && first == 0 && !done &&
       remaining <= xfer_cap_ - got) {
@@ -805,30 +928,33 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     // one segment instead of two. Streamed bodies (chunked, close-delimited, larger than the
     // buffer) never wait here, so their head is never held back.
     SetDeadline(upstream_timeout_ms(), Wait::kUpstreamBody);
-    auto r = co_await conn.socket.ReadSome({xfer_ + got, static_cast<size_t>(remaining)});
+    // Read with room to spare: a short read tells the event loop the socket is drained (the
+    // pool then reuses it without a check), and bytes past the body show up as not clean.
+    auto r = co_await conn.socket.ReadSome({xfer_ + got, xfer_cap_ - got});
     if (r.ec || r.bytes == 0) {
       if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
       co_return Upstream(ErrorKind::kUpstreamReset, "upstream closed the connection mid-body");
     }
-    first = r.bytes;
-    remaining -= r.bytes;
+    first = static_cast<size_t>(std::min<uint64_t>(r.bytes, remaining));
+    clean = first == r.bytes;
+    remaining -= first;
     done = remaining == 0;
   }
   // Only now does the client see anything: a failure before this line (the upstream closing
   // while we waited for its small body) can still be answered, or retried, as a whole.
   response_started_ = true;
-  iovec iov[2] = {{out_.data(), out_.size()}, {xfer_ + head_size, first}};
+  iovec iov[3] = {{out_.data(), out_.size()},
+                  {xfer_ + head_size, first},
+                  {const_cast<char*>(trailers.release().data()), trailers.release().size()}};
   response_body_bytes_ += first;
   if (repeat_sample_) [[unlikely]]
     HashSent(resp, dechunk, xfer_ + head_size, first);
-  Status s = co_await WriteDownstream(iov, first ? 2 : 1);
+  Status s = co_await WriteDownstream(iov, !trailers.release().empty() ? 3 : first ? 2 : 1);
   if (!s) co_return s;
   while (!done) {
     SetDeadline(upstream_timeout_ms(), Wait::kUpstreamBody);
-    size_t want = resp.framing == BodyFraming::kContentLength
-                      ? static_cast<size_t>(std::min<uint64_t>(xfer_cap_, remaining))
-                      : xfer_cap_;
-    auto r = co_await conn.socket.ReadSome({xfer_, want});
+    // The whole buffer even for a known length: see the small-body wait above.
+    auto r = co_await conn.socket.ReadSome({xfer_, xfer_cap_});
     if (!r.ec && r.bytes == 0 && resp.framing == BodyFraming::kUntilClose) break;
     if (r.ec || r.bytes == 0) {
       if (timed_out_ == Wait::kUpstreamBody) cluster_cell_->timeouts.Add();
@@ -836,6 +962,8 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
     }
     size_t take = r.bytes;
     if (resp.framing == BodyFraming::kContentLength) {
+      take = static_cast<size_t>(std::min<uint64_t>(r.bytes, remaining));
+      clean = take == r.bytes;
       remaining -= take;
       done = remaining == 0;
     } else if (resp.framing == BodyFraming::kChunked) {
@@ -846,18 +974,22 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
               ? scanner.Scan({xfer_, r.bytes}, &observe::BodyHasher::TakePiece, &repeat_hasher_)
               : scanner.Scan({xfer_, r.bytes});
       if (!scanned) co_return Unexpected{scanned.error()};
-      take = dechunk ? decoded.size : *scanned;
+      take = dechunk ? decoded.size : trailers.Pass(scanner, {xfer_, *scanned});
       done = scanner.done();
       clean = *scanned == r.bytes;
     }
     response_body_bytes_ += take;
     if (repeat_sample_) [[unlikely]]
       HashSent(resp, dechunk, xfer_, take);
-    iovec piece{xfer_, take};
-    s = co_await WriteDownstream(&piece, 1);
+    iovec pieces[2] = {{xfer_, take},
+                       {const_cast<char*>(trailers.release().data()), trailers.release().size()}};
+    s = co_await WriteDownstream(pieces, trailers.release().empty() ? 1 : 2);
     if (!s) co_return s;
   }
-  pool_ok_ = resp.keep_alive && resp.framing != BodyFraming::kUntilClose && clean &&
+  // Reused only when the exchange ended exactly at the message boundary on both sides: the
+  // whole request body went up before the upstream said anything, and nothing beyond the
+  // response came back.
+  pool_ok_ = pool_ok_ && resp.keep_alive && resp.framing != BodyFraming::kUntilClose && clean &&
              request_body_done_ && !closing_;
   if (repeat_sample_) [[unlikely]]
     FinishRepeatSample(resp);
@@ -887,6 +1019,14 @@ net::Task<void> SignalWhenDone(net::Task<void> pump, TunnelJoin* join) {
 net::Task<void> Session::Tunnel(upstream::Connection& conn) {
   const size_t half = xfer_cap_ / 2;
   SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kTunnel);
+  if (Pending() > 0) {
+    // The client did not wait for the 101: what it sent after the upgrade request is the new
+    // protocol's first bytes. Held until the upstream agreed to switch (had it refused, they
+    // would have reached it as HTTP), now they go first.
+    net::ErrorCode ec = co_await conn.socket.WriteAll(std::string_view(in_ + in_begin_, Pending()));
+    in_begin_ = in_end_;
+    if (ec) co_return;
+  }
   TunnelJoin join{&worker_.loop(), false, nullptr};
   net::Spawn(SignalWhenDone(Pump(client_, conn.socket, {xfer_, half}), &join));
   co_await Pump(conn.socket, client_, {xfer_ + half, half});

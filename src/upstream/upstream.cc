@@ -9,8 +9,11 @@ std::unique_ptr<Connection> EndpointPool::Take(int64_t now_ms, int64_t idle_time
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
-    if (now_ms - c->idle_since_ms < idle_timeout_ms) return c;
-    // Expired: dropping it closes the socket. Everything behind it is older, but those are
+    // A connection that received anything while idle (a stray or unsolicited response, the
+    // rest of a body nobody announced, EOF) is out of step with its requests: reusing it would
+    // hand those bytes to the next client as its answer. Dropping it closes the socket.
+    if (now_ms - c->idle_since_ms < idle_timeout_ms && c->socket.IsQuiet()) return c;
+    // Expired ones are dropped too. Everything behind an expired one is older, but those are
     // left for CloseExpired so Take stays O(1) in the common case.
   }
   return nullptr;
@@ -23,13 +26,16 @@ void EndpointPool::Put(std::unique_ptr<Connection> c, int64_t now_ms, uint32_t m
 }
 
 size_t EndpointPool::CloseExpired(int64_t now_ms, int64_t idle_timeout_ms) {
-  // Front = oldest. Find the first connection still fresh; everything before it expired.
+  // Front = oldest: everything before the first fresh connection expired. Fresh ones that the
+  // upstream wrote to or closed while they idled are closed as well (the pool watches them).
+  const size_t before = idle_.size();
   auto fresh = std::find_if(idle_.begin(), idle_.end(), [&](const auto& c) {
     return now_ms - c->idle_since_ms < idle_timeout_ms;
   });
-  size_t n = static_cast<size_t>(fresh - idle_.begin());
   idle_.erase(idle_.begin(), fresh);
-  return n;
+  std::erase_if(idle_,
+                [](const auto& c) { return c->socket.InputPending() && !c->socket.IsQuiet(); });
+  return before - idle_.size();
 }
 
 WeightedRoundRobin::WeightedRoundRobin(std::vector<uint32_t> weights)

@@ -1048,8 +1048,7 @@ TEST(ConfigFile, LoadsAFileAndNamesItInErrors) {
 
 TEST(ConfigFile, ExampleConfigIsValid) {
   // examples/ficus.yaml is what users copy: it must always load.
-  const std::filesystem::path root =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const std::filesystem::path root = FICUS_SOURCE_DIR;
   const std::string path = (root / "examples" / "ficus.yaml").string();
   EnvGuard unset("FICUS_ADMIN_TOKEN", nullptr);
   LoadResult r = LoadFile(path, TestOptions());
@@ -1081,7 +1080,7 @@ TEST(ConfigDescribe, Summary) {
             "timeouts: connect 2s, request_head 10s, idle 1m, upstream_response 30s, request "
             "none, drain 15s\n"
             "limits: max_head_bytes 64KiB, max_header_count 100, max_body_bytes 1GiB, "
-            "max_connections 10000\n"
+            "max_connections 10000, headers_with_underscores drop\n"
             "telemetry: ./ficus-data/ficus.db, max_size 256MiB, error_samples_per_route 20\n");
   EXPECT_THAT(d, Not(HasSubstr("s3cret")));
 }

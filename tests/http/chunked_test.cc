@@ -310,4 +310,23 @@ TEST(ChunkedPayloadTest, ReportsDecodedPayloadAcrossSplits) {
 }
 
 }  // namespace
+TEST(ChunkedTest, TrailerOffsetMarksWhereTheTrailerSectionBegins) {
+  ChunkedScanner s;
+  constexpr std::string_view kBody = "3\r\nabc\r\n0\r\nX-A: 1\r\n\r\nNEXT";
+  auto r = s.Scan(kBody.substr(0, 14));  // through "0\r\nX"
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(s.in_trailer_section());
+  EXPECT_EQ(s.trailer_offset(), 11u);  // after "3\r\nabc\r\n0\r\n"
+  r = s.Scan(kBody.substr(14));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, kBody.size() - 14 - 4);
+  EXPECT_TRUE(s.done());
+  EXPECT_FALSE(s.in_trailer_section());
+  EXPECT_EQ(s.trailer_offset(), 0u);  // it began in the earlier call
+  ChunkedScanner t;
+  ASSERT_TRUE(t.Scan("0\r\n\r\n"));
+  EXPECT_TRUE(t.done());
+  EXPECT_EQ(t.trailer_offset(), 3u);
+}
+
 }  // namespace ficus::http

@@ -95,6 +95,21 @@ TEST_F(RequestHeadTest, SimpleGetFillsEveryField) {
   EXPECT_EQ(h.headers.data(), storage_.data());
 }
 
+TEST_F(RequestHeadTest, FieldNamesWithUnderscoresAreFlaggedAndCanBeDropped) {
+  EXPECT_FALSE(Ok("GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n").underscore_names);
+  RequestHead h =
+      Ok("POST / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\nContent-Length: 0\r\n"
+         "X_Key: k\r\n\r\n");
+  EXPECT_TRUE(h.underscore_names);
+  // Not a framing field to ficus (only "Transfer-Encoding" is), whatever the upstream makes of it.
+  EXPECT_EQ(h.framing, BodyFraming::kContentLength);
+  DropUnderscoreFields(h);
+  EXPECT_EQ(h.headers[0].role, HeaderRole::kHost);
+  EXPECT_EQ(h.headers[1].role, HeaderRole::kHopByHop);
+  EXPECT_EQ(h.headers[2].role, HeaderRole::kContentLength);
+  EXPECT_EQ(h.headers[3].role, HeaderRole::kHopByHop);
+}
+
 TEST_F(RequestHeadTest, OriginFormWithQuery) {
   const RequestHead& h = Ok("GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(h.path, "/a/b");

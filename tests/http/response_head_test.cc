@@ -168,7 +168,9 @@ TEST_F(ResponseHeadTest, RejectsFramingConflicts) {
   Rejects(With("Content-Length: 99999999999999999999\r\n"));
   Rejects(With("Transfer-Encoding: chunked\r\nContent-Length: 1\r\n"));
   Rejects(With("Transfer-Encoding: gzip\r\n"));
-  Rejects(With("Transfer-Encoding: gzip, chunked\r\n"));  // cannot be forwarded as raw chunks
+  Rejects(With("Transfer-Encoding: gzip, gzip, chunked\r\n"));
+  Rejects(With("Transfer-Encoding: br, chunked\r\n"));  // not a transfer coding ficus decodes
+  Rejects(With("Transfer-Encoding: chunked, gzip\r\n"));
   Rejects(With("Transfer-Encoding: chunked, chunked\r\n"));
   Rejects("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   Rejects(With("Connection: a b\r\n"));
@@ -221,4 +223,15 @@ TEST_F(ResponseHeadTest, InterimThenFinalResponse) {
 }
 
 }  // namespace
+TEST_F(ResponseHeadTest, OneCompressionCodingUnderChunkedIsAccepted) {
+  const ResponseHead& g = Ok(With("Transfer-Encoding: gzip, chunked\r\n"));
+  EXPECT_EQ(g.framing, BodyFraming::kChunked);
+  EXPECT_EQ(g.transfer_coding, TransferCoding::kGzip);
+  EXPECT_EQ(Ok(With("Transfer-Encoding: x-gzip\r\nTransfer-Encoding: chunked\r\n")).transfer_coding,
+            TransferCoding::kGzip);
+  EXPECT_EQ(Ok(With("Transfer-Encoding: deflate, chunked\r\n")).transfer_coding,
+            TransferCoding::kDeflate);
+  EXPECT_EQ(Ok(With("Transfer-Encoding: chunked\r\n")).transfer_coding, TransferCoding::kNone);
+}
+
 }  // namespace ficus::http

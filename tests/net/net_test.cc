@@ -256,4 +256,37 @@ TEST(LoopTest, PeekSomeWaitsForMoreAndConsumeTakesWhatItShowed) {
 }
 
 }  // namespace
+TEST(LoopTest, IsQuietSeesBytesAndEofThatArriveWhileIdle) {
+  Loop loop;
+  Address at;
+  Socket listener = ListenOnLoopback(loop, &at);
+  Socket server;
+  std::vector<bool> quiet;
+  Spawn([](Loop& loop, Socket& listener, Socket& server) -> Task<void> {
+    Result<int> fd = co_await listener.Accept();
+    if (!fd) co_return;
+    server = Socket(loop, *fd);
+  }(loop, listener, server));
+  Spawn([](Loop& loop, const Address& at, Socket& server, std::vector<bool>& quiet) -> Task<void> {
+    Socket client;
+    if (co_await client.Connect(loop, at)) co_return;
+    co_await loop.Sleep(std::chrono::milliseconds(20));
+    quiet.push_back(client.IsQuiet());  // nothing sent yet
+    co_await server.WriteAll("x");
+    co_await loop.Sleep(std::chrono::milliseconds(150));  // the loop saw the input event
+    quiet.push_back(client.InputPending());
+    quiet.push_back(client.IsQuiet());  // a stray byte
+    char c;
+    co_await client.ReadSome({&c, 1});
+    quiet.push_back(client.IsQuiet());  // read: quiet again (one peek says so)
+    server.Close();
+    co_await loop.Sleep(std::chrono::milliseconds(150));
+    quiet.push_back(client.IsQuiet());  // EOF
+    client.Close();
+    loop.Stop();
+  }(loop, at, server, quiet));
+  loop.Run();
+  EXPECT_EQ(quiet, (std::vector<bool>{true, true, false, true, false}));
+}
+
 }  // namespace ficus::net

@@ -188,4 +188,72 @@ TEST(ForwardTest, HeadsWithoutSpacesAfterColonsAndLongValuesAreWrittenWhole) {
 }
 
 }  // namespace
+TEST(ForwardTest, NoFramingFieldsOn204) {
+  std::vector<http::Header> storage;
+  auto head =
+      ParseResponse("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n", storage);
+  std::string out;
+  AppendDownstreamResponseHead(head, ResponseContext{"rid", true}, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 204 No Content\r\nX-A: 1\r\nVia: 1.1 ficus\r\nX-Request-Id: rid\r\n\r\n");
+}
+
+TEST(ForwardTest, InterimHeadKeepsEndToEndFieldsOnly) {
+  std::vector<http::Header> storage(100);
+  http::ResponseHeadParser parser(http::Limits{}, storage);
+  http::ResponseHead head;
+  constexpr std::string_view kRaw =
+      "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: keep-alive\r\n"
+      "Keep-Alive: timeout=5\r\n\r\n";
+  ASSERT_TRUE(parser.Parse(kRaw, http::Method::kGet, head));
+  std::string out;
+  AppendInterimResponseHead(head, out);
+  EXPECT_EQ(out, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+}
+
+TEST(ForwardTest, RechunkedResponsesSayChunkedOnly) {
+  std::vector<http::Header> storage;
+  auto head = ParseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", storage);
+  std::string out;
+  ResponseContext ctx{"rid", true};
+  ctx.rechunk = true;
+  AppendDownstreamResponseHead(head, ctx, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 ficus\r\n"
+            "X-Request-Id: rid\r\n\r\n");
+}
+
+TEST(ForwardTest, TrailersThatMustNotBeTrailersAreDropped) {
+  EXPECT_TRUE(AllowedInTrailer("X-Checksum"));
+  EXPECT_TRUE(AllowedInTrailer("Server-Timing"));
+  for (const char* name : {"Content-Length", "transfer-encoding", "HOST", "Authorization",
+                           "Set-Cookie", "Content-Type", "Trailer", "Cache-Control"})
+    EXPECT_FALSE(AllowedInTrailer(name)) << name;
+
+  // Split anywhere, the gate lets the chunks through as they come and the filtered trailer
+  // section out once it is whole.
+  constexpr std::string_view kBody =
+      "5\r\nhello\r\n0\r\nX-Sum: 1\r\nContent-Length: 9\r\nHost: evil\r\nX-B: 2\r\n\r\n";
+  for (size_t split = 1; split < kBody.size(); ++split) {
+    http::ChunkedScanner scanner;
+    TrailerGate gate;
+    std::string sent;
+    for (std::string_view piece : {kBody.substr(0, split), kBody.substr(split)}) {
+      auto n = scanner.Scan(piece);
+      ASSERT_TRUE(n);
+      sent.append(piece.substr(0, gate.Pass(scanner, piece.substr(0, *n))));
+      sent.append(gate.release());
+    }
+    EXPECT_EQ(sent, "5\r\nhello\r\n0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n") << split;
+  }
+  // No trailer fields: everything passes at once, nothing held.
+  http::ChunkedScanner scanner;
+  TrailerGate gate;
+  constexpr std::string_view kPlain = "2\r\nhi\r\n0\r\n\r\n";
+  auto n = scanner.Scan(kPlain);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(gate.Pass(scanner, kPlain), kPlain.size());
+  EXPECT_TRUE(gate.release().empty());
+}
+
 }  // namespace ficus::proxy

@@ -1,6 +1,8 @@
 #include "upstream/upstream.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 
@@ -30,10 +32,28 @@ TEST(WeightedRoundRobinTest, WeightsAreExactPerWindowAndSmooth) {
   EXPECT_EQ(order, "aabacaa");  // nginx's smooth sequence, not "aaaaabc"
 }
 
+// A pooled connection whose socket is connected and quiet, as the proxy pools them.
+struct QuietConnections {
+  net::Loop loop;
+  std::vector<int> peers;
+  std::unique_ptr<Connection> Make() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    auto c = std::make_unique<Connection>(0);
+    c->socket = net::Socket(loop, fds[0]);
+    peers.push_back(fds[1]);
+    return c;
+  }
+  ~QuietConnections() {
+    for (int fd : peers) close(fd);
+  }
+};
+
 TEST(EndpointPoolTest, TakesMostRecentAndExpiresOld) {
+  QuietConnections q;
   EndpointPool pool;
-  auto a = std::make_unique<Connection>(0);
-  auto b = std::make_unique<Connection>(0);
+  auto a = q.Make();
+  auto b = q.Make();
   Connection* pb = b.get();
   pool.Put(std::move(a), /*now_ms=*/1000, /*max_idle=*/8);
   pool.Put(std::move(b), 2000, 8);
@@ -45,12 +65,34 @@ TEST(EndpointPoolTest, TakesMostRecentAndExpiresOld) {
 }
 
 TEST(EndpointPoolTest, RespectsMaxIdleAndSkipsExpiredOnTake) {
+  QuietConnections q;
   EndpointPool pool;
-  pool.Put(std::make_unique<Connection>(0), 0, 1);
-  pool.Put(std::make_unique<Connection>(0), 0, 1);  // over max_idle: closed
+  pool.Put(q.Make(), 0, 1);
+  pool.Put(q.Make(), 0, 1);  // over max_idle: closed
   EXPECT_EQ(pool.size(), 1u);
   EXPECT_EQ(pool.Take(10'000, 4000), nullptr);  // expired
   EXPECT_EQ(pool.size(), 0u);
+}
+
+TEST(EndpointPoolTest, ConnectionsTheUpstreamWroteToOrClosedWhileIdleAreNeverReused) {
+  QuietConnections q;
+  EndpointPool pool;
+  pool.Put(q.Make(), 0, 8);  // peers[0]: stays quiet (the oldest)
+  pool.Put(q.Make(), 0, 8);  // peers[1]: will close
+  pool.Put(q.Make(), 0, 8);  // peers[2]: will send a stray response (the most recent)
+  ASSERT_EQ(write(q.peers[2], "HTTP/1.1 200 OK\r\n", 17), 17);
+  close(q.peers[1]);
+  q.peers[1] = -1;
+  // Let the loop see the input events, as a worker's loop does while connections idle.
+  net::Spawn([](net::Loop& loop) -> net::Task<void> {
+    co_await loop.Sleep(std::chrono::milliseconds(50));
+    loop.Stop();
+  }(q.loop));
+  q.loop.Run();
+  auto got = pool.Take(10, 4000);  // skips the stray bytes and the EOF, finds the quiet one
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(pool.size(), 0u);
+  EXPECT_TRUE(got->socket.IsQuiet());
 }
 
 config::Cluster TestCluster(std::string_view balancer, size_t endpoints) {

@@ -385,9 +385,24 @@ void Loader::ReadTimeouts(const Value& v, Timeouts* t) {
 
 void Loader::ReadLimits(const Value& v, Limits* l) {
   Fields f;
-  if (!ReadMap(v, {"max_head_bytes", "max_header_count", "max_body_bytes", "max_connections"},
+  if (!ReadMap(v,
+               {"max_head_bytes", "max_header_count", "max_body_bytes", "max_connections",
+                "headers_with_underscores"},
                &f)) {
     return;
+  }
+  if (const Value* x = f.Get("headers_with_underscores")) {
+    if (auto s = String(*x)) {
+      if (*s == "allow") {
+        l->headers_with_underscores = UnderscoreAction::kAllow;
+      } else if (*s == "drop") {
+        l->headers_with_underscores = UnderscoreAction::kDrop;
+      } else if (*s == "reject") {
+        l->headers_with_underscores = UnderscoreAction::kReject;
+      } else {
+        Error(*x, "unknown action " + Quote(*s) + "; known: allow, drop, reject");
+      }
+    }
   }
   if (const Value* x = f.Get("max_head_bytes")) {
     if (auto n = SizeIn(*x, 1024, 1 << 20)) l->max_head_bytes = static_cast<uint32_t>(*n);

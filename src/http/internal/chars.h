@@ -150,6 +150,32 @@ inline bool AllTchar(const char* p, const char* end) {
   return ok != 0;
 }
 
+// Field-name bytes: bit 0 = tchar, bit 1 = '_' (a tchar that some servers read as '-', so
+// that "Transfer_Encoding" becomes a framing field behind the proxy's back).
+struct NameCharTable {
+  uint8_t v[256] = {};
+};
+constexpr NameCharTable MakeNameCharTable() {
+  NameCharTable t;
+  for (unsigned c = 0; c < 256; ++c) t.v[c] = kTchar[static_cast<unsigned char>(c)] ? 1 : 0;
+  t.v[static_cast<unsigned char>('_')] = 3;
+  return t;
+}
+inline constexpr NameCharTable kNameChar = MakeNameCharTable();
+inline constexpr unsigned kNameAllTchar = 1;
+inline constexpr unsigned kNameUnderscore = 2;
+// A field name's classes in one pass: kNameAllTchar when every byte is a tchar, plus
+// kNameUnderscore when one of them is '_'.
+inline unsigned NameChars(const char* p, const char* end) {
+  unsigned all = 1, any = 0;
+  for (; p < end; ++p) {
+    const unsigned c = kNameChar.v[static_cast<unsigned char>(*p)];
+    all &= c;
+    any |= c;
+  }
+  return all | (any & kNameUnderscore);
+}
+
 // First byte in [p, end) that is not a tchar, or end.
 inline const char* SkipToken(const char* p, const char* end) {
   while (p < end && kTchar[static_cast<unsigned char>(*p)]) ++p;

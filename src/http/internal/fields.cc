@@ -58,6 +58,11 @@ bool AddCodings(std::string_view v, FieldSummary& s) {
       s.te_last_chunked = true;
     } else {
       ++s.te_other;
+      if (EqualsLower(el, "gzip") || EqualsLower(el, "x-gzip")) {
+        ++s.te_gzip;
+      } else if (EqualsLower(el, "deflate")) {
+        ++s.te_deflate;
+      }
       s.te_last_chunked = false;
     }
     return true;

@@ -51,6 +51,8 @@ struct FieldSummary {
   bool has_transfer_encoding;
   uint32_t te_chunked;   // "chunked" codings seen across Transfer-Encoding fields
   uint32_t te_other;     // other codings seen
+  uint32_t te_gzip;      // of which gzip (or x-gzip)
+  uint32_t te_deflate;   // of which deflate
   bool te_last_chunked;  // the final coding is chunked
   bool conn_close;
   bool conn_keep_alive;
@@ -74,6 +76,8 @@ struct FieldSummary {
     has_transfer_encoding = false;
     te_chunked = 0;
     te_other = 0;
+    te_gzip = 0;
+    te_deflate = 0;
     te_last_chunked = false;
     conn_close = false;
     conn_keep_alive = false;

@@ -63,6 +63,7 @@ struct Lexer {
   uint32_t fields = 0;
   uint8_t phase = 0;
   uint8_t empty_lines = 0;
+  bool underscore_names = false;  // a field name with '_' (see NameChars)
   const char* context = "";
   LexStatus error_status = LexStatus::kMalformed;
   StartLine* start = nullptr;  // the caller's, written when the start line is complete
@@ -187,7 +188,9 @@ struct Lexer {
                                        : "invalid character in header field name");
     }
     if (n == q) return Error("empty header field name");
-    if (!AllTchar(q, n)) return Error("invalid character in header field name");
+    const unsigned name_chars = NameChars(q, n);
+    if (!(name_chars & kNameAllTchar)) return Error("invalid character in header field name");
+    underscore_names |= (name_chars & kNameUnderscore) != 0;
     const char* v = n + 1;
     while (v < end && IsOws(*v)) ++v;
     if (v == end) return Line::kIncomplete;
@@ -286,6 +289,7 @@ LexStatus LexHead(HeadKind kind, std::string_view buf, const Limits& limits,
     }
     out.head_size = static_cast<uint32_t>(p - lx.base);
     out.field_count = lx.fields;
+    out.underscore_names = lx.underscore_names;
     return LexStatus::kComplete;
   }
 }

@@ -36,10 +36,11 @@ struct StartLine {
 };
 
 struct LexResult {
-  const char* context = "";  // for the error statuses
-  uint32_t head_size = 0;    // kComplete: bytes through the empty line
-  uint32_t field_count = 0;  // kComplete: fields stored in the span
-  StartLine start;           // kComplete
+  const char* context = "";       // for the error statuses
+  uint32_t head_size = 0;         // kComplete: bytes through the empty line
+  uint32_t field_count = 0;       // kComplete: fields stored in the span
+  bool underscore_names = false;  // kComplete: a field name contains '_'
+  StartLine start;                // kComplete
 };
 
 // Longest method accepted (the longest registered one, UPDATEREDIRECTREF, has 17 characters).

@@ -31,11 +31,39 @@ struct ResponseContext {
   bool client_is_http10 = false;
   bool upgrade = false;  // a 101 to a client that asked for an upgrade
   bool dechunk = false;  // the body is decoded for an HTTP/1.0 client: no Transfer-Encoding
+  // A compression transfer coding is removed and the body re-chunked: Transfer-Encoding is
+  // replaced by "chunked".
+  bool rechunk = false;
 };
 
 // Appends the response head to send downstream to `out`.
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out);
+
+// Appends an interim (1xx) response head to send downstream: the status line and the fields
+// that are not hop-by-hop or framing.
+void AppendInterimResponseHead(const http::ResponseHead& head, std::string& out);
+
+// Whether a field may be forwarded in a trailer section. RFC 9110 §6.5.1: fields that frame,
+// route, authenticate, modify the request, control the response or describe the content must
+// be in the header section; a recipient must not act on them as trailers, so the proxy never
+// passes them on where a careless next hop might (Go's net/http refuses the same list).
+bool AllowedInTrailer(std::string_view name);
+
+// Holds back a chunked body's trailer section until it is complete, then lets it out without
+// the fields AllowedInTrailer refuses. A body without trailer fields (the last chunk followed
+// by the final CRLF) passes straight through; only one with fields allocates.
+class TrailerGate {
+ public:
+  // `scanned`: the bytes `scanner` consumed in its last Scan. Returns how many of them to send
+  // now; release() is what must follow them (the filtered section, once the body is done).
+  size_t Pass(const http::ChunkedScanner& scanner, std::string_view scanned);
+  std::string_view release() const { return out_; }
+
+ private:
+  std::string held_;
+  std::string out_;
+};
 
 // Formats 128 random bits as a version 4, variant 1 UUID (36 characters, lower-case hex): the
 // request id ficus generates when the client sent none.

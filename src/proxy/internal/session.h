@@ -63,6 +63,9 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<Status> RelayResponse(upstream::Connection& conn, bool* retryable);
   net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
                               size_t head_size, size_t got);
+  // A body under a compression transfer coding: decoded, re-chunked for HTTP/1.1 clients.
+  net::Task<Status> RelayDecodedBody(upstream::Connection& conn, const http::ResponseHead& resp,
+                                     size_t head_size, size_t got);
   net::Task<void> Tunnel(upstream::Connection& conn);
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);
