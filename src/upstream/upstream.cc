@@ -81,6 +81,7 @@ ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Addr
       name_(cluster.name),
       load_balancer_(cluster.load_balancer),
       addresses_(std::move(addresses)),
+      budget_(cluster.retry, CoarseMonotonicMillis()),
       balancer_(BalancerFor(cluster, addresses_, seed)),
       wants_latency_(cluster.load_balancer == "p2c_ewma"),
       pools_(addresses_.size()),
@@ -93,17 +94,11 @@ ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Addr
   }
 }
 
-bool ClusterState::TryStartRetry() {
-  const config::RetryPolicy& r = shared_->config().retry;
-  const int64_t allowed = std::max<int64_t>(
-      r.budget_min_concurrency,
-      static_cast<int64_t>(r.budget_ratio * static_cast<double>(active_requests_)));
-  if (active_retries_ + 1 > allowed) {
-    shared_->counters().retry_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  ++active_retries_;
-  return true;
+bool ClusterState::TryStartRetry(int64_t now_ms, bool connect_failure) {
+  budget_.Advance(now_ms);
+  if (budget_.TryRetry(connect_failure)) return true;
+  shared_->counters().retry_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 bool ClusterState::SameEndpoints(const ClusterState& other) const {
