@@ -396,11 +396,16 @@ size_t Session::PickEndpoint(uint32_t try_number) {
   upstream::ClusterShared& shared = c.shared();
   const config::Cluster& cc = shared.config();
   upstream::PickContext ctx;
-  // Always filtered: besides health and ejection, an endpoint whose last connect failed is
-  // down for picks (two or three relaxed loads per 64 endpoints).
-  if (avail_words_.size() < shared.mask_words()) avail_words_.resize(shared.mask_words());
-  std::span<uint64_t> words(avail_words_.data(), shared.mask_words());
-  if (shared.AvailableMask(words)) ctx.available = upstream::EndpointMask{words};
+  auto mask_words = [&] {  // room for one bitmap of this cluster's endpoints
+    if (avail_words_.size() < shared.mask_words()) avail_words_.resize(shared.mask_words());
+    return std::span<uint64_t>(avail_words_.data(), shared.mask_words());
+  };
+  // Every cluster is filtered: besides health and ejection, an endpoint whose last connect
+  // failed is down for picks. Nothing down (the common case) costs three relaxed loads.
+  if (shared.AnyDown()) {
+    const std::span<uint64_t> words = mask_words();
+    if (shared.AvailableMask(words)) ctx.available = upstream::EndpointMask{words};
+  }
   if (try_number > 1) ctx.excluded = tried_.mask();
   affinity_hit_ = false;
   if (const upstream::AffinityIndex* index = c.affinity()) {
@@ -422,6 +427,7 @@ size_t Session::PickEndpoint(uint32_t try_number) {
     // Every available endpoint was tried. A retry never goes back to an endpoint that failed
     // this request; one that is unhealthy or ejected but accepts connections is worth a try
     // (as in panic mode). A cluster of one endpoint has nothing else: it retries that one.
+    const std::span<uint64_t> words = mask_words();
     ctx.available =
         shared.ConnectableMask(words) ? upstream::EndpointMask{words} : upstream::EndpointMask{};
     e = c.Pick(ctx);

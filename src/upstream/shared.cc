@@ -37,6 +37,7 @@ ClusterShared::ClusterShared(const config::Cluster& cluster, std::vector<net::Ad
                              const ClusterShared* previous)
     : cluster_(cluster),
       addresses_(std::move(addresses)),
+      words_(std::max<size_t>(1, (addresses_.size() + 63) / 64)),  // AnyDown reads one at least
       endpoints_(new Endpoint[addresses_.size()]),
       ejected_bits_(new std::atomic<uint64_t>[mask_words()]),
       unhealthy_bits_(new std::atomic<uint64_t>[mask_words()]),
