@@ -27,6 +27,7 @@ struct ClusterShared::Endpoint {
   std::atomic<uint32_t> connect_failures{0};
   std::atomic<int64_t> probe_at_ms{0};
   std::atomic<bool> connect_seen{false};  // the monitor logged the current mark
+  std::atomic<uint32_t> recoveries{0};    // times it came back (workers' balancers forget it)
 };
 
 namespace {
@@ -154,7 +155,18 @@ void ClusterShared::ConnectSucceeded(size_t i) {
   // word and writes nothing.
   if (e.connect_failures.load(kRelaxed) == 0) return;
   e.connect_failures.store(0, kRelaxed);
-  connect_failed_bits_[i / 64].fetch_and(~Bit(i), std::memory_order_release);
+  if ((connect_failed_bits_[i / 64].fetch_and(~Bit(i), std::memory_order_release) & Bit(i)) != 0) {
+    Recovered(i);
+  }
+}
+
+void ClusterShared::Recovered(size_t i) {
+  endpoints_[i].recoveries.fetch_add(1, kRelaxed);
+  recoveries_.fetch_add(1, std::memory_order_release);
+}
+
+uint32_t ClusterShared::recoveries(size_t i) const {
+  return endpoints_[i].recoveries.load(kRelaxed);
 }
 
 int64_t ClusterShared::ProbeDelayMs(uint32_t k) {
@@ -253,6 +265,7 @@ void ClusterShared::Uneject(size_t i) {
   if (until == 0 || !e.ejected_until_ms.compare_exchange_strong(until, 0, kRelaxed)) return;
   ejected_bits_[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_release);
   ejected_count_.fetch_sub(1, kRelaxed);
+  Recovered(i);
 }
 
 bool ClusterShared::TryAcquire(ClusterCounters::Breaker b) {
@@ -320,6 +333,7 @@ bool ClusterShared::CheckResult(size_t i, bool passed, bool connect_failed, int6
     if (!e.healthy.load(kRelaxed) && e.check_passes >= hc.healthy_threshold) {
       e.healthy.store(true, kRelaxed);
       unhealthy_bits_[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_release);
+      Recovered(i);
       // A host that passes its checks again is back for good: its ejection ends too.
       if (e.ejected_until_ms.load(kRelaxed) != 0) {
         Uneject(i);

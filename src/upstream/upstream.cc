@@ -88,9 +88,28 @@ ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Addr
       pool_config_(cluster.pool),
       connect_timeout_ms_(cluster.connect_timeout.count()),
       stats_(stats) {
+  // What came back before this state existed is no news to its fresh balancer.
+  seen_recoveries_ = shared_->recoveries();
+  for (size_t i = 0; i < std::min(addresses_.size(), shared_->endpoint_count()); ++i) {
+    seen_recovered_.push_back(shared_->recoveries(i));
+  }
   if (!cluster.affinity.cookie.empty()) {
     affinity_ = std::make_unique<AffinityIndex>(std::span<const net::Address>(addresses_));
     for (const auto& a : addresses_) affinity_values_.push_back(AffinityCookieValue(a));
+  }
+}
+
+void ClusterState::Tick(int64_t now_ms) {
+  budget_.Advance(now_ms);
+  const uint64_t recoveries = shared_->recoveries();
+  if (recoveries == seen_recoveries_) return;
+  seen_recoveries_ = recoveries;
+  for (size_t i = 0; i < seen_recovered_.size(); ++i) {
+    const uint32_t n = shared_->recoveries(i);
+    if (n != seen_recovered_[i]) {
+      seen_recovered_[i] = n;
+      balancer_->Forget(i);
+    }
   }
 }
 

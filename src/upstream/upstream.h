@@ -130,7 +130,12 @@ class ClusterShared {
   bool healthy(size_t i) const;  // active health checks say so (true without checks)
   bool ejected(size_t i) const;
   bool connect_failed(size_t i) const;  // marked down by a failed connect
-  uint32_t ejections(size_t i) const;   // the current back-off multiplier
+  // How often endpoint i came back after being down (un-ejected, healthy again, a connect
+  // after a failed one), and the sum over the cluster: workers compare the sum on their tick
+  // and have their balancer forget the endpoints that came back.
+  uint32_t recoveries(size_t i) const;
+  uint64_t recoveries() const { return recoveries_.load(std::memory_order_acquire); }
+  uint32_t ejections(size_t i) const;  // the current back-off multiplier
   size_t ejected_count() const { return static_cast<size_t>(ejected_count_.load()); }
 
   // --- the Monitor thread ---
@@ -155,6 +160,7 @@ class ClusterShared {
   struct Endpoint;
   void Eject(size_t i, int64_t now_ms);
   void Uneject(size_t i);
+  void Recovered(size_t i);
 
   config::Cluster cluster_;
   std::vector<net::Address> addresses_;
@@ -165,6 +171,7 @@ class ClusterShared {
   std::unique_ptr<std::atomic<uint64_t>[]> unhealthy_bits_;
   std::unique_ptr<std::atomic<uint64_t>[]> connect_failed_bits_;
   std::atomic<int> ejected_count_{0};
+  std::atomic<uint64_t> recoveries_{0};
   int max_ejected_ = 0;
   bool filters_ = false;
   uint32_t limits_[ClusterCounters::kBreakers] = {};
@@ -250,11 +257,12 @@ class ClusterState {
   ClusterShared& shared() { return *shared_; }
   // Retry budget (this worker's share, a rate over a sliding window: RetryBudget).
   // RequestStarted counts every request (one increment); TryStartRetry reserves one retry
-  // (false = over budget, counted in retry_budget_exhausted). AdvanceBudget slides the window
-  // (the worker's tick; TryStartRetry does it too).
+  // (false = over budget, counted in retry_budget_exhausted).
   void RequestStarted() { budget_.RequestStarted(); }
   bool TryStartRetry(int64_t now_ms, bool connect_failure);
-  void AdvanceBudget(int64_t now_ms) { budget_.Advance(now_ms); }
+  // The worker's tick (every 100 ms): slides the budget's window and lets the balancer forget
+  // endpoints that came back since the last tick (ClusterShared::recoveries).
+  void Tick(int64_t now_ms);
   const RetryBudget& budget() const { return budget_; }
   // Affinity cookie value -> endpoint (built only when the cluster sets affinity).
   const AffinityIndex* affinity() const { return affinity_.get(); }
@@ -297,6 +305,8 @@ class ClusterState {
   std::string load_balancer_;
   std::vector<net::Address> addresses_;
   RetryBudget budget_;
+  uint64_t seen_recoveries_ = 0;          // shared_->recoveries() as of the last Tick
+  std::vector<uint32_t> seen_recovered_;  // per endpoint
   std::unique_ptr<AffinityIndex> affinity_;
   std::vector<std::string> affinity_values_;
   std::unique_ptr<Balancer> balancer_;

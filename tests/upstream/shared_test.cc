@@ -290,6 +290,26 @@ TEST(RetryBudgetTest, ClusterStateCountsRefusals) {
   EXPECT_EQ(state.shared().counters().retry_budget_exhausted.load(), 1u);
 }
 
+TEST(ClusterStateTest, TheBalancerForgetsAnEndpointThatCameBack) {
+  // p2c_ewma learned that endpoint 1 fails (a 1 s penalty per failure): without forgetting, it
+  // would get no traffic for a minute after it came back, with nothing to correct the estimate.
+  config::Cluster c = MakeCluster(2);
+  c.load_balancer = "p2c_ewma";
+  ClusterState state(c, Addresses(c), nullptr);
+  state.OnStart(0);
+  state.OnEnd(0, 300, true);
+  state.OnStart(1);
+  state.OnEnd(1, 2000, false);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(state.Pick({}), 0u);
+  state.shared().ConnectFailed(1, 0);
+  state.Tick(CoarseMonotonicMillis());  // marked down: nothing to forget yet
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(state.Pick({}), 0u);
+  state.shared().ConnectSucceeded(1);  // back: recoveries(1) moves
+  EXPECT_EQ(state.shared().recoveries(1), 1u);
+  state.Tick(CoarseMonotonicMillis());
+  EXPECT_EQ(state.Pick({}), 1u);  // a new endpoint again: tried at once
+}
+
 TEST(ResilienceMetricsTest, RendersEndpointStateAndCounters) {
   config::Cluster c = WithOutlier(2);
   auto s = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
