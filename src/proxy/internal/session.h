@@ -57,8 +57,10 @@ class Session final : public net::TimeoutList::Entry {
   // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
   net::Task<Status> Attempt(size_t endpoint, size_t body_start, bool replayable);
   size_t PickEndpoint(uint32_t try_number);
-  // Reserves a retry (budget, max_retries breaker, back-off before the deadline); false = no.
-  bool ReserveRetry(uint32_t next_try);
+  // Reserves a retry (an endpoint this request has not tried, the budget, the max_retries
+  // breaker, back-off before the deadline) and sets next_endpoint_; false = no retry.
+  // `connect_failure`: the failed try never reached the application.
+  bool ReserveRetry(uint32_t next_try, bool connect_failure = false);
   net::Task<Status> SendRequest(upstream::Connection& conn, bool* retryable);
   net::Task<Status> RelayResponse(upstream::Connection& conn, bool* retryable);
   net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
@@ -197,7 +199,8 @@ class Session final : public net::TimeoutList::Entry {
   uint32_t try_number_ = 1;                  // of the current request, from 1
   bool may_retry_status_ = false;            // a retryable 5xx may be retried instead of relayed
   bool retry_requested_ = false;             // RelayResponse took a retryable 5xx: try again
-  bool retrying_ = false;                    // this request holds a retry (budget and breaker)
+  bool retrying_ = false;                    // this request holds the max_retries breaker
+  size_t next_endpoint_ = 0;                 // the endpoint ReserveRetry chose
   bool affinity_hit_ = false;                // the client's affinity cookie chose the endpoint
 
   // Timeouts and cancellation.
