@@ -223,7 +223,11 @@ std::unique_ptr<Tracer> Tracer::Start(const TracerOptions& options, int workers,
     *error = "tracing endpoint: " + *error;
     return nullptr;
   }
-  if (url.target == "/") url.target = "/v1/traces";
+  // No path at all: OTLP/HTTP's default (an explicit "/" stays "/").
+  const size_t authority = options.endpoint.find("://") + 3;
+  if (options.endpoint.find_first_of("/?", authority) == std::string::npos) {
+    url.target = "/v1/traces";
+  }
   std::shared_ptr<client::TlsContext> tls;
   if (url.https) {
     tls = client::TlsContext::Create({options.ca_file}, error);
