@@ -231,9 +231,13 @@ class HttpsGatewayTest(CertsMixin, FicusTestCase):
         for _ in range(3):
             self.assertEqual(request(f.port, "GET", "/status/200").status, 200)
         self.assertTrue(wait_until(lambda: len(rx.spans()) >= 6, 10 * TIME_FACTOR), f.log_tail())
-        # Every batch on one kept-alive TLS connection.
-        m = request(f.admin_port, "GET", "/metrics").body.decode()
-        self.assertIn("ficus_trace_export_connections_total 1", m)
+        # Every batch on one kept-alive TLS connection (counted once the export returned).
+        metrics = lambda: request(f.admin_port, "GET", "/metrics").body.decode()
+        self.assertTrue(wait_until(
+            lambda: "ficus_trace_exchanges_exported_total 3\n" in metrics(), 5 * TIME_FACTOR))
+        m = metrics()
+        self.assertIn("ficus_trace_export_connections_total 1\n", m)
+        self.assertIn("ficus_trace_export_failures_total 0\n", m)
 
 
 if __name__ == "__main__":
