@@ -159,8 +159,8 @@ class Monitor::Impl {
       check.call.Start(client::Destination::Of(reinterpret_cast<const sockaddr*>(&a.storage),
                                                a.length, std::move(ip), a.port()),
                        request, options);
-      if (check.call.done()) {
-        Finish(check, false, check.call.response().error);
+      if (check.call.done()) {  // failed at once (no socket), or (rarely) answered already
+        Conclude(check);
         continue;
       }
       in_flight_.insert(key);
@@ -184,15 +184,19 @@ class Monitor::Impl {
       }
       if (done) {
         in_flight_.erase(c.key);
-        const client::Response& r = c.call.response();
-        const bool passed = r.error.empty() && Expected(c.cluster->config().health_check, r.status);
-        Finish(c, passed,
-               !r.error.empty() ? r.error : "unexpected status " + std::to_string(r.status));
+        Conclude(c);
       } else {
         still.push_back(std::move(c));
       }
     }
     checks_ = std::move(still);
+  }
+
+  // A finished check's result: passed when a response head arrived with an expected status.
+  void Conclude(const Check& c) {
+    const client::Response& r = c.call.response();
+    const bool passed = r.error.empty() && Expected(c.cluster->config().health_check, r.status);
+    Finish(c, passed, !r.error.empty() ? r.error : "unexpected status " + std::to_string(r.status));
   }
 
   void Finish(const Check& c, bool passed, const std::string& why) {
