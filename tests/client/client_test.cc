@@ -202,17 +202,17 @@ TEST(Client, MalformedOrTruncatedResponsesAreErrors) {
 }
 
 TEST(Client, TimesOutWaitingForTheResponse) {
+  // The server closes after 1 s; a client that did not time out would report that close
+  // instead (no wall-clock upper bound: a busy machine may be slow to wake the client).
   Server server([](int fd) {
     ReadRequest(fd);
-    std::this_thread::sleep_for(600ms);
+    std::this_thread::sleep_for(1s);
   });
   const auto start = std::chrono::steady_clock::now();
   const Response r = Fetch(MustParse(server.url()), Request{}, 200ms);
-  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.error, HasSubstr("timed out waiting for the response from 127.0.0.1:"));
-  EXPECT_GE(took, 200ms);
-  EXPECT_LT(took, 550ms);
 }
 
 TEST(Client, ConnectionRefused) {
