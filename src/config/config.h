@@ -186,12 +186,14 @@ struct Telemetry {
   uint32_t repeat_sample = 32;
 };
 
-// A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.
+// A webhook target (`slos[].webhooks[]`): HTTP/1.1, over TLS for https URLs, parsed at load.
 struct Webhook {
-  std::string url;     // as written (after ${VAR} substitution)
-  std::string host;    // IP literal (without brackets) or a DNS name, resolved when sending
-  uint16_t port = 80;  // 1..65535
-  std::string target;  // origin-form request target: "/path?query", "/" when the URL has none
+  std::string url;      // as written (after ${VAR} substitution)
+  std::string host;     // IP literal (without brackets) or a DNS name, resolved when sending
+  uint16_t port = 80;   // 1..65535 (443 by default for https)
+  std::string target;   // origin-form request target: "/path?query", "/" when the URL has none
+  bool https = false;   // TLS; the certificate and host name are always verified
+  std::string ca_file;  // `slos[].ca_file`: CAs to trust instead of the system store
 };
 
 // A latency objective: `objective` of requests complete within `threshold`.
@@ -230,7 +232,8 @@ inline constexpr const char* kAccessLogFields[] = {
 // tracing: W3C Trace Context and OTLP/HTTP JSON export (observe::Tracer).
 struct Tracing {
   bool enabled = false;  // the section is present
-  std::string endpoint;  // http://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  std::string endpoint;  // http(s)://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  std::string ca_file;   // for an https endpoint: CAs to trust instead of the system store
   double sample = 0.01;  // ratio for traces ficus starts; a parent's sampled flag decides otherwise
   std::string service_name = "ficus";
   uint32_t batch_size = 512;      // spans per export request, 1..10000

@@ -210,6 +210,7 @@ class Gateway {
       const config::Tracing& t = config_->tracing;
       observe::TracerOptions o;
       o.endpoint = t.endpoint;
+      o.ca_file = t.ca_file;
       o.sample = t.sample;
       o.service_name = t.service_name;
       o.batch_size = t.batch_size;
@@ -294,6 +295,7 @@ class Gateway {
         loaded_config->access_log.sample != old->access_log.sample ||
         loaded_config->tracing.enabled != old->tracing.enabled ||
         loaded_config->tracing.endpoint != old->tracing.endpoint ||
+        loaded_config->tracing.ca_file != old->tracing.ca_file ||
         loaded_config->tracing.sample != old->tracing.sample) {
       log::warn("reload: access_log and tracing changes take effect after a restart");
     }

@@ -390,8 +390,12 @@ TEST(TracerTest, ParentBasedRatioSampling) {
   EXPECT_NEAR(sampled, 2000, 200);  // ~6.3 sd
   EXPECT_FALSE(Tracer::Start(Options(1, 1), 1, &error) == nullptr);
   TracerOptions bad = Options(1, 1);
-  bad.endpoint = "https://x:1/";
+  bad.endpoint = "ftp://x:1/";
   EXPECT_EQ(Tracer::Start(bad, 1, &error), nullptr);
+  bad.endpoint = "https://x:1/";  // https is fine, an unreadable ca_file is not
+  bad.ca_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(Tracer::Start(bad, 1, &error), nullptr);
+  EXPECT_NE(error.find("cannot load ca_file /nonexistent/ca.pem"), std::string::npos) << error;
 }
 
 TEST(TracerTest, ExportsOtlpJsonBatches) {

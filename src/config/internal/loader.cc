@@ -554,7 +554,9 @@ void Loader::ReadAccessLog(const Value& v, AccessLog* log) {
 
 void Loader::ReadTracing(const Value& v, Tracing* t) {
   Fields f;
-  if (!ReadMap(v, {"endpoint", "sample", "service_name", "batch_size", "flush_interval", "timeout"},
+  if (!ReadMap(v,
+               {"endpoint", "sample", "service_name", "batch_size", "flush_interval", "timeout",
+                "ca_file"},
                &f)) {
     return;
   }
@@ -562,24 +564,35 @@ void Loader::ReadTracing(const Value& v, Tracing* t) {
   Require(f, v, "endpoint");
   if (const Value* e = f.Get("endpoint")) {
     if (auto s = String(*e)) {
-      // http://host:port/path: the collector runs beside ficus; https is not supported.
+      // http(s)://host:port/path of an OTLP/HTTP collector.
       std::string_view rest = *s;
-      if (!rest.starts_with("http://") || rest.size() == 7) {
+      const size_t scheme = rest.starts_with("https://") ? 8 : rest.starts_with("http://") ? 7 : 0;
+      if (scheme == 0 || rest.size() == scheme) {
         Error(*e,
-              "expected an http:// URL of an OTLP/HTTP collector (like "
+              "expected an http:// or https:// URL of an OTLP/HTTP collector (like "
               "http://127.0.0.1:4318/v1/traces), got " +
                   Quote(*s));
       } else {
-        rest.remove_prefix(7);
+        rest.remove_prefix(scheme);
         std::string authority(rest.substr(0, rest.find('/')));
         HostPort hp;
         std::string error;
         if (authority.find(':') == std::string::npos || !ParseHostPort(authority, &hp, &error)) {
-          Error(*e, Quote(*s) + ": expected host:port after http://" +
+          Error(*e, Quote(*s) + ": expected host:port after " + std::string(s->substr(0, scheme)) +
                         (error.empty() ? std::string() : std::string(" (") + error + ")"));
         } else {
           t->endpoint = *s;
         }
+      }
+    }
+  }
+  if (const Value* c = f.Get("ca_file")) {
+    if (auto path = String(*c)) {
+      std::string error;
+      if (ReadableFile(*path, &error)) {
+        t->ca_file = *path;
+      } else {
+        Error(*c, error);
       }
     }
   }
@@ -1421,10 +1434,10 @@ void Loader::ReadSlos(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(
-            item,
-            {"name", "routes", "availability", "latency", "window", "min_requests", "webhooks"},
-            &f)) {
+    if (!ReadMap(item,
+                 {"name", "routes", "availability", "latency", "window", "min_requests", "webhooks",
+                  "ca_file"},
+                 &f)) {
       continue;
     }
     Slo slo;
@@ -1540,6 +1553,16 @@ void Loader::ReadSlos(const Value& v) {
         ok = false;
       }
     }
+    std::string ca_file;  // for the https webhooks below
+    if (const Value* c = f.Get("ca_file")) {
+      std::string error;
+      if (auto path = String(*c); path && ReadableFile(*path, &error)) {
+        ca_file = *path;
+      } else {
+        if (path) Error(*c, error);
+        ok = false;
+      }
+    }
     if (const Value* hooks = f.Get("webhooks")) {
       if (ExpectList(*hooks)) {
         size_t j = 0;
@@ -1558,6 +1581,7 @@ void Loader::ReadSlos(const Value& v) {
             continue;
           }
           hook.url = *url;
+          hook.ca_file = ca_file;
           slo.webhooks.push_back(std::move(hook));
         }
       } else {
