@@ -13,15 +13,12 @@
 #include <cstring>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "http/http.h"
-#include "observe/internal/json.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
 namespace {
-
-using internal::AppendJsonString;
-using internal::AppendJsonUint;
 
 int64_t UnixOffsetNanos() {
   timespec real, mono;
