@@ -1,6 +1,8 @@
 // ficus::config — the YAML config, validated into an immutable snapshot.
 // A Config is never mutated after loading; workers read it through shared_ptr<const Config>
 // and a reload builds a whole new one (or changes nothing and reports why).
+// Every struct here compares with a defaulted operator==: the reload diff (server/config_diff.cc)
+// is computed from it, so a field added to any of them takes part without more code.
 #pragma once
 
 #include <chrono>
@@ -22,11 +24,13 @@ struct Endpoint {
   uint32_t weight = 1;   // 1..1000
   std::string hostname;  // the DNS name `host` was resolved from at load; empty for a literal
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Endpoint&) const = default;
 };
 
 struct Pool {
   uint32_t max_idle = 1024;     // idle keep-alive connections kept per endpoint per worker
   Duration idle_timeout{4000};  // shorter than common upstream keep-alive (Node.js: 5 s)
+  bool operator==(const Pool&) const = default;
 };
 
 // Upstream resilience settings of a cluster (issue 3). Each is off unless configured.
@@ -42,6 +46,7 @@ struct RetryPolicy {
   double budget_ratio = 0.2;            // active retries <= ratio x active requests ...
   uint32_t budget_min_concurrency = 3;  // ... or this many, whichever is larger
   bool enabled() const { return max_tries > 1; }
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 struct OutlierDetection {
@@ -51,6 +56,7 @@ struct OutlierDetection {
   Duration base_ejection_time{30000};         // the n-th ejection lasts n x this ...
   Duration max_ejection_time{300000};         // ... up to this
   uint32_t max_ejection_percent = 10;         // of the cluster's endpoints (at least one)
+  bool operator==(const OutlierDetection&) const = default;
 };
 
 struct HealthCheck {
@@ -63,6 +69,7 @@ struct HealthCheck {
   std::vector<std::pair<uint16_t, uint16_t>> expected_statuses = {{200, 399}};  // inclusive
   uint32_t healthy_threshold = 2;    // passes in a row to become healthy
   uint32_t unhealthy_threshold = 3;  // failures in a row to become unhealthy
+  bool operator==(const HealthCheck&) const = default;
 };
 
 struct CircuitBreakers {         // 0 = no limit
@@ -71,6 +78,7 @@ struct CircuitBreakers {         // 0 = no limit
   uint32_t max_requests = 0;     // requests in flight to the cluster
   uint32_t max_retries = 0;      // retries in flight
   bool any() const { return max_connections || max_pending || max_requests || max_retries; }
+  bool operator==(const CircuitBreakers&) const = default;
 };
 
 // What ring_hash/maglev hash. Exactly one kind when the balancer is a hashing one.
@@ -78,11 +86,13 @@ struct HashKey {
   enum class Kind : uint8_t { kNone, kHeader, kCookie, kQuery, kClientAddress };
   Kind kind = Kind::kNone;
   std::string name;  // header (lower-cased), cookie or query parameter name
+  bool operator==(const HashKey&) const = default;
 };
 
 struct Affinity {
   std::string cookie;  // empty = no session affinity
   Duration ttl{0};     // Max-Age of the cookie; 0 = a session cookie
+  bool operator==(const Affinity&) const = default;
 };
 
 struct Cluster {
@@ -101,12 +111,14 @@ struct Cluster {
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
   int line = 0;             // where it was declared, for messages
+  bool operator==(const Cluster&) const = default;
 };
 
 struct HeaderMatcher {
   std::string name;                  // case-insensitive (lower-cased at load)
   std::optional<std::string> exact;  // value must equal this; unset = header must be present
   bool invert = false;               // match when the condition is false
+  bool operator==(const HeaderMatcher&) const = default;
 };
 
 struct RouteMatch {
@@ -116,6 +128,7 @@ struct RouteMatch {
   std::string path_regex;            // ECMAScript (boost::regex), must match the whole path
   std::vector<std::string> methods;  // upper-case; empty = any
   std::vector<HeaderMatcher> headers;
+  bool operator==(const RouteMatch&) const = default;
 };
 
 // `record:` on a route: capture its requests to a JSON Lines file (`ficus replay` reads it).
@@ -124,6 +137,7 @@ struct Record {
   double sample = 1.0;                  // share of requests recorded, 0..1
   uint64_t max_body_bytes = 64 * 1024;  // body bytes kept per request (the rest is counted)
   std::vector<std::string> redact_headers = {"authorization", "cookie"};  // lower-case
+  bool operator==(const Record&) const = default;
 };
 
 struct Route {
@@ -135,6 +149,7 @@ struct Route {
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   std::optional<Record> record;              // unset = not recorded
   int line = 0;
+  bool operator==(const Route&) const = default;
 };
 
 struct Listener {
@@ -142,6 +157,7 @@ struct Listener {
   std::string address = "0.0.0.0";  // IP literal (canonical form, IPv6 without brackets)
   uint16_t port = 0;
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Listener&) const = default;
 };
 
 struct Timeouts {
@@ -151,6 +167,7 @@ struct Timeouts {
   Duration upstream_response{30000};  // from request sent to upstream response head
   Duration request{0};                // total request deadline; 0 = none
   Duration drain{15000};              // graceful shutdown: max wait for in-flight requests
+  bool operator==(const Timeouts&) const = default;
 };
 
 struct Limits {
@@ -158,6 +175,7 @@ struct Limits {
   uint32_t max_header_count = 100;       // 1..1000
   uint64_t max_body_bytes = 1ull << 30;  // per request body; 0 = unlimited
   uint32_t max_connections = 10000;      // downstream connections, whole process
+  bool operator==(const Limits&) const = default;
 };
 
 struct Admin {
@@ -165,6 +183,7 @@ struct Admin {
   uint16_t port = 9901;
   std::string token;            // secret: never logged; redacted in /config
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Admin&) const = default;
 };
 
 // The telemetry store in data_dir (rollups, events, error samples, audit).
@@ -175,6 +194,7 @@ struct Telemetry {
   // 1 in N routed requests (per worker) has its GET/HEAD 200 response body hashed for the
   // report's cacheability (repeats per request key); 0 = off.
   uint32_t repeat_sample = 32;
+  bool operator==(const Telemetry&) const = default;
 };
 
 // A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.
@@ -183,12 +203,14 @@ struct Webhook {
   std::string host;    // IP literal (without brackets) or a DNS name, resolved when sending
   uint16_t port = 80;  // 1..65535
   std::string target;  // origin-form request target: "/path?query", "/" when the URL has none
+  bool operator==(const Webhook&) const = default;
 };
 
 // A latency objective: `objective` of requests complete within `threshold`.
 struct SloLatency {
   Duration threshold{300};
   double objective = 0.99;  // a fraction in (0, 1), from a percentage with up to 4 decimals
+  bool operator==(const SloLatency&) const = default;
 };
 
 // A service level objective over a group of routes (issue 6). The slo module computes its
@@ -203,6 +225,7 @@ struct Slo {
   uint64_t min_requests = 100;
   std::vector<Webhook> webhooks;  // JSON POST on every alert state change
   int line = 0;
+  bool operator==(const Slo&) const = default;
 };
 
 // access_log: JSON Lines, written off the workers (observe::AccessLog).
@@ -211,6 +234,7 @@ struct AccessLog {
   std::string path;                 // a file, or "stdout"
   std::vector<std::string> fields;  // names from kAccessLogFields; empty = all of them
   double sample = 1.0;              // share of requests logged, 0..1
+  bool operator==(const AccessLog&) const = default;
 };
 // Every access-log field, in the order they are written.
 inline constexpr const char* kAccessLogFields[] = {
@@ -227,6 +251,7 @@ struct Tracing {
   uint32_t batch_size = 512;      // spans per export request, 1..10000
   Duration flush_interval{1000};  // a partial batch waits at most this long
   Duration timeout{2000};         // per export request
+  bool operator==(const Tracing&) const = default;
 };
 
 struct Config {
@@ -244,6 +269,7 @@ struct Config {
   std::vector<Slo> slos;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;
+  bool operator==(const Config&) const = default;
 };
 
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".
@@ -287,10 +313,9 @@ std::string Describe(const Config& config);
 // The running config as YAML with secrets (admin.token) redacted, for GET /config.
 std::string ToRedactedYaml(const Config& config);
 
-// "1.5s", "250ms", "2m", "1h" -> Duration. Used by the CLI too.
-// Units ms, s, m, h, d; segments may be combined ("1m30s"); "0" alone is zero; the result must
-// be a whole number of milliseconds.
-std::optional<Duration> ParseDuration(std::string_view text);
+// "1.5s", "250ms", "2m", "1h30m" -> Duration: base/duration.h's grammar (the command line's
+// too), and a whole number of milliseconds. On failure *error (when not null) says why.
+std::optional<Duration> ParseDuration(std::string_view text, std::string* error = nullptr);
 // "64KiB", "1MiB", "1GiB", "1000" -> bytes. Units B, KB, MB, GB, TB (powers of 1000) and
 // KiB, MiB, GiB, TiB (powers of 1024); one space before the unit is allowed.
 std::optional<uint64_t> ParseSize(std::string_view text);
