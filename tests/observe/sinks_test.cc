@@ -440,7 +440,9 @@ TEST(TracerTest, CollectorDownOrFailingDropsAndCounts) {
     ASSERT_TRUE(tracer);
     const int64_t t0 = MonotonicNanos();
     for (int i = 0; i < 100; ++i) tracer->Submit(0, MakeRecord());
-    EXPECT_LT(MonotonicNanos() - t0, 100'000'000);
+    // Never waits for the exporter (which waits seconds for a collector); a loaded machine may
+    // still deschedule this thread for a while.
+    EXPECT_LT(MonotonicNanos() - t0, 1'000'000'000);
     tracer->Flush();
     EXPECT_EQ(tracer->dropped(), 100u);
     EXPECT_EQ(tracer->exported(), 0u);
