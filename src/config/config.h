@@ -33,7 +33,7 @@ struct Pool {
   bool operator==(const Pool&) const = default;
 };
 
-// Upstream resilience settings of a cluster (issue 3). Each is off unless configured.
+// Upstream resilience settings of a cluster. Each is off unless configured.
 struct RetryPolicy {
   uint32_t max_tries = 1;  // tries in total, the first included; 1 = no retries
   bool on_connect_failure = false;
@@ -213,7 +213,7 @@ struct SloLatency {
   bool operator==(const SloLatency&) const = default;
 };
 
-// A service level objective over a group of routes (issue 6). The slo module computes its
+// A service level objective over a group of routes. The slo module computes its
 // SLIs, error budget and burn-rate alerts; see docs/config.md `slos[]`.
 struct Slo {
   std::string name;
