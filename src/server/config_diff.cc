@@ -68,6 +68,7 @@ config::Config Settings(const config::Config& c) {
   s.listeners.clear();
   s.clusters.clear();
   s.routes.clear();
+  for (config::Slo& slo : s.slos) slo = Comparable(std::move(slo));
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <random>
 #include <string>
 
 namespace ficus {
@@ -58,6 +59,66 @@ TEST(JsonString, NeverWritesMoreThanTheBound) {
     char* end = WriteJsonString(buf.data(), s);
     EXPECT_LE(static_cast<size_t>(end - buf.data()), MaxJsonStringBytes(s.size()));
     EXPECT_EQ(buf[MaxJsonStringBytes(s.size())], '#');
+  }
+}
+
+// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80                 ? 1
+               : c >= 0xC2 && c <= 0xDF ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+// Any bytes at all: the output is one JSON string literal in valid UTF-8, within the bound.
+TEST(JsonString, RandomBytesGiveValidJsonWithinTheBound) {
+  std::mt19937 rng(42);
+  const std::string pieces[] = {
+      "\xe2\x80\xa8", "\xc3\xa9", "\xf0\x9f\x8c\xb3", "\xed\xa0\x80", "\"", "\\", "a"};
+  for (int round = 0; round < 20000; ++round) {
+    std::string in;
+    const int n = static_cast<int>(rng() % 24);
+    for (int i = 0; i < n; ++i) {
+      if (rng() % 3 == 0) {
+        in += pieces[rng() % std::size(pieces)];
+      } else {
+        in.push_back(static_cast<char>(rng() & 0xFF));
+      }
+    }
+    std::string buf(MaxJsonStringBytes(in.size()), '\0');
+    const size_t len = static_cast<size_t>(WriteJsonString(buf.data(), in) - buf.data());
+    ASSERT_LE(len, buf.size());
+    const std::string_view out(buf.data(), len);
+    ASSERT_TRUE(IsValidUtf8(out)) << round;
+    ASSERT_GE(out.size(), 2u);
+    ASSERT_EQ(out.front(), '"');
+    ASSERT_EQ(out.back(), '"');
+    for (size_t i = 1; i + 1 < out.size(); ++i) {
+      const auto c = static_cast<unsigned char>(out[i]);
+      ASSERT_GE(c, 0x20) << round;
+      ASSERT_NE(c, 0x7F) << round;
+      if (c == '\\') {
+        ++i;  // the escaped character
+      } else {
+        ASSERT_NE(c, '"') << round;
+      }
+    }
   }
 }
 
