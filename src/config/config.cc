@@ -245,7 +245,7 @@ void StrList(YAML::Emitter& out, const std::vector<std::string>& items) {
 }  // namespace
 
 namespace {
-// The cluster's resilience settings (issue 3), only the parts it configures.
+// The cluster's resilience settings, only the parts it configures.
 void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
   const RetryPolicy& r = cl.retry;
   if (r.enabled()) {

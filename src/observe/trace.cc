@@ -7,15 +7,13 @@
 #include <cstring>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "client/client.h"
-#include "observe/internal/json.h"
+#include "http/http.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
 namespace {
-
-using internal::AppendJsonString;
-using internal::AppendJsonUint;
 
 int64_t UnixOffsetNanos() {
   timespec real, mono;

@@ -119,8 +119,8 @@ TEST(SloConfig, Errors) {
       {"slos: [{ name: a, latency: { threshold: 300ms } }]\n",
        "test.yaml:7:28: slos[0].latency.objective: missing required key 'objective'"},
       {"slos: [{ name: a, latency: { threshold: fast, objective: 99% } }]\n",
-       "test.yaml:7:41: slos[0].latency.threshold: expected a duration like 250ms or 2s, got "
-       "'fast'"},
+       "test.yaml:7:41: slos[0].latency.threshold: expected a number with a unit (ns, "
+       "us, ms, s, m, h, d), such as 250ms, 1.5s or 1h30m, got 'fast'"},
       {"slos: [{ name: a, latency: { threshold: 1h, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: must be between 1ms and 10m, got 1h"},
       {"slos: [{ name: a, availability: 99%, window: 1h }]\n",
