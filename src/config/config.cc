@@ -263,7 +263,8 @@ void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
     out << YAML::Key << "max" << YAML::Value << FormatDuration(r.backoff_max) << YAML::EndMap;
     out << YAML::Key << "budget" << YAML::Value << YAML::Flow << YAML::BeginMap;
     out << YAML::Key << "ratio" << YAML::Value << r.budget_ratio;
-    out << YAML::Key << "min_concurrency" << YAML::Value << r.budget_min_concurrency;
+    out << YAML::Key << "min_per_second" << YAML::Value << r.budget_min_per_second;
+    out << YAML::Key << "window" << YAML::Value << FormatDuration(r.budget_window);
     out << YAML::EndMap << YAML::EndMap;
   }
   const OutlierDetection& o = cl.outlier_detection;

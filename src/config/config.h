@@ -39,8 +39,11 @@ struct RetryPolicy {
   Duration per_try_timeout{0};      // connect to response head, per try; 0 = none
   Duration backoff_base{25};  // before retry k: random in [d/2, d], d = min(max, base*2^(k-1))
   Duration backoff_max{250};
-  double budget_ratio = 0.2;            // active retries <= ratio x active requests ...
-  uint32_t budget_min_concurrency = 3;  // ... or this many, whichever is larger
+  // Retry budget (per worker): over the last budget_window, retries <= budget_ratio x
+  // requests + budget_min_per_second x the window's seconds (upstream/internal/retry_budget.h).
+  double budget_ratio = 0.2;
+  uint32_t budget_min_per_second = 10;
+  Duration budget_window{10000};
   bool enabled() const { return max_tries > 1; }
 };
 

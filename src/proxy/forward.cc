@@ -38,10 +38,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
     Session& s;
     ~RequestGuard() {
       upstream::ClusterState& c = *s.ex_.cluster;
-      c.RequestEnded();
       c.shared().Release(upstream::ClusterCounters::kMaxRequests);
       if (s.ex_.retrying) {
-        c.RetryEnded();
         c.shared().Release(upstream::ClusterCounters::kMaxRetries);
         s.ex_.retrying = false;
       }
@@ -54,8 +52,8 @@ net::Task<Status> Session::Forward(const config::Route& route) {
       policy.enabled() && replayable && !ex_.head.upgrade && MayRetry(ex_.head) ? policy.max_tries
                                                                                 : 1;
   if (max_tries > 1) tried_.Clear();
+  size_t endpoint = PickEndpoint(1);  // a retry's endpoint is chosen when it is reserved
   for (uint32_t try_number = 1;; ++try_number) {
-    const size_t endpoint = PickEndpoint(try_number);
     if (endpoint == upstream::kNoEndpoint) {
       co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
     }
@@ -76,9 +74,11 @@ net::Task<Status> Session::Forward(const config::Route& route) {
                           ((k == ErrorKind::kUpstreamReset || k == ErrorKind::kUpstreamProtocol) &&
                            policy.on_reset) ||
                           (k == ErrorKind::kUpstreamTimeout && policy.on_timeout);
-      again = wanted && try_number < max_tries && ReserveRetry(try_number + 1);
+      again = wanted && try_number < max_tries &&
+              ReserveRetry(try_number + 1, k == ErrorKind::kConnectFailed);
     }
     if (!again) co_return done;
+    endpoint = ex_.next_endpoint;
     // Try again: the whole request is still in the input area.
     taps_.OnRetry();
     mem_.in_begin = body_start;
@@ -96,9 +96,14 @@ size_t Session::PickEndpoint(uint32_t try_number) {
   upstream::ClusterShared& shared = c.shared();
   const config::Cluster& cc = shared.config();
   upstream::PickContext ctx;
-  if (shared.filters()) {
+  auto mask_words = [&] {  // room for one bitmap of this cluster's endpoints
     if (avail_words_.size() < shared.mask_words()) avail_words_.resize(shared.mask_words());
-    std::span<uint64_t> words(avail_words_.data(), shared.mask_words());
+    return std::span<uint64_t>(avail_words_.data(), shared.mask_words());
+  };
+  // Every cluster is filtered: besides health and ejection, an endpoint whose last connect
+  // failed is down for picks. Nothing down (the common case) costs three relaxed loads.
+  if (shared.AnyDown()) {
+    const std::span<uint64_t> words = mask_words();
     if (shared.AvailableMask(words)) ctx.available = upstream::EndpointMask{words};
   }
   if (try_number > 1) ctx.excluded = tried_.mask();
@@ -119,14 +124,23 @@ size_t Session::PickEndpoint(uint32_t try_number) {
   }
   size_t e = c.Pick(ctx);
   if (e == upstream::kNoEndpoint && try_number > 1) {
-    // Every available endpoint was tried: trying one again beats giving up.
-    ctx.excluded = {};
+    // Every available endpoint was tried. A retry never goes back to an endpoint that failed
+    // this request; one that is unhealthy or ejected but accepts connections is worth a try
+    // (as in panic mode). A cluster of one endpoint has nothing else: it retries that one.
+    const std::span<uint64_t> words = mask_words();
+    ctx.available =
+        shared.ConnectableMask(words) ? upstream::EndpointMask{words} : upstream::EndpointMask{};
     e = c.Pick(ctx);
+    if (e == upstream::kNoEndpoint && c.endpoint_count() == 1) {
+      ctx.excluded = {};
+      ctx.available = {};
+      e = c.Pick(ctx);
+    }
   }
   return e;
 }
 
-bool Session::ReserveRetry(uint32_t next_try) {
+bool Session::ReserveRetry(uint32_t next_try, bool connect_failure) {
   if (closing_ || worker_.draining()) return false;
   upstream::ClusterState& c = *ex_.cluster;
   upstream::ClusterShared& shared = c.shared();
@@ -134,19 +148,24 @@ bool Session::ReserveRetry(uint32_t next_try) {
   if (ex_.deadline_ms != INT64_MAX && NowMs() + ex_.backoff_ms >= ex_.deadline_ms) {
     return false;  // no time left for another try
   }
-  if (!ex_.retrying) {
-    if (!c.TryStartRetry()) return false;
-    if (!shared.TryAcquire(upstream::ClusterCounters::kMaxRetries)) {
-      c.RetryEnded();
-      return false;
-    }
-    ex_.retrying = true;
+  // The next try's endpoint is chosen now: when no endpoint is left that this request has not
+  // tried, the failure in hand is the answer (a retryable 5xx is relayed, not dropped for a
+  // retry with nowhere to go), and no budget is spent.
+  ex_.next_endpoint = PickEndpoint(next_try);
+  if (ex_.next_endpoint == upstream::kNoEndpoint) return false;
+  const bool acquired = !ex_.retrying;  // the max_retries breaker counts requests that retry
+  if (acquired && !shared.TryAcquire(upstream::ClusterCounters::kMaxRetries)) return false;
+  // Every retry is paid for: the budget is a rate of retries, not of retrying requests.
+  if (!c.TryStartRetry(NowMs(), connect_failure)) {
+    if (acquired) shared.Release(upstream::ClusterCounters::kMaxRetries);
+    return false;
   }
+  ex_.retrying = true;
   shared.counters().retries.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-void Session::BuildUpstreamHead() {
+inline void Session::BuildUpstreamHead() {  // Attempt only
   out_.clear();
   ForwardContext ctx{client_ip(),
                      ex_.id(),
@@ -202,12 +221,16 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
       if (ec || closing_) {
         upstream_ = nullptr;
         ex_.cluster_cell->connect_failures.Add();
+        // Down for every worker's picks at once, not after outlier detection's count or the
+        // next health check: the requests already on their way there would fail the same way.
+        if (!closing_ && ConnectErrorMarksEndpoint(ec)) shared.ConnectFailed(endpoint, NowMs());
         co_return Upstream(ErrorKind::kConnectFailed,
                            timed_out_ == Wait::kConnect ? "connect to upstream timed out"
                                                         : "could not connect to upstream",
                            true);
       }
       ex_.cluster_cell->connections_opened.Add();
+      shared.ConnectSucceeded(endpoint);
       taps_.OnConnected();
     }
     ex_.cluster_cell->requests.Add();

@@ -1,6 +1,7 @@
 #include "proxy/internal/resilience.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "upstream/upstream.h"
 
@@ -8,6 +9,22 @@ namespace ficus::proxy {
 
 bool MayRetry(const http::RequestHead& head) {
   return http::IsIdempotent(head.method) || !FieldValue(head, "idempotency-key").empty();
+}
+
+bool ConnectErrorMarksEndpoint(const std::error_code& ec) {
+  if (ec.category() != std::generic_category() && ec.category() != std::system_category()) {
+    return true;
+  }
+  switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case EADDRNOTAVAIL:  // no local port left
+      return false;
+    default:
+      return true;
+  }
 }
 
 int64_t BackoffMs(const config::RetryPolicy& policy, uint32_t retry, uint64_t random) {

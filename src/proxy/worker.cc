@@ -205,6 +205,9 @@ void Worker::Tick() {
   const int64_t now = CoarseMonotonicMillis();
   timeouts_.Sweep(now);
   std::erase_if(retired_listeners_, [](const auto& l) { return !l->running; });
+  // Retry budgets slide here (a request only counts itself: no clock read), and balancers
+  // forget endpoints that came back.
+  for (auto& c : clusters_) c->Tick(now);
   if (++tick_count_ % 10 != 0) return;
   // Once a second: close upstream connections idle past their pool's idle_timeout.
   for (auto& c : clusters_) {

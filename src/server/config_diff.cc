@@ -33,9 +33,9 @@ std::string Fingerprint(const config::Cluster& c) {
   const auto& r = c.retry;
   f += fmt::format("|{}|{}|{}|{}|{}", c.connect_timeout.count(), c.pool.max_idle,
                    c.pool.idle_timeout.count(), r.max_tries, r.per_try_timeout.count());
-  f += fmt::format("|{}{}{}|{}|{}|{}|{}|{}", r.on_connect_failure, r.on_reset, r.on_timeout,
+  f += fmt::format("|{}{}{}|{}|{}|{}|{}|{}|{}", r.on_connect_failure, r.on_reset, r.on_timeout,
                    fmt::join(r.on_status, ","), r.backoff_base.count(), r.backoff_max.count(),
-                   r.budget_ratio, r.budget_min_concurrency);
+                   r.budget_ratio, r.budget_min_per_second, r.budget_window.count());
   const auto& o = c.outlier_detection;
   f += fmt::format("|{}|{}|{}|{}|{}|{}", o.enabled, o.consecutive_5xx,
                    o.consecutive_gateway_failures, o.base_ejection_time.count(),

@@ -138,7 +138,11 @@ class P2CBase : public Balancer {
       size_t i = DrawOther(a);
       if (i != a && (all || Allowed(ctx, i))) b = i;
     }
-    if (b == kNoEndpoint) return a;  // heavy weight skew or masks: one candidate is fine
+    // Masks left the draws without a second candidate (with 3 endpoints and one masked, 1 pick
+    // in 16): take the next allowed one from a random point. Returning `a` unchecked sent a
+    // hung endpoint every 32nd request in that case, each waiting out its per-try timeout.
+    if (b == kNoEndpoint && !all) b = OtherAllowed(ctx, a);
+    if (b == kNoEndpoint) return a;  // heavy weight skew: one candidate is fine
     return Cheaper(b, a) ? b : a;    // ties go to the first draw, keeping weight proportions
   }
 
@@ -160,6 +164,16 @@ class P2CBase : public Balancer {
     if (!uniform_) return Draw();
     size_t i = random_.Below(size() - 1);
     return i >= a ? i + 1 : i;
+  }
+  // An allowed endpoint other than `a`, the first from a random starting point (rare path).
+  size_t OtherAllowed(const PickContext& ctx, size_t a) {
+    const size_t n = size();
+    const size_t start = random_.Below(n);
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (start + k) % n;
+      if (i != a && Allowed(ctx, i)) return i;
+    }
+    return kNoEndpoint;
   }
   // The cheapest allowed endpoint, from a random starting point (rare path).
   size_t Scan(const PickContext& ctx) {
@@ -212,6 +226,8 @@ class PeakEwma final : public P2CBase {
         tau_us_(static_cast<double>(std::max<int64_t>(o.ewma_tau_us, 1))),
         failure_penalty_us_(o.failure_penalty_us),
         clock_us_(o.clock_us) {}
+
+  void Forget(size_t endpoint) override { stats_[endpoint] = Stats{}; }
 
   void OnEnd(size_t endpoint, uint64_t latency_us, bool ok) override {
     P2CBase::OnEnd(endpoint, latency_us, ok);

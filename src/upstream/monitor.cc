@@ -1,6 +1,7 @@
-// The Monitor thread: active HTTP health checks, ejection expiry, DNS re-resolution. Runs off
-// the workers; talks to them only through ClusterShared's atomics (and, for DNS changes, the
-// server's callback, which builds a new snapshot).
+// The Monitor thread: active HTTP health checks, connect probes of endpoints marked down by a
+// failed connect, ejection expiry, DNS re-resolution. Runs off the workers; talks to them only
+// through ClusterShared's atomics (and, for DNS changes, the server's callback, which builds a new
+// snapshot).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -26,8 +27,10 @@ namespace {
 
 constexpr int64_t kTickMs = 100;
 
-// One health check in flight: connect, send the request, read up to the status line.
+// One health check in flight: connect, send the request, read up to the status line. A probe
+// (of an endpoint whose last connect failed) only connects.
 struct Check {
+  bool probe = false;
   std::shared_ptr<ClusterShared> cluster;
   size_t endpoint = 0;
   std::string key;
@@ -106,7 +109,7 @@ class Monitor::Impl {
 
  private:
   void Run() {
-    std::vector<size_t> ejected, unejected;
+    std::vector<size_t> ejected, unejected, marked, cleared, probes;
     for (;;) {
       std::vector<std::shared_ptr<ClusterShared>> clusters;
       {
@@ -134,6 +137,21 @@ class Monitor::Impl {
                     c->address(i).ToString());
           Emit("ejection", c->name(), c->address(i).ToString() + " back from ejection");
         }
+        marked.clear();
+        cleared.clear();
+        probes.clear();
+        c->SweepConnectFailures(now, &marked, &cleared, &probes);
+        for (size_t i : marked) {
+          log::warn("cluster {}: endpoint {} is down for new requests (a connect to it failed)",
+                    c->name(), c->address(i).ToString());
+          Emit("health", c->name(), c->address(i).ToString() + " down (connect failed)");
+        }
+        for (size_t i : cleared) {
+          log::info("cluster {}: endpoint {} accepts connections again", c->name(),
+                    c->address(i).ToString());
+          Emit("health", c->name(), c->address(i).ToString() + " up (connect succeeded)");
+        }
+        for (size_t i : probes) StartProbe(c, i, now);
         WatchBreakers(*c, now);
         if (c->config().health_check.enabled) StartDueChecks(c, now);
         if (c->config().dns_refresh.count() > 0) RefreshDns(*c, now);
@@ -165,20 +183,44 @@ class Monitor::Impl {
       check.request = "GET " + hc.path +
                       " HTTP/1.1\r\nHost: " + (hc.host.empty() ? a.ToString() : hc.host) +
                       "\r\nUser-Agent: ficus-health-check\r\nConnection: close\r\n\r\n";
-      check.fd = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (check.fd < 0) {
-        Finish(check, false, "socket failed");
-        continue;
-      }
-      int rc = ::connect(check.fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
-      if (rc != 0 && errno != EINPROGRESS) {
-        ::close(check.fd);
-        Finish(check, false, std::strerror(errno));
-        continue;
-      }
+      if (!Open(check)) continue;
       in_flight_.insert(key);
       checks_.push_back(std::move(check));
     }
+  }
+
+  // A TCP connect to an endpoint marked down by a failed connect: success brings it back for
+  // every worker, so a restarted endpoint returns without waiting for live traffic to try it.
+  void StartProbe(const std::shared_ptr<ClusterShared>& c, size_t i, int64_t now) {
+    std::string key = "probe:" + c->name() + "/" + c->address(i).ToString();
+    if (in_flight_.count(key)) return;
+    Check check;
+    check.probe = true;
+    check.cluster = c;
+    check.endpoint = i;
+    check.key = key;
+    check.deadline_ms = now + c->config().connect_timeout.count();
+    if (!Open(check)) return;
+    in_flight_.insert(key);
+    checks_.push_back(std::move(check));
+  }
+
+  // Opens the check's socket and starts its connect; false when it already finished (failed).
+  bool Open(Check& check) {
+    const net::Address& a = check.cluster->address(check.endpoint);
+    check.fd = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (check.fd < 0) {
+      Finish(check, false, "socket failed", /*connect_failed=*/false);
+      return false;
+    }
+    int rc = ::connect(check.fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
+    if (rc != 0 && errno != EINPROGRESS) {
+      const int err = errno;
+      ::close(check.fd);
+      Finish(check, false, std::strerror(err), /*connect_failed=*/true);
+      return false;
+    }
+    return true;
   }
 
   void PollChecks() {
@@ -205,7 +247,10 @@ class Monitor::Impl {
       if (done) {
         ::close(c.fd);
         in_flight_.erase(c.key);
-        Finish(c, passed, error ? error : "");
+        // A check that never got past connecting (refused, unreachable, timed out) is a failed
+        // connect: the endpoint is marked down for every worker's picks at once.
+        const bool connect_failed = !passed && c.state == Check::State::kConnecting;
+        Finish(c, passed, error ? error : "", connect_failed);
       } else {
         still.push_back(std::move(c));
       }
@@ -221,6 +266,11 @@ class Monitor::Impl {
       if (err != 0) {
         *done = true;
         *error = "connect failed";
+        return;
+      }
+      if (c.probe) {
+        *done = true;
+        *passed = true;
         return;
       }
       c.state = Check::State::kSending;
@@ -248,8 +298,12 @@ class Monitor::Impl {
     }
   }
 
-  void Finish(const Check& c, bool passed, const std::string& why) {
-    if (c.cluster->CheckResult(c.endpoint, passed)) {
+  void Finish(const Check& c, bool passed, const std::string& why, bool connect_failed) {
+    if (c.probe) {  // the next sweep logs the change
+      c.cluster->ProbeResult(c.endpoint, passed, CoarseMonotonicMillis());
+      return;
+    }
+    if (c.cluster->CheckResult(c.endpoint, passed, connect_failed, CoarseMonotonicMillis())) {
       if (passed) {
         log::info("cluster {}: endpoint {} is healthy (active health check)", c.cluster->name(),
                   c.cluster->address(c.endpoint).ToString());

@@ -1,5 +1,5 @@
-// ClusterShared: endpoint health and ejection, circuit breakers, counters — shared by every
-// worker through atomics. See upstream.h.
+// ClusterShared: endpoint health, ejection and failed connects, circuit breakers, counters —
+// shared by every worker through atomics. See upstream.h.
 #include <algorithm>
 #include <bit>
 
@@ -22,18 +22,31 @@ struct ClusterShared::Endpoint {
   std::atomic<int64_t> decay_at_ms{0};     // when the multiplier next drops by one
   std::atomic<uint32_t> check_passes{0};
   std::atomic<uint32_t> check_failures{0};
+  // Failed connects: marks in a row (the probe back-off; 0 = not marked) and when the monitor
+  // probes next. Written before the bit is set, so whoever sees the bit sees them.
+  std::atomic<uint32_t> connect_failures{0};
+  std::atomic<int64_t> probe_at_ms{0};
+  std::atomic<bool> connect_seen{false};  // the monitor logged the current mark
+  std::atomic<uint32_t> recoveries{0};    // times it came back (workers' balancers forget it)
 };
+
+namespace {
+constexpr uint64_t Bit(size_t i) { return uint64_t{1} << (i % 64); }
+}  // namespace
 
 ClusterShared::ClusterShared(const config::Cluster& cluster, std::vector<net::Address> addresses,
                              const ClusterShared* previous)
     : cluster_(cluster),
       addresses_(std::move(addresses)),
+      words_(std::max<size_t>(1, (addresses_.size() + 63) / 64)),  // AnyDown reads one at least
       endpoints_(new Endpoint[addresses_.size()]),
       ejected_bits_(new std::atomic<uint64_t>[mask_words()]),
-      unhealthy_bits_(new std::atomic<uint64_t>[mask_words()]) {
+      unhealthy_bits_(new std::atomic<uint64_t>[mask_words()]),
+      connect_failed_bits_(new std::atomic<uint64_t>[mask_words()]) {
   for (size_t w = 0; w < mask_words(); ++w) {
     ejected_bits_[w].store(0, kRelaxed);
     unhealthy_bits_[w].store(0, kRelaxed);
+    connect_failed_bits_[w].store(0, kRelaxed);
   }
   filters_ = cluster_.outlier_detection.enabled || cluster_.health_check.enabled;
   const auto& od = cluster_.outlier_detection;
@@ -71,6 +84,10 @@ ClusterShared::ClusterShared(const config::Cluster& cluster, std::vector<net::Ad
         const bool healthy = from.healthy.load(kRelaxed) || !cluster_.health_check.enabled;
         to.healthy.store(healthy, kRelaxed);
         if (!healthy) unhealthy_bits_[i / 64].fetch_or(uint64_t{1} << (i % 64), kRelaxed);
+        to.connect_failures.store(from.connect_failures.load(kRelaxed), kRelaxed);
+        to.probe_at_ms.store(from.probe_at_ms.load(kRelaxed), kRelaxed);
+        to.connect_seen.store(from.connect_seen.load(kRelaxed), kRelaxed);
+        if (previous->connect_failed(j)) connect_failed_bits_[i / 64].fetch_or(Bit(i), kRelaxed);
         break;
       }
     }
@@ -82,24 +99,117 @@ ClusterShared::ClusterShared(const config::Cluster& cluster, std::vector<net::Ad
 ClusterShared::~ClusterShared() = default;
 
 bool ClusterShared::AvailableMask(std::span<uint64_t> words) const {
-  if (!filters_) return false;
   const size_t n = addresses_.size();
   size_t available = 0;
   bool all = true;
   for (size_t w = 0; w < mask_words(); ++w) {
     const size_t bits = std::min<size_t>(64, n - w * 64);
     const uint64_t valid = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-    const uint64_t down = ejected_bits_[w].load(kRelaxed) | unhealthy_bits_[w].load(kRelaxed);
+    const uint64_t down = ejected_bits_[w].load(kRelaxed) | unhealthy_bits_[w].load(kRelaxed) |
+                          connect_failed_bits_[w].load(kRelaxed);
     words[w] = valid & ~down;
     available += static_cast<size_t>(std::popcount(words[w]));
     all = all && (down & valid) == 0;
   }
   if (all) return false;
   if (available * 100 < size_t{cluster_.panic_threshold} * n || available == 0) {
+    // Panic: too few left to carry the load, so use every endpoint, as Envoy does, but never
+    // one whose last connect failed: a try there fails at once and costs a retry, which the
+    // budget may not have; spreading over hosts that do accept is the point of panic mode.
     counters_->panics.fetch_add(1, kRelaxed);
-    return false;  // panic: too few left to carry the load, use everything
+    return ConnectableMask(words);
   }
   return true;
+}
+
+bool ClusterShared::ConnectableMask(std::span<uint64_t> words) const {
+  const size_t n = addresses_.size();
+  bool any_failed = false, any_left = false;
+  for (size_t w = 0; w < mask_words(); ++w) {
+    const size_t bits = std::min<size_t>(64, n - w * 64);
+    const uint64_t valid = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+    const uint64_t failed = connect_failed_bits_[w].load(kRelaxed) & valid;
+    words[w] = valid & ~failed;
+    any_failed = any_failed || failed != 0;
+    any_left = any_left || words[w] != 0;
+  }
+  // None failed: no restriction. All failed: every try is a probe, so use them all.
+  return any_failed && any_left;
+}
+
+void ClusterShared::ConnectFailed(size_t i, int64_t now_ms) {
+  std::atomic<uint64_t>& word = connect_failed_bits_[i / 64];
+  if ((word.load(kRelaxed) & Bit(i)) != 0) return;  // already down: keep the line shared
+  Endpoint& e = endpoints_[i];
+  const uint32_t k = e.connect_failures.load(kRelaxed) + 1;
+  e.connect_failures.store(k, kRelaxed);
+  e.probe_at_ms.store(now_ms + ProbeDelayMs(k), kRelaxed);
+  if ((word.fetch_or(Bit(i), std::memory_order_release) & Bit(i)) == 0) {
+    counters_->connect_markdowns.fetch_add(1, kRelaxed);
+  }
+}
+
+void ClusterShared::ConnectSucceeded(size_t i) {
+  Endpoint& e = endpoints_[i];
+  // Marked (or probing after a mark) means connect_failures != 0: the common case reads one
+  // word and writes nothing.
+  if (e.connect_failures.load(kRelaxed) == 0) return;
+  e.connect_failures.store(0, kRelaxed);
+  if ((connect_failed_bits_[i / 64].fetch_and(~Bit(i), std::memory_order_release) & Bit(i)) != 0) {
+    Recovered(i);
+  }
+}
+
+void ClusterShared::Recovered(size_t i) {
+  endpoints_[i].recoveries.fetch_add(1, kRelaxed);
+  recoveries_.fetch_add(1, std::memory_order_release);
+}
+
+uint32_t ClusterShared::recoveries(size_t i) const {
+  return endpoints_[i].recoveries.load(kRelaxed);
+}
+
+int64_t ClusterShared::ProbeDelayMs(uint32_t k) {
+  constexpr int64_t kBaseMs = 250, kMaxMs = 5000;
+  return k >= 6 ? kMaxMs : std::min<int64_t>(kMaxMs, kBaseMs << (k - 1));
+}
+
+void ClusterShared::SweepConnectFailures(int64_t now_ms, std::vector<size_t>* marked,
+                                         std::vector<size_t>* cleared, std::vector<size_t>* probe) {
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    Endpoint& e = endpoints_[i];
+    if (!connect_failed(i)) {
+      if (e.connect_seen.load(kRelaxed)) {
+        e.connect_seen.store(false, kRelaxed);
+        cleared->push_back(i);
+      }
+      continue;
+    }
+    if (!e.connect_seen.load(kRelaxed)) {
+      e.connect_seen.store(true, kRelaxed);
+      marked->push_back(i);
+    }
+    const int64_t at = e.probe_at_ms.load(kRelaxed);
+    if (now_ms >= at) {
+      // Pushed back until the result comes (the probe's own timeout is shorter than this).
+      e.probe_at_ms.store(now_ms + ProbeDelayMs(e.connect_failures.load(kRelaxed)) +
+                              cluster_.connect_timeout.count(),
+                          kRelaxed);
+      probe->push_back(i);
+    }
+  }
+}
+
+void ClusterShared::ProbeResult(size_t i, bool connected, int64_t now_ms) {
+  if (connected) {
+    ConnectSucceeded(i);
+    return;
+  }
+  if (!connect_failed(i)) return;  // a request's connect got through meanwhile
+  Endpoint& e = endpoints_[i];
+  const uint32_t k = e.connect_failures.load(kRelaxed) + 1;
+  e.connect_failures.store(k, kRelaxed);
+  e.probe_at_ms.store(now_ms + ProbeDelayMs(k), kRelaxed);
 }
 
 void ClusterShared::Report(size_t i, Outcome outcome, int64_t now_ms) {
@@ -155,6 +265,7 @@ void ClusterShared::Uneject(size_t i) {
   if (until == 0 || !e.ejected_until_ms.compare_exchange_strong(until, 0, kRelaxed)) return;
   ejected_bits_[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_release);
   ejected_count_.fetch_sub(1, kRelaxed);
+  Recovered(i);
 }
 
 bool ClusterShared::TryAcquire(ClusterCounters::Breaker b) {
@@ -176,6 +287,9 @@ void ClusterShared::Release(ClusterCounters::Breaker b) {
 bool ClusterShared::healthy(size_t i) const { return endpoints_[i].healthy.load(kRelaxed); }
 bool ClusterShared::ejected(size_t i) const {
   return endpoints_[i].ejected_until_ms.load(kRelaxed) != 0;
+}
+bool ClusterShared::connect_failed(size_t i) const {
+  return (connect_failed_bits_[i / 64].load(kRelaxed) & Bit(i)) != 0;
 }
 uint32_t ClusterShared::ejections(size_t i) const { return endpoints_[i].ejections.load(kRelaxed); }
 
@@ -204,9 +318,14 @@ void ClusterShared::Sweep(int64_t now_ms, std::vector<size_t>* ejected,
   }
 }
 
-bool ClusterShared::CheckResult(size_t i, bool passed) {
+bool ClusterShared::CheckResult(size_t i, bool passed, bool connect_failed, int64_t now_ms) {
   Endpoint& e = endpoints_[i];
   const auto& hc = cluster_.health_check;
+  if (connect_failed) {
+    ConnectFailed(i, now_ms);
+  } else {
+    ConnectSucceeded(i);  // passed or not, the check connected
+  }
   if (passed) {
     counters_->health_checks_passed.fetch_add(1, kRelaxed);
     e.check_failures = 0;
@@ -214,6 +333,7 @@ bool ClusterShared::CheckResult(size_t i, bool passed) {
     if (!e.healthy.load(kRelaxed) && e.check_passes >= hc.healthy_threshold) {
       e.healthy.store(true, kRelaxed);
       unhealthy_bits_[i / 64].fetch_and(~(uint64_t{1} << (i % 64)), std::memory_order_release);
+      Recovered(i);
       // A host that passes its checks again is back for good: its ejection ends too.
       if (e.ejected_until_ms.load(kRelaxed) != 0) {
         Uneject(i);
@@ -266,6 +386,9 @@ void RenderResilienceMetrics(std::span<const std::shared_ptr<ClusterShared>> clu
                [](const ClusterShared& c, size_t i) { return c.ejected(i) ? 1 : 0; });
   per_endpoint("ficus_upstream_endpoint_ejections", "The endpoint's ejection back-off multiplier",
                [](const ClusterShared& c, size_t i) { return c.ejections(i); });
+  per_endpoint("ficus_upstream_endpoint_connect_failed",
+               "1 while the endpoint is down for picks because its last connect failed",
+               [](const ClusterShared& c, size_t i) { return c.connect_failed(i) ? 1 : 0; });
   auto per_cluster = [&](const char* name, const char* type, const char* help, auto value) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");
     out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
@@ -285,6 +408,9 @@ void RenderResilienceMetrics(std::span<const std::shared_ptr<ClusterShared>> clu
   per_cluster("ficus_upstream_panic_total", "counter",
               "Picks that used every endpoint because too few were available",
               [](const ClusterCounters& k) { return k.panics.load(kRelaxed); });
+  per_cluster("ficus_upstream_connect_markdowns_total", "counter",
+              "Endpoints marked down for picks because a connect to them failed",
+              [](const ClusterCounters& k) { return k.connect_markdowns.load(kRelaxed); });
   const char* checks = "ficus_upstream_health_checks_total";
   out.append("# HELP ").append(checks).append(" Active health checks by result\n");
   out.append("# TYPE ").append(checks).append(" counter\n");

@@ -87,29 +87,43 @@ ClusterState::ClusterState(const config::Cluster& cluster, std::vector<net::Addr
       name_(cluster.name),
       load_balancer_(cluster.load_balancer),
       addresses_(std::move(addresses)),
+      budget_(cluster.retry, CoarseMonotonicMillis()),
       balancer_(BalancerFor(cluster, addresses_, seed)),
       wants_latency_(cluster.load_balancer == "p2c_ewma"),
       pools_(addresses_.size()),
       pool_config_(cluster.pool),
       connect_timeout_ms_(cluster.connect_timeout.count()),
       stats_(stats) {
+  // What came back before this state existed is no news to its fresh balancer.
+  seen_recoveries_ = shared_->recoveries();
+  for (size_t i = 0; i < std::min(addresses_.size(), shared_->endpoint_count()); ++i) {
+    seen_recovered_.push_back(shared_->recoveries(i));
+  }
   if (!cluster.affinity.cookie.empty()) {
     affinity_ = std::make_unique<AffinityIndex>(std::span<const net::Address>(addresses_));
     for (const auto& a : addresses_) affinity_values_.push_back(AffinityCookieValue(a));
   }
 }
 
-bool ClusterState::TryStartRetry() {
-  const config::RetryPolicy& r = shared_->config().retry;
-  const int64_t allowed = std::max<int64_t>(
-      r.budget_min_concurrency,
-      static_cast<int64_t>(r.budget_ratio * static_cast<double>(active_requests_)));
-  if (active_retries_ + 1 > allowed) {
-    shared_->counters().retry_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    return false;
+void ClusterState::Tick(int64_t now_ms) {
+  budget_.Advance(now_ms);
+  const uint64_t recoveries = shared_->recoveries();
+  if (recoveries == seen_recoveries_) return;
+  seen_recoveries_ = recoveries;
+  for (size_t i = 0; i < seen_recovered_.size(); ++i) {
+    const uint32_t n = shared_->recoveries(i);
+    if (n != seen_recovered_[i]) {
+      seen_recovered_[i] = n;
+      balancer_->Forget(i);
+    }
   }
-  ++active_retries_;
-  return true;
+}
+
+bool ClusterState::TryStartRetry(int64_t now_ms, bool connect_failure) {
+  budget_.Advance(now_ms);
+  if (budget_.TryRetry(connect_failure)) return true;
+  shared_->counters().retry_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 bool ClusterState::SameEndpoints(const ClusterState& other) const {

@@ -1,8 +1,8 @@
 // ficus::upstream — a worker's view of its clusters (ClusterState: the load balancer, the
 // keep-alive pools, the retry budget; owned by one worker thread, nothing locked or atomic)
-// and the state every worker shares (ClusterShared: endpoint health and ejection, circuit
-// breaker counts, resilience counters; atomics only), kept current by the Monitor thread
-// (active health checks, ejection expiry, DNS re-resolution).
+// and the state every worker shares (ClusterShared: endpoint health, ejection and failed
+// connects, circuit breaker counts, resilience counters; atomics only), kept current by the
+// Monitor thread (active health checks, connect probes, ejection expiry, DNS re-resolution).
 #pragma once
 
 #include <atomic>
@@ -18,7 +18,8 @@
 #include "config/config.h"
 #include "net/net.h"
 #include "observe/observe.h"
-#include "upstream/internal/balancers.h"  // Balancer, PickContext, kNoEndpoint
+#include "upstream/internal/balancers.h"     // Balancer, PickContext, kNoEndpoint
+#include "upstream/internal/retry_budget.h"  // RetryBudget
 
 namespace ficus::upstream {
 
@@ -36,7 +37,8 @@ struct ClusterCounters {
   std::atomic<uint64_t> ejections{0};  // outlier ejections
   std::atomic<uint64_t> health_checks_passed{0};
   std::atomic<uint64_t> health_checks_failed{0};
-  std::atomic<uint64_t> panics{0};  // picks that used every endpoint (too few available)
+  std::atomic<uint64_t> panics{0};             // picks that used every endpoint (too few available)
+  std::atomic<uint64_t> connect_markdowns{0};  // endpoints marked down by a failed connect
   // Breaker gauges (maintained only for the limits a cluster sets).
   std::atomic<int64_t> open[kBreakers] = {};  // connections, pending, requests, retries
 };
@@ -64,11 +66,12 @@ enum class Outcome : uint8_t {
   kGatewayFailure,  // connect failure, reset before a response, timeout
 };
 
-// The state of one cluster that every worker shares: endpoint health (active checks) and
-// ejection (outlier detection), circuit breaker counts. Created per snapshot; endpoint state of
-// endpoints whose address did not change is carried over from the previous snapshot, and the
-// counters are carried over by cluster name. Lock-free: workers read two bitmaps per pick and
-// write an endpoint's atomics only when its outcome differs from the last one.
+// The state of one cluster that every worker shares: endpoint health (active checks), ejection
+// (outlier detection) and failed connects, circuit breaker counts. Created per snapshot;
+// endpoint state of endpoints whose address did not change is carried over from the previous
+// snapshot, and the counters are carried over by cluster name. Lock-free: workers read three
+// bitmaps per pick and write an endpoint's atomics only when its outcome differs from the
+// last one.
 class ClusterShared {
  public:
   // `previous`: the same cluster in the running snapshot (or null).
@@ -83,13 +86,38 @@ class ClusterShared {
   ClusterCounters& counters() const { return *counters_; }
 
   // --- workers ---
-  // Whether picks can be restricted (outlier detection or health checks are configured).
+  // Whether health checks or outlier detection are configured. Picks are filtered either way:
+  // a failed connect marks an endpoint down in every cluster.
   bool filters() const { return filters_; }
-  size_t mask_words() const { return (addresses_.size() + 63) / 64; }
+  size_t mask_words() const { return words_; }
   // Writes the endpoints a pick may use into `words` (mask_words() of them) and returns true;
-  // returns false when every endpoint may be used: all are available, or fewer than
-  // panic_threshold percent are (then all are used, as Envoy's panic mode does).
+  // returns false when every endpoint may be used. Available = healthy, not ejected, and its
+  // last connect did not fail. Below panic_threshold percent available (or none), every
+  // endpoint is used (Envoy's panic mode) except those whose last connect failed; when every
+  // endpoint's last connect failed, all are used (each try is then a probe).
   bool AvailableMask(std::span<uint64_t> words) const;
+  // Whether any endpoint is unhealthy, ejected or marked down by a failed connect; when not,
+  // AvailableMask would return false. Three relaxed loads per 64 endpoints, inline: the
+  // common case of a pick.
+  bool AnyDown() const {
+    size_t w = 0;
+    do {
+      if ((ejected_bits_[w].load(std::memory_order_relaxed) |
+           unhealthy_bits_[w].load(std::memory_order_relaxed) |
+           connect_failed_bits_[w].load(std::memory_order_relaxed)) != 0) {
+        return true;
+      }
+    } while (++w < words_);  // a cluster has at least one endpoint: one word at least
+    return false;
+  }
+  // The endpoints whose last connect did not fail, as AvailableMask writes them (false: all).
+  bool ConnectableMask(std::span<uint64_t> words) const;
+  // A connect to endpoint i failed (refused, unreachable, timed out): it is down for new picks
+  // on every worker at once, until a connect to it succeeds (a request's, the monitor's probe
+  // after a back-off, or a health check).
+  void ConnectFailed(size_t i, int64_t now_ms);
+  // A connect to endpoint i succeeded. One relaxed load unless it was marked down.
+  void ConnectSucceeded(size_t i);
   // Passive outlier detection: consecutive 5xx / gateway failures eject the endpoint.
   void Report(size_t endpoint, Outcome outcome, int64_t now_ms);
   // Circuit breakers: false (and a counted rejection) when `b` is at its limit; otherwise the
@@ -101,6 +129,12 @@ class ClusterShared {
   // --- state (any thread) ---
   bool healthy(size_t i) const;  // active health checks say so (true without checks)
   bool ejected(size_t i) const;
+  bool connect_failed(size_t i) const;  // marked down by a failed connect
+  // How often endpoint i came back after being down (un-ejected, healthy again, a connect
+  // after a failed one), and the sum over the cluster: workers compare the sum on their tick
+  // and have their balancer forget the endpoints that came back.
+  uint32_t recoveries(size_t i) const;
+  uint64_t recoveries() const { return recoveries_.load(std::memory_order_acquire); }
   uint32_t ejections(size_t i) const;  // the current back-off multiplier
   size_t ejected_count() const { return static_cast<size_t>(ejected_count_.load()); }
 
@@ -108,21 +142,36 @@ class ClusterShared {
   // Returns ejections that expired at now_ms (and decays multipliers); each un-ejected
   // endpoint is appended to `unejected`, each newly seen ejection to `ejected`.
   void Sweep(int64_t now_ms, std::vector<size_t>* ejected, std::vector<size_t>* unejected);
-  // Applies one active check result; returns true when the endpoint's health changed.
-  bool CheckResult(size_t i, bool passed);
+  // Applies one active check result; returns true when the endpoint's health changed. A check
+  // that connected clears a failed-connect mark; one whose connect failed sets it.
+  bool CheckResult(size_t i, bool passed, bool connect_failed = false, int64_t now_ms = 0);
+  // Failed-connect marks: appends each mark the monitor has not seen yet to `marked`, each
+  // seen mark that is gone (a connect succeeded) to `cleared`, and each endpoint whose probe
+  // (a TCP connect from the monitor) is due to `probe` (its next probe is pushed back, so one
+  // is in flight at a time).
+  void SweepConnectFailures(int64_t now_ms, std::vector<size_t>* marked,
+                            std::vector<size_t>* cleared, std::vector<size_t>* probe);
+  // A probe's result: connected clears the mark; otherwise the back-off doubles.
+  void ProbeResult(size_t i, bool connected, int64_t now_ms);
+  // The delay before the k-th probe of a marked endpoint (k >= 1): 250 ms doubling to 5 s.
+  static int64_t ProbeDelayMs(uint32_t k);
 
  private:
   struct Endpoint;
   void Eject(size_t i, int64_t now_ms);
   void Uneject(size_t i);
+  void Recovered(size_t i);
 
   config::Cluster cluster_;
   std::vector<net::Address> addresses_;
+  size_t words_;  // 64-bit words per endpoint bitmap
   std::shared_ptr<ClusterCounters> counters_;
   std::unique_ptr<Endpoint[]> endpoints_;
   std::unique_ptr<std::atomic<uint64_t>[]> ejected_bits_;
   std::unique_ptr<std::atomic<uint64_t>[]> unhealthy_bits_;
+  std::unique_ptr<std::atomic<uint64_t>[]> connect_failed_bits_;
   std::atomic<int> ejected_count_{0};
+  std::atomic<uint64_t> recoveries_{0};
   int max_ejected_ = 0;
   bool filters_ = false;
   uint32_t limits_[ClusterCounters::kBreakers] = {};
@@ -206,15 +255,15 @@ class ClusterState {
   const config::Cluster& config() const { return shared_->config(); }
   // Shared by all workers (never null: the constructor makes one when not given).
   ClusterShared& shared() { return *shared_; }
-  // Retry budget (this worker's share): retries in flight <= max(min_concurrency, ratio x
-  // requests in flight). RequestStarted/Ended bracket every request; TryStartRetry reserves
-  // one retry (false = over budget, counted), RetryEnded gives it back.
-  void RequestStarted() { ++active_requests_; }
-  void RequestEnded() { --active_requests_; }
-  bool TryStartRetry();
-  void RetryEnded() { --active_retries_; }
-  int64_t active_requests() const { return active_requests_; }
-  int64_t active_retries() const { return active_retries_; }
+  // Retry budget (this worker's share, a rate over a sliding window: RetryBudget).
+  // RequestStarted counts every request (one increment); TryStartRetry reserves one retry
+  // (false = over budget, counted in retry_budget_exhausted).
+  void RequestStarted() { budget_.RequestStarted(); }
+  bool TryStartRetry(int64_t now_ms, bool connect_failure);
+  // The worker's tick (every 100 ms): slides the budget's window and lets the balancer forget
+  // endpoints that came back since the last tick (ClusterShared::recoveries).
+  void Tick(int64_t now_ms);
+  const RetryBudget& budget() const { return budget_; }
   // Affinity cookie value -> endpoint (built only when the cluster sets affinity).
   const AffinityIndex* affinity() const { return affinity_.get(); }
   const std::string& affinity_cookie_value(size_t endpoint) const {
@@ -255,8 +304,9 @@ class ClusterState {
   std::string name_;
   std::string load_balancer_;
   std::vector<net::Address> addresses_;
-  int64_t active_requests_ = 0;
-  int64_t active_retries_ = 0;
+  RetryBudget budget_;
+  uint64_t seen_recoveries_ = 0;          // shared_->recoveries() as of the last Tick
+  std::vector<uint32_t> seen_recovered_;  // per endpoint
   std::unique_ptr<AffinityIndex> affinity_;
   std::vector<std::string> affinity_values_;
   std::unique_ptr<Balancer> balancer_;

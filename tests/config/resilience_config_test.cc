@@ -55,7 +55,7 @@ TEST(ResilienceConfig, Retry) {
       max_tries: 3
       per_try_timeout: 500ms
       backoff: { base: 10ms, max: 100ms }
-      budget: { ratio: 0.25, min_concurrency: 2 }
+      budget: { ratio: 0.25, min_per_second: 2, window: 30s }
 )"));
   EXPECT_EQ(c.retry.max_tries, 3u);
   EXPECT_TRUE(c.retry.on_connect_failure && c.retry.on_reset && c.retry.on_timeout);
@@ -64,9 +64,35 @@ TEST(ResilienceConfig, Retry) {
   EXPECT_EQ(c.retry.backoff_base, Duration{10});
   EXPECT_EQ(c.retry.backoff_max, Duration{100});
   EXPECT_DOUBLE_EQ(c.retry.budget_ratio, 0.25);
-  EXPECT_EQ(c.retry.budget_min_concurrency, 2u);
+  EXPECT_EQ(c.retry.budget_min_per_second, 2u);
+  EXPECT_EQ(c.retry.budget_window, Duration{30000});
   // A retry section without max_tries means one retry.
   EXPECT_EQ(Ok(Load("    retry: { on: [reset] }\n")).retry.max_tries, 2u);
+}
+
+TEST(ResilienceConfig, RetryBudgetDefaultsShorthandAndTheOldFloor) {
+  const Cluster d = Ok(Load("    retry: { on: [reset] }\n"));
+  EXPECT_DOUBLE_EQ(d.retry.budget_ratio, 0.2);
+  EXPECT_EQ(d.retry.budget_min_per_second, 10u);
+  EXPECT_EQ(d.retry.budget_window, Duration{10000});
+  // `budget: 20%` is the ratio alone.
+  const Cluster s = Ok(Load("    retry: { on: [reset], budget: 35% }\n"));
+  EXPECT_DOUBLE_EQ(s.retry.budget_ratio, 0.35);
+  EXPECT_EQ(s.retry.budget_min_per_second, 10u);
+  // The concurrency floor the rate budget replaced still loads, as the per-second floor, and
+  // says so.
+  const LoadResult old = Load("    retry: { on: [reset], budget: { min_concurrency: 4 } }\n");
+  EXPECT_EQ(Ok(old).retry.budget_min_per_second, 4u);
+  ASSERT_EQ(old.warnings.size(), 1u);
+  EXPECT_EQ(old.warnings[0].field, "clusters[0].retry.budget.min_concurrency");
+  EXPECT_THAT(old.warnings[0].reason, HasSubstr("min_per_second"));
+  ExpectError(
+      Load("    retry: { on: [reset], budget: { min_concurrency: 4, min_per_second: 5 } }\n"),
+      "clusters[0].retry.budget.min_concurrency", "old name of min_per_second");
+  ExpectError(Load("    retry: { on: [reset], budget: { window: 100ms } }\n"),
+              "clusters[0].retry.budget.window", "must be between");
+  ExpectError(Load("    retry: { on: [reset], budget: 150% }\n"), "clusters[0].retry.budget",
+              "expected a ratio");
 }
 
 TEST(ResilienceConfig, RetryErrors) {

@@ -104,7 +104,7 @@ def closed_port():
 
 
 class RetryTest(FicusTestCase):
-    def test_connect_failure_is_retried_on_another_endpoint(self):
+    def test_connect_failure_is_retried_on_another_endpoint_and_marks_it_down(self):
         up = self.start_upstream("alive")
         dead = closed_port()
         f = self.start_ficus(make_config(
@@ -116,7 +116,15 @@ class RetryTest(FicusTestCase):
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.header("x-upstream"), "alive")
         m = f.metrics()
-        self.assertGreaterEqual(m.get("ficus_upstream_retries_total", cluster="app"), 5)
+        # The first refused connect marks the endpoint down for every pick (no health checks
+        # or outlier detection configured): round robin stops sending requests there, and the
+        # monitor's connect probes (not requests) find it still refusing.
+        self.assertGreaterEqual(m.get("ficus_upstream_retries_total", cluster="app"), 1)
+        self.assertLessEqual(m.get("ficus_upstream_retries_total", cluster="app"), 3)
+        self.assertEqual(m.get("ficus_upstream_endpoint_connect_failed", cluster="app",
+                               endpoint="127.0.0.1:%d" % dead), 1)
+        self.assertEqual(m.get("ficus_upstream_connect_markdowns_total", cluster="app"), 1)
+        self.assertTrue(wait_until(lambda: "down for new requests" in f.log_text(), 2))
 
     def test_non_idempotent_requests_are_retried_only_with_idempotency_key(self):
         up = self.start_upstream("alive")

@@ -124,6 +124,28 @@ TEST(LeastRequestTest, PrefersFewerActiveRequests) {
   EXPECT_GT(counts[3], 1100);
 }
 
+TEST(LeastRequestTest, AMaskedEndpointNeverLeavesTheBusyOneUncompared) {
+  // 0 is masked (its connect failed), 2 is stuck with requests (hung): every pick compares 1
+  // with 2 and takes 1. Before, 1 pick in 32 went to whichever endpoint was drawn first when
+  // the draws for a second candidate all landed on the masked one.
+  for (const char* name : {"least_request", "p2c_ewma"}) {
+    auto b = MakeBalancer(name, Equal(3));
+    for (size_t e : {1, 2}) {  // both sampled, at the same latency
+      b->OnStart(e);
+      b->OnEnd(e, 1000, true);
+    }
+    for (int i = 0; i < 20; ++i) b->OnStart(2);
+    EndpointSet available;
+    available.Fill(3);
+    available.Erase(0);
+    PickContext ctx;
+    ctx.available = available.mask();
+    int busy = 0;
+    for (int i = 0; i < 10000; ++i) busy += b->Pick(ctx) == 2 ? 1 : 0;
+    EXPECT_EQ(busy, 0) << name;
+  }
+}
+
 TEST(LeastRequestTest, WeightsBiasTheChoice) {
   // Idle: traffic follows the weights.
   auto idle = MakeBalancer("least_request", Endpoints({3, 1}));

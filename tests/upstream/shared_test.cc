@@ -155,6 +155,84 @@ TEST(ClusterSharedTest, HealthThresholdsAndPassingChecksEndAnEjection) {
   EXPECT_EQ(s.counters().health_checks_passed.load(), 2u);
 }
 
+TEST(ClusterSharedTest, AFailedConnectMarksTheEndpointDownUntilOneSucceeds) {
+  config::Cluster c = MakeCluster(3);  // no health checks, no outlier detection
+  ClusterShared s(c, Addresses(c), nullptr);
+  uint64_t w = 0;
+  EXPECT_FALSE(s.AvailableMask({&w, 1}));
+  s.ConnectFailed(1, 1000);
+  EXPECT_TRUE(s.connect_failed(1));
+  ASSERT_TRUE(s.AvailableMask({&w, 1}));
+  EXPECT_EQ(w, 0b101u);
+  s.ConnectFailed(1, 1001);  // already down: counted once
+  EXPECT_EQ(s.counters().connect_markdowns.load(), 1u);
+  s.ConnectSucceeded(0);  // another endpoint's success changes nothing
+  EXPECT_TRUE(s.connect_failed(1));
+  s.ConnectSucceeded(1);
+  EXPECT_FALSE(s.connect_failed(1));
+  EXPECT_FALSE(s.AvailableMask({&w, 1}));
+}
+
+TEST(ClusterSharedTest, PanicNeverUsesEndpointsWhoseLastConnectFailed) {
+  config::Cluster c = MakeCluster(3);
+  c.health_check.enabled = true;
+  c.health_check.unhealthy_threshold = 1;
+  c.panic_threshold = 50;
+  ClusterShared s(c, Addresses(c), nullptr);
+  uint64_t w = 0;
+  s.CheckResult(0, false);  // 0 hangs: unhealthy, but it accepts connections
+  s.ConnectFailed(1, 0);    // 1 is dead
+  // 1 of 3 available (33 %) is below 50 %: panic uses 0 and 2, never 1.
+  ASSERT_TRUE(s.AvailableMask({&w, 1}));
+  EXPECT_EQ(w, 0b101u);
+  EXPECT_EQ(s.counters().panics.load(), 1u);
+  // Every endpoint's connect failed: all are used, each try being a probe.
+  s.ConnectFailed(0, 0);
+  s.ConnectFailed(2, 0);
+  EXPECT_FALSE(s.AvailableMask({&w, 1}));
+  // A health check that connects clears the mark; one whose connect fails sets it.
+  s.CheckResult(2, true);
+  EXPECT_FALSE(s.connect_failed(2));
+  s.CheckResult(2, false, /*connect_failed=*/true, 0);
+  EXPECT_TRUE(s.connect_failed(2));
+}
+
+TEST(ClusterSharedTest, ConnectProbesBackOffAndASuccessfulOneClearsTheMark) {
+  config::Cluster c = MakeCluster(2);
+  c.connect_timeout = config::Duration{100};
+  ClusterShared s(c, Addresses(c), nullptr);
+  std::vector<size_t> marked, cleared, probe;
+  s.ConnectFailed(0, 10'000);
+  s.SweepConnectFailures(10'000, &marked, &cleared, &probe);
+  EXPECT_EQ(marked, std::vector<size_t>{0});  // reported once
+  EXPECT_TRUE(probe.empty());
+  s.SweepConnectFailures(10'249, &marked, &cleared, &probe);
+  EXPECT_TRUE(probe.empty());
+  s.SweepConnectFailures(10'250, &marked, &cleared, &probe);  // 250 ms after the failure
+  EXPECT_EQ(probe, std::vector<size_t>{0});
+  s.SweepConnectFailures(10'260, &marked, &cleared, &probe);  // in flight: not probed twice
+  EXPECT_EQ(probe.size(), 1u);
+  s.ProbeResult(0, false, 10'300);  // refused again: the next one 500 ms later
+  s.SweepConnectFailures(10'799, &marked, &cleared, &probe);
+  EXPECT_EQ(probe.size(), 1u);
+  s.SweepConnectFailures(10'800, &marked, &cleared, &probe);
+  EXPECT_EQ(probe.size(), 2u);
+  s.ProbeResult(0, true, 10'810);
+  EXPECT_FALSE(s.connect_failed(0));
+  s.SweepConnectFailures(10'900, &marked, &cleared, &probe);
+  EXPECT_EQ(cleared, std::vector<size_t>{0});
+  EXPECT_EQ(marked.size(), 1u);
+  // The back-off starts over after a success, and is capped.
+  s.ConnectFailed(0, 20'000);
+  s.SweepConnectFailures(20'250, &marked, &cleared, &probe);
+  EXPECT_EQ(probe.size(), 3u);
+  EXPECT_EQ(marked.size(), 2u);
+  EXPECT_EQ(ClusterShared::ProbeDelayMs(1), 250);
+  EXPECT_EQ(ClusterShared::ProbeDelayMs(5), 4000);
+  EXPECT_EQ(ClusterShared::ProbeDelayMs(6), 5000);
+  EXPECT_EQ(ClusterShared::ProbeDelayMs(100), 5000);
+}
+
 TEST(ClusterSharedTest, ReloadKeepsStateOfEndpointsThatStay) {
   config::Cluster c = WithOutlier(3);
   c.health_check.enabled = true;
@@ -163,6 +241,7 @@ TEST(ClusterSharedTest, ReloadKeepsStateOfEndpointsThatStay) {
   before.Report(1, Outcome::kGatewayFailure, 0);
   before.Report(1, Outcome::kGatewayFailure, 0);
   before.CheckResult(2, false);
+  before.ConnectFailed(2, 0);
   before.counters().retries.store(7);
   // The new config drops endpoint 0 and adds one: 1 and 2 move to indexes 0 and 1.
   config::Cluster next = c;
@@ -175,6 +254,9 @@ TEST(ClusterSharedTest, ReloadKeepsStateOfEndpointsThatStay) {
   EXPECT_FALSE(after.healthy(1));
   EXPECT_TRUE(after.healthy(2));
   EXPECT_FALSE(after.ejected(2));
+  EXPECT_TRUE(after.connect_failed(1));
+  EXPECT_FALSE(after.connect_failed(0));
+  EXPECT_FALSE(after.connect_failed(2));
   EXPECT_EQ(after.ejected_count(), 1u);
   EXPECT_EQ(after.counters().retries.load(), 7u);  // counters stay monotonic
 }
@@ -194,24 +276,38 @@ TEST(ClusterSharedTest, BreakersCountAndReject) {
   EXPECT_EQ(s.counters().open[ClusterCounters::kMaxRetries].load(), 0);
 }
 
-TEST(RetryBudgetTest, RetriesStayWithinRatioOfActiveRequests) {
+TEST(RetryBudgetTest, ClusterStateCountsRefusals) {
   config::Cluster c = MakeCluster(2);
   c.retry.max_tries = 3;
   c.retry.budget_ratio = 0.2;
-  c.retry.budget_min_concurrency = 1;
+  c.retry.budget_min_per_second = 0;
   ClusterState state(c, Addresses(c), nullptr);
+  const int64_t now = CoarseMonotonicMillis();
   for (int i = 0; i < 20; ++i) state.RequestStarted();
   int granted = 0;
-  while (state.TryStartRetry()) ++granted;
+  while (state.TryStartRetry(now, false)) ++granted;
   EXPECT_EQ(granted, 4);  // 0.2 x 20
-  for (int i = 0; i < 18; ++i) state.RequestEnded();
-  state.RetryEnded();
-  state.RetryEnded();
-  state.RetryEnded();
-  state.RetryEnded();
-  EXPECT_TRUE(state.TryStartRetry());  // the floor: min_concurrency 1
-  EXPECT_FALSE(state.TryStartRetry());
-  EXPECT_GE(state.shared().counters().retry_budget_exhausted.load(), 2u);
+  EXPECT_EQ(state.shared().counters().retry_budget_exhausted.load(), 1u);
+}
+
+TEST(ClusterStateTest, TheBalancerForgetsAnEndpointThatCameBack) {
+  // p2c_ewma learned that endpoint 1 fails (a 1 s penalty per failure): without forgetting, it
+  // would get no traffic for a minute after it came back, with nothing to correct the estimate.
+  config::Cluster c = MakeCluster(2);
+  c.load_balancer = "p2c_ewma";
+  ClusterState state(c, Addresses(c), nullptr);
+  state.OnStart(0);
+  state.OnEnd(0, 300, true);
+  state.OnStart(1);
+  state.OnEnd(1, 2000, false);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(state.Pick({}), 0u);
+  state.shared().ConnectFailed(1, 0);
+  state.Tick(CoarseMonotonicMillis());  // marked down: nothing to forget yet
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(state.Pick({}), 0u);
+  state.shared().ConnectSucceeded(1);  // back: recoveries(1) moves
+  EXPECT_EQ(state.shared().recoveries(1), 1u);
+  state.Tick(CoarseMonotonicMillis());
+  EXPECT_EQ(state.Pick({}), 1u);  // a new endpoint again: tried at once
 }
 
 TEST(ResilienceMetricsTest, RendersEndpointStateAndCounters) {
@@ -322,6 +418,39 @@ TEST(MonitorTest, ExpiredEjectionsComeBack) {
   shared->Report(0, Outcome::kGatewayFailure, CoarseMonotonicMillis());
   EXPECT_TRUE(shared->ejected(0));
   EXPECT_TRUE(WaitFor([&] { return !shared->ejected(0); }, 2000));
+}
+
+TEST(MonitorTest, AnEndpointMarkedDownByAFailedConnectComesBackWhenItListensAgain) {
+  // A port nobody listens on, then a listener on the same port: the monitor's connect probe
+  // (no health checks configured) clears the mark within its back-off.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  config::Cluster c = MakeCluster(1);
+  c.endpoints[0].port = ntohs(a.sin_port);
+  auto shared = std::make_shared<ClusterShared>(c, Addresses(c), nullptr);
+  std::atomic<int> events{0};
+  Monitor monitor(nullptr, [&](std::string_view kind, const std::string&, std::string) {
+    if (kind == "health") ++events;
+  });
+  monitor.SetClusters({shared});
+  monitor.Start();
+  shared->ConnectFailed(0, CoarseMonotonicMillis());
+  // Bound but not listening: the first probe is refused and the mark stays.
+  EXPECT_TRUE(WaitFor([&] { return shared->counters().connect_markdowns.load() == 1; }, 100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(shared->connect_failed(0));
+  ASSERT_EQ(::listen(fd, 16), 0);
+  EXPECT_TRUE(WaitFor([&] { return !shared->connect_failed(0); }, 5000));
+  EXPECT_TRUE(WaitFor([&] { return events.load() == 2; }, 1000));  // down, then up
+  monitor.Stop();
+  ::close(fd);
 }
 
 TEST(MonitorTest, DnsRefreshReportsNewAddresses) {

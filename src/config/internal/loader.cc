@@ -161,6 +161,7 @@ class Loader {
   // Upstream resilience (issue 3), in their own block below ReadClusters.
   void ReadResilience(const Fields& f, Cluster* c);
   void ReadRetry(const Value& v, RetryPolicy* r);
+  void ReadRetryBudget(const Value& b, RetryPolicy* r);
   void ReadOutlier(const Value& v, OutlierDetection* o);
   void ReadHealthCheck(const Value& v, HealthCheck* h);
   void ReadBreakers(const Value& v, CircuitBreakers* b);
@@ -898,16 +899,37 @@ void Loader::ReadRetry(const Value& v, RetryPolicy* r) {
       }
     }
   }
-  if (const Value* b = f.Get("budget")) {
-    Fields bf;
-    if (ReadMap(*b, {"ratio", "min_concurrency"}, &bf)) {
-      if (const Value* x = bf.Get("ratio")) {
-        if (auto d = Ratio(*x)) r->budget_ratio = *d;
-      }
-      if (const Value* x = bf.Get("min_concurrency")) {
-        if (auto n = Integer(*x, 0, 100000)) r->budget_min_concurrency = static_cast<uint32_t>(*n);
-      }
+  if (const Value* b = f.Get("budget")) ReadRetryBudget(*b, r);
+}
+
+// `budget: 20%` (the ratio alone) or a map. The budget is a rate over a sliding window; the
+// concurrency floor it replaced (`min_concurrency`) is still read, as the per-second floor,
+// with a warning.
+void Loader::ReadRetryBudget(const Value& b, RetryPolicy* r) {
+  if (b.node.IsScalar()) {
+    if (auto d = Ratio(b)) r->budget_ratio = *d;
+    return;
+  }
+  Fields bf;
+  if (!ReadMap(b, {"ratio", "min_per_second", "window", "min_concurrency"}, &bf)) return;
+  if (const Value* x = bf.Get("ratio")) {
+    if (auto d = Ratio(*x)) r->budget_ratio = *d;
+  }
+  if (const Value* x = bf.Get("min_per_second")) {
+    if (auto n = Integer(*x, 0, 100000)) r->budget_min_per_second = static_cast<uint32_t>(*n);
+  }
+  if (const Value* x = bf.Get("min_concurrency")) {
+    if (bf.Get("min_per_second")) {
+      Error(*x, "min_concurrency is the old name of min_per_second; give only min_per_second");
+    } else if (auto n = Integer(*x, 0, 100000)) {
+      r->budget_min_per_second = static_cast<uint32_t>(*n);
+      Warn(x->loc, x->path,
+           "the retry budget is a rate now: min_concurrency is read as min_per_second: " +
+               std::to_string(*n) + " (retries per second always allowed); rename it");
     }
+  }
+  if (const Value* x = bf.Get("window")) {
+    if (auto d = DurationIn(*x, Duration{1000}, Duration{60000})) r->budget_window = *d;
   }
 }
 

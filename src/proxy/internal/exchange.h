@@ -53,9 +53,10 @@ struct ExchangeState {
   bool affinity_hit = false;      // the client's affinity cookie chose the endpoint
   bool may_retry_status = false;  // a retryable 5xx may be retried instead of relayed
   bool retry_requested = false;   // the relay took a retryable 5xx: try again
-  bool retrying = false;          // this request holds a retry (budget and breaker)
+  bool retrying = false;          // this request holds the max_retries breaker
   uint32_t try_number = 1;        // from 1
   size_t attempt_endpoint = 0;
+  size_t next_endpoint = 0;                 // the endpoint ReserveRetry chose
   int64_t attempt_start_ns = 0;             // 0 when the balancer does not use latency
   int64_t attempt_deadline_ms = INT64_MAX;  // per_try_timeout, until the response head
   int64_t backoff_ms = 0;                   // before the next try

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "config/config.h"
 #include "http/http.h"
@@ -15,6 +16,10 @@ namespace ficus::proxy {
 // A request may be sent again: an idempotent method (RFC 9110 9.2.2), or an Idempotency-Key
 // field (the client vouches for it).
 bool MayRetry(const http::RequestHead& head);
+
+// Whether a failed upstream connect says the endpoint is down (refused, unreachable, timed
+// out) rather than that this process ran short (descriptors, memory, local ports).
+bool ConnectErrorMarksEndpoint(const std::error_code& ec);
 
 // The back-off before retry `retry` (1 = the first retry): d = min(max, base x 2^(retry-1)),
 // then a random point of [d/2, d] chosen by `random` (uniform 64-bit), in milliseconds.

@@ -94,8 +94,10 @@ class Session final : public net::TimeoutList::Entry {
   // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
   net::Task<Status> Attempt(size_t endpoint, size_t body_start, bool replayable);
   size_t PickEndpoint(uint32_t try_number);
-  // Reserves a retry (budget, max_retries breaker, back-off before the deadline); false = no.
-  bool ReserveRetry(uint32_t next_try);
+  // Reserves a retry (an endpoint this request has not tried, the budget, the max_retries
+  // breaker, back-off before the deadline) and sets ex_.next_endpoint; false = no retry.
+  // `connect_failure`: the failed try never reached the application.
+  bool ReserveRetry(uint32_t next_try, bool connect_failure = false);
   // The balancer's view of the upstream attempt: StartAttempt calls OnStart, EndAttempt the
   // one OnEnd that every OnStart is owed (later calls do nothing). Attempt's guard ends an
   // attempt that no response head ended as failed, on every path out.
@@ -149,7 +151,7 @@ class Session final : public net::TimeoutList::Entry {
   void CompactInput();
   net::Task<Status> WriteDownstream(iovec* iov, int count);
   std::string_view client_ip() const { return {client_ip_, client_ip_len_}; }
-  // The upstream request head of this exchange into out_.
+  // The upstream request head of this exchange into out_ (forward.cc, inline there).
   void BuildUpstreamHead();
   bool ListenerRemoved() const { return listener_removed_ != nullptr && *listener_removed_; }
 

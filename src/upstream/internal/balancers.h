@@ -119,6 +119,11 @@ class Balancer {
   virtual void OnEnd(size_t endpoint, uint64_t latency_us, bool ok) {
     (void)endpoint, (void)latency_us, (void)ok;
   }
+  // The endpoint is back after being down (its connect failed, health checks, ejection): what
+  // was learned about it before no longer holds. p2c_ewma forgets its latency, so that the
+  // endpoint is tried again as a new one would be, instead of waiting out the decay of the
+  // failure penalty (a minute and more) with no traffic to correct it.
+  virtual void Forget(size_t endpoint) { (void)endpoint; }
   size_t size() const { return weights_.size(); }
 
  protected:
