@@ -7,16 +7,16 @@ namespace ficus::proxy {
 
 using http::BodyFraming;
 
-void Session::SettleUnreadBody(bool downstream_error) {
+void Session::SettleUnreadBody(bool out_of_sync, bool keep_if_skipped) {
   // After a malformed request, or one whose body we did not read, the byte stream cannot be
   // trusted to be in sync: answer and close.
-  if (!ex_.request_body_done || downstream_error) ex_.keep_alive = false;
+  if (!ex_.request_body_done || out_of_sync) ex_.keep_alive = false;
   if (!ex_.keep_alive && ex_.head.framing == BodyFraming::kContentLength &&
       !ex_.request_body_done && ex_.head.content_length <= Pending()) {
     // The whole body is already here: skip it and keep the connection after all.
     mem_.in_begin += ex_.head.content_length;
     ex_.request_body_done = true;
-    ex_.keep_alive = ex_.head.keep_alive && !downstream_error;
+    ex_.keep_alive = ex_.head.keep_alive && keep_if_skipped;
   }
 }
 
@@ -27,7 +27,8 @@ net::Task<void> Session::Fail(const Error& error) {
     ex_.keep_alive = false;
     co_return;
   }
-  SettleUnreadBody(error.side == Side::kDownstream && error.kind != ErrorKind::kNoRoute);
+  SettleUnreadBody(error.side == Side::kDownstream && error.kind != ErrorKind::kNoRoute,
+                   error.side != Side::kDownstream);
   EnsureMemory();
   const bool sample = ex_.status >= 500 && taps_.SamplesErrors(ex_);
   if (sample && !ex_.out_is_request) {
@@ -53,14 +54,16 @@ net::Task<void> Session::Fail(const Error& error) {
 
 net::Task<void> Session::Answer(const policy::Answer& answer) {
   ex_.status = answer.status;
-  SettleUnreadBody(/*downstream_error=*/false);
+  SettleUnreadBody(/*out_of_sync=*/false, /*keep_if_skipped=*/true);
   EnsureMemory();
   out_.clear();
   ex_.out_is_request = false;
-  AppendAnswer(answer.status, answer.headers, answer.content_type,
-               ex_.head.method == http::Method::kHead ? std::string_view() : answer.body, ex_.id(),
+  AppendAnswer(answer.status, answer.headers, answer.content_type, answer.body, ex_.id(),
                MayKeepAlive(), out_);
-  ex_.response_body_bytes = ex_.head.method == http::Method::kHead ? 0 : answer.body.size();
+  const bool head_only = ex_.head.method == http::Method::kHead;
+  if (head_only && answer.status != 204 && answer.status != 304)
+    out_.resize(out_.size() - answer.body.size());  // the length, not the body
+  ex_.response_body_bytes = head_only ? 0 : answer.body.size();
   ex_.response_started = true;
   iovec iov{out_.data(), out_.size()};
   Status s = co_await WriteDownstream(&iov, 1);

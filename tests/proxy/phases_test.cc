@@ -507,6 +507,22 @@ TEST(FailPhase, EveryErrorKindBecomesItsStatusAndAJsonBody) {
   }
 }
 
+TEST(FailPhase, ABufferedBodyIsSkippedUnlessTheRequestWasNotRoutable) {
+  const std::string post = "POST /p HTTP/1.1\r\nHost: shop\r\nContent-Length: 4\r\n\r\nbody";
+  for (ErrorKind kind : {ErrorKind::kNoRoute, ErrorKind::kConnectFailed}) {
+    PhaseTest t(Cluster("127.0.0.1:9"));
+    t.ClientSends(post);
+    const Side side = kind == ErrorKind::kNoRoute ? Side::kDownstream : Side::kUpstream;
+    t.Drive([&]() -> net::Task<void> {
+      EXPECT_TRUE(co_await t.ReadAndRoute());
+      t.EnterCluster();  // the head is consumed, the body is not
+      co_await t.Fail(Error{kind, side, false, "x"});
+    });
+    EXPECT_TRUE(t.ex().request_body_done);  // skipped either way
+    EXPECT_EQ(t.ex().keep_alive, kind != ErrorKind::kNoRoute) << ErrorKindName(kind);
+  }
+}
+
 TEST(FailPhase, ADownstreamErrorClosesTheConnection) {
   PhaseTest t(Cluster("127.0.0.1:9"));
   t.ClientSends(kGet);

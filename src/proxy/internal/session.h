@@ -117,9 +117,10 @@ class Session final : public net::TimeoutList::Entry {
   net::Task<void> Fail(const Error& error);  // fail.cc
   // Answers the request with `answer` (a policy's), through the same writer as Fail.
   net::Task<void> Answer(const policy::Answer& answer);
-  // Before an answer of ficus's own: a request whose body was not read leaves the stream out
-  // of sync (close after answering), unless the whole body is already here (skip it).
-  void SettleUnreadBody(bool downstream_error);
+  // Before an answer of ficus's own: a request whose body was not read (or `out_of_sync`: a
+  // malformed one) leaves the stream out of sync: close after answering. A body that is
+  // already here whole is skipped instead, and the connection kept if `keep_if_skipped`.
+  void SettleUnreadBody(bool out_of_sync, bool keep_if_skipped);
   bool MayKeepAlive() const { return ex_.keep_alive && !worker_.draining() && !ListenerRemoved(); }
 
   // --- helpers (session.cc) ---
