@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make demo` and `make test`. Everything else is here too.
-.PHONY: deps build debug test unit demo bench fuzz format clean
+.PHONY: deps build debug test unit demo bench fuzz format clean package
 
 FUZZ_SECONDS ?= 60
 
@@ -19,8 +19,15 @@ test: build debug
 	ctest --preset release
 	ctest --preset debug
 
-demo: build
+# Only the ficus binary: the demo needs no test, fuzzer replay or benchmark.
+demo: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release --target ficus
 	@bash scripts/demo.sh
+
+# The Debian package (build/release/ficus_VERSION_ARCH.deb) from the release build.
+package: build
+	@cd build/release && cpack -G DEB
 
 bench: build
 	@python3 bench/proxy/run.py

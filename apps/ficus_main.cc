@@ -3,13 +3,15 @@
 #include <cstdio>
 
 #include "advisor/advisor.h"
+#include "build_info.h"
 #include "load/load.h"
 #include "server/server.h"
 #include "slo/slo.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ficus — the gateway a team puts in front of its application once it has users"};
-  app.set_version_flag("--version", std::string("ficus ") + FICUS_VERSION);
+  app.set_version_flag(
+      "--version", std::string("ficus ") + FICUS_VERSION + " (commit " + ficus::kGitCommit + ")");
   app.require_subcommand(1);
 
   std::string config_path;

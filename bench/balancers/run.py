@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""p2c_ewma vs round_robin with one slow endpoint (issue 3): four local upstreams, one of them
+"""p2c_ewma vs round_robin with one slow endpoint: four local upstreams, one of them
 10x slower than the others, behind ficus; `ficus load` (open model, so latencies are
 coordinated-omission-correct) measures the client-side p99 for each load balancer in
 interleaved rounds, and the script prints the p99s and their ratio (round_robin / p2c_ewma).

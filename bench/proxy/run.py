@@ -51,7 +51,7 @@ LAYOUTS = {
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # ficus-obs: ficus with metrics + access log (to a file) + 1 % trace sampling exported to an
 # OTLP sink (the backend nginx answers POST /v1/traces); its throughput over bare ficus is the
-# observability cost (issue 4: target >= 0.9).
+# observability cost (target >= 0.9).
 CONFIG_ORDER = ["direct", "ficus", "ficus-obs", "nginx", "haproxy"]
 PROXIES = ["ficus", "ficus-obs", "nginx", "haproxy"]
 BODIES = {"small": 100, "large": 16 * 1024}  # path -> body bytes

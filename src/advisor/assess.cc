@@ -165,10 +165,13 @@ int AssessCommand(const AssessOptions& o) {
   const config::Config& cfg = *loaded.config;
   if (!(o.max_rate > 0) || !std::isfinite(o.max_rate)) return fail("--max-rate must be > 0");
   if (o.steps < 1 || o.steps > 50) return fail("--steps must be 1..50");
-  auto max_ns = load::ParseDuration(o.max_duration);
-  if (!max_ns || *max_ns < 1'000'000'000) return fail("--max-duration must be at least 1s");
-  auto fallback = load::ParseDuration(o.p99);
-  if (!fallback || *fallback <= 0) return fail("--p99 must be a duration such as 300ms");
+  std::string why;
+  auto max_ns = load::ParseDuration(o.max_duration, &why);
+  if (!max_ns) return fail("--max-duration: " + why);
+  if (*max_ns < 1'000'000'000) return fail("--max-duration must be at least 1s");
+  auto fallback = load::ParseDuration(o.p99, &why);
+  if (!fallback) return fail("--p99: " + why);
+  if (*fallback <= 0) return fail("--p99 must be positive, such as 300ms");
   if (cfg.listeners.empty()) return fail("the config has no listener");
   const config::Listener& l = cfg.listeners.front();
   const std::string host = (l.address == "0.0.0.0" || l.address.empty()) ? "127.0.0.1"

@@ -26,9 +26,10 @@ int ReportCommand(const ReportOptions& o) {
   const std::string dir = !o.data_dir.empty() ? o.data_dir : cfg ? cfg->data_dir : "./ficus-data";
   const std::string db = dir + "/ficus.db";
   if (!std::filesystem::exists(db)) return fail(db + " does not exist: is data_dir right?");
-  auto period = config::ParseDuration(o.period);
-  if (!period || period->count() <= 0)
-    return fail("--period must be a duration such as 1h, 24h, 7d");
+  std::string why;
+  auto period = config::ParseDuration(o.period, &why);
+  if (!period) return fail("--period: " + why);
+  if (period->count() <= 0) return fail("--period must be positive, such as 1h, 24h, 7d");
   auto price = ParsePrice(o.instance_price);
   if (!price) return fail("--instance-price must be like 50/month or 0.07/hour");
   if (o.format != "text" && o.format != "markdown" && o.format != "json" && o.format != "html")

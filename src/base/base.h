@@ -1,5 +1,6 @@
 // ficus::base — the vocabulary every module shares: Error, Result<T>, check macros, clock.
-// Hot-path errors are values (Result), never exceptions. See docs/architecture.md "Errors".
+// Hot-path errors are values (Result), never exceptions. See docs/architecture.md, "The request
+// path".
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@
 namespace ficus {
 
 // What went wrong, independent of who notices it. The proxy's Fail phase is the one place
-// that maps a kind to an HTTP status (see proxy/internal/fail.h).
+// that maps a kind to an HTTP status (StatusFor in proxy/internal/forward.h).
 enum class ErrorKind : uint8_t {
   kBadRequest,        // malformed downstream request (400)
   kHeadTooLarge,      // request head over the byte or field-count limit (431)

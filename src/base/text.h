@@ -1,18 +1,14 @@
-// Escaping text for the formats ficus writes off the request path: JSON strings (capture
-// files, reports) and HTML text (the self-contained reports). One place, so every writer
-// escapes the same way.
+// Escaping text for the formats ficus writes off the request path: HTML text (the
+// self-contained reports) here, JSON strings in base/json.h (included for the writers that use
+// both). One place each, so every writer escapes the same way.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace ficus {
+#include "base/json.h"
 
-// Appends `s` as a JSON string literal, quotes included. UTF-8 passes through unchanged;
-// `"`, `\` and control bytes (below 0x20, and DEL) are escaped. REQUIRES nothing of `s`:
-// invalid UTF-8 passes through as bytes (callers that need valid JSON check first).
-void AppendJsonString(std::string& out, std::string_view s);
-std::string JsonString(std::string_view s);
+namespace ficus {
 
 // `s` as HTML text or attribute value: `<`, `>`, `&`, `"` and `'` become entities; control
 // bytes other than tab, line feed and carriage return are dropped (they are not allowed in

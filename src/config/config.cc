@@ -245,7 +245,7 @@ void StrList(YAML::Emitter& out, const std::vector<std::string>& items) {
 }  // namespace
 
 namespace {
-// The cluster's resilience settings (issue 3), only the parts it configures.
+// The cluster's resilience settings, only the parts it configures.
 void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
   const RetryPolicy& r = cl.retry;
   if (r.enabled()) {
@@ -506,6 +506,10 @@ std::string ToRedactedYaml(const Config& c) {
         out << YAML::Key << "webhooks" << YAML::Value << YAML::BeginSeq;
         for (const Webhook& w : slo.webhooks) Str(out, w.url);
         out << YAML::EndSeq;
+        if (!slo.webhooks.front().ca_file.empty()) {
+          out << YAML::Key << "ca_file" << YAML::Value;
+          Str(out, slo.webhooks.front().ca_file);
+        }
       }
       out << YAML::EndMap;
     }
@@ -527,6 +531,10 @@ std::string ToRedactedYaml(const Config& c) {
     out << YAML::Key << "tracing" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "endpoint" << YAML::Value;
     Str(out, tr.endpoint);
+    if (!tr.ca_file.empty()) {
+      out << YAML::Key << "ca_file" << YAML::Value;
+      Str(out, tr.ca_file);
+    }
     out << YAML::Key << "sample" << YAML::Value << tr.sample;
     out << YAML::Key << "service_name" << YAML::Value;
     Str(out, tr.service_name);

@@ -1,6 +1,8 @@
 // ficus::config — the YAML config, validated into an immutable snapshot.
 // A Config is never mutated after loading; workers read it through shared_ptr<const Config>
 // and a reload builds a whole new one (or changes nothing and reports why).
+// Every struct here compares with a defaulted operator==: the reload diff (server/config_diff.cc)
+// is computed from it, so a field added to any of them takes part without more code.
 #pragma once
 
 #include <chrono>
@@ -22,14 +24,16 @@ struct Endpoint {
   uint32_t weight = 1;   // 1..1000
   std::string hostname;  // the DNS name `host` was resolved from at load; empty for a literal
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Endpoint&) const = default;
 };
 
 struct Pool {
   uint32_t max_idle = 1024;     // idle keep-alive connections kept per endpoint per worker
   Duration idle_timeout{4000};  // shorter than common upstream keep-alive (Node.js: 5 s)
+  bool operator==(const Pool&) const = default;
 };
 
-// Upstream resilience settings of a cluster (issue 3). Each is off unless configured.
+// Upstream resilience settings of a cluster. Each is off unless configured.
 struct RetryPolicy {
   uint32_t max_tries = 1;  // tries in total, the first included; 1 = no retries
   bool on_connect_failure = false;
@@ -45,6 +49,7 @@ struct RetryPolicy {
   uint32_t budget_min_per_second = 10;
   Duration budget_window{10000};
   bool enabled() const { return max_tries > 1; }
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 struct OutlierDetection {
@@ -54,6 +59,7 @@ struct OutlierDetection {
   Duration base_ejection_time{30000};         // the n-th ejection lasts n x this ...
   Duration max_ejection_time{300000};         // ... up to this
   uint32_t max_ejection_percent = 10;         // of the cluster's endpoints (at least one)
+  bool operator==(const OutlierDetection&) const = default;
 };
 
 struct HealthCheck {
@@ -66,6 +72,7 @@ struct HealthCheck {
   std::vector<std::pair<uint16_t, uint16_t>> expected_statuses = {{200, 399}};  // inclusive
   uint32_t healthy_threshold = 2;    // passes in a row to become healthy
   uint32_t unhealthy_threshold = 3;  // failures in a row to become unhealthy
+  bool operator==(const HealthCheck&) const = default;
 };
 
 struct CircuitBreakers {         // 0 = no limit
@@ -74,6 +81,7 @@ struct CircuitBreakers {         // 0 = no limit
   uint32_t max_requests = 0;     // requests in flight to the cluster
   uint32_t max_retries = 0;      // retries in flight
   bool any() const { return max_connections || max_pending || max_requests || max_retries; }
+  bool operator==(const CircuitBreakers&) const = default;
 };
 
 // What ring_hash/maglev hash. Exactly one kind when the balancer is a hashing one.
@@ -81,11 +89,13 @@ struct HashKey {
   enum class Kind : uint8_t { kNone, kHeader, kCookie, kQuery, kClientAddress };
   Kind kind = Kind::kNone;
   std::string name;  // header (lower-cased), cookie or query parameter name
+  bool operator==(const HashKey&) const = default;
 };
 
 struct Affinity {
   std::string cookie;  // empty = no session affinity
   Duration ttl{0};     // Max-Age of the cookie; 0 = a session cookie
+  bool operator==(const Affinity&) const = default;
 };
 
 struct Cluster {
@@ -104,12 +114,14 @@ struct Cluster {
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
   int line = 0;             // where it was declared, for messages
+  bool operator==(const Cluster&) const = default;
 };
 
 struct HeaderMatcher {
   std::string name;                  // case-insensitive (lower-cased at load)
   std::optional<std::string> exact;  // value must equal this; unset = header must be present
   bool invert = false;               // match when the condition is false
+  bool operator==(const HeaderMatcher&) const = default;
 };
 
 struct RouteMatch {
@@ -119,6 +131,7 @@ struct RouteMatch {
   std::string path_regex;            // ECMAScript (boost::regex), must match the whole path
   std::vector<std::string> methods;  // upper-case; empty = any
   std::vector<HeaderMatcher> headers;
+  bool operator==(const RouteMatch&) const = default;
 };
 
 // `record:` on a route: capture its requests to a JSON Lines file (`ficus replay` reads it).
@@ -127,6 +140,7 @@ struct Record {
   double sample = 1.0;                  // share of requests recorded, 0..1
   uint64_t max_body_bytes = 64 * 1024;  // body bytes kept per request (the rest is counted)
   std::vector<std::string> redact_headers = {"authorization", "cookie"};  // lower-case
+  bool operator==(const Record&) const = default;
 };
 
 struct Route {
@@ -138,6 +152,7 @@ struct Route {
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   std::optional<Record> record;              // unset = not recorded
   int line = 0;
+  bool operator==(const Route&) const = default;
 };
 
 struct Listener {
@@ -145,6 +160,7 @@ struct Listener {
   std::string address = "0.0.0.0";  // IP literal (canonical form, IPv6 without brackets)
   uint16_t port = 0;
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Listener&) const = default;
 };
 
 struct Timeouts {
@@ -154,6 +170,7 @@ struct Timeouts {
   Duration upstream_response{30000};  // from request sent to upstream response head
   Duration request{0};                // total request deadline; 0 = none
   Duration drain{15000};              // graceful shutdown: max wait for in-flight requests
+  bool operator==(const Timeouts&) const = default;
 };
 
 // What to do with a request field whose name contains '_' (http::DropUnderscoreFields says why).
@@ -165,6 +182,7 @@ struct Limits {
   uint64_t max_body_bytes = 1ull << 30;  // per request body; 0 = unlimited
   uint32_t max_connections = 10000;      // downstream connections, whole process
   UnderscoreAction headers_with_underscores = UnderscoreAction::kDrop;  // as nginx
+  bool operator==(const Limits&) const = default;
 };
 // "allow", "drop", "reject".
 const char* UnderscoreActionName(UnderscoreAction a);
@@ -174,6 +192,7 @@ struct Admin {
   uint16_t port = 9901;
   std::string token;            // secret: never logged; redacted in /config
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const Admin&) const = default;
 };
 
 // The telemetry store in data_dir (rollups, events, error samples, audit).
@@ -184,23 +203,28 @@ struct Telemetry {
   // 1 in N routed requests (per worker) has its GET/HEAD 200 response body hashed for the
   // report's cacheability (repeats per request key); 0 = off.
   uint32_t repeat_sample = 32;
+  bool operator==(const Telemetry&) const = default;
 };
 
-// A webhook target (`slos[].webhooks[]`): plain HTTP/1.1, parsed at load.
+// A webhook target (`slos[].webhooks[]`): HTTP/1.1, over TLS for https URLs, parsed at load.
 struct Webhook {
-  std::string url;     // as written (after ${VAR} substitution)
-  std::string host;    // IP literal (without brackets) or a DNS name, resolved when sending
-  uint16_t port = 80;  // 1..65535
-  std::string target;  // origin-form request target: "/path?query", "/" when the URL has none
+  std::string url;      // as written (after ${VAR} substitution)
+  std::string host;     // IP literal (without brackets) or a DNS name, resolved when sending
+  uint16_t port = 80;   // 1..65535 (443 by default for https)
+  std::string target;   // origin-form request target: "/path?query", "/" when the URL has none
+  bool https = false;   // TLS; the certificate and host name are always verified
+  std::string ca_file;  // `slos[].ca_file`: CAs to trust instead of the system store
+  bool operator==(const Webhook&) const = default;
 };
 
 // A latency objective: `objective` of requests complete within `threshold`.
 struct SloLatency {
   Duration threshold{300};
   double objective = 0.99;  // a fraction in (0, 1), from a percentage with up to 4 decimals
+  bool operator==(const SloLatency&) const = default;
 };
 
-// A service level objective over a group of routes (issue 6). The slo module computes its
+// A service level objective over a group of routes. The slo module computes its
 // SLIs, error budget and burn-rate alerts; see docs/config.md `slos[]`.
 struct Slo {
   std::string name;
@@ -212,6 +236,7 @@ struct Slo {
   uint64_t min_requests = 100;
   std::vector<Webhook> webhooks;  // JSON POST on every alert state change
   int line = 0;
+  bool operator==(const Slo&) const = default;
 };
 
 // access_log: JSON Lines, written off the workers (observe::AccessLog).
@@ -220,6 +245,7 @@ struct AccessLog {
   std::string path;                 // a file, or "stdout"
   std::vector<std::string> fields;  // names from kAccessLogFields; empty = all of them
   double sample = 1.0;              // share of requests logged, 0..1
+  bool operator==(const AccessLog&) const = default;
 };
 // Every access-log field, in the order they are written.
 inline constexpr const char* kAccessLogFields[] = {
@@ -230,12 +256,14 @@ inline constexpr const char* kAccessLogFields[] = {
 // tracing: W3C Trace Context and OTLP/HTTP JSON export (observe::Tracer).
 struct Tracing {
   bool enabled = false;  // the section is present
-  std::string endpoint;  // http://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  std::string endpoint;  // http(s)://host:port/path, e.g. http://127.0.0.1:4318/v1/traces
+  std::string ca_file;   // for an https endpoint: CAs to trust instead of the system store
   double sample = 0.01;  // ratio for traces ficus starts; a parent's sampled flag decides otherwise
   std::string service_name = "ficus";
   uint32_t batch_size = 512;      // spans per export request, 1..10000
   Duration flush_interval{1000};  // a partial batch waits at most this long
   Duration timeout{2000};         // per export request
+  bool operator==(const Tracing&) const = default;
 };
 
 struct Config {
@@ -253,6 +281,7 @@ struct Config {
   std::vector<Slo> slos;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;
+  bool operator==(const Config&) const = default;
 };
 
 // One problem in a config file: rendered as "FILE:LINE:COL: field.path: reason".
@@ -296,10 +325,9 @@ std::string Describe(const Config& config);
 // The running config as YAML with secrets (admin.token) redacted, for GET /config.
 std::string ToRedactedYaml(const Config& config);
 
-// "1.5s", "250ms", "2m", "1h" -> Duration. Used by the CLI too.
-// Units ms, s, m, h, d; segments may be combined ("1m30s"); "0" alone is zero; the result must
-// be a whole number of milliseconds.
-std::optional<Duration> ParseDuration(std::string_view text);
+// "1.5s", "250ms", "2m", "1h30m" -> Duration: base/duration.h's grammar (the command line's
+// too), and a whole number of milliseconds. On failure *error (when not null) says why.
+std::optional<Duration> ParseDuration(std::string_view text, std::string* error = nullptr);
 // "64KiB", "1MiB", "1GiB", "1000" -> bytes. Units B, KB, MB, GB, TB (powers of 1000) and
 // KiB, MiB, GiB, TiB (powers of 1024); one space before the unit is allowed.
 std::optional<uint64_t> ParseSize(std::string_view text);

@@ -37,9 +37,9 @@ struct Url {
 // Returns the URL or nullopt with *error set ("URL must start with http://" ...).
 std::optional<Url> ParseUrl(std::string_view text, std::string* error);
 
-// "250ms", "10s", "1.5s", "2m", "1h", "500us", "100ns"; a bare number is seconds.
-// Returns nanoseconds, or nullopt for anything else (negative, empty, unknown unit).
-std::optional<int64_t> ParseDuration(std::string_view text);
+// "250ms", "10s", "1.5s", "1h30m", "500us": base/duration.h's grammar, the config's too (a bare
+// number other than 0 is refused). Nanoseconds, or nullopt with *error (when not null) set.
+std::optional<int64_t> ParseDuration(std::string_view text, std::string* error = nullptr);
 
 // ---- latency histogram -------------------------------------------------------------------------
 

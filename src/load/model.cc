@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/duration.h"
+#include "base/json.h"
 #include "load/load.h"
 
 namespace ficus::load {
@@ -105,35 +107,8 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   return url;
 }
 
-std::optional<int64_t> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
-  std::string number(text.substr(0, i));
-  std::string_view unit = text.substr(i);
-  if (number.empty() || number == ".") return std::nullopt;
-  char* end = nullptr;
-  double v = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(v)) return std::nullopt;
-  double scale;
-  if (unit.empty() || unit == "s")
-    scale = 1e9;
-  else if (unit == "ms")
-    scale = 1e6;
-  else if (unit == "us" || unit == "\xC2\xB5s")
-    scale = 1e3;
-  else if (unit == "ns")
-    scale = 1;
-  else if (unit == "m")
-    scale = 60e9;
-  else if (unit == "h")
-    scale = 3600e9;
-  else
-    return std::nullopt;
-  double ns = v * scale;
-  if (ns > 1e18) return std::nullopt;
-  return static_cast<int64_t>(std::llround(ns));
+std::optional<int64_t> ParseDuration(std::string_view text, std::string* error) {
+  return ParseDurationNs(text, error);
 }
 
 // ---- histogram -------------------------------------------------------------------------------
@@ -790,13 +765,10 @@ std::string FormatJson(const Summary& s, const std::vector<Threshold>& threshold
   for (size_t i = 0; i < thresholds.size(); ++i) {
     auto [v, ok] = Evaluate(thresholds[i], s);
     if (i) o.append(",");
-    std::string text;
-    for (char c : thresholds[i].text) {
-      if (c == '"' || c == '\\') text.push_back('\\');
-      if (static_cast<unsigned char>(c) >= 0x20) text.push_back(c);
-    }
-    o.append("{\"threshold\":\"").append(text).append("\",\"ok\":").append(ok ? "true" : "false");
-    o.append(",\"value\":").append(Format("%.6f", v)).append("}");
+    o.append("{\"threshold\":");
+    AppendJsonString(o, thresholds[i].text);
+    o.append(",\"ok\":").append(ok ? "true" : "false");
+    o.append(",\"value\":").append(std::isfinite(v) ? Format("%.6f", v) : "null").append("}");
   }
   o.append("]}\n");
   return o;

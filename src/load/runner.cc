@@ -878,17 +878,13 @@ int Run(const Options& given_options, Summary* summary_out) {
   if (!url) return usage(error);
   std::optional<int64_t> duration = int64_t{10'000'000'000};
   if (!o.duration.empty()) {
-    duration = ParseDuration(o.duration);
-    if (!duration || *duration <= 0)
-      return usage(std::string("--duration must be a positive duration (e.g. 10s), got '")
-                       .append(o.duration)
-                       .append("'"));
+    duration = ParseDuration(o.duration, &error);
+    if (!duration) return usage("--duration: " + error);
+    if (*duration <= 0) return usage("--duration must be positive, got '" + o.duration + "'");
   }
-  auto timeout = ParseDuration(o.timeout);
-  if (!timeout || *timeout <= 0)
-    return usage(std::string("--timeout must be a positive duration (e.g. 2s), got '")
-                     .append(o.timeout)
-                     .append("'"));
+  auto timeout = ParseDuration(o.timeout, &error);
+  if (!timeout) return usage("--timeout: " + error);
+  if (*timeout <= 0) return usage("--timeout must be positive, got '" + o.timeout + "'");
   Profile profile;
   std::string profile_text;
   if (!o.replay.empty()) {
@@ -901,8 +897,8 @@ int Run(const Options& given_options, Summary* summary_out) {
         !std::isfinite(co.speed) || co.speed > 1e6)
       return usage("--speed must be a positive factor such as 2x or 0.5x, got '" + o.speed + "'");
     if (!o.max_wait.empty()) {
-      auto w = ParseDuration(o.max_wait);
-      if (!w) return usage("--max-wait must be a duration such as 1s, got '" + o.max_wait + "'");
+      auto w = ParseDuration(o.max_wait, &error);
+      if (!w) return usage("--max-wait: " + error);
       co.max_wait_ns = *w;
     }
     for (const auto& f : o.filters) {

@@ -9,16 +9,11 @@
 #include <optional>
 
 #include "base/base.h"
-#include "observe/internal/json.h"
+#include "base/json.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
 namespace {
-
-using internal::kMaxJsonUintBytes;
-using internal::MaxJsonStringBytes;
-using internal::WriteJsonString;
-using internal::WriteJsonUint;
 
 constexpr std::string_view kFieldNames[kLogFieldCount] = {
     "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",

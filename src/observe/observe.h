@@ -29,6 +29,10 @@
 #include <utility>
 #include <vector>
 
+namespace ficus::client {
+class Client;  // client/client.h: the tracer's exporter connection
+}  // namespace ficus::client
+
 namespace ficus::observe {
 
 constexpr int kMaxWorkers = 64;
@@ -816,7 +820,8 @@ class AccessLog {
 // --- tracing ---------------------------------------------------------------------------------
 
 struct TracerOptions {
-  std::string endpoint;  // http://host:port/path (OTLP/HTTP JSON, e.g. /v1/traces)
+  std::string endpoint;  // http(s)://host:port/path (OTLP/HTTP JSON, e.g. /v1/traces)
+  std::string ca_file;   // https: CAs to trust instead of the system store
   double sample = 0.01;  // ratio for traces ficus starts (parent-based otherwise)
   std::string service_name = "ficus";
   size_t batch_size = 512;           // spans per export request at most
@@ -855,21 +860,13 @@ class Tracer {
  private:
   Tracer(const TracerOptions& options, int workers);
   void Run();
+  // One POST on the client's kept-alive connection. True when the collector answered 2xx.
   bool Export(const std::string& body);
-  // One POST on the kept-alive connection (opened when there is none). kStale: a reused
-  // connection the collector had closed (no response byte came back): worth one more try on a
-  // fresh connection.
-  enum class ExchangeResult { kOk, kFailed, kStale };
-  ExchangeResult Exchange(const std::string& request, int64_t deadline_ns);
-  bool Connect(int64_t deadline_ns);
-  void CloseConnection();
   struct alignas(64) PaddedRandom {
     FastRandom value{0};
   };
   TracerOptions options_;
-  std::string host_;
-  uint16_t port_ = 0;
-  std::string path_;
+  std::unique_ptr<client::Client> client_;  // the exporter thread's only
   uint64_t threshold_ = 0;  // sample a new trace when its low 64 bits are below this
   RecordRings rings_;
   std::unique_ptr<PaddedRandom[]> rng_;
@@ -880,7 +877,6 @@ class Tracer {
   std::atomic<uint64_t> export_failures_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> connections_{0};  // connections opened to the collector
-  int conn_fd_ = -1;                      // the kept-alive connection (exporter thread only)
   std::thread thread_;
 };
 

@@ -1,27 +1,19 @@
 // Tracing: ids and parent-based sampling on the worker; batching and OTLP/HTTP JSON export on
-// the exporter thread (a blocking HTTP/1.1 POST per batch, bounded by timeout_ms).
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
+// the exporter thread (a blocking POST per batch through client::Client, bounded by timeout_ms).
 #include <unistd.h>
 
 #include <array>
-#include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 
 #include "base/base.h"
+#include "base/json.h"
+#include "client/client.h"
 #include "http/http.h"
-#include "observe/internal/json.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
 namespace {
-
-using internal::AppendJsonString;
-using internal::AppendJsonUint;
 
 int64_t UnixOffsetNanos() {
   timespec real, mono;
@@ -198,49 +190,6 @@ void AppendAttemptSpan(std::string& out, const ExchangeRecord& r, int64_t offset
   out += '}';
 }
 
-// http://host:port/path -> parts. Only plain HTTP: the collector is expected beside ficus.
-bool ParseEndpoint(const std::string& url, std::string* host, uint16_t* port, std::string* path,
-                   std::string* error) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) {
-    *error = "tracing endpoint must start with http://";
-    return false;
-  }
-  std::string_view rest = std::string_view(url).substr(kScheme.size());
-  const size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  *path = slash == std::string_view::npos ? "/v1/traces" : std::string(rest.substr(slash));
-  size_t colon = authority.rfind(':');
-  if (authority.starts_with('[')) {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *error = "tracing endpoint: unterminated [IPv6] address";
-      return false;
-    }
-    *host = std::string(authority.substr(1, close - 1));
-    colon = close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1
-                                                                        : std::string_view::npos;
-  } else {
-    *host = std::string(authority.substr(0, colon));
-  }
-  *port = 80;
-  if (colon != std::string_view::npos) {
-    std::string_view p = authority.substr(colon + 1);
-    unsigned v = 0;
-    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
-    if (ec != std::errc() || end != p.data() + p.size() || v == 0 || v > 65535) {
-      *error = "tracing endpoint: bad port";
-      return false;
-    }
-    *port = static_cast<uint16_t>(v);
-  }
-  if (host->empty()) {
-    *error = "tracing endpoint: missing host";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void Tracer::FormatBatch(const std::vector<ExchangeRecord>& batch, std::string_view service,
@@ -267,7 +216,22 @@ void Tracer::FormatBatch(const std::vector<ExchangeRecord>& batch, std::string_v
 std::unique_ptr<Tracer> Tracer::Start(const TracerOptions& options, int workers,
                                       std::string* error) {
   std::unique_ptr<Tracer> t(new Tracer(options, workers));
-  if (!ParseEndpoint(options.endpoint, &t->host_, &t->port_, &t->path_, error)) return nullptr;
+  client::Url url;
+  if (!client::ParseUrl(options.endpoint, &url, error)) {
+    *error = "tracing endpoint: " + *error;
+    return nullptr;
+  }
+  // No path at all: OTLP/HTTP's default (an explicit "/" stays "/").
+  const size_t authority = options.endpoint.find("://") + 3;
+  if (options.endpoint.find_first_of("/?", authority) == std::string::npos) {
+    url.target = "/v1/traces";
+  }
+  std::shared_ptr<client::TlsContext> tls;
+  if (url.https) {
+    tls = client::TlsContext::Create({options.ca_file}, error);
+    if (tls == nullptr) return nullptr;
+  }
+  t->client_ = std::make_unique<client::Client>(std::move(url), std::move(tls));
   t->thread_ = std::thread([p = t.get()] { p->Run(); });
   return t;
 }
@@ -283,7 +247,6 @@ Tracer::Tracer(const TracerOptions& options, int workers)
 Tracer::~Tracer() {
   stop_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
-  CloseConnection();
 }
 
 void Tracer::Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* parent_span_id,
@@ -305,149 +268,19 @@ void Tracer::Begin(int worker, const uint8_t* parent_trace_id, const uint8_t* pa
   PutU64(out->attempt_span_id.data(), rng.Next() | 1);
 }
 
-namespace {
-
-// Waits until `fd` is ready for `events` or the deadline passes.
-bool WaitFor(int fd, short events, int64_t deadline_ns) {
-  const int64_t left_ms = (deadline_ns - MonotonicNanos()) / 1'000'000;
-  if (left_ms <= 0) return false;
-  pollfd p{fd, events, 0};
-  return ::poll(&p, 1, static_cast<int>(left_ms)) == 1 &&
-         (p.revents & (events | POLLHUP | POLLERR));
-}
-
-}  // namespace
-
-bool Tracer::Connect(int64_t deadline_ns) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(port_);
-  if (getaddrinfo(host_.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return false;
-  const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    freeaddrinfo(res);
-    return false;
-  }
-  const int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (rc != 0 && (errno != EINPROGRESS || !WaitFor(fd, POLLOUT, deadline_ns) ||
-                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) {
-    ::close(fd);
-    return false;
-  }
-  conn_fd_ = fd;
-  connections_.fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-void Tracer::CloseConnection() {
-  if (conn_fd_ >= 0) ::close(conn_fd_);
-  conn_fd_ = -1;
-}
-
-Tracer::ExchangeResult Tracer::Exchange(const std::string& req, int64_t deadline_ns) {
-  const int fd = conn_fd_;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!WaitFor(fd, POLLOUT, deadline_ns)) return ExchangeResult::kFailed;
-    } else {
-      // A reset or a closed pipe before the collector answered anything: it had closed the
-      // idle connection.
-      return ExchangeResult::kStale;
-    }
-  }
-  // The whole response must be read (head and body) for the connection to carry the next one.
-  std::string buf;
-  std::array<http::Header, 64> storage;
-  http::Limits limits;
-  limits.max_header_count = storage.size();
-  http::ResponseHeadParser parser(limits, storage);
-  http::ResponseHead head;
-  http::ChunkedScanner chunked;
-  chunked.set_upstream(true);
-  size_t head_size = 0;
-  size_t body_seen = 0;  // bytes of buf after the head already given to the chunked scanner
-  for (;;) {
-    if (head_size == 0 && !buf.empty()) {
-      Result<size_t> parsed = parser.Parse(buf, http::Method::kPost, head);
-      if (!parsed) return ExchangeResult::kFailed;
-      head_size = *parsed;
-    }
-    if (head_size != 0) {
-      const std::string_view body = std::string_view(buf).substr(head_size);
-      bool complete = false;
-      switch (head.framing) {
-        case http::BodyFraming::kNone:
-          complete = true;
-          break;
-        case http::BodyFraming::kContentLength:
-          complete = body.size() >= head.content_length;
-          break;
-        case http::BodyFraming::kChunked: {
-          Result<size_t> scanned = chunked.Scan(body.substr(body_seen));
-          if (!scanned) return ExchangeResult::kFailed;
-          body_seen += *scanned;
-          complete = chunked.done();
-          break;
-        }
-        case http::BodyFraming::kUntilClose:
-          break;  // complete at EOF, below
-      }
-      if (complete) {
-        if (!head.keep_alive) CloseConnection();
-        return head.status >= 200 && head.status < 300 ? ExchangeResult::kOk
-                                                       : ExchangeResult::kFailed;
-      }
-    }
-    char chunk[4096];
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf.append(chunk, static_cast<size_t>(n));
-      if (buf.size() > (1u << 20)) return ExchangeResult::kFailed;  // not a collector's answer
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!WaitFor(fd, POLLIN, deadline_ns)) return ExchangeResult::kFailed;
-    } else if (n == 0 && head_size != 0 && head.framing == http::BodyFraming::kUntilClose) {
-      CloseConnection();
-      return head.status >= 200 && head.status < 300 ? ExchangeResult::kOk
-                                                     : ExchangeResult::kFailed;
-    } else {
-      return buf.empty() ? ExchangeResult::kStale : ExchangeResult::kFailed;
-    }
-  }
-}
-
 bool Tracer::Export(const std::string& body) {
-  const int64_t deadline = MonotonicNanos() + options_.timeout_ms * 1'000'000;
-  std::string req = "POST ";
-  req.append(path_)
-      .append(" HTTP/1.1\r\nHost: ")
-      .append(host_)
-      .append(":")
-      .append(std::to_string(port_))
-      .append("\r\nContent-Type: application/json\r\nContent-Length: ")
-      .append(std::to_string(body.size()))
-      .append("\r\n\r\n")
-      .append(body);
-  // Keep-alive: one connection carries every batch while the collector keeps it open. A reused
-  // connection that turns out closed gets one retry on a fresh one (the request is
-  // idempotent enough: at worst a batch is delivered twice, never lost silently).
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const bool reused = conn_fd_ >= 0;
-    if (!reused && !Connect(deadline)) return false;
-    const ExchangeResult r = Exchange(req, deadline);
-    if (r == ExchangeResult::kOk) return true;
-    CloseConnection();  // anything else leaves the connection in an unknown state
-    if (r == ExchangeResult::kFailed || !reused) return false;
-  }
-  return false;
+  // Keep-alive: one connection carries every batch while the collector keeps it open; a reused
+  // connection found closed gets one retry on a fresh one (at worst a batch is delivered twice,
+  // never lost silently).
+  client::Request req;
+  req.method = "POST";
+  req.target = client_->url().target;
+  req.headers = {{"Content-Type", "application/json"}};
+  req.body = body;
+  const client::Response r =
+      client_->Send(std::move(req), std::chrono::milliseconds(options_.timeout_ms));
+  connections_.store(client_->connections(), std::memory_order_relaxed);
+  return r.ok();
 }
 
 void Tracer::Run() {

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "base/json.h"
+
 namespace ficus::proxy {
 namespace {
 
@@ -334,17 +336,14 @@ int StatusFor(ErrorKind kind) {
 
 void AppendErrorResponse(const Error& error, std::string_view request_id, bool keep_alive,
                          std::string& out) {
-  // The context strings are static and ours, but escape anyway: a body is never malformed JSON.
-  std::string body = "{\"error\":\"";
-  body.append(ErrorKindName(error.kind));
-  body.append("\",\"message\":\"");
-  for (const char* p = error.context; p && *p; ++p) {
-    if (*p == '"' || *p == '\\') body.push_back('\\');
-    if (static_cast<unsigned char>(*p) >= 0x20) body.push_back(*p);
-  }
-  body.append("\",\"request_id\":\"");
-  body.append(request_id);
-  body.append("\"}\n");
+  // The request id is the client's (any bytes a header value may hold); the context is ours.
+  std::string body = "{\"error\":";
+  AppendJsonString(body, ErrorKindName(error.kind));
+  body.append(",\"message\":");
+  AppendJsonString(body, error.context ? std::string_view(error.context) : std::string_view());
+  body.append(",\"request_id\":");
+  AppendJsonString(body, request_id);
+  body.append("}\n");
 
   AppendAnswer(StatusFor(error.kind), {}, "application/json", body, request_id, keep_alive, out);
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 
+#include "base/json.h"
+
 namespace ficus::server {
 namespace json = boost::json;
 namespace {
@@ -16,10 +18,53 @@ constexpr size_t kMaxNoteBytes = 4096;
 constexpr size_t kDefaultLimit = 100;
 constexpr size_t kMaxLimit = 10'000;
 
+// `v` as JSON text, its strings (keys included) through base's escaper: Boost.JSON's own
+// serializer passes invalid UTF-8 through (an error sample's head or an event's note may carry
+// any byte), which makes the document invalid.
+void Serialize(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      AppendJsonString(out, v.get_string());
+      return;
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, value] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        AppendJsonString(out, key);
+        out += ':';
+        Serialize(out, value);
+      }
+      out += '}';
+      return;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const json::value& item : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        Serialize(out, item);
+      }
+      out += ']';
+      return;
+    }
+    default:  // numbers, booleans, null
+      out += json::serialize(v);
+  }
+}
+
+std::string Serialize(const json::value& v) {
+  std::string out;
+  Serialize(out, v);
+  return out;
+}
+
 AdminResponse Json(int status, const json::value& v) {
   AdminResponse r;
   r.status = status;
-  r.body = json::serialize(v);
+  r.body = Serialize(v);
   return r;
 }
 
@@ -240,7 +285,7 @@ AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
   if (!problem) problem = StringField(o, "note", kMaxNoteBytes, false, &e.note);
   if (problem) return bad(*problem);
   e.id = t.store().AppendEvent(e);
-  AuditAuthorized(req, ctx, kAction, "ok", json::serialize(EventJson(e)));
+  AuditAuthorized(req, ctx, kAction, "ok", Serialize(EventJson(e)));
   return Json(201, EventJson(e));
 }
 

@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "http/http.h"
 
@@ -50,26 +51,6 @@ struct Response {
   std::string allow;   // the Allow field (405)
   bool close = false;  // close the connection after this response
 };
-
-// `s` as a JSON string literal, quotes included.
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
 
 // {"error":"<code>"} plus one optional string field.
 std::string JsonError(std::string_view code, std::string_view field = {},

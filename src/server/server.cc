@@ -63,6 +63,17 @@ void PrintErrors(const std::vector<config::ConfigError>& errors) {
   std::fprintf(stderr, "%zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
 }
 
+// FILE:LINE:COL: field: warning: reason (an error's form, marked).
+std::string WarningText(const config::ConfigError& w) {
+  config::ConfigError marked = w;
+  marked.reason.insert(0, "warning: ");
+  return marked.ToString();
+}
+
+void PrintWarnings(const std::vector<config::ConfigError>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "%s\n", WarningText(w).c_str());
+}
+
 bool SameListeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (size_t i = 0; i < a.listeners.size(); ++i) {
@@ -210,6 +221,7 @@ class Gateway {
       const config::Tracing& t = config_->tracing;
       observe::TracerOptions o;
       o.endpoint = t.endpoint;
+      o.ca_file = t.ca_file;
       o.sample = t.sample;
       o.service_name = t.service_name;
       o.batch_size = t.batch_size;
@@ -237,6 +249,7 @@ class Gateway {
   void Reload() {
     log::info("reloading {}", path_);
     config::LoadResult loaded = config::LoadFile(path_);
+    for (const auto& w : loaded.warnings) log::warn("{}", WarningText(w));
     if (!loaded.errors.empty()) {
       for (const auto& e : loaded.errors) log::error("reload rejected: {}", e.ToString());
       log::error("reload failed: {} error(s); still running the previous config",
@@ -256,6 +269,7 @@ class Gateway {
   // POST /config (admin thread): validate the body; apply it or answer the errors.
   std::pair<int, std::string> ApplyPosted(std::string_view yaml) {
     config::LoadResult loaded = config::LoadString(yaml, "POST /config");
+    for (const auto& w : loaded.warnings) log::warn("{}", WarningText(w));
     if (!loaded.errors.empty()) {
       log::warn("POST /config rejected: {} error(s)", loaded.errors.size());
       return {400, ConfigErrorsJson(loaded.errors)};
@@ -294,6 +308,7 @@ class Gateway {
         loaded_config->access_log.sample != old->access_log.sample ||
         loaded_config->tracing.enabled != old->tracing.enabled ||
         loaded_config->tracing.endpoint != old->tracing.endpoint ||
+        loaded_config->tracing.ca_file != old->tracing.ca_file ||
         loaded_config->tracing.sample != old->tracing.sample) {
       log::warn("reload: access_log and tracing changes take effect after a restart");
     }
@@ -411,6 +426,7 @@ class Gateway {
 
 int Check(const std::string& config_path) {
   config::LoadResult loaded = config::LoadFile(config_path);
+  PrintWarnings(loaded.warnings);
   if (!loaded.errors.empty()) {
     PrintErrors(loaded.errors);
     return 1;
@@ -477,6 +493,7 @@ std::optional<std::string> DataDirOf(const std::string& config_path) {
 
 int Run(const std::string& config_path) {
   config::LoadResult loaded = config::LoadFile(config_path);
+  PrintWarnings(loaded.warnings);
   if (!loaded.errors.empty()) {
     PrintErrors(loaded.errors);
     return 1;

@@ -1,18 +1,11 @@
-// Webhook delivery: a background thread, a bounded queue, retries with exponential backoff, and
-// a small blocking HTTP/1.1 client with timeouts. Never on a worker thread.
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+// Webhook delivery: a background thread, a bounded queue, retries with exponential backoff; each
+// POST is one blocking client::Fetch (http or https) with a timeout. Never on a worker thread.
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <map>
+#include <mutex>
 
 #include "base/log.h"
+#include "client/client.h"
 #include "slo/slo.h"
 
 namespace ficus::slo {
@@ -21,52 +14,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Waits for `events` on fd until `deadline`. True when ready.
-bool WaitFor(int fd, short events, Clock::time_point deadline) {
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 60000)));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return false;
-  }
-}
-
-// Connects to the first address of host:port that accepts within the deadline. -1 on failure.
-int Connect(const config::Webhook& hook, Clock::time_point deadline, std::string* error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(hook.port);
-  const int rc = ::getaddrinfo(hook.host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) {
-    *error = "cannot resolve " + hook.host + ": " + gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      int err = errno;
-      if (err == EINPROGRESS && WaitFor(fd, POLLOUT, deadline)) {
-        socklen_t len = sizeof(err);
-        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      } else if (err == EINPROGRESS) {
-        err = ETIMEDOUT;
-      }
-      if (err != 0) {
-        *error = "connect to " + hook.host + ":" + port + ": " + std::strerror(err);
-        ::close(fd);
-        fd = -1;
-      }
-    }
-  }
-  ::freeaddrinfo(res);
-  return fd;
+// One TLS context per ca_file ("" = the system store), made on first use: loading a trust
+// store costs milliseconds, and a webhook is retried.
+std::shared_ptr<client::TlsContext> TlsFor(const std::string& ca_file, std::string* error) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<client::TlsContext>> contexts;
+  std::lock_guard lock(mu);
+  auto it = contexts.find(ca_file);
+  if (it != contexts.end()) return it->second;
+  auto tls = client::TlsContext::Create({ca_file}, error);
+  if (tls != nullptr) contexts.emplace(ca_file, tls);
+  return tls;
 }
 
 }  // namespace
@@ -74,66 +32,36 @@ int Connect(const config::Webhook& hook, Clock::time_point deadline, std::string
 PostResult HttpPost(const config::Webhook& hook, std::string_view body,
                     std::chrono::milliseconds timeout, std::string_view extra_headers) {
   PostResult result;
-  const Clock::time_point deadline = Clock::now() + timeout;
-  const int fd = Connect(hook, deadline, &result.error);
-  if (fd < 0) return result;
-  const bool v6 = hook.host.find(':') != std::string::npos;
-  std::string request = "POST " + hook.target + " HTTP/1.1\r\nHost: ";
-  request.append(v6 ? "[" + hook.host + "]" : hook.host);
-  if (hook.port != 80) request.append(":").append(std::to_string(hook.port));
-  request.append(
-      "\r\nUser-Agent: ficus-slo\r\nContent-Type: application/json\r\nConnection: close\r\n");
-  request.append(extra_headers);
-  request.append("Content-Length: ");
-  request.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
-
-  size_t sent = 0;
-  while (sent < request.size()) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!WaitFor(fd, POLLOUT, deadline)) {
-        result.error = "timed out sending the request";
-        ::close(fd);
-        return result;
-      }
-    } else {
-      result.error = std::string("send: ") + std::strerror(errno);
-      ::close(fd);
-      return result;
-    }
+  client::Url url;
+  url.https = hook.https;
+  url.host = hook.host;
+  url.port = hook.port;
+  url.target = hook.target;
+  std::shared_ptr<client::TlsContext> tls;
+  if (hook.https && (tls = TlsFor(hook.ca_file, &result.error)) == nullptr) return result;
+  client::Request req;
+  req.method = "POST";
+  req.target = hook.target;
+  req.headers = {{"User-Agent", "ficus-slo"}, {"Content-Type", "application/json"}};
+  // "Name: value\r\n" lines.
+  for (std::string_view rest = extra_headers; !rest.empty();) {
+    const size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    req.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
   }
-  // Only the status line matters: read until its end.
-  std::string head;
-  while (head.find("\r\n") == std::string::npos && head.size() < 4096) {
-    char buf[1024];
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n > 0) {
-      head.append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
-      break;
-    } else if (errno == EAGAIN || errno == EINTR) {
-      if (!WaitFor(fd, POLLIN, deadline)) {
-        result.error = "timed out waiting for the response";
-        ::close(fd);
-        return result;
-      }
-    } else {
-      result.error = std::string("recv: ") + std::strerror(errno);
-      ::close(fd);
-      return result;
-    }
+  req.body = std::string(body);
+  client::Response r = client::Fetch(url, req, timeout, std::move(tls));
+  result.status = r.status;
+  if (!r.error.empty()) {
+    result.status = 0;
+    result.error = std::move(r.error);
   }
-  ::close(fd);
-  // "HTTP/1.x NNN ..."
-  if (head.size() >= 12 && head.starts_with("HTTP/1.") && head[8] == ' ' &&
-      std::all_of(head.begin() + 9, head.begin() + 12,
-                  [](char c) { return c >= '0' && c <= '9'; })) {
-    result.status = std::stoi(head.substr(9, 3));
-    if (result.status < 100) result.status = 0;
-  }
-  if (result.status == 0) result.error = "no valid HTTP response";
   return result;
 }
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "slo/internal/json.h"
+#include "base/json.h"
 
 namespace ficus::slo {
 
@@ -158,7 +158,7 @@ std::string Rfc3339(SystemTime t) {
   return buf;
 }
 
-void StatusFields(internal::JsonWriter& w, const SloStatus& s) {
+void StatusFields(JsonWriter& w, const SloStatus& s) {
   const Objective& o = s.objective;
   w.Key("slo").String(o.slo);
   w.Key("sli").String(SliName(o.sli));
@@ -208,7 +208,7 @@ void StatusFields(internal::JsonWriter& w, const SloStatus& s) {
 }  // namespace
 
 std::string TransitionJson(const Transition& t) {
-  internal::JsonWriter w;
+  JsonWriter w;
   w.BeginObject();
   if (t.test) w.Key("test").Bool(true);
   w.Key("from").String(SeverityName(t.from));
@@ -219,7 +219,7 @@ std::string TransitionJson(const Transition& t) {
 }
 
 std::string StatusJson(const std::vector<SloStatus>& statuses) {
-  internal::JsonWriter w;
+  JsonWriter w;
   w.BeginObject();
   w.Key("slos").BeginArray();
   for (const SloStatus& s : statuses) {

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "base/log.h"
+#include "client/client.h"
 #include "upstream/upstream.h"
 
 namespace ficus::upstream {
@@ -27,31 +28,25 @@ namespace {
 
 constexpr int64_t kTickMs = 100;
 
-// One health check in flight: connect, send the request, read up to the status line. A probe
-// (of an endpoint whose last connect failed) only connects.
+// Where a check connects: the endpoint's address, named by its IP for errors and Host.
+client::Destination DestinationOf(const net::Address& a) {
+  std::string ip = a.ToString();  // "1.2.3.4:80" / "[::1]:80" -> the IP
+  ip.resize(ip.rfind(':'));
+  if (ip.starts_with('[')) ip = ip.substr(1, ip.size() - 2);
+  return client::Destination::Of(reinterpret_cast<const sockaddr*>(&a.storage), a.length,
+                                 std::move(ip), a.port());
+}
+
+// One health check in flight: a non-blocking client call that ends at the response head. A
+// probe (of an endpoint whose last connect failed) only connects.
 struct Check {
   bool probe = false;
   std::shared_ptr<ClusterShared> cluster;
   size_t endpoint = 0;
   std::string key;
-  int fd = -1;
   int64_t deadline_ms = 0;
-  enum class State { kConnecting, kSending, kReading } state = State::kConnecting;
-  std::string request;
-  size_t sent = 0;
-  std::string response;
+  client::Call call;
 };
-
-// "HTTP/1.1 200 OK\r\n..." -> 200; 0 when the status line is not complete or not valid.
-int StatusOf(std::string_view r) {
-  if (r.size() < 12 || !r.starts_with("HTTP/1.") || r[8] != ' ') return 0;
-  int s = 0;
-  for (int i = 9; i < 12; ++i) {
-    if (r[i] < '0' || r[i] > '9') return 0;
-    s = s * 10 + (r[i] - '0');
-  }
-  return s;
-}
 
 bool Expected(const config::HealthCheck& hc, int status) {
   for (const auto& [lo, hi] : hc.expected_statuses) {
@@ -103,8 +98,7 @@ class Monitor::Impl {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-    for (auto& c : checks_) ::close(c.fd);
-    checks_.clear();
+    checks_.clear();  // closes their sockets
   }
 
  private:
@@ -180,10 +174,17 @@ class Monitor::Impl {
       check.key = key;
       check.deadline_ms = now + hc.timeout.count();
       const net::Address& a = c->address(i);
-      check.request = "GET " + hc.path +
-                      " HTTP/1.1\r\nHost: " + (hc.host.empty() ? a.ToString() : hc.host) +
-                      "\r\nUser-Agent: ficus-health-check\r\nConnection: close\r\n\r\n";
-      if (!Open(check)) continue;
+      client::Request request;
+      request.target = hc.path;
+      request.headers = {{"Host", hc.host.empty() ? a.ToString() : hc.host},
+                         {"User-Agent", "ficus-health-check"}};
+      client::Call::Options options;
+      options.head_only = true;  // the status decides
+      check.call.Start(DestinationOf(a), request, options);
+      if (check.call.done()) {  // failed at once (no socket), or (rarely) answered already
+        Conclude(check);
+        continue;
+      }
       in_flight_.insert(key);
       checks_.push_back(std::move(check));
     }
@@ -200,57 +201,34 @@ class Monitor::Impl {
     check.endpoint = i;
     check.key = key;
     check.deadline_ms = now + c->config().connect_timeout.count();
-    if (!Open(check)) return;
+    client::Call::Options options;
+    options.connect_only = true;
+    check.call.Start(DestinationOf(c->address(i)), client::Request{}, options);
+    if (check.call.done()) {  // failed at once (no socket)
+      Conclude(check);
+      return;
+    }
     in_flight_.insert(key);
     checks_.push_back(std::move(check));
-  }
-
-  // Opens the check's socket and starts its connect; false when it already finished (failed).
-  bool Open(Check& check) {
-    const net::Address& a = check.cluster->address(check.endpoint);
-    check.fd = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (check.fd < 0) {
-      Finish(check, false, "socket failed", /*connect_failed=*/false);
-      return false;
-    }
-    int rc = ::connect(check.fd, reinterpret_cast<const sockaddr*>(&a.storage), a.length);
-    if (rc != 0 && errno != EINPROGRESS) {
-      const int err = errno;
-      ::close(check.fd);
-      Finish(check, false, std::strerror(err), /*connect_failed=*/true);
-      return false;
-    }
-    return true;
   }
 
   void PollChecks() {
     std::vector<pollfd> fds;
     fds.reserve(checks_.size());
-    for (const auto& c : checks_) {
-      fds.push_back(pollfd{
-          c.fd, static_cast<short>(c.state == Check::State::kReading ? POLLIN : POLLOUT), 0});
-    }
+    for (const auto& c : checks_) fds.push_back(pollfd{c.call.fd(), c.call.events(), 0});
     ::poll(fds.data(), fds.size(), static_cast<int>(kTickMs));
     const int64_t now = CoarseMonotonicMillis();
     std::vector<Check> still;
     for (size_t k = 0; k < checks_.size(); ++k) {
       Check& c = checks_[k];
-      const char* error = nullptr;
-      bool done = false;
-      bool passed = false;
-      if (fds[k].revents != 0) Progress(c, &done, &passed, &error);
+      bool done = fds[k].revents != 0 && c.call.Advance();
       if (!done && now >= c.deadline_ms) {
+        c.call.Fail("timed out " + c.call.Waiting());
         done = true;
-        passed = false;
-        error = "timed out";
       }
       if (done) {
-        ::close(c.fd);
         in_flight_.erase(c.key);
-        // A check that never got past connecting (refused, unreachable, timed out) is a failed
-        // connect: the endpoint is marked down for every worker's picks at once.
-        const bool connect_failed = !passed && c.state == Check::State::kConnecting;
-        Finish(c, passed, error ? error : "", connect_failed);
+        Conclude(c);
       } else {
         still.push_back(std::move(c));
       }
@@ -258,44 +236,18 @@ class Monitor::Impl {
     checks_ = std::move(still);
   }
 
-  void Progress(Check& c, bool* done, bool* passed, const char** error) {
-    if (c.state == Check::State::kConnecting) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        *done = true;
-        *error = "connect failed";
-        return;
-      }
-      if (c.probe) {
-        *done = true;
-        *passed = true;
-        return;
-      }
-      c.state = Check::State::kSending;
-    }
-    if (c.state == Check::State::kSending) {
-      ssize_t n = ::send(c.fd, c.request.data() + c.sent, c.request.size() - c.sent, MSG_NOSIGNAL);
-      if (n < 0 && errno != EAGAIN) {
-        *done = true;
-        *error = "send failed";
-        return;
-      }
-      if (n > 0) c.sent += static_cast<size_t>(n);
-      if (c.sent == c.request.size()) c.state = Check::State::kReading;
+  // A finished check's result: passed when a response head arrived with an expected status (a
+  // probe: when it connected). A check that never connected (refused, unreachable, timed out)
+  // is a failed connect: the endpoint is marked down for every worker's picks at once.
+  void Conclude(const Check& c) {
+    const client::Response& r = c.call.response();
+    if (c.probe) {
+      Finish(c, c.call.connected(), r.error, /*connect_failed=*/false);
       return;
     }
-    char buf[512];
-    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EAGAIN) return;
-    if (n > 0) c.response.append(buf, static_cast<size_t>(n));
-    const int status = StatusOf(c.response);
-    if (status != 0 || n <= 0 || c.response.size() >= 12) {
-      *done = true;
-      *passed = status != 0 && Expected(c.cluster->config().health_check, status);
-      if (!*passed) *error = status ? "unexpected status" : "no valid response";
-    }
+    const bool passed = r.error.empty() && Expected(c.cluster->config().health_check, r.status);
+    Finish(c, passed, !r.error.empty() ? r.error : "unexpected status " + std::to_string(r.status),
+           /*connect_failed=*/!passed && !c.call.connected());
   }
 
   void Finish(const Check& c, bool passed, const std::string& why, bool connect_failed) {

@@ -361,8 +361,8 @@ timeouts:
                    "path, path_prefix, path_regex, host, methods, headers",
                    "test.yaml:11:14: routes[0].cluster: cluster 'shp' is not declared "
                    "(declared: shop)",
-                   "test.yaml:13:9: timeouts.idle: expected a duration like 250ms or 2s, got "
-                   "'fast'",
+                   "test.yaml:13:9: timeouts.idle: expected a number with a unit "
+                   "(ns, us, ms, s, m, h, d), such as 250ms, 1.5s or 1h30m, got 'fast'",
                });
 }
 

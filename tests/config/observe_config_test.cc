@@ -95,8 +95,12 @@ TEST(ObserveConfig, TracingValues) {
 
 TEST(ObserveConfig, TracingErrors) {
   ExpectError("tracing: { sample: 1 }\n", "tracing.endpoint", "missing required key");
-  ExpectError("tracing: { endpoint: \"https://c:4318/v1/traces\" }\n", "tracing.endpoint",
-              "expected an http:// URL");
+  ExpectError("tracing: { endpoint: \"ftp://c:4318/v1/traces\" }\n", "tracing.endpoint",
+              "expected an http:// or https:// URL");
+  ExpectError("tracing: { endpoint: \"https://collector/v1/traces\" }\n", "tracing.endpoint",
+              "expected host:port after https://");
+  ExpectError("tracing: { endpoint: \"https://c:4318/\", ca_file: /nonexistent/ca.pem }\n",
+              "tracing.ca_file", "'/nonexistent/ca.pem' is not a readable file");
   ExpectError("tracing: { endpoint: \"http://collector/v1/traces\" }\n", "tracing.endpoint",
               "expected host:port");
   ExpectError("tracing: { endpoint: \"http://c:99999/\" }\n", "tracing.endpoint",

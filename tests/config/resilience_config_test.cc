@@ -1,4 +1,4 @@
-// Config of upstream resilience (issue 3): retry, outlier_detection, health_check,
+// Config of upstream resilience: retry, outlier_detection, health_check,
 // circuit_breakers, hash_key, affinity, panic_threshold, dns_refresh — good and bad values.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -119,22 +119,24 @@ TEST(SloConfig, Errors) {
       {"slos: [{ name: a, latency: { threshold: 300ms } }]\n",
        "test.yaml:7:28: slos[0].latency.objective: missing required key 'objective'"},
       {"slos: [{ name: a, latency: { threshold: fast, objective: 99% } }]\n",
-       "test.yaml:7:41: slos[0].latency.threshold: expected a duration like 250ms or 2s, got "
-       "'fast'"},
+       "test.yaml:7:41: slos[0].latency.threshold: expected a number with a unit (ns, "
+       "us, ms, s, m, h, d), such as 250ms, 1.5s or 1h30m, got 'fast'"},
       {"slos: [{ name: a, latency: { threshold: 1h, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: must be between 1ms and 10m, got 1h"},
       {"slos: [{ name: a, availability: 99%, window: 1h }]\n",
        "test.yaml:7:46: slos[0].window: must be between 24h and 2160h, got 1h"},
       {"slos: [{ name: a, availability: 99%, min_requests: -1 }]\n",
        "test.yaml:7:52: slos[0].min_requests: expected an integer 0..1000000000, got '-1'"},
-      {"slos: [{ name: a, availability: 99%, webhooks: [https://x.example.com/] }]\n",
-       "test.yaml:7:49: slos[0].webhooks[0]: 'https://x.example.com/': https webhooks are not "
-       "supported (ficus has no TLS client); use http://"},
+      {"slos: [{ name: a, availability: 99%, webhooks: [ftp://x.example.com/] }]\n",
+       "test.yaml:7:49: slos[0].webhooks[0]: 'ftp://x.example.com/': expected a URL like "
+       "http://127.0.0.1:9000/hook or https://hooks.example.com/x"},
+      {"slos: [{ name: a, availability: 99%, ca_file: /nonexistent/ca.pem }]\n",
+       "test.yaml:7:47: slos[0].ca_file: '/nonexistent/ca.pem' is not a readable file"},
       {"slos: [{ name: a, availability: 99%, webhooks: http://x/ }]\n",
        "test.yaml:7:48: slos[0].webhooks: expected a list, got 'http://x/'"},
       {"slos: [{ name: a, availability: 99%, objective: 99% }]\n",
        "test.yaml:7:38: slos[0].objective: unknown key 'objective'; expected one of: name, "
-       "routes, availability, latency, window, min_requests, webhooks"},
+       "routes, availability, latency, window, min_requests, webhooks, ca_file"},
       {"slos: [{ name: a, availability: 99% }, { name: a, availability: 98% }]\n",
        "test.yaml:7:48: slos[1].name: duplicate SLO name 'a' (also slos[0] at line 7)"},
       {"slos: { name: a }\n", "test.yaml:7:7: slos: expected a list, got a map"},
@@ -217,8 +219,16 @@ TEST(SloValues, HttpUrl) {
   ASSERT_TRUE(internal::ParseHttpUrl("http://hooks.local?x=1", &w, &error)) << error;
   EXPECT_EQ(w.host, "hooks.local");
   EXPECT_EQ(w.target, "/?x=1");
+  EXPECT_FALSE(w.https);
+  ASSERT_TRUE(internal::ParseHttpUrl("https://hooks.example.com/x", &w, &error)) << error;
+  EXPECT_TRUE(w.https);
+  EXPECT_EQ(w.port, 443);
+  EXPECT_EQ(w.target, "/x");
+  ASSERT_TRUE(internal::ParseHttpUrl("HTTPS://[::1]:8443", &w, &error)) << error;
+  EXPECT_TRUE(w.https);
+  EXPECT_EQ(w.port, 8443);
   for (const char* bad :
-       {"", "http://", "http:///x", "ftp://a/", "https://a/", "http://a b/", "http://u@a/",
+       {"", "http://", "http:///x", "https://", "ftp://a/", "http://a b/", "http://u@a/",
         "http://a/#frag", "http://a:0/", "http://a:99999/", "http://[::1/", "http://[1.2.3.4]/",
         "http://::1/", "http://-a-/", "http://a/\x01", "127.0.0.1:9000/hook"}) {
     EXPECT_FALSE(internal::ParseHttpUrl(bad, &w, &error)) << bad;

@@ -1,8 +1,10 @@
-"""The command line: --version, --help, `ficus check` on good and bad configs."""
+"""The command line: --version, --help, `ficus check` on good and bad configs, config warnings
+(check and run print them), and the duration grammar `ficus load` shares with the config."""
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import unittest
@@ -50,6 +52,29 @@ bogus_key: 1
 """
 BAD_LINES = {5: "listeners[0].listen", 8: "clusters[0].endpoints",
              12: "routes[0].cluster", 14: "timeouts.connect", 15: "bogus_key"}
+
+# Legal but probably unintended: a short admin token (line 2), a cluster no route uses (line 7),
+# a route after a catch-all (line 14).
+WARNY = """\
+workers: 1
+admin: {{ listen: 127.0.0.1:{admin}, token: short }}
+listeners:
+  - listen: 127.0.0.1:{listen}
+clusters:
+  - {{ name: app, endpoints: [127.0.0.1:{up1}] }}
+  - name: unused
+    endpoints: [127.0.0.1:{up2}]
+routes:
+  - name: all
+    cluster: app
+  - name: never
+    match: {{ path_prefix: /api }}
+    cluster: app
+"""
+WARNY_LINES = {2: "admin.token", 7: "clusters[1]", 12: "routes[1]"}
+
+WARNING_LINE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>\S+): warning: (?P<reason>.+)$")
 
 ERROR_LINE = re.compile(
     r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>\S+): (?P<reason>.+)$")
@@ -143,3 +168,70 @@ class CliTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+    def check_warnings(self, stderr, path):
+        found = {}
+        for line in stderr.splitlines():
+            m = WARNING_LINE.match(line)
+            if m:
+                self.assertEqual(m.group("file"), path, line)
+                found[int(m.group("line"))] = m
+        for line, field in WARNY_LINES.items():
+            self.assertIn(line, found, "no warning on line %d (%s) in:\n%s" % (line, field, stderr))
+            self.assertEqual(found[line].group("field"), field, found[line].group(0))
+
+    def test_check_prints_warnings(self):
+        path = self.write("warny.yaml", WARNY.format(admin=free_port(), listen=free_port(),
+                                                     up1=free_port(), up2=free_port()))
+        r = self.run_ficus("check", "-c", path)
+        self.assertEqual(r.returncode, 0, r)  # warnings do not fail the check
+        self.check_warnings(r.stderr, path)
+        self.assertIn("shorter than 16", r.stderr)
+
+    def test_run_prints_warnings(self):
+        path = self.write("warny.yaml", WARNY.format(admin=free_port(), listen=free_port(),
+                                                     up1=free_port(), up2=free_port()))
+        p = subprocess.Popen([FICUS_BIN, "run", "-c", path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, cwd=self.dir)
+        try:
+            # The warnings come before anything else; read until all three are in.
+            lines = []
+            while sum(1 for line in lines if ": warning: " in line) < len(WARNY_LINES):
+                line = p.stderr.readline()
+                if not line:
+                    break
+                lines.append(line)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=20 * TIME_FACTOR)
+        self.check_warnings("".join(lines), path)
+
+    def test_check_bare_number_duration_says_add_a_unit(self):
+        text = GOOD.format(admin=free_port(), listen=free_port(), up1=free_port(),
+                           up2=free_port()).replace("drain: 5s", "drain: 90")
+        path = self.write("bare.yaml", text)
+        r = self.run_ficus("check", "-c", path)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("timeouts.drain: '90' has no unit: write 90s or 90ms", r.stderr)
+
+    def test_load_takes_the_config_duration_grammar(self):
+        url = "http://127.0.0.1:%d/" % free_port()
+        r = self.run_ficus("load", url, "-d", "90")
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("--duration: '90' has no unit: write 90s or 90ms", r.stdout + r.stderr)
+        r = self.run_ficus("load", url, "-d", "1x")
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("--duration: expected a number with a unit", r.stdout + r.stderr)
+        # 1h30m and 1d are accepted (as in the config); SIGTERM ends the run early.
+        for d in ("1h30m", "1d"):
+            p = subprocess.Popen([FICUS_BIN, "load", url, "-d", d, "--rate", "5", "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=self.dir)
+            try:
+                out, err = p.communicate(timeout=1.0)
+                self.fail("load -d %s ended by itself: %s %s" % (d, out, err))
+            except subprocess.TimeoutExpired:
+                pass
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=20 * TIME_FACTOR)
+            self.assertIn('"mode"', out, err)

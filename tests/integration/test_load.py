@@ -385,9 +385,17 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         r = json.loads(out)
         expected = [300, 300, 1500, 1500, 300, 300]
-        self.assertEqual([s["t"] for s in r["per_second"]], list(range(6)), r["per_second"])
-        self.assertEqual([s["target"] for s in r["per_second"]], expected)
-        for s in r["per_second"]:
+        per_second = r["per_second"]
+        if len(per_second) == 7:
+            # On a busy machine a few of the last second's sends go out after 6 s: they are
+            # counted in a seventh second with no target of its own (within the 5 % below).
+            late = per_second.pop()
+            self.assertEqual(late["target"], 0, r["per_second"])
+            self.assertLessEqual(late["achieved"], 0.05 * 300, r["per_second"])
+            per_second[-1]["achieved"] += late["achieved"]
+        self.assertEqual([s["t"] for s in per_second], list(range(6)), r["per_second"])
+        self.assertEqual([s["target"] for s in per_second], expected)
+        for s in per_second:
             self.assertAlmostEqual(s["achieved"], s["target"], delta=0.05 * s["target"],
                                    msg=r["per_second"])
         self.assertEqual(r["requests"]["scheduled"], 4200)
@@ -396,9 +404,15 @@ class LoadTest(unittest.TestCase):
         self.assertAlmostEqual(r["target_rate"], 700, delta=0.01)
         self.assertTrue(up.wait_for(lambda u: len(u.complete_requests()) >= 4200, 5))
         times = sorted(q["time"] for q in up.complete_requests())
+        # The run's start on the upstream's clock: request i of the first two seconds (300/s) is
+        # sent at i/300 s. The median of arrival - i/300, not the first arrival: on a machine
+        # shared with other work the first request alone may be held up for tens of ms, which
+        # would move the 1,500/s second's first requests into the 300/s second before it.
+        offsets = sorted(t - i / 300.0 for i, t in enumerate(times[:600]))
+        start = offsets[len(offsets) // 2]
         seen = [0] * 6
         for t in times:
-            seen[min(int(t - times[0]), 5)] += 1
+            seen[max(0, min(int(t - start), 5))] += 1
         for got, want in zip(seen, expected):
             self.assertAlmostEqual(got, want, delta=0.05 * want, msg="upstream saw %s" % seen)
 
@@ -522,7 +536,7 @@ class LoadTest(unittest.TestCase):
             rc, out, err = run_load(*args)
             self.assertEqual(rc, 2, (args, out, err))
             self.assertIn(message, err, args)
-            self.assertLess(time.monotonic() - t0, 5, args)
+            self.assertLess(time.monotonic() - t0, 5 * TIME_FACTOR, args)
         time.sleep(0.1)
         self.assertEqual(up.requests(), [])
 

@@ -1,4 +1,4 @@
-"""Upstream resilience end to end (issue 3): retries and their budget, outlier ejection,
+"""Upstream resilience end to end: retries and their budget, outlier ejection,
 active health checks, circuit breakers, consistent hashing and session affinity, with real
 upstream processes on loopback.
 """

@@ -54,7 +54,8 @@ class ShopTest(unittest.TestCase):
             r, took = timed(self.port, method, path, headers={"X-Api-Key": "fast-test"},
                             body=body)
             self.assertIn(r.status, (200, 201), r)
-            self.assertLess(took, 0.25, path)
+            # Below the slow endpoints' floor (0.3 s), with room for a busy machine.
+            self.assertLess(took, 0.3, path)
         cart = request(self.port, "GET", "/api/cart", headers={"X-Api-Key": "fast-test"}).json()
         self.assertEqual(cart["items"], [3])
 
@@ -63,7 +64,7 @@ class ShopTest(unittest.TestCase):
             r, took = timed(self.port, "GET", "/api/reports/sales")
             self.assertEqual(r.status, 200, r)
             self.assertGreaterEqual(took, 0.4)
-            self.assertLess(took, 1.5)
+            self.assertLess(took, 1.5 + 1.5 * TIME_FACTOR)  # 0.4-0.8 s, plus a busy machine
 
     def test_catalog_is_cacheable_but_has_no_cache_headers(self):
         for path in ["/api/products", "/api/products/3"]:

@@ -171,9 +171,14 @@ TEST(DurationTest, Units) {
   EXPECT_EQ(ParseDuration("7ns"), 7);
   EXPECT_EQ(ParseDuration("2m"), 120'000'000'000);
   EXPECT_EQ(ParseDuration("1h"), 3'600'000'000'000);
-  EXPECT_EQ(ParseDuration("3"), 3'000'000'000);
-  for (const char* bad : {"", "s", "-1s", "1x", "ms", "1.2.3s", "."})
+  EXPECT_EQ(ParseDuration("1h30m"), 5'400'000'000'000);  // as in the config
+  EXPECT_EQ(ParseDuration("1d"), 86'400'000'000'000);
+  EXPECT_EQ(ParseDuration("0"), 0);
+  for (const char* bad : {"", "s", "-1s", "1x", "ms", "1.2.3s", ".", "3", "90", "1.5"})
     EXPECT_FALSE(ParseDuration(bad)) << bad;
+  std::string error;
+  EXPECT_FALSE(ParseDuration("90", &error));
+  EXPECT_EQ(error, "'90' has no unit: write 90s or 90ms (units ns, us, ms, s, m, h, d)");
 }
 
 // ---- thresholds ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,7 +160,10 @@ TEST(LoopTest, BusyPollKeepsTimersPostsAndStop) {
 
 // The polling window adapts: polls that run out (nothing arrives while this thread spins, as
 // when it shares a CPU with the peer it waits for) shrink it to nothing; polls that find events
-// (work posted every 20 us by another thread) keep it open.
+// keep it open. Deterministic on a busy machine: every event comes from the loop's own thread,
+// so what a poll finds does not depend on scheduling. In the first loop nothing ever arrives;
+// in the second each posted function posts the next before the loop waits again, so every
+// wait's poll finds the wake-up at once and the window never shrinks.
 TEST(LoopTest, BusyPollWindowClosesWhenPollingFindsNothingAndStaysOpenWhenItDoes) {
   {
     Loop loop;
@@ -176,30 +180,19 @@ TEST(LoopTest, BusyPollWindowClosesWhenPollingFindsNothingAndStaysOpenWhenItDoes
   {
     Loop loop;
     loop.SetBusyPoll(std::chrono::microseconds(150));
-    std::atomic<bool> done{false};
-    std::atomic<int> ran{0};
-    std::thread poster([&] {
-      const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-      while (std::chrono::steady_clock::now() < end) {
-        loop.Post([&] { ran.fetch_add(1, std::memory_order_relaxed); });
-        const auto next = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
-        while (std::chrono::steady_clock::now() < next) {
-        }
+    int rounds = 0, open_rounds = 0;
+    std::function<void()> again = [&] {
+      if (loop.busy_poll_window() == std::chrono::microseconds(150)) ++open_rounds;
+      if (++rounds == 200) {
+        loop.Stop();
+      } else {
+        loop.Post(again);
       }
-      done = true;
-      loop.Post([&] { loop.Stop(); });
-    });
-    // Sampled on the loop's tick; a loaded machine may deschedule the poster for a while (and
-    // the window then shrinks), so this asks for an open window at some tick, where the loop
-    // above never has one.
-    int open_ticks = 0;
-    loop.SetTick(std::chrono::milliseconds(1), [&] {
-      if (!done && loop.busy_poll_window() > std::chrono::nanoseconds(0)) ++open_ticks;
-    });
+    };
+    loop.Post(again);
     loop.Run();
-    poster.join();
-    EXPECT_GT(ran.load(), 100);
-    EXPECT_GT(open_ticks, 0);
+    EXPECT_EQ(rounds, 200);
+    EXPECT_EQ(open_rounds, rounds);
   }
 }
 

@@ -153,7 +153,7 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
   AccessLog::FormatLine(r, all, 0, line);
   EXPECT_EQ(line.substr(line.find("\"request_id\"")),
             "\"request_id\":\"rid-1\",\"trace_id\":null,\"client\":\"10.0.0.1\",\"method\":\"GET\","
-            "\"host\":\"example.com\",\"path\":\"/p\\\"a\\\\th\\u0001\\u00e9\",\"route\":\"api\","
+            "\"host\":\"example.com\",\"path\":\"/p\\\"a\\\\th\\u0001\\ufffd\",\"route\":\"api\","
             "\"cluster\":\"shop\",\"endpoint\":null,\"status\":200,\"bytes_in\":5,\"bytes_out\":12,"
             "\"duration_us\":1500,\"connect_us\":null,\"first_byte_us\":300,\"retries\":0,"
             "\"user_agent\":\"ua/\\\"1\\\"\",\"error\":\"upstream \\\"x\\\"\"}\n");
@@ -390,8 +390,12 @@ TEST(TracerTest, ParentBasedRatioSampling) {
   EXPECT_NEAR(sampled, 2000, 200);  // ~6.3 sd
   EXPECT_FALSE(Tracer::Start(Options(1, 1), 1, &error) == nullptr);
   TracerOptions bad = Options(1, 1);
-  bad.endpoint = "https://x:1/";
+  bad.endpoint = "ftp://x:1/";
   EXPECT_EQ(Tracer::Start(bad, 1, &error), nullptr);
+  bad.endpoint = "https://x:1/";  // https is fine, an unreadable ca_file is not
+  bad.ca_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(Tracer::Start(bad, 1, &error), nullptr);
+  EXPECT_NE(error.find("cannot load ca_file /nonexistent/ca.pem"), std::string::npos) << error;
 }
 
 TEST(TracerTest, ExportsOtlpJsonBatches) {
@@ -440,7 +444,9 @@ TEST(TracerTest, CollectorDownOrFailingDropsAndCounts) {
     ASSERT_TRUE(tracer);
     const int64_t t0 = MonotonicNanos();
     for (int i = 0; i < 100; ++i) tracer->Submit(0, MakeRecord());
-    EXPECT_LT(MonotonicNanos() - t0, 100'000'000);
+    // Never waits for the exporter (which waits seconds for a collector); a loaded machine may
+    // still deschedule this thread for a while.
+    EXPECT_LT(MonotonicNanos() - t0, 1'000'000'000);
     tracer->Flush();
     EXPECT_EQ(tracer->dropped(), 100u);
     EXPECT_EQ(tracer->exported(), 0u);

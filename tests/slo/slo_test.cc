@@ -383,7 +383,7 @@ TEST(SloNotifier, GivesUpAfterMaxAttempts) {
   o.first_backoff = std::chrono::milliseconds(10);
   o.timeout = std::chrono::milliseconds(1000);
   Notifier n(o);
-  config::Webhook hook{"http://127.0.0.1/", "127.0.0.1", closed.port(), "/"};
+  config::Webhook hook{"http://127.0.0.1/", "127.0.0.1", closed.port(), "/", false, ""};
   const auto start = std::chrono::steady_clock::now();
   n.Post({hook}, "{}");
   ASSERT_TRUE(n.Flush(std::chrono::seconds(10)));
@@ -403,7 +403,7 @@ TEST(SloNotifier, DropsWhenTheQueueIsFull) {
   o.max_queue = 1;
   o.max_attempts = 1;
   Notifier n(o);
-  config::Webhook hook{"", "127.0.0.1", closed.port(), "/"};
+  config::Webhook hook{"", "127.0.0.1", closed.port(), "/", false, ""};
   n.Post({hook, hook, hook}, "{}");
   ASSERT_TRUE(n.Flush(std::chrono::seconds(10)));
   EXPECT_EQ(n.stats().dropped, 2u);

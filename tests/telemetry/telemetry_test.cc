@@ -422,7 +422,7 @@ TEST(Telemetry, RetentionPrunesTenSecondRowsAfterADayAndMinuteRowsAfterThirtyDay
   EXPECT_EQ(count(Resolution::k1m), 0u);
 }
 
-// Issue 4, "done when": telemetry for a 24-hour synthetic load, written fast-forwarded, stays
+// Telemetry for a 24-hour synthetic load, written fast-forwarded, stays
 // within its configured size bound.
 TEST(Telemetry, TwentyFourHoursFastForwardedStayWithinTheSizeBound) {
   TempDir dir;

@@ -1,6 +1,8 @@
 #include "config/internal/slo_values.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -81,18 +83,18 @@ bool ParseHttpUrl(std::string_view text, Webhook* out, std::string* error) {
       return false;
     }
   }
-  constexpr std::string_view kScheme = "http://";
-  if (text.size() < kScheme.size() ||
-      !std::equal(kScheme.begin(), kScheme.end(), text.begin(),
-                  [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? b - 'A' + 'a' : b); })) {
-    if (text.starts_with("https://") || text.starts_with("HTTPS://")) {
-      *error = "https webhooks are not supported (ficus has no TLS client); use http://";
-    } else {
-      *error = "expected a URL like http://127.0.0.1:9000/hook";
-    }
+  auto has_scheme = [&](std::string_view scheme) {
+    return text.size() >= scheme.size() &&
+           std::equal(scheme.begin(), scheme.end(), text.begin(), [](char a, char b) {
+             return a == (b >= 'A' && b <= 'Z' ? b - 'A' + 'a' : b);
+           });
+  };
+  const bool https = has_scheme("https://");
+  if (!https && !has_scheme("http://")) {
+    *error = "expected a URL like http://127.0.0.1:9000/hook or https://hooks.example.com/x";
     return false;
   }
-  text.remove_prefix(kScheme.size());
+  text.remove_prefix(https ? 8 : 7);
   const size_t end = text.find_first_of("/?#");
   std::string_view authority = text.substr(0, end);
   std::string_view rest = end == std::string_view::npos ? std::string_view() : text.substr(end);
@@ -110,9 +112,9 @@ bool ParseHttpUrl(std::string_view text, Webhook* out, std::string* error) {
   }
   HostPort hp;
   if (authority.back() == ']' || authority.find(':') == std::string_view::npos) {
-    // No port: default 80.
+    // No port: the scheme's default.
     hp.host = std::string(authority);
-    hp.port = 80;
+    hp.port = https ? 443 : 80;
     if (authority.front() == '[') {
       if (authority.back() != ']') {
         *error = "unterminated '[' in the host";
@@ -141,12 +143,26 @@ bool ParseHttpUrl(std::string_view text, Webhook* out, std::string* error) {
     out->host = hp.host;
   }
   out->port = hp.port;
-  if (rest.empty()) {
-    out->target = "/";
-  } else if (rest.front() == '?') {
-    out->target = "/" + std::string(rest);
-  } else {
-    out->target = std::string(rest);
+  out->https = https;
+  // The origin-form target: "/" + the query when the URL has only a query. Built by appending:
+  // g++ 12 at -O3 warns (-Wrestrict, a false positive: GCC bug 105329) inside the inlined
+  // copies of `out->target = "/"` and of `"/" + std::string(rest)` here.
+  std::string target;
+  if (rest.empty() || rest.front() == '?') target.push_back('/');
+  target.append(rest);
+  out->target = std::move(target);
+  return true;
+}
+
+bool ReadableFile(const std::string& path, std::string* error) {
+  struct stat st;
+  if (path.empty()) {
+    *error = "must not be empty";
+    return false;
+  }
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(path.c_str(), R_OK) != 0) {
+    *error = "'" + path + "' is not a readable file";
+    return false;
   }
   return true;
 }

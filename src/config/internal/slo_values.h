@@ -18,9 +18,13 @@ std::optional<double> ParsePercent(std::string_view text, std::string* error);
 // The inverse: 0.999 -> "99.9%", 0.99995 -> "99.995%" (shortest text that parses back).
 std::string FormatPercent(double fraction);
 
-// "http://host[:port][/path][?query]" for webhooks: scheme http only (https needs a TLS client
-// ficus does not have), no userinfo, no fragment, no whitespace or control characters. The
-// host is an IP literal ("[v6]" in brackets) or a DNS name. Fills `out` (url left empty).
+// "http[s]://host[:port][/path][?query]" for webhooks: no userinfo, no fragment, no whitespace
+// or control characters. The host is an IP literal ("[v6]" in brackets) or a DNS name; the port
+// defaults to 80 (http) or 443 (https). Fills `out` (url and ca_file left as they were).
 bool ParseHttpUrl(std::string_view text, Webhook* out, std::string* error);
+
+// A `ca_file` setting: a regular file this process can read (its PEM content is checked when
+// the first TLS connection uses it). False with *error set otherwise.
+bool ReadableFile(const std::string& path, std::string* error);
 
 }  // namespace ficus::config::internal

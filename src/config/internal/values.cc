@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "base/duration.h"
 #include "config/config.h"
 
 namespace ficus::config {
@@ -15,68 +16,16 @@ namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Parses "<digits>[.<digits>]" at the front of `text`, as a fraction numerator/denominator.
-// Returns false on no digits or overflow (more than 18 integer or 9 fraction digits).
-bool ParseDecimal(std::string_view& text, uint64_t* whole, uint64_t* frac, uint64_t* frac_scale) {
-  size_t i = 0;
-  while (i < text.size() && IsDigit(text[i])) ++i;
-  if (i == 0 || i > 18) return false;
-  *whole = 0;
-  for (size_t k = 0; k < i; ++k) *whole = *whole * 10 + static_cast<uint64_t>(text[k] - '0');
-  *frac = 0;
-  *frac_scale = 1;
-  if (i < text.size() && text[i] == '.') {
-    size_t j = i + 1;
-    while (j < text.size() && IsDigit(text[j])) ++j;
-    if (j == i + 1 || j - i - 1 > 9) return false;
-    for (size_t k = i + 1; k < j; ++k) {
-      *frac = *frac * 10 + static_cast<uint64_t>(text[k] - '0');
-      *frac_scale *= 10;
-    }
-    i = j;
-  }
-  text.remove_prefix(i);
-  return true;
-}
-
 }  // namespace
 
-std::optional<Duration> ParseDuration(std::string_view text) {
-  if (text == "0") return Duration{0};
-  if (text.empty()) return std::nullopt;
-  // Up to ~31 years: far beyond any sensible timeout, and no overflow in the arithmetic below.
-  constexpr uint64_t kMaxMillis = 1ull << 40;
-  uint64_t total = 0;
-  while (!text.empty()) {
-    uint64_t whole, frac, scale;
-    if (!ParseDecimal(text, &whole, &frac, &scale)) return std::nullopt;
-    uint64_t unit;
-    if (text.starts_with("ms")) {
-      unit = 1;
-      text.remove_prefix(2);
-    } else if (text.starts_with("s")) {
-      unit = 1000;
-      text.remove_prefix(1);
-    } else if (text.starts_with("m")) {
-      unit = 60'000;
-      text.remove_prefix(1);
-    } else if (text.starts_with("h")) {
-      unit = 3'600'000;
-      text.remove_prefix(1);
-    } else if (text.starts_with("d")) {
-      unit = 86'400'000;
-      text.remove_prefix(1);
-    } else {
-      return std::nullopt;  // a unit is required ("0" alone is the one exception)
-    }
-    if (whole > kMaxMillis / unit) return std::nullopt;
-    // frac < scale <= 1e9 and unit <= 8.64e7: the product fits in 64 bits.
-    const uint64_t frac_units = frac * unit;
-    if (frac_units % scale != 0) return std::nullopt;  // not a whole number of milliseconds
-    total += whole * unit + frac_units / scale;
-    if (total > kMaxMillis) return std::nullopt;
+std::optional<Duration> ParseDuration(std::string_view text, std::string* error) {
+  std::optional<int64_t> ns = ParseDurationNs(text, error);
+  if (!ns) return std::nullopt;
+  if (*ns % 1'000'000 != 0) {
+    if (error) *error = "'" + std::string(text) + "' is not a whole number of milliseconds";
+    return std::nullopt;
   }
-  return Duration{static_cast<int64_t>(total)};
+  return Duration{*ns / 1'000'000};
 }
 
 std::optional<uint64_t> ParseSize(std::string_view text) {

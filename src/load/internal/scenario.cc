@@ -449,8 +449,10 @@ std::optional<Scenario> Reader::Read(std::string_view yaml) {
   }
   if (auto* n = get("duration")) {
     if (auto d = Str(*n, "duration")) {
-      auto ns = ParseDuration(*d);
-      if (!ns || *ns <= 0)
+      auto ns = ParseDuration(*d, &error);
+      if (!ns)
+        Error(*n, "duration", error);
+      else if (*ns <= 0)
         Error(*n, "duration", "expected a positive duration such as 30s, got '" + *d + "'");
       else
         s_.duration = *d;
@@ -488,8 +490,10 @@ std::optional<Scenario> Reader::Read(std::string_view yaml) {
   }
   if (auto* n = get("timeout")) {
     if (auto d = Str(*n, "timeout")) {
-      auto ns = ParseDuration(*d);
-      if (!ns || *ns <= 0)
+      auto ns = ParseDuration(*d, &error);
+      if (!ns)
+        Error(*n, "timeout", error);
+      else if (*ns <= 0)
         Error(*n, "timeout", "expected a positive duration such as 5s, got '" + *d + "'");
       else
         s_.timeout = *d;

@@ -12,7 +12,10 @@ namespace ficus::server {
 std::string ConfigErrorsJson(const std::vector<config::ConfigError>& errors);
 
 // {"applied":true,"listeners":{"added":[..],"removed":[..]},"clusters":{"added":[..],
-// "removed":[..],"changed":[..]},"routes":{...},"settings_changed":bool}: names only.
+// "removed":[..],"changed":[..]},"routes":{...},"slos":{...},"settings_changed":bool}: names
+// only. Computed from the config structs' equality: any field that differs counts (where an
+// item is written in the file does not). settings_changed covers everything outside the
+// listeners, clusters and routes (timeouts, limits, admin, telemetry, slos, access_log, ...).
 std::string ConfigDiffJson(const config::Config& before, const config::Config& after);
 
 }  // namespace ficus::server
