@@ -50,7 +50,8 @@ struct PromiseBase : FrameAllocated {
 // Runs `child` until it finishes or suspends. Returns whether the caller must stay suspended
 // (true: the child will resume it when it finishes).
 template <class P>
-bool RunChild(std::coroutine_handle<P> child, std::coroutine_handle<> caller) noexcept {
+[[gnu::always_inline]] inline bool RunChild(std::coroutine_handle<P> child,
+                                            std::coroutine_handle<> caller) noexcept {
   auto& p = child.promise();
   p.continuation = caller;
   p.running_inline = true;
@@ -81,7 +82,7 @@ class [[nodiscard]] Task {
   }
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> caller) noexcept {
+  [[gnu::always_inline]] bool await_suspend(std::coroutine_handle<> caller) noexcept {
     return internal::RunChild(h_, caller);
   }
   T await_resume() {
@@ -114,7 +115,7 @@ class [[nodiscard]] Task<void> {
   }
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> caller) noexcept {
+  [[gnu::always_inline]] bool await_suspend(std::coroutine_handle<> caller) noexcept {
     return internal::RunChild(h_, caller);
   }
   void await_resume() {

@@ -1,365 +1,277 @@
-#include "proxy/internal/forward.h"
-
-#include <algorithm>
-#include <array>
-#include <charconv>
-#include <cstring>
-
-#include "base/json.h"
+// Phase: forward. The cluster's breakers and retry budget, then up to retry.max_tries tries:
+// pick an endpoint (affinity, balancer, health mask), attempt it (pooled or new connection, the
+// keep-alive-race resend), and retry a failed try when policy, budget and deadline allow.
+#include "proxy/internal/heads.h"
+#include "proxy/internal/resilience.h"
+#include "proxy/internal/session.h"
 
 namespace ficus::proxy {
-namespace {
 
-// Appends to a std::string through a raw cursor: the string is sized once for the expected
-// head, each piece costs one bounds check and a memcpy, and the length is trimmed once at the
-// end. std::string::append re-checks size, capacity and aliasing on every call, which made the
-// head serializers ~10 % of the proxy's instructions per request.
-class HeadWriter {
- public:
-  HeadWriter(std::string& out, size_t expected) : out_(out), base_(out.size()) {
-    Resize(base_ + expected);
-    p_ = out_.data() + base_;
-  }
-  ~HeadWriter() { out_.resize(static_cast<size_t>(p_ - out_.data())); }
-  HeadWriter(const HeadWriter&) = delete;
-  HeadWriter& operator=(const HeadWriter&) = delete;
+using http::BodyFraming;
 
-  [[gnu::always_inline]] void Put(std::string_view s) {
-    if (s.size() > static_cast<size_t>(end_ - p_)) Grow(s.size());
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
+net::Task<Status> Session::Forward(const config::Route& route) {
+  const config::Config& cfg = *snapshot_->config;
+  // Nothing since RunExchange took the snapshot waited: the worker's clusters are still its own.
+  FICUS_DCHECK(worker_.snapshot() == snapshot_);
+  ex_.cluster = worker_.cluster(route.cluster_index);
+  ex_.cluster_cell = &ex_.cluster->stats()->Cell(worker_.id());
+  taps_.OnCluster(ex_);
+  if (ex_.head.framing == BodyFraming::kContentLength && cfg.limits.max_body_bytes != 0 &&
+      ex_.head.content_length > cfg.limits.max_body_bytes) {
+    mem_.in_begin += ex_.head.head_size;
+    co_return Downstream(ErrorKind::kBodyTooLarge, "request body exceeds limits.max_body_bytes");
   }
-  [[gnu::always_inline]] void Put(char c) {
-    if (p_ == end_) Grow(1);
-    *p_++ = c;
-  }
-  [[gnu::always_inline]] void Header(std::string_view name, std::string_view value) {
-    const size_t n = name.size() + value.size() + 4;
-    if (n > static_cast<size_t>(end_ - p_)) Grow(n);
-    std::memcpy(p_, name.data(), name.size());
-    p_ += name.size();
-    *p_++ = ':';
-    *p_++ = ' ';
-    std::memcpy(p_, value.data(), value.size());
-    p_ += value.size();
-    *p_++ = '\r';
-    *p_++ = '\n';
-  }
-  void Number(uint64_t n) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-    Put(std::string_view(buf, static_cast<size_t>(end - buf)));
-  }
+  mem_.in_begin += ex_.head.head_size;
+  const size_t body_start = mem_.in_begin;
+  // A request is safe to send again when all of it is still in our buffer.
+  const bool replayable =
+      ex_.head.framing == BodyFraming::kNone ||
+      (ex_.head.framing == BodyFraming::kContentLength && ex_.head.content_length <= Pending());
 
- private:
-  // The contents up to the new size are written before they are read, so skip the zero fill.
-  void Resize(size_t size) {
-    out_.resize_and_overwrite(size, [](char*, size_t n) { return n; });
-    end_ = out_.data() + out_.size();
+  upstream::ClusterShared& shared = ex_.cluster->shared();
+  if (!shared.TryAcquire(upstream::ClusterCounters::kMaxRequests)) {
+    co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_requests is open");
   }
-  void Grow(size_t need) {  // the estimate was short: a slow path, kept correct
-    const size_t used = static_cast<size_t>(p_ - out_.data());
-    Resize(std::max(out_.size() * 2, used + need));
-    p_ = out_.data() + used;
-  }
+  ex_.cluster->RequestStarted();
+  ex_.retrying = false;
+  struct RequestGuard {  // every way out gives back what the request holds
+    Session& s;
+    ~RequestGuard() {
+      upstream::ClusterState& c = *s.ex_.cluster;
+      c.shared().Release(upstream::ClusterCounters::kMaxRequests);
+      if (s.ex_.retrying) {
+        c.shared().Release(upstream::ClusterCounters::kMaxRetries);
+        s.ex_.retrying = false;
+      }
+      s.ex_.attempt_deadline_ms = INT64_MAX;
+    }
+  } request_guard{*this};
 
-  std::string& out_;
-  size_t base_;
-  char* p_ = nullptr;
-  char* end_ = nullptr;
-};
-
-// Content-Length arrives validated but possibly as "5, 5" or repeated (RFC 9110 §8.6 allows
-// identical values): send exactly one field with one value, since some servers reject lists.
-void PutContentLength(HeadWriter& w, std::span<const http::Header> headers) {
-  for (const auto& h : headers) {
-    if (h.role != http::HeaderRole::kContentLength) continue;
-    std::string_view v = h.value.substr(0, h.value.find(','));
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    w.Header("Content-Length", v);
-    return;
-  }
-}
-
-// Appends `value` to a header whose earlier occurrences are combined with ", "
-// (X-Forwarded-For, Via): one field out, whatever number came in.
-void PutCombined(HeadWriter& w, std::string_view name, std::span<const http::Header> headers,
-                 http::HeaderRole role, std::string_view value) {
-  w.Put(name);
-  w.Put(": ");
-  for (const auto& h : headers) {
-    if (h.role != role || h.value.empty()) continue;
-    w.Put(h.value);
-    w.Put(", ");
-  }
-  w.Put(value);
-  w.Put("\r\n");
-}
-
-// What the heads add to the received head, at most: the fixed field names and values, plus one
-// byte per field for a missing space after the colon.
-constexpr size_t kAddedFixedBytes = 256;
-
-}  // namespace
-
-void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardContext& ctx,
-                               std::string& out) {
-  // Everything sent comes from the received head (each field at most one byte longer) or the
-  // context; an absolute-form target's authority may also appear as Host.
-  HeadWriter w(out, head.head_size + head.headers.size() + 2 * head.host.size() +
-                        ctx.client_ip.size() + ctx.request_id.size() + ctx.traceparent.size() +
-                        head.upgrade_protocol.size() + kAddedFixedBytes);
-  w.Put(head.method_text);
-  w.Put(' ');
-  // Absolute-form targets are rewritten to origin-form for the upstream, and the authority in
-  // the target replaces the Host field (RFC 9112 §3.2.2): the upstream must see the host ficus
-  // routed on.
-  const bool absolute_form = head.target.empty() || head.target[0] != '/';
-  if (!absolute_form) {
-    w.Put(head.target);
-  } else {
-    w.Put(head.path);
-    if (!head.query.empty()) {
-      w.Put('?');
-      w.Put(head.query);
+  const config::RetryPolicy& policy = shared.config().retry;
+  const uint32_t max_tries =
+      policy.enabled() && replayable && !ex_.head.upgrade && MayRetry(ex_.head) ? policy.max_tries
+                                                                                : 1;
+  if (max_tries > 1) tried_.Clear();
+  size_t endpoint = PickEndpoint(1);  // a retry's endpoint is chosen when it is reserved
+  for (uint32_t try_number = 1;; ++try_number) {
+    if (endpoint == upstream::kNoEndpoint) {
+      co_return Upstream(ErrorKind::kConnectFailed, "no upstream endpoint available", true);
+    }
+    if (max_tries > 1) tried_.Insert(endpoint);
+    ex_.try_number = try_number;
+    ex_.may_retry_status = try_number < max_tries && !policy.on_status.empty();
+    ex_.retry_requested = false;
+    ex_.attempt_deadline_ms =
+        policy.per_try_timeout.count() > 0 ? NowMs() + policy.per_try_timeout.count() : INT64_MAX;
+    Status done = co_await Attempt(endpoint, body_start, replayable);
+    ex_.attempt_deadline_ms = INT64_MAX;
+    bool again = ex_.retry_requested;  // a retryable 5xx, already reserved by RelayResponse
+    if (!done && !ex_.response_started && done.error().side == Side::kUpstream &&
+        done.error().kind != ErrorKind::kOverloaded) {
+      shared.Report(endpoint, upstream::Outcome::kGatewayFailure, NowMs());
+      const ErrorKind k = done.error().kind;
+      const bool wanted = (k == ErrorKind::kConnectFailed && policy.on_connect_failure) ||
+                          ((k == ErrorKind::kUpstreamReset || k == ErrorKind::kUpstreamProtocol) &&
+                           policy.on_reset) ||
+                          (k == ErrorKind::kUpstreamTimeout && policy.on_timeout);
+      again = wanted && try_number < max_tries &&
+              ReserveRetry(try_number + 1, k == ErrorKind::kConnectFailed);
+    }
+    if (!again) co_return done;
+    endpoint = ex_.next_endpoint;
+    // Try again: the whole request is still in the input area.
+    taps_.OnRetry();
+    mem_.in_begin = body_start;
+    ex_.request_body_bytes = 0;
+    ex_.status = 0;
+    if (ex_.backoff_ms > 0) {
+      co_await worker_.loop().Sleep(std::chrono::milliseconds(ex_.backoff_ms));
+      if (closing_) co_return Upstream(ErrorKind::kOverloaded, "ficus is shutting down");
     }
   }
-  // An HTTP/1.0 client cannot take a chunked response, so ask the upstream in HTTP/1.0 too:
-  // it answers with a length or closes, and keep-alive is still offered for the pool.
-  w.Put(ctx.client_is_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  if (absolute_form && !head.host.empty()) w.Header("Host", head.host);
-  for (const auto& h : head.headers) {
-    if (absolute_form && h.role == http::HeaderRole::kHost) continue;
-    switch (h.role) {
-      case http::HeaderRole::kHopByHop:
-      case http::HeaderRole::kExpect:  // ficus answers 100-continue itself
-      case http::HeaderRole::kXForwardedFor:
-      case http::HeaderRole::kXForwardedProto:
-      case http::HeaderRole::kXForwardedHost:
-      case http::HeaderRole::kXRequestId:
-      case http::HeaderRole::kVia:
-      case http::HeaderRole::kContentLength:
-        continue;
-      case http::HeaderRole::kTraceparent:
-        if (!ctx.traceparent.empty()) continue;
-        w.Header(h.name, h.value);
-        break;
-      case http::HeaderRole::kTracestate:
-        if (ctx.drop_tracestate) continue;
-        w.Header(h.name, h.value);
-        break;
-      default:
-        w.Header(h.name, h.value);
-    }
-  }
-  PutContentLength(w, head.headers);
-  PutCombined(w, "X-Forwarded-For", head.headers, http::HeaderRole::kXForwardedFor, ctx.client_ip);
-  w.Put("X-Forwarded-Proto: http\r\n");
-  if (!head.host.empty()) w.Header("X-Forwarded-Host", head.host);
-  PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
-              head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
-  w.Header("X-Request-Id", ctx.request_id);
-  if (!ctx.traceparent.empty()) w.Header("traceparent", ctx.traceparent);
-  if (head.upgrade) {
-    w.Put("Connection: upgrade\r\n");
-    w.Header("Upgrade", head.upgrade_protocol);
-  } else if (ctx.client_is_http10) {
-    w.Put("Connection: keep-alive\r\n");
-  }
-  w.Put("\r\n");
 }
 
-void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
-                                  std::string& out) {
-  HeadWriter w(out,
-               head.head_size + head.headers.size() + ctx.request_id.size() + kAddedFixedBytes);
-  w.Put("HTTP/1.1 ");
-  w.Number(head.status);
-  w.Put(' ');
-  w.Put(head.reason);
-  w.Put("\r\n");
-  bool has_request_id = false;
-  std::string_view upgrade_value;
-  // RFC 9110 §8.6, RFC 9112 §6.1: no Content-Length or Transfer-Encoding in a 204 (or 1xx),
-  // whatever the upstream sent.
-  const bool framing_fields = head.status >= 200 && head.status != 204;
-  for (const auto& h : head.headers) {
-    if (h.role == http::HeaderRole::kHopByHop) {
-      if (ctx.upgrade && http::EqualsIgnoreCase(h.name, "upgrade")) upgrade_value = h.value;
-      continue;
+size_t Session::PickEndpoint(uint32_t try_number) {
+  upstream::ClusterState& c = *ex_.cluster;
+  upstream::ClusterShared& shared = c.shared();
+  const config::Cluster& cc = shared.config();
+  upstream::PickContext ctx;
+  auto mask_words = [&] {  // room for one bitmap of this cluster's endpoints
+    if (avail_words_.size() < shared.mask_words()) avail_words_.resize(shared.mask_words());
+    return std::span<uint64_t>(avail_words_.data(), shared.mask_words());
+  };
+  // Every cluster is filtered: besides health and ejection, an endpoint whose last connect
+  // failed is down for picks. Nothing down (the common case) costs three relaxed loads.
+  if (shared.AnyDown()) {
+    const std::span<uint64_t> words = mask_words();
+    if (shared.AvailableMask(words)) ctx.available = upstream::EndpointMask{words};
+  }
+  if (try_number > 1) ctx.excluded = tried_.mask();
+  ex_.affinity_hit = false;
+  if (const upstream::AffinityIndex* index = c.affinity()) {
+    std::string_view cookie = CookieValue(ex_.head, cc.affinity.cookie);
+    if (!cookie.empty()) {
+      size_t e = index->Find(cookie);
+      if (e != upstream::kNoEndpoint && !ctx.excluded.Contains(e) &&
+          (ctx.available.empty() || ctx.available.Contains(e))) {
+        ex_.affinity_hit = true;
+        return e;
+      }
     }
-    if (h.role == http::HeaderRole::kVia || h.role == http::HeaderRole::kContentLength) continue;
-    if (h.role == http::HeaderRole::kTransferEncoding &&
-        (ctx.dechunk || ctx.rechunk || !framing_fields))
-      continue;
-    if (h.role == http::HeaderRole::kXRequestId) has_request_id = true;
-    w.Header(h.name, h.value);
   }
-  if (framing_fields) PutContentLength(w, head.headers);
-  if (ctx.rechunk) w.Put("Transfer-Encoding: chunked\r\n");
-  PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
-              head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
-  if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
-  if (ctx.upgrade) {
-    w.Put("Connection: upgrade\r\n");
-    if (!upgrade_value.empty()) w.Header("Upgrade", upgrade_value);
-  } else if (!ctx.keep_alive) {
-    w.Put("Connection: close\r\n");
-  } else if (ctx.client_is_http10) {
-    w.Put("Connection: keep-alive\r\n");
+  if (cc.hash_key.kind != config::HashKey::Kind::kNone) {
+    ctx.hash = RequestHash(ex_.head, cc.hash_key, client_ip());
   }
-  w.Put("\r\n");
+  size_t e = c.Pick(ctx);
+  if (e == upstream::kNoEndpoint && try_number > 1) {
+    // Every available endpoint was tried. A retry never goes back to an endpoint that failed
+    // this request; one that is unhealthy or ejected but accepts connections is worth a try
+    // (as in panic mode). A cluster of one endpoint has nothing else: it retries that one.
+    const std::span<uint64_t> words = mask_words();
+    ctx.available =
+        shared.ConnectableMask(words) ? upstream::EndpointMask{words} : upstream::EndpointMask{};
+    e = c.Pick(ctx);
+    if (e == upstream::kNoEndpoint && c.endpoint_count() == 1) {
+      ctx.excluded = {};
+      ctx.available = {};
+      e = c.Pick(ctx);
+    }
+  }
+  return e;
 }
 
-void AppendInterimResponseHead(const http::ResponseHead& head, std::string& out) {
-  HeadWriter w(out, head.head_size + head.headers.size() + kAddedFixedBytes);
-  w.Put("HTTP/1.1 ");
-  w.Number(head.status);
-  w.Put(' ');
-  w.Put(head.reason);
-  w.Put("\r\n");
-  for (const auto& h : head.headers) {
-    if (h.role == http::HeaderRole::kHopByHop || h.role == http::HeaderRole::kContentLength ||
-        h.role == http::HeaderRole::kTransferEncoding) {
-      continue;
-    }
-    w.Header(h.name, h.value);
+bool Session::ReserveRetry(uint32_t next_try, bool connect_failure) {
+  if (closing_ || worker_.draining()) return false;
+  upstream::ClusterState& c = *ex_.cluster;
+  upstream::ClusterShared& shared = c.shared();
+  ex_.backoff_ms = BackoffMs(shared.config().retry, next_try - 1, worker_.Random());
+  if (ex_.deadline_ms != INT64_MAX && NowMs() + ex_.backoff_ms >= ex_.deadline_ms) {
+    return false;  // no time left for another try
   }
-  w.Put("\r\n");
-}
-
-bool AllowedInTrailer(std::string_view name) {
-  static constexpr std::string_view kRefused[] = {
-      // framing and connection
-      "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
-      "proxy-connection", "upgrade",
-      // routing, request modifiers and conditionals
-      "host", "expect", "max-forwards", "range", "if-match", "if-none-match", "if-modified-since",
-      "if-unmodified-since", "if-range", "cache-control", "pragma",
-      // authentication and cookies
-      "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate", "cookie",
-      "set-cookie",
-      // response control data and content format
-      "age", "expires", "date", "location", "retry-after", "vary", "warning", "content-encoding",
-      "content-type", "content-range"};
-  for (std::string_view refused : kRefused) {
-    if (http::EqualsIgnoreCase(name, refused)) return false;
+  // The next try's endpoint is chosen now: when no endpoint is left that this request has not
+  // tried, the failure in hand is the answer (a retryable 5xx is relayed, not dropped for a
+  // retry with nowhere to go), and no budget is spent.
+  ex_.next_endpoint = PickEndpoint(next_try);
+  if (ex_.next_endpoint == upstream::kNoEndpoint) return false;
+  const bool acquired = !ex_.retrying;  // the max_retries breaker counts requests that retry
+  if (acquired && !shared.TryAcquire(upstream::ClusterCounters::kMaxRetries)) return false;
+  // Every retry is paid for: the budget is a rate of retries, not of retrying requests.
+  if (!c.TryStartRetry(NowMs(), connect_failure)) {
+    if (acquired) shared.Release(upstream::ClusterCounters::kMaxRetries);
+    return false;
   }
+  ex_.retrying = true;
+  shared.counters().retries.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-size_t TrailerGate::Pass(const http::ChunkedScanner& scanner, std::string_view scanned) {
+inline void Session::BuildUpstreamHead() {  // Attempt only
   out_.clear();
-  if (!scanner.in_trailer_section() && !scanner.done()) return scanned.size();
-  const size_t at = scanner.trailer_offset();
-  if (scanner.done() && held_.empty() && scanned.size() - at == 2) return scanned.size();
-  held_.append(scanned.substr(at));
-  if (!scanner.done()) return at;
-  // held_: field lines, then the final CRLF, every line validated by the scanner.
-  for (size_t i = 0;;) {
-    const size_t eol = held_.find("\r\n", i);
-    if (eol == i || eol == std::string::npos) break;
-    const std::string_view line(held_.data() + i, eol + 2 - i);
-    if (AllowedInTrailer(line.substr(0, line.find(':')))) out_.append(line);
-    i = eol + 2;
-  }
-  out_.append("\r\n");
-  held_.clear();
-  return at;
+  ForwardContext ctx{client_ip(),
+                     ex_.id(),
+                     ex_.head.version_minor == 0,
+                     taps_.tracing() ? taps_.traceparent() : std::string_view(),
+                     taps_.drop_tracestate(),
+                     added_};
+  AppendUpstreamRequestHead(ex_.head, ctx, out_);
+  ex_.out_is_request = true;
 }
 
-void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]) {
-  // Two hex digits per byte from one table: 16 loads instead of 32 shifts, masks and branches.
-  static constexpr auto kPairs = [] {
-    std::array<char, 512> t{};
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int i = 0; i < 256; ++i) {
-      t[2 * i] = kHex[i >> 4];
-      t[2 * i + 1] = kHex[i & 15];
+net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool replayable) {
+  // The keep-alive-race resend below is the same attempt on the same endpoint (it says nothing
+  // about the endpoint's health), so one OnStart and one OnEnd.
+  taps_.OnEndpoint(ex_, *snapshot_, endpoint);
+  StartAttempt(endpoint);
+  struct AttemptGuard {  // a failed or abandoned attempt still owes the balancer its OnEnd
+    Session& session;
+    ~AttemptGuard() { session.EndAttempt(false); }
+  } guard{*this};
+  upstream::ClusterShared& shared = ex_.cluster->shared();
+  upstream::EndpointPool& pool = ex_.cluster->pool(endpoint);
+
+  for (int attempt = 0;; ++attempt) {
+    BuildUpstreamHead();
+
+    // The resend skips the pool: its connections are as old as the one that just failed.
+    std::unique_ptr<upstream::Connection> conn =
+        attempt == 0 ? pool.Take(NowMs(), ex_.cluster->pool_config().idle_timeout.count())
+                     : nullptr;
+    const bool reused = conn != nullptr;
+    if (reused) {
+      ex_.cluster_cell->connections_reused.Add();
+      upstream_ = conn.get();
+    } else {
+      if (!shared.TryAcquire(upstream::ClusterCounters::kMaxConnections)) {
+        co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_connections is open");
+      }
+      conn = std::make_unique<upstream::Connection>(endpoint);
+      if (shared.limit(upstream::ClusterCounters::kMaxConnections) != 0) {
+        conn->open_connections =
+            &shared.counters().open[upstream::ClusterCounters::kMaxConnections];
+      }
+      if (!shared.TryAcquire(upstream::ClusterCounters::kMaxPending)) {
+        co_return Upstream(ErrorKind::kOverloaded, "circuit breaker max_pending is open");
+      }
+      upstream_ = conn.get();
+      SetDeadline(ex_.cluster->connect_timeout_ms(), Wait::kConnect);
+      taps_.OnConnectStart();
+      net::ErrorCode ec =
+          co_await conn->socket.Connect(worker_.loop(), ex_.cluster->address(endpoint));
+      shared.Release(upstream::ClusterCounters::kMaxPending);
+      if (ec || closing_) {
+        upstream_ = nullptr;
+        ex_.cluster_cell->connect_failures.Add();
+        // Down for every worker's picks at once, not after outlier detection's count or the
+        // next health check: the requests already on their way there would fail the same way.
+        if (!closing_ && ConnectErrorMarksEndpoint(ec)) shared.ConnectFailed(endpoint, NowMs());
+        co_return Upstream(ErrorKind::kConnectFailed,
+                           timed_out_ == Wait::kConnect ? "connect to upstream timed out"
+                                                        : "could not connect to upstream",
+                           true);
+      }
+      ex_.cluster_cell->connections_opened.Add();
+      shared.ConnectSucceeded(endpoint);
+      taps_.OnConnected();
     }
-    return t;
-  }();
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 1
-  auto put_bytes = [&](uint64_t word, int first_byte, int count, char* dst) {
-    for (int i = 0; i < count; ++i) {
-      const unsigned b = (word >> (8 * (7 - first_byte - i))) & 0xFF;
-      std::memcpy(dst + 2 * i, &kPairs[2 * b], 2);
+    ex_.cluster_cell->requests.Add();
+    ++conn->requests;
+
+    ex_.pool_ok = false;
+    Status done = co_await SendRequest(*conn);
+    if (done) done = co_await RelayResponse(*conn);
+    upstream_ = nullptr;
+    if (!done && done.error().retryable && reused && replayable && attempt == 0 && !closing_ &&
+        MayRetry(ex_.head)) {
+      // The upstream closed a pooled connection just as we reused it (the keep-alive race):
+      // nothing of a response came back, and we still hold the whole request. Send it again
+      // on a fresh connection -- unless the method is not idempotent (and no Idempotency-Key
+      // says otherwise): the upstream may have acted on it before closing, and a POST must
+      // not reach the application twice. That request gets a 502.
+      mem_.in_begin = body_start;
+      taps_.OnRetry();
+      continue;
     }
-  };
-  // 8-4-4-4-12: bytes 0-3, 4-5, 6-7 of hi; 0-1, 2-7 of lo.
-  put_bytes(hi, 0, 4, out);
-  out[8] = '-';
-  put_bytes(hi, 4, 2, out + 9);
-  out[13] = '-';
-  put_bytes(hi, 6, 2, out + 14);
-  out[18] = '-';
-  put_bytes(lo, 0, 2, out + 19);
-  out[23] = '-';
-  put_bytes(lo, 2, 6, out + 24);
-}
-
-int StatusFor(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kBadRequest:
-      return 400;
-    case ErrorKind::kHeadTooLarge:
-      return 431;
-    case ErrorKind::kBodyTooLarge:
-      return 413;
-    case ErrorKind::kHeadTimeout:
-      return 408;
-    case ErrorKind::kNotImplemented:
-      return 501;
-    case ErrorKind::kBadVersion:
-      return 505;
-    case ErrorKind::kNoRoute:
-      return 404;
-    case ErrorKind::kConnectFailed:
-      return 502;
-    case ErrorKind::kUpstreamTimeout:
-      return 504;
-    case ErrorKind::kUpstreamReset:
-      return 502;
-    case ErrorKind::kUpstreamProtocol:
-      return 502;
-    case ErrorKind::kOverloaded:
-      return 503;
-    case ErrorKind::kDownstreamClosed:
-    case ErrorKind::kInternal:
-    case ErrorKind::kConfig:
-      return 500;
+    if (done && ex_.pool_ok) {
+      pool.Put(std::move(conn), NowMs(), ex_.cluster->pool_config().max_idle);
+    }
+    co_return done;
   }
-  return 500;
 }
 
-void AppendErrorResponse(const Error& error, std::string_view request_id, bool keep_alive,
-                         std::string& out) {
-  // The request id is the client's (any bytes a header value may hold); the context is ours.
-  std::string body = "{\"error\":";
-  AppendJsonString(body, ErrorKindName(error.kind));
-  body.append(",\"message\":");
-  AppendJsonString(body, error.context ? std::string_view(error.context) : std::string_view());
-  body.append(",\"request_id\":");
-  AppendJsonString(body, request_id);
-  body.append("}\n");
-
-  int status = StatusFor(error.kind);
-  char digits[24];
-  auto number = [&digits](uint64_t n) {
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-    return std::string_view(digits, static_cast<size_t>(end - digits));
-  };
-  out.append("HTTP/1.1 ");
-  out.append(number(status));
-  out.push_back(' ');
-  out.append(http::ReasonPhrase(status));
-  out.append("\r\nContent-Type: application/json\r\nContent-Length: ");
-  out.append(number(body.size()));
-  out.append("\r\nX-Request-Id: ");
-  out.append(request_id);
-  out.append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
-  out.append(body);
+void Session::StartAttempt(size_t endpoint) {
+  ex_.cluster->OnStart(endpoint);
+  ex_.attempt_endpoint = endpoint;
+  ex_.attempt_start_ns = ex_.cluster->wants_latency() ? MonotonicNanos() : 0;
+  ex_.attempt_open = true;
 }
 
+void Session::EndAttempt(bool ok) {
+  if (!ex_.attempt_open) return;
+  ex_.attempt_open = false;
+  const uint64_t latency_us =
+      ex_.attempt_start_ns != 0
+          ? static_cast<uint64_t>(MonotonicNanos() - ex_.attempt_start_ns) / 1000
+          : 0;
+  ex_.cluster->OnEnd(ex_.attempt_endpoint, latency_us, ok);
+}
 }  // namespace ficus::proxy

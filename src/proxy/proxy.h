@@ -1,8 +1,8 @@
 // ficus::proxy — the request lifecycle. The one place that knows the phases:
-//   accept -> read head -> route -> [admit] -> upstream -> respond -> record
-// (admit, cache and offload slot in between route and upstream in later issues; see
-// docs/architecture.md). A Worker is one thread's share of the gateway: its listeners, its
-// connections, its upstream pools, its metric cells. The server module owns the threads.
+//   accept -> read head -> route -> admit -> forward -> relay -> record (fail: any error)
+// Admit runs the route's policies (policy/policy.h); see docs/architecture.md. A Worker is one
+// thread's share of the gateway: its listeners, its connections, its upstream pools, its metric
+// cells. The server module owns the threads.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "net/net.h"
 #include "observe/observe.h"
+#include "policy/policy.h"
 #include "record/record.h"
 #include "route/route.h"
 #include "telemetry/telemetry.h"
@@ -42,6 +43,8 @@ struct Snapshot {
   std::vector<RouteRecord> route_records;
   // Per cluster, shared by every worker: health, ejection, breakers (parallel to clusters).
   std::vector<std::shared_ptr<upstream::ClusterShared>> cluster_shared;
+  // Parallel to config->routes: the policies the admit phase runs, built with the snapshot.
+  std::vector<policy::Chain> route_policies;
 };
 
 // Builds a snapshot. Throws std::runtime_error (startup/reload only) on what validation could

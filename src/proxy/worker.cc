@@ -8,7 +8,7 @@
 #include <random>
 
 #include "base/log.h"
-#include "proxy/internal/forward.h"
+#include "proxy/internal/heads.h"
 #include "proxy/internal/session.h"
 #include "proxy/proxy.h"
 
@@ -35,7 +35,7 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
                                               observe::Registry& registry, uint64_t generation,
                                               const Snapshot* previous) {
   auto snap = std::shared_ptr<Snapshot>(
-      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, {}, generation, {}, {}});
+      new Snapshot{config, route::RouteTable(*config), {}, {}, {}, {}, generation, {}, {}, {}});
   for (const auto& r : config->routes) snap->route_stats.push_back(registry.Route(r.name));
   for (const auto& r : config->routes) {  // capture files open here, on the main thread
     Snapshot::RouteRecord rr;
@@ -48,6 +48,9 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
     }
     snap->route_records.push_back(rr);
   }
+  // Each route's policies, in policy::Order. No config key builds one yet: every chain is
+  // empty, and the admit phase costs a route nothing.
+  snap->route_policies.resize(config->routes.size());
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
     auto& endpoints = snap->endpoint_stats.emplace_back();

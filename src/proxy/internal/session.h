@@ -1,4 +1,9 @@
-// A downstream connection and the exchanges on it, phase by phase. Internal to proxy/.
+// A downstream connection and the exchanges on it. The session owns the connection (its memory
+// block, keep-alive, pipelining, timeouts, lingering close); the Exchange owns one request; the
+// phases own the flow, each in its own file:
+//   read_head.cc -> exchange.cc (route, then the runner) -> admit.cc -> forward.cc (pick,
+//   attempt, retry) -> send.cc -> relay.cc / relay_decoded.cc / tunnel.cc, and fail.cc, the
+//   one place an Error becomes an answer. The taps (taps.h) observe. Internal to proxy/.
 #pragma once
 
 #include <memory>
@@ -7,17 +12,44 @@
 
 #include "http/http.h"
 #include "net/net.h"
+#include "proxy/internal/exchange.h"
+#include "proxy/internal/taps.h"
 #include "proxy/proxy.h"
 
 namespace ficus::proxy {
+
+// The exchange memory of a connection: a worker block (see session.cc for its layout) holding
+// the downstream input, the parsed header fields and the transfer buffer (request body chunks,
+// then the upstream response). Released while parked. Nothing here is malloc'd per exchange: an
+// idle connection's freed memory goes back to the OS instead of fragmenting the heap.
+struct ExchangeMemory {
+  static constexpr size_t kInCap = 16 * 1024;  // downstream input; larger heads move to big_in
+  static constexpr size_t kBlockFields = 100;  // header fields per direction stored in the block
+
+  char* block = nullptr;
+  std::unique_ptr<char[]> big_in;  // heads larger than kInCap, up to limits.max_head_bytes
+  char* in = nullptr;
+  size_t in_cap = 0;
+  size_t in_begin = 0;  // start of unconsumed downstream bytes
+  size_t in_end = 0;
+  char* xfer = nullptr;
+  size_t xfer_cap = 0;
+  std::span<http::Header> req_fields;   // in the block, or big_fields past the block's share
+  std::span<http::Header> resp_fields;  // in the block
+  std::vector<http::Header> big_fields;
+
+  size_t Pending() const { return in_end - in_begin; }
+  std::string_view PendingBytes() const { return {in + in_begin, Pending()}; }
+  // The tail of the block, where the taps keep the exchange's record; null without a block.
+  char* record_area() const {
+    return block ? block + Worker::kBlockSize - Taps::kRecordBytes : nullptr;
+  }
+};
 
 class Session final : public net::TimeoutList::Entry {
  public:
   Session(Worker& worker, net::Socket socket);
   ~Session() override;
-
-  // The tail of the exchange block holds the access-log/trace record of the current exchange.
-  static constexpr size_t kRecordBytes = (sizeof(observe::ExchangeRecord) + 63) / 64 * 64;
 
   // Serves requests until the connection closes. Owns nothing but its own state.
   net::Task<void> Run();
@@ -34,6 +66,8 @@ class Session final : public net::TimeoutList::Entry {
   void WatchListener(const bool* removed) { listener_removed_ = removed; }
 
  private:
+  friend class PhaseTest;  // tests/proxy/phases_test.cc drives each phase alone
+
   enum class Wait : uint8_t {
     kNone,
     kIdle,
@@ -50,166 +84,99 @@ class Session final : public net::TimeoutList::Entry {
   enum class Next : uint8_t { kRequest, kClose };
 
   // --- phases ---
-  net::Task<Result<Next>> ReadHead();
-  void TakeCurrentSnapshot();  // the worker's, if a reload changed it
-  net::Task<bool> Exchange();  // route -> upstream -> respond -> record; true = keep going
-  net::Task<Status> Forward(const config::Route& route);
+  net::Task<Result<Next>> ReadHead();  // read_head.cc
+  void TakeCurrentSnapshot();          // the worker's, if a reload changed it
+  net::Task<bool> RunExchange();       // exchange.cc: the runner; true = keep going
+  void BeginExchange();                // the snapshot, deadlines, the request id, the taps' begin
+  Status Route();                      // the route and its policies, or the Error to answer
+  net::Task<StepResult> Admit();       // admit.cc: the route's policies
+  net::Task<Status> Forward(const config::Route& route);  // forward.cc
   // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
   net::Task<Status> Attempt(size_t endpoint, size_t body_start, bool replayable);
   size_t PickEndpoint(uint32_t try_number);
   // Reserves a retry (an endpoint this request has not tried, the budget, the max_retries
-  // breaker, back-off before the deadline) and sets next_endpoint_; false = no retry.
+  // breaker, back-off before the deadline) and sets ex_.next_endpoint; false = no retry.
   // `connect_failure`: the failed try never reached the application.
   bool ReserveRetry(uint32_t next_try, bool connect_failure = false);
-  net::Task<Status> SendRequest(upstream::Connection& conn, bool* retryable);
-  net::Task<Status> RelayResponse(upstream::Connection& conn, bool* retryable);
+  // The balancer's view of the upstream attempt: StartAttempt calls OnStart, EndAttempt the
+  // one OnEnd that every OnStart is owed (later calls do nothing). Attempt's guard ends an
+  // attempt that no response head ended as failed, on every path out.
+  void StartAttempt(size_t endpoint);
+  void EndAttempt(bool ok);
+  // send.cc. An Error that is `retryable` says the upstream cannot have acted on the request
+  // (nothing of a response came back): what lets Attempt resend it after the keep-alive race.
+  net::Task<Status> SendRequest(upstream::Connection& conn);
+  net::Task<Status> RelayResponse(upstream::Connection& conn);  // relay.cc
   net::Task<Status> RelayBody(upstream::Connection& conn, const http::ResponseHead& resp,
                               size_t head_size, size_t got);
   // A body under a compression transfer coding: decoded, re-chunked for HTTP/1.1 clients.
   net::Task<Status> RelayDecodedBody(upstream::Connection& conn, const http::ResponseHead& resp,
                                      size_t head_size, size_t got);
-  net::Task<void> Tunnel(upstream::Connection& conn);
+  net::Task<void> Tunnel(upstream::Connection& conn);  // tunnel.cc
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
-  net::Task<void> Fail(const Error& error);
-  void Record(int status);
-  // A 5xx for a routed request: copies the request head (as sent, or as it would have been
-  // sent, upstream) and the response head into this worker's error sample ring. A memcpy; a
-  // full ring drops the sample.
-  void SampleError(std::string_view request_head, std::string_view response_head);
+  net::Task<void> Fail(const Error& error);  // fail.cc
+  // Answers the request with `answer` (a policy's), through the same writer as Fail.
+  net::Task<void> Answer(const policy::Answer& answer);
+  // Before an answer of ficus's own: a request whose body was not read (or `out_of_sync`: a
+  // malformed one) leaves the stream out of sync: close after answering. A body that is
+  // already here whole is skipped instead, and the connection kept if `keep_if_skipped`.
+  void SettleUnreadBody(bool out_of_sync, bool keep_if_skipped);
+  bool MayKeepAlive() const { return ex_.keep_alive && !worker_.draining() && !ListenerRemoved(); }
 
-  // --- observation (session_observe.cc): metrics cells, access log and trace record ---
-  // At the start of an exchange: trace ids and the upstream traceparent, the sampling
-  // decisions, and (when sampled) the request's strings copied into the record. `parsed` is
-  // false for a request whose head was rejected.
-  void BeginObserve(bool parsed);
-  void EnterRoute(observe::TrafficStats* stats);  // counts the request, in flight
-  void CountClientKey();                          // the route's heavy-hitter sketch
-  void EnterCluster();                            // after cluster_ is set
-  void EnterEndpoint(size_t endpoint);            // after the pick
-  // --- cacheability sample (session_repeat.cc): 1 in telemetry.repeat_sample routed requests
-  // has its GET/HEAD 200 response body hashed as it is relayed, then counted in the route's
-  // RepeatSketch. Unsampled requests pay one countdown decrement (EnterRoute).
-  void StartRepeatSample();
-  // Body bytes as sent downstream (not for a chunked body relayed with its framing: the
-  // scanner hands its payload to the hasher instead).
-  void HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n);
-  void FinishRepeatSample(const http::ResponseHead& resp);
-
-  // --- helpers ---
-  void SetDeadline(int64_t after_ms, Wait what);
-  int64_t upstream_timeout_ms() const;
+  // --- helpers (session.cc) ---
+  // Inline: every phase sets deadlines, and each is a few compares and a store.
+  void SetDeadline(int64_t after_ms, Wait what) {
+    waiting_ = what;
+    timed_out_ = Wait::kNone;
+    int64_t at = NowMs() + after_ms;
+    if (ex_.deadline_ms < at && what != Wait::kIdle && what != Wait::kPark) {
+      at = ex_.deadline_ms;  // the total request deadline bounds every phase
+    }
+    if (ex_.attempt_deadline_ms < at && (what == Wait::kConnect || what == Wait::kUpstreamSend ||
+                                         what == Wait::kUpstreamResponse)) {
+      at = ex_.attempt_deadline_ms;  // per_try_timeout bounds one try, up to its response head
+    }
+    net::TimeoutList::Entry::SetDeadline(at);
+  }
+  int64_t upstream_timeout_ms() const {
+    if (ex_.route && ex_.route->upstream_timeout) return ex_.route->upstream_timeout->count();
+    return snapshot_->config->timeouts.upstream_response.count();
+  }
   int64_t NowMs() const { return worker_.loop().NowMs(); }
   Error TimeoutError() const;
   Error ReadError(const net::ErrorCode& ec, Side side) const;
   void EnsureMemory();
   void ReleaseMemory();
   void SizeRequestFields(uint32_t max_header_count);
-  size_t Pending() const { return in_end_ - in_begin_; }
+  size_t Pending() const { return mem_.Pending(); }
   void CompactInput();
   net::Task<Status> WriteDownstream(iovec* iov, int count);
-  // The balancer's view of the upstream attempt: StartAttempt calls OnStart, EndAttempt the
-  // one OnEnd that every OnStart is owed (later calls do nothing). Forward's guard ends an
-  // attempt that no response head ended as failed, on every path out.
-  void StartAttempt(size_t endpoint);
-  void EndAttempt(bool ok);
+  std::string_view client_ip() const { return {client_ip_, client_ip_len_}; }
+  // The upstream request head of this exchange into out_ (forward.cc, inline there).
+  void BuildUpstreamHead();
+  bool ListenerRemoved() const { return listener_removed_ != nullptr && *listener_removed_; }
 
   Worker& worker_;
   net::Socket client_;
   std::shared_ptr<const Snapshot> snapshot_;  // the config this exchange runs on
   char client_ip_[48] = {};
   size_t client_ip_len_ = 0;
-  // observe::HashClient of this exchange's client key (CountClientKey), for the route's sketch
-  // of distinct clients.
-  uint64_t client_key_hash_ = 0;
-
-  // Exchange memory (a worker block, see session.cc for its layout): downstream input, the
-  // parsed header fields, and the transfer buffer (request body chunks, then the upstream
-  // response). Released while parked. Nothing here is malloc'd per exchange: an idle
-  // connection's freed memory goes back to the OS instead of fragmenting the heap.
-  char* block_ = nullptr;
-  std::unique_ptr<char[]> big_in_;  // heads larger than kInCap, up to limits.max_head_bytes
-  char* in_ = nullptr;
-  size_t in_cap_ = 0;
-  size_t in_begin_ = 0;  // start of unconsumed downstream bytes
-  size_t in_end_ = 0;
-  char* xfer_ = nullptr;
-  size_t xfer_cap_ = 0;
-  std::string out_;  // heads we write; its capacity is kept for the connection's life
-  std::span<http::Header> req_fields_;   // in the block, or big_fields_ past kBlockFields
-  std::span<http::Header> resp_fields_;  // in the block
-  std::vector<http::Header> big_fields_;
-
-  // The current exchange.
-  http::RequestHead head_;
-  char request_id_[128] = {};
-  size_t request_id_len_ = 0;
-  int64_t start_ns_ = 0;
-  int64_t request_deadline_ms_ = INT64_MAX;
-  bool keep_alive_ = true;
-  bool request_body_done_ = true;  // every request body byte was read from the client
-  bool response_started_ = false;  // a response head went out: errors can only close now
-  uint64_t request_body_bytes_ = 0;
-  uint64_t response_body_bytes_ = 0;
-  int status_ = 0;
-  const config::Route* route_ = nullptr;
-  observe::RouteCell* route_cell_ = nullptr;
-  observe::ClusterCell* cluster_cell_ = nullptr;
-  std::shared_ptr<upstream::ClusterState> cluster_;  // kept alive across a reload
-  bool pool_ok_ = false;         // the upstream connection may serve another request
-  bool out_is_request_ = false;  // out_ holds this exchange's upstream request head
-  size_t attempt_endpoint_ = 0;
-  // Observation of the current exchange (session_observe.cc). Times are monotonic ns, 0 when
-  // the phase did not happen.
-  observe::TrafficStats* route_stats_ = nullptr;
-  observe::TrafficCell* cluster_traffic_ = nullptr;
-  observe::TrafficStats* endpoint_stats_ = nullptr;
-  observe::ExchangeRecord* record_ = nullptr;  // in the block; set when logged or traced
-  const char* last_error_ = nullptr;
-  int64_t upstream_start_ns_ = 0;
-  int64_t connect_start_ns_ = 0;
-  int64_t connected_ns_ = 0;
-  int64_t sent_ns_ = 0;
-  int64_t first_byte_ns_ = 0;
-  uint16_t upstream_status_ = 0;
-  uint8_t retries_ = 0;
-  bool log_this_ = false;
-  bool trace_this_ = false;
-  bool tracing_ = false;          // the upstream gets traceparent_ (tracing is configured)
-  bool drop_tracestate_ = false;  // the client's tracestate is not forwarded
-  char traceparent_[http::kTraceParentSize] = {};
-  int64_t attempt_start_ns_ = 0;  // 0 when the balancer does not use latency
-  bool attempt_open_ = false;     // OnStart was called and its OnEnd is still owed
-  // `record:` on the route: this exchange's capture slot (null when not recorded).
-  record::Recorder* recorder_ = nullptr;
-  record::Slot* record_slot_ = nullptr;
-  void CommitRecord();
-  // The cacheability sample of this exchange (StartRepeatSample); false on most exchanges.
-  bool repeat_sample_ = false;
-  uint64_t repeat_key_ = 0;  // hash of method, host, path and query
-  observe::BodyHasher repeat_hasher_;
-  // This request carried the running assessment's secret (X-Ficus-Synthetic, CountClientKey):
-  // Record also counts it in the route cell's `synthetic` counts, which the SLOs subtract.
-  bool synthetic_ = false;
-
-  // Retries (issue 3). The request stays in the input area; a retry rewinds in_begin_.
-  upstream::EndpointSet tried_;        // endpoints this request tried (grows once per connection)
+  uint64_t exchanges_ = 0;  // requests read on this connection (the first waits request_head)
+  ExchangeMemory mem_;
+  std::string out_;    // heads we write; its capacity is kept for the connection's life
+  std::string added_;  // fields the policies added to this request (capacity kept)
+  Exchange ex_;        // the current request, reset by value before each head
+  Taps taps_;
+  // Retries: connection-lifetime scratch, capacity kept. The request stays in the input area;
+  // a retry rewinds mem_.in_begin.
+  upstream::EndpointSet tried_;        // endpoints this request tried
   std::vector<uint64_t> avail_words_;  // the health mask of the current pick
-  int64_t attempt_deadline_ms_ = INT64_MAX;  // per_try_timeout, until the response head
-  int64_t backoff_ms_ = 0;                   // before the next try
-  uint32_t try_number_ = 1;                  // of the current request, from 1
-  bool may_retry_status_ = false;            // a retryable 5xx may be retried instead of relayed
-  bool retry_requested_ = false;             // RelayResponse took a retryable 5xx: try again
-  bool retrying_ = false;                    // this request holds the max_retries breaker
-  size_t next_endpoint_ = 0;                 // the endpoint ReserveRetry chose
-  bool affinity_hit_ = false;                // the client's affinity cookie chose the endpoint
-
   // Timeouts and cancellation.
   Wait waiting_ = Wait::kNone;
   Wait timed_out_ = Wait::kNone;
   upstream::Connection* upstream_ = nullptr;  // to cancel on timeout
   bool closing_ = false;                      // drain/abort asked us to stop
   const bool* listener_removed_ = nullptr;    // WatchListener
-  bool ListenerRemoved() const { return listener_removed_ != nullptr && *listener_removed_; }
 };
 
 }  // namespace ficus::proxy

@@ -1,10 +1,10 @@
-// The session's observation hooks: the record phase (metrics cells, access log, trace) and
-// the per-exchange setup it needs (trace context, sampling). Kept apart from session.cc so the
-// lifecycle reads as phases; everything here runs on the worker and allocates nothing.
+// The taps' out-of-line parts: the record at the end (metrics cells, access log, trace), the
+// per-exchange setup it needs (trace context, sampling), routing's counts and the error samples.
+// Everything here runs on the worker and allocates nothing.
+#include "proxy/internal/taps.h"
+
 #include <algorithm>
 #include <cstring>
-
-#include "proxy/internal/session.h"
 
 namespace ficus::proxy {
 namespace {
@@ -15,7 +15,7 @@ uint64_t MicrosBetween(int64_t from, int64_t to) {
 
 }  // namespace
 
-void Session::BeginObserve(bool parsed) {
+void Taps::Begin(const Exchange& ex, std::string_view client_ip, char* record_area, bool parsed) {
   route_stats_ = nullptr;
   cluster_traffic_ = nullptr;
   endpoint_stats_ = nullptr;
@@ -28,6 +28,7 @@ void Session::BeginObserve(bool parsed) {
   tracing_ = false;
   repeat_sample_ = false;
   synthetic_ = false;
+  client_key_hash_ = 0;
   drop_tracestate_ = false;
   observe::AccessLog* log = worker_.access_log();
   observe::Tracer* tracer = worker_.tracer();
@@ -38,18 +39,18 @@ void Session::BeginObserve(bool parsed) {
     // client's tracestate goes on only with its parent, and only when it is valid.
     http::TraceParent parent;
     const bool continued =
-        head_.traceparent_count == 1 && http::ParseTraceParent(head_.traceparent, &parent);
+        ex.head.traceparent_count == 1 && http::ParseTraceParent(ex.head.traceparent, &parent);
     if (continued) {
       tracer->Begin(worker_.id(), parent.trace_id, parent.parent_id, parent.sampled(), &ids);
     } else {
       tracer->Begin(worker_.id(), nullptr, nullptr, false, &ids);
     }
     drop_tracestate_ = !continued;
-    if (continued && head_.tracestate_count != 0) {
+    if (continued && ex.head.tracestate_count != 0) {
       // Several tracestate fields are one list: valid together or dropped together (they are
       // forwarded as they came, which a recipient combines into the same list).
       http::TraceStateList list;
-      for (const http::Header& h : head_.headers) {
+      for (const http::Header& h : ex.head.headers) {
         if (h.role == http::HeaderRole::kTracestate && !list.Add(h.value)) break;
       }
       drop_tracestate_ = !list.valid();
@@ -60,37 +61,42 @@ void Session::BeginObserve(bool parsed) {
     tracing_ = true;
     trace_this_ = ids.sampled;
   }
-  if ((log_this_ || trace_this_) && block_ != nullptr) {
-    record_ =
-        reinterpret_cast<observe::ExchangeRecord*>(block_ + Worker::kBlockSize - kRecordBytes);
+  if ((log_this_ || trace_this_) && record_area != nullptr) {
+    record_ = reinterpret_cast<observe::ExchangeRecord*>(record_area);
     if (parsed) {
-      record_->Begin(start_ns_, head_.method_text, {request_id_, request_id_len_},
-                     {client_ip_, client_ip_len_}, head_.host, head_.path, head_.user_agent);
+      record_->Begin(ex.start_ns, ex.head.method_text, ex.id(), client_ip, ex.head.host,
+                     ex.head.path, ex.head.user_agent);
     } else {
-      record_->Begin(start_ns_, {}, {request_id_, request_id_len_}, {client_ip_, client_ip_len_},
-                     {}, {}, {});
+      record_->Begin(ex.start_ns, {}, ex.id(), client_ip, {}, {}, {});
     }
     record_->trace = ids;
   }
 }
 
-void Session::EnterRoute(observe::TrafficStats* stats) {
-  route_stats_ = stats;
-  route_cell_ = &stats->Cell(worker_.id());
-  route_cell_->requests.Add();
-  route_cell_->in_flight.Add(1);
-  CountClientKey();
+void Taps::OnRouted(Exchange& ex, const Snapshot& snap, int route, std::string_view client_ip,
+                    std::string_view raw_head) {
+  route_stats_ = snap.route_stats[route];
+  ex.route_cell = &route_stats_->Cell(worker_.id());
+  ex.route_cell->requests.Add();
+  ex.route_cell->in_flight.Add(1);
+  CountClientKey(ex, client_ip);
   if (--worker_.repeat_countdown() == 0) [[unlikely]]
-    StartRepeatSample();
+    StartRepeatSample(ex, snap);
+  if (const auto& rec = snap.route_records[route]; rec.recorder && record::Sample(rec.sample)) {
+    recorder_ = rec.recorder;  // a copy of the head now, body bytes as they pass
+    record_slot_ =
+        recorder_->Begin(worker_.id(), rec.policy, raw_head,
+                         ex.head.framing == http::BodyFraming::kChunked, rec.max_body_bytes);
+  }
 }
 
 // Who sends this request, for the report's noisy clients and its distinct clients (one
 // identity for both, so "active users" behind one NAT or proxy address are still told apart):
 // the API key, else the user, else the address. A stack buffer and one scan of the parsed
 // fields (~20-40 ns; no allocation).
-void Session::CountClientKey() {
+void Taps::CountClientKey(const Exchange& ex, std::string_view client_ip) {
   std::string_view api_key, user, synthetic;
-  for (const http::Header& h : head_.headers) {
+  for (const http::Header& h : ex.head.headers) {
     if (api_key.empty() && http::EqualsIgnoreCase(h.name, "x-api-key")) {
       api_key = h.value;
     } else if (user.empty() && http::EqualsIgnoreCase(h.name, "x-user")) {
@@ -112,26 +118,26 @@ void Session::CountClientKey() {
   };
   const std::string_view key = !api_key.empty() ? compose("key:", api_key)
                                : !user.empty()  ? compose("user:", user)
-                                                : compose("addr:", {client_ip_, client_ip_len_});
+                                                : compose("addr:", client_ip);
   client_key_hash_ = observe::HashClient(key);
-  route_cell_->keys.Add(client_key_hash_, key);
+  ex.route_cell->keys.Add(client_key_hash_, key);
 }
 
-void Session::EnterCluster() {
-  cluster_traffic_ = &cluster_->stats()->traffic.Cell(worker_.id());
+void Taps::OnCluster(const Exchange& ex) {
+  cluster_traffic_ = &ex.cluster->stats()->traffic.Cell(worker_.id());
   cluster_traffic_->requests.Add();
   cluster_traffic_->in_flight.Add(1);
 }
 
-void Session::EnterEndpoint(size_t endpoint) {
+void Taps::OnEndpoint(const Exchange& ex, const Snapshot& snap, size_t endpoint) {
   // Only the record (span start, "upstream.pick") needs this time: a clock read is ~25 ns.
   if (record_ != nullptr && upstream_start_ns_ == 0) upstream_start_ns_ = MonotonicNanos();
   if (endpoint_stats_ != nullptr) {  // a retry: the previous try's endpoint is done with it
     endpoint_stats_->Cell(worker_.id()).in_flight.Add(-1);
     endpoint_stats_ = nullptr;
   }
-  const auto& per_cluster = snapshot_->endpoint_stats;
-  const size_t c = route_ ? route_->cluster_index : per_cluster.size();
+  const auto& per_cluster = snap.endpoint_stats;
+  const size_t c = ex.route ? ex.route->cluster_index : per_cluster.size();
   if (c >= per_cluster.size() || endpoint >= per_cluster[c].size()) return;
   endpoint_stats_ = per_cluster[c][endpoint];
   observe::TrafficCell& cell = endpoint_stats_->Cell(worker_.id());
@@ -139,13 +145,14 @@ void Session::EnterEndpoint(size_t endpoint) {
   cell.in_flight.Add(1);
 }
 
-void Session::Record(int status) {
+void Taps::Record(const Exchange& ex) {
+  const int status = ex.status;
   const int64_t now = MonotonicNanos();
   const int cls = observe::StatusClassIndex(status);
   worker_.server_stats().responses[cls].Add();
   // Each value goes to up to three cells (route, cluster, endpoint): bucket it once.
   using observe::Histogram;
-  const uint64_t duration_us = MicrosBetween(start_ns_, now);
+  const uint64_t duration_us = MicrosBetween(ex.start_ns, now);
   const int duration_bucket = Histogram::BucketFor(duration_us);
   const bool connected = connected_ns_ != 0;
   const uint64_t connect_us = connected ? MicrosBetween(connect_start_ns_, connected_ns_) : 0;
@@ -154,7 +161,7 @@ void Session::Record(int status) {
   const uint64_t first_byte_us = first_byte ? MicrosBetween(sent_ns_, first_byte_ns_) : 0;
   const int first_byte_bucket = first_byte ? Histogram::BucketFor(first_byte_us) : 0;
   observe::TrafficCell* cells[3] = {
-      route_cell_, cluster_traffic_,
+      ex.route_cell, cluster_traffic_,
       endpoint_stats_ ? &endpoint_stats_->Cell(worker_.id()) : nullptr};
   for (observe::TrafficCell* c : cells) {
     if (c == nullptr) continue;
@@ -162,16 +169,16 @@ void Session::Record(int status) {
     c->responses[cls].Add();
     c->codes.Add(status);
     c->duration.RecordInBucket(duration_bucket, duration_us);
-    c->request_bytes.Add(request_body_bytes_);
-    c->response_bytes.Add(response_body_bytes_);
+    c->request_bytes.Add(ex.request_body_bytes);
+    c->response_bytes.Add(ex.response_body_bytes);
     if (connected) c->upstream_connect.RecordInBucket(connect_bucket, connect_us);
     if (first_byte) c->upstream_first_byte.RecordInBucket(first_byte_bucket, first_byte_us);
   }
-  if (route_cell_ != nullptr) route_cell_->clients.Add(client_key_hash_);
-  if (synthetic_ && route_cell_ != nullptr) [[unlikely]] {
-    route_cell_->synthetic.requests.Add();
-    if (cls == 4) route_cell_->synthetic.errors.Add();
-    route_cell_->synthetic.duration.Record(duration_us);
+  if (ex.route_cell != nullptr) ex.route_cell->clients.Add(client_key_hash_);
+  if (synthetic_ && ex.route_cell != nullptr) [[unlikely]] {
+    ex.route_cell->synthetic.requests.Add();
+    if (cls == 4) ex.route_cell->synthetic.errors.Add();
+    ex.route_cell->synthetic.duration.Record(duration_us);
   }
   if (record_ == nullptr) return;
   observe::ExchangeRecord& r = *record_;
@@ -182,18 +189,26 @@ void Session::Record(int status) {
   r.connected_ns = connected_ns_;
   r.sent_ns = sent_ns_;
   r.first_byte_ns = first_byte_ns_;
-  r.bytes_in = request_body_bytes_;
-  r.bytes_out = response_body_bytes_;
+  r.bytes_in = ex.request_body_bytes;
+  r.bytes_out = ex.response_body_bytes;
   r.status = static_cast<uint16_t>(status);
   r.upstream_status = upstream_status_;
   r.upstream_failed = upstream_start_ns_ != 0 && upstream_status_ == 0;
   r.retries = retries_;
   r.route = route_stats_ ? &route_stats_->name : nullptr;
-  r.cluster = cluster_ ? &cluster_->stats()->name : nullptr;
+  r.cluster = ex.cluster ? &ex.cluster->stats()->name : nullptr;
   r.endpoint = endpoint_stats_ ? &endpoint_stats_->name : nullptr;
   r.error = last_error_;
   if (log_this_) worker_.access_log()->Submit(worker_.id(), r);
   if (trace_this_) worker_.tracer()->Submit(worker_.id(), r);
+}
+
+void Taps::SampleError(const Exchange& ex, std::string_view request_head,
+                       std::string_view response_head) {
+  telemetry::ErrorSampler* sampler = worker_.error_sampler();
+  if (sampler == nullptr || ex.route == nullptr) return;
+  sampler->Push(worker_.id(), WallMicros() / 1000, ex.route->name, ex.status, ex.id(), request_head,
+                response_head);
 }
 
 }  // namespace ficus::proxy

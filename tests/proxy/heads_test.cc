@@ -1,5 +1,5 @@
 // The header rules of forwarding: what goes upstream and what comes back downstream.
-#include "proxy/internal/forward.h"
+#include "proxy/internal/heads.h"
 
 #include <gtest/gtest.h>
 

@@ -1,19 +1,19 @@
 // The cacheability sample: 1 in `telemetry.repeat_sample` routed requests (a per-worker
-// countdown, decremented in EnterRoute) that is a GET or HEAD has its 200 response body hashed
+// countdown, decremented in OnRouted) that is a GET or HEAD has its 200 response body hashed
 // as RelayBody forwards it (payload bytes only, never chunk framing; the first 64 KiB and the
 // length), keyed by method + host + path + query, and counted in the route's RepeatSketch when
 // the whole body went out. Everything here runs only for sampled requests.
-#include "proxy/internal/session.h"
+#include "proxy/internal/taps.h"
 
 namespace ficus::proxy {
 
-void Session::StartRepeatSample() {
-  const uint32_t every = snapshot_->config->telemetry.repeat_sample;
+void Taps::StartRepeatSample(const Exchange& ex, const Snapshot& snap) {
+  const uint32_t every = snap.config->telemetry.repeat_sample;
   if (every == 0) {  // off: count down from the largest value, check again then
     worker_.repeat_countdown() = UINT32_MAX;
     return;
   }
-  if (head_.method != http::Method::kGet && head_.method != http::Method::kHead) {
+  if (ex.head.method != http::Method::kGet && ex.head.method != http::Method::kHead) {
     worker_.repeat_countdown() = 1;  // the next routed request takes this sample
     return;
   }
@@ -21,7 +21,7 @@ void Session::StartRepeatSample() {
   // FNV-1a over the parts, each closed by a value no byte can take (0x100), so parts cannot
   // run into each other; then the splitmix64 finalizer (the sketch indexes by the low bits).
   uint64_t h = 0xcbf29ce484222325ull;
-  for (std::string_view part : {head_.method_text, head_.host, head_.path, head_.query}) {
+  for (std::string_view part : {ex.head.method_text, ex.head.host, ex.head.path, ex.head.query}) {
     for (char c : part) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
     h = (h ^ 0x100) * 0x100000001b3ull;
   }
@@ -35,15 +35,15 @@ void Session::StartRepeatSample() {
   repeat_sample_ = true;
 }
 
-void Session::HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n) {
+void Taps::HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n) {
   if (resp.framing == http::BodyFraming::kChunked && !dechunk) return;
   repeat_hasher_.Update(data, n);
 }
 
-void Session::FinishRepeatSample(const http::ResponseHead& resp) {
+void Taps::FinishRepeatSample(const Exchange& ex, const http::ResponseHead& resp) {
   repeat_sample_ = false;
-  if (resp.status != 200 || route_cell_ == nullptr) return;
-  if (head_.method == http::Method::kHead) {
+  if (resp.status != 200 || ex.route_cell == nullptr) return;
+  if (ex.head.method == http::Method::kHead) {
     // No body to compare: what the upstream says about it (length and validators) stands in.
     const uint64_t length =
         resp.framing == http::BodyFraming::kContentLength ? resp.content_length : 0;
@@ -53,7 +53,7 @@ void Session::FinishRepeatSample(const http::ResponseHead& resp) {
         repeat_hasher_.Update(h.value.data(), h.value.size());
     }
   }
-  route_cell_->repeats.Add(repeat_key_, repeat_hasher_.Finish());
+  ex.route_cell->repeats.Add(repeat_key_, repeat_hasher_.Finish());
 }
 
 }  // namespace ficus::proxy

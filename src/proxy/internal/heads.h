@@ -14,11 +14,13 @@ namespace ficus::proxy {
 struct ForwardContext {
   std::string_view client_ip;     // appended to X-Forwarded-For
   std::string_view request_id;    // sent as X-Request-Id
-  bool client_is_http10 = false;  // upstream request is sent as HTTP/1.0 (see forward.cc)
+  bool client_is_http10 = false;  // upstream request is sent as HTTP/1.0 (see heads.cc)
   // Tracing on: the traceparent to send (replacing the client's); empty = tracing off, the
   // client's Trace Context fields pass through untouched.
   std::string_view traceparent = {};
   bool drop_tracestate = false;  // the client's tracestate was invalid or its trace restarted
+  // Fields the route's policies added (raw "Name: value\r\n" lines), sent after the client's.
+  std::string_view added = {};
 };
 
 // Appends the request head to send upstream to `out`.
@@ -71,6 +73,13 @@ void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]);
 
 // The HTTP status for an error answered by ficus itself (the Fail phase's one mapping).
 int StatusFor(ErrorKind kind);
+
+// A complete response ficus answers itself: status line, Content-Type (when given),
+// Content-Length, the raw `fields` ("Name: value\r\n" lines), X-Request-Id, Connection: close
+// unless `keep_alive`, then the body.
+void AppendAnswer(int status, std::string_view fields, std::string_view content_type,
+                  std::string_view body, std::string_view request_id, bool keep_alive,
+                  std::string& out);
 
 // A complete error response: status line, JSON content type and length, X-Request-Id,
 // Connection, and {"error":..,"message":..,"request_id":..}.
