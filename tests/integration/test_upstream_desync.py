@@ -59,13 +59,19 @@ TRIGGERS = [
 ]
 
 
-class PooledConnectionDesync(FicusTestCase):
+class BehindOneWorker(FicusTestCase):
+    """One hostile upstream and one ficus worker for the whole class: every request shares one
+    pool."""
+
     @classmethod
     def setUpClass(cls):
         cls.up = HostileUpstream().start()
         cls.addClassCleanup(cls.up.stop)
         cls.ficus = cls.start_ficus_for_class(make_config(
             {"app": ["127.0.0.1:%d" % cls.up.port]}, [{"name": "all", "cluster": "app"}]))
+
+
+class PooledConnectionDesync(BehindOneWorker):
 
     def check_trigger(self, name, method, path, body, wait):
         trigger(self.ficus.port, method, path, body)
@@ -174,13 +180,7 @@ class UnderscoreHeaders(FicusTestCase):
         self.assertIn("transfer_encoding", names)
 
 
-class ProxyDuties(FicusTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = HostileUpstream().start()
-        cls.addClassCleanup(cls.up.stop)
-        cls.ficus = cls.start_ficus_for_class(make_config(
-            {"app": ["127.0.0.1:%d" % cls.up.port]}, [{"name": "all", "cluster": "app"}]))
+class ProxyDuties(BehindOneWorker):
 
     def test_early_hints_reach_http11_clients(self):
         r = request(self.ficus.port, "GET", "/interim")
