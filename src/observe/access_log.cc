@@ -18,7 +18,7 @@ namespace {
 constexpr std::string_view kFieldNames[kLogFieldCount] = {
     "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
     "route",      "cluster",       "endpoint", "status",     "bytes_in", "bytes_out", "duration_us",
-    "connect_us", "first_byte_us", "retries",  "user_agent", "error"};
+    "connect_us", "first_byte_us", "retries",  "user_agent", "error",    "consumer"};
 
 constexpr size_t kDrainBatch = 256;     // records per ring per pass
 constexpr size_t kWriteAt = 64 * 1024;  // buffered bytes that trigger a write
@@ -102,6 +102,8 @@ struct Text {
       return name(r.endpoint);
     case LogField::kError:
       return r.error && *r.error ? Text{false, r.error} : Text{true, {}};
+    case LogField::kConsumer:
+      return r.consumer_len ? Text{false, r.Consumer()} : Text{true, {}};
     default:
       return std::nullopt;
   }
@@ -214,6 +216,7 @@ void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>&
         case LogField::kEndpoint:
         case LogField::kUserAgent:
         case LogField::kError:
+        case LogField::kConsumer:
           break;
       }
     }

@@ -651,12 +651,14 @@ struct ExchangeRecord {
   uint8_t host_len = 0;
   uint16_t path_len = 0;
   uint8_t user_agent_len = 0;
+  uint8_t consumer_len = 0;  // who asked, once an auth policy knows; 0 = unknown
   char method[24];
   char request_id[64];
   char client[48];
   char host[128];
   char path[512];
   char user_agent[192];
+  char consumer[64];
 
   std::string_view Method() const { return {method, method_len}; }
   std::string_view RequestId() const { return {request_id, request_id_len}; }
@@ -664,6 +666,8 @@ struct ExchangeRecord {
   std::string_view Host() const { return {host, host_len}; }
   std::string_view Path() const { return {path, path_len}; }
   std::string_view UserAgent() const { return {user_agent, user_agent_len}; }
+  std::string_view Consumer() const { return {consumer, consumer_len}; }
+  void SetConsumer(std::string_view name);  // truncated to the array
   // Copies the request's strings (truncating) and clears every other field.
   void Begin(int64_t start, std::string_view method, std::string_view request_id,
              std::string_view client, std::string_view host, std::string_view path,
@@ -755,8 +759,9 @@ enum class LogField : uint8_t {
   kRetries,
   kUserAgent,
   kError,
+  kConsumer,
 };
-inline constexpr int kLogFieldCount = 19;
+inline constexpr int kLogFieldCount = 20;
 // The field's JSON key ("time", "request_id", ...); LogFieldByName is its inverse.
 std::string_view LogFieldName(LogField f);
 bool LogFieldByName(std::string_view name, LogField* out);

@@ -41,6 +41,12 @@ void ExchangeRecord::Begin(int64_t start, std::string_view m, std::string_view i
   CopyTruncated(host, &host_len, h);
   CopyTruncated(path, &path_len, p);
   CopyTruncated(user_agent, &user_agent_len, ua);
+  consumer_len = 0;
+}
+
+void ExchangeRecord::SetConsumer(std::string_view name) {
+  static_assert(sizeof consumer < 256);
+  CopyTruncated(consumer, &consumer_len, name);
 }
 
 RecordRings::RecordRings(int workers, size_t capacity)

@@ -126,6 +126,7 @@ void AppendServerSpan(std::string& out, const ExchangeRecord& r, int64_t offset)
     a.Int("http.response.body.size", r.bytes_out);
     a.Int("ficus.retries", r.retries);
     if (r.user_agent_len) a.Str("user_agent.original", r.UserAgent());
+    if (r.consumer_len) a.Str("enduser.id", r.Consumer());
   }
   out += ",\"events\":[";
   bool first = true;

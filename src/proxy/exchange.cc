@@ -90,7 +90,13 @@ net::Task<bool> Session::RunExchange() {
     else
       ex_.keep_alive = false;  // mid-response failure: closing is the only honest signal
   }
-  taps_.OnEnd(ex_);
+  if (ex_.policies_admitted != 0) [[unlikely]] {
+    taps_.SetConsumer(policy_ctx_->consumer());
+    taps_.OnEnd(ex_);
+    EndPolicies();
+  } else {
+    taps_.OnEnd(ex_);
+  }
   ClearDeadline();
   ex_.deadline_ms = INT64_MAX;
   ex_.cluster.reset();

@@ -40,7 +40,7 @@ net::Task<void> Session::Fail(const Error& error) {
   }
   if (!sample) out_.clear();
   const size_t request_size = sample ? out_.size() : 0;
-  AppendErrorResponse(error, ex_.id(), MayKeepAlive(), out_);
+  AppendErrorResponse(error, ex_.id(), MayKeepAlive(), response_added_, out_);
   if (sample) {
     taps_.SampleError(ex_, std::string_view(out_).substr(0, request_size),
                       std::string_view(out_).substr(request_size));
@@ -50,6 +50,7 @@ net::Task<void> Session::Fail(const Error& error) {
   iovec iov{out_.data(), out_.size()};
   Status s = co_await WriteDownstream(&iov, 1);
   if (!s) ex_.keep_alive = false;
+  ex_.response_complete = static_cast<bool>(s);
 }
 
 net::Task<void> Session::Answer(const policy::Answer& answer) {
@@ -58,16 +59,18 @@ net::Task<void> Session::Answer(const policy::Answer& answer) {
   EnsureMemory();
   out_.clear();
   ex_.out_is_request = false;
-  AppendAnswer(answer.status, answer.headers, answer.content_type, answer.body, ex_.id(),
-               MayKeepAlive(), out_);
   const bool head_only = ex_.head.method == http::Method::kHead;
-  if (head_only && answer.status != 204 && answer.status != 304)
-    out_.resize(out_.size() - answer.body.size());  // the length, not the body
-  ex_.response_body_bytes = head_only ? 0 : answer.body.size();
+  const bool no_content = answer.status == 204 || answer.status == 304;
+  AppendAnswerHead(answer.status, answer.headers, response_added_, answer.content_type,
+                   answer.body.size(), ex_.id(), MayKeepAlive(), out_);
+  // The body goes out from the policy's own storage (a cached object is not copied).
+  const size_t body = head_only || no_content ? 0 : answer.body.size();
+  ex_.response_body_bytes = body;
   ex_.response_started = true;
-  iovec iov{out_.data(), out_.size()};
-  Status s = co_await WriteDownstream(&iov, 1);
+  iovec iov[2] = {{out_.data(), out_.size()}, {const_cast<char*>(answer.body.data()), body}};
+  Status s = co_await WriteDownstream(iov, body != 0 ? 2 : 1);
   if (!s) ex_.keep_alive = false;
+  ex_.response_complete = static_cast<bool>(s);
 }
 
 }  // namespace ficus::proxy

@@ -172,8 +172,8 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
 
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out) {
-  HeadWriter w(out,
-               head.head_size + head.headers.size() + ctx.request_id.size() + kAddedFixedBytes);
+  HeadWriter w(out, head.head_size + head.headers.size() + ctx.request_id.size() +
+                        ctx.added.size() + kAddedFixedBytes);
   w.Put("HTTP/1.1 ");
   w.Number(head.status);
   w.Put(' ');
@@ -201,6 +201,7 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
               head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
+  w.Put(ctx.added);
   if (ctx.upgrade) {
     w.Put("Connection: upgrade\r\n");
     if (!upgrade_value.empty()) w.Header("Upgrade", upgrade_value);
@@ -335,7 +336,7 @@ int StatusFor(ErrorKind kind) {
 }
 
 void AppendErrorResponse(const Error& error, std::string_view request_id, bool keep_alive,
-                         std::string& out) {
+                         std::string_view added, std::string& out) {
   // The request id is the client's (any bytes a header value may hold); the context is ours.
   std::string body = "{\"error\":";
   AppendJsonString(body, ErrorKindName(error.kind));
@@ -344,13 +345,14 @@ void AppendErrorResponse(const Error& error, std::string_view request_id, bool k
   body.append(",\"request_id\":");
   AppendJsonString(body, request_id);
   body.append("}\n");
-
-  AppendAnswer(StatusFor(error.kind), {}, "application/json", body, request_id, keep_alive, out);
+  const int status = StatusFor(error.kind);
+  AppendAnswerHead(status, {}, added, "application/json", body.size(), request_id, keep_alive, out);
+  if (status != 204 && status != 304) out.append(body);
 }
 
-void AppendAnswer(int status, std::string_view fields, std::string_view content_type,
-                  std::string_view body, std::string_view request_id, bool keep_alive,
-                  std::string& out) {
+void AppendAnswerHead(int status, std::string_view fields, std::string_view added,
+                      std::string_view content_type, size_t body_size, std::string_view request_id,
+                      bool keep_alive, std::string& out) {
   char digits[24];
   auto number = [&digits](uint64_t n) {
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
@@ -367,14 +369,14 @@ void AppendAnswer(int status, std::string_view fields, std::string_view content_
   // No Content-Length on a status that has no content (RFC 9110 §8.6).
   if (status != 204 && status != 304) {
     out.append("\r\nContent-Length: ");
-    out.append(number(body.size()));
+    out.append(number(body_size));
   }
   out.append("\r\n");
   out.append(fields);
+  out.append(added);
   out.append("X-Request-Id: ");
   out.append(request_id);
   out.append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
-  if (status != 204 && status != 304) out.append(body);
 }
 
 }  // namespace ficus::proxy

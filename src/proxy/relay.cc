@@ -87,7 +87,16 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
   }
   ex_.status = resp.status;
   if (!ex_.policies->empty()) [[unlikely]] {
-    for (const std::unique_ptr<policy::Policy>& p : *ex_.policies) p->OnResponse(ex_.head, resp);
+    // The policies may add fields, tap the body, or answer in the upstream's place (its body is
+    // then left unread, and its connection not reused).
+    policy::Decision d = ResponsePolicies(resp);
+    if (d.kind == policy::Decision::Kind::kError) co_return Unexpected{d.error};
+    if (d.kind == policy::Decision::Kind::kAnswer) {
+      taps_.OnResponseHead(ex_, {}, {mem_.xfer, head_size});
+      co_await Answer(d.answer);
+      co_return Status{};
+    }
+    taps_.TapBody(policy_ctx_->response_body_sink());
   }
   taps_.OnResponseHead(ex_, ex_.out_is_request ? std::string_view(out_) : std::string_view(),
                        {mem_.xfer, head_size});
@@ -110,7 +119,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
   AppendDownstreamResponseHead(
       resp,
       ResponseContext{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade, dechunk,
-                      decode && !dechunk},
+                      decode && !dechunk, response_added_},
       out_);
   if (ex_.cluster->affinity() && !ex_.affinity_hit) {
     AddAffinityCookie(shared.config().affinity,
@@ -154,14 +163,15 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       clean = first == available;
       break;
     case BodyFraming::kChunked: {
-      // A cacheability sample of a chunked body relayed as it came hashes the payload pieces
-      // the scanner hands over (never the framing); other bodies are hashed as they are sent.
-      observe::BodyHasher* const sink = taps_.payload_sink();
-      auto scanned = dechunk ? scanner.Scan({mem_.xfer + head_size, available},
-                                            &InPlaceDecoder::Take, &decoded)
-                     : sink  ? scanner.Scan({mem_.xfer + head_size, available},
-                                            &observe::BodyHasher::TakePiece, sink)
-                             : scanner.Scan({mem_.xfer + head_size, available});
+      // The taps that want the payload of a chunked body relayed as it came (the cacheability
+      // sample, a policy's body sink) get the pieces the scanner hands over, never the framing;
+      // other bodies they see as they are sent.
+      const bool tap = taps_.wants_payload();
+      auto scanned =
+          dechunk
+              ? scanner.Scan({mem_.xfer + head_size, available}, &InPlaceDecoder::Take, &decoded)
+          : tap ? scanner.Scan({mem_.xfer + head_size, available}, &Taps::TakePayload, &taps_)
+                : scanner.Scan({mem_.xfer + head_size, available});
       if (!scanned) co_return Unexpected{scanned.error()};
       first = dechunk ? decoded.size : trailers.Pass(scanner, {mem_.xfer + head_size, *scanned});
       done = scanner.done();
@@ -225,11 +235,10 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
       done = remaining == 0;
     } else if (resp.framing == BodyFraming::kChunked) {
       decoded = InPlaceDecoder{mem_.xfer};
-      observe::BodyHasher* const sink = taps_.payload_sink();
+      const bool tap = taps_.wants_payload();
       auto scanned = dechunk ? scanner.Scan({mem_.xfer, r.bytes}, &InPlaceDecoder::Take, &decoded)
-                     : sink
-                         ? scanner.Scan({mem_.xfer, r.bytes}, &observe::BodyHasher::TakePiece, sink)
-                         : scanner.Scan({mem_.xfer, r.bytes});
+                     : tap   ? scanner.Scan({mem_.xfer, r.bytes}, &Taps::TakePayload, &taps_)
+                             : scanner.Scan({mem_.xfer, r.bytes});
       if (!scanned) co_return Unexpected{scanned.error()};
       take = dechunk ? decoded.size : trailers.Pass(scanner, {mem_.xfer, *scanned});
       done = scanner.done();
@@ -247,6 +256,7 @@ net::Task<Status> Session::RelayBody(upstream::Connection& conn, const http::Res
   // response came back.
   ex_.pool_ok = ex_.pool_ok && resp.keep_alive && resp.framing != BodyFraming::kUntilClose &&
                 clean && ex_.request_body_done && !closing_;
+  ex_.response_complete = true;
   taps_.OnResponseDone(ex_, resp);
   co_return Status{};
 }

@@ -74,6 +74,7 @@ net::Task<Status> Session::RelayDecodedBody(upstream::Connection& conn,
     if (!s) co_return s;
   }
   ex_.pool_ok = ex_.pool_ok && resp.keep_alive && clean && ex_.request_body_done && !closing_;
+  ex_.response_complete = true;
   taps_.OnResponseDone(ex_, resp);
   co_return Status{};
 }

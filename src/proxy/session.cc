@@ -129,6 +129,7 @@ net::Task<void> Session::Run() {
     FICUS_DCHECK(upstream_ == nullptr && !ex_.attempt_open && !ex_.retrying);
     ex_.Reset();  // nothing of the last request carries over
     added_.clear();
+    response_added_.clear();
     TakeCurrentSnapshot();  // its limits and timeouts apply to reading the head
     auto next = co_await ReadHead();
     if (!next) {

@@ -27,6 +27,7 @@ void Taps::Begin(const Exchange& ex, std::string_view client_ip, char* record_ar
   trace_this_ = false;
   tracing_ = false;
   repeat_sample_ = false;
+  body_sink_ = nullptr;
   synthetic_ = false;
   client_key_hash_ = 0;
   drop_tracestate_ = false;

@@ -35,11 +35,6 @@ void Taps::StartRepeatSample(const Exchange& ex, const Snapshot& snap) {
   repeat_sample_ = true;
 }
 
-void Taps::HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n) {
-  if (resp.framing == http::BodyFraming::kChunked && !dechunk) return;
-  repeat_hasher_.Update(data, n);
-}
-
 void Taps::FinishRepeatSample(const Exchange& ex, const http::ResponseHead& resp) {
   repeat_sample_ = false;
   if (resp.status != 200 || ex.route_cell == nullptr) return;

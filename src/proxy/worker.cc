@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "proxy/internal/heads.h"
+#include "proxy/internal/policies.h"
 #include "proxy/internal/session.h"
 #include "proxy/proxy.h"
 
@@ -48,9 +49,18 @@ std::shared_ptr<const Snapshot> BuildSnapshot(std::shared_ptr<const config::Conf
     }
     snap->route_records.push_back(rr);
   }
-  // Each route's policies, in policy::Order. No config key builds one yet: every chain is
-  // empty, and the admit phase costs a route nothing.
-  snap->route_policies.resize(config->routes.size());
+  // Each route's policies, in policy::Order (empty for most routes: admit then costs nothing).
+  // A route keeps its name across a reload, and with it the state its policies carry over.
+  for (const auto& r : config->routes) {
+    const policy::Chain* before = nullptr;
+    if (previous) {
+      for (size_t i = 0; i < previous->config->routes.size(); ++i) {
+        if (previous->config->routes[i].name == r.name) before = &previous->route_policies[i];
+      }
+    }
+    snap->route_policies.push_back(
+        BuildRoutePolicies(*config, snap->route_policies.size(), before));
+  }
   for (const auto& c : config->clusters) {
     snap->cluster_stats.push_back(registry.Cluster(c.name));
     auto& endpoints = snap->endpoint_stats.emplace_back();

@@ -14,7 +14,7 @@ from harness import (TIME_FACTOR, FicusTestCase, RawConn, endpoint, free_port, m
 
 ALL_FIELDS = ["time", "request_id", "trace_id", "client", "method", "host", "path", "route",
               "cluster", "endpoint", "status", "bytes_in", "bytes_out", "duration_us",
-              "connect_us", "first_byte_us", "retries", "user_agent", "error"]
+              "connect_us", "first_byte_us", "retries", "user_agent", "error", "consumer"]
 
 
 def read_lines(path):

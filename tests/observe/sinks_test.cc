@@ -147,6 +147,7 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
   r.sent_ns = r.start_ns + 100'000;
   r.first_byte_ns = r.start_ns + 400'000;
   r.error = "upstream \"x\"";
+  r.SetConsumer("mobile-app");
   std::vector<LogField> all;
   for (int i = 0; i < kLogFieldCount; ++i) all.push_back(static_cast<LogField>(i));
   std::string line;
@@ -156,7 +157,8 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
             "\"host\":\"example.com\",\"path\":\"/p\\\"a\\\\th\\u0001\\ufffd\",\"route\":\"api\","
             "\"cluster\":\"shop\",\"endpoint\":null,\"status\":200,\"bytes_in\":5,\"bytes_out\":12,"
             "\"duration_us\":1500,\"connect_us\":null,\"first_byte_us\":300,\"retries\":0,"
-            "\"user_agent\":\"ua/\\\"1\\\"\",\"error\":\"upstream \\\"x\\\"\"}\n");
+            "\"user_agent\":\"ua/\\\"1\\\"\",\"error\":\"upstream \\\"x\\\"\","
+            "\"consumer\":\"mobile-app\"}\n");
   line.clear();
   AccessLog::FormatLine(r, {LogField::kStatus, LogField::kTime},
                         1'700'000'000'000'000'000 - r.start_ns, line);
@@ -186,6 +188,7 @@ TEST(AccessLogTest, LineBoundHoldsForTheWorstRecord) {
   r.cluster = &cluster;
   r.endpoint = &endpoint;
   r.error = control.c_str();
+  r.SetConsumer(control);
   std::vector<LogField> fields;
   for (int twice = 0; twice < 2; ++twice) {
     for (int i = 0; i < kLogFieldCount; ++i) fields.push_back(static_cast<LogField>(i));

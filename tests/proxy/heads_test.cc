@@ -135,7 +135,7 @@ TEST(ForwardTest, DechunkedResponsesLoseTransferEncoding) {
 TEST(ForwardTest, ErrorResponseIsJsonWithLengthAndId) {
   std::string out;
   AppendErrorResponse(Error{ErrorKind::kConnectFailed, Side::kUpstream, true, "no \"luck\""},
-                      "rid-9", /*keep_alive=*/false, out);
+                      "rid-9", /*keep_alive=*/false, /*added=*/{}, out);
   const std::string body =
       "{\"error\":\"connect_failed\",\"message\":\"no \\\"luck\\\"\",\"request_id\":\"rid-9\"}\n";
   EXPECT_EQ(out, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: " +

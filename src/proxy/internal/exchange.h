@@ -37,12 +37,14 @@ struct ExchangeState {
   bool keep_alive = true;            // the connection may serve another request after this
   bool request_body_done = true;     // every request body byte was read from the client
   bool response_started = false;     // a response head went out: errors can only close now
+  bool response_complete = false;    // the whole response went out
   uint64_t request_body_bytes = 0;   // as forwarded upstream
   uint64_t response_body_bytes = 0;  // as relayed downstream
 
   // route
   const config::Route* route = nullptr;
   const policy::Chain* policies = &kNoPolicies;
+  uint8_t policies_admitted = 0;  // how many of them ran Admit (and are owed End)
   observe::RouteCell* route_cell = nullptr;
 
   // forward: this try, and the retry state of the request

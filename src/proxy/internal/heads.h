@@ -36,6 +36,8 @@ struct ResponseContext {
   // A compression transfer coding is removed and the body re-chunked: Transfer-Encoding is
   // replaced by "chunked".
   bool rechunk = false;
+  // Fields the route's policies added to the response (raw "Name: value\r\n" lines).
+  std::string_view added = {};
 };
 
 // Appends the response head to send downstream to `out`.
@@ -74,16 +76,17 @@ void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]);
 // The HTTP status for an error answered by ficus itself (the Fail phase's one mapping).
 int StatusFor(ErrorKind kind);
 
-// A complete response ficus answers itself: status line, Content-Type (when given),
-// Content-Length, the raw `fields` ("Name: value\r\n" lines), X-Request-Id, Connection: close
-// unless `keep_alive`, then the body.
-void AppendAnswer(int status, std::string_view fields, std::string_view content_type,
-                  std::string_view body, std::string_view request_id, bool keep_alive,
-                  std::string& out);
+// The head of a response ficus answers itself: status line, Content-Type (when given),
+// Content-Length (of a `body_size` body), the raw `fields` and `added` ("Name: value\r\n"
+// lines: the answer's own, then the ones the route's policies added), X-Request-Id, and
+// Connection: close unless `keep_alive`.
+void AppendAnswerHead(int status, std::string_view fields, std::string_view added,
+                      std::string_view content_type, size_t body_size, std::string_view request_id,
+                      bool keep_alive, std::string& out);
 
-// A complete error response: status line, JSON content type and length, X-Request-Id,
-// Connection, and {"error":..,"message":..,"request_id":..}.
+// A complete error response: status line, JSON content type and length, `added` fields,
+// X-Request-Id, Connection, and {"error":..,"message":..,"request_id":..}.
 void AppendErrorResponse(const Error& error, std::string_view request_id, bool keep_alive,
-                         std::string& out);
+                         std::string_view added, std::string& out);
 
 }  // namespace ficus::proxy

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,7 @@ struct ExchangeMemory {
   }
 };
 
-class Session final : public net::TimeoutList::Entry {
+class Session final : public net::TimeoutList::Entry, private policy::BodyReader {
  public:
   Session(Worker& worker, net::Socket socket);
   ~Session() override;
@@ -90,6 +91,12 @@ class Session final : public net::TimeoutList::Entry {
   void BeginExchange();                // the snapshot, deadlines, the request id, the taps' begin
   Status Route();                      // the route and its policies, or the Error to answer
   net::Task<StepResult> Admit();       // admit.cc: the route's policies
+  // The policies' view of the upstream's response head (admit.cc): pass, answer or fail.
+  policy::Decision ResponsePolicies(const http::ResponseHead& resp);
+  // Every policy whose Admit ran sees the end of the exchange (admit.cc).
+  void EndPolicies();
+  // policy::BodyReader (read_body.cc): the whole request body, for a policy that answers.
+  net::Task<Result<std::string_view>> ReadBody(uint64_t limit) override;
   net::Task<Status> Forward(const config::Route& route);  // forward.cc
   // One try on one endpoint (with the keep-alive-race resend on a fresh connection).
   net::Task<Status> Attempt(size_t endpoint, size_t body_start, bool replayable);
@@ -163,9 +170,12 @@ class Session final : public net::TimeoutList::Entry {
   size_t client_ip_len_ = 0;
   uint64_t exchanges_ = 0;  // requests read on this connection (the first waits request_head)
   ExchangeMemory mem_;
-  std::string out_;    // heads we write; its capacity is kept for the connection's life
-  std::string added_;  // fields the policies added to this request (capacity kept)
-  Exchange ex_;        // the current request, reset by value before each head
+  std::string out_;             // heads we write; its capacity is kept for the connection's life
+  std::string added_;           // fields the policies added to this request (capacity kept)
+  std::string response_added_;  // ... and to its response, whoever answers (capacity kept)
+  std::string body_;            // a request body a policy read whole (capacity kept)
+  std::optional<policy::Context> policy_ctx_;  // from admit to end, on a route with policies
+  Exchange ex_;  // the current request, reset by value before each head
   Taps taps_;
   // Retries: connection-lifetime scratch, capacity kept. The request stays in the input area;
   // a retry rewinds mem_.in_begin.

@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "http/http.h"
+#include "policy/policy.h"
 #include "proxy/internal/exchange.h"
 #include "proxy/proxy.h"
 
@@ -71,15 +73,27 @@ class Taps {
   // HTTP/1.0 client). A chunked body relayed with its framing is seen through payload_sink()
   // instead, which the chunk scanner hands its payload pieces: never the framing.
   void OnResponseBody(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n) {
-    if (repeat_sample_) [[unlikely]]
-      HashSent(resp, dechunk, data, n);
+    if (wants_payload()) [[unlikely]] {
+      if (resp.framing != http::BodyFraming::kChunked || dechunk) TakePayload(this, {data, n});
+    }
   }
-  // Null when no tap wants the payload of a chunked body (the scanner then skips the callback).
-  observe::BodyHasher* payload_sink() { return repeat_sample_ ? &repeat_hasher_ : nullptr; }
+  // A policy's sink for this exchange's response body (policy::Context::TapResponseBody); null
+  // for none. Set before the body is relayed.
+  void TapBody(policy::BodySink* sink) { body_sink_ = sink; }
+  // Whether a tap wants the payload of a chunked body relayed with its framing: the chunk
+  // scanner then hands the payload pieces to TakePayload (else it skips the callback).
+  bool wants_payload() const { return repeat_sample_ || body_sink_ != nullptr; }
+  static void TakePayload(void* self, std::string_view piece) {
+    auto* taps = static_cast<Taps*>(self);
+    if (taps->repeat_sample_) taps->repeat_hasher_.Update(piece.data(), piece.size());
+    if (taps->body_sink_) taps->body_sink_->Body(piece);
+  }
   // The whole body went out.
   void OnResponseDone(const Exchange& ex, const http::ResponseHead& resp) {
     if (repeat_sample_) [[unlikely]]
       FinishRepeatSample(ex, resp);
+    if (body_sink_) [[unlikely]]
+      std::exchange(body_sink_, nullptr)->Done(/*complete=*/true);
   }
 
   // --- errors: the Error the fail phase answered, and whether a 5xx of this exchange would be
@@ -96,8 +110,20 @@ class Taps {
 
   // --- end: metrics cells, the access log and trace record, the capture committed.
   void OnEnd(const Exchange& ex) {
+    if (body_sink_) [[unlikely]]
+      std::exchange(body_sink_, nullptr)->Done(/*complete=*/false);  // the body was cut short
     Record(ex);
     CommitCapture();
+  }
+  // Who asked (an auth policy's consumer), for the record of this exchange. Before OnEnd.
+  void SetConsumer(std::string_view consumer) {
+    if (record_ != nullptr) record_->SetConsumer(consumer);
+  }
+  // For the policies' End: whether the upstream answered, and how fast (request sent to its
+  // first response byte, the last try; 0 when unknown).
+  bool upstream_answered() const { return upstream_status_ != 0; }
+  int64_t upstream_latency_ns() const {
+    return sent_ns_ != 0 && first_byte_ns_ > sent_ns_ ? first_byte_ns_ - sent_ns_ : 0;
   }
   void CommitCapture() {
     if (record_slot_) recorder_->Commit(worker_.id(), record_slot_);
@@ -116,7 +142,6 @@ class Taps {
   // its GET/HEAD 200 response body hashed as it is relayed, then counted in the route's
   // RepeatSketch. Unsampled requests pay one countdown decrement (OnRouted).
   void StartRepeatSample(const Exchange& ex, const Snapshot& snap);
-  void HashSent(const http::ResponseHead& resp, bool dechunk, const char* data, size_t n);
   void FinishRepeatSample(const Exchange& ex, const http::ResponseHead& resp);
 
   Worker& worker_;
@@ -150,6 +175,7 @@ class Taps {
   record::Slot* record_slot_ = nullptr;
   uint64_t repeat_key_ = 0;  // hash of method, host, path and query
   observe::BodyHasher repeat_hasher_;
+  policy::BodySink* body_sink_ = nullptr;
 };
 
 }  // namespace ficus::proxy
