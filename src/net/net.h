@@ -247,4 +247,48 @@ class TimeoutList {
   size_t size_ = 0;
 };
 
+// A one-shot wake-up another thread may give: a coroutine on `loop` awaits it, and Signal (from
+// any thread, once) resumes it on that loop. For waits whose end comes from elsewhere: a durable
+// write a writer thread completes, a slot another worker frees, a fetch another worker makes.
+// A Signal before the await makes the await return at once. The Wakeup must outlive the await;
+// Signal does not touch it after posting the resume, so the waiter may destroy it when it wakes.
+class Wakeup {
+ public:
+  explicit Wakeup(Loop& loop) : loop_(&loop) {}
+  Wakeup(const Wakeup&) = delete;
+  Wakeup& operator=(const Wakeup&) = delete;
+
+  // co_await wakeup: suspends until Signal (at once if it came already). An awaiter object of
+  // its own, so that awaiting never copies the Wakeup.
+  struct Awaiter {
+    Wakeup* w;
+    bool await_ready() const noexcept { return w->signaled(); }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+      w->waiter_ = h;
+      int expected = kIdle;
+      // False: the signal came in between, resume at once.
+      return w->state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel);
+    }
+    void await_resume() const noexcept {}
+  };
+  Awaiter operator co_await() noexcept { return Awaiter{this}; }
+
+  // Any thread, at most once per Wakeup.
+  void Signal() {
+    Loop* loop = loop_;  // `this` may be gone once the exchange lets an early waiter go on
+    std::coroutine_handle<> h;
+    if (state_.exchange(kSignaled, std::memory_order_acq_rel) == kWaiting) {
+      h = waiter_;  // suspended, and stays so until the posted resume: safe to read
+      loop->Post([loop, h] { loop->Ready(h); });
+    }
+  }
+  bool signaled() const { return state_.load(std::memory_order_acquire) == kSignaled; }
+
+ private:
+  static constexpr int kIdle = 0, kWaiting = 1, kSignaled = 2;
+  Loop* loop_;
+  std::coroutine_handle<> waiter_;
+  std::atomic<int> state_{kIdle};
+};
+
 }  // namespace ficus::net

@@ -14,6 +14,7 @@
 #include "base/base.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "net/net.h"
 #include "net/task.h"
 
 namespace ficus::policy {
@@ -87,14 +88,15 @@ class Context {
   static constexpr size_t kMaxPolicies = 8;  // one per Order, with room to spare
 
   Context(const http::RequestHead& request, const config::Route& route, std::string_view client_ip,
-          std::string_view request_id, int64_t now_ms, int worker, std::string& added,
-          std::string& response_added, BodyReader* body_reader)
+          std::string_view request_id, int64_t now_ms, int worker, net::Loop& loop,
+          std::string& added, std::string& response_added, BodyReader* body_reader)
       : request_(request),
         route_(route),
         client_ip_(client_ip),
         request_id_(request_id),
         now_ms_(now_ms),
         worker_(worker),
+        loop_(loop),
         added_(added),
         response_added_(response_added),
         body_reader_(body_reader) {}
@@ -107,6 +109,8 @@ class Context {
   std::string_view request_id() const { return request_id_; }
   int64_t now_ms() const { return now_ms_; }  // the worker's coarse clock at admit
   int worker() const { return worker_; }      // the worker thread's index, for per-worker shards
+  // The worker's event loop: what a policy's Wait suspends on (net::Wakeup, Loop::Sleep).
+  net::Loop& loop() const { return loop_; }
 
   // Adds a field to the request head sent upstream (after the client's fields). REQUIRES: a
   // valid field name and value (no CR or LF). Copied into storage the connection keeps, so it
@@ -151,6 +155,7 @@ class Context {
   std::string_view request_id_;
   int64_t now_ms_;
   int worker_;
+  net::Loop& loop_;
   std::string& added_;
   std::string& response_added_;
   BodyReader* body_reader_;

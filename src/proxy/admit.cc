@@ -10,9 +10,9 @@ namespace ficus::proxy {
 net::Task<StepResult> Session::Admit() {
   FICUS_DCHECK(ex_.policies != nullptr && ex_.route != nullptr);
   const policy::Chain& chain = *ex_.policies;
-  policy::Context& ctx =
-      policy_ctx_.emplace(ex_.head, *ex_.route, client_ip(), ex_.id(), NowMs(), worker_.id(),
-                          added_, response_added_, static_cast<policy::BodyReader*>(this));
+  policy::Context& ctx = policy_ctx_.emplace(ex_.head, *ex_.route, client_ip(), ex_.id(), NowMs(),
+                                             worker_.id(), worker_.loop(), added_, response_added_,
+                                             static_cast<policy::BodyReader*>(this));
   for (size_t i = 0; i < chain.size(); ++i) {
     ctx.set_position(i);
     ex_.policies_admitted = static_cast<uint8_t>(i + 1);
@@ -51,8 +51,8 @@ policy::Decision Session::ResponsePolicies(const http::ResponseHead& resp) {
 
 void Session::EndPolicies() {
   policy::Context& ctx = *policy_ctx_;
-  const policy::Outcome outcome{ex_.status, taps_.upstream_answered(),
-                                ex_.response_complete, taps_.upstream_latency_ns()};
+  const policy::Outcome outcome{ex_.status, taps_.upstream_answered(), ex_.response_complete,
+                                taps_.upstream_latency_ns()};
   const policy::Chain& chain = *ex_.policies;
   for (size_t i = ex_.policies_admitted; i-- > 0;) {
     ctx.set_position(i);

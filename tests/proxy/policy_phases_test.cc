@@ -34,7 +34,7 @@ class Probe : public policy::Policy {
   }
   net::Task<Decision> Wait(policy::Context& ctx) override {
     j_.calls.push_back(name_ + ":wait");
-    if (sleep_ms > 0) co_await loop->Sleep(std::chrono::milliseconds(sleep_ms));
+    if (sleep_ms > 0) co_await ctx.loop().Sleep(std::chrono::milliseconds(sleep_ms));
     if (read_body_limit > 0) {
       Result<std::string_view> body = co_await ctx.body_reader()->ReadBody(read_body_limit);
       if (!body) co_return Decision::Refuse(body.error());
@@ -58,7 +58,6 @@ class Probe : public policy::Policy {
 
   bool wait = false;
   int sleep_ms = 0;
-  net::Loop* loop = nullptr;
   uint64_t read_body_limit = 0;
   std::optional<policy::Answer> answer;
   std::optional<policy::Answer> replace_with;
@@ -95,7 +94,6 @@ TEST(PolicyPhases, AWaitingPolicyIsAwaitedAndItsAnswerGoesOut) {
   Probe* p = Add(t, "limit", policy::Order::kConcurrency, j);
   p->wait = true;
   p->sleep_ms = 20;
-  p->loop = &t.loop();
   p->answer = policy::Answer{503, "Retry-After: 2\r\n", "text/plain", "busy\n"};
   t.ClientSends(kGet);
   bool keep = false;
