@@ -26,6 +26,9 @@ enum class ErrorKind : uint8_t {
   kUpstreamTimeout,   // upstream did not answer in time (504)
   kUpstreamReset,     // upstream closed or reset before a full response (502)
   kUpstreamProtocol,  // upstream sent a malformed response (502)
+  // The upstream answered a status its cluster's retry policy retries, and a retry is reserved:
+  // the try failed, the next one answers (502 if it ever reached the fail phase).
+  kUpstreamRetryStatus,
   kDownstreamClosed,  // the client went away; nothing to answer
   kOverloaded,        // a limit refused the request (503)
   kInternal,          // a bug or resource failure (500)

@@ -324,6 +324,7 @@ int StatusFor(ErrorKind kind) {
     case ErrorKind::kUpstreamReset:
       return 502;
     case ErrorKind::kUpstreamProtocol:
+    case ErrorKind::kUpstreamRetryStatus:
       return 502;
     case ErrorKind::kOverloaded:
       return 503;
