@@ -273,6 +273,21 @@ int AssessCommand(const AssessOptions& o) {
     std::printf("%-28s %10s %10s %8s %6s  %s\n", "target", "knee req/s", "p99 ms", "errors",
                 "steps", "stopped by");
   for (const Target& t : targets) {
+    // The target's request (or scenario) once; each step sets its own rate and length.
+    load::Options lo = t.base;
+    lo.rate = o.max_rate;
+    lo.duration = o.max_duration;
+    lo.connections = o.connections;
+    lo.quiet = true;
+    Outcome<load::Plan> plan = load::PlanFrom(lo);
+    if (!plan) {
+      std::fprintf(stderr, "ficus load: %s\n", plan.message().c_str());
+      std::fprintf(stderr, "ficus assess: %s: the load could not start (see above)\n",
+                   t.name.c_str());
+      return 2;
+    }
+    plan->timeout_ns =
+        std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4)) * 1'000'000;
     std::vector<Step> steps;
     bool out_of_time = false;
     const int64_t started_ms = NowMs();
@@ -282,22 +297,18 @@ int AssessCommand(const AssessOptions& o) {
         out_of_time = true;
         break;
       }
-      load::Options lo = t.base;
-      lo.rate = o.max_rate * i / o.steps;
-      lo.duration = std::to_string(step_ns / 1'000'000) + "ms";
-      lo.connections = o.connections;
-      lo.timeout =
-          std::to_string(std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4))) + "ms";
-      lo.quiet = true;
+      const double rate = o.max_rate * i / o.steps;
+      Outcome<> set = plan->SetConstantRate(rate, step_ns / 1'000'000 * 1'000'000);
+      if (!set) std::fprintf(stderr, "ficus load: %s\n", set.message().c_str());
       load::Summary s;
-      int code = load::Run(lo, &s);
+      int code = set ? load::Run(*plan, &s) : 2;
       if (code == 2) {
         std::fprintf(stderr, "ficus assess: %s: the load could not start (see above)\n",
                      t.name.c_str());
         return 2;
       }
       Step st;
-      st.rate = lo.rate;
+      st.rate = rate;
       st.achieved = s.achieved_rate;
       st.p99_ms = static_cast<double>(s.stats.corrected.Percentile(0.99)) / 1e6;
       st.error_ratio = ErrorRatio(s);

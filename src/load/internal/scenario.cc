@@ -29,16 +29,6 @@ std::string Join(const std::vector<std::string>& names) {
   return out;
 }
 
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Where a text is used decides which bytes a value may hold.
 enum Use : uint8_t { kInPath = 1, kInHeader = 2 };
 
@@ -572,6 +562,16 @@ std::optional<Scenario> Reader::Read(std::string_view yaml) {
 }
 
 }  // namespace
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
+    if (!ok) return false;
+  }
+  return true;
+}
 
 std::optional<Scenario> LoadScenarioString(std::string_view yaml, const std::string& file,
                                            const std::string& base_dir,
