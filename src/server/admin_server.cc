@@ -179,10 +179,10 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
                            "POST /config needs Authorization: Bearer <admin.token>");
     }
     try {
-      auto [status, body] = h.apply_config(req.body);
+      Outcome<std::string> applied = h.apply_config(req.body);
       Response r;
-      r.status = status;
-      r.body = std::move(body);
+      r.status = applied ? 200 : 400;
+      r.body = applied ? std::move(applied).value() : applied.message();
       return r;
     } catch (const std::exception& e) {
       log::error("admin POST /config: {}", e.what());

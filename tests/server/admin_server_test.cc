@@ -485,10 +485,11 @@ TEST(AdminPostConfigTest, AuthenticatedBodyReachesTheHandler) {
   AdminHandlers h;
   h.config_yaml = [] { return std::string("workers: 1\n"); };
   h.authorized = [](std::string_view auth) { return TokenMatches(auth, "sixteen-chars-tok"); };
-  h.apply_config = [&](std::string_view yaml) {
+  h.apply_config = [&](std::string_view yaml) -> Outcome<std::string> {
     std::lock_guard lock(mu);
     bodies.emplace_back(yaml);
-    return std::pair<int, std::string>(yaml == "bad" ? 400 : 200, "{\"applied\":true}");
+    if (yaml == "bad") return Failed("{\"applied\":false}");
+    return std::string("{\"applied\":true}");
   };
   AdminServer server("127.0.0.1", 0, std::move(h));
   server.Start();
