@@ -13,7 +13,7 @@
 namespace ficus {
 
 // What went wrong, independent of who notices it. The proxy's Fail phase is the one place
-// that maps a kind to an HTTP status (StatusFor in proxy/internal/forward.h).
+// that maps a kind to an HTTP status (StatusFor in proxy/internal/heads.h).
 enum class ErrorKind : uint8_t {
   kBadRequest,        // malformed downstream request (400)
   kHeadTooLarge,      // request head over the byte or field-count limit (431)

@@ -1,6 +1,6 @@
-// Escaping text for the formats ficus writes off the request path: HTML text (the
-// self-contained reports) here, JSON strings in base/json.h (included for the writers that use
-// both). One place each, so every writer escapes the same way.
+// Text for the formats ficus writes: printf-style formatting and HTML text (the self-contained
+// reports) and lower-case hex (ids, on the request path) here, JSON strings in base/json.h
+// (included for the writers that use both). One place each, so every writer does it the same way.
 #pragma once
 
 #include <array>
@@ -37,5 +37,9 @@ inline void WriteHexLower(const uint8_t* bytes, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i)
     std::memcpy(out + 2 * i, &text_internal::kHexPairs[2 * bytes[i]], 2);
 }
+
+// printf into a string of whatever length it takes (the compiler checks the arguments against
+// the format). For reports, messages and findings; the request path writes its own bytes.
+std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace ficus
