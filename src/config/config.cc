@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "config/internal/loader.h"
+#include "config/internal/reader.h"
 #include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
@@ -179,6 +180,9 @@ std::string Describe(const Config& c) {
       extra.push_back("upstream_timeout " + FormatDuration(*r.upstream_timeout));
     }
     if (r.record) extra.push_back("record " + r.record->path);
+    if (r.auth) extra.push_back("auth");
+    for (const RateLimit& l : r.rate_limits) extra.push_back("rate_limit " + l.name);
+    if (r.concurrency) extra.push_back("concurrency " + std::to_string(r.concurrency->max));
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
     out += "\n";
   }
@@ -450,6 +454,7 @@ std::string ToRedactedYaml(const Config& c) {
       for (const auto& h : r.record->redact_headers) Str(out, h);
       out << YAML::EndSeq << YAML::EndMap;
     }
+    internal::EmitProtection(out, r);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ficus::config {
@@ -143,6 +144,74 @@ struct Record {
   bool operator==(const Record&) const = default;
 };
 
+// --- Protection policies of a route (src/policy/protect.h; docs/config.md, "Protecting a route").
+
+// `rate_limit:` (one map, or a list of named ones): a GCRA limit of `count` per `period` with a
+// burst of `burst`, per key. A request must pass every limit of its route.
+struct RateLimit {
+  std::string name = "default";  // the RateLimit-Policy item; unique within the route
+  // The key's parts, combined: "client_ip", "route", "consumer", "header:<name>" (lower-case),
+  // "query:<name>", "jwt_claim:<name>".
+  std::vector<std::string> key = {"client_ip"};
+  uint32_t ipv4_prefix = 32;  // client_ip: the address masked to this many bits
+  uint32_t ipv6_prefix = 128;
+  uint64_t count = 0;        // rate: count per period
+  Duration period{1000};
+  uint64_t burst = 0;        // requests allowed at once; resolved to `count` when not given
+  bool shadow = false;       // count and log what would be limited, limit nothing
+  bool headers = false;      // allowed responses carry the RateLimit field too
+  uint64_t max_keys = 1 << 20;  // keys tracked at once (16 B each, idle keys evicted first)
+  int line = 0;
+  bool operator==(const RateLimit&) const = default;
+};
+
+// `concurrency:`: a bulkhead of at most `max` requests of the route in flight, a wait queue of
+// `queue` with `queue_timeout`; priority classes shed sheddable requests first.
+enum class PriorityClass : uint8_t { kCritical, kDefault, kSheddable };
+struct ConcurrencyLimit {
+  uint32_t max = 0;
+  uint32_t queue = 0;
+  Duration queue_timeout{1000};
+  std::string class_header;  // lower-case; a request's class from this field ("critical", ...)
+  PriorityClass default_class = PriorityClass::kDefault;
+  // Slots only critical requests may take (a share of `max`, percent), and the share above
+  // which sheddable requests are refused: what keeps critical requests going when the route
+  // is full of sheddable ones.
+  uint32_t critical_reserve_percent = 10;
+  uint32_t sheddable_max_percent = 80;
+  int line = 0;
+  bool operator==(const ConcurrencyLimit&) const = default;
+};
+// "critical", "default", "sheddable".
+const char* PriorityClassName(PriorityClass c);
+
+// `auth:` API keys and/or JWTs; the consumer a credential maps to may be listed in `consumers`
+// (empty: any authenticated consumer).
+struct ApiKeyAuth {
+  std::string header = "x-api-key";  // lower-case; where the key is sent
+  std::string query;                 // also accepted in this query parameter (empty: not)
+  std::string file;                  // "<consumer> <key>" lines (or "<consumer> sha256:<hex>")
+  // Inline: consumer -> the key's SHA-256, hex (secrets are hashed at load, never kept).
+  std::vector<std::pair<std::string, std::string>> keys;
+  bool operator==(const ApiKeyAuth&) const = default;
+};
+struct JwtAuth {
+  std::string jwks_file;
+  std::string issuer;                    // empty: not checked
+  std::vector<std::string> audiences;    // empty: not checked; else `aud` must name one
+  std::vector<std::string> algorithms = {"RS256", "ES256", "HS256"};
+  Duration leeway{30000};
+  std::string consumer_claim = "sub";
+  bool operator==(const JwtAuth&) const = default;
+};
+struct Auth {
+  std::optional<ApiKeyAuth> api_keys;
+  std::optional<JwtAuth> jwt;
+  std::vector<std::string> consumers;  // allowed consumers; empty = any authenticated one
+  int line = 0;
+  bool operator==(const Auth&) const = default;
+};
+
 struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
@@ -151,6 +220,9 @@ struct Route {
   std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   std::optional<Record> record;              // unset = not recorded
+  std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
+  std::optional<ConcurrencyLimit> concurrency;
+  std::optional<Auth> auth;
   int line = 0;
   bool operator==(const Route&) const = default;
 };

@@ -1,0 +1,153 @@
+// The protection policies' builder and their /metrics families.
+#include "policy/protect.h"
+
+#include "observe/observe.h"
+#include "policy/internal/auth.h"
+#include "policy/internal/concurrency.h"
+#include "policy/internal/rate_limit.h"
+
+namespace ficus::policy {
+
+using internal::AuthPolicy;
+using internal::ConcurrencyPolicy;
+using internal::RateLimitPolicy;
+
+void BuildProtectPolicies(const BuildContext& ctx, Chain& chain) {
+  const config::Route& r = ctx.route;
+  if (r.auth) {
+    chain.push_back(std::make_unique<AuthPolicy>(
+        r, dynamic_cast<const AuthPolicy*>(ctx.Previous(Order::kAuth))));
+  }
+  if (!r.rate_limits.empty()) {
+    chain.push_back(std::make_unique<RateLimitPolicy>(
+        r, dynamic_cast<const RateLimitPolicy*>(ctx.Previous(Order::kRateLimit))));
+  }
+  if (r.concurrency) {
+    chain.push_back(std::make_unique<ConcurrencyPolicy>(
+        r, dynamic_cast<const ConcurrencyPolicy*>(ctx.Previous(Order::kConcurrency))));
+  }
+}
+
+namespace {
+
+template <class Cells, class F>
+uint64_t Sum(const Cells& cells, F field) {
+  uint64_t n = 0;
+  for (const auto& c : cells) n += (c.*field).load(std::memory_order_relaxed);
+  return n;
+}
+
+template <class P>
+const P* Find(const Chain& chain) {
+  for (const auto& p : chain) {
+    if (auto* x = dynamic_cast<const P*>(p.get())) return x;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void RenderProtectMetrics(const config::Config& config, std::span<const Chain> chains,
+                          std::string& out) {
+  observe::MetricWriter w(out);
+  const size_t n = std::min(chains.size(), config.routes.size());
+  auto each = [&](auto f) {
+    for (size_t i = 0; i < n; ++i) f(config.routes[i].name, chains[i]);
+  };
+  bool any_rate = false, any_conc = false, any_auth = false;
+  each([&](const std::string&, const Chain& c) {
+    any_rate = any_rate || Find<RateLimitPolicy>(c);
+    any_conc = any_conc || Find<ConcurrencyPolicy>(c);
+    any_auth = any_auth || Find<AuthPolicy>(c);
+  });
+  if (any_rate) {
+    w.Family("ficus_rate_limit_requests_total", "counter",
+             "Requests checked by a rate limit, by result (allowed, limited, shadow_limited).");
+    each([&](const std::string& route, const Chain& c) {
+      const RateLimitPolicy* p = Find<RateLimitPolicy>(c);
+      if (p == nullptr) return;
+      for (const auto& l : p->limits()) {
+        using Cell = internal::LimitCell;
+        const auto& cells = l.state->cells;
+        w.Sample("ficus_rate_limit_requests_total",
+                 {{"route", route}, {"limit", l.config.name}, {"result", "allowed"}},
+                 Sum(cells, &Cell::allowed));
+        w.Sample("ficus_rate_limit_requests_total",
+                 {{"route", route}, {"limit", l.config.name}, {"result", "limited"}},
+                 Sum(cells, &Cell::limited));
+        w.Sample("ficus_rate_limit_requests_total",
+                 {{"route", route}, {"limit", l.config.name}, {"result", "shadow_limited"}},
+                 Sum(cells, &Cell::shadow_limited));
+      }
+    });
+    w.Family("ficus_rate_limit_key_evictions_total", "counter",
+             "Keys a rate limit forgot before they were idle: its table (max_keys) was full.");
+    each([&](const std::string& route, const Chain& c) {
+      const RateLimitPolicy* p = Find<RateLimitPolicy>(c);
+      if (p == nullptr) return;
+      for (const auto& l : p->limits()) {
+        w.Sample("ficus_rate_limit_key_evictions_total",
+                 {{"route", route}, {"limit", l.config.name}}, l.state->table.evictions());
+      }
+    });
+  }
+  if (any_conc) {
+    const char* gauges[][2] = {
+        {"ficus_concurrency_limit", "A route's concurrency limit (requests in flight at most)."},
+        {"ficus_concurrency_in_flight", "Requests of a route holding a concurrency slot."},
+        {"ficus_concurrency_queued", "Requests of a route waiting for a concurrency slot."}};
+    for (int g = 0; g < 3; ++g) {
+      w.Family(gauges[g][0], "gauge", gauges[g][1]);
+      each([&](const std::string& route, const Chain& c) {
+        const ConcurrencyPolicy* p = Find<ConcurrencyPolicy>(c);
+        if (p == nullptr) return;
+        const internal::Bulkhead& b = p->bulkhead();
+        const int64_t v = g == 0 ? b.config().max : g == 1 ? b.in_flight() : b.queued();
+        w.GaugeSample(gauges[g][0], {{"route", route}}, v);
+      });
+    }
+    w.Family("ficus_concurrency_requests_total", "counter",
+             "Requests a concurrency limit decided, by priority class and result (admitted, "
+             "queued, and the shed ones: no_room, timed_out, displaced).");
+    each([&](const std::string& route, const Chain& c) {
+      const ConcurrencyPolicy* p = Find<ConcurrencyPolicy>(c);
+      if (p == nullptr) return;
+      for (int k = 0; k < 3; ++k) {
+        const auto& ct = p->bulkhead().by_class[k];
+        const char* cls = config::PriorityClassName(static_cast<config::PriorityClass>(k));
+        const std::pair<const char*, const std::atomic<uint64_t>*> results[] = {
+            {"admitted", &ct.admitted},
+            {"queued", &ct.queued},
+            {"no_room", &ct.no_room},
+            {"timed_out", &ct.timed_out},
+            {"displaced", &ct.displaced}};
+        for (const auto& [name, v] : results) {
+          w.Sample("ficus_concurrency_requests_total",
+                   {{"route", route}, {"class", cls}, {"result", name}},
+                   v->load(std::memory_order_relaxed));
+        }
+      }
+    });
+  }
+  if (any_auth) {
+    w.Family("ficus_auth_requests_total", "counter",
+             "Requests an auth policy decided, by result (ok, missing, invalid, forbidden).");
+    each([&](const std::string& route, const Chain& c) {
+      const AuthPolicy* p = Find<AuthPolicy>(c);
+      if (p == nullptr) return;
+      using Cell = internal::AuthCell;
+      const auto& cells = p->counters().cells;
+      const std::pair<const char*, std::atomic<uint64_t> Cell::*> results[] = {
+          {"ok", &Cell::ok},
+          {"missing", &Cell::missing},
+          {"invalid", &Cell::invalid},
+          {"forbidden", &Cell::forbidden}};
+      for (const auto& [name, field] : results) {
+        w.Sample("ficus_auth_requests_total", {{"route", route}, {"result", name}},
+                 Sum(cells, field));
+      }
+    });
+  }
+}
+
+}  // namespace ficus::policy
