@@ -52,15 +52,19 @@ bool HexDecode(std::string_view hex, std::string* out) {
 
 }  // namespace
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[32];
+void Sha256Into(std::string_view data, unsigned char* out) {
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
+  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
 }
 
-std::unordered_map<std::string, std::string> LoadApiKeys(const config::ApiKeyAuth& c) {
-  std::unordered_map<std::string, std::string> keys;
+std::string Sha256(std::string_view data) {
+  unsigned char md[32];
+  Sha256Into(data, md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
+}
+
+KeyMap LoadApiKeys(const config::ApiKeyAuth& c) {
+  KeyMap keys;
   std::string digest;
   for (const auto& [consumer, hex] : c.keys) {
     if (HexDecode(hex, &digest)) keys[digest] = consumer;
@@ -151,7 +155,9 @@ Decision AuthPolicy::Admit(Context& ctx) {
     }
   }
   if (!api_key.empty()) {
-    auto it = keys_.find(Sha256(api_key));
+    unsigned char md[32];
+    Sha256Into(api_key, md);
+    auto it = keys_.find(std::string_view(reinterpret_cast<char*>(md), sizeof md));
     if (it == keys_.end()) return Unauthorized(ctx, true);
     ctx.set_consumer(it->second);
   } else if (config_.jwt && !authorization.empty()) {

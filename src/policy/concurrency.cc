@@ -84,7 +84,8 @@ class Expiry {
 
 Bulkhead::Bulkhead(const config::ConcurrencyLimit& c) : config_(c) {
   const int64_t max = c.max;
-  const int64_t reserve = std::min<int64_t>(max - 1, (max * c.critical_reserve_percent + 99) / 100);
+  // Rounded down: a small limit (max 2 at 10 %) reserves nothing rather than half.
+  const int64_t reserve = std::min<int64_t>(max - 1, max * c.critical_reserve_percent / 100);
   class_limit_[static_cast<int>(PriorityClass::kCritical)] = max;
   class_limit_[static_cast<int>(PriorityClass::kDefault)] = max - reserve;
   class_limit_[static_cast<int>(PriorityClass::kSheddable)] =

@@ -230,7 +230,7 @@ class ProtectTest(FicusTestCase):
         two = [("Authorization", "Bearer " + hs256_token(good)), ("Authorization", "Bearer x")]
         self.assertEqual(request(self.port, "GET", "/jwt", two).status, 400)
         m = self.ficus.metrics()
-        self.assertGreaterEqual(m.get("ficus_auth_requests_total", route="jwt", result="ok"), 2)
+        self.assertEqual(m.get("ficus_auth_requests_total", route="jwt", result="ok"), 1)
         self.assertEqual(m.get("ficus_auth_requests_total", route="jwt", result="forbidden"), 1)
 
 

@@ -88,6 +88,8 @@ TEST(RateLimitConfig, ErrorsNameTheField) {
   EXPECT_NE(error.find("needs a name"), std::string::npos) << error;
   EXPECT_FALSE(Load("    concurrency: { queue: 3 }\n", &error));
   EXPECT_NE(error.find("max"), std::string::npos) << error;
+  EXPECT_FALSE(Load("    rate_limit: { key: jwt_claim:tenant, rate: 1/s }\n", &error));
+  EXPECT_NE(error.find("needs auth.jwt"), std::string::npos) << error;
   EXPECT_FALSE(Load("    auth: { consumers: [a] }\n", &error));
   EXPECT_NE(error.find("names no credential"), std::string::npos) << error;
 }

@@ -396,6 +396,25 @@ void Loader::ReadAuth(const Value& v, std::optional<Auth>* out) {
   if (ok) *out = std::move(a);
 }
 
+void Loader::CheckProtection(const Route& r, const Value& route) {
+  for (const RateLimit& l : r.rate_limits) {
+    for (const std::string& part : l.key) {
+      // An unverified claim is the client's word: only a verified token may key a limit.
+      if (part.starts_with("jwt_claim:") && !(r.auth && r.auth->jwt)) {
+        Error(route.loc, Sub(route.path, "rate_limit"),
+              "limit " + Quote(l.name) + " is keyed by " + Quote(part) +
+                  ", which needs auth.jwt on the route (the token must be verified)");
+      }
+      if (part == "consumer" && !r.auth) {
+        Warn(route.loc, Sub(route.path, "rate_limit"),
+             "limit " + Quote(l.name) +
+                 " is keyed by consumer but the route has no auth: every request shares one "
+                 "budget");
+      }
+    }
+  }
+}
+
 void EmitProtection(YAML::Emitter& out, const Route& r) {
   if (!r.rate_limits.empty()) {
     out << YAML::Key << "rate_limit" << YAML::Value << YAML::BeginSeq;

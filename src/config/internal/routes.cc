@@ -299,6 +299,7 @@ void Loader::ReadRoutes(const Value& v) {
     if (const Value* p = f.Get("rate_limit")) ReadRateLimits(*p, &r.rate_limits);
     if (const Value* p = f.Get("concurrency")) ReadConcurrency(*p, &r.concurrency);
     if (const Value* p = f.Get("auth")) ReadAuth(*p, &r.auth);
+    CheckProtection(r, item);
     config_.routes.push_back(std::move(r));
   }
 }

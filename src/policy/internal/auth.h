@@ -26,11 +26,20 @@ struct AuthCounters {
   std::array<AuthCell, kCells> cells;
 };
 
+// Looks a digest up as a string_view: no allocation per request.
+struct DigestHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view d) const { return std::hash<std::string_view>()(d); }
+};
+using KeyMap = std::unordered_map<std::string, std::string, DigestHash, std::equal_to<>>;
+
 // API keys as SHA-256 digests (raw 32 bytes) -> consumer. Read from the config's inline keys
 // (already hashed) and the key file: "<consumer> <key>" or "<consumer> sha256:<hex>" per line,
 // '#' comments. Throws std::runtime_error naming the file and line (never the key).
-std::unordered_map<std::string, std::string> LoadApiKeys(const config::ApiKeyAuth& c);
+KeyMap LoadApiKeys(const config::ApiKeyAuth& c);
 std::string Sha256(std::string_view data);  // raw digest
+// The raw digest into `out` (32 bytes).
+void Sha256Into(std::string_view data, unsigned char* out);
 
 class AuthPolicy final : public Policy {
  public:
@@ -47,7 +56,7 @@ class AuthPolicy final : public Policy {
  private:
   Decision Unauthorized(Context& ctx, bool bad);
   config::Auth config_;
-  std::unordered_map<std::string, std::string> keys_;  // digest -> consumer
+  KeyMap keys_;  // digest -> consumer
   std::optional<Jwks> jwks_;
   JwtRules rules_;
   std::string challenge_;          // WWW-Authenticate, missing credentials
