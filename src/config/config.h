@@ -76,6 +76,17 @@ struct HealthCheck {
   bool operator==(const HealthCheck&) const = default;
 };
 
+// `adaptive_concurrency:` on a cluster: a limit on its requests in flight learned from latency
+// (src/policy/protect.h; gradient2-like: the sampled RTT against a long-term RTT).
+struct AdaptiveConcurrency {
+  uint32_t min_limit = 4;
+  uint32_t max_limit = 1000;
+  uint32_t initial_limit = 32;
+  Duration window{100};   // the limit is recomputed this often (from the samples of the window)
+  double tolerance = 1.5;  // sampled RTT / long-term RTT allowed before the limit shrinks
+  bool operator==(const AdaptiveConcurrency&) const = default;
+};
+
 struct CircuitBreakers {         // 0 = no limit
   uint32_t max_connections = 0;  // upstream connections open (in use and idle), all workers
   uint32_t max_pending = 0;      // requests waiting for a new upstream connection
@@ -114,6 +125,7 @@ struct Cluster {
   // Below this percentage of available (healthy, not ejected) endpoints, all are used.
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
+  std::optional<AdaptiveConcurrency> adaptive_concurrency;  // unset = no adaptive limit
   int line = 0;             // where it was declared, for messages
   bool operator==(const Cluster&) const = default;
 };

@@ -160,28 +160,35 @@ void Bulkhead::Expire(const std::shared_ptr<Waiter>& w) {
   End(w, Waiter::kTimedOut);
 }
 
-ConcurrencyPolicy::ConcurrencyPolicy(const config::Route& route,
+ConcurrencyPolicy::ConcurrencyPolicy(const config::Config& config, const config::Route& route,
                                      const ConcurrencyPolicy* previous) {
-  if (previous != nullptr && previous->bulkhead_->config() == *route.concurrency) {
-    bulkhead_ = previous->bulkhead_;
-  } else {
-    // A changed limit starts over: requests in flight under the old one release into it.
-    bulkhead_ = std::make_shared<Bulkhead>(*route.concurrency);
+  if (route.concurrency) {
+    class_header_ = route.concurrency->class_header;
+    default_class_ = route.concurrency->default_class;
+    if (previous != nullptr && previous->bulkhead_ &&
+        previous->bulkhead_->config() == *route.concurrency) {
+      bulkhead_ = previous->bulkhead_;
+    } else {
+      // A changed limit starts over: requests in flight under the old one release into it.
+      bulkhead_ = std::make_shared<Bulkhead>(*route.concurrency);
+    }
   }
+  const config::Cluster& cluster = config.clusters[route.cluster_index];
+  if (cluster.adaptive_concurrency)
+    adaptive_ = AdaptiveLimiter::For(cluster.name, *cluster.adaptive_concurrency);
 }
 
 PriorityClass ConcurrencyPolicy::ClassOf(const Context& ctx) const {
-  const config::ConcurrencyLimit& c = bulkhead_->config();
-  if (!c.class_header.empty()) {
+  if (!class_header_.empty()) {
     for (const http::Header& h : ctx.request().headers) {
-      if (!http::EqualsIgnoreCase(h.name, c.class_header)) continue;
+      if (!http::EqualsIgnoreCase(h.name, class_header_)) continue;
       if (http::EqualsIgnoreCase(h.value, "critical")) return PriorityClass::kCritical;
       if (http::EqualsIgnoreCase(h.value, "sheddable")) return PriorityClass::kSheddable;
       if (http::EqualsIgnoreCase(h.value, "default")) return PriorityClass::kDefault;
       break;
     }
   }
-  return c.default_class;
+  return default_class_;
 }
 
 Decision ConcurrencyPolicy::Overloaded(Context& ctx) {
@@ -189,14 +196,31 @@ Decision ConcurrencyPolicy::Overloaded(Context& ctx) {
   return Decision::Respond({503, {}, "application/problem+json", kOverloadedBody});
 }
 
+constexpr uint64_t kBulkheadSlot = 1, kAdaptiveSlot = 2;
+
+Decision ConcurrencyPolicy::Adaptive(Context& ctx) {
+  if (!adaptive_) return Decision::Pass();
+  const auto c = static_cast<PriorityClass>(ctx.state() >> 2);
+  if (adaptive_->TryAcquire(c)) {
+    ctx.state() |= kAdaptiveSlot;
+    return Decision::Pass();
+  }
+  if ((ctx.state() & kBulkheadSlot) != 0) {  // the route's slot goes back at once
+    ctx.state() &= ~kBulkheadSlot;
+    bulkhead_->Release();
+  }
+  return Overloaded(ctx);
+}
+
 Decision ConcurrencyPolicy::Admit(Context& ctx) {
   const PriorityClass c = ClassOf(ctx);
-  ctx.state() = static_cast<uint64_t>(c) << 1;
+  ctx.state() = static_cast<uint64_t>(c) << 2;
+  if (!bulkhead_) return Adaptive(ctx);
   // Nobody waiting: take a slot if one is free. Someone waiting: queue behind (Wait).
   if (!bulkhead_->anyone_queued() && bulkhead_->TryAcquire(c)) {
-    ctx.state() |= 1;
+    ctx.state() |= kBulkheadSlot;
     bulkhead_->by_class[static_cast<int>(c)].admitted.fetch_add(1, std::memory_order_relaxed);
-    return Decision::Pass();
+    return Adaptive(ctx);
   }
   if (bulkhead_->config().queue == 0) {
     bulkhead_->by_class[static_cast<int>(c)].no_room.fetch_add(1, std::memory_order_relaxed);
@@ -206,7 +230,7 @@ Decision ConcurrencyPolicy::Admit(Context& ctx) {
 }
 
 net::Task<Decision> ConcurrencyPolicy::Wait(Context& ctx) {
-  const auto c = static_cast<PriorityClass>(ctx.state() >> 1);
+  const auto c = static_cast<PriorityClass>(ctx.state() >> 2);
   auto w = std::make_shared<Waiter>(ctx.loop(), c);
   bulkhead_->Enqueue(w);
   if (!w->wakeup.signaled()) {
@@ -216,17 +240,24 @@ net::Task<Decision> ConcurrencyPolicy::Wait(Context& ctx) {
   }
   // The outcome was written under the lock before the signal that resumed this.
   if (w->outcome == Waiter::kGranted) {
-    ctx.state() |= 1;
+    ctx.state() |= kBulkheadSlot;
     bulkhead_->by_class[static_cast<int>(c)].admitted.fetch_add(1, std::memory_order_relaxed);
-    co_return Decision::Pass();
+    co_return Adaptive(ctx);
   }
   co_return Overloaded(ctx);
 }
 
-void ConcurrencyPolicy::End(Context& ctx, const Outcome& /*outcome*/) {
-  if ((ctx.state() & 1) == 0) return;
-  ctx.state() &= ~uint64_t{1};
-  bulkhead_->Release();
+void ConcurrencyPolicy::End(Context& ctx, const Outcome& outcome) {
+  if ((ctx.state() & kAdaptiveSlot) != 0) {
+    ctx.state() &= ~kAdaptiveSlot;
+    // Only an answer from the upstream says something about its latency.
+    adaptive_->Release(outcome.upstream_reached ? outcome.upstream_latency_ns : 0,
+                       MonotonicNanos());
+  }
+  if ((ctx.state() & kBulkheadSlot) != 0) {
+    ctx.state() &= ~kBulkheadSlot;
+    bulkhead_->Release();
+  }
 }
 
 }  // namespace ficus::policy::internal

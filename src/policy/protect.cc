@@ -1,6 +1,9 @@
 // The protection policies' builder and their /metrics families.
 #include "policy/protect.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "observe/observe.h"
 #include "policy/internal/auth.h"
 #include "policy/internal/concurrency.h"
@@ -22,9 +25,9 @@ void BuildProtectPolicies(const BuildContext& ctx, Chain& chain) {
     chain.push_back(std::make_unique<RateLimitPolicy>(
         r, dynamic_cast<const RateLimitPolicy*>(ctx.Previous(Order::kRateLimit))));
   }
-  if (r.concurrency) {
+  if (r.concurrency || ctx.config.clusters[r.cluster_index].adaptive_concurrency) {
     chain.push_back(std::make_unique<ConcurrencyPolicy>(
-        r, dynamic_cast<const ConcurrencyPolicy*>(ctx.Previous(Order::kConcurrency))));
+        ctx.config, r, dynamic_cast<const ConcurrencyPolicy*>(ctx.Previous(Order::kConcurrency))));
   }
 }
 
@@ -57,7 +60,8 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
   bool any_rate = false, any_conc = false, any_auth = false;
   each([&](const std::string&, const Chain& c) {
     any_rate = any_rate || Find<RateLimitPolicy>(c);
-    any_conc = any_conc || Find<ConcurrencyPolicy>(c);
+    const ConcurrencyPolicy* cp = Find<ConcurrencyPolicy>(c);
+    any_conc = any_conc || (cp != nullptr && cp->bulkhead() != nullptr);
     any_auth = any_auth || Find<AuthPolicy>(c);
   });
   if (any_rate) {
@@ -91,6 +95,42 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
       }
     });
   }
+  std::vector<const internal::AdaptiveLimiter*> adaptive;  // one per cluster
+  std::vector<std::string_view> adaptive_cluster;
+  for (size_t i = 0; i < n; ++i) {
+    const ConcurrencyPolicy* p = Find<ConcurrencyPolicy>(chains[i]);
+    if (p == nullptr || p->adaptive() == nullptr) continue;
+    if (std::find(adaptive.begin(), adaptive.end(), p->adaptive()) != adaptive.end()) continue;
+    adaptive.push_back(p->adaptive());
+    adaptive_cluster.push_back(config.routes[i].cluster);
+  }
+  if (!adaptive.empty()) {
+    w.Family("ficus_adaptive_concurrency_limit", "gauge",
+             "A cluster's adaptive concurrency limit as learned from latency.");
+    for (size_t i = 0; i < adaptive.size(); ++i)
+      w.GaugeSample("ficus_adaptive_concurrency_limit", {{"cluster", adaptive_cluster[i]}},
+                    adaptive[i]->limit());
+    w.Family("ficus_adaptive_concurrency_in_flight", "gauge",
+             "Requests of a cluster holding an adaptive concurrency slot.");
+    for (size_t i = 0; i < adaptive.size(); ++i)
+      w.GaugeSample("ficus_adaptive_concurrency_in_flight", {{"cluster", adaptive_cluster[i]}},
+                    adaptive[i]->in_flight());
+    w.Family("ficus_adaptive_concurrency_rtt_seconds", "gauge",
+             "A cluster's long-term upstream RTT, the adaptive limit's reference.");
+    for (size_t i = 0; i < adaptive.size(); ++i)
+      w.DoubleSample("ficus_adaptive_concurrency_rtt_seconds", {{"cluster", adaptive_cluster[i]}},
+                     adaptive[i]->long_rtt_ns() / 1e9);
+    w.Family("ficus_adaptive_concurrency_rejected_total", "counter",
+             "Requests refused (503) by a cluster's adaptive concurrency limit, by class.");
+    for (size_t i = 0; i < adaptive.size(); ++i) {
+      for (int k = 0; k < 3; ++k) {
+        w.Sample("ficus_adaptive_concurrency_rejected_total",
+                 {{"cluster", adaptive_cluster[i]},
+                  {"class", config::PriorityClassName(static_cast<config::PriorityClass>(k))}},
+                 adaptive[i]->rejected[k].load(std::memory_order_relaxed));
+      }
+    }
+  }
   if (any_conc) {
     const char* gauges[][2] = {
         {"ficus_concurrency_limit", "A route's concurrency limit (requests in flight at most)."},
@@ -100,8 +140,8 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
       w.Family(gauges[g][0], "gauge", gauges[g][1]);
       each([&](const std::string& route, const Chain& c) {
         const ConcurrencyPolicy* p = Find<ConcurrencyPolicy>(c);
-        if (p == nullptr) return;
-        const internal::Bulkhead& b = p->bulkhead();
+        if (p == nullptr || p->bulkhead() == nullptr) return;
+        const internal::Bulkhead& b = *p->bulkhead();
         const int64_t v = g == 0 ? b.config().max : g == 1 ? b.in_flight() : b.queued();
         w.GaugeSample(gauges[g][0], {{"route", route}}, v);
       });
@@ -111,9 +151,9 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
              "queued, and the shed ones: no_room, timed_out, displaced).");
     each([&](const std::string& route, const Chain& c) {
       const ConcurrencyPolicy* p = Find<ConcurrencyPolicy>(c);
-      if (p == nullptr) return;
+      if (p == nullptr || p->bulkhead() == nullptr) return;
       for (int k = 0; k < 3; ++k) {
-        const auto& ct = p->bulkhead().by_class[k];
+        const auto& ct = p->bulkhead()->by_class[k];
         const char* cls = config::PriorityClassName(static_cast<config::PriorityClass>(k));
         const std::pair<const char*, const std::atomic<uint64_t>*> results[] = {
             {"admitted", &ct.admitted},

@@ -63,9 +63,15 @@ class ProtectTest(FicusTestCase):
             {"name": "jwt", "match": {"path_prefix": "/jwt"}, "cluster": "app",
              "auth": {"jwt": {"jwks_file": cls.jwks_path, "issuer": "iss", "audience": "shop"},
                       "consumers": ["alice"]}},
+            {"name": "adaptive", "match": {"path_prefix": "/adaptive"}, "cluster": "learned"},
             {"name": "open", "match": {"path_prefix": "/"}, "cluster": "app"},
         ]
-        cfg = make_config({"app": [endpoint(cls.up.port)]}, routes, workers=4)
+        clusters = [
+            {"name": "app", "endpoints": [endpoint(cls.up.port)], "connect_timeout": "1s"},
+            {"name": "learned", "endpoints": [endpoint(cls.up.port)], "connect_timeout": "1s",
+             "adaptive_concurrency": {"min_limit": 2, "max_limit": 2, "window": "50ms"}},
+        ]
+        cfg = make_config(clusters, routes, workers=4)
         cls.ficus = cls.start_ficus_for_class(cfg)
         cls.port = cls.ficus.port
 
@@ -180,6 +186,33 @@ class ProtectTest(FicusTestCase):
                                **{"class": "default", "result": "no_room"}), 2)
         # Freed: the next request is served at once.
         self.assertEqual(request(self.port, "GET", "/delay?ms=1").status, 200)
+
+    def test_adaptive_limit_caps_the_cluster(self):
+        """A cluster whose adaptive limit is pinned at 2: of 5 slow requests at once, 2 pass,
+        3 get 503 at once; the slots come back and latency samples reach the limiter."""
+        results = []
+        lock = threading.Lock()
+
+        def one():
+            r = request(self.port, "GET", "/adaptive/delay?ms=400", timeout=10 * TIME_FACTOR)
+            with lock:
+                results.append(r.status)
+
+        threads = [threading.Thread(target=one) for _ in range(5)]
+        for t in threads:
+            t.start()
+            time.sleep(0.02)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(sorted(results), [200, 200, 503, 503, 503])
+        m = self.ficus.metrics()
+        self.assertEqual(m.get("ficus_adaptive_concurrency_limit", cluster="learned"), 2)
+        self.assertEqual(m.sum("ficus_adaptive_concurrency_rejected_total", cluster="learned"), 3)
+        self.assertTrue(wait_until(lambda: self.ficus.metrics().get(
+            "ficus_adaptive_concurrency_in_flight", cluster="learned") == 0, 5))
+        self.assertTrue(wait_until(lambda: request(
+            self.port, "GET", "/adaptive/x").status == 200 and self.ficus.metrics().get(
+            "ficus_adaptive_concurrency_rtt_seconds", cluster="learned") > 0, 5))
 
     def test_api_keys_consumers_and_a_key_file_reload(self):
         self.assertEqual(request(self.port, "GET", "/keys").status, 401)

@@ -219,7 +219,7 @@ void RunOn(net::Loop& loop, std::function<net::Task<void>()> body) {
 
 TEST(Concurrency, QueuesThenGrantsWhenASlotFrees) {
   auto c = Load("    concurrency: { max: 1, queue: 2, queue_timeout: 5s }\n");
-  ConcurrencyPolicy p(c->routes[0], nullptr);
+  ConcurrencyPolicy p(*c, c->routes[0], nullptr);
   Exchange first(c->routes[0]);
   ASSERT_EQ(p.Admit(*first.ctx).kind, Decision::Kind::kPass);
   Exchange second(c->routes[0]);
@@ -238,14 +238,14 @@ TEST(Concurrency, QueuesThenGrantsWhenASlotFrees) {
   });
   EXPECT_EQ(got.kind, Decision::Kind::kPass);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-  EXPECT_EQ(p.bulkhead().in_flight(), 1);
+  EXPECT_EQ(p.bulkhead()->in_flight(), 1);
   p.End(*second.ctx, {});
-  EXPECT_EQ(p.bulkhead().in_flight(), 0);
+  EXPECT_EQ(p.bulkhead()->in_flight(), 0);
 }
 
 TEST(Concurrency, QueueTimeoutAnswers503WithRetryAfter) {
   auto c = Load("    concurrency: { max: 1, queue: 2, queue_timeout: 100ms }\n");
-  ConcurrencyPolicy p(c->routes[0], nullptr);
+  ConcurrencyPolicy p(*c, c->routes[0], nullptr);
   Exchange first(c->routes[0]);
   ASSERT_EQ(p.Admit(*first.ctx).kind, Decision::Kind::kPass);
   Exchange second(c->routes[0]);
@@ -255,17 +255,17 @@ TEST(Concurrency, QueueTimeoutAnswers503WithRetryAfter) {
   ASSERT_EQ(got.kind, Decision::Kind::kAnswer);
   EXPECT_EQ(got.answer.status, 503);
   EXPECT_NE(second.response_added.find("Retry-After: 1\r\n"), std::string::npos);
-  EXPECT_EQ(p.bulkhead().by_class[1].timed_out.load(), 1u);
+  EXPECT_EQ(p.bulkhead()->by_class[1].timed_out.load(), 1u);
   p.End(*second.ctx, {});
-  EXPECT_EQ(p.bulkhead().in_flight(), 1);  // the first still holds its slot
+  EXPECT_EQ(p.bulkhead()->in_flight(), 1);  // the first still holds its slot
   p.End(*first.ctx, {});
-  EXPECT_EQ(p.bulkhead().in_flight(), 0);
+  EXPECT_EQ(p.bulkhead()->in_flight(), 0);
 }
 
 TEST(Concurrency, AFullQueueShedsSheddableFirst) {
   auto c =
       Load("    concurrency: { max: 1, queue: 1, queue_timeout: 5s, class_header: X-Priority }\n");
-  ConcurrencyPolicy p(c->routes[0], nullptr);
+  ConcurrencyPolicy p(*c, c->routes[0], nullptr);
   Exchange first(c->routes[0]);
   ASSERT_EQ(p.Admit(*first.ctx).kind, Decision::Kind::kPass);
   net::Loop loop;
@@ -283,8 +283,8 @@ TEST(Concurrency, AFullQueueShedsSheddableFirst) {
     net::Spawn(wait(p, shed, shed_got, nullptr));
     // The critical request displaces the sheddable one from the full queue.
     net::Spawn(wait(p, crit, crit_got, &crit_done));
-    EXPECT_EQ(p.bulkhead().by_class[2].displaced.load(), 1u);
-    EXPECT_EQ(p.bulkhead().queued(), 1);
+    EXPECT_EQ(p.bulkhead()->by_class[2].displaced.load(), 1u);
+    EXPECT_EQ(p.bulkhead()->queued(), 1);
     std::thread t([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
       p.End(*first.ctx, {});  // the slot goes to the critical waiter
@@ -295,8 +295,8 @@ TEST(Concurrency, AFullQueueShedsSheddableFirst) {
   EXPECT_EQ(crit_got.kind, Decision::Kind::kPass);
   EXPECT_EQ(shed_got.kind, Decision::Kind::kAnswer);
   EXPECT_EQ(shed_got.answer.status, 503);
-  EXPECT_EQ(p.bulkhead().queued(), 0);
-  EXPECT_EQ(p.bulkhead().in_flight(), 1);
+  EXPECT_EQ(p.bulkhead()->queued(), 0);
+  EXPECT_EQ(p.bulkhead()->in_flight(), 1);
 }
 
 std::string TempFile(const std::string& name, const std::string& text) {

@@ -396,6 +396,51 @@ void Loader::ReadAuth(const Value& v, std::optional<Auth>* out) {
   if (ok) *out = std::move(a);
 }
 
+void Loader::ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out) {
+  Fields f;
+  if (!ReadMap(v, {"min_limit", "max_limit", "initial_limit", "window", "tolerance"}, &f)) return;
+  AdaptiveConcurrency a;
+  bool ok = true;
+  const std::pair<const char*, uint32_t*> ints[] = {{"min_limit", &a.min_limit},
+                                                    {"max_limit", &a.max_limit},
+                                                    {"initial_limit", &a.initial_limit}};
+  for (const auto& [key, field] : ints) {
+    if (const Value* p = f.Get(key)) {
+      if (auto n = Integer(*p, 1, 1'000'000)) {
+        *field = static_cast<uint32_t>(*n);
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (const Value* p = f.Get("window")) {
+    if (auto d = DurationIn(*p, Duration{10}, std::chrono::minutes(1))) {
+      a.window = *d;
+    } else {
+      ok = false;
+    }
+  }
+  if (const Value* p = f.Get("tolerance")) {
+    std::optional<std::string> s = String(*p);
+    char* end = nullptr;
+    const double x = s ? std::strtod(s->c_str(), &end) : 0;
+    if (!s || s->empty() || end != s->c_str() + s->size() || !(x >= 1 && x <= 10)) {
+      if (s) Error(*p, "expected a ratio 1..10 (sampled RTT / long-term RTT), got " + Quote(*s));
+      ok = false;
+    } else {
+      a.tolerance = x;
+    }
+  }
+  if (!f.Get("initial_limit") && a.min_limit <= a.max_limit)
+    a.initial_limit = std::clamp(a.initial_limit, a.min_limit, a.max_limit);
+  if (ok && (a.min_limit > a.max_limit || a.initial_limit < a.min_limit ||
+             a.initial_limit > a.max_limit)) {
+    Error(v, "needs min_limit <= initial_limit <= max_limit");
+    ok = false;
+  }
+  if (ok) *out = a;
+}
+
 void Loader::CheckProtection(const Route& r, const Value& route) {
   for (const RateLimit& l : r.rate_limits) {
     for (const std::string& part : l.key) {

@@ -151,6 +151,7 @@ class Loader {
   bool ReadRateLimit(const Value& v, RateLimit* r);
   void ReadConcurrency(const Value& v, std::optional<ConcurrencyLimit>* out);
   void ReadAuth(const Value& v, std::optional<Auth>* out);
+  void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
   void CheckProtection(const Route& r, const Value& route);  // keys that need auth
 
   // --- cross-field checks ---

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 
+#include "policy/internal/adaptive.h"
 #include "policy/policy.h"
 
 namespace ficus::policy::internal {
@@ -65,21 +66,31 @@ class Bulkhead {
   std::array<std::deque<std::shared_ptr<Waiter>>, 3> queues_;
 };
 
+// A route's concurrency policy: its own bulkhead (`concurrency:`), its cluster's adaptive limit
+// (`adaptive_concurrency:`), or both (the bulkhead first). Exchange state: bit 0 a bulkhead
+// slot, bit 1 an adaptive slot, the priority class above.
 class ConcurrencyPolicy final : public Policy {
  public:
-  ConcurrencyPolicy(const config::Route& route, const ConcurrencyPolicy* previous);
+  ConcurrencyPolicy(const config::Config& config, const config::Route& route,
+                    const ConcurrencyPolicy* previous);
 
   Order order() const override { return Order::kConcurrency; }
   Decision Admit(Context& ctx) override;
   net::Task<Decision> Wait(Context& ctx) override;
   void End(Context& ctx, const Outcome& outcome) override;
 
-  const Bulkhead& bulkhead() const { return *bulkhead_; }
+  const Bulkhead* bulkhead() const { return bulkhead_.get(); }
+  const AdaptiveLimiter* adaptive() const { return adaptive_.get(); }
 
  private:
   config::PriorityClass ClassOf(const Context& ctx) const;
   Decision Overloaded(Context& ctx);
-  std::shared_ptr<Bulkhead> bulkhead_;
+  // After the bulkhead (or without one): the cluster's adaptive limit.
+  Decision Adaptive(Context& ctx);
+  std::shared_ptr<Bulkhead> bulkhead_;         // null: no `concurrency:` on the route
+  std::shared_ptr<AdaptiveLimiter> adaptive_;  // null: none on the cluster
+  std::string class_header_;
+  config::PriorityClass default_class_ = config::PriorityClass::kDefault;
 };
 
 }  // namespace ficus::policy::internal
