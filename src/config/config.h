@@ -350,6 +350,16 @@ struct Tracing {
   bool operator==(const Tracing&) const = default;
 };
 
+// `overload:` the process's own guard: over a set point, new requests are shed with 503 before
+// ficus itself is at risk (src/policy/protect.h). 0 = no set point.
+struct Overload {
+  uint64_t max_memory = 0;         // resident bytes
+  uint64_t max_open_files = 0;     // descriptors open
+  uint32_t max_open_files_percent = 0;  // of RLIMIT_NOFILE (when max_open_files is 0)
+  bool any() const { return max_memory || max_open_files || max_open_files_percent; }
+  bool operator==(const Overload&) const = default;
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -365,6 +375,7 @@ struct Config {
   std::vector<Slo> slos;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;
+  Overload overload;
   bool operator==(const Config&) const = default;
 };
 

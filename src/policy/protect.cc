@@ -7,6 +7,7 @@
 #include "observe/observe.h"
 #include "policy/internal/auth.h"
 #include "policy/internal/concurrency.h"
+#include "policy/internal/overload.h"
 #include "policy/internal/rate_limit.h"
 
 namespace ficus::policy {
@@ -15,19 +16,32 @@ using internal::AuthPolicy;
 using internal::ConcurrencyPolicy;
 using internal::RateLimitPolicy;
 
+namespace {
+
+// The running chain's policy of type P (several policies may share an Order: the overload
+// guard and auth both come first).
+template <class P>
+const P* Previous(const BuildContext& ctx) {
+  if (ctx.previous == nullptr) return nullptr;
+  for (const auto& p : *ctx.previous) {
+    if (auto* x = dynamic_cast<const P*>(p.get())) return x;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 void BuildProtectPolicies(const BuildContext& ctx, Chain& chain) {
   const config::Route& r = ctx.route;
-  if (r.auth) {
-    chain.push_back(std::make_unique<AuthPolicy>(
-        r, dynamic_cast<const AuthPolicy*>(ctx.Previous(Order::kAuth))));
-  }
+  if (ctx.route_index == 0) internal::OverloadMonitor::Get().Configure(ctx.config.overload);
+  if (ctx.config.overload.any()) chain.push_back(std::make_unique<internal::OverloadGuard>());
+  if (r.auth) chain.push_back(std::make_unique<AuthPolicy>(r, Previous<AuthPolicy>(ctx)));
   if (!r.rate_limits.empty()) {
-    chain.push_back(std::make_unique<RateLimitPolicy>(
-        r, dynamic_cast<const RateLimitPolicy*>(ctx.Previous(Order::kRateLimit))));
+    chain.push_back(std::make_unique<RateLimitPolicy>(r, Previous<RateLimitPolicy>(ctx)));
   }
   if (r.concurrency || ctx.config.clusters[r.cluster_index].adaptive_concurrency) {
-    chain.push_back(std::make_unique<ConcurrencyPolicy>(
-        ctx.config, r, dynamic_cast<const ConcurrencyPolicy*>(ctx.Previous(Order::kConcurrency))));
+    chain.push_back(
+        std::make_unique<ConcurrencyPolicy>(ctx.config, r, Previous<ConcurrencyPolicy>(ctx)));
   }
 }
 
@@ -64,6 +78,15 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
     any_conc = any_conc || (cp != nullptr && cp->bulkhead() != nullptr);
     any_auth = any_auth || Find<AuthPolicy>(c);
   });
+  if (config.overload.any()) {
+    const internal::OverloadMonitor& m = internal::OverloadMonitor::Get();
+    w.Family("ficus_overload_active", "gauge",
+             "1 while the process is over an overload set point and sheds new requests.");
+    w.GaugeSample("ficus_overload_active", {}, m.overloaded() ? 1 : 0);
+    w.Family("ficus_overload_shed_total", "counter",
+             "Requests shed (503) by the process overload guard.");
+    w.Sample("ficus_overload_shed_total", {}, m.shed.load(std::memory_order_relaxed));
+  }
   if (any_rate) {
     w.Family("ficus_rate_limit_requests_total", "counter",
              "Requests checked by a rate limit, by result (allowed, limited, shadow_limited).");

@@ -269,3 +269,24 @@ class ProtectTest(FicusTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OverloadGuardTest(FicusTestCase):
+    def test_sheds_over_a_set_point_and_recovers_after_a_reload(self):
+        up = self.start_upstream_for_class("overload")
+        routes = [{"name": "all", "match": {"path_prefix": "/"}, "cluster": "app"}]
+        # 16 descriptors: a ficus with two workers always has more open (listeners, epoll,
+        # eventfds, the admin socket, the log).
+        cfg = make_config({"app": [endpoint(up.port)]}, routes, workers=2,
+                          overload={"max_open_files": 16})
+        f = self.start_ficus_for_class(cfg)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/x").status == 503, 5))
+        r = request(f.port, "GET", "/x")
+        self.assertEqual(r.header("Retry-After"), "1")
+        m = f.metrics()
+        self.assertEqual(m.get("ficus_overload_active"), 1)
+        self.assertGreaterEqual(m.get("ficus_overload_shed_total"), 1)
+        del cfg["overload"]
+        f.reload(cfg)
+        self.assertTrue(wait_until(lambda: request(f.port, "GET", "/x").status == 200,
+                                   5 * TIME_FACTOR))

@@ -12,6 +12,7 @@
 #include "jwt_keys.h"
 #include "policy/internal/auth.h"
 #include "policy/internal/concurrency.h"
+#include "policy/internal/overload.h"
 #include "policy/internal/rate_limit.h"
 
 namespace ficus::policy {
@@ -75,6 +76,9 @@ TEST(RateLimitConfig, ReadsTheShapes) {
   EXPECT_EQ(c->routes[0].rate_limits[0].burst, 600u);
   EXPECT_EQ(c->routes[0].rate_limits[0].period, std::chrono::minutes(1));
   EXPECT_TRUE(c->routes[0].rate_limits[1].shadow);
+  c = Load("    concurrency: { max: 10, critical_reserve: 20%, sheddable_max: 0.5 }\n");
+  EXPECT_EQ(c->routes[0].concurrency->critical_reserve_percent, 20u);
+  EXPECT_EQ(c->routes[0].concurrency->sheddable_max_percent, 50u);
 }
 
 TEST(RateLimitConfig, ErrorsNameTheField) {
@@ -386,6 +390,32 @@ TEST(Auth, JwtNamesTheConsumerAndConsumersDecide) {
   d = p.Admit(*bad.ctx);
   EXPECT_EQ(d.answer.status, 401);
   EXPECT_NE(bad.response_added.find("error=\"invalid_token\""), std::string::npos);
+}
+
+TEST(Overload, ShedsOverASetPointAndRecovers) {
+  auto& m = internal::OverloadMonitor::Get();
+  auto c = Load("");
+  config::Overload o;
+  o.max_open_files = 1'000'000;
+  m.Configure(o);
+  m.Sample();
+  EXPECT_FALSE(m.overloaded());
+  EXPECT_GT(m.open_fds(), 0u);
+  EXPECT_GT(m.rss_bytes(), 0u);
+  internal::OverloadGuard g;
+  Exchange ok(c->routes[0]);
+  EXPECT_EQ(g.Admit(*ok.ctx).kind, Decision::Kind::kPass);
+  o.max_open_files = 0;
+  o.max_memory = 1 << 20;  // surely under this test's resident size
+  m.Configure(o);
+  m.Sample();
+  EXPECT_TRUE(m.overloaded());
+  Exchange shed(c->routes[0]);
+  Decision d = g.Admit(*shed.ctx);
+  ASSERT_EQ(d.kind, Decision::Kind::kAnswer);
+  EXPECT_EQ(d.answer.status, 503);
+  m.Configure({});
+  EXPECT_FALSE(m.overloaded());
 }
 
 TEST(Metrics, RenderedPerRouteAndLimit) {

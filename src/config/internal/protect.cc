@@ -258,15 +258,14 @@ void Loader::ReadConcurrency(const Value& v, std::optional<ConcurrencyLimit>* ou
   for (const char* key : {"critical_reserve", "sheddable_max"}) {
     const Value* p = f.Get(key);
     if (!p) continue;
-    std::optional<double> x = Percent(*p);
-    if (!x || *x < 0 || *x > 100) {
-      if (x) Error(*p, "must be between 0% and 100%");
+    std::optional<double> x = Ratio(*p);  // 0..1 or a percentage
+    if (!x) {
       ok = false;
       continue;
     }
     (std::string_view(key) == "critical_reserve" ? c.critical_reserve_percent
                                                  : c.sheddable_max_percent) =
-        static_cast<uint32_t>(*x + 0.5);
+        static_cast<uint32_t>(*x * 100 + 0.5);
   }
   if (ok) *out = std::move(c);
 }
@@ -439,6 +438,26 @@ void Loader::ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* ou
     ok = false;
   }
   if (ok) *out = a;
+}
+
+void Loader::ReadOverload(const Value& v, Overload* o) {
+  Fields f;
+  if (!ReadMap(v, {"max_memory", "max_open_files"}, &f)) return;
+  if (const Value* p = f.Get("max_memory")) {
+    if (auto n = SizeIn(*p, 16ull << 20, 1ull << 50)) o->max_memory = *n;
+  }
+  if (const Value* p = f.Get("max_open_files")) {
+    std::optional<std::string> s = String(*p);
+    if (s && s->ends_with('%')) {
+      if (auto x = Ratio(*p); x && *x >= 0.01) {
+        o->max_open_files_percent = static_cast<uint32_t>(*x * 100 + 0.5);
+      } else if (x) {
+        Error(*p, "must be between 1% and 100%");
+      }
+    } else if (s) {
+      if (auto n = Integer(*p, 16, 1u << 30)) o->max_open_files = *n;
+    }
+  }
 }
 
 void Loader::CheckProtection(const Route& r, const Value& route) {

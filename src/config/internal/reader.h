@@ -152,6 +152,7 @@ class Loader {
   void ReadConcurrency(const Value& v, std::optional<ConcurrencyLimit>* out);
   void ReadAuth(const Value& v, std::optional<Auth>* out);
   void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
+  void ReadOverload(const Value& v, Overload* o);
   void CheckProtection(const Route& r, const Value& route);  // keys that need auth
 
   // --- cross-field checks ---
