@@ -9,6 +9,7 @@
 #include "policy/internal/concurrency.h"
 #include "policy/internal/overload.h"
 #include "policy/internal/rate_limit.h"
+#include "telemetry/telemetry.h"
 
 namespace ficus::policy {
 
@@ -33,7 +34,17 @@ const P* Previous(const BuildContext& ctx) {
 
 void BuildProtectPolicies(const BuildContext& ctx, Chain& chain) {
   const config::Route& r = ctx.route;
-  if (ctx.route_index == 0) internal::OverloadMonitor::Get().Configure(ctx.config.overload);
+  if (ctx.route_index == 0) {
+    // Once per snapshot: the process-wide pieces follow the new config.
+    internal::OverloadMonitor::Get().Configure(ctx.config.overload);
+    std::vector<std::string> fields, params;
+    for (const config::Route& route : ctx.config.routes) {
+      if (!route.auth || !route.auth->api_keys) continue;
+      fields.push_back(route.auth->api_keys->header);
+      if (!route.auth->api_keys->query.empty()) params.push_back(route.auth->api_keys->query);
+    }
+    telemetry::SetCredentialNames(std::move(fields), std::move(params));
+  }
   if (ctx.config.overload.any()) chain.push_back(std::make_unique<internal::OverloadGuard>());
   if (r.auth) chain.push_back(std::make_unique<AuthPolicy>(r, Previous<AuthPolicy>(ctx)));
   if (!r.rate_limits.empty()) {

@@ -57,7 +57,8 @@ class ProtectTest(FicusTestCase):
             {"name": "bulkhead", "match": {"path_prefix": "/delay"}, "cluster": "app",
              "concurrency": {"max": 2, "queue": 2, "queue_timeout": "150ms"}},
             {"name": "keys", "match": {"path_prefix": "/keys"}, "cluster": "app",
-             "auth": {"api_keys": {"file": cls.keys_path, "keys": {"alice": "alice-secret-0001"}},
+             "auth": {"api_keys": {"file": cls.keys_path, "query": "api_key",
+                                   "keys": {"alice": "alice-secret-0001"}},
                       "consumers": ["alice", "carol", "dave"]},
              "rate_limit": {"key": "consumer", "rate": "1/h", "burst": 3}},
             {"name": "jwt", "match": {"path_prefix": "/jwt"}, "cluster": "app",
@@ -238,6 +239,24 @@ class ProtectTest(FicusTestCase):
         self.assertEqual(codes, [200, 200, 429])
         self.assertNotIn("alice-secret", self.ficus.log_text())
         self.assertNotIn("dave-secret", self.ficus.log_text())
+
+    def test_error_samples_redact_api_keys_and_jwts(self):
+        r = request(self.port, "GET", "/keys/status/503?api_key=carol-secret-0001&x=1",
+                    {"X-Debug": "Bearer " + hs256_token({"sub": "z", "exp": 1})})
+        self.assertEqual(r.status, 503)
+        request(self.port, "GET", "/keys/status/500", {"X-Api-Key": "carol-secret-0001"})
+
+        def samples():
+            got = request(self.ficus.admin_port, "GET", "/error-samples?route=keys").json()
+            return got["error_samples"] if len(got["error_samples"]) >= 2 else None
+
+        found = wait_until(samples, 5 * TIME_FACTOR)
+        self.assertTrue(found)
+        heads = " ".join(s["request_head"] for s in found)
+        self.assertIn("api_key=<redacted>&x=1", heads)
+        self.assertIn("X-Api-Key: <redacted>", heads)
+        self.assertIn("X-Debug: Bearer <redacted-jwt>", heads)
+        self.assertNotIn("secret-0001", heads)
 
     def test_jwt(self):
         now = int(time.time())
