@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ficus::config {
@@ -75,6 +76,17 @@ struct HealthCheck {
   bool operator==(const HealthCheck&) const = default;
 };
 
+// `adaptive_concurrency:` on a cluster: a limit on its requests in flight learned from latency
+// (src/policy/protect.h; gradient2-like: the sampled RTT against a long-term RTT).
+struct AdaptiveConcurrency {
+  uint32_t min_limit = 4;
+  uint32_t max_limit = 1000;
+  uint32_t initial_limit = 32;
+  Duration window{100};   // the limit is recomputed this often (from the samples of the window)
+  double tolerance = 1.5;  // sampled RTT / long-term RTT allowed before the limit shrinks
+  bool operator==(const AdaptiveConcurrency&) const = default;
+};
+
 struct CircuitBreakers {         // 0 = no limit
   uint32_t max_connections = 0;  // upstream connections open (in use and idle), all workers
   uint32_t max_pending = 0;      // requests waiting for a new upstream connection
@@ -113,6 +125,7 @@ struct Cluster {
   // Below this percentage of available (healthy, not ejected) endpoints, all are used.
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
+  std::optional<AdaptiveConcurrency> adaptive_concurrency;  // unset = no adaptive limit
   int line = 0;             // where it was declared, for messages
   bool operator==(const Cluster&) const = default;
 };
@@ -143,6 +156,74 @@ struct Record {
   bool operator==(const Record&) const = default;
 };
 
+// --- Protection policies of a route (src/policy/protect.h; docs/config.md, "Protecting a route").
+
+// `rate_limit:` (one map, or a list of named ones): a GCRA limit of `count` per `period` with a
+// burst of `burst`, per key. A request must pass every limit of its route.
+struct RateLimit {
+  std::string name = "default";  // the RateLimit-Policy item; unique within the route
+  // The key's parts, combined: "client_ip", "route", "consumer", "header:<name>" (lower-case),
+  // "query:<name>", "jwt_claim:<name>".
+  std::vector<std::string> key = {"client_ip"};
+  uint32_t ipv4_prefix = 32;  // client_ip: the address masked to this many bits
+  uint32_t ipv6_prefix = 128;
+  uint64_t count = 0;        // rate: count per period
+  Duration period{1000};
+  uint64_t burst = 0;        // requests allowed at once; resolved to `count` when not given
+  bool shadow = false;       // count and log what would be limited, limit nothing
+  bool headers = false;      // allowed responses carry the RateLimit field too
+  uint64_t max_keys = 1 << 20;  // keys tracked at once (16 B each, idle keys evicted first)
+  int line = 0;
+  bool operator==(const RateLimit&) const = default;
+};
+
+// `concurrency:`: a bulkhead of at most `max` requests of the route in flight, a wait queue of
+// `queue` with `queue_timeout`; priority classes shed sheddable requests first.
+enum class PriorityClass : uint8_t { kCritical, kDefault, kSheddable };
+struct ConcurrencyLimit {
+  uint32_t max = 0;
+  uint32_t queue = 0;
+  Duration queue_timeout{1000};
+  std::string class_header;  // lower-case; a request's class from this field ("critical", ...)
+  PriorityClass default_class = PriorityClass::kDefault;
+  // Slots only critical requests may take (a share of `max`, percent), and the share above
+  // which sheddable requests are refused: what keeps critical requests going when the route
+  // is full of sheddable ones.
+  uint32_t critical_reserve_percent = 10;
+  uint32_t sheddable_max_percent = 80;
+  int line = 0;
+  bool operator==(const ConcurrencyLimit&) const = default;
+};
+// "critical", "default", "sheddable".
+const char* PriorityClassName(PriorityClass c);
+
+// `auth:` API keys and/or JWTs; the consumer a credential maps to may be listed in `consumers`
+// (empty: any authenticated consumer).
+struct ApiKeyAuth {
+  std::string header = "x-api-key";  // lower-case; where the key is sent
+  std::string query;                 // also accepted in this query parameter (empty: not)
+  std::string file;                  // "<consumer> <key>" lines (or "<consumer> sha256:<hex>")
+  // Inline: consumer -> the key's SHA-256, hex (secrets are hashed at load, never kept).
+  std::vector<std::pair<std::string, std::string>> keys;
+  bool operator==(const ApiKeyAuth&) const = default;
+};
+struct JwtAuth {
+  std::string jwks_file;
+  std::string issuer;                    // empty: not checked
+  std::vector<std::string> audiences;    // empty: not checked; else `aud` must name one
+  std::vector<std::string> algorithms = {"RS256", "ES256", "HS256"};
+  Duration leeway{30000};
+  std::string consumer_claim = "sub";
+  bool operator==(const JwtAuth&) const = default;
+};
+struct Auth {
+  std::optional<ApiKeyAuth> api_keys;
+  std::optional<JwtAuth> jwt;
+  std::vector<std::string> consumers;  // allowed consumers; empty = any authenticated one
+  int line = 0;
+  bool operator==(const Auth&) const = default;
+};
+
 struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
@@ -151,6 +232,9 @@ struct Route {
   std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   std::optional<Record> record;              // unset = not recorded
+  std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
+  std::optional<ConcurrencyLimit> concurrency;
+  std::optional<Auth> auth;
   int line = 0;
   bool operator==(const Route&) const = default;
 };
@@ -266,6 +350,16 @@ struct Tracing {
   bool operator==(const Tracing&) const = default;
 };
 
+// `overload:` the process's own guard: over a set point, new requests are shed with 503 before
+// ficus itself is at risk (src/policy/protect.h). 0 = no set point.
+struct Overload {
+  uint64_t max_memory = 0;         // resident bytes
+  uint64_t max_open_files = 0;     // descriptors open
+  uint32_t max_open_files_percent = 0;  // of RLIMIT_NOFILE (when max_open_files is 0)
+  bool any() const { return max_memory || max_open_files || max_open_files_percent; }
+  bool operator==(const Overload&) const = default;
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -281,6 +375,7 @@ struct Config {
   std::vector<Slo> slos;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;
+  Overload overload;
   bool operator==(const Config&) const = default;
 };
 

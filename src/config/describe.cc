@@ -77,6 +77,9 @@ std::string Describe(const Config& c) {
       extra.push_back("upstream_timeout " + FormatDuration(*r.upstream_timeout));
     }
     if (r.record) extra.push_back("record " + r.record->path);
+    if (r.auth) extra.push_back("auth");
+    for (const RateLimit& l : r.rate_limits) extra.push_back("rate_limit " + l.name);
+    if (r.concurrency) extra.push_back("concurrency " + std::to_string(r.concurrency->max));
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
     out += "\n";
   }

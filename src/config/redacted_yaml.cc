@@ -2,6 +2,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.h"
+#include "config/internal/reader.h"
 #include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
@@ -226,6 +227,7 @@ std::string ToRedactedYaml(const Config& c) {
       for (const auto& h : r.record->redact_headers) Str(out, h);
       out << YAML::EndSeq << YAML::EndMap;
     }
+    internal::EmitProtection(out, r);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

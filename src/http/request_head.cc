@@ -125,6 +125,8 @@ Result<size_t> RequestHeadParser::Parse(std::string_view buf, RequestHead& out) 
   const std::span<Header> fields = storage_.first(lx.field_count);
   internal::FieldSummary s;
   if (const char* err = internal::SummarizeFields(fields, s)) return Bad(err);
+  // Two credentials: a gateway and its upstream could each believe a different one.
+  if (s.authorization_count > 1) return Bad("more than one Authorization field");
   const bool http11 = out.version_minor == 1;
   if (s.host_count > 1) return Bad("multiple Host fields");
   if (s.host_count == 0 && http11) return Bad("missing Host");

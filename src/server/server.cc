@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/outcome.h"
 #include "config/config.h"
+#include "policy/protect.h"
 #include "proxy/proxy.h"
 #include "record/record.h"
 #include "server/internal/admin_api.h"
@@ -145,7 +146,9 @@ class Gateway {
     handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
     handlers.metrics = [this] {
       std::string text = registry_.RenderPrometheus();
-      upstream::RenderResilienceMetrics(CurrentSnapshot()->cluster_shared, text);
+      auto snapshot = CurrentSnapshot();
+      upstream::RenderResilienceMetrics(snapshot->cluster_shared, text);
+      policy::RenderProtectMetrics(*snapshot->config, snapshot->route_policies, text);
       return text;
     };
     handlers.authorized = [this](std::string_view authorization) {

@@ -1,5 +1,5 @@
 // The mergeable sketches (latency histogram, HyperLogLog) and their compact encodings, and
-// header redaction for error samples.
+// (header redaction for error samples: redact.cc).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -213,60 +213,6 @@ void Rollup::Merge(const Rollup& o) {
   bytes_out += o.bytes_out;
   latency.Merge(o.latency);
   clients.Merge(o.clients);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redaction
-
-namespace {
-bool IsSecretField(std::string_view name) {
-  static constexpr std::string_view kSecret[] = {"authorization", "proxy-authorization", "cookie",
-                                                 "set-cookie"};
-  for (std::string_view s : kSecret) {
-    if (name.size() != s.size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < s.size() && same; ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      same = c == s[i];
-    }
-    if (same) return true;
-  }
-  return false;
-}
-}  // namespace
-
-std::string RedactHead(std::string_view head) {
-  std::string out;
-  out.reserve(head.size());
-  size_t pos = 0;
-  bool first = true;  // the start line is never a field
-  while (pos < head.size()) {
-    size_t eol = head.find('\n', pos);
-    const size_t end = eol == std::string_view::npos ? head.size() : eol + 1;
-    std::string_view line = head.substr(pos, end - pos);
-    pos = end;
-    if (!first) {
-      const size_t colon = line.find(':');
-      if (colon != std::string_view::npos) {
-        std::string_view name = line.substr(0, colon);
-        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-        if (IsSecretField(name)) {
-          out.append(line.substr(0, colon + 1));
-          out += " <redacted>";
-          if (line.ends_with("\r\n")) {
-            out += "\r\n";
-          } else if (line.ends_with('\n')) {
-            out += '\n';
-          }
-          continue;
-        }
-      }
-    }
-    first = false;
-    out.append(line);
-  }
-  return out;
 }
 
 }  // namespace ficus::telemetry

@@ -387,6 +387,13 @@ TEST_F(RequestHeadTest, LeadingEmptyLinesAreSkipped) {
 
 // --- Rejected request lines --------------------------------------------------------------------
 
+// Two credentials on one request: refused (issue 15), whatever their case or values.
+TEST_F(RequestHeadTest, RejectsTwoAuthorizationFields) {
+  Rejects(With("Authorization: Bearer a\r\nauthorization: Bearer b\r\n"));
+  Rejects(With("Authorization: Basic x\r\nAUTHORIZATION: Basic x\r\n"));
+  EXPECT_EQ(Ok(With("Authorization: Bearer a\r\n")).headers.size(), 2u);
+}
+
 TEST_F(RequestHeadTest, RejectsBareLf) {
   Rejects("GET / HTTP/1.1\nHost: h\r\n\r\n");
   Rejects("GET / HTTP/1.1\r\nHost: h\n\r\n");

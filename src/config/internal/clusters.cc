@@ -86,7 +86,7 @@ void Loader::ReadClusters(const Value& v) {
     if (!ReadMap(item,
                  {"name", "endpoints", "load_balancer", "connect_timeout", "pool", "retry",
                   "outlier_detection", "health_check", "circuit_breakers", "hash_key", "affinity",
-                  "panic_threshold", "dns_refresh"},
+                  "panic_threshold", "dns_refresh", "adaptive_concurrency"},
                  &f)) {
       continue;
     }

@@ -224,7 +224,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   Fields f;
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
-                "timeouts", "limits", "access_log", "tracing", "slos", "telemetry"},
+                "timeouts", "limits", "access_log", "tracing", "slos", "telemetry", "overload"},
                &f)) {
     result.errors = std::move(errors_);
     return result;
@@ -233,6 +233,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   // Timeouts first: clusters inherit timeouts.connect.
   if (const Value* v = f.Get("timeouts")) ReadTimeouts(*v, &config_.timeouts);
   if (const Value* v = f.Get("limits")) ReadLimits(*v, &config_.limits);
+  if (const Value* v = f.Get("overload")) ReadOverload(*v, &config_.overload);
   if (const Value* v = f.Get("telemetry")) ReadTelemetry(*v, &config_.telemetry);
   {
     uint32_t workers = 0;

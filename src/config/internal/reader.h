@@ -36,6 +36,11 @@ struct Loc {
 
 Loc LocOf(const YAML::Mark& m);
 
+// SHA-256 of `data`, lower-case hex (API keys are kept as this, never as themselves).
+std::string Sha256Hex(std::string_view data);
+// A route's rate_limit, concurrency and auth keys, as ToRedactedYaml writes them (protect.cc).
+void EmitProtection(YAML::Emitter& out, const Route& r);
+
 // A node to read, where to point at when it is wrong, and its dotted field path.
 // `loc` is the key's position for empty values (yaml-cpp marks those at the next token).
 struct Value {
@@ -141,6 +146,14 @@ class Loader {
   void ReadSlos(const Value& v);  // after ReadRoutes: checks route names
   std::optional<double> Percent(const Value& v);
   void ReadRecord(const Value& v, std::optional<Record>* out);
+  // A route's protection policies (protect.cc).
+  void ReadRateLimits(const Value& v, std::vector<RateLimit>* out);
+  bool ReadRateLimit(const Value& v, RateLimit* r);
+  void ReadConcurrency(const Value& v, std::optional<ConcurrencyLimit>* out);
+  void ReadAuth(const Value& v, std::optional<Auth>* out);
+  void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
+  void ReadOverload(const Value& v, Overload* o);
+  void CheckProtection(const Route& r, const Value& route);  // keys that need auth
 
   // --- cross-field checks ---
   void CheckBindings();

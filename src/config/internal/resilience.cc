@@ -10,6 +10,7 @@ void Loader::ReadResilience(const Fields& f, Cluster* c) {
   if (const Value* v = f.Get("outlier_detection")) ReadOutlier(*v, &c->outlier_detection);
   if (const Value* v = f.Get("health_check")) ReadHealthCheck(*v, &c->health_check);
   if (const Value* v = f.Get("circuit_breakers")) ReadBreakers(*v, &c->circuit_breakers);
+  if (const Value* v = f.Get("adaptive_concurrency")) ReadAdaptive(*v, &c->adaptive_concurrency);
   if (const Value* v = f.Get("hash_key")) {
     ReadHashKey(*v, &c->hash_key);
     if (std::find(kHashBalancers.begin(), kHashBalancers.end(), c->load_balancer) ==

@@ -257,7 +257,8 @@ void Loader::ReadRoutes(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record"}, &f))
+    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record",
+                                 "rate_limit", "concurrency", "auth"}, &f))
       continue;
     Route r;
     r.name = "route-" + std::to_string(i);
@@ -295,6 +296,10 @@ void Loader::ReadRoutes(const Value& v) {
       if (auto d = DurationIn(*t, Duration{1}, std::chrono::hours(24))) r.upstream_timeout = *d;
     }
     if (const Value* rec = f.Get("record")) ReadRecord(*rec, &r.record);
+    if (const Value* p = f.Get("rate_limit")) ReadRateLimits(*p, &r.rate_limits);
+    if (const Value* p = f.Get("concurrency")) ReadConcurrency(*p, &r.concurrency);
+    if (const Value* p = f.Get("auth")) ReadAuth(*p, &r.auth);
+    CheckProtection(r, item);
     config_.routes.push_back(std::move(r));
   }
 }

@@ -123,6 +123,8 @@ KnownField ClassifyField(std::string_view n) {
       return EqualsLower(n, "traceparent") ? KnownField::kTraceparent : KnownField::kOther;
     case 12:
       return EqualsLower(n, "x-request-id") ? KnownField::kXRequestId : KnownField::kOther;
+    case 13:
+      return EqualsLower(n, "authorization") ? KnownField::kAuthorization : KnownField::kOther;
     case 14:
       return EqualsLower(n, "content-length") ? KnownField::kContentLength : KnownField::kOther;
     case 15:
@@ -174,6 +176,7 @@ HeaderRole RoleOf(KnownField f) {
     case KnownField::kTracestate:
       return HeaderRole::kTracestate;
     case KnownField::kUserAgent:
+    case KnownField::kAuthorization:
       return HeaderRole::kOther;
   }
   return HeaderRole::kOther;
@@ -230,6 +233,9 @@ const char* SummarizeFields(std::span<Header> fields, FieldSummary& s) {
         break;
       case KnownField::kTracestate:
         ++s.tracestate_count;
+        break;
+      case KnownField::kAuthorization:
+        ++s.authorization_count;
         break;
       default:
         break;

@@ -32,6 +32,7 @@ enum class KnownField : uint8_t {
   kTraceparent,
   kTracestate,
   kUserAgent,
+  kAuthorization,
 };
 
 KnownField ClassifyField(std::string_view name);
@@ -67,6 +68,7 @@ struct FieldSummary {
   std::string_view traceparent;  // first traceparent value
   uint32_t traceparent_count;
   uint32_t tracestate_count;
+  uint32_t authorization_count;  // a request with two is refused: which would the upstream use?
 
   void Clear() {
     host_count = 0;
@@ -92,6 +94,7 @@ struct FieldSummary {
     traceparent = {};
     traceparent_count = 0;
     tracestate_count = 0;
+    authorization_count = 0;
   }
 };
 
