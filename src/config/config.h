@@ -143,6 +143,19 @@ struct Record {
   bool operator==(const Record&) const = default;
 };
 
+// `cache:` on a route: an RFC 9111 shared cache in front of its cluster (src/cache/).
+struct Cache {
+  Duration ttl{0};  // freshness of responses that carry none of their own; 0 = none
+  Duration stale_while_revalidate{0};  // served stale while one request refreshes it
+  Duration stale_if_error{0};          // served stale when the upstream fails
+  uint64_t max_size = 64ull << 20;     // bytes of the route's store
+  uint64_t max_object_size = 1ull << 20;  // larger responses pass through uncached
+  bool query_sort = false;                // sort query parameters in the key
+  std::vector<std::string> query_ignore;  // query parameters left out of the key
+  bool force_ttl = false;  // ttl wins over no-store, private and the upstream's own freshness
+  bool operator==(const Cache&) const = default;
+};
+
 struct Route {
   std::string name;  // from config, or "route-<index>" when not given
   RouteMatch match;
@@ -151,6 +164,7 @@ struct Route {
   std::optional<Duration> timeout;           // request deadline; 0 = none; unset = Timeouts
   std::optional<Duration> upstream_timeout;  // unset = Timeouts::upstream_response
   std::optional<Record> record;              // unset = not recorded
+  std::optional<Cache> cache;                // unset = not cached
   int line = 0;
   bool operator==(const Route&) const = default;
 };

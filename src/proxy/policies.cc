@@ -4,13 +4,15 @@
 
 #include <algorithm>
 
+#include "cache/cache.h"
+
 namespace ficus::proxy {
 
 policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
                                  const policy::Chain* previous) {
   policy::BuildContext ctx{config, config.routes[route], route, previous};
   policy::Chain chain;
-  (void)ctx;  // builders: one call per module, e.g. cache::BuildPolicies(ctx, chain);
+  cache::BuildPolicies(ctx, chain);
   std::stable_sort(chain.begin(), chain.end(),
                    [](const auto& a, const auto& b) { return a->order() < b->order(); });
   FICUS_CHECK(chain.size() <= policy::Context::kMaxPolicies);

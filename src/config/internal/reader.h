@@ -141,6 +141,7 @@ class Loader {
   void ReadSlos(const Value& v);  // after ReadRoutes: checks route names
   std::optional<double> Percent(const Value& v);
   void ReadRecord(const Value& v, std::optional<Record>* out);
+  void ReadCache(const Value& v, std::optional<Cache>* out);  // cache_config.cc
 
   // --- cross-field checks ---
   void CheckBindings();
