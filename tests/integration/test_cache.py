@@ -78,6 +78,8 @@ class Origin:
 
 
 class CacheTest(FicusTestCase):
+    TOKEN = "cache-test-token-0123456789"
+
     @classmethod
     def setUpClass(cls):
         cls.origin = Origin()
@@ -89,7 +91,7 @@ class CacheTest(FicusTestCase):
              {"name": "cached", "match": {"path_prefix": "/"}, "cluster": "app",
               "cache": {"stale_if_error": "60s", "query_ignore": ["utm_source"],
                         "query_sort": True}}],
-            workers=2)
+            workers=2, admin={"token": cls.TOKEN})
         cls.ficus = cls.start_ficus_for_class(cls.config)
 
     def get(self, path, headers=None, method="GET"):
@@ -244,6 +246,36 @@ class CacheTest(FicusTestCase):
         m = self.ficus.metrics()
         self.assertGreater(m.get("ficus_cache_hits_total", route="cached"), 0)
         self.assertGreater(m.get("ficus_cache_objects", route="cached"), 0)
+
+    def test_admin_purge_needs_the_token_and_removes_by_prefix_tag_and_key(self):
+        self.origin.set("/p/1", fields=[("Cache-Control", "max-age=60"),
+                                        ("Surrogate-Key", "grp other")])
+        self.origin.set("/p/2", fields=[("Cache-Control", "max-age=60")])
+        self.origin.set("/p2", fields=[("Cache-Control", "max-age=60")])
+        for p in ("/p/1", "/p/2", "/p2"):
+            self.get(p)
+        admin = self.ficus.admin_port
+        r = request(admin, "POST", "/cache/purge?all=1")
+        self.assertEqual(r.status, 401)
+        auth = {"Authorization": "Bearer " + self.TOKEN}
+        r = request(admin, "POST", "/cache/purge?tag=grp", headers=auth)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?prefix=http://localhost/p/&route=cached",
+                    headers=auth)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?key=http://localhost/p2", headers=auth)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?tag=", headers=auth)
+        self.assertEqual(r.status, 400)
+        for p in ("/p/1", "/p/2", "/p2"):
+            self.get(p)
+            self.assertEqual(self.origin.count(p), 2, p)
+
+        def audited():
+            audit = request(admin, "GET", "/audit", headers=auth).json()["audit"]
+            return any(a.get("action") == "POST /cache/purge" for a in audit)
+        self.assertTrue(wait_until(audited, 5))
 
 
 if __name__ == "__main__":
