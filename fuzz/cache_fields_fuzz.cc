@@ -1,6 +1,7 @@
-// Fuzzes the cache's field parsers (src/cache/internal/fields.cc, key.cc): Cache-Control (and
-// its targeted variants), HTTP dates, Accept-Encoding, If-None-Match and Vary. Input: one
-// selector byte, then the field text. Checks:
+// Fuzzes the cache's field parsers (src/cache/internal/fields.cc, key.cc) and Accept-Encoding
+// (src/compress/negotiate.cc): Cache-Control (and its targeted variants), HTTP dates,
+// Accept-Encoding, If-None-Match, Vary and query keys. Input: one selector byte, then the field
+// text. Checks:
 //  - never crashes or reads outside the input (ASan in the replay build);
 //  - delta values are -1 (absent) or within 0..2^31; q-values within 0..1000;
 //  - a parsed date formats and parses back to itself;
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "cache/internal/rfc.h"
+#include "compress/compress.h"
 #include "fuzz/fuzz_check.h"
 
 using namespace ficus;
@@ -41,15 +43,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto t = cache::ParseHttpDate(text)) {
     FUZZ_CHECK(cache::ParseHttpDate(cache::FormatHttpDate(*t)) == t);
   }
-  std::vector<cache::Coding> codings;
-  cache::ParseAcceptEncoding(text, codings);
+  std::vector<compress::Accepted> codings;
+  compress::ParseAcceptEncoding(text, codings);
   FUZZ_CHECK(codings.size() <= 16);
-  for (const cache::Coding& c : codings) {
+  for (const compress::Accepted& c : codings) {
     FUZZ_CHECK(c.q >= 0 && c.q <= 1000);
     FUZZ_CHECK(!c.name.empty() && c.name.data() >= text.data() &&
                c.name.data() + c.name.size() <= text.data() + text.size());
   }
   (void)cache::IfNoneMatchMatches(text, "\"a\"");
+  (void)compress::Negotiate(text, true, compress::Offer{});
 
   // Vary: the text as a Vary value, the same text as the request's field values.
   const std::string_view name = (selector & 1) ? "Accept-Encoding" : "X-Fuzz";

@@ -1,5 +1,5 @@
 // The RFC 9111 rules alone: directive parsing, dates, storability, freshness, age, keys, Vary,
-// Accept-Encoding and ETag matching.
+// and ETag matching.
 #include "cache/internal/rfc.h"
 
 #include <gtest/gtest.h>
@@ -204,19 +204,6 @@ TEST(VaryTest, SecondaryKeysNormaliseWhitespaceAndLines) {
   AppendSecondaryKey(names, Fields({{"Accept-Encoding", "gzip"}}), c);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
-}
-
-TEST(AcceptEncodingTest, ParsesQValues) {
-  std::vector<Coding> c;
-  ParseAcceptEncoding("gzip;q=0.8, br, identity;q=0, *;q=0.001, zstd;q=2, x;q=0.1234", c);
-  ASSERT_EQ(c.size(), 6u);
-  EXPECT_EQ(c[0].name, "gzip");
-  EXPECT_EQ(c[0].q, 800);
-  EXPECT_EQ(c[1].q, 1000);
-  EXPECT_EQ(c[2].q, 0);
-  EXPECT_EQ(c[3].q, 1);
-  EXPECT_EQ(c[4].q, 0);  // malformed
-  EXPECT_EQ(c[5].q, 0);
 }
 
 TEST(ETagTest, WeakComparison) {

@@ -217,6 +217,26 @@ class CacheTest(FicusTestCase):
         self.assertEqual(r.body, b"body /sie")
         self.assertIn("fwd=stale; fwd-status=503", r.header("cache-status"))
 
+    def test_stale_while_revalidate_answers_others_at_once_while_one_refreshes(self):
+        self.origin.set("/swr", fields=[("Cache-Control", "max-age=1, stale-while-revalidate=30"),
+                                        ("ETag", '"s"')])
+        self.get("/swr")
+        time.sleep(2.1)
+        self.origin.set("/swr", fields=[("Cache-Control", "max-age=60"), ("ETag", '"s"')],
+                        delay=1.0)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            refresher = pool.submit(self.get, "/swr")
+            wait_until(lambda: self.origin.count("/swr") == 2, 5)
+            stale = self.get("/swr")
+            answered_before_the_refresh = not refresher.done()
+            refreshed = refresher.result()
+        self.assertEqual(stale.status, 200)
+        self.assertIn("fwd=stale", stale.header("cache-status"))
+        self.assertTrue(answered_before_the_refresh)  # not behind the refresh's 1 s
+        self.assertIn("fwd-status=304", refreshed.header("cache-status"))
+        self.assertIn("hit", self.get("/swr").header("cache-status"))
+        self.assertEqual(self.origin.count("/swr"), 2)
+
     def test_concurrent_misses_reach_the_origin_once(self):
         self.origin.set("/cold", fields=[("Cache-Control", "max-age=60")], delay=0.5)
 

@@ -142,9 +142,11 @@ Decision CachePolicy::Serve(Context& ctx, const Object& o, std::string_view cach
   ctx.AddResponseHeader("Cache-Status", cache_status);
   const auto& headers = ctx.request().headers;
   bool not_modified = false;
-  if (auto inm = FindField(headers, "If-None-Match")) {
+  // Preconditions apply only to what would be a 2xx (RFC 9110 §13.2.1).
+  const bool success = o.status >= 200 && o.status < 300;
+  if (auto inm = FindField(headers, "If-None-Match"); success && inm) {
     not_modified = IfNoneMatchMatches(*inm, o.etag);
-  } else if (auto ims = FindField(headers, "If-Modified-Since"); ims && o.status == 200) {
+  } else if (auto ims = FindField(headers, "If-Modified-Since"); success && !inm && ims) {
     // §4.3.2: Last-Modified, else Date.
     std::optional<int64_t> since = ParseHttpDate(*ims);
     std::optional<int64_t> modified = o.last_modified.empty()

@@ -1,5 +1,5 @@
 // Field parsing for the cache: Cache-Control and its targeted variants, HTTP dates,
-// delta-seconds, Accept-Encoding and entity tags. Everything here reads untrusted upstream or
+// delta-seconds and entity tags. Everything here reads untrusted upstream or
 // client text: it never fails, never reads past its input, and never allocates.
 #include <array>
 #include <charconv>
@@ -295,41 +295,7 @@ std::string FormatHttpDate(int64_t t) {
   return buf;
 }
 
-// --- Accept-Encoding and entity tags ---
-
-void ParseAcceptEncoding(std::string_view value, std::vector<Coding>& out) {
-  std::string_view rest = value;
-  while (!rest.empty() && out.size() < 16) {
-    std::string_view member = NextMember(rest);
-    const size_t semi = member.find(';');
-    Coding c{Trim(member.substr(0, semi)), 1000};
-    if (c.name.empty() || c.name.find_first_of(" \t\"=") != std::string_view::npos) continue;
-    std::string_view params = semi == std::string_view::npos ? "" : member.substr(semi + 1);
-    while (!params.empty()) {
-      const size_t next = params.find(';');
-      std::string_view p = Trim(params.substr(0, next));
-      params = next == std::string_view::npos ? "" : params.substr(next + 1);
-      if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || Trim(p.substr(1)).front() != '=') {
-        continue;
-      }
-      std::string_view q = Trim(Trim(p.substr(1)).substr(1));
-      // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-      int v = -1;
-      if (!q.empty() && (q[0] == '0' || q[0] == '1') && q.size() <= 5 &&
-          (q.size() == 1 || q[1] == '.')) {
-        v = (q[0] - '0') * 1000;
-        int scale = 100;
-        for (size_t i = 2; i < q.size(); ++i, scale /= 10) {
-          if (q[i] < '0' || q[i] > '9') v = -1;
-          if (v >= 0) v += (q[i] - '0') * scale;
-        }
-        if (v > 1000) v = -1;
-      }
-      c.q = v < 0 ? 0 : v;
-    }
-    out.push_back(c);
-  }
-}
+// --- entity tags ---
 
 bool IfNoneMatchMatches(std::string_view inm, std::string_view etag) {
   auto opaque = [](std::string_view t) {

@@ -140,15 +140,6 @@ bool VaryNames(std::span<const http::Header> response, std::vector<std::string>&
 void AppendSecondaryKey(std::span<const std::string> names, std::span<const http::Header> request,
                         std::string& out);
 
-// One Accept-Encoding entry.
-struct Coding {
-  std::string_view name;  // lower-case not guaranteed; compare with EqualsIgnoreCase
-  int q = 1000;           // q-value in thousandths
-};
-// Parses an Accept-Encoding value into `out` (appends; at most 16 entries kept). Malformed
-// entries are skipped; a malformed q counts as q=0.
-void ParseAcceptEncoding(std::string_view value, std::vector<Coding>& out);
-
 // ETag weak comparison (RFC 9110 §8.8.3.2) against an If-None-Match value ("*" matches any).
 bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag);
 
