@@ -6,13 +6,7 @@ namespace ficus::compress {
 
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
+using http::TrimOws;
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths; -1 if malformed.
 int ParseQ(std::string_view q) {
@@ -48,21 +42,21 @@ void ParseAcceptEncoding(std::string_view value, std::vector<Accepted>& out) {
   std::string_view rest = value;
   while (!rest.empty() && out.size() < 16) {
     const size_t comma = rest.find(',');
-    std::string_view member = Trim(rest.substr(0, comma));
+    std::string_view member = TrimOws(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     const size_t semi = member.find(';');
-    Accepted a{Trim(member.substr(0, semi)), 1000};
+    Accepted a{TrimOws(member.substr(0, semi)), 1000};
     if (a.name.empty() || a.name.find_first_of(" \t\"=") != std::string_view::npos) continue;
     std::string_view params = semi == std::string_view::npos ? "" : member.substr(semi + 1);
     while (!params.empty()) {
       const size_t next = params.find(';');
-      std::string_view p = Trim(params.substr(0, next));
+      std::string_view p = TrimOws(params.substr(0, next));
       params = next == std::string_view::npos ? "" : params.substr(next + 1);
       const size_t eq = p.find('=');
-      if (eq == std::string_view::npos || !http::EqualsIgnoreCase(Trim(p.substr(0, eq)), "q")) {
+      if (eq == std::string_view::npos || !http::EqualsIgnoreCase(TrimOws(p.substr(0, eq)), "q")) {
         continue;
       }
-      const int q = ParseQ(Trim(p.substr(eq + 1)));
+      const int q = ParseQ(TrimOws(p.substr(eq + 1)));
       a.q = q < 0 ? 0 : q;
     }
     out.push_back(a);

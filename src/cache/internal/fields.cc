@@ -10,13 +10,7 @@ namespace ficus::cache {
 
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
+using http::TrimOws;
 
 // Splits off the next list member at a comma outside a quoted string.
 std::string_view NextMember(std::string_view& rest) {
@@ -33,12 +27,12 @@ std::string_view NextMember(std::string_view& rest) {
   }
   std::string_view member = rest.substr(0, i);
   rest = i < rest.size() ? rest.substr(i + 1) : std::string_view();
-  return Trim(member);
+  return TrimOws(member);
 }
 
 // The argument without quotes (escapes left as they are: the values that matter are digits).
 std::string_view Unquote(std::string_view v) {
-  v = Trim(v);
+  v = TrimOws(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
   return v;
 }
@@ -71,12 +65,12 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
     std::string_view member = NextMember(rest);
     if (member.empty()) continue;
     const size_t eq = member.find('=');
-    std::string_view name = Trim(member.substr(0, eq));
+    std::string_view name = TrimOws(member.substr(0, eq));
     const bool has_arg = eq != std::string_view::npos;
     std::string_view arg = has_arg ? member.substr(eq + 1) : std::string_view();
     // Structured-field parameters (";a=1" in CDN-Cache-Control) are not directives.
     if (const size_t semi = name.find(';'); semi != std::string_view::npos) {
-      name = Trim(name.substr(0, semi));
+      name = TrimOws(name.substr(0, semi));
     }
     if (name.empty()) continue;
     cc.present = true;
@@ -226,7 +220,7 @@ struct Cursor {
 }  // namespace
 
 std::optional<int64_t> ParseHttpDate(std::string_view text) {
-  text = Trim(text);
+  text = TrimOws(text);
   Cursor c{text};
   int64_t day = 0, month = 0, year = 0, h = 0, mi = 0, sec = 0;
   const size_t comma = text.find(',');
@@ -299,7 +293,7 @@ std::string FormatHttpDate(int64_t t) {
 
 bool IfNoneMatchMatches(std::string_view inm, std::string_view etag) {
   auto opaque = [](std::string_view t) {
-    t = Trim(t);
+    t = TrimOws(t);
     if (t.size() >= 2 && t[0] == 'W' && t[1] == '/') t.remove_prefix(2);
     return t;
   };

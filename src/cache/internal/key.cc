@@ -8,8 +8,6 @@ namespace ficus::cache {
 
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
 bool Ignored(std::string_view param, const KeyRules& rules) {
@@ -64,7 +62,7 @@ void AppendKey(std::string_view host, std::string_view path, std::string_view qu
 
 bool LocationKey(std::string_view request_host, std::string_view location, const KeyRules& rules,
                  std::string& out) {
-  while (!location.empty() && IsSpace(location.front())) location.remove_prefix(1);
+  location = http::TrimOws(location);
   std::string_view host = request_host;
   if (location.size() >= 7 && http::EqualsIgnoreCase(location.substr(0, 7), "http://")) {
     location.remove_prefix(7);
@@ -97,8 +95,7 @@ bool VaryNames(std::span<const http::Header> response, std::vector<std::string>&
       const size_t comma = rest.find(',');
       std::string_view name = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!name.empty() && IsSpace(name.front())) name.remove_prefix(1);
-      while (!name.empty() && IsSpace(name.back())) name.remove_suffix(1);
+      name = http::TrimOws(name);
       if (name.empty()) continue;
       if (name == "*") star = true;
       std::string lower;
@@ -121,9 +118,7 @@ void AppendSecondaryKey(std::span<const std::string> names, std::span<const http
       // Each list member trimmed, joined with ','.
       while (true) {
         const size_t comma = rest.find(',');
-        std::string_view m = rest.substr(0, comma);
-        while (!m.empty() && IsSpace(m.front())) m.remove_prefix(1);
-        while (!m.empty() && IsSpace(m.back())) m.remove_suffix(1);
+        const std::string_view m = http::TrimOws(rest.substr(0, comma));
         if (!first) out.push_back(',');
         first = false;
         out.append(m);

@@ -58,10 +58,8 @@ void ParseStoredFields(std::string_view raw, std::vector<http::Header>& out) {
     raw = end == std::string_view::npos ? std::string_view() : raw.substr(end + 2);
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    out.push_back(http::Header{line.substr(0, colon), value, http::HeaderRole::kOther});
+    out.push_back(http::Header{line.substr(0, colon), http::TrimOws(line.substr(colon + 1)),
+                               http::HeaderRole::kOther});
   }
 }
 
