@@ -153,6 +153,29 @@ TEST_F(PolicyTest, StaleEntriesRevalidateAndA304RefreshesThem) {
   EXPECT_EQ(policy_->store()->stats().revalidated.load(), 1u);
 }
 
+TEST_F(PolicyTest, AClientsOwn304FreshensTheStoredResponseAndAnotherETagDoesNot) {
+  const int64_t t0 = 1'000'000'000'000;
+  const std::string stored =
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\nETag: \"v1\"\r\nContent-Length: 2\r\n\r\n";
+  Exchange(kGet, stored, "ok", t0);
+  const std::string cond = "GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v1\"\r\n\r\n";
+  Result r = Exchange(cond,
+                      "HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=100\r\n"
+                      "ETag: \"v1\"\r\n\r\n",
+                      "", t0 + 20'000);
+  EXPECT_EQ(r.decision.kind, Decision::Kind::kPass);  // the client's 304 is relayed
+  EXPECT_TRUE(r.added.empty()) << r.added;            // its own validators, not ours
+  Result hit = Exchange(kGet, "", "", t0 + 30'000);
+  EXPECT_EQ(hit.decision.kind, Decision::Kind::kAnswer);
+  // A 304 naming another representation refreshes nothing.
+  Result other = Exchange(kGet,
+                          "HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=1000\r\n"
+                          "ETag: \"v2\"\r\n\r\n",
+                          "", t0 + 200'000);
+  EXPECT_EQ(other.decision.kind, Decision::Kind::kPass);
+  EXPECT_EQ(policy_->store()->stats().revalidated.load(), 1u);
+}
+
 TEST_F(PolicyTest, StaleIfErrorServesTheStoredResponseInPlaceOfA5xx) {
   const int64_t t0 = 1'000'000'000'000;
   Exchange(kGet, "HTTP/1.1 200 OK\r\nCache-Control: max-age=1\r\nContent-Length: 2\r\n\r\n", "ok",

@@ -104,6 +104,14 @@ void ForwardStatus(Context& ctx, std::string_view fwd, int status, bool stored,
   ctx.AddResponseHeader("Cache-Status", t_text);
 }
 
+// Whether a 304 is about `stored`: its ETag, when it has one, names the stored one (RFC 9111
+// §4.3.4: a strong validator must match; no validator: the only stored response).
+bool Selects(const http::ResponseHead& r, const Object& stored) {
+  auto etag = FindField(r.headers, "ETag");
+  if (!etag || etag->starts_with("W/")) return true;
+  return *etag == stored.etag;
+}
+
 const Decision kGatewayTimeout = Decision::Respond(
     {504,
      {},
@@ -345,13 +353,21 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
   }
   Stats& stats = store_->stats();
   const int64_t now = ctx.now_ms();
-  if (f->stale != nullptr && f->mode == Fill::Mode::kRevalidate && r.status == 304) {
+  // §4.3.4: a 304 freshens the stored response it selects (a strong ETag must match); one we
+  // asked for answers with the refreshed response, one the client asked for is relayed.
+  if (f->stale != nullptr && r.status == 304 && Selects(r, *f->stale)) {
     Object* o = Refresh(*f->stale, r, f->request_time_ms, now);
+    Stats::Add(stats.revalidated);
+    if (f->mode != Fill::Mode::kRevalidate) {
+      store_->Insert(o);
+      f->ReleaseWaiters();
+      ForwardStatus(ctx, f->fwd, r.status, true, {});
+      return Decision::Pass();
+    }
     o->Ref();  // one for the store, one pinned here
     store_->Insert(o);
     f->served = o;
     f->ReleaseWaiters();
-    Stats::Add(stats.revalidated);
     return Serve(ctx, *o, "ficus; fwd=stale; fwd-status=304; stored");
   }
   if (f->stale != nullptr && r.status >= 500 && !f->stale->must_revalidate) {
