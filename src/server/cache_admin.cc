@@ -14,12 +14,20 @@ AdminResponse Reply(int status, std::string body) {
   return r;
 }
 
+// {"error": code, "detail": detail}, as the admin API's other errors.
+AdminResponse Refuse(int status, std::string_view code, std::string_view detail) {
+  JsonWriter w;
+  w.BeginObject().Key("error").String(code).Key("detail").String(detail).EndObject();
+  return Reply(status, w.Take());
+}
+
 }  // namespace
 
 AdminResponse PostCachePurge(const AdminRequest& req, const AdminApiContext& ctx) {
   constexpr std::string_view kAction = "POST /cache/purge";
-  AdminResponse denied;
-  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  if (Outcome<> auth = RequireToken(req, ctx, kAction); !auth) {
+    return Refuse(401, "unauthorized", auth.message());
+  }
   cache::PurgeRequest purge;
   std::optional<std::string> value;
   int selectors = 0;
@@ -37,9 +45,7 @@ AdminResponse PostCachePurge(const AdminRequest& req, const AdminApiContext& ctx
   if (selectors != 1 || (purge.kind != cache::PurgeRequest::Kind::kAll && value->empty())) {
     const std::string detail = "exactly one of key=URL, prefix=P, tag=T or all=1 is required";
     AuditAuthorized(req, ctx, kAction, "bad_request", detail);
-    JsonWriter w;
-    w.BeginObject().Key("error").String("bad_request").Key("detail").String(detail).EndObject();
-    return Reply(400, w.Take());
+    return Refuse(400, "bad_request", detail);
   }
   if (purge.kind != cache::PurgeRequest::Kind::kAll) purge.value = *value;
   if (route) purge.route = *route;
