@@ -9,6 +9,8 @@ packages=(
   # libraries (see shared/DESIGN.md "Dependencies")
   libboost1.81-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev zlib1g-dev
+  # response compression (src/compress): brotli and zstd encoders
+  libbrotli-dev libzstd-dev
   # tests, fuzzing, benchmarks, style
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
   python3 curl procps psmisc iproute2

@@ -222,6 +222,17 @@ struct Auth {
   std::vector<std::string> consumers;  // allowed consumers; empty = any authenticated one
   int line = 0;
   bool operator==(const Auth&) const = default;
+// `cache:` on a route: an RFC 9111 shared cache in front of its cluster (src/cache/).
+struct Cache {
+  Duration ttl{0};  // freshness of responses that carry none of their own; 0 = none
+  Duration stale_while_revalidate{0};  // served stale while one request refreshes it
+  Duration stale_if_error{0};          // served stale when the upstream fails
+  uint64_t max_size = 64ull << 20;     // bytes of the route's store
+  uint64_t max_object_size = 1ull << 20;  // larger responses pass through uncached
+  bool query_sort = false;                // sort query parameters in the key
+  std::vector<std::string> query_ignore;  // query parameters left out of the key
+  bool force_ttl = false;  // ttl wins over no-store, private and the upstream's own freshness
+  bool operator==(const Cache&) const = default;
 };
 
 struct Route {
@@ -235,6 +246,7 @@ struct Route {
   std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
   std::optional<ConcurrencyLimit> concurrency;
   std::optional<Auth> auth;
+  std::optional<Cache> cache;                // unset = not cached
   int line = 0;
   bool operator==(const Route&) const = default;
 };

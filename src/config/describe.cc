@@ -80,6 +80,7 @@ std::string Describe(const Config& c) {
     if (r.auth) extra.push_back("auth");
     for (const RateLimit& l : r.rate_limits) extra.push_back("rate_limit " + l.name);
     if (r.concurrency) extra.push_back("concurrency " + std::to_string(r.concurrency->max));
+    if (r.cache) extra.push_back("cache ttl " + FormatDuration(r.cache->ttl));
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";
     out += "\n";
   }

@@ -228,6 +228,22 @@ std::string ToRedactedYaml(const Config& c) {
       out << YAML::EndSeq << YAML::EndMap;
     }
     internal::EmitProtection(out, r);
+    if (r.cache) {
+      const Cache& k = *r.cache;
+      out << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "ttl" << YAML::Value << FormatDuration(k.ttl);
+      out << YAML::Key << "stale_while_revalidate" << YAML::Value
+          << FormatDuration(k.stale_while_revalidate);
+      out << YAML::Key << "stale_if_error" << YAML::Value << FormatDuration(k.stale_if_error);
+      out << YAML::Key << "max_size" << YAML::Value << FormatSize(k.max_size);
+      out << YAML::Key << "max_object_size" << YAML::Value << FormatSize(k.max_object_size);
+      out << YAML::Key << "query_sort" << YAML::Value << k.query_sort;
+      out << YAML::Key << "query_ignore" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& q : k.query_ignore) Str(out, q);
+      out << YAML::EndSeq;
+      out << YAML::Key << "force_ttl" << YAML::Value << k.force_ttl;
+      out << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

@@ -73,6 +73,9 @@ std::string_view ReasonPhrase(int status);
 // ASCII case-insensitive equality (field names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// `s` without optional whitespace (spaces and tabs, RFC 9110 §5.6.3) at either end.
+std::string_view TrimOws(std::string_view s);
+
 // The value of cookie `name` in one Cookie field value ("a=1; b=\"2\""; quotes removed,
 // whitespace around names and values ignored), or empty when absent. `http/values.cc`.
 std::string_view CookieValue(std::string_view cookie_field, std::string_view name);

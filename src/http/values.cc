@@ -1,5 +1,6 @@
 // Cookie and query parameter lookup: scans over views, no allocation, no decoding.
 #include "http/http.h"
+#include "http/internal/chars.h"
 
 namespace ficus::http {
 namespace {
@@ -28,6 +29,8 @@ std::string_view PairValue(std::string_view list, char sep, std::string_view nam
 }
 
 }  // namespace
+
+std::string_view TrimOws(std::string_view s) { return internal::TrimOws(s); }
 
 std::string_view CookieValue(std::string_view cookie_field, std::string_view name) {
   return PairValue(cookie_field, ';', name, true);

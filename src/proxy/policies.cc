@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cache/cache.h"
 #include "policy/protect.h"
 
 namespace ficus::proxy {
@@ -12,8 +13,8 @@ policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
                                  const policy::Chain* previous) {
   policy::BuildContext ctx{config, config.routes[route], route, previous};
   policy::Chain chain;
-  // builders: one call per module, e.g. cache::BuildPolicies(ctx, chain);
   policy::BuildProtectPolicies(ctx, chain);
+  cache::BuildPolicies(ctx, chain);
   std::stable_sort(chain.begin(), chain.end(),
                    [](const auto& a, const auto& b) { return a->order() < b->order(); });
   FICUS_CHECK(chain.size() <= policy::Context::kMaxPolicies);

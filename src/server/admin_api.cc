@@ -450,6 +450,10 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     if (req.method == "POST") return PostSyntheticKey(req, ctx);
     return MethodNotAllowed(req, "POST");
   }
+  if (p == "/cache/purge" && ctx.cache_purge) {
+    if (req.method == "POST") return PostCachePurge(req, ctx);
+    return MethodNotAllowed(req, "POST");
+  }
   if (p == "/error-samples") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetErrorSamples(req, ctx);

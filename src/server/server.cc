@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/outcome.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "policy/protect.h"
 #include "proxy/proxy.h"
@@ -146,9 +147,10 @@ class Gateway {
     handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
     handlers.metrics = [this] {
       std::string text = registry_.RenderPrometheus();
-      auto snapshot = CurrentSnapshot();
+      const auto snapshot = CurrentSnapshot();
       upstream::RenderResilienceMetrics(snapshot->cluster_shared, text);
       policy::RenderProtectMetrics(*snapshot->config, snapshot->route_policies, text);
+      cache::RenderMetrics(snapshot->route_policies, text);
       return text;
     };
     handlers.authorized = [this](std::string_view authorization) {
@@ -164,6 +166,9 @@ class Gateway {
     api.clusters = [this] { return CurrentSnapshot()->cluster_shared; };
     api.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
     api.synthetic = &registry_.synthetic();
+    api.cache_purge = [this](const cache::PurgeRequest& r) {
+      return cache::Purge(CurrentSnapshot()->route_policies, r);
+    };
     handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));

@@ -154,6 +154,7 @@ class Loader {
   void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
   void ReadOverload(const Value& v, Overload* o);
   void CheckProtection(const Route& r, const Value& route);  // keys that need auth
+  void ReadCache(const Value& v, std::optional<Cache>* out);  // cache_config.cc
 
   // --- cross-field checks ---
   void CheckBindings();

@@ -257,8 +257,10 @@ void Loader::ReadRoutes(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record",
-                                 "rate_limit", "concurrency", "auth"}, &f))
+    if (!ReadMap(item,
+                 {"name", "match", "cluster", "timeout", "upstream_timeout", "record", "rate_limit",
+                  "concurrency", "auth", "cache"},
+                 &f))
       continue;
     Route r;
     r.name = "route-" + std::to_string(i);
@@ -300,6 +302,7 @@ void Loader::ReadRoutes(const Value& v) {
     if (const Value* p = f.Get("concurrency")) ReadConcurrency(*p, &r.concurrency);
     if (const Value* p = f.Get("auth")) ReadAuth(*p, &r.auth);
     CheckProtection(r, item);
+    if (const Value* c = f.Get("cache")) ReadCache(*c, &r.cache);
     config_.routes.push_back(std::move(r));
   }
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "base/outcome.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "observe/observe.h"
 #include "server/internal/admin_server.h"
@@ -31,6 +32,8 @@ struct AdminApiContext {
   std::function<Outcome<std::string>(std::string_view yaml)> apply_config;
   // POST /synthetic-key: the running assessment's secret (the workers read it).
   observe::SyntheticKey* synthetic = nullptr;
+  // POST /cache/purge: removes stored responses from the running snapshot's caches.
+  std::function<size_t(const cache::PurgeRequest&)> cache_purge;
 };
 
 // GET  /stats/routes, /stats/clusters, /stats/endpoints ("cluster/address")
@@ -44,6 +47,8 @@ struct AdminApiContext {
 //                                         digits; "" clears): requests carrying it in
 //                                         X-Ficus-Synthetic stay out of the SLOs; bearer
 //                                         token; audited (the key itself is not written)
+// POST /cache/purge?key=URL|prefix=P|tag=T|all=1[&route=R]
+//                                         removes stored responses; bearer token; audited
 // GET  /error-samples?route=&limit=       newest first, credentials redacted
 // GET  /audit?limit=                      newest first
 // Anything else: nullopt (404). A state-changing request without the right token gets 401 and
@@ -55,6 +60,8 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
 // the 401 to answer.
 Outcome<> RequireToken(const AdminRequest& req, const AdminApiContext& ctx,
                        std::string_view action);
+// POST /cache/purge (cache_admin.cc).
+AdminResponse PostCachePurge(const AdminRequest& req, const AdminApiContext& ctx);
 // Writes one audit entry for an authorized state-changing request (who "token").
 void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
                      std::string_view outcome, std::string detail);

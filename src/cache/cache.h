@@ -1,0 +1,37 @@
+// ficus::cache — the HTTP response cache (RFC 9111 shared cache) as a route policy: a `cache:`
+// route answers fresh hits from memory, revalidates stale entries, coalesces concurrent misses,
+// stores while relaying, and invalidates on unsafe methods. This header is the module's whole
+// interface: the builder, the /metrics families and the admin purge.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "policy/policy.h"
+
+namespace ficus::cache {
+
+// Appends the route's cache policy when its config has `cache:`. The store (and its counters)
+// is taken over from the running snapshot's same route when its cache config is unchanged, so
+// a reload keeps what is cached.
+void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain);
+
+// The ficus_cache_* families (Prometheus text) of every cached route in `chains` (a snapshot's
+// route_policies), appended to `out`.
+void RenderMetrics(std::span<const policy::Chain> chains, std::string& out);
+
+// What an admin purge removes.
+struct PurgeRequest {
+  enum class Kind : uint8_t { kKey, kPrefix, kTag, kAll };
+  Kind kind = Kind::kAll;
+  // kKey: a URL ("http://host/path?q", normalised as the route's keys are); kPrefix: the start
+  // of keys ("http://host/path/"); kTag: one Surrogate-Key / Cache-Tag member.
+  std::string_view value;
+  std::string_view route;  // only this route's cache; empty: every cached route
+};
+// Removes the matching stored responses from the caches in `chains`; how many were removed.
+size_t Purge(std::span<const policy::Chain> chains, const PurgeRequest& request);
+
+}  // namespace ficus::cache

@@ -1,0 +1,417 @@
+// The cache policy: admit (hit, revalidate, coalesce), the response (store while relaying,
+// refresh on 304, stale-if-error, invalidate) and the end of the exchange (release pins and
+// fills).
+#include "cache/internal/cache_policy.h"
+
+#include <charconv>
+
+namespace ficus::cache {
+
+using policy::Context;
+using policy::Decision;
+
+// The state of one exchange that is not a plain hit (a hit only pins its object). Allocated on
+// the slow path (a miss goes upstream anyway); it is the body sink of a response being stored.
+class Fill final : public policy::BodySink {
+ public:
+  enum class Mode : uint8_t { kMiss, kRevalidate, kUnsafe };
+  Fill(CachePolicy& p, std::string_view key, Mode mode) : policy(p), key(key), mode(mode) {}
+  ~Fill() override {
+    ReleaseWaiters();
+    if (building) building->Unref();
+    if (served) served->Unref();
+    if (stale) {
+      if (refreshing) stale->revalidating.store(false, std::memory_order_release);
+      stale->Unref();
+    }
+  }
+
+  void Body(std::string_view payload) override {
+    if (!building) return;
+    if (body->size() + payload.size() > policy.settings_.max_object_bytes) {
+      Drop();  // over the bound: the rest passes through uncached
+      return;
+    }
+    body->append(payload);
+  }
+  void Done(bool complete) override {
+    if (building && complete && (expected == UINT64_MAX || body->size() == expected)) {
+      policy.store_->Insert(std::exchange(building, nullptr));
+    }
+    Drop();
+  }
+  void Drop() {
+    if (building) std::exchange(building, nullptr)->Unref();
+    ReleaseWaiters();
+  }
+  void ReleaseWaiters() {
+    if (leader) policy.store_->EndFill(key);
+    leader = false;
+  }
+
+  CachePolicy& policy;
+  std::string key;
+  Mode mode;
+  bool leader = false;                // holds the store's fill of `key`: others wait for it
+  bool refreshing = false;            // holds stale->revalidating
+  std::string_view fwd = "uri-miss";  // Cache-Status fwd= of a forwarded request
+  CacheControl request_cc;
+  int64_t request_time_ms = 0;
+  Object* stale = nullptr;     // pinned: the stored response being revalidated
+  Object* served = nullptr;    // pinned: what OnResponse or Wait answered with
+  Object* building = nullptr;  // the response being stored
+  std::shared_ptr<std::string> body;
+  uint64_t expected = UINT64_MAX;
+};
+
+namespace {
+
+constexpr uint64_t kFillTag = 1;
+
+Fill* FillOf(uint64_t state) {
+  return (state & kFillTag) ? reinterpret_cast<Fill*>(state & ~kFillTag) : nullptr;
+}
+
+thread_local std::string t_key;
+thread_local std::string t_text;
+
+bool HasConditionals(const http::RequestHead& r) {
+  for (const http::Header& h : r.headers) {
+    if (http::EqualsIgnoreCase(h.name, "If-None-Match") ||
+        http::EqualsIgnoreCase(h.name, "If-Modified-Since") ||
+        http::EqualsIgnoreCase(h.name, "If-Match") ||
+        http::EqualsIgnoreCase(h.name, "If-Unmodified-Since") ||
+        http::EqualsIgnoreCase(h.name, "If-Range")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view Number(int64_t n, char (&buf)[24]) {
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  return {buf, static_cast<size_t>(end - buf)};
+}
+
+// "ficus; fwd=<fwd>; fwd-status=<status>[; stored][; detail=<why>]"
+void ForwardStatus(Context& ctx, std::string_view fwd, int status, bool stored,
+                   std::string_view why) {
+  char buf[24];
+  t_text.assign("ficus; fwd=").append(fwd);
+  if (status > 0) t_text.append("; fwd-status=").append(Number(status, buf));
+  if (stored) t_text.append("; stored");
+  if (!why.empty()) t_text.append("; detail=").append(why);
+  ctx.AddResponseHeader("Cache-Status", t_text);
+}
+
+// Whether a 304 is about `stored`: its ETag, when it has one, names the stored one (RFC 9111
+// §4.3.4: a strong validator must match; no validator: the only stored response).
+bool Selects(const http::ResponseHead& r, const Object& stored) {
+  auto etag = FindField(r.headers, "ETag");
+  if (!etag || etag->starts_with("W/")) return true;
+  return *etag == stored.etag;
+}
+
+const Decision kGatewayTimeout = Decision::Respond(
+    {504,
+     {},
+     "application/json",
+     R"({"error":"only_if_cached","message":"no stored response and only-if-cached"})"});
+
+bool Unsafe(http::Method m) {
+  return m == http::Method::kPost || m == http::Method::kPut || m == http::Method::kDelete ||
+         m == http::Method::kPatch || m == http::Method::kOther;
+}
+
+}  // namespace
+
+Settings Settings::From(const config::Cache& c) {
+  Settings s;
+  s.rules.default_ttl_s = c.ttl.count() / 1000;
+  s.rules.force_ttl = c.force_ttl;
+  s.key_rules.sort_query = c.query_sort;
+  s.key_rules.ignore_query = c.query_ignore;
+  s.stale_while_revalidate_s = c.stale_while_revalidate.count() / 1000;
+  s.stale_if_error_s = c.stale_if_error.count() / 1000;
+  s.max_object_bytes = c.max_object_size;
+  return s;
+}
+
+CachePolicy::CachePolicy(std::string route, const config::Cache& config,
+                         std::shared_ptr<Store> store)
+    : route_(std::move(route)),
+      config_(config),
+      settings_(Settings::From(config)),
+      store_(std::move(store)) {}
+
+Decision CachePolicy::Serve(Context& ctx, const Object& o, std::string_view cache_status) {
+  char buf[24];
+  ctx.AddResponseHeader("Age", Number(CurrentAge(o.timing, ctx.now_ms()), buf));
+  ctx.AddResponseHeader("Cache-Status", cache_status);
+  const auto& headers = ctx.request().headers;
+  bool not_modified = false;
+  // Preconditions apply only to what would be a 2xx (RFC 9110 §13.2.1).
+  const bool success = o.status >= 200 && o.status < 300;
+  if (auto inm = FindField(headers, "If-None-Match"); success && inm) {
+    not_modified = IfNoneMatchMatches(*inm, o.etag);
+  } else if (auto ims = FindField(headers, "If-Modified-Since"); success && !inm && ims) {
+    // §4.3.2: Last-Modified, else Date.
+    std::optional<int64_t> since = ParseHttpDate(*ims);
+    std::optional<int64_t> modified = o.last_modified.empty()
+                                          ? std::optional<int64_t>(o.timing.date_s)
+                                          : ParseHttpDate(o.last_modified);
+    not_modified = since && modified && *modified <= *since;
+  }
+  if (not_modified) return Decision::Respond({304, o.headers_304, {}, {}});
+  return Decision::Respond({o.status, o.headers, {}, *o.body});
+}
+
+Decision CachePolicy::Admit(Context& ctx) {
+  const http::RequestHead& req = ctx.request();
+  Stats& stats = store_->stats();
+  if (req.method != http::Method::kGet && req.method != http::Method::kHead) {
+    Stats::Add(stats.bypassed);
+    ctx.AddResponseHeader("Cache-Status", "ficus; fwd=method");
+    if (Unsafe(req.method)) {
+      AppendKey(req.host, req.path, req.query, settings_.key_rules, t_key);
+      ctx.state() =
+          reinterpret_cast<uint64_t>(new Fill(*this, t_key, Fill::Mode::kUnsafe)) | kFillTag;
+    }
+    return Decision::Pass();
+  }
+  const CacheControl req_cc = RequestDirectives(req.headers);
+  AppendKey(req.host, req.path, req.query, settings_.key_rules, t_key);
+  bool vary_miss = false;
+  Object* o = store_->Lookup(t_key, req.headers, &vary_miss);
+  std::string_view fwd = vary_miss ? "vary-miss" : "uri-miss";
+  bool refresh = false;
+  if (o != nullptr) {
+    const int64_t age = CurrentAge(o->timing, ctx.now_ms());
+    const int64_t left = o->timing.lifetime_s - age;
+    const bool validate = o->no_cache || req_cc.no_cache;
+    bool usable = left > 0 && !validate;
+    if (usable && req_cc.max_age >= 0 && age > req_cc.max_age) usable = false;
+    if (usable && req_cc.min_fresh >= 0 && left < req_cc.min_fresh) usable = false;
+    // A client may accept staleness (max-stale) unless the response forbids it.
+    const bool may_stale = !validate && !o->must_revalidate && req_cc.max_age < 0;
+    if (!usable && left <= 0 && may_stale && req_cc.max_stale >= 0 && -left <= req_cc.max_stale) {
+      usable = true;
+    }
+    char buf[24];
+    if (usable) {
+      Stats::Add(stats.hits);
+      ctx.state() = reinterpret_cast<uint64_t>(o);
+      t_text.assign("ficus; hit; ttl=").append(Number(left, buf));
+      return Serve(ctx, *o, t_text);
+    }
+    // RFC 5861: within stale-while-revalidate, one request refreshes, the others get it stale.
+    if (left <= 0 && may_stale && -left <= o->stale_while_revalidate_s) {
+      if (o->revalidating.exchange(true, std::memory_order_acq_rel)) {
+        Stats::Add(stats.stale);
+        ctx.state() = reinterpret_cast<uint64_t>(o);
+        t_text.assign("ficus; hit; fwd=stale; ttl=").append(Number(left, buf));
+        return Serve(ctx, *o, t_text);
+      }
+      refresh = true;
+    }
+    if (req_cc.only_if_cached) {
+      o->Unref();
+      return kGatewayTimeout;
+    }
+    fwd = left > 0 ? "request" : "stale";
+  } else if (req_cc.only_if_cached) {
+    return kGatewayTimeout;
+  }
+  Stats::Add(stats.misses);
+  Fill* f = new Fill(*this, t_key, o ? Fill::Mode::kRevalidate : Fill::Mode::kMiss);
+  ctx.state() = reinterpret_cast<uint64_t>(f) | kFillTag;
+  f->fwd = fwd;
+  f->request_cc = req_cc;
+  f->request_time_ms = ctx.now_ms();
+  f->stale = o;
+  f->refreshing = refresh;
+  if (o != nullptr) {
+    if (HasConditionals(req)) {
+      f->mode = Fill::Mode::kMiss;  // the client validates its own copy: relay the answer
+    } else {
+      if (!o->etag.empty()) ctx.AddHeader("If-None-Match", o->etag);
+      if (!o->last_modified.empty()) ctx.AddHeader("If-Modified-Since", o->last_modified);
+    }
+  }
+  // Coalescing: one fill per key in flight; a request that says no-cache/no-store, a HEAD, or a
+  // refresh does not wait for others.
+  if (req.method == http::Method::kGet && !refresh && !req_cc.no_store) {
+    f->leader = store_->BeginFill(t_key);
+    if (!f->leader && !req_cc.no_cache) return Decision::Wait();
+  }
+  return Decision::Pass();
+}
+
+net::Task<Decision> CachePolicy::Wait(Context& ctx) {
+  Fill* f = FillOf(ctx.state());
+  net::Wakeup wakeup(ctx.loop());
+  if (store_->JoinFill(f->key, &wakeup)) co_await wakeup;
+  Stats::Add(store_->stats().coalesced);
+  Object* o = store_->Lookup(f->key, ctx.request().headers, nullptr);
+  if (o != nullptr) {
+    const int64_t left = o->timing.lifetime_s - CurrentAge(o->timing, ctx.now_ms());
+    if (left > 0 && !o->no_cache) {
+      if (f->served) f->served->Unref();
+      f->served = o;
+      char buf[24];
+      t_text.assign("ficus; hit; collapsed; ttl=").append(Number(left, buf));
+      co_return Serve(ctx, *o, t_text);
+    }
+    o->Unref();
+  }
+  // The fill was not stored (uncacheable, too large, failed): go upstream, without waiting
+  // again, with validators if we hold a stale copy.
+  f->fwd = "miss";
+  co_return Decision::Pass();
+}
+
+Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead& r,
+                           std::string_view* why) {
+  const http::RequestHead& req = ctx.request();
+  if (req.method != http::Method::kGet) {
+    *why = "head";
+    return nullptr;
+  }
+  const CacheControl cc = ResponseDirectives(r.headers);
+  const Verdict v = Storable(req, f.request_cc, r.status, r.headers, cc, settings_.rules);
+  if (v != Verdict::kStorable) {
+    *why = VerdictName(v);
+    return nullptr;
+  }
+  if (r.framing == http::BodyFraming::kContentLength &&
+      r.content_length > settings_.max_object_bytes) {
+    *why = "too-large";
+    return nullptr;
+  }
+  auto* o = new Object;
+  o->status = r.status;
+  o->key = f.key;
+  AppendStoredFields(r.headers, o->headers);
+  const int64_t now = ctx.now_ms();
+  if (!FindField(r.headers, "Date")) {
+    o->headers.append("Date: ").append(FormatHttpDate(now / 1000)).append("\r\n");
+  }
+  VaryNames(r.headers, o->vary_names);
+  AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
+  std::vector<http::Header> fields;
+  ParseStoredFields(o->headers, fields);
+  Describe(*o, fields, settings_, f.request_time_ms, now);
+  return o;
+}
+
+Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
+                             int64_t request_time_ms, int64_t now_ms) {
+  auto* o = new Object;
+  o->status = stale.status;
+  o->key = stale.key;
+  o->body = stale.body;
+  o->vary_names = stale.vary_names;
+  o->secondary = stale.secondary;
+  // §3.2: the 304's fields replace the stored ones of the same name.
+  std::vector<http::Header> old_fields;
+  ParseStoredFields(stale.headers, old_fields);
+  const bool dated = FindField(r.headers, "Date").has_value();
+  for (const http::Header& h : old_fields) {
+    if (FindField(r.headers, h.name)) continue;
+    if (!dated && http::EqualsIgnoreCase(h.name, "Date")) continue;  // the 304 is the new word
+    o->headers.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  AppendStoredFields(r.headers, o->headers);
+  if (!dated) o->headers.append("Date: ").append(FormatHttpDate(now_ms / 1000)).append("\r\n");
+  std::vector<http::Header> fields;
+  ParseStoredFields(o->headers, fields);
+  Describe(*o, fields, settings_, request_time_ms, now_ms);
+  return o;
+}
+
+void CachePolicy::Invalidate(Context& ctx, const Fill& f, const http::ResponseHead& r) {
+  // §4.4: after a non-error response to an unsafe method, the target URI and same-origin
+  // Location / Content-Location are no longer fresh.
+  if (r.status < 200 || r.status >= 400) return;
+  size_t n = store_->Invalidate(f.key);
+  for (std::string_view name : {"Location", "Content-Location"}) {
+    if (auto v = FindField(r.headers, name)) {
+      if (LocationKey(ctx.request().host, *v, settings_.key_rules, t_key)) {
+        n += store_->Invalidate(t_key);
+      }
+    }
+  }
+  store_->stats().invalidated.fetch_add(n, std::memory_order_relaxed);
+}
+
+Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
+  Fill* f = FillOf(ctx.state());
+  if (f == nullptr) return Decision::Pass();
+  if (f->mode == Fill::Mode::kUnsafe) {
+    Invalidate(ctx, *f, r);
+    return Decision::Pass();
+  }
+  Stats& stats = store_->stats();
+  const int64_t now = ctx.now_ms();
+  // §4.3.4: a 304 freshens the stored response it selects (a strong ETag must match); one we
+  // asked for answers with the refreshed response, one the client asked for is relayed.
+  if (f->stale != nullptr && r.status == 304 && Selects(r, *f->stale)) {
+    Object* o = Refresh(*f->stale, r, f->request_time_ms, now);
+    Stats::Add(stats.revalidated);
+    if (f->mode != Fill::Mode::kRevalidate) {
+      store_->Insert(o);
+      f->ReleaseWaiters();
+      ForwardStatus(ctx, f->fwd, r.status, true, {});
+      return Decision::Pass();
+    }
+    o->Ref();  // one for the store, one pinned here
+    store_->Insert(o);
+    f->served = o;
+    f->ReleaseWaiters();
+    return Serve(ctx, *o, "ficus; fwd=stale; fwd-status=304; stored");
+  }
+  if (f->stale != nullptr && r.status >= 500 && !f->stale->must_revalidate) {
+    const int64_t left = f->stale->timing.lifetime_s - CurrentAge(f->stale->timing, now);
+    if (-left <= f->stale->stale_if_error_s) {
+      // RFC 5861 stale-if-error: the stored response in place of the upstream's error.
+      f->ReleaseWaiters();
+      Stats::Add(stats.stale);
+      char buf[24];
+      t_text.assign("ficus; hit; fwd=stale; fwd-status=").append(Number(r.status, buf));
+      return Serve(ctx, *f->stale, t_text);
+    }
+  }
+  std::string_view why;
+  Object* o = Build(ctx, *f, r, &why);
+  if (o == nullptr) {
+    Stats::Add(stats.bypassed);
+    f->ReleaseWaiters();  // at once: the waiters go upstream themselves, concurrently
+    ForwardStatus(ctx, f->fwd, r.status, false, why);
+    return Decision::Pass();
+  }
+  f->building = o;
+  f->body = std::make_shared<std::string>();
+  o->body = f->body;
+  if (r.framing == http::BodyFraming::kContentLength) {
+    f->expected = r.content_length;
+    f->body->reserve(r.content_length);
+  } else if (r.framing == http::BodyFraming::kNone) {
+    f->expected = 0;
+  }
+  ctx.TapResponseBody(f);
+  ForwardStatus(ctx, f->fwd, r.status, true, {});
+  return Decision::Pass();
+}
+
+void CachePolicy::End(Context& ctx, const policy::Outcome& /*outcome*/) {
+  uint64_t& state = ctx.state();
+  if (state == 0) return;
+  if (Fill* f = FillOf(state)) {
+    delete f;
+  } else {
+    reinterpret_cast<Object*>(state)->Unref();
+  }
+  state = 0;
+}
+
+}  // namespace ficus::cache

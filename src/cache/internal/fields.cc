@@ -1,0 +1,310 @@
+// Field parsing for the cache: Cache-Control and its targeted variants, HTTP dates,
+// delta-seconds and entity tags. Everything here reads untrusted upstream or
+// client text: it never fails, never reads past its input, and never allocates.
+#include <array>
+#include <charconv>
+
+#include "cache/internal/rfc.h"
+
+namespace ficus::cache {
+
+namespace {
+
+using http::TrimOws;
+
+// Splits off the next list member at a comma outside a quoted string.
+std::string_view NextMember(std::string_view& rest) {
+  bool quoted = false;
+  size_t i = 0;
+  for (; i < rest.size(); ++i) {
+    const char c = rest[i];
+    if (quoted && c == '\\') {
+      ++i;
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    if (c == ',' && !quoted) break;
+  }
+  std::string_view member = rest.substr(0, i);
+  rest = i < rest.size() ? rest.substr(i + 1) : std::string_view();
+  return TrimOws(member);
+}
+
+// The argument without quotes (escapes left as they are: the values that matter are digits).
+std::string_view Unquote(std::string_view v) {
+  v = TrimOws(v);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
+  return v;
+}
+
+void SetDelta(int64_t& slot, std::string_view arg, bool has_arg, bool invalid_is_zero) {
+  if (slot >= 0) return;  // the first occurrence wins
+  std::optional<int64_t> d = has_arg ? ParseDelta(Unquote(arg)) : std::nullopt;
+  if (d) {
+    slot = *d;
+  } else if (invalid_is_zero) {
+    slot = 0;
+  }
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseDelta(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (n < kMaxDelta) n = n * 10 + (c - '0');
+  }
+  return n < kMaxDelta ? n : kMaxDelta;
+}
+
+void ParseCacheControl(std::string_view value, CacheControl& cc) {
+  std::string_view rest = value;
+  while (!rest.empty()) {
+    std::string_view member = NextMember(rest);
+    if (member.empty()) continue;
+    const size_t eq = member.find('=');
+    std::string_view name = TrimOws(member.substr(0, eq));
+    const bool has_arg = eq != std::string_view::npos;
+    std::string_view arg = has_arg ? member.substr(eq + 1) : std::string_view();
+    // Structured-field parameters (";a=1" in CDN-Cache-Control) are not directives.
+    if (const size_t semi = name.find(';'); semi != std::string_view::npos) {
+      name = TrimOws(name.substr(0, semi));
+    }
+    if (name.empty()) continue;
+    cc.present = true;
+    auto is = [name](std::string_view d) { return http::EqualsIgnoreCase(name, d); };
+    if (is("no-store")) {
+      cc.no_store = true;
+    } else if (is("no-cache")) {
+      cc.no_cache = true;
+    } else if (is("private")) {
+      cc.is_private = true;
+    } else if (is("public")) {
+      cc.is_public = true;
+    } else if (is("must-revalidate")) {
+      cc.must_revalidate = true;
+    } else if (is("proxy-revalidate")) {
+      cc.proxy_revalidate = true;
+    } else if (is("must-understand")) {
+      cc.must_understand = true;
+    } else if (is("immutable")) {
+      cc.immutable = true;
+    } else if (is("only-if-cached")) {
+      cc.only_if_cached = true;
+    } else if (is("max-age")) {
+      SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true);
+    } else if (is("s-maxage")) {
+      SetDelta(cc.s_maxage, arg, has_arg, true);
+    } else if (is("stale-while-revalidate")) {
+      SetDelta(cc.stale_while_revalidate, arg, has_arg, false);
+    } else if (is("stale-if-error")) {
+      SetDelta(cc.stale_if_error, arg, has_arg, false);
+    } else if (is("min-fresh")) {
+      SetDelta(cc.min_fresh, arg, has_arg, false);
+    } else if (is("max-stale")) {
+      if (cc.max_stale < 0) {
+        cc.max_stale = has_arg ? ParseDelta(Unquote(arg)).value_or(-1) : kMaxDelta;
+      }
+    }
+  }
+}
+
+std::optional<std::string_view> FindField(std::span<const http::Header> headers,
+                                          std::string_view name) {
+  for (const http::Header& h : headers) {
+    if (http::EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+bool ParseField(std::span<const http::Header> headers, std::string_view name, CacheControl& cc) {
+  bool seen = false;
+  for (const http::Header& h : headers) {
+    if (!http::EqualsIgnoreCase(h.name, name)) continue;
+    seen = true;
+    ParseCacheControl(h.value, cc);
+  }
+  return seen;
+}
+
+}  // namespace
+
+CacheControl ResponseDirectives(std::span<const http::Header> headers, bool* targeted) {
+  CacheControl cc;
+  // RFC 9213 §2.2: the most specific targeted field present (and valid) is used alone.
+  for (std::string_view name : {"Ficus-Cache-Control", "CDN-Cache-Control"}) {
+    if (ParseField(headers, name, cc) && cc.present) {
+      if (targeted) *targeted = true;
+      return cc;
+    }
+    cc = CacheControl{};
+  }
+  if (targeted) *targeted = false;
+  ParseField(headers, "Cache-Control", cc);
+  return cc;
+}
+
+CacheControl RequestDirectives(std::span<const http::Header> headers) {
+  CacheControl cc;
+  if (!ParseField(headers, "Cache-Control", cc)) {
+    for (const http::Header& h : headers) {
+      if (!http::EqualsIgnoreCase(h.name, "Pragma")) continue;
+      std::string_view rest = h.value;
+      while (!rest.empty()) {
+        if (http::EqualsIgnoreCase(NextMember(rest), "no-cache")) cc.no_cache = true;
+      }
+    }
+  }
+  return cc;
+}
+
+// --- HTTP dates ---
+
+namespace {
+
+constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> kDays = {"Thu", "Fri", "Sat", "Sun",
+                                                   "Mon", "Tue", "Wed"};  // 1970-01-01: Thu
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// A cursor over the date text.
+struct Cursor {
+  std::string_view s;
+  bool ok = true;
+  bool Lit(std::string_view l) {
+    if (!ok || s.substr(0, l.size()) != l) return ok = false;
+    s.remove_prefix(l.size());
+    return true;
+  }
+  int64_t Digits(size_t min, size_t max) {
+    size_t n = 0;
+    int64_t v = 0;
+    while (ok && n < max && n < s.size() && s[n] >= '0' && s[n] <= '9') v = v * 10 + (s[n++] - '0');
+    if (n < min) ok = false;
+    s.remove_prefix(n);
+    return v;
+  }
+  int Month() {
+    for (size_t i = 0; i < kMonths.size(); ++i) {
+      if (ok && s.substr(0, 3) == kMonths[i]) {
+        s.remove_prefix(3);
+        return static_cast<int>(i) + 1;
+      }
+    }
+    ok = false;
+    return 0;
+  }
+  void Time(int64_t& h, int64_t& mi, int64_t& sec) {
+    h = Digits(2, 2);
+    Lit(":");
+    mi = Digits(2, 2);
+    Lit(":");
+    sec = Digits(2, 2);
+  }
+};
+
+}  // namespace
+
+std::optional<int64_t> ParseHttpDate(std::string_view text) {
+  text = TrimOws(text);
+  Cursor c{text};
+  int64_t day = 0, month = 0, year = 0, h = 0, mi = 0, sec = 0;
+  const size_t comma = text.find(',');
+  if (comma == 3) {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    c.s.remove_prefix(4);
+    c.Lit(" ");
+    day = c.Digits(2, 2);
+    c.Lit(" ");
+    month = c.Month();
+    c.Lit(" ");
+    year = c.Digits(4, 4);
+    c.Lit(" ");
+    c.Time(h, mi, sec);
+    c.Lit(" GMT");
+  } else if (comma != std::string_view::npos && comma > 3 && comma < 10) {
+    // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT (two-digit years: within 50 years, RFC 9110).
+    c.s.remove_prefix(comma + 1);
+    c.Lit(" ");
+    day = c.Digits(2, 2);
+    c.Lit("-");
+    month = c.Month();
+    c.Lit("-");
+    year = c.Digits(2, 2);
+    year += year < 70 ? 2000 : 1900;
+    c.Lit(" ");
+    c.Time(h, mi, sec);
+    c.Lit(" GMT");
+  } else {  // asctime: Sun Nov  6 08:49:37 1994
+    if (c.s.size() < 4) return std::nullopt;
+    c.s.remove_prefix(3);
+    c.Lit(" ");
+    month = c.Month();
+    c.Lit(" ");
+    if (c.ok && !c.s.empty() && c.s[0] == ' ') c.s.remove_prefix(1);
+    day = c.Digits(1, 2);
+    c.Lit(" ");
+    c.Time(h, mi, sec);
+    c.Lit(" ");
+    year = c.Digits(4, 4);
+  }
+  if (!c.ok || !c.s.empty() || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60) {
+    return std::nullopt;
+  }
+  return DaysFromCivil(year, month, day) * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+std::string FormatHttpDate(int64_t t) {
+  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+  int64_t secs = t - days * 86400;
+  // civil_from_days (H. Hinnant).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  const int64_t wd = ((days % 7) + 7) % 7;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[wd].data(),
+                static_cast<int>(d), kMonths[m - 1].data(), static_cast<int>(y),
+                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                static_cast<int>(secs % 60));
+  return buf;
+}
+
+// --- entity tags ---
+
+bool IfNoneMatchMatches(std::string_view inm, std::string_view etag) {
+  auto opaque = [](std::string_view t) {
+    t = TrimOws(t);
+    if (t.size() >= 2 && t[0] == 'W' && t[1] == '/') t.remove_prefix(2);
+    return t;
+  };
+  etag = opaque(etag);
+  std::string_view rest = inm;
+  while (!rest.empty()) {
+    std::string_view member = NextMember(rest);
+    if (member == "*") return true;
+    if (!member.empty() && !etag.empty() && opaque(member) == etag) return true;
+  }
+  return false;
+}
+
+}  // namespace ficus::cache

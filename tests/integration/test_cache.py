@@ -1,0 +1,302 @@
+"""The response cache end to end: a python origin that sends the caching fields under test and
+counts the requests it sees, ficus in front (two workers, so coalescing and hits cross threads).
+Every assertion is on what the client got and what reached the origin."""
+
+import http.server
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import FicusTestCase, RawConn, endpoint, make_config, request, wait_until
+
+
+class Origin:
+    """path -> (status, [(name, value)], body, delay_s); counts requests per path and keeps
+    their headers. An If-None-Match equal to the response's ETag gets a 304."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.routes = {}
+        self.seen = {}
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                path = self.path
+                with origin.lock:
+                    origin.seen.setdefault(path, []).append(dict(self.headers.items()))
+                    status, fields, body, delay = origin.routes.get(
+                        path, (200, [("Cache-Control", "max-age=60")], b"body " + path.encode(),
+                               0))
+                if delay:
+                    time.sleep(delay)
+                etag = dict((k.lower(), v) for k, v in fields).get("etag")
+                if etag and self.headers.get("If-None-Match") == etag:
+                    status, body = 304, b""
+                self.send_response(status)
+                for k, v in fields:
+                    self.send_header(k, v)
+                if status != 304:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD" and status != 304:
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = handle_any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def set(self, path, status=200, fields=(), body=None, delay=0):
+        with self.lock:
+            self.routes[path] = (status, list(fields),
+                                 body if body is not None else b"body " + path.encode(), delay)
+
+    def count(self, path):
+        with self.lock:
+            return len(self.seen.get(path, []))
+
+    def headers(self, path, i):
+        with self.lock:
+            return self.seen[path][i]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CacheTest(FicusTestCase):
+    TOKEN = "cache-test-token-0123456789"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = Origin()
+        cls.addClassCleanup(cls.origin.stop)
+        cls.config = make_config(
+            {"app": [endpoint(cls.origin.port)]},
+            [{"name": "ttl", "match": {"path_prefix": "/ttl/"}, "cluster": "app",
+              "cache": {"ttl": "30s"}},
+             {"name": "cached", "match": {"path_prefix": "/"}, "cluster": "app",
+              "cache": {"stale_if_error": "60s", "query_ignore": ["utm_source"],
+                        "query_sort": True}}],
+            workers=2, admin={"token": cls.TOKEN})
+        cls.ficus = cls.start_ficus_for_class(cls.config)
+
+    def get(self, path, headers=None, method="GET"):
+        return request(self.ficus.port, method, path, headers=headers)
+
+    def test_miss_then_hit_with_age_and_cache_status(self):
+        self.origin.set("/a", fields=[("Cache-Control", "max-age=60"), ("ETag", '"v1"')])
+        first = self.get("/a")
+        self.assertEqual(first.status, 200)
+        self.assertEqual(first.body, b"body /a")
+        self.assertIn("fwd=uri-miss", first.header("cache-status"))
+        self.assertIn("stored", first.header("cache-status"))
+        second = self.get("/a")
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.body, b"body /a")
+        self.assertTrue(second.header("cache-status").startswith("ficus; hit"), second)
+        self.assertIsNotNone(second.header("age"))
+        self.assertEqual(second.header("etag"), '"v1"')
+        self.assertEqual(self.origin.count("/a"), 1)
+        # HEAD from the stored GET, and the client's own conditional answered with a 304.
+        head = self.get("/a", method="HEAD")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.header("content-length"), str(len(b"body /a")))
+        cond = self.get("/a", headers={"If-None-Match": '"v1"'})
+        self.assertEqual(cond.status, 304)
+        self.assertEqual(cond.body, b"")
+        self.assertEqual(self.origin.count("/a"), 1)
+
+    def test_query_normalisation_shares_one_entry(self):
+        self.get("/q?b=2&a=1&utm_source=x")
+        r = self.get("/q?a=1&b=2")
+        self.assertIn("hit", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/q?b=2&a=1&utm_source=x"), 1)
+        self.assertEqual(self.origin.count("/q?a=1&b=2"), 0)
+
+    def test_uncacheable_responses_go_to_the_origin_every_time(self):
+        for path, fields in [("/nostore", [("Cache-Control", "no-store")]),
+                             ("/private", [("Cache-Control", "private, max-age=60")]),
+                             ("/cookie", [("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")]),
+                             ("/varystar", [("Cache-Control", "max-age=60"), ("Vary", "*")])]:
+            self.origin.set(path, fields=fields)
+            for _ in range(2):
+                r = self.get(path)
+                self.assertEqual(r.status, 200)
+                self.assertIn("fwd-status=200", r.header("cache-status"))
+            self.assertEqual(self.origin.count(path), 2, path)
+
+    def test_route_ttl_caches_silent_upstreams_but_never_no_store(self):
+        self.origin.set("/ttl/silent", fields=[])
+        self.get("/ttl/silent")
+        r = self.get("/ttl/silent")
+        self.assertIn("hit", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/ttl/silent"), 1)
+        self.origin.set("/ttl/nostore", fields=[("Cache-Control", "no-store")])
+        self.get("/ttl/nostore")
+        self.get("/ttl/nostore")
+        self.assertEqual(self.origin.count("/ttl/nostore"), 2)
+        # Without a route ttl, a silent 200 gets no heuristic freshness (no Last-Modified).
+        self.origin.set("/silent", fields=[])
+        self.get("/silent")
+        self.get("/silent")
+        self.assertEqual(self.origin.count("/silent"), 2)
+
+    def test_stale_entries_revalidate_and_a_304_refreshes_them(self):
+        self.origin.set("/reval", fields=[("Cache-Control", "max-age=1"), ("ETag", '"e1"')])
+        self.get("/reval")
+        time.sleep(2.1)
+        r = self.get("/reval")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"body /reval")
+        self.assertIn("fwd=stale; fwd-status=304", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/reval"), 2)
+        self.assertEqual(self.origin.headers("/reval", 1).get("If-None-Match"), '"e1"')
+        r = self.get("/reval")
+        self.assertIn("hit", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/reval"), 2)
+
+    def test_no_cache_request_and_response_go_to_the_origin(self):
+        self.origin.set("/nc", fields=[("Cache-Control", "no-cache"), ("ETag", '"n"')])
+        self.get("/nc")
+        r = self.get("/nc")  # stored, but revalidated every time (a 304 here)
+        self.assertEqual(r.body, b"body /nc")
+        self.assertEqual(self.origin.count("/nc"), 2)
+        self.origin.set("/rnc", fields=[("Cache-Control", "max-age=60")])
+        self.get("/rnc")
+        self.get("/rnc", headers={"Cache-Control": "no-cache"})
+        self.assertEqual(self.origin.count("/rnc"), 2)
+        r = self.get("/rnc-cold", headers={"Cache-Control": "only-if-cached"})
+        self.assertEqual(r.status, 504)
+        self.assertEqual(self.origin.count("/rnc-cold"), 0)
+
+    def test_vary_selects_variants(self):
+        self.origin.set("/vary", fields=[("Cache-Control", "max-age=60"),
+                                         ("Vary", "Accept-Language")])
+        self.get("/vary", headers={"Accept-Language": "en"})
+        self.get("/vary", headers={"Accept-Language": "fr"})
+        r = self.get("/vary", headers={"Accept-Language": "en"})
+        self.assertIn("hit", r.header("cache-status"))
+        r = self.get("/vary", headers={"Accept-Language": "de"})
+        self.assertIn("fwd=vary-miss", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/vary"), 3)
+
+    def test_unsafe_methods_invalidate_uri_and_location(self):
+        for p in ("/inv", "/inv-loc"):
+            self.origin.set(p, fields=[("Cache-Control", "max-age=60")])
+            self.get(p)
+        self.origin.set("/inv", status=200, fields=[("Location", "/inv-loc")], body=b"")
+        r = request(self.ficus.port, "POST", "/inv", body=b"x")
+        self.assertEqual(r.status, 200)
+        self.origin.set("/inv", fields=[("Cache-Control", "max-age=60")])
+        self.get("/inv")
+        self.get("/inv-loc")
+        self.assertEqual(self.origin.count("/inv"), 3)  # GET, POST, GET again
+        self.assertEqual(self.origin.count("/inv-loc"), 2)
+
+    def test_stale_if_error_serves_the_stored_response(self):
+        self.origin.set("/sie", fields=[("Cache-Control", "max-age=1")])
+        self.get("/sie")
+        time.sleep(2.1)
+        self.origin.set("/sie", status=503, fields=[], body=b"down")
+        r = self.get("/sie")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"body /sie")
+        self.assertIn("fwd=stale; fwd-status=503", r.header("cache-status"))
+
+    def test_stale_while_revalidate_answers_others_at_once_while_one_refreshes(self):
+        self.origin.set("/swr", fields=[("Cache-Control", "max-age=1, stale-while-revalidate=30"),
+                                        ("ETag", '"s"')])
+        self.get("/swr")
+        time.sleep(2.1)
+        self.origin.set("/swr", fields=[("Cache-Control", "max-age=60"), ("ETag", '"s"')],
+                        delay=1.0)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            refresher = pool.submit(self.get, "/swr")
+            wait_until(lambda: self.origin.count("/swr") == 2, 5)
+            stale = self.get("/swr")
+            answered_before_the_refresh = not refresher.done()
+            refreshed = refresher.result()
+        self.assertEqual(stale.status, 200)
+        self.assertIn("fwd=stale", stale.header("cache-status"))
+        self.assertTrue(answered_before_the_refresh)  # not behind the refresh's 1 s
+        self.assertIn("fwd-status=304", refreshed.header("cache-status"))
+        self.assertIn("hit", self.get("/swr").header("cache-status"))
+        self.assertEqual(self.origin.count("/swr"), 2)
+
+    def test_concurrent_misses_reach_the_origin_once(self):
+        self.origin.set("/cold", fields=[("Cache-Control", "max-age=60")], delay=0.5)
+
+        def one(_):
+            return self.get("/cold")
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(one, range(200)))
+        self.assertTrue(all(r.status == 200 and r.body == b"body /cold" for r in results))
+        self.assertEqual(self.origin.count("/cold"), 1)
+        self.assertTrue(any("collapsed" in (r.header("cache-status") or "") for r in results))
+
+    def test_uncacheable_fill_releases_the_waiters_at_once(self):
+        self.origin.set("/cold-private", fields=[("Cache-Control", "private")], delay=0.3)
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            results = list(pool.map(lambda _: self.get("/cold-private"), range(10)))
+        self.assertTrue(all(r.status == 200 for r in results))
+        self.assertEqual(self.origin.count("/cold-private"), 10)
+
+    def test_metrics_and_a_reload_that_keeps_the_cache(self):
+        self.origin.set("/keep", fields=[("Cache-Control", "max-age=60")])
+        self.get("/keep")
+        self.ficus.reload(self.config)
+        time.sleep(0.3)
+        r = self.get("/keep")
+        self.assertIn("hit", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/keep"), 1)
+        m = self.ficus.metrics()
+        self.assertGreater(m.get("ficus_cache_hits_total", route="cached"), 0)
+        self.assertGreater(m.get("ficus_cache_objects", route="cached"), 0)
+
+    def test_admin_purge_needs_the_token_and_removes_by_prefix_tag_and_key(self):
+        self.origin.set("/p/1", fields=[("Cache-Control", "max-age=60"),
+                                        ("Surrogate-Key", "grp other")])
+        self.origin.set("/p/2", fields=[("Cache-Control", "max-age=60")])
+        self.origin.set("/p2", fields=[("Cache-Control", "max-age=60")])
+        for p in ("/p/1", "/p/2", "/p2"):
+            self.get(p)
+        admin = self.ficus.admin_port
+        r = request(admin, "POST", "/cache/purge?all=1")
+        self.assertEqual(r.status, 401)
+        auth = {"Authorization": "Bearer " + self.TOKEN}
+        r = request(admin, "POST", "/cache/purge?tag=grp", headers=auth)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?prefix=http://localhost/p/&route=cached",
+                    headers=auth)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?key=http://localhost/p2", headers=auth)
+        self.assertEqual(r.json()["removed"], 1)
+        r = request(admin, "POST", "/cache/purge?tag=", headers=auth)
+        self.assertEqual(r.status, 400)
+        for p in ("/p/1", "/p/2", "/p2"):
+            self.get(p)
+            self.assertEqual(self.origin.count(p), 2, p)
+
+        def audited():
+            audit = request(admin, "GET", "/audit", headers=auth).json()["audit"]
+            return any(a.get("action") == "POST /cache/purge" for a in audit)
+        self.assertTrue(wait_until(audited, 5))
+
+
+if __name__ == "__main__":
+    unittest.main()
