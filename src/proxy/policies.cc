@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "queue/queue.h"
+
 namespace ficus::proxy {
 
 policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
@@ -11,6 +13,7 @@ policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
   policy::BuildContext ctx{config, config.routes[route], route, previous};
   policy::Chain chain;
   (void)ctx;  // builders: one call per module, e.g. cache::BuildPolicies(ctx, chain);
+  queue::BuildPolicies(ctx, chain);
   std::stable_sort(chain.begin(), chain.end(),
                    [](const auto& a, const auto& b) { return a->order() < b->order(); });
   FICUS_CHECK(chain.size() <= policy::Context::kMaxPolicies);

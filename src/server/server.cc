@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
+#include "queue/queue.h"
 #include "record/record.h"
 #include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
@@ -114,6 +115,7 @@ class Gateway {
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     signals.add(SIGUSR1);
     StartSinks();  // access log and tracer: before the workers that feed them
+    queue::Start(*config_);  // before the snapshot: its offload policies use the queues
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
     monitor_ = std::make_unique<upstream::Monitor>(
@@ -146,6 +148,7 @@ class Gateway {
     handlers.metrics = [this] {
       std::string text = registry_.RenderPrometheus();
       upstream::RenderResilienceMetrics(CurrentSnapshot()->cluster_shared, text);
+      queue::RenderMetrics(text);
       return text;
     };
     handlers.authorized = [this](std::string_view authorization) {
@@ -336,6 +339,7 @@ class Gateway {
       }
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
+    queue::Reconfigure(*loaded_config);  // queues first: the new snapshot's policies use them
     std::shared_ptr<const proxy::Snapshot> snap;
     try {
       snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_, CurrentSnapshot().get());
@@ -388,6 +392,7 @@ class Gateway {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // accept loops unwind
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
+    queue::Stop();  // no worker waits on a commit any more; what the writer holds is written
     for (auto& t : workers_) t->worker.reset();
     record::FlushAll();   // captured requests still queued for the writer threads
     admin_->Stop();       // before the sinks: a scrape reads their counters
@@ -456,6 +461,11 @@ int Backup(const std::string& data_dir, const std::string& dest) {
     return 1;
   }
   std::printf("backed up %s to %s\n", src.c_str(), to.c_str());
+  std::string queue_error;
+  if (!queue::Backup(data_dir, dest, &queue_error)) {
+    std::fprintf(stderr, "backup: %s\n", queue_error.c_str());
+    return 1;
+  }
   return 0;
 }
 

@@ -141,6 +141,11 @@ class Loader {
   void ReadSlos(const Value& v);  // after ReadRoutes: checks route names
   std::optional<double> Percent(const Value& v);
   void ReadRecord(const Value& v, std::optional<Record>* out);
+  // Job queues and the route keys that use them (queues.cc).
+  void ReadQueues(const Value& v);
+  void ReadOffload(const Value& v, std::optional<Offload>* out);
+  void ReadJobsApi(const Value& v, std::optional<JobsApi>* out);
+  void CheckQueues();
 
   // --- cross-field checks ---
   void CheckBindings();
@@ -162,6 +167,14 @@ class Loader {
   std::vector<std::string> route_cluster_paths_;
   std::vector<bool> route_cluster_ok_;
   std::map<std::string, std::pair<std::optional<std::string>, std::string>> resolved_;
+  // Where each route's offload/jobs queue name was written, for CheckQueues.
+  struct QueueRef {
+    size_t route;
+    std::string queue;
+    Loc loc;
+    std::string path;
+  };
+  std::vector<QueueRef> queue_refs_;
 };
 
 }  // namespace ficus::config::internal

@@ -257,7 +257,9 @@ void Loader::ReadRoutes(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record"}, &f))
+    if (!ReadMap(item, {"name", "match", "cluster", "timeout", "upstream_timeout", "record",
+                            "offload", "jobs"},
+                 &f))
       continue;
     Route r;
     r.name = "route-" + std::to_string(i);
@@ -295,6 +297,8 @@ void Loader::ReadRoutes(const Value& v) {
       if (auto d = DurationIn(*t, Duration{1}, std::chrono::hours(24))) r.upstream_timeout = *d;
     }
     if (const Value* rec = f.Get("record")) ReadRecord(*rec, &r.record);
+    if (const Value* o = f.Get("offload")) ReadOffload(*o, &r.offload);
+    if (const Value* j = f.Get("jobs")) ReadJobsApi(*j, &r.jobs);
     config_.routes.push_back(std::move(r));
   }
 }

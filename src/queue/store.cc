@@ -1,0 +1,343 @@
+// The job store: schema, the startup check, and the statements the writer runs.
+#include "queue/internal/store.h"
+
+#include <sqlite3.h>
+#include <sys/random.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace ficus::queue::internal {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Why this schema: `seq` (the rowid) keeps insertion order cheap for recovery; `id` is the
+// public, unguessable name; (queue, idem_key) finds a repeated Idempotency-Key; (queue, state)
+// finds the unfinished jobs at start without reading the finished ones.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  queue TEXT NOT NULL,
+  cluster TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  next_ms INTEGER NOT NULL DEFAULT 0,
+  idem_key TEXT NOT NULL,
+  fingerprint INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  target TEXT NOT NULL,
+  headers BLOB NOT NULL,
+  body BLOB NOT NULL,
+  result_status INTEGER NOT NULL DEFAULT 0,
+  result_headers BLOB NOT NULL DEFAULT '',
+  result_body BLOB NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs(queue, idem_key);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs(queue, state);
+)sql";
+
+std::string Text(sqlite3_stmt* s, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
+  const int n = sqlite3_column_bytes(s, col);
+  return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+}
+
+void Bind(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void BindText(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+const char* StateName(State s) {
+  switch (s) {
+    case State::kQueued:
+      return "queued";
+    case State::kRunning:
+      return "running";
+    case State::kSucceeded:
+      return "succeeded";
+    case State::kFailed:
+      return "failed";
+    case State::kDead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NewJobId() {
+  unsigned char raw[16];
+  size_t got = 0;
+  while (got < sizeof raw) {
+    const ssize_t n = ::getrandom(raw + got, sizeof raw - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (size_t i = 0; i < sizeof raw; ++i) {
+    id[2 * i] = kHex[raw[i] >> 4];
+    id[2 * i + 1] = kHex[raw[i] & 15];
+  }
+  return id;
+}
+
+uint64_t Fingerprint(std::string_view method, std::string_view target, std::string_view body) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view part) {
+    for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0x100) * 1099511628211ull;  // closes the part: ("ab","c") != ("a","bc")
+  };
+  mix(method);
+  mix(target);
+  mix(body);
+  return h;
+}
+
+std::unique_ptr<Store> Store::Open(const std::string& path) {
+  std::unique_ptr<Store> s(new Store(path));
+  auto fail = [&path](const std::string& why) {
+    return std::runtime_error("queue store " + path + ": " + why +
+                              " (the file is kept as it is: move it aside or restore a backup; "
+                              "ficus does not start over it and lose the jobs in it)");
+  };
+  if (sqlite3_open_v2(path.c_str(), &s->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    throw fail(s->db_ ? sqlite3_errmsg(s->db_) : "cannot open");
+  }
+  sqlite3_busy_timeout(s->db_, 5000);
+  // The check first: a damaged file must not be "repaired" by the schema statements.
+  {
+    sqlite3_stmt* check = nullptr;
+    if (sqlite3_prepare_v2(s->db_, "PRAGMA quick_check", -1, &check, nullptr) != SQLITE_OK) {
+      throw fail(sqlite3_errmsg(s->db_));
+    }
+    std::string problems;
+    int rc;
+    while ((rc = sqlite3_step(check)) == SQLITE_ROW) {
+      std::string line = Text(check, 0);
+      if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+    }
+    if (rc != SQLITE_DONE) problems = sqlite3_errmsg(s->db_);
+    sqlite3_finalize(check);
+    if (!problems.empty()) throw fail("damaged: " + problems);
+  }
+  if (!s->Exec("PRAGMA journal_mode=WAL") || !s->Exec("PRAGMA synchronous=FULL") ||
+      !s->Exec(kSchema)) {
+    throw fail(s->failure_);
+  }
+  {
+    sqlite3_stmt* v = s->Prepare("PRAGMA user_version");
+    const int64_t version = v && sqlite3_step(v) == SQLITE_ROW ? sqlite3_column_int64(v, 0) : -1;
+    sqlite3_finalize(v);
+    if (version > kSchemaVersion) {
+      throw fail("written by a newer ficus (schema " + std::to_string(version) + ")");
+    }
+    if (version < kSchemaVersion) {
+      s->Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    }
+  }
+  s->insert_ = s->Prepare(
+      "INSERT INTO jobs(id, queue, cluster, state, attempts, max_attempts, created_ms, "
+      "updated_ms, next_ms, idem_key, fingerprint, method, target, headers, body) "
+      "VALUES(?1, ?2, ?3, 0, 0, ?4, ?5, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11)");
+  s->by_key_ = s->Prepare(
+      "SELECT id, fingerprint FROM jobs WHERE queue = ?1 AND idem_key = ?2 AND created_ms >= ?3 "
+      "ORDER BY seq DESC LIMIT 1");
+  s->running_ = s->Prepare(
+      "UPDATE jobs SET state = 1, attempts = attempts + 1, updated_ms = ?2 WHERE id = ?1");
+  s->finish_ = s->Prepare(
+      "UPDATE jobs SET state = ?2, next_ms = ?3, result_status = ?4, result_headers = ?5, "
+      "result_body = ?6, error = ?7, updated_ms = ?8 WHERE id = ?1");
+  s->get_ = s->Prepare(
+      "SELECT id, queue, state, attempts, max_attempts, created_ms, updated_ms, next_ms, method, "
+      "target, result_status, result_headers, result_body, error FROM jobs WHERE id = ?1");
+  if (s->failed()) throw fail(s->failure_);
+  return s;
+}
+
+Store::~Store() {
+  for (sqlite3_stmt* st : {insert_, by_key_, running_, finish_, get_}) sqlite3_finalize(st);
+  if (db_) sqlite3_close(db_);
+}
+
+sqlite3_stmt* Store::Prepare(const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) {
+    if (failure_.empty()) failure_ = sqlite3_errmsg(db_);
+    return nullptr;
+  }
+  return st;
+}
+
+bool Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (failure_.empty()) failure_ = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return false;
+  }
+  return true;
+}
+
+bool Store::Step(sqlite3_stmt* s, const char* what) {
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) return true;
+  if (failure_.empty()) failure_ = std::string(what) + ": " + sqlite3_errmsg(db_);
+  return false;
+}
+
+bool Store::Begin() { return Exec("BEGIN IMMEDIATE"); }
+bool Store::Commit() { return Exec("COMMIT"); }
+void Store::Rollback() {
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);  // may fail: already rolled back
+  failure_.clear();
+}
+
+Store::Insert Store::Add(const Job& job, uint64_t fingerprint, int64_t key_since_ms,
+                         std::string* existing_id) {
+  sqlite3_reset(by_key_);
+  BindText(by_key_, 1, job.queue);
+  BindText(by_key_, 2, job.idempotency_key);
+  sqlite3_bind_int64(by_key_, 3, key_since_ms);
+  const int rc = sqlite3_step(by_key_);
+  if (rc == SQLITE_ROW) {
+    *existing_id = Text(by_key_, 0);
+    const bool same = static_cast<uint64_t>(sqlite3_column_int64(by_key_, 1)) == fingerprint;
+    sqlite3_reset(by_key_);
+    return same ? Insert::kExisting : Insert::kConflict;
+  }
+  sqlite3_reset(by_key_);
+  if (rc != SQLITE_DONE) {
+    if (failure_.empty()) failure_ = std::string("idempotency lookup: ") + sqlite3_errmsg(db_);
+    return Insert::kError;
+  }
+  sqlite3_reset(insert_);
+  BindText(insert_, 1, job.id);
+  BindText(insert_, 2, job.queue);
+  BindText(insert_, 3, job.cluster);
+  sqlite3_bind_int64(insert_, 4, job.max_attempts);
+  sqlite3_bind_int64(insert_, 5, job.created_ms);
+  BindText(insert_, 6, job.idempotency_key);
+  sqlite3_bind_int64(insert_, 7, static_cast<int64_t>(fingerprint));
+  BindText(insert_, 8, job.method);
+  BindText(insert_, 9, job.target);
+  Bind(insert_, 10, job.headers);
+  Bind(insert_, 11, job.body);
+  return Step(insert_, "insert") ? Insert::kInserted : Insert::kError;
+}
+
+bool Store::MarkRunning(std::string_view id, int64_t now_ms) {
+  sqlite3_reset(running_);
+  BindText(running_, 1, id);
+  sqlite3_bind_int64(running_, 2, now_ms);
+  return Step(running_, "mark running");
+}
+
+bool Store::Finish(std::string_view id, const AttemptResult& r, int64_t now_ms) {
+  sqlite3_reset(finish_);
+  BindText(finish_, 1, id);
+  sqlite3_bind_int(finish_, 2, static_cast<int>(r.state));
+  sqlite3_bind_int64(finish_, 3, r.next_ms);
+  sqlite3_bind_int(finish_, 4, r.status);
+  Bind(finish_, 5, r.headers);
+  Bind(finish_, 6, r.body);
+  BindText(finish_, 7, r.error);
+  sqlite3_bind_int64(finish_, 8, now_ms);
+  return Step(finish_, "finish");
+}
+
+bool Store::Get(std::string_view id, JobView* out) {
+  sqlite3_reset(get_);
+  BindText(get_, 1, id);
+  const int rc = sqlite3_step(get_);
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(get_);
+    return false;
+  }
+  out->id = Text(get_, 0);
+  out->queue = Text(get_, 1);
+  out->state = static_cast<State>(sqlite3_column_int(get_, 2));
+  out->attempts = static_cast<uint32_t>(sqlite3_column_int(get_, 3));
+  out->max_attempts = static_cast<uint32_t>(sqlite3_column_int(get_, 4));
+  out->created_ms = sqlite3_column_int64(get_, 5);
+  out->updated_ms = sqlite3_column_int64(get_, 6);
+  out->next_ms = sqlite3_column_int64(get_, 7);
+  out->method = Text(get_, 8);
+  out->target = Text(get_, 9);
+  out->result_status = sqlite3_column_int(get_, 10);
+  out->result_headers = Text(get_, 11);
+  out->result_body = Text(get_, 12);
+  out->error = Text(get_, 13);
+  sqlite3_reset(get_);
+  return true;
+}
+
+bool Store::LoadOpen(std::string_view queue, std::vector<std::unique_ptr<Job>>* out) {
+  sqlite3_stmt* reset = Prepare("UPDATE jobs SET state = 0 WHERE queue = ?1 AND state = 1");
+  if (reset == nullptr) return false;
+  BindText(reset, 1, queue);
+  const bool ok = Step(reset, "requeue running jobs");
+  sqlite3_finalize(reset);
+  if (!ok) return false;
+  sqlite3_stmt* s = Prepare(
+      "SELECT id, cluster, idem_key, method, target, headers, body, attempts, max_attempts, "
+      "created_ms, next_ms FROM jobs WHERE queue = ?1 AND state = 0 ORDER BY seq");
+  if (s == nullptr) return false;
+  BindText(s, 1, queue);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    auto j = std::make_unique<Job>();
+    j->id = Text(s, 0);
+    j->queue = std::string(queue);
+    j->cluster = Text(s, 1);
+    j->idempotency_key = Text(s, 2);
+    j->method = Text(s, 3);
+    j->target = Text(s, 4);
+    j->headers = Text(s, 5);
+    j->body = Text(s, 6);
+    j->attempts = static_cast<uint32_t>(sqlite3_column_int(s, 7));
+    j->max_attempts = static_cast<uint32_t>(sqlite3_column_int(s, 8));
+    j->created_ms = sqlite3_column_int64(s, 9);
+    j->next_ms = sqlite3_column_int64(s, 10);
+    out->push_back(std::move(j));
+  }
+  if (rc != SQLITE_DONE && failure_.empty()) failure_ = std::string("load: ") + sqlite3_errmsg(db_);
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE;
+}
+
+int64_t Store::PruneFinished(std::string_view queue, int64_t before_ms) {
+  sqlite3_stmt* s = Prepare("DELETE FROM jobs WHERE queue = ?1 AND state >= 2 AND updated_ms < ?2");
+  if (s == nullptr) return 0;
+  BindText(s, 1, queue);
+  sqlite3_bind_int64(s, 2, before_ms);
+  const bool ok = Step(s, "prune");
+  sqlite3_finalize(s);
+  return ok ? sqlite3_changes(db_) : 0;
+}
+
+int64_t Store::CountDead(std::string_view queue) {
+  sqlite3_stmt* s = Prepare("SELECT count(*) FROM jobs WHERE queue = ?1 AND state = 4");
+  if (s == nullptr) return 0;
+  BindText(s, 1, queue);
+  const int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  sqlite3_finalize(s);
+  return n;
+}
+
+}  // namespace ficus::queue::internal
