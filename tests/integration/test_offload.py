@@ -64,7 +64,11 @@ class App:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # ficus killed mid-delivery: the reset is the point of the test
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -141,6 +145,11 @@ class OffloadTest(FicusTestCase):
         self.dir = tempfile.mkdtemp(prefix="ficus-offload-")
         self.addCleanup(shutil.rmtree, self.dir, True)
 
+    def workdir(self, name):
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
     def app(self, **kw):
         a = App(**kw)
         self.addCleanup(a.stop)
@@ -189,7 +198,7 @@ class OffloadTest(FicusTestCase):
         rng = random.Random(17)
         concurrency = cfg["queues"][0]["concurrency"]
         for trial in range(trials):
-            f = Ficus(cfg, workdir=os.path.join(self.dir, "run-%d" % trial))
+            f = Ficus(cfg, workdir=self.workdir("run-%d" % trial))
             f.start()
             clients = Clients(f.port, 4, "t%d" % trial)
             time.sleep(rng.uniform(0.05, 0.25))
@@ -230,7 +239,7 @@ class OffloadTest(FicusTestCase):
         with open(path, "wb") as fh:
             fh.write(b"not a database " * 1000)
         cfg = offload_config(free_port(), data)
-        f = Ficus(cfg, workdir=os.path.join(self.dir, "damaged"))
+        f = Ficus(cfg, workdir=self.workdir("damaged"))
         self.addCleanup(f.stop)
         f.start(wait=False)
         self.assertIsNotNone(wait_until(lambda: f.proc.poll() is not None, 10 * TIME_FACTOR))
@@ -250,7 +259,7 @@ class OffloadTest(FicusTestCase):
         size = os.path.getsize(path)
         self.assertGreater(size, 200000)
         os.truncate(path, size // 2)
-        f3 = Ficus(cfg, workdir=os.path.join(self.dir, "truncated"))
+        f3 = Ficus(cfg, workdir=self.workdir("truncated"))
         self.addCleanup(f3.stop)
         f3.start(wait=False)
         self.assertIsNotNone(wait_until(lambda: f3.proc.poll() is not None, 10 * TIME_FACTOR))
