@@ -72,20 +72,6 @@ bool KeptResponseField(std::string_view name) {
   return false;
 }
 
-// Raw "Name: value\r\n" lines back into pairs.
-void ParseFields(std::string_view raw, std::vector<std::pair<std::string, std::string>>* out) {
-  while (!raw.empty()) {
-    const size_t eol = raw.find("\r\n");
-    std::string_view line = raw.substr(0, eol);
-    raw = eol == std::string_view::npos ? std::string_view() : raw.substr(eol + 2);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    out->emplace_back(std::string(line.substr(0, colon)), std::string(value));
-  }
-}
-
 }  // namespace
 
 Deliverer::Deliverer(std::string queue, Writer& writer, Counters& counters)
@@ -216,7 +202,9 @@ void Deliverer::StartAttempt(std::unique_ptr<Job> job, int64_t now_ms) {
   client::Request req;
   req.method = job->method;
   req.target = job->target;
-  ParseFields(job->headers, &req.headers);
+  ForEachField(job->headers, [&req](std::string_view name, std::string_view value) {
+    req.headers.emplace_back(std::string(name), std::string(value));
+  });
   req.headers.emplace_back("Idempotency-Key", job->idempotency_key);
   req.headers.emplace_back("Ficus-Job-Id", job->id);
   req.headers.emplace_back("Ficus-Attempt", std::to_string(job->attempts));

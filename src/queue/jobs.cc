@@ -16,14 +16,6 @@ using policy::Decision;
 
 constexpr std::string_view kJson = "application/json";
 
-bool IsJobId(std::string_view s) {
-  if (s.size() != 32) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // A lookup the writer runs between commits (reads see every committed job).
 class Lookup final : public Work {
  public:
@@ -41,44 +33,6 @@ class Lookup final : public Work {
   bool found_ = false;
   JobView view_;
 };
-
-void WriteFields(JsonWriter& w, std::string_view raw) {
-  w.BeginObject();
-  while (!raw.empty()) {
-    const size_t eol = raw.find("\r\n");
-    std::string_view line = raw.substr(0, eol);
-    raw = eol == std::string_view::npos ? std::string_view() : raw.substr(eol + 2);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    w.Key(line.substr(0, colon)).String(value);
-  }
-  w.EndObject();
-}
-
-std::string JobJson(const JobView& v, const std::string& jobs_path) {
-  JsonWriter w;
-  w.BeginObject();
-  w.Key("id").String(v.id).Key("queue").String(v.queue);
-  w.Key("location").String(jobs_path + "/" + v.id);
-  w.Key("state").String(StateName(v.state));
-  w.Key("attempts").Uint(v.attempts).Key("max_attempts").Uint(v.max_attempts);
-  w.Key("created_ms").Int(v.created_ms).Key("updated_ms").Int(v.updated_ms);
-  if (v.state == State::kQueued && v.next_ms != 0) w.Key("next_attempt_ms").Int(v.next_ms);
-  w.Key("request").BeginObject().Key("method").String(v.method).Key("target").String(v.target);
-  w.EndObject();
-  if (v.result_status != 0) {
-    w.Key("response").BeginObject().Key("status").Int(v.result_status).Key("headers");
-    WriteFields(w, v.result_headers);
-    w.Key("body").String(v.result_body).EndObject();
-  }
-  if (!v.error.empty()) w.Key("error").String(v.error);
-  w.EndObject();
-  std::string out = w.Take();
-  out += '\n';
-  return out;
-}
 
 class JobsPolicy final : public policy::Policy {
  public:
@@ -129,6 +83,33 @@ class JobsPolicy final : public policy::Policy {
 };
 
 }  // namespace
+
+std::string JobJson(const JobView& v, const std::string& jobs_path) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("id").String(v.id).Key("queue").String(v.queue);
+  if (!jobs_path.empty()) w.Key("location").String(jobs_path + "/" + v.id);
+  w.Key("state").String(StateName(v.state));
+  w.Key("attempts").Uint(v.attempts).Key("max_attempts").Uint(v.max_attempts);
+  w.Key("created_ms").Int(v.created_ms).Key("updated_ms").Int(v.updated_ms);
+  if (v.state == State::kQueued && v.next_ms != 0) w.Key("next_attempt_ms").Int(v.next_ms);
+  w.Key("request").BeginObject().Key("method").String(v.method).Key("target").String(v.target);
+  w.EndObject();
+  if (v.result_status != 0) {
+    w.Key("response").BeginObject().Key("status").Int(v.result_status).Key("headers");
+    w.BeginObject();
+    ForEachField(v.result_headers, [&w](std::string_view name, std::string_view value) {
+      w.Key(name).String(value);
+    });
+    w.EndObject();
+    w.Key("body").String(v.result_body).EndObject();
+  }
+  if (!v.error.empty()) w.Key("error").String(v.error);
+  w.EndObject();
+  std::string out = w.Take();
+  out += '\n';
+  return out;
+}
 
 std::unique_ptr<policy::Policy> MakeJobsPolicy(const config::Queue& queue,
                                                std::shared_ptr<QueueRuntime> runtime) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "policy/policy.h"
@@ -41,6 +42,20 @@ void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain);
 // Per-queue Prometheus families (depth, oldest age, enqueues, deliveries by outcome, attempts,
 // delivery latency, dead letters), appended to `out`; nothing when no queue runs.
 void RenderMetrics(std::string& out);
+
+// The admin API's job operations (`ficus jobs ...`; the server checks the token and audits):
+// run on the admin thread, each waits for the writer's next batch (a few seconds at most).
+struct AdminAnswer {
+  int status = 200;
+  std::string body;  // JSON
+};
+// Newest first; `queue` and `state` (queued, running, succeeded, failed, dead) may be empty.
+AdminAnswer ListJobs(std::string_view queue, std::string_view state, size_t limit);
+AdminAnswer ShowJob(std::string_view id);
+// A failed or dead job runs again from attempt 1.
+AdminAnswer RetryJob(std::string_view id);
+// Deletes the finished jobs in `state` (succeeded, failed or dead) of `queue` (all if empty).
+AdminAnswer PurgeJobs(std::string_view queue, std::string_view state);
 
 // Copies the store to `dest` (a consistent snapshot, safe while ficus runs): `ficus backup`.
 // False with *error set on failure; true (and nothing copied) when there is no store.

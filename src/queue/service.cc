@@ -91,6 +91,11 @@ std::shared_ptr<QueueRuntime> FindQueue(const std::string& name) {
   return it == g_service->queues.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<Writer> ServiceWriter() {
+  std::lock_guard lock(g_mu);
+  return g_service ? g_service->writer : nullptr;
+}
+
 void LoadJobs(const std::shared_ptr<QueueRuntime>& runtime) {
   runtime->writer->Submit(new LoadWork(runtime));
 }

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "base/json.h"
+#include "queue/queue.h"
 
 namespace ficus::server {
 namespace json = boost::json;
@@ -384,6 +385,53 @@ AdminResponse GetAudit(const AdminRequest& req, const AdminApiContext& ctx) {
   return Json(200, out);
 }
 
+AdminResponse FromQueue(const queue::AdminAnswer& a) {
+  AdminResponse r;
+  r.status = a.status;
+  r.body = a.body;
+  return r;
+}
+
+// The job queue (`ficus jobs`): GET /jobs[?queue=&state=&limit=], GET /jobs/dead[?queue=],
+// GET /jobs/ID; POST /jobs/ID/retry and POST /jobs/purge?state=[&queue=] need the token and
+// are audited.
+AdminResponse Jobs(const AdminRequest& req, const AdminApiContext& ctx) {
+  const std::string& p = req.path;
+  const std::string queue_name = QueryParam(req.query, "queue").value_or("");
+  if (p == "/jobs" || p == "/jobs/dead") {
+    if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
+    auto limit = IntParam(req, "limit", kDefaultLimit, 1, kMaxLimit);
+    if (!limit) return Error(400, "bad_query", "limit must be 1..10000");
+    const std::string state =
+        p == "/jobs/dead" ? std::string("dead") : QueryParam(req.query, "state").value_or("");
+    return FromQueue(queue::ListJobs(queue_name, state, static_cast<size_t>(*limit)));
+  }
+  if (p == "/jobs/purge") {
+    if (req.method != "POST") return MethodNotAllowed(req, "POST");
+    constexpr std::string_view kAction = "POST /jobs/purge";
+    AdminResponse denied;
+    if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+    const std::string state = QueryParam(req.query, "state").value_or("");
+    queue::AdminAnswer a = queue::PurgeJobs(queue_name, state);
+    AuditAuthorized(req, ctx, kAction, a.status == 200 ? "ok" : "rejected",
+                    "queue '" + queue_name + "' state '" + state + "': " + a.body);
+    return FromQueue(a);
+  }
+  constexpr std::string_view kRetry = "/retry";
+  if (p.size() > kRetry.size() && p.compare(p.size() - kRetry.size(), kRetry.size(), kRetry) == 0) {
+    if (req.method != "POST") return MethodNotAllowed(req, "POST");
+    constexpr std::string_view kAction = "POST /jobs/ID/retry";
+    AdminResponse denied;
+    if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+    const std::string id = p.substr(6, p.size() - 6 - kRetry.size());
+    queue::AdminAnswer a = queue::RetryJob(id);
+    AuditAuthorized(req, ctx, kAction, a.status == 200 ? "ok" : "rejected", "job " + id);
+    return FromQueue(a);
+  }
+  if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
+  return FromQueue(queue::ShowJob(p.substr(6)));
+}
+
 }  // namespace
 
 bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
@@ -452,6 +500,7 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetErrorSamples(req, ctx);
   }
+  if (p == "/jobs" || p.rfind("/jobs/", 0) == 0) return Jobs(req, ctx);
   if (p == "/audit") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetAudit(req, ctx);

@@ -26,6 +26,12 @@ int Backup(const std::string& data_dir, const std::string& dest);
 // write on); refuses a file that is not a ficus telemetry database.
 int Restore(const std::string& src, const std::string& data_dir);
 
+// `ficus jobs list|show|retry|purge|dead`: the running gateway's job queue through its admin
+// API (address and token from the config). `arg`: the job id (show, retry) or the state
+// (purge; list: an optional filter). Prints the JSON answer; 0 on a 2xx, else 1.
+int JobsCommand(const std::string& config_path, const std::string& action, const std::string& arg,
+                const std::string& queue, int limit);
+
 // The data directory a config names (for backup/restore with -c); prints errors, nullopt on
 // an invalid config.
 std::optional<std::string> DataDirOf(const std::string& config_path);

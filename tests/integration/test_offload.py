@@ -189,6 +189,47 @@ class OffloadTest(FicusTestCase):
         self.assertEqual(m.get("ficus_queue_deliveries_total", queue="signup",
                                outcome="succeeded"), 1)
 
+    def test_jobs_admin_list_show_dead_retry_purge_with_the_token(self):
+        app = self.app(status=500)  # not retried: the job fails at once
+        cfg = offload_config(app.port, os.path.join(self.dir, "data"))
+        cfg["admin"]["token"] = "s3cret-token"
+        f = self.start_ficus(cfg)
+        r = offload(f.port, b"will fail")
+        self.assertEqual(r.status, 202, r)
+        job = r.header("location").rsplit("/", 1)[1]
+        auth = {"Authorization": "Bearer s3cret-token"}
+
+        def state():
+            j = request(f.admin_port, "GET", "/jobs/" + job)
+            return j.json()["state"] if j.status == 200 else None
+
+        self.assertEqual(wait_until(lambda: state() == "failed", 5 * TIME_FACTOR), True)
+        listed = request(f.admin_port, "GET", "/jobs?queue=signup&state=failed").json()["jobs"]
+        self.assertEqual([j["id"] for j in listed], [job])
+        self.assertEqual(listed[0]["status"], 500)
+        # Retrying needs the token, and is audited either way.
+        self.assertEqual(request(f.admin_port, "POST", "/jobs/%s/retry" % job).status, 401)
+        app.status = 200
+        out = subprocess.run([FICUS_BIN, "jobs", "retry", job, "-c", f.config_path],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
+        self.assertNotIn("s3cret-token", out.stdout + out.stderr)
+        self.assertEqual(wait_until(lambda: state() == "succeeded", 5 * TIME_FACTOR), True)
+        self.assertEqual(len(app.deliveries), 2)
+        show = subprocess.run([FICUS_BIN, "jobs", "show", job, "-c", f.config_path],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(json.loads(show.stdout)["attempts"], 1)
+        dead = request(f.admin_port, "GET", "/jobs/dead").json()["jobs"]
+        self.assertEqual(dead, [])
+        purge = request(f.admin_port, "POST", "/jobs/purge?state=succeeded", headers=auth)
+        self.assertEqual(purge.json()["purged"], 1)
+        self.assertEqual(request(f.admin_port, "GET", "/jobs/" + job).status, 404)
+        audit = request(f.admin_port, "GET", "/audit").json()["audit"]
+        actions = [(a["action"], a["outcome"]) for a in audit]
+        self.assertIn(("POST /jobs/ID/retry", "unauthorized"), actions)
+        self.assertIn(("POST /jobs/ID/retry", "ok"), actions)
+        self.assertIn(("POST /jobs/purge", "ok"), actions)
+
     def test_kill_9_during_enqueue_and_delivery_loses_no_acknowledged_job(self):
         trials = int(os.environ.get("FICUS_OFFLOAD_TRIALS", "20"))
         app = self.app(delay=0.005)

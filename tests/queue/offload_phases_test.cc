@@ -207,6 +207,31 @@ TEST(OffloadPhases, ARepeatedKeyGetsTheSameJobAndAReusedOneIsRefused) {
   EXPECT_EQ(app.requests().size(), 1u);  // one job, one delivery
 }
 
+TEST(OffloadPhases, ARetriedJobKeepsItsKeyAndIsDeadAfterMaxAttempts) {
+  App app(503);  // retried (retry_on), twice (max_attempts: 2), 10 ms apart
+  Service service(app.port(), "");
+  const std::string out = Exchange(service.Offload(), Post("x"));
+  const std::string id = JobIdIn(out);
+  ASSERT_EQ(id.size(), 32u) << out;
+  ASSERT_TRUE(app.WaitFor(2));
+  std::string job;
+  for (int i = 0; i < 200; ++i) {
+    job = Exchange(service.Jobs(), "GET /jobs/q/" + id + " HTTP/1.1\r\nHost: s\r\n\r\n");
+    if (job.find("\"state\":\"dead\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(job.find("\"state\":\"dead\""), std::string::npos) << job;
+  EXPECT_NE(job.find("\"attempts\":2"), std::string::npos) << job;
+  EXPECT_NE(job.find("\"status\":503"), std::string::npos) << job;
+  const auto requests = app.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(requests[i].find("Idempotency-Key: " + id + "\r\n"), std::string::npos);
+    EXPECT_NE(requests[i].find("Ficus-Attempt: " + std::to_string(i + 1) + "\r\n"),
+              std::string::npos);
+  }
+}
+
 TEST(OffloadPhases, ABodyOverMaxBodyIs413AndAFullQueue503) {
   // No application: the job stays queued (retrying), so the queue of one is full.
   Service service(9, ", max_body: 8, max_jobs: 1, backoff: 10s, max_backoff: 10s");

@@ -20,6 +20,9 @@ struct QueueRuntime {
   std::unique_ptr<Deliverer> deliverer;
 };
 
+// The service's writer, or null when no service runs.
+std::shared_ptr<Writer> ServiceWriter();
+
 // The running queue `name`, or null (no service, or no such queue).
 std::shared_ptr<QueueRuntime> FindQueue(const std::string& name);
 
@@ -31,6 +34,10 @@ std::unique_ptr<policy::Policy> MakeOffloadPolicy(const config::Offload& offload
                                                   std::shared_ptr<QueueRuntime> runtime);
 std::unique_ptr<policy::Policy> MakeJobsPolicy(const config::Queue& queue,
                                                std::shared_ptr<QueueRuntime> runtime);
+
+// A job as the job URL and the admin API show it (JSON, newline-terminated); `jobs_path`
+// empty: no "location".
+std::string JobJson(const JobView& v, const std::string& jobs_path);
 
 // One queue's unfinished jobs from the store into its deliverer (at start, and when a reload
 // brings the queue back).

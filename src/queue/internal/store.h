@@ -90,7 +90,8 @@ class Store {
   enum class Insert : uint8_t { kInserted, kExisting, kConflict, kError };
   // Inserts `job` (its id set by the caller) unless a job of the same queue has its
   // idempotency key and is not older than `key_since_ms`: then kExisting with that job's id in
-  // *existing_id when `fingerprint` matches, kConflict when it does not.
+  // *existing_id when `fingerprint` matches, kConflict when it does not. INT64_MAX: no lookup
+  // (the job's id is its key).
   Insert Add(const Job& job, uint64_t fingerprint, int64_t key_since_ms, std::string* existing_id);
   // An attempt starts: state running, attempts + 1.
   bool MarkRunning(std::string_view id, int64_t now_ms);
@@ -103,6 +104,13 @@ class Store {
   int64_t PruneFinished(std::string_view queue, int64_t before_ms);
   // How many jobs of `queue` are dead.
   int64_t CountDead(std::string_view queue);
+  // The admin API: newest first, optionally of one queue and state (no body or result).
+  bool List(std::string_view queue, int state, size_t limit, std::vector<JobView>* out);
+  // A failed or dead job runs again: queued, attempts 0; its row into *job. False when there
+  // is no such job or it is not finished with a failure.
+  bool Requeue(std::string_view id, int64_t now_ms, Job* job);
+  // Deletes the finished jobs of `queue` (all queues when empty) in `state` (>= 2). How many.
+  int64_t Purge(std::string_view queue, int state);
 
  private:
   explicit Store(std::string path) : path_(std::move(path)) {}
@@ -163,8 +171,27 @@ class Writer {
   std::atomic<uint64_t> failed_batches_{0};
 };
 
+// Calls fn(name, value) for each raw "Name: value\r\n" line of stored fields.
+template <class F>
+void ForEachField(std::string_view raw, F&& fn) {
+  while (!raw.empty()) {
+    const size_t eol = raw.find("\r\n");
+    std::string_view line = raw.substr(0, eol);
+    raw = eol == std::string_view::npos ? std::string_view() : raw.substr(eol + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    fn(line.substr(0, colon), value);
+  }
+}
+
 // 128 random bits as 32 lowercase hex digits (getrandom).
 std::string NewJobId();
+// Whether `s` has a job id's form (what NewJobId makes).
+inline bool IsJobId(std::string_view s) {
+  return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 // FNV-1a 64 of the method, target and body: what an Idempotency-Key is bound to.
 uint64_t Fingerprint(std::string_view method, std::string_view target, std::string_view body);
 int64_t WallMillis();
