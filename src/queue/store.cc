@@ -243,7 +243,7 @@ Store::Insert Store::Add(const Job& job, uint64_t fingerprint, int64_t key_since
   sqlite3_bind_int64(insert_, 4, job.max_attempts);
   sqlite3_bind_int64(insert_, 5, job.created_ms);
   // The job's own id as its key is stored as '': it stays out of the key index.
-  BindText(insert_, 6, job.idempotency_key == job.id ? std::string_view() : job.idempotency_key);
+  BindText(insert_, 6, job.idempotency_key == job.id ? std::string_view("") : job.idempotency_key);
   sqlite3_bind_int64(insert_, 7, static_cast<int64_t>(fingerprint));
   BindText(insert_, 8, job.method);
   BindText(insert_, 9, job.target);
