@@ -92,7 +92,7 @@ AdminAnswer ListJobs(std::string_view queue, std::string_view state, size_t limi
 }
 
 AdminAnswer ShowJob(std::string_view id) {
-  if (!internal::IsJobId(id)) return Error(404, "no_such_job", "a job id is 32 hex digits");
+  if (!internal::IsJobId(id)) return Error(404, "no_such_job", "a job id is 48 hex digits");
   JobView v;
   bool found = false;
   if (!RunBlocking([&](Store& s) { found = s.Get(id, &v); })) return Unavailable();
@@ -101,7 +101,7 @@ AdminAnswer ShowJob(std::string_view id) {
 }
 
 AdminAnswer RetryJob(std::string_view id) {
-  if (!internal::IsJobId(id)) return Error(404, "no_such_job", "a job id is 32 hex digits");
+  if (!internal::IsJobId(id)) return Error(404, "no_such_job", "a job id is 48 hex digits");
   auto job = std::make_unique<internal::Job>();
   bool found = false;
   if (!RunBlocking([&](Store& s) { found = s.Requeue(id, internal::WallMillis(), job.get()); }))

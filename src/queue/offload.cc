@@ -191,11 +191,11 @@ void Pending::Run(Store& store) {
   const config::Queue& q = policy_.queue();
   job_ = std::make_unique<Job>();
   Job& j = *job_;
-  j.id = NewJobId();
+  j.token = NewToken();
   j.queue = q.name;
   j.cluster = policy_.cluster();
   const std::string_view key = IdempotencyKey(head_);
-  j.idempotency_key = key.empty() ? j.id : std::string(key);
+  j.idempotency_key = std::string(key);  // empty: Add makes the job id the key
   j.method = std::string(head_.method_text);
   j.target = std::string(head_.target);
   for (const http::Header& h : head_.headers) {
@@ -205,7 +205,7 @@ void Pending::Run(Store& store) {
   j.max_attempts = policy_.offload().max_attempts;
   j.created_ms = WallMillis();
   std::string existing;
-  const uint64_t fp = Fingerprint(j.method, j.target, j.body);
+  const uint64_t fp = key.empty() ? 0 : Fingerprint(j.method, j.target, j.body);
   // Without the client's key the job's own id is the key: nothing to look up.
   const int64_t since = key.empty() ? INT64_MAX : j.created_ms - q.retention.count();
   switch (store.Add(j, fp, since, &existing)) {

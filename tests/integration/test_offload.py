@@ -161,7 +161,7 @@ class OffloadTest(FicusTestCase):
         r = offload(f.port, b"hello", key="k-1")
         self.assertEqual(r.status, 202, r)
         location = r.header("location")
-        self.assertRegex(location, r"^/jobs/signup/[0-9a-f]{32}$")
+        self.assertRegex(location, r"^/jobs/signup/[0-9a-f]{48}$")
         self.assertEqual(r.header("retry-after"), "1")
         self.assertTrue(wait_until(lambda: app.bodies() == [b"hello"], 5 * TIME_FACTOR),
                         app.deliveries)
@@ -182,7 +182,7 @@ class OffloadTest(FicusTestCase):
         self.assertEqual(doc["attempts"], 1)
         self.assertEqual(doc["response"]["status"], 200)
         self.assertEqual(doc["response"]["body"], "ok")
-        self.assertEqual(request(f.port, "GET", "/jobs/signup/" + "0" * 32).status, 404)
+        self.assertEqual(request(f.port, "GET", "/jobs/signup/" + "0" * 48).status, 404)
         m = f.metrics()
         self.assertEqual(m.get("ficus_queue_enqueued_total", queue="signup"), 1)
         self.assertEqual(m.get("ficus_queue_duplicates_total", queue="signup"), 1)

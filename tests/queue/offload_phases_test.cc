@@ -153,7 +153,7 @@ std::string Post(std::string_view body, std::string_view key = "") {
 
 std::string JobIdIn(const std::string& answer) {
   const size_t at = answer.find("Location: /jobs/q/");
-  return at == std::string::npos ? "" : answer.substr(at + 18, 32);
+  return at == std::string::npos ? "" : answer.substr(at + 18, 48);
 }
 
 TEST(OffloadPhases, AnOffloadedRequestIsAcceptedThenDeliveredWithItsKeyAndJobId) {
@@ -163,7 +163,7 @@ TEST(OffloadPhases, AnOffloadedRequestIsAcceptedThenDeliveredWithItsKeyAndJobId)
   ASSERT_EQ(out.rfind("HTTP/1.1 202 Accepted\r\n", 0), 0u) << out;
   EXPECT_NE(out.find("Retry-After: 1\r\n"), std::string::npos) << out;
   const std::string id = JobIdIn(out);
-  ASSERT_EQ(id.size(), 32u) << out;
+  ASSERT_EQ(id.size(), 48u) << out;
   ASSERT_TRUE(app.WaitFor(1));
   const std::string delivered = app.requests()[0];
   EXPECT_EQ(delivered.rfind("POST /signup HTTP/1.1\r\n", 0), 0u) << delivered;
@@ -185,7 +185,7 @@ TEST(OffloadPhases, AnOffloadedRequestIsAcceptedThenDeliveredWithItsKeyAndJobId)
   EXPECT_NE(job.find("\"body\":\"done\""), std::string::npos) << job;
   EXPECT_NE(job.find("\"attempts\":1"), std::string::npos) << job;
   const std::string none = Exchange(
-      service.Jobs(), "GET /jobs/q/" + std::string(32, 'a') + " HTTP/1.1\r\nHost: s\r\n\r\n");
+      service.Jobs(), "GET /jobs/q/" + std::string(48, 'a') + " HTTP/1.1\r\nHost: s\r\n\r\n");
   EXPECT_EQ(none.rfind("HTTP/1.1 404 ", 0), 0u) << none;
   const std::string bad = Exchange(service.Jobs(), "GET /jobs/q/xyz HTTP/1.1\r\nHost: s\r\n\r\n");
   EXPECT_EQ(bad.rfind("HTTP/1.1 404 ", 0), 0u) << bad;
@@ -212,7 +212,7 @@ TEST(OffloadPhases, ARetriedJobKeepsItsKeyAndIsDeadAfterMaxAttempts) {
   Service service(app.port(), "");
   const std::string out = Exchange(service.Offload(), Post("x"));
   const std::string id = JobIdIn(out);
-  ASSERT_EQ(id.size(), 32u) << out;
+  ASSERT_EQ(id.size(), 48u) << out;
   ASSERT_TRUE(app.WaitFor(2));
   std::string job;
   for (int i = 0; i < 200; ++i) {

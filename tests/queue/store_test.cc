@@ -35,10 +35,10 @@ class TempDir {
 
 Job MakeJob(std::string key, std::string body) {
   Job j;
-  j.id = NewJobId();
+  j.token = NewToken();
   j.queue = "signup";
   j.cluster = "app";
-  j.idempotency_key = key.empty() ? j.id : std::move(key);
+  j.idempotency_key = std::move(key);
   j.method = "POST";
   j.target = "/signup";
   j.headers = "Host: shop\r\nContent-Type: application/json\r\n";
@@ -48,16 +48,27 @@ Job MakeJob(std::string key, std::string body) {
   return j;
 }
 
-Store::Insert Add(Store& s, const Job& j, bool lookup = true) {
+Store::Insert Add(Store& s, Job& j, bool lookup = true) {
   std::string existing;
   return s.Add(j, Fingerprint(j.method, j.target, j.body), lookup ? 0 : INT64_MAX, &existing);
 }
 
-TEST(JobIdTest, IsThirtyTwoHexDigitsAndDiffers) {
-  const std::string a = NewJobId(), b = NewJobId();
+TEST(JobIdTest, IsTheSequenceThenOneHundredTwentyEightRandomBits) {
+  const std::string a = NewToken(), b = NewToken();
   EXPECT_EQ(a.size(), 32u);
   EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(a, b);
+  const std::string id = JobId(0x1234, a);
+  EXPECT_EQ(id, "0000000000001234" + a);
+  int64_t seq = 0;
+  std::string_view token;
+  ASSERT_TRUE(ParseJobId(id, &seq, &token));
+  EXPECT_EQ(seq, 0x1234);
+  EXPECT_EQ(token, a);
+  EXPECT_FALSE(IsJobId(a));
+  EXPECT_FALSE(IsJobId(id.substr(1)));
+  EXPECT_FALSE(IsJobId("X" + id.substr(1)));
+  EXPECT_FALSE(IsJobId("f" + id.substr(1)));  // over INT64_MAX
 }
 
 TEST(StoreTest, JobsSurviveAReopenAndRunningOnesAreQueuedAgain) {
@@ -92,7 +103,8 @@ TEST(StoreTest, JobsSurviveAReopenAndRunningOnesAreQueuedAgain) {
   EXPECT_EQ(v.state, State::kSucceeded);
   EXPECT_EQ(v.result_status, 201);
   EXPECT_EQ(v.result_body, "created");
-  EXPECT_FALSE(s->Get(NewJobId(), &v));
+  EXPECT_FALSE(s->Get(JobId(1, NewToken()), &v));  // the right sequence, a wrong token
+  EXPECT_FALSE(s->Get(JobId(99, a.token), &v));
 }
 
 TEST(StoreTest, ARepeatedKeyFindsItsJobAndAReusedKeyConflicts) {
@@ -135,7 +147,10 @@ TEST(StoreTest, ATruncatedFileIsAnErrorNamingIt) {
   {
     auto s = Store::Open(path);
     ASSERT_TRUE(s->Begin());
-    for (int i = 0; i < 400; ++i) Add(*s, MakeJob("", std::string(2000, 'a' + i % 26)), false);
+    for (int i = 0; i < 400; ++i) {
+      Job j = MakeJob("", std::string(2000, 'a' + i % 26));
+      Add(*s, j, false);
+    }
     ASSERT_TRUE(s->Commit());
   }
   {

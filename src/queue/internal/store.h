@@ -26,10 +26,11 @@ inline bool Finished(State s) { return s >= State::kSucceeded; }
 
 // A job to deliver: what the deliverer holds in memory (the store has the same row).
 struct Job {
-  std::string id;  // 32 lowercase hex digits: 128 random bits
+  std::string id;     // JobId(seq, token); set by Store::Add
+  std::string token;  // 32 lowercase hex digits: 128 random bits (NewToken)
   std::string queue;
   std::string cluster;
-  std::string idempotency_key;
+  std::string idempotency_key;  // the client's; empty: the job id is the key
   std::string method;
   std::string target;
   std::string headers;  // the client's fields to send on, raw "Name: value\r\n" lines
@@ -88,11 +89,12 @@ class Store {
   void Rollback();  // also clears failed()
 
   enum class Insert : uint8_t { kInserted, kExisting, kConflict, kError };
-  // Inserts `job` (its id set by the caller) unless a job of the same queue has its
+  // Inserts `job` (its token set by the caller; sets its id, and its key to the id when it had
+  // none) unless a job of the same queue has its
   // idempotency key and is not older than `key_since_ms`: then kExisting with that job's id in
   // *existing_id when `fingerprint` matches, kConflict when it does not. INT64_MAX: no lookup
   // (the job's id is its key).
-  Insert Add(const Job& job, uint64_t fingerprint, int64_t key_since_ms, std::string* existing_id);
+  Insert Add(Job& job, uint64_t fingerprint, int64_t key_since_ms, std::string* existing_id);
   // An attempt starts: state running, attempts + 1.
   bool MarkRunning(std::string_view id, int64_t now_ms);
   bool Finish(std::string_view id, const AttemptResult& r, int64_t now_ms);
@@ -186,11 +188,20 @@ void ForEachField(std::string_view raw, F&& fn) {
   }
 }
 
-// 128 random bits as 32 lowercase hex digits (getrandom).
-std::string NewJobId();
-// Whether `s` has a job id's form (what NewJobId makes).
-inline bool IsJobId(std::string_view s) {
-  return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+// A job's public id: its sequence in the store (16 hex digits), then a token of 128 random
+// bits (32 hex digits), the unguessable part. Why not the token alone: an index over random
+// keys dirties a random page per insert, and the writer pays one WAL frame per dirty page; the
+// sequence is the table's own key, so every lookup and update goes by it and the token is
+// only compared.
+inline constexpr size_t kJobIdSize = 48;
+std::string NewToken();  // 128 random bits as 32 lowercase hex digits (getrandom)
+std::string JobId(int64_t seq, std::string_view token);
+// False when `id` is not of that form.
+bool ParseJobId(std::string_view id, int64_t* seq, std::string_view* token);
+inline bool IsJobId(std::string_view id) {
+  int64_t seq;
+  std::string_view token;
+  return ParseJobId(id, &seq, &token);
 }
 // FNV-1a 64 of the method, target and body: what an Idempotency-Key is bound to.
 uint64_t Fingerprint(std::string_view method, std::string_view target, std::string_view body);
