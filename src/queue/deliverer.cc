@@ -113,21 +113,24 @@ void Deliverer::Stop() {
 }
 
 void Deliverer::Push(std::unique_ptr<Job> job) {
-  {
-    std::lock_guard lock(mu_);
-    inbox_.push_back(std::move(job));
-  }
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  std::vector<std::unique_ptr<Job>> one;
+  one.push_back(std::move(job));
+  Push(std::move(one));
 }
 
 void Deliverer::Push(std::vector<std::unique_ptr<Job>> jobs) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
+    // Only the push that makes the inbox non-empty wakes the thread (a syscall): the others
+    // find it awake already, or about to take the inbox.
+    wake = inbox_.empty();
     for (auto& j : jobs) inbox_.push_back(std::move(j));
   }
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  if (wake) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
 }
 
 void Deliverer::TakeInbox(int64_t now_ms) {
