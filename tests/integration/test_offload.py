@@ -184,10 +184,38 @@ class OffloadTest(FicusTestCase):
         self.assertEqual(doc["response"]["body"], "ok")
         self.assertEqual(request(f.port, "GET", "/jobs/signup/" + "0" * 48).status, 404)
         m = f.metrics()
+        promtool = shutil.which("promtool")
+        if promtool:  # the queue families pass Prometheus' own checks, lint included
+            text = request(f.admin_port, "GET", "/metrics").body
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               timeout=30)
+            self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b""))
         self.assertEqual(m.get("ficus_queue_enqueued_total", queue="signup"), 1)
         self.assertEqual(m.get("ficus_queue_duplicates_total", queue="signup"), 1)
         self.assertEqual(m.get("ficus_queue_deliveries_total", queue="signup",
                                outcome="succeeded"), 1)
+
+    def test_a_reload_keeps_the_queue_and_a_new_queue_starts(self):
+        app = self.app()
+        data = os.path.join(self.dir, "data")
+        cfg = offload_config(app.port, data, queue={"rate": "1/s", "concurrency": 1})
+        f = self.start_ficus(cfg)
+        bodies = [b"r-%d" % i for i in range(20)]
+        for b in bodies:
+            self.assertEqual(offload(f.port, b).status, 202)
+        # Faster delivery after the reload, and a second queue on a new route.
+        cfg = json.loads(json.dumps(cfg))
+        cfg["queues"][0].update({"rate": "0/s", "concurrency": 8})
+        cfg["queues"].append({"name": "mail"})
+        cfg["routes"].insert(0, {"match": {"path": "/mail"}, "cluster": "app",
+                                 "offload": {"queue": "mail"}})
+        f.reload(cfg)
+        self.assertTrue(wait_until(lambda: "reload applied" in f.log_text(), 5 * TIME_FACTOR))
+        self.assertTrue(wait_until(lambda: set(bodies) <= set(app.bodies()), 10 * TIME_FACTOR),
+                        app.bodies())
+        r = request(f.port, "POST", "/mail", body=b"mail-1")
+        self.assertEqual(r.status, 202, r)
+        self.assertTrue(wait_until(lambda: b"mail-1" in app.bodies(), 5 * TIME_FACTOR))
 
     def test_jobs_admin_list_show_dead_retry_purge_with_the_token(self):
         app = self.app(status=500)  # not retried: the job fails at once
