@@ -169,6 +169,7 @@ void Deliverer::TakeInbox(int64_t now_ms) {
             it->second.idle.clear();
             it->second.idle.resize(it->second.endpoints.size());
             it->second.next = 0;
+            ++it->second.generation;  // live attempts' connections are not kept
           }
         }
       }
@@ -222,6 +223,7 @@ void Deliverer::StartAttempt(std::unique_ptr<Job> job, int64_t now_ms) {
     Target& target = t->second;
     a->target = &target;
     a->endpoint = target.next++ % target.endpoints.size();
+    a->generation = target.generation;
     client::Connection reuse;
     auto& idle = target.idle[a->endpoint];
     if (!idle.empty()) {
@@ -252,7 +254,8 @@ void Deliverer::Complete(Attempt& a, int64_t now_ms) {
       if (KeptResponseField(name)) r.headers.append(name).append(": ").append(value).append("\r\n");
     }
     r.body = resp.body.substr(0, cfg_.result_body);
-    if (resp.keep_alive && a.target != nullptr && !a.timed_out) {
+    if (resp.keep_alive && a.target != nullptr && !a.timed_out &&
+        a.generation == a.target->generation) {
       client::Connection c = a.call.TakeConnection();
       if (c.open()) a.target->idle[a.endpoint].push_back(std::move(c));
     }

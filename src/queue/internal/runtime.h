@@ -62,12 +62,14 @@ class Deliverer {
     std::vector<client::Destination> endpoints;
     std::vector<std::vector<client::Connection>> idle;  // kept-alive connections per endpoint
     size_t next = 0;                                    // round robin
+    uint64_t generation = 0;  // bumped when a reload changes the endpoints under live attempts
   };
   struct Attempt {
     std::unique_ptr<Job> job;
     client::Call call;
     Target* target = nullptr;
     size_t endpoint = 0;
+    uint64_t generation = 0;  // the target's when the attempt started
     int64_t started_ms = 0;
     int64_t deadline_ms = 0;
     bool timed_out = false;
