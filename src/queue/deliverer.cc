@@ -272,6 +272,7 @@ void Deliverer::Complete(Attempt& a, int64_t now_ms) {
     r.state = State::kDead;
     counters_.dead.fetch_add(1, std::memory_order_relaxed);
     counters_.dead_letters.fetch_add(1, std::memory_order_relaxed);
+    ++dead_unreported_;
     log::warn("queue {}: job {} dead after {} attempts: {}", queue_, job.id, job.attempts,
               r.error.empty() ? "status " + std::to_string(resp.status) : r.error);
   } else {
@@ -330,6 +331,13 @@ void Deliverer::Loop() {
     if (now - published_at_ms_ >= 250) {
       PublishOldest();
       published_at_ms_ = now;
+    }
+    if (dead_unreported_ > 0 && now - dead_reported_at_ms_ >= kDeadEventEveryMs) {
+      Emit("queue_dead", queue_,
+           std::to_string(dead_unreported_) +
+               " job(s) dead after max_attempts (see ficus jobs dead)");
+      dead_unreported_ = 0;
+      dead_reported_at_ms_ = now;
     }
     if (now - pruned_at_ms_ >= kPruneEveryMs) {
       writer_.Submit(new PruneWork(queue_, now - cfg_.retention.count(), counters_));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,6 +35,13 @@ void Reconfigure(const config::Config& config);
 // and the writer (what it holds is committed first). After the workers stopped.
 void Stop();
 bool Running();
+
+// Where queue events go (the timeline: telemetry::RecordEvent): kind "queue_store" (writes
+// failing, and recovering), "queue_dead" (jobs dead-lettered, at most one event per queue per
+// 10 s). Any thread; the sink must not block. Null: dropped.
+using EventSink =
+    std::function<void(std::string_view kind, const std::string& queue, std::string note)>;
+void SetEventSink(EventSink sink);
 
 // Appends the policies the route's `offload:` and `jobs:` keys ask for (proxy/policies.cc).
 // Without a running service (a unit test, `ficus check`) an offload route answers 503.

@@ -26,6 +26,8 @@ struct Service {
 
 std::mutex g_mu;  // guards g_service (start, reload, stop, builders, metrics)
 std::unique_ptr<Service> g_service;
+std::mutex g_sink_mu;  // guards g_sink
+std::shared_ptr<const EventSink> g_sink;
 
 // Moves one queue's unfinished jobs from the store into its deliverer, counting them against
 // the queue's bounds.
@@ -91,6 +93,15 @@ std::shared_ptr<QueueRuntime> FindQueue(const std::string& name) {
   return it == g_service->queues.end() ? nullptr : it->second;
 }
 
+void Emit(std::string_view kind, const std::string& queue, std::string note) {
+  std::shared_ptr<const EventSink> sink;
+  {
+    std::lock_guard lock(g_sink_mu);
+    sink = g_sink;
+  }
+  if (sink && *sink) (*sink)(kind, queue, std::move(note));
+}
+
 std::shared_ptr<Writer> ServiceWriter() {
   std::lock_guard lock(g_mu);
   return g_service ? g_service->writer : nullptr;
@@ -154,6 +165,12 @@ void Stop() {
   if (!s) return;
   for (auto& [name, rt] : s->queues) rt->deliverer->Stop();
   s->writer->Stop();
+}
+
+void SetEventSink(EventSink sink) {
+  auto next = sink ? std::make_shared<const EventSink>(std::move(sink)) : nullptr;
+  std::lock_guard lock(g_sink_mu);
+  g_sink = std::move(next);
 }
 
 bool Running() {

@@ -66,12 +66,18 @@ void Writer::Loop() {
       if (!ok) {
         // Logged when writes start failing and when they recover, not once per batch: a full
         // disk fails every batch until space comes back.
-        if (!failing_) log::error("queue store {}: write failed: {}", path_, store_->failure());
+        if (!failing_) {
+          log::error("queue store {}: write failed: {}", path_, store_->failure());
+          Emit("queue_store", "", "writes fail: " + store_->failure());
+        }
         failing_ = true;
         store_->Rollback();
         failed_batches_.fetch_add(1, std::memory_order_relaxed);
       } else {
-        if (failing_) log::info("queue store {}: writes succeed again", path_);
+        if (failing_) {
+          log::info("queue store {}: writes succeed again", path_);
+          Emit("queue_store", "", "writes succeed again");
+        }
         failing_ = false;
         batches_.fetch_add(1, std::memory_order_relaxed);
       }

@@ -115,7 +115,8 @@ class Gateway {
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     signals.add(SIGUSR1);
     StartSinks();  // access log and tracer: before the workers that feed them
-    queue::Start(*config_);  // before the snapshot: its offload policies use the queues
+    // The job queues before the snapshot: its offload policies use them.
+    queue::Start(*config_);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
     monitor_ = std::make_unique<upstream::Monitor>(
@@ -129,6 +130,9 @@ class Gateway {
     monitor_->SetClusters(snapshot->cluster_shared);
     telemetry_ = OpenTelemetry(*config_, registry_);
     telemetry_->Start();
+    queue::SetEventSink([this](std::string_view kind, const std::string& queue, std::string note) {
+      telemetry_->RecordEvent({0, 0, std::string(kind), queue, "", std::move(note)});
+    });
     slo_ = std::make_unique<SloRunner>(*telemetry_, config_);
     telemetry_->RecordEvent(
         {0, 0, "startup", "ficus", FICUS_VERSION,
@@ -393,6 +397,7 @@ class Gateway {
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     queue::Stop();  // no worker waits on a commit any more; what the writer holds is written
+    queue::SetEventSink(nullptr);
     for (auto& t : workers_) t->worker.reset();
     record::FlushAll();   // captured requests still queued for the writer threads
     admin_->Stop();       // before the sinks: a scrape reads their counters

@@ -369,11 +369,21 @@ class OffloadTest(FicusTestCase):
         self.assertEqual(plain.status, 200, plain)
         self.assertTrue(wait_until(lambda: all(b in set(app.bodies()) for b in accepted),
                                    10 * TIME_FACTOR))
-        # Space again: new offloads are accepted, and a restart loses nothing acknowledged.
+        # Space again: new offloads are accepted.
         subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)
         self.assertTrue(wait_until(lambda: offload(f.port, b"after").status == 202,
                                    5 * TIME_FACTOR))
         self.assertTrue(wait_until(lambda: b"after" in app.bodies(), 5 * TIME_FACTOR))
+        # Both turns are on the timeline.
+        def store_events():
+            r = request(f.admin_port, "GET", "/events?kind=queue_store")
+            notes = [e.get("note", "") for e in r.json().get("events", [])]
+            return notes if len(notes) >= 2 else None
+
+        notes = wait_until(store_events, 5 * TIME_FACTOR)
+        self.assertIsNotNone(notes)
+        self.assertTrue(any(n.startswith("writes fail") for n in notes), notes)
+        self.assertIn("writes succeed again", notes)
         print("\n  full disk: %d accepted, then 503; %d deliveries" % (
             len(accepted), len(app.bodies())))
 

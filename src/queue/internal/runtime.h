@@ -112,6 +112,9 @@ class Deliverer {
   int64_t published_at_ms_ = 0;
   int64_t pruned_at_ms_ = 0;  // 0: at once (after a start the store may hold expired jobs)
   static constexpr int64_t kPruneEveryMs = 60'000;
+  uint64_t dead_unreported_ = 0;  // dead since the last queue_dead event
+  int64_t dead_reported_at_ms_ = 0;
+  static constexpr int64_t kDeadEventEveryMs = 10'000;
   uint64_t rng_ = 0x9e3779b97f4a7c15ull;
 };
 

@@ -173,6 +173,9 @@ class Writer {
   std::atomic<uint64_t> failed_batches_{0};
 };
 
+// Hands an event to the sink queue::SetEventSink set (service.cc), if any.
+void Emit(std::string_view kind, const std::string& queue, std::string note);
+
 // Calls fn(name, value) for each raw "Name: value\r\n" line of stored fields.
 template <class F>
 void ForEachField(std::string_view raw, F&& fn) {
