@@ -17,7 +17,8 @@ int Run(const std::string& config_path);
 int Check(const std::string& config_path);
 
 // `ficus backup DEST`: a consistent online copy of the data directory's database into the
-// directory DEST (created if needed) as DEST/ficus.db, while ficus may be running. Returns 0,
+// directory DEST (created if needed) as DEST/ficus.db, and the job store as DEST/queue.db when
+// there is one, while ficus may be running. Returns 0,
 // or 1 with the reason on stderr.
 int Backup(const std::string& data_dir, const std::string& dest);
 

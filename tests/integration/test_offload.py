@@ -17,6 +17,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -257,6 +258,22 @@ class OffloadTest(FicusTestCase):
         self.assertIn(("POST /jobs/ID/retry", "unauthorized"), actions)
         self.assertIn(("POST /jobs/ID/retry", "ok"), actions)
         self.assertIn(("POST /jobs/purge", "ok"), actions)
+
+    def test_backup_includes_the_queue(self):
+        app = self.app(status=503)  # retried: the jobs stay unfinished
+        cfg = offload_config(app.port, os.path.join(self.dir, "data"),
+                             queue={"backoff": "10s", "max_backoff": "10s"})
+        f = self.start_ficus(cfg)
+        for i in range(5):
+            self.assertEqual(offload(f.port, b"b-%d" % i).status, 202)
+        dest = os.path.join(self.dir, "backup")
+        out = subprocess.run([FICUS_BIN, "backup", dest, "-c", f.config_path],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        db = sqlite3.connect(os.path.join(dest, "queue.db"))
+        bodies = sorted(r[0] for r in db.execute("SELECT body FROM jobs"))
+        db.close()
+        self.assertEqual(bodies, [b"b-%d" % i for i in range(5)])
 
     def test_kill_9_during_enqueue_and_delivery_loses_no_acknowledged_job(self):
         trials = int(os.environ.get("FICUS_OFFLOAD_TRIALS", "20"))
