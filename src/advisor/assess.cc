@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "advisor/advisor.h"
+#include "base/text.h"
 #include "load/load.h"
 #include "slo/slo.h"
 
@@ -23,12 +24,6 @@ int64_t NowMs() {
       .count();
 }
 
-std::string Fmt(const char* fmt, auto... args) {
-  char buf[512];
-  int n = std::snprintf(buf, sizeof buf, fmt, args...);
-  return std::string(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
-}
-
 // Failed over scheduled: transport errors, 5xx answers and requests the generator had to
 // drop (no free connection: the gateway is not keeping up) all count against the step.
 double ErrorRatio(const load::Summary& s) {
@@ -41,7 +36,7 @@ std::string StepsJson(const std::vector<Step>& steps) {
   std::string out = "[";
   for (const Step& s : steps) {
     if (out.size() > 1) out += ",";
-    out += Fmt(
+    out += Format(
         R"({"rate":%.2f,"achieved":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"requests":%llu,"ok":%s})",
         s.rate, s.achieved, s.p99_ms, s.error_ratio, static_cast<unsigned long long>(s.requests),
         s.ok ? "true" : "false");
@@ -73,32 +68,33 @@ class SyntheticKey {
                                                                              : cfg.admin.address;
     hook_.port = cfg.admin.port;
     hook_.target = "/synthetic-key";
-    auth_ = "Authorization: Bearer " + cfg.admin.token + "\r\n";
+    auth_ = {{"Authorization", "Bearer " + cfg.admin.token}};
     std::random_device rd;
     std::string key;
-    for (int i = 0; i < 4; ++i) key += Fmt("%08x", static_cast<unsigned>(rd()));
+    for (int i = 0; i < 4; ++i) key += Format("%08x", static_cast<unsigned>(rd()));
     const int64_t ttl_s = std::min<int64_t>(3600, max_ns / 1'000'000'000 + 60);
-    slo::PostResult r = slo::HttpPost(
+    Outcome<int> r = slo::HttpPost(
         hook_,
-        Fmt(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
+        Format(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
         std::chrono::milliseconds(3000), auth_);
-    if (r.status == 200) {
+    if (r && *r == 200) {
       key_ = std::move(key);
     } else {
-      why_ = r.status ? Fmt("the admin API answered %d to POST /synthetic-key", r.status)
-                      : "the admin API is unreachable: " + r.error;
+      why_ = r ? Format("the admin API answered %d to POST /synthetic-key", *r)
+               : "the admin API is unreachable: " + r.message();
     }
   }
   ~SyntheticKey() {
+    // Best effort: a key left registered expires with its ttl.
     if (!key_.empty())
-      slo::HttpPost(hook_, R"({"key":""})", std::chrono::milliseconds(3000), auth_);
+      (void)slo::HttpPost(hook_, R"({"key":""})", std::chrono::milliseconds(3000), auth_);
   }
   const std::string& key() const { return key_; }
   const std::string& why() const { return why_; }
 
  private:
   config::Webhook hook_;
-  std::string auth_;
+  std::vector<std::pair<std::string, std::string>> auth_;
   std::string key_;
   std::string why_;
 };
@@ -273,6 +269,21 @@ int AssessCommand(const AssessOptions& o) {
     std::printf("%-28s %10s %10s %8s %6s  %s\n", "target", "knee req/s", "p99 ms", "errors",
                 "steps", "stopped by");
   for (const Target& t : targets) {
+    // The target's request (or scenario) once; each step sets its own rate and length.
+    load::Options lo = t.base;
+    lo.rate = o.max_rate;
+    lo.duration = o.max_duration;
+    lo.connections = o.connections;
+    lo.quiet = true;
+    Outcome<load::Plan> plan = load::PlanFrom(lo);
+    if (!plan) {
+      std::fprintf(stderr, "ficus load: %s\n", plan.message().c_str());
+      std::fprintf(stderr, "ficus assess: %s: the load could not start (see above)\n",
+                   t.name.c_str());
+      return 2;
+    }
+    plan->timeout_ns =
+        std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4)) * 1'000'000;
     std::vector<Step> steps;
     bool out_of_time = false;
     const int64_t started_ms = NowMs();
@@ -282,22 +293,18 @@ int AssessCommand(const AssessOptions& o) {
         out_of_time = true;
         break;
       }
-      load::Options lo = t.base;
-      lo.rate = o.max_rate * i / o.steps;
-      lo.duration = std::to_string(step_ns / 1'000'000) + "ms";
-      lo.connections = o.connections;
-      lo.timeout =
-          std::to_string(std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4))) + "ms";
-      lo.quiet = true;
+      const double rate = o.max_rate * i / o.steps;
+      Outcome<> set = plan->SetConstantRate(rate, step_ns / 1'000'000 * 1'000'000);
+      if (!set) std::fprintf(stderr, "ficus load: %s\n", set.message().c_str());
       load::Summary s;
-      int code = load::Run(lo, &s);
+      int code = set ? load::Run(*plan, &s) : 2;
       if (code == 2) {
         std::fprintf(stderr, "ficus assess: %s: the load could not start (see above)\n",
                      t.name.c_str());
         return 2;
       }
       Step st;
-      st.rate = lo.rate;
+      st.rate = rate;
       st.achieved = s.achieved_rate;
       st.p99_ms = static_cast<double>(s.stats.corrected.Percentile(0.99)) / 1e6;
       st.error_ratio = ErrorRatio(s);
@@ -334,8 +341,9 @@ int AssessCommand(const AssessOptions& o) {
     if (o.json) {
       if (json.size() > 1) json += ",";
       json +=
-          Fmt(R"({"target":"%s","threshold_ms":%.1f,"knee_rate":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"stop_reason":"%s","steps":)",
-              t.name.c_str(), t.threshold_ms, k.rate, k.p99_ms, k.error_ratio,
+          Format(
+              R"({"target":%s,"threshold_ms":%.1f,"knee_rate":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"stop_reason":"%s","steps":)",
+              JsonString(t.name).c_str(), t.threshold_ms, k.rate, k.p99_ms, k.error_ratio,
               k.stop_reason.c_str()) +
           a.detail + "}";
     } else {

@@ -30,6 +30,8 @@ std::string_view ErrorKindName(ErrorKind kind) {
       return "upstream_reset";
     case ErrorKind::kUpstreamProtocol:
       return "upstream_protocol";
+    case ErrorKind::kUpstreamRetryStatus:
+      return "upstream_retry_status";
     case ErrorKind::kDownstreamClosed:
       return "downstream_closed";
     case ErrorKind::kOverloaded:

@@ -13,7 +13,7 @@
 namespace ficus {
 
 // What went wrong, independent of who notices it. The proxy's Fail phase is the one place
-// that maps a kind to an HTTP status (StatusFor in proxy/internal/forward.h).
+// that maps a kind to an HTTP status (StatusFor in proxy/internal/heads.h).
 enum class ErrorKind : uint8_t {
   kBadRequest,        // malformed downstream request (400)
   kHeadTooLarge,      // request head over the byte or field-count limit (431)
@@ -26,6 +26,9 @@ enum class ErrorKind : uint8_t {
   kUpstreamTimeout,   // upstream did not answer in time (504)
   kUpstreamReset,     // upstream closed or reset before a full response (502)
   kUpstreamProtocol,  // upstream sent a malformed response (502)
+  // The upstream answered a status its cluster's retry policy retries, and a retry is reserved:
+  // the try failed, the next one answers (502 if it ever reached the fail phase).
+  kUpstreamRetryStatus,
   kDownstreamClosed,  // the client went away; nothing to answer
   kOverloaded,        // a limit refused the request (503)
   kInternal,          // a bug or resource failure (500)

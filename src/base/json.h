@@ -23,6 +23,10 @@
 #include <string_view>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace ficus {
 
 // The most bytes WriteJsonString writes for an `n`-byte string: the quotes, and a 6-byte escape
@@ -44,6 +48,29 @@ inline constexpr auto kPlain = [] {
 char* WriteEscaped(char* out, std::string_view s, size_t i, size_t* consumed);
 }  // namespace json_internal
 
+namespace json_internal {
+// The index of the first byte at or after `i` that is not plain, or s.size(). Sixteen bytes at a
+// time where SSE2 is there: the access log escapes every field of every line, nearly all plain.
+inline size_t SkipPlain(std::string_view s, size_t i) {
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20);
+  const __m128i del = _mm_set1_epi8(0x7F);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // Signed: bytes from 0x80 compare below 0x20 too, and go to the UTF-8 check as they must.
+    const __m128i odd =
+        _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (const int mask = _mm_movemask_epi8(odd); mask != 0) return i + __builtin_ctz(mask);
+  }
+#endif
+  while (i < s.size() && kPlain[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+}  // namespace json_internal
+
 // `s` as a JSON string literal, quotes included (see the rules at the top).
 inline char* WriteJsonString(char* out, std::string_view s) {
   *out++ = '"';
@@ -51,10 +78,8 @@ inline char* WriteJsonString(char* out, std::string_view s) {
   // byte was ~2,500 instructions per logged request).
   size_t run = 0;
   for (size_t i = 0; i < s.size();) {
-    if (json_internal::kPlain[static_cast<unsigned char>(s[i])]) {
-      ++i;
-      continue;
-    }
+    i = json_internal::SkipPlain(s, i);
+    if (i == s.size()) break;
     std::memcpy(out, s.data() + run, i - run);
     out += i - run;
     size_t consumed = 1;

@@ -1,5 +1,8 @@
 #include "base/text.h"
 
+#include <cstdarg>
+#include <cstdio>
+
 namespace ficus {
 
 std::string HtmlEscape(std::string_view s) {
@@ -28,6 +31,22 @@ std::string HtmlEscape(std::string_view s) {
         }
     }
   }
+  return out;
+}
+
+std::string Format(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
+  va_end(args);
+  std::string out;
+  if (n > 0) {
+    out.resize(static_cast<size_t>(n));
+    std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  }
+  va_end(again);
   return out;
 }
 

@@ -165,6 +165,7 @@ class Call {
   enum class State : uint8_t { kIdle, kConnecting, kHandshake, kSending, kReading, kDone };
   bool ConnectNext();
   bool Connected();
+  bool StartTls();  // tls.cc
   bool Handshake();
   bool Send();
   bool Receive();

@@ -1,6 +1,7 @@
 // W3C Trace Context: traceparent and tracestate (https://www.w3.org/TR/trace-context/).
 #include <cstring>
 
+#include "base/text.h"
 #include "http/http.h"
 
 namespace ficus::http {
@@ -98,21 +99,12 @@ bool ParseTraceParent(std::string_view v, TraceParent* out) {
 
 void FormatTraceParent(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags,
                        char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  auto put = [&out](const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      *out++ = kHex[p[i] >> 4];
-      *out++ = kHex[p[i] & 0xF];
-    }
-  };
-  *out++ = '0';
-  *out++ = '0';
-  *out++ = '-';
-  put(trace_id, 16);
-  *out++ = '-';
-  put(span_id, 8);
-  *out++ = '-';
-  put(&flags, 1);
+  std::memcpy(out, "00-", 3);
+  WriteHexLower(trace_id, 16, out + 3);
+  out[35] = '-';
+  WriteHexLower(span_id, 8, out + 36);
+  out[52] = '-';
+  WriteHexLower(&flags, 1, out + 53);
 }
 
 bool ValidTraceState(std::string_view value) {

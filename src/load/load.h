@@ -16,13 +16,21 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/outcome.h"
+
 namespace ficus::load {
+
+namespace internal {
+struct Scenario;
+struct Capture;
+}  // namespace internal
 
 // ---- parsing ---------------------------------------------------------------------------------
 
@@ -239,14 +247,53 @@ struct Options {
   bool quiet = false;
 };
 
-// Validates, runs, prints the summary to stdout (text or JSON), errors to stderr. Returns the
-// process exit code: 0, 2 (bad input or unreachable target, nothing sent) or 3 (a threshold
-// failed). Unless `quiet`, SIGINT or SIGTERM during the run ends it early as if the duration
-// were over (in-flight requests finish or time out) and the summary covers what was sent; a
-// second signal has its default effect.
-int Run(const Options& options);
-// The same, and the run's summary into *summary (when not null and the run happened).
-int Run(const Options& options, Summary* summary);
+// A run, validated and resolved: what Options say once parsed and checked, scenario or capture
+// loaded, the request serialized. A run is PlanFrom -> Execute -> Report; a tool that knows its
+// numbers (`ficus assess`: a rate and a length per step) sets them on a plan directly.
+struct Plan {
+  const char* who = "ficus load";  // the messages' prefix: "ficus load" or "ficus replay"
+  Url url;                         // where to connect; its host_header is the Host field
+  std::string method = "GET";
+  std::string request;  // the serialized request when neither scenario nor capture
+  std::shared_ptr<const internal::Scenario> scenario;  // requests built from templates
+  std::shared_ptr<const internal::Capture> capture;    // replayed on the capture's timeline
+  std::optional<uint64_t> seed;  // the scenario's draws; unset: a fresh seed per execution
+  bool closed = false;
+  Profile profile;           // open model without a capture
+  std::string profile_text;  // as given (the summary's `profile`)
+  int64_t duration_ns = 0;
+  int64_t timeout_ns = 0;
+  int connections = 64;
+  int threads = 1;  // <= connections
+  int backlog = 10000;
+  std::vector<Threshold> thresholds;
+  // How Report shows the summary (and, with quiet, no progress line and no signal handlers).
+  bool json = false;
+  std::string html;
+  bool quiet = false;
+
+  // Open model at a constant `rate` req/s for `duration_ns`, replacing the load settings; fails
+  // (changing nothing) when that sends no request.
+  Outcome<> SetConstantRate(double rate, int64_t duration_ns);
+};
+
+// Validates every option before any traffic; the message says what is wrong with which one.
+Outcome<Plan> PlanFrom(const Options& options);
+// Connects once to check the target, then runs the plan on its threads. Unless `quiet`, SIGINT
+// or SIGTERM during the run ends it early as if the duration were over (in-flight requests
+// finish or time out) and the summary covers what was sent; a second signal has its default
+// effect. Fails (nothing sent) when the target cannot be reached.
+Outcome<Summary> Execute(const Plan& plan);
+// Prints the summary to stdout (text or JSON, unless quiet), writes the HTML report, and checks
+// the thresholds. Returns the exit code: 0, 2 (the HTML file cannot be written) or 3 (a
+// threshold failed).
+int Report(const Plan& plan, const Summary& summary);
+
+// The three steps, errors to stderr. Returns the process exit code: 0, 2 (bad input or
+// unreachable target, nothing sent) or 3 (a threshold failed). The run's summary goes into
+// *summary when not null and the run happened.
+int Run(const Options& options, Summary* summary = nullptr);
+int Run(const Plan& plan, Summary* summary = nullptr);
 
 // The report (for tests and Run).
 std::string FormatText(const Summary& s, const std::vector<Threshold>& thresholds);

@@ -10,13 +10,7 @@
 namespace ficus::load {
 namespace {
 
-std::string F(const char* fmt, auto... args) {
-  char buf[256];
-  int n = std::snprintf(buf, sizeof buf, fmt, args...);
-  return std::string(buf, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
-}
-
-std::string Ms(double ns) { return F("%.3f ms", ns / 1e6); }
+std::string Ms(double ns) { return Format("%.3f ms", ns / 1e6); }
 
 // A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
 double NiceMax(double v) {
@@ -50,36 +44,37 @@ std::string Chart(const std::string& id, const std::string& title, const std::st
     return kLeft + (n <= 1 ? pw / 2.0 : static_cast<double>(i) * pw / static_cast<double>(n - 1));
   };
   auto y = [&](double v) { return kTop + ph - v / top * ph; };
-  std::string o =
-      F("<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-        "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
-        id.c_str(), kW, kH, kW, kH);
+  std::string o = Format(
+      "<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+      "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
+      id.c_str(), kW, kH, kW, kH);
   o += "<title>" + HtmlEscape(title) + "</title>";
-  o += F("<text x=\"%d\" y=\"18\" class=\"t\">", kLeft) + HtmlEscape(title) + "</text>";
+  o += Format("<text x=\"%d\" y=\"18\" class=\"t\">", kLeft) + HtmlEscape(title) + "</text>";
   for (int k = 0; k <= 4; ++k) {  // horizontal grid and y labels
     double v = top * k / 4;
-    o += F("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"g\"/>", kLeft, y(v),
-           kW - kRight, y(v));
-    o += F("<text x=\"%d\" y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g %s</text>", kLeft - 6,
-           y(v) + 4, v, unit.c_str());
+    o += Format("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"g\"/>", kLeft, y(v),
+                kW - kRight, y(v));
+    o += Format("<text x=\"%d\" y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g %s</text>", kLeft - 6,
+                y(v) + 4, v, unit.c_str());
   }
   size_t step = std::max<size_t>(1, n / 10);
   for (size_t i = 0; i < n; i += step)
-    o += F("<text x=\"%.1f\" y=\"%d\" class=\"l\" text-anchor=\"middle\">%zus</text>", x(i),
-           kH - kBottom + 16, i);
-  o += F("<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"a\"/>", kLeft, kTop + ph,
-         kW - kRight, kTop + ph);
+    o += Format("<text x=\"%.1f\" y=\"%d\" class=\"l\" text-anchor=\"middle\">%zus</text>", x(i),
+                kH - kBottom + 16, i);
+  o += Format("<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"a\"/>", kLeft, kTop + ph,
+              kW - kRight, kTop + ph);
   int legend = kLeft + 260;
   for (const auto& s : series) {
     std::string points;
     for (size_t i = 0; i < s.values.size(); ++i)
-      points += F("%.1f,%.1f ", x(i), y(std::min(s.values[i], top)));
+      points += Format("%.1f,%.1f ", x(i), y(std::min(s.values[i], top)));
     o += "<polyline fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
          (s.dashed ? std::string(" stroke-dasharray=\"6 4\"") : std::string()) +
          " class=\"series\" data-name=\"" + HtmlEscape(s.name) + "\" points=\"" + points + "\"/>";
-    o += F("<rect x=\"%d\" y=\"8\" width=\"14\" height=\"4\" fill=\"%s\"/>", legend,
-           s.color.c_str());
-    o += F("<text x=\"%d\" y=\"14\" class=\"l\">", legend + 18) + HtmlEscape(s.name) + "</text>";
+    o += Format("<rect x=\"%d\" y=\"8\" width=\"14\" height=\"4\" fill=\"%s\"/>", legend,
+                s.color.c_str());
+    o += Format("<text x=\"%d\" y=\"14\" class=\"l\">", legend + 18) + HtmlEscape(s.name) +
+         "</text>";
     legend += 150;
   }
   o += "</svg>\n";
@@ -114,7 +109,7 @@ std::string FormatHtml(const Summary& s, const std::vector<Threshold>& threshold
                 : "Open model (latency from the intended send time, coordinated-omission "
                   "corrected)";
   if (!s.profile.empty()) o += " &middot; profile <code>" + HtmlEscape(s.profile) + "</code>";
-  o += F(" &middot; %.3f s</p>\n", s.elapsed_s);
+  o += Format(" &middot; %.3f s</p>\n", s.elapsed_s);
   o += "<h2>Latency over time</h2>\n";
   o += Chart("latency", "latency per second (by completion time)", "ms",
              {{"p50", "#1f77b4", p50}, {"p99", "#d62728", p99}});
@@ -138,9 +133,9 @@ std::string FormatHtml(const Summary& s, const std::vector<Threshold>& threshold
     row("late (> 1 ms)", u(st.late));
   }
   row("in flight at end", u(st.aborted));
-  row("achieved rate", F("%.1f req/s", s.achieved_rate));
-  if (!s.closed) row("target rate", F("%.1f req/s", s.target_rate));
-  row("error ratio", F("%.3f %%", s.error_ratio() * 100));
+  row("achieved rate", Format("%.1f req/s", s.achieved_rate));
+  if (!s.closed) row("target rate", Format("%.1f req/s", s.target_rate));
+  row("error ratio", Format("%.3f %%", s.error_ratio() * 100));
   row("bytes in / out", u(st.bytes_in) + " / " + u(st.bytes_out));
   o += "</table>\n<h2>Latency</h2>\n<table id=\"latency-table\">\n<tr><th></th>";
   static constexpr std::pair<const char*, double> kQ[] = {

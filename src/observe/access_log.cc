@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
@@ -179,7 +180,7 @@ void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>&
             p = WriteLiteral(p, "null");
           } else {
             *p++ = '"';
-            HexEncode(r.trace.trace_id.data(), 16, p);
+            WriteHexLower(r.trace.trace_id.data(), 16, p);
             p += 32;
             *p++ = '"';
           }

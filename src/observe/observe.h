@@ -885,7 +885,4 @@ class Tracer {
   std::thread thread_;
 };
 
-// Lower-case hex of `n` bytes into out (2n chars).
-void HexEncode(const uint8_t* bytes, size_t n, char* out);
-
 }  // namespace ficus::observe

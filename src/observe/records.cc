@@ -104,12 +104,4 @@ FastRandom::FastRandom(uint64_t seed) {
   s1_ = mix();
 }
 
-void HexEncode(const uint8_t* bytes, size_t n, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xF];
-  }
-}
-
 }  // namespace ficus::observe

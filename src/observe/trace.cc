@@ -8,6 +8,7 @@
 
 #include "base/base.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "client/client.h"
 #include "http/http.h"
 #include "observe/observe.h"
@@ -22,23 +23,22 @@ int64_t UnixOffsetNanos() {
   return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
 }
 
+// Big-endian, as ids are written on the wire.
 void PutU64(uint8_t* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
+  v = __builtin_bswap64(v);
+  std::memcpy(out, &v, 8);
 }
 
 uint64_t GetU64(const uint8_t* in) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
-  return v;
+  uint64_t v;
+  std::memcpy(&v, in, 8);
+  return __builtin_bswap64(v);
 }
 
 template <size_t N>
 void AppendHex(std::string& out, const std::array<uint8_t, N>& bytes) {
   char hex[2 * N];
-  HexEncode(bytes.data(), N, hex);
+  WriteHexLower(bytes.data(), N, hex);
   out += '"';
   out.append(hex, sizeof hex);
   out += '"';

@@ -60,14 +60,15 @@ net::Task<Status> Session::Forward(const config::Route& route) {
     if (max_tries > 1) tried_.Insert(endpoint);
     ex_.try_number = try_number;
     ex_.may_retry_status = try_number < max_tries && !policy.on_status.empty();
-    ex_.retry_requested = false;
     ex_.attempt_deadline_ms =
         policy.per_try_timeout.count() > 0 ? NowMs() + policy.per_try_timeout.count() : INT64_MAX;
     Status done = co_await Attempt(endpoint, body_start, replayable);
     ex_.attempt_deadline_ms = INT64_MAX;
-    bool again = ex_.retry_requested;  // a retryable 5xx, already reserved by RelayResponse
-    if (!done && !ex_.response_started && done.error().side == Side::kUpstream &&
-        done.error().kind != ErrorKind::kOverloaded) {
+    bool again = false;
+    if (!done && done.error().kind == ErrorKind::kUpstreamRetryStatus) {
+      again = true;  // a retryable 5xx, the retry already reserved by RelayResponse
+    } else if (!done && !ex_.response_started && done.error().side == Side::kUpstream &&
+               done.error().kind != ErrorKind::kOverloaded) {
       shared.Report(endpoint, upstream::Outcome::kGatewayFailure, NowMs());
       const ErrorKind k = done.error().kind;
       const bool wanted = (k == ErrorKind::kConnectFailed && policy.on_connect_failure) ||
@@ -240,8 +241,8 @@ net::Task<Status> Session::Attempt(size_t endpoint, size_t body_start, bool repl
     Status done = co_await SendRequest(*conn);
     if (done) done = co_await RelayResponse(*conn);
     upstream_ = nullptr;
-    if (!done && done.error().retryable && reused && replayable && attempt == 0 && !closing_ &&
-        MayRetry(ex_.head)) {
+    if (!done && done.error().retryable && done.error().kind == ErrorKind::kUpstreamReset &&
+        reused && replayable && attempt == 0 && !closing_ && MayRetry(ex_.head)) {
       // The upstream closed a pooled connection just as we reused it (the keep-alive race):
       // nothing of a response came back, and we still hold the whole request. Send it again
       // on a fresh connection -- unless the method is not idempotent (and no Idempotency-Key

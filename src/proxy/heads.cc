@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/json.h"
+#include "base/text.h"
 
 namespace ficus::proxy {
 namespace {
@@ -271,34 +272,23 @@ size_t TrailerGate::Pass(const http::ChunkedScanner& scanner, std::string_view s
 }
 
 void FormatRequestId(uint64_t hi, uint64_t lo, char out[36]) {
-  // Two hex digits per byte from one table: 16 loads instead of 32 shifts, masks and branches.
-  static constexpr auto kPairs = [] {
-    std::array<char, 512> t{};
-    constexpr char kHex[] = "0123456789abcdef";
-    for (int i = 0; i < 256; ++i) {
-      t[2 * i] = kHex[i >> 4];
-      t[2 * i + 1] = kHex[i & 15];
-    }
-    return t;
-  }();
   hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
   lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 1
-  auto put_bytes = [&](uint64_t word, int first_byte, int count, char* dst) {
-    for (int i = 0; i < count; ++i) {
-      const unsigned b = (word >> (8 * (7 - first_byte - i))) & 0xFF;
-      std::memcpy(dst + 2 * i, &kPairs[2 * b], 2);
-    }
-  };
-  // 8-4-4-4-12: bytes 0-3, 4-5, 6-7 of hi; 0-1, 2-7 of lo.
-  put_bytes(hi, 0, 4, out);
+  uint8_t b[16];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
+    b[8 + i] = static_cast<uint8_t>(lo >> (56 - 8 * i));
+  }
+  // 8-4-4-4-12
+  WriteHexLower(b, 4, out);
   out[8] = '-';
-  put_bytes(hi, 4, 2, out + 9);
+  WriteHexLower(b + 4, 2, out + 9);
   out[13] = '-';
-  put_bytes(hi, 6, 2, out + 14);
+  WriteHexLower(b + 6, 2, out + 14);
   out[18] = '-';
-  put_bytes(lo, 0, 2, out + 19);
+  WriteHexLower(b + 8, 2, out + 19);
   out[23] = '-';
-  put_bytes(lo, 2, 6, out + 24);
+  WriteHexLower(b + 10, 6, out + 24);
 }
 
 int StatusFor(ErrorKind kind) {
@@ -324,6 +314,7 @@ int StatusFor(ErrorKind kind) {
     case ErrorKind::kUpstreamReset:
       return 502;
     case ErrorKind::kUpstreamProtocol:
+    case ErrorKind::kUpstreamRetryStatus:
       return 502;
     case ErrorKind::kOverloaded:
       return 503;

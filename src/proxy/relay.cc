@@ -81,8 +81,8 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     if (std::find(retry_on.begin(), retry_on.end(), resp.status) != retry_on.end() &&
         ReserveRetry(ex_.try_number + 1)) {
       // Not relayed: the next try answers. The connection is not reused (its body is unread).
-      ex_.retry_requested = true;
-      co_return Status{};
+      co_return Upstream(ErrorKind::kUpstreamRetryStatus,
+                         "upstream answered a status the retry policy retries", true);
     }
   }
   ex_.status = resp.status;

@@ -7,7 +7,6 @@
 #include <map>
 
 #include "base/json.h"
-#include "queue/queue.h"
 
 namespace ficus::server {
 namespace json = boost::json;
@@ -241,28 +240,28 @@ AdminResponse GetEvents(const AdminRequest& req, const AdminApiContext& ctx) {
   return Json(200, out);
 }
 
-// The body's string field `key`: *out set when present; an error text when it is not a string
-// or too long.
-std::optional<std::string> StringField(const json::object& o, std::string_view key, size_t max,
-                                       bool required, std::string* out) {
+// The body's string field `key` ("" when absent and not required); fails when it is not a
+// string or too long.
+Outcome<std::string> StringField(const json::object& o, std::string_view key, size_t max,
+                                 bool required) {
   const json::value* v = o.if_contains(key);
   if (!v) {
-    if (required) return std::string(key) + " is required";
-    return std::nullopt;
+    if (required) return Failed(std::string(key) + " is required");
+    return std::string();
   }
-  if (!v->is_string()) return std::string(key) + " must be a string";
+  if (!v->is_string()) return Failed(std::string(key) + " must be a string");
   if (v->as_string().size() > max) {
-    return std::string(key) + " is longer than " + std::to_string(max) + " bytes";
+    return Failed(std::string(key) + " is longer than " + std::to_string(max) + " bytes");
   }
-  *out = std::string(v->as_string());
-  if (required && out->empty()) return std::string(key) + " must not be empty";
-  return std::nullopt;
+  std::string value(v->as_string());
+  if (required && value.empty()) return Failed(std::string(key) + " must not be empty");
+  return value;
 }
 
 AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
   constexpr std::string_view kAction = "POST /events";
-  AdminResponse denied;
-  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  if (Outcome<> auth = RequireToken(req, ctx, kAction); !auth)
+    return Error(401, "unauthorized", auth.message());
   auto bad = [&](std::string detail) {
     AuditAuthorized(req, ctx, kAction, "bad_request", "");
     return Error(400, "bad_request", detail);
@@ -280,11 +279,15 @@ AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
       return bad("unknown field '" + std::string(key) + "'; expected service, version, note");
     }
   }
-  std::optional<std::string> problem =
-      StringField(o, "service", kMaxServiceBytes, true, &e.service);
-  if (!problem) problem = StringField(o, "version", kMaxVersionBytes, true, &e.version);
-  if (!problem) problem = StringField(o, "note", kMaxNoteBytes, false, &e.note);
-  if (problem) return bad(*problem);
+  Outcome<std::string> service = StringField(o, "service", kMaxServiceBytes, true);
+  if (!service) return bad(service.message());
+  Outcome<std::string> version = StringField(o, "version", kMaxVersionBytes, true);
+  if (!version) return bad(version.message());
+  Outcome<std::string> note = StringField(o, "note", kMaxNoteBytes, false);
+  if (!note) return bad(note.message());
+  e.service = std::move(*service);
+  e.version = std::move(*version);
+  e.note = std::move(*note);
   e.id = t.store().AppendEvent(e);
   AuditAuthorized(req, ctx, kAction, "ok", Serialize(EventJson(e)));
   return Json(201, EventJson(e));
@@ -292,14 +295,14 @@ AdminResponse PostEvent(const AdminRequest& req, const AdminApiContext& ctx) {
 
 AdminResponse PostConfig(const AdminRequest& req, const AdminApiContext& ctx) {
   constexpr std::string_view kAction = "POST /config";
-  AdminResponse denied;
-  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
-  auto [status, body] = ctx.apply_config(req.body);
-  // The detail is what the caller was told: the diff applied, or why nothing changed.
-  AuditAuthorized(req, ctx, kAction, status == 200 ? "ok" : "rejected", body);
+  if (Outcome<> auth = RequireToken(req, ctx, kAction); !auth)
+    return Error(401, "unauthorized", auth.message());
+  Outcome<std::string> applied = ctx.apply_config(req.body);
   AdminResponse r;
-  r.status = status;
-  r.body = std::move(body);
+  r.status = applied ? 200 : 400;
+  r.body = applied ? std::move(applied).value() : applied.message();
+  // The detail is what the caller was told: the diff applied, or why nothing changed.
+  AuditAuthorized(req, ctx, kAction, r.status == 200 ? "ok" : "rejected", r.body);
   return r;
 }
 
@@ -307,8 +310,8 @@ AdminResponse PostConfig(const AdminRequest& req, const AdminApiContext& ctx) {
 // the ttl bounds an assessment that dies before clearing (at most an hour).
 AdminResponse PostSyntheticKey(const AdminRequest& req, const AdminApiContext& ctx) {
   constexpr std::string_view kAction = "POST /synthetic-key";
-  AdminResponse denied;
-  if (!RequireToken(req, ctx, kAction, &denied)) return denied;
+  if (Outcome<> auth = RequireToken(req, ctx, kAction); !auth)
+    return Error(401, "unauthorized", auth.message());
   auto bad = [&](std::string detail) {
     AuditAuthorized(req, ctx, kAction, "bad_request", detail);
     return Error(400, "bad_request", detail);
@@ -321,9 +324,10 @@ AdminResponse PostSyntheticKey(const AdminRequest& req, const AdminApiContext& c
     if (key != "key" && key != "ttl_seconds")
       return bad("unknown field '" + std::string(key) + "'; expected key, ttl_seconds");
   }
-  std::string key;
-  if (auto problem = StringField(o, "key", 64, false, &key)) return bad(*problem);
+  Outcome<std::string> field = StringField(o, "key", 64, false);
+  if (!field) return bad(field.message());
   if (!o.contains("key")) return bad("key is required");
+  const std::string& key = *field;
   if (key.empty()) {
     ctx.synthetic->Clear();
     AuditAuthorized(req, ctx, kAction, "ok", "cleared");
@@ -385,66 +389,16 @@ AdminResponse GetAudit(const AdminRequest& req, const AdminApiContext& ctx) {
   return Json(200, out);
 }
 
-AdminResponse FromQueue(const queue::AdminAnswer& a) {
-  AdminResponse r;
-  r.status = a.status;
-  r.body = a.body;
-  return r;
-}
-
-// The job queue (`ficus jobs`): GET /jobs[?queue=&state=&limit=], GET /jobs/dead[?queue=],
-// GET /jobs/ID; POST /jobs/ID/retry and POST /jobs/purge?state=[&queue=] need the token and
-// are audited.
-AdminResponse Jobs(const AdminRequest& req, const AdminApiContext& ctx) {
-  const std::string& p = req.path;
-  const std::string queue_name = QueryParam(req.query, "queue").value_or("");
-  if (p == "/jobs" || p == "/jobs/dead") {
-    if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
-    auto limit = IntParam(req, "limit", kDefaultLimit, 1, kMaxLimit);
-    if (!limit) return Error(400, "bad_query", "limit must be 1..10000");
-    const std::string state =
-        p == "/jobs/dead" ? std::string("dead") : QueryParam(req.query, "state").value_or("");
-    return FromQueue(queue::ListJobs(queue_name, state, static_cast<size_t>(*limit)));
-  }
-  if (p == "/jobs/purge") {
-    if (req.method != "POST") return MethodNotAllowed(req, "POST");
-    constexpr std::string_view kAction = "POST /jobs/purge";
-    AdminResponse denied;
-    if (!RequireToken(req, ctx, kAction, &denied)) return denied;
-    const std::string state = QueryParam(req.query, "state").value_or("");
-    queue::AdminAnswer a = queue::PurgeJobs(queue_name, state);
-    AuditAuthorized(req, ctx, kAction, a.status == 200 ? "ok" : "rejected",
-                    "queue '" + queue_name + "' state '" + state + "': " + a.body);
-    return FromQueue(a);
-  }
-  constexpr std::string_view kRetry = "/retry";
-  if (p.size() > kRetry.size() && p.compare(p.size() - kRetry.size(), kRetry.size(), kRetry) == 0) {
-    if (req.method != "POST") return MethodNotAllowed(req, "POST");
-    constexpr std::string_view kAction = "POST /jobs/ID/retry";
-    AdminResponse denied;
-    if (!RequireToken(req, ctx, kAction, &denied)) return denied;
-    const std::string id = p.substr(6, p.size() - 6 - kRetry.size());
-    queue::AdminAnswer a = queue::RetryJob(id);
-    AuditAuthorized(req, ctx, kAction, a.status == 200 ? "ok" : "rejected", "job " + id);
-    return FromQueue(a);
-  }
-  if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
-  return FromQueue(queue::ShowJob(p.substr(6)));
-}
-
 }  // namespace
 
-bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
-                  AdminResponse* denied) {
+Outcome<> RequireToken(const AdminRequest& req, const AdminApiContext& ctx,
+                       std::string_view action) {
   const std::string& token = ctx.config()->admin.token;
-  if (TokenMatches(req.authorization, token)) return true;
+  if (TokenMatches(req.authorization, token)) return {};
   ctx.telemetry->store().AppendAudit(
       {0, ctx.telemetry->Now(), "anonymous", req.peer, std::string(action), "unauthorized", ""});
-  *denied =
-      token.empty()
-          ? Error(401, "unauthorized", "admin.token is not set: state-changing endpoints are off")
-          : Error(401, "unauthorized", "a valid 'Authorization: Bearer <admin token>' is required");
-  return false;
+  return Failed(token.empty() ? "admin.token is not set: state-changing endpoints are off"
+                              : "a valid 'Authorization: Bearer <admin token>' is required");
 }
 
 void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
@@ -500,7 +454,7 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetErrorSamples(req, ctx);
   }
-  if (p == "/jobs" || p.rfind("/jobs/", 0) == 0) return Jobs(req, ctx);
+  if (p == "/jobs" || p.rfind("/jobs/", 0) == 0) return HandleJobsApi(req, ctx);
   if (p == "/audit") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetAudit(req, ctx);

@@ -9,13 +9,13 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <tuple>
 #include <vector>
 
 #include "base/log.h"
+#include "base/outcome.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
 #include "queue/queue.h"
@@ -269,23 +269,24 @@ class Gateway {
                     : std::string())});
       return;
     }
-    std::string error;
-    Apply(loaded.config, &error);
+    // Apply logs and records why it refused.
+    (void)Apply(loaded.config);
   }
 
-  // POST /config (admin thread): validate the body; apply it or answer the errors.
-  std::pair<int, std::string> ApplyPosted(std::string_view yaml) {
+  // POST /config (admin thread): validate the body and apply it. The diff applied, or the
+  // errors as the JSON document the caller is answered.
+  Outcome<std::string> ApplyPosted(std::string_view yaml) {
     config::LoadResult loaded = config::LoadString(yaml, "POST /config");
     for (const auto& w : loaded.warnings) log::warn("{}", WarningText(w));
     if (!loaded.errors.empty()) {
       log::warn("POST /config rejected: {} error(s)", loaded.errors.size());
-      return {400, ConfigErrorsJson(loaded.errors)};
+      return Failed(ConfigErrorsJson(loaded.errors));
     }
-    std::string error;
-    std::string diff = Apply(loaded.config, &error);
-    if (!error.empty())
-      return {400, ConfigErrorsJson({config::ConfigError{"POST /config", 0, 0, "", error}})};
-    return {200, diff};
+    Outcome<std::string> diff = Apply(loaded.config);
+    if (!diff)
+      return Failed(
+          ConfigErrorsJson({config::ConfigError{"POST /config", 0, 0, "", diff.message()}}));
+    return diff;
   }
 
   // A re-resolved DNS name (monitor thread): the running config with the new addresses.
@@ -295,13 +296,13 @@ class Gateway {
       if (c.name != cluster || c.endpoints.size() != hosts.size()) continue;
       for (size_t i = 0; i < hosts.size(); ++i) c.endpoints[i].host = hosts[i];
     }
-    std::string error;
-    Apply(next, &error);
+    (void)Apply(next);
   }
 
-  // Installs a validated config (any thread; one at a time). Returns the diff as JSON; sets
-  // *error (and changes nothing) when the snapshot cannot be built.
-  std::string Apply(std::shared_ptr<const config::Config> next, std::string* error) {
+  // Installs a validated config (any thread; one at a time). Returns the diff as JSON; fails
+  // (changing nothing, logged and recorded as an event) when a new listener cannot be opened
+  // or the snapshot cannot be built.
+  Outcome<std::string> Apply(std::shared_ptr<const config::Config> next) {
     std::lock_guard apply_lock(apply_mu_);
     auto loaded_config = next;
     auto old = CurrentConfig();
@@ -337,9 +338,9 @@ class Gateway {
             cannot.size());
         telemetry_->RecordEvent({0, 0, "config_reload", "ficus", "",
                                  std::string("rejected: cannot listen: ") + cannot.front()});
-        *error = std::string("cannot listen: ") + cannot.front();
-        for (size_t i = 1; i < cannot.size(); ++i) *error += "; " + cannot[i];
-        return {};
+        std::string message = std::string("cannot listen: ") + cannot.front();
+        for (size_t i = 1; i < cannot.size(); ++i) message += "; " + cannot[i];
+        return Failed(std::move(message));
       }
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
@@ -351,8 +352,7 @@ class Gateway {
       log::error("reload failed: {}; still running the previous config", e.what());
       telemetry_->RecordEvent(
           {0, 0, "config_reload", "ficus", "", std::string("rejected: ") + e.what()});
-      *error = e.what();
-      return {};
+      return Failed(e.what());
     }
     {
       std::lock_guard lock(mu_);
@@ -443,57 +443,6 @@ int Check(const std::string& config_path) {
   }
   std::fputs(config::Describe(*loaded.config).c_str(), stdout);
   std::printf("%s: OK\n", config_path.c_str());
-  return 0;
-}
-
-int Backup(const std::string& data_dir, const std::string& dest) {
-  std::error_code ec;
-  std::filesystem::create_directories(dest, ec);
-  if (ec) {
-    std::fprintf(stderr, "backup: %s: %s\n", dest.c_str(), ec.message().c_str());
-    return 1;
-  }
-  const std::string src = TelemetryDbPath(data_dir);
-  if (!std::filesystem::exists(src)) {
-    std::fprintf(stderr, "backup: %s does not exist (is data_dir right?)\n", src.c_str());
-    return 1;
-  }
-  const std::string to = TelemetryDbPath(dest);
-  try {
-    telemetry::Store::Copy(src, to);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "backup: %s\n", e.what());
-    return 1;
-  }
-  std::printf("backed up %s to %s\n", src.c_str(), to.c_str());
-  std::string queue_error;
-  if (!queue::Backup(data_dir, dest, &queue_error)) {
-    std::fprintf(stderr, "backup: %s\n", queue_error.c_str());
-    return 1;
-  }
-  return 0;
-}
-
-int Restore(const std::string& src, const std::string& data_dir) {
-  const std::string from = std::filesystem::is_directory(src) ? TelemetryDbPath(src) : src;
-  if (!std::filesystem::exists(from)) {
-    std::fprintf(stderr, "restore: %s does not exist\n", from.c_str());
-    return 1;
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "restore: %s: %s\n", data_dir.c_str(), ec.message().c_str());
-    return 1;
-  }
-  const std::string to = TelemetryDbPath(data_dir);
-  try {
-    telemetry::Store::Copy(from, to);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "restore: %s\n", e.what());
-    return 1;
-  }
-  std::printf("restored %s from %s\n", to.c_str(), from.c_str());
   return 0;
 }
 

@@ -16,53 +16,44 @@ using Clock = std::chrono::steady_clock;
 
 // One TLS context per ca_file ("" = the system store), made on first use: loading a trust
 // store costs milliseconds, and a webhook is retried.
-std::shared_ptr<client::TlsContext> TlsFor(const std::string& ca_file, std::string* error) {
+Outcome<std::shared_ptr<client::TlsContext>> TlsFor(const std::string& ca_file) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<client::TlsContext>> contexts;
   std::lock_guard lock(mu);
   auto it = contexts.find(ca_file);
   if (it != contexts.end()) return it->second;
-  auto tls = client::TlsContext::Create({ca_file}, error);
-  if (tls != nullptr) contexts.emplace(ca_file, tls);
+  std::string error;
+  auto tls = client::TlsContext::Create({ca_file}, &error);
+  if (tls == nullptr) return Failed(std::move(error));
+  contexts.emplace(ca_file, tls);
   return tls;
 }
 
 }  // namespace
 
-PostResult HttpPost(const config::Webhook& hook, std::string_view body,
-                    std::chrono::milliseconds timeout, std::string_view extra_headers) {
-  PostResult result;
+Outcome<int> HttpPost(const config::Webhook& hook, std::string_view body,
+                      std::chrono::milliseconds timeout,
+                      const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   client::Url url;
   url.https = hook.https;
   url.host = hook.host;
   url.port = hook.port;
   url.target = hook.target;
   std::shared_ptr<client::TlsContext> tls;
-  if (hook.https && (tls = TlsFor(hook.ca_file, &result.error)) == nullptr) return result;
+  if (hook.https) {
+    Outcome<std::shared_ptr<client::TlsContext>> made = TlsFor(hook.ca_file);
+    if (!made) return Failed(made.message());
+    tls = std::move(*made);
+  }
   client::Request req;
   req.method = "POST";
   req.target = hook.target;
   req.headers = {{"User-Agent", "ficus-slo"}, {"Content-Type", "application/json"}};
-  // "Name: value\r\n" lines.
-  for (std::string_view rest = extra_headers; !rest.empty();) {
-    const size_t eol = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    req.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-  }
+  req.headers.insert(req.headers.end(), extra_headers.begin(), extra_headers.end());
   req.body = std::string(body);
   client::Response r = client::Fetch(url, req, timeout, std::move(tls));
-  result.status = r.status;
-  if (!r.error.empty()) {
-    result.status = 0;
-    result.error = std::move(r.error);
-  }
-  return result;
+  if (!r.error.empty()) return Failed(std::move(r.error));
+  return r.status;
 }
 
 Notifier::Notifier(Options options) : options_(options), thread_([this] { Loop(); }) {}
@@ -126,17 +117,17 @@ void Notifier::Loop() {
     queue_.erase(next);
     ++in_flight_;
     lock.unlock();
-    const PostResult r = HttpPost(d.hook, *d.body, options_.timeout);
+    const Outcome<int> r = HttpPost(d.hook, *d.body, options_.timeout);
     lock.lock();
     --in_flight_;
     ++stats_.attempts;
     ++d.attempts;
-    if (r.status >= 200 && r.status < 300) {
+    if (r && *r >= 200 && *r < 300) {
       ++stats_.delivered;
     } else if (d.attempts >= options_.max_attempts) {
       ++stats_.failed;
       log::warn("slo webhook {} failed after {} attempts: {}", d.hook.url, d.attempts,
-                r.status ? "status " + std::to_string(r.status) : r.error);
+                r ? "status " + std::to_string(*r) : r.message());
     } else {
       d.due = Clock::now() + Backoff(d.attempts);
       queue_.push_back(std::move(d));

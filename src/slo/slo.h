@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/outcome.h"
 #include "config/config.h"
 #include "observe/observe.h"
 
@@ -213,15 +214,13 @@ class Notifier {
   std::thread thread_;
 };
 
-// One blocking HTTP/1.1 POST with a JSON body (Connection: close). Returns the status code, or
-// an error text. Resolves DNS names with getaddrinfo. Off the hot path only. `extra_headers`:
-// more header lines, each ending in CRLF (e.g. an Authorization for the admin API).
-struct PostResult {
-  int status = 0;     // 0 when no response
-  std::string error;  // set when status is 0
-};
-PostResult HttpPost(const config::Webhook& hook, std::string_view body,
-                    std::chrono::milliseconds timeout, std::string_view extra_headers = {});
+// One blocking HTTP/1.1 POST with a JSON body (Connection: close). Returns the status code;
+// fails when no response came (the message says why). Resolves DNS names with getaddrinfo.
+// Off the hot path only. `extra_headers`: more fields, sent in order (e.g. an Authorization for
+// the admin API).
+Outcome<int> HttpPost(const config::Webhook& hook, std::string_view body,
+                      std::chrono::milliseconds timeout,
+                      const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
 
 // Evaluates every objective of a config against a Source, remembers the latest statuses for
 // Status(), and hands each alert state change to the Notifier (when the SLO has webhooks).

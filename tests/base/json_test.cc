@@ -161,4 +161,21 @@ TEST(JsonWriter, WritesNullForNumbersJsonLacks) {
 }
 
 }  // namespace
+
+// The sixteen-byte scan for plain runs finds an odd byte wherever it sits in a long string: in
+// the first block, across a block boundary, in the tail after the last whole block.
+TEST(JsonTest, EscapesAtEveryPositionOfALongString) {
+  const std::pair<std::string, std::string> odd[] = {
+      {"\"", "\\\""},           {"\\", "\\\\"},      {"\x01", "\\u0001"}, {"\x7f", "\\u007f"},
+      {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}, {"\n", "\\n"}};
+  for (const auto& [raw, escaped] : odd) {
+    for (size_t at = 0; at <= 40; ++at) {
+      const std::string in = std::string(at, 'a') + raw + std::string(40 - at, 'b');
+      const std::string want =
+          "\"" + std::string(at, 'a') + escaped + std::string(40 - at, 'b') + "\"";
+      EXPECT_EQ(JsonString(in), want) << "at " << at;
+    }
+  }
+}
+
 }  // namespace ficus

@@ -15,5 +15,11 @@ TEST(HtmlEscape, EscapesMarkupAndDropsControlBytes) {
   EXPECT_EQ(HtmlEscape("caf\xc3\xa9"), "caf\xc3\xa9");
 }
 
+TEST(Format, PrintsWhateverLengthItTakes) {
+  EXPECT_EQ(Format("%d req/s at %.1f ms", 250, 12.34), "250 req/s at 12.3 ms");
+  EXPECT_EQ(Format("%s", ""), "");
+  EXPECT_EQ(Format("%s!", std::string(5000, 'x').c_str()).size(), 5001u);
+}
+
 }  // namespace
 }  // namespace ficus

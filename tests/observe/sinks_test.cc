@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/base.h"
+#include "base/text.h"
 #include "observe/observe.h"
 
 namespace ficus::observe {
@@ -418,9 +419,9 @@ TEST(TracerTest, ExportsOtlpJsonBatches) {
   EXPECT_EQ(tracer->dropped(), 0u);
   const std::string body = collector.body();
   char trace_hex[32], span_hex[16], attempt_hex[16];
-  HexEncode(r.trace.trace_id.data(), 16, trace_hex);
-  HexEncode(r.trace.span_id.data(), 8, span_hex);
-  HexEncode(r.trace.attempt_span_id.data(), 8, attempt_hex);
+  WriteHexLower(r.trace.trace_id.data(), 16, trace_hex);
+  WriteHexLower(r.trace.span_id.data(), 8, span_hex);
+  WriteHexLower(r.trace.attempt_span_id.data(), 8, attempt_hex);
   EXPECT_EQ(body.find("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\""
                       ",\"value\":{\"stringValue\":\"ficus\"}}]}"),
             0u)

@@ -392,9 +392,9 @@ TEST(SloNotifier, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(s.attempts, 3u);
   EXPECT_EQ(s.failed, 1u);
   EXPECT_EQ(s.delivered, 0u);
-  const PostResult r = HttpPost(hook, "{}", std::chrono::milliseconds(500));
-  EXPECT_EQ(r.status, 0);
-  EXPECT_THAT(r.error, HasSubstr("Connection refused"));
+  const Outcome<int> r = HttpPost(hook, "{}", std::chrono::milliseconds(500));
+  EXPECT_FALSE(r);
+  EXPECT_THAT(r.message(), HasSubstr("Connection refused"));
 }
 
 TEST(SloNotifier, DropsWhenTheQueueIsFull) {

@@ -64,6 +64,9 @@ std::optional<Scenario> LoadScenarioString(std::string_view yaml, const std::str
                                            const std::string& base_dir,
                                            std::vector<std::string>* errors);
 
+// An HTTP token (RFC 9110: a method, a field name).
+bool IsToken(std::string_view s);
+
 // Builds requests of one scenario on one thread: picks a request by weight, draws the values
 // of the variables it uses, and renders head and body into `out` (cleared first). Allocation
 // only while `out` and the scratch buffers grow.

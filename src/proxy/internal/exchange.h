@@ -53,9 +53,10 @@ struct ExchangeState {
   bool out_is_request = false;    // the session's out buffer holds the upstream request head
   bool attempt_open = false;      // the balancer's OnStart was called and its OnEnd is owed
   bool affinity_hit = false;      // the client's affinity cookie chose the endpoint
-  bool may_retry_status = false;  // a retryable 5xx may be retried instead of relayed
-  bool retry_requested = false;   // the relay took a retryable 5xx: try again
-  bool retrying = false;          // this request holds the max_retries breaker
+  // The relay may turn a 5xx the retry policy names into a kUpstreamRetryStatus error (a
+  // retry it reserves) instead of relaying it: not on the last try.
+  bool may_retry_status = false;
+  bool retrying = false;  // this request holds the max_retries breaker (released by Forward)
   uint32_t try_number = 1;        // from 1
   size_t attempt_endpoint = 0;
   size_t next_endpoint = 0;                 // the endpoint ReserveRetry chose

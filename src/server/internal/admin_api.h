@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/outcome.h"
 #include "config/config.h"
 #include "observe/observe.h"
 #include "server/internal/admin_server.h"
@@ -26,8 +27,8 @@ struct AdminApiContext {
   // The running snapshot's shared cluster state (GET /health: endpoint health and ejection).
   std::function<std::vector<std::shared_ptr<upstream::ClusterShared>>()> clusters;
   std::function<std::string()> slo_status;  // GET /slo: the latest SLO evaluation (JSON)
-  // POST /config: validate and apply a whole config (YAML); the status and JSON body to send.
-  std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
+  // POST /config: validate and apply a whole config (YAML), as AdminHandlers::apply_config.
+  std::function<Outcome<std::string>(std::string_view yaml)> apply_config;
   // POST /synthetic-key: the running assessment's secret (the workers read it).
   observe::SyntheticKey* synthetic = nullptr;
 };
@@ -49,11 +50,16 @@ struct AdminApiContext {
 // is audited too.
 std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const AdminApiContext& ctx);
 
-// For every state-changing endpoint (POST /events here; POST /config and the like later):
-// true when the request carries the admin token. Otherwise writes the 401 to send into
-// *denied and audits the attempt (who "anonymous", outcome "unauthorized").
-bool RequireToken(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
-                  AdminResponse* denied);
+// The job queue's endpoints (admin_jobs.cc): GET /jobs[?queue=&state=&limit=],
+// GET /jobs/dead[?queue=], GET /jobs/ID; POST /jobs/ID/retry and POST /jobs/purge?state=
+// [&queue=] need the token and are audited.
+AdminResponse HandleJobsApi(const AdminRequest& req, const AdminApiContext& ctx);
+
+// For every state-changing endpoint: ok when the request carries the admin token. Otherwise
+// audits the attempt (who "anonymous", outcome "unauthorized") and fails with the detail of
+// the 401 to answer.
+Outcome<> RequireToken(const AdminRequest& req, const AdminApiContext& ctx,
+                       std::string_view action);
 // Writes one audit entry for an authorized state-changing request (who "token").
 void AuditAuthorized(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
                      std::string_view outcome, std::string detail);

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/outcome.h"
+
 namespace ficus::server {
 
 // A request for the API endpoints beyond the built-in ones (AdminHandlers::api).
@@ -39,10 +41,11 @@ struct AdminHandlers {
   std::function<bool()> ready;               // GET /ready: 200 {"ready":true} / 503 {"ready":false}
   std::function<std::string()> config_yaml;  // GET /config: text/yaml, secrets already redacted
   std::function<std::string()> metrics;      // GET /metrics: Prometheus text format 0.0.4
-  // POST /config (body = a whole config in YAML): validate and apply it. Returns the status
-  // and JSON body ({"errors":[...]} with 400, or the diff applied with 200). Only requests
-  // whose Authorization field `authorized` accepts get here (others: 401); both unset = 405.
-  std::function<std::pair<int, std::string>(std::string_view yaml)> apply_config;
+  // POST /config (body = a whole config in YAML): validate and apply it. Returns the diff
+  // applied (JSON, answered with 200), or fails with the JSON document that says why
+  // ({"applied":false,"errors":[...]}, answered with 400). Only requests whose Authorization
+  // field `authorized` accepts get here (others: 401); both unset = 405.
+  std::function<Outcome<std::string>(std::string_view yaml)> apply_config;
   std::function<bool(std::string_view authorization)> authorized;
   // Every other path: the JSON API (admin_api.h). nullopt = 404. It answers HEAD like GET (the
   // server drops the body) and checks methods and the token itself.

@@ -1,0 +1,75 @@
+// The report's finding rules: each looks at the facts Analyze gathered about one subject (a
+// route, the traffic mix, a client key, an event) and, when its trigger holds, says what was
+// measured and what to do about it. One table, in the order findings are listed before they
+// are ranked by severity.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "advisor/advisor.h"
+
+namespace ficus::advisor::internal {
+
+constexpr double kErrorTrigger = 0.01;       // errors over 1 %
+constexpr double kCapacityTrigger = 0.70;    // peak over 70 % of measured capacity
+constexpr double kGrowthTrigger = 0.50;      // +50 % between the period's halves
+constexpr double kTargetUtilisation = 0.70;  // instances are sized for this
+constexpr uint64_t kMinRequests = 20;        // below this a route's ratios are noise
+constexpr double kSlowMs = 200;              // "slow" for offload candidates
+constexpr double kSmallResponse = 2048;      // bytes: a status, not a document
+constexpr double kNoisyShare = 0.20;         // one key with over 20 % of all requests
+constexpr double kCacheableRepeat = 0.5;     // at least half the sampled responses repeat
+// A cache is worth suggesting only for a route that carries load: a share of the requests or
+// of the time answering them (a health check that repeats its body saves nothing).
+constexpr double kCacheWorthShare = 0.05;
+
+enum class RuleId : uint8_t {
+  kCache,          // repeated GET bodies on a route that carries load
+  kLatency,        // p99 over the route's target, or a slow read
+  kOffload,        // a slow write with a small answer
+  kErrors,         // 5xx over 1 %
+  kRouteCapacity,  // a route's peak near its measured knee
+  kGrowth,         // traffic grew between the period's halves
+  kMixCapacity,    // the mix's peak near the capacity per instance
+  kNoisyClient,    // one key with far more than its share
+  kCorrelation,    // p99 or errors shifted after a deploy or reload
+};
+
+// What a route rule sees besides the route's report.
+struct RouteFacts {
+  const RouteReport& route;
+  int impact = 1;       // 1..3: traffic share and the availability its SLOs ask for
+  std::string cluster;  // the route's cluster, "CLUSTER" when the config is not known
+  double error_ratio = 0;
+  bool cacheable = false;      // a read whose sampled bodies mostly repeat
+  bool worth_caching = false;  // and it carries load
+};
+
+enum class Subject : uint8_t { kRoute, kMix, kClient, kEvent };
+
+// The facts one rule is evaluated on: the report so far and the subject of its kind.
+struct Facts {
+  const Report& report;
+  bool mix_bounded = false;  // some capacity of the mix is only a lower bound
+  const RouteFacts* route = nullptr;
+  const NoisyClient* client = nullptr;
+  const Correlation* event = nullptr;
+};
+
+struct FindingRule {
+  RuleId id;
+  Subject subject;
+  bool (*applies)(const Facts&);   // the trigger
+  Finding (*build)(const Facts&);  // REQUIRES: applies(facts). Summary, remedy, snippet, rank
+};
+
+// Every rule, in listing order (a subject's rules run in this order).
+std::span<const FindingRule> FindingRules();
+
+// The findings of every rule whose trigger holds on `facts` (of its subject), in table order.
+void ApplyRules(Subject subject, const Facts& facts, std::vector<Finding>& out);
+
+}  // namespace ficus::advisor::internal

@@ -1,0 +1,237 @@
+// The finding rules: a trigger and a builder each, over the facts Analyze gathered.
+#include "advisor/internal/rules.h"
+
+#include <algorithm>
+
+#include "base/text.h"
+
+namespace ficus::advisor::internal {
+namespace {
+
+std::string RouteSnippetHeader(const std::string& route) {
+  return std::string("routes:\n  - name: ") + route + "\n    # ... match and cluster as now\n";
+}
+
+std::string OffloadSnippet(const std::string& route) {
+  return RouteSnippetHeader(route) +
+         Format("    offload: { queue: %s, max_attempts: 5 }\n", route.c_str());
+}
+
+Finding On(const RouteFacts& f, const char* kind) {
+  Finding out;
+  out.kind = kind;
+  out.route = f.route.name;
+  out.impact = f.impact;
+  return out;
+}
+
+// ---- route rules
+
+bool Cache(const Facts& f) { return f.route->cacheable && f.route->worth_caching; }
+Finding CacheFinding(const Facts& facts) {
+  const RouteReport& rr = facts.route->route;
+  // A TTL long enough that most repeats are served from cache, short enough that a change
+  // shows within it: 30 s when nothing changed in the samples, 5 s otherwise.
+  const double hit = *rr.repeat_ratio;
+  const int ttl = hit >= 0.95 ? 30 : 5;
+  Finding f = On(*facts.route, "cache");
+  f.summary = Format(
+      "%.0f%% of sampled GET responses repeat the previous body for the same URL (%llu "
+      "samples); peak %.1f req/s",
+      hit * 100, static_cast<unsigned long long>(rr.repeat_samples), rr.peak_rps);
+  f.remedy = Format(
+      "cache it for %ds: estimated hit rate %.0f%%, saving the origin about %.1f req/s at peak "
+      "and %.0f%% of this route's load",
+      ttl, hit * 100, hit * rr.peak_rps, hit * 100);
+  f.snippet = RouteSnippetHeader(rr.name) +
+              Format("    cache: { ttl: %ds, stale_while_revalidate: %ds }\n", ttl, ttl * 2);
+  f.likelihood = rr.share > 0.2 ? 3 : 2;
+  return f;
+}
+
+// Over its latency target, or a read slow enough to dominate where the time goes.
+bool Latency(const Facts& f) {
+  const RouteReport& rr = f.route->route;
+  return rr.p99_ms > rr.threshold_ms || (rr.reads && rr.p90_ms >= kSlowMs);
+}
+Finding LatencyFinding(const Facts& facts) {
+  const RouteReport& rr = facts.route->route;
+  const bool over = rr.p99_ms > rr.threshold_ms;
+  Finding f = On(*facts.route, over ? "trigger.p99" : "slow");
+  f.summary = over ? Format("p99 %.0f ms over its %.0f ms target (p50 %.0f ms)", rr.p99_ms,
+                            rr.threshold_ms, rr.p50_ms)
+                   : Format(
+                         "slow read: p50 %.0f ms, p90 %.0f ms; %.0f%% of all time spent "
+                         "answering for %.1f%% of the requests",
+                         rr.p50_ms, rr.p90_ms, rr.time_share * 100, rr.share * 100);
+  if (rr.reads && facts.route->cacheable) {
+    f.remedy =
+        "serve repeats from the cache (see the cache finding); the origin answers only misses";
+  } else if (rr.reads) {
+    f.remedy =
+        "the work is redone on every request: precompute or cache the result with a short TTL "
+        "(a report may lag by seconds), or offload it as a job the client polls";
+    f.snippet =
+        RouteSnippetHeader(rr.name) + "    cache: { ttl: 10s, stale_while_revalidate: 60s }\n";
+  } else {
+    f.remedy = "answer 202 and do the slow part in a background job (async offload)";
+    f.snippet = OffloadSnippet(rr.name);
+  }
+  f.likelihood = over ? 3 : 2;
+  return f;
+}
+
+bool Offload(const Facts& f) {
+  const RouteReport& rr = f.route->route;
+  return !rr.reads && rr.p90_ms >= kSlowMs && rr.mean_bytes_out <= kSmallResponse;
+}
+Finding OffloadFinding(const Facts& facts) {
+  const RouteReport& rr = facts.route->route;
+  Finding f = On(*facts.route, "offload");
+  f.summary = Format("slow write: p50 %.0f ms, p90 %.0f ms, for a %.0f-byte answer", rr.p50_ms,
+                     rr.p90_ms, rr.mean_bytes_out);
+  f.remedy =
+      "the client only needs an acknowledgement: queue the work (e.g. the email) and answer 202 "
+      "Accepted at once";
+  f.snippet = OffloadSnippet(rr.name);
+  f.likelihood = 2;
+  return f;
+}
+
+bool Errors(const Facts& f) { return f.route->error_ratio > kErrorTrigger; }
+Finding ErrorsFinding(const Facts& facts) {
+  const RouteReport& rr = facts.route->route;
+  Finding f = On(*facts.route, "trigger.errors");
+  f.summary = Format("%.1f%% of requests failed with 5xx (%llu of %llu)",
+                     facts.route->error_ratio * 100, static_cast<unsigned long long>(rr.errors),
+                     static_cast<unsigned long long>(rr.requests));
+  f.remedy =
+      "errors grow with concurrency (the upstream runs out of a pool): cap requests in flight so "
+      "excess waits or fails fast, retry 503 within a budget, and add capacity";
+  f.snippet = Format(
+      "clusters:\n  - name: %s\n    circuit_breakers: { max_requests: 4 }   # set to what the "
+      "upstream sustains\n    retry: { on: [connect_failure, \"503\"], max_tries: 2, budget: { "
+      "ratio: 0.2 } }\n",
+      facts.route->cluster.c_str());
+  f.in_ficus = true;
+  f.likelihood = 3;
+  return f;
+}
+
+bool RouteCapacity(const Facts& f) {
+  const RouteReport& rr = f.route->route;
+  return rr.capacity_rps && *rr.capacity_rps > 0 &&
+         rr.peak_rps > kCapacityTrigger * *rr.capacity_rps;
+}
+Finding RouteCapacityFinding(const Facts& facts) {
+  const RouteReport& rr = facts.route->route;
+  Finding f = On(*facts.route, "trigger.capacity");
+  f.summary = Format("peak %.1f req/s is %.0f%% of the measured capacity %.1f req/s", rr.peak_rps,
+                     100 * rr.peak_rps / *rr.capacity_rps, *rr.capacity_rps);
+  f.remedy =
+      "add endpoints (instances) before the next peak, or take load off with the cache/offload "
+      "findings";
+  f.snippet = Format(
+      "clusters:\n  - name: %s\n    endpoints: [EXISTING, NEW:PORT]\n    load_balancer: "
+      "p2c_ewma\n",
+      facts.route->cluster.c_str());
+  f.in_ficus = true;
+  f.likelihood = 3;
+  return f;
+}
+
+bool Growth(const Facts& f) {
+  const RouteReport& rr = f.route->route;
+  return rr.growth > kGrowthTrigger && rr.requests >= 4 * kMinRequests;
+}
+Finding GrowthFinding(const Facts& facts) {
+  Finding f = On(*facts.route, "trigger.growth");
+  f.summary = Format("traffic grew %.0f%% from the first to the second half of the period",
+                     facts.route->route.growth * 100);
+  f.remedy = "re-run `ficus assess` and check the capacity table below against the trend";
+  f.likelihood = 2;
+  return f;
+}
+
+// ---- the mix, clients, events
+
+bool MixCapacity(const Facts& f) {
+  const Report& r = f.report;
+  return r.capacity_rps && !f.mix_bounded && r.peak_rps > kCapacityTrigger * *r.capacity_rps;
+}
+Finding MixCapacityFinding(const Facts& facts) {
+  const Report& r = facts.report;
+  Finding f;
+  f.kind = "trigger.capacity";
+  f.route = "*";
+  f.summary = Format("peak %.1f req/s is %.0f%% of the measured capacity %.1f req/s per instance",
+                     r.peak_rps, 100 * r.peak_rps / *r.capacity_rps, *r.capacity_rps);
+  f.remedy = "add an instance (see capacity and growth)";
+  f.impact = 3;
+  f.likelihood = 3;
+  return f;
+}
+
+// Analyze lists only the keys over their fair share.
+bool Noisy(const Facts&) { return true; }
+Finding NoisyFinding(const Facts& facts) {
+  const NoisyClient& n = *facts.client;
+  Finding f;
+  f.kind = "noisy_client";
+  f.route = "*";
+  f.summary = Format("%s sent %.0f%% of all requests (%.1f req/s on average)", n.key.c_str(),
+                     n.share * 100, n.rps);
+  const char* key_kind = n.key.rfind("key:", 0) == 0    ? "header: X-Api-Key"
+                         : n.key.rfind("user:", 0) == 0 ? "header: X-User"
+                                                        : "client_ip";
+  f.remedy = Format(
+      "rate-limit per client key at %.0f req/s (burst %.0f): the others keep their latency, the "
+      "heavy client gets 429 with Retry-After",
+      n.suggested_rate, n.suggested_rate * 2);
+  f.snippet = Format(
+      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: { %s }, rate: "
+      "%.0f/s, burst: %.0f }\n",
+      key_kind, n.suggested_rate, n.suggested_rate * 2);
+  f.impact = 2;
+  f.likelihood = n.share > 0.4 ? 3 : 2;
+  return f;
+}
+
+bool Shifted(const Facts& f) { return f.event->shifted; }
+Finding ShiftedFinding(const Facts& facts) {
+  const Correlation& c = *facts.event;
+  Finding f;
+  f.kind = "correlation";
+  f.route = "*";
+  f.summary = Format("after %s %s %s: p99 %.0f -> %.0f ms, errors %.2f%% -> %.2f%%",
+                     c.event.kind.c_str(), c.event.service.c_str(), c.event.version.c_str(),
+                     c.p99_before_ms, c.p99_after_ms, c.errors_before * 100, c.errors_after * 100);
+  f.remedy = "compare the change with the previous version; roll back if it is the cause";
+  f.impact = 2;
+  f.likelihood = 3;
+  return f;
+}
+
+constexpr FindingRule kRules[] = {
+    {RuleId::kCache, Subject::kRoute, Cache, CacheFinding},
+    {RuleId::kLatency, Subject::kRoute, Latency, LatencyFinding},
+    {RuleId::kOffload, Subject::kRoute, Offload, OffloadFinding},
+    {RuleId::kErrors, Subject::kRoute, Errors, ErrorsFinding},
+    {RuleId::kRouteCapacity, Subject::kRoute, RouteCapacity, RouteCapacityFinding},
+    {RuleId::kGrowth, Subject::kRoute, Growth, GrowthFinding},
+    {RuleId::kMixCapacity, Subject::kMix, MixCapacity, MixCapacityFinding},
+    {RuleId::kNoisyClient, Subject::kClient, Noisy, NoisyFinding},
+    {RuleId::kCorrelation, Subject::kEvent, Shifted, ShiftedFinding},
+};
+
+}  // namespace
+
+std::span<const FindingRule> FindingRules() { return kRules; }
+
+void ApplyRules(Subject subject, const Facts& facts, std::vector<Finding>& out) {
+  for (const FindingRule& rule : kRules) {
+    if (rule.subject == subject && rule.applies(facts)) out.push_back(rule.build(facts));
+  }
+}
+
+}  // namespace ficus::advisor::internal

@@ -1,0 +1,171 @@
+// Each finding rule alone, on facts written by hand: its trigger, and what it says.
+#include "advisor/internal/rules.h"
+
+#include <gtest/gtest.h>
+
+namespace ficus::advisor::internal {
+namespace {
+
+// The findings the route rules give for `rr`.
+std::vector<Finding> OnRoute(const RouteReport& rr, bool cacheable = false,
+                             bool worth_caching = false) {
+  Report report;
+  const RouteFacts route{
+      .route = rr,
+      .impact = 2,
+      .cluster = "shop",
+      .error_ratio =
+          rr.requests ? static_cast<double>(rr.errors) / static_cast<double>(rr.requests) : 0,
+      .cacheable = cacheable,
+      .worth_caching = worth_caching};
+  std::vector<Finding> out;
+  ApplyRules(Subject::kRoute, Facts{.report = report, .route = &route}, out);
+  return out;
+}
+
+RouteReport Healthy() {
+  RouteReport rr;
+  rr.name = "catalog";
+  rr.requests = 1000;
+  rr.p50_ms = 5;
+  rr.p90_ms = 10;
+  rr.p99_ms = 20;
+  rr.threshold_ms = 250;
+  rr.share = 0.5;
+  return rr;
+}
+
+TEST(FindingRulesTest, TheTableHasEveryRuleOnceInListingOrder) {
+  std::span<const FindingRule> rules = FindingRules();
+  ASSERT_EQ(rules.size(), 9u);
+  for (size_t i = 0; i < rules.size(); ++i) EXPECT_EQ(static_cast<size_t>(rules[i].id), i);
+}
+
+TEST(FindingRulesTest, AHealthyRouteRaisesNothing) { EXPECT_TRUE(OnRoute(Healthy()).empty()); }
+
+TEST(FindingRulesTest, CacheOnlyWhenRepeatsAndLoad) {
+  RouteReport rr = Healthy();
+  rr.repeat_ratio = 0.97;
+  rr.repeat_samples = 40;
+  rr.peak_rps = 10;
+  EXPECT_TRUE(OnRoute(rr, /*cacheable=*/true, /*worth_caching=*/false).empty());
+  std::vector<Finding> f = OnRoute(rr, true, true);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].kind, "cache");
+  EXPECT_NE(f[0].remedy.find("cache it for 30s"), std::string::npos) << f[0].remedy;
+  EXPECT_NE(f[0].snippet.find("ttl: 30s, stale_while_revalidate: 60s"), std::string::npos);
+  EXPECT_EQ(f[0].likelihood, 3);  // over 20 % of the requests
+}
+
+TEST(FindingRulesTest, LatencyOverTargetOrASlowRead) {
+  RouteReport over = Healthy();
+  over.p99_ms = 400;
+  std::vector<Finding> f = OnRoute(over);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].kind, "trigger.p99");
+  EXPECT_EQ(f[0].summary, "p99 400 ms over its 250 ms target (p50 5 ms)");
+  EXPECT_EQ(f[0].likelihood, 3);
+
+  RouteReport slow = Healthy();
+  slow.p90_ms = kSlowMs;
+  slow.p99_ms = 240;
+  f = OnRoute(slow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].kind, "slow");
+  EXPECT_NE(f[0].snippet.find("cache: { ttl: 10s"), std::string::npos);
+}
+
+TEST(FindingRulesTest, ASlowWriteWithASmallAnswerIsOffloaded) {
+  RouteReport rr = Healthy();
+  rr.name = "signup";
+  rr.reads = false;
+  rr.p90_ms = 300;
+  rr.p99_ms = 240;
+  rr.mean_bytes_out = 100;
+  std::vector<Finding> f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);  // a slow write under its target: no latency finding
+  EXPECT_EQ(f[0].kind, "offload");
+  rr.p99_ms = 400;
+  f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].kind, "trigger.p99");
+  EXPECT_NE(f[0].snippet.find("offload: { queue: signup"), std::string::npos);
+  EXPECT_EQ(f[1].kind, "offload");
+  rr.mean_bytes_out = 100'000;  // a document, not an acknowledgement
+  EXPECT_EQ(OnRoute(rr).size(), 1u);
+}
+
+TEST(FindingRulesTest, ErrorsOverOnePercentNameTheCluster) {
+  RouteReport rr = Healthy();
+  rr.errors = 10;  // exactly 1 %: not over
+  EXPECT_TRUE(OnRoute(rr).empty());
+  rr.errors = 50;
+  std::vector<Finding> f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].kind, "trigger.errors");
+  EXPECT_EQ(f[0].summary, "5.0% of requests failed with 5xx (50 of 1000)");
+  EXPECT_NE(f[0].snippet.find("name: shop"), std::string::npos);
+  EXPECT_TRUE(f[0].in_ficus);
+}
+
+TEST(FindingRulesTest, CapacityAndGrowth) {
+  RouteReport rr = Healthy();
+  rr.capacity_rps = 100;
+  rr.peak_rps = 70;  // exactly 70 %: not over
+  EXPECT_TRUE(OnRoute(rr).empty());
+  rr.peak_rps = 80;
+  rr.growth = 0.6;
+  std::vector<Finding> f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].kind, "trigger.capacity");
+  EXPECT_EQ(f[0].summary, "peak 80.0 req/s is 80% of the measured capacity 100.0 req/s");
+  EXPECT_EQ(f[1].kind, "trigger.growth");
+  rr.requests = 4 * kMinRequests - 1;  // too few to call it growth
+  EXPECT_EQ(OnRoute(rr).size(), 1u);
+}
+
+TEST(FindingRulesTest, MixCapacityNotFromALowerBound) {
+  Report report;
+  report.peak_rps = 90;
+  report.capacity_rps = 100;
+  std::vector<Finding> out;
+  ApplyRules(Subject::kMix, Facts{.report = report, .mix_bounded = true}, out);
+  EXPECT_TRUE(out.empty());
+  ApplyRules(Subject::kMix, Facts{.report = report}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].route, "*");
+  EXPECT_EQ(out[0].impact * out[0].likelihood, 9);
+}
+
+TEST(FindingRulesTest, NoisyClientGetsARateLimitOnItsKey) {
+  Report report;
+  NoisyClient n{"key:scraper", 5000, 0.5, 40, 10};
+  std::vector<Finding> out;
+  ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, "noisy_client");
+  EXPECT_NE(out[0].snippet.find("key: { header: X-Api-Key }, rate: 10/s, burst: 20"),
+            std::string::npos)
+      << out[0].snippet;
+  EXPECT_EQ(out[0].likelihood, 3);
+}
+
+TEST(FindingRulesTest, OnlyAShiftedEventIsAFinding) {
+  Report report;
+  Correlation c;
+  c.event.kind = "deploy";
+  c.event.service = "shop";
+  c.event.version = "v2";
+  c.p99_before_ms = 10;
+  c.p99_after_ms = 80;
+  std::vector<Finding> out;
+  ApplyRules(Subject::kEvent, Facts{.report = report, .event = &c}, out);
+  EXPECT_TRUE(out.empty());
+  c.shifted = true;
+  ApplyRules(Subject::kEvent, Facts{.report = report, .event = &c}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].summary, "after deploy shop v2: p99 10 -> 80 ms, errors 0.00% -> 0.00%");
+}
+
+}  // namespace
+}  // namespace ficus::advisor::internal
