@@ -140,6 +140,17 @@ int main(int argc, char** argv) {
   report->add_option("--active-users", rpo.active_users,
                      "Active users for cost per user (default: distinct clients seen)");
 
+  std::string jobs_action, jobs_arg, jobs_queue;
+  int jobs_limit = 0;
+  auto* jobs = app.add_subcommand(
+      "jobs", "The job queue of a running gateway (async offload) through its admin API");
+  jobs->add_option("action", jobs_action, "list [STATE], show ID, retry ID, purge STATE, dead")
+      ->required();
+  jobs->add_option("arg", jobs_arg, "The job id, or the state (queued, running, succeeded, ...)");
+  jobs->add_option("-c,--config", config_path, "Config file (admin address and token)")->required();
+  jobs->add_option("--queue", jobs_queue, "Only this queue");
+  jobs->add_option("--limit", jobs_limit, "At most this many jobs (list, dead; default 100)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -173,5 +184,7 @@ int main(int argc, char** argv) {
   if (replay->parsed()) return ficus::load::Run(ro);
   if (assess->parsed()) return ficus::advisor::AssessCommand(ao);
   if (report->parsed()) return ficus::advisor::ReportCommand(rpo);
+  if (jobs->parsed())
+    return ficus::server::JobsCommand(config_path, jobs_action, jobs_arg, jobs_queue, jobs_limit);
   return 2;
 }

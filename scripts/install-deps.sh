@@ -19,6 +19,8 @@ packages=(
   ca-certificates openssl systemd
   # peers the benchmarks and tests measure against
   nginx-light haproxy wrk
+  # Redis: the job queue's side-by-side anchor (bench/offload: XADD with appendfsync always)
+  redis-server
   # promtool (exposition and `ficus slo rules` checks) and a real Prometheus scraping ficus
   prometheus
   # the HTML report's browser test: Debian's chromium driven by playwright-core (npm)

@@ -233,6 +233,18 @@ struct Cache {
   std::vector<std::string> query_ignore;  // query parameters left out of the key
   bool force_ttl = false;  // ttl wins over no-store, private and the upstream's own freshness
   bool operator==(const Cache&) const = default;
+// `offload:` on a route: the request becomes a durable job of `queue` answered 202 Accepted
+// (the queue module; docs/config.md `queues[]`).
+struct Offload {
+  std::string queue;
+  uint32_t max_attempts = 5;  // deliveries tried before the job is dead-lettered, 1..100
+  bool operator==(const Offload&) const = default;
+};
+
+// `jobs:` on a route: GET <the queue's jobs_path>/<id> answers the job's state and result.
+struct JobsApi {
+  std::string queue;
+  bool operator==(const JobsApi&) const = default;
 };
 
 struct Route {
@@ -247,6 +259,8 @@ struct Route {
   std::optional<ConcurrencyLimit> concurrency;
   std::optional<Auth> auth;
   std::optional<Cache> cache;                // unset = not cached
+  std::optional<Offload> offload;            // unset = forwarded as usual
+  std::optional<JobsApi> jobs;               // unset = no job URL served here
   int line = 0;
   bool operator==(const Route&) const = default;
 };
@@ -370,6 +384,25 @@ struct Overload {
   uint32_t max_open_files_percent = 0;  // of RLIMIT_NOFILE (when max_open_files is 0)
   bool any() const { return max_memory || max_open_files || max_open_files_percent; }
   bool operator==(const Overload&) const = default;
+// `queues[]`: a durable job queue in data_dir that offloaded requests wait in until a deliverer
+// sends them to the route's cluster (the queue module; docs/config.md `queues[]`).
+struct Queue {
+  std::string name;
+  uint64_t max_jobs = 100'000;       // unfinished jobs; a full queue answers 503
+  uint64_t max_bytes = 256ull << 20;  // request bodies of unfinished jobs; over: 503
+  uint64_t max_body = 1ull << 20;     // one request's body; larger: 413
+  uint32_t concurrency = 4;           // deliveries in flight, 1..1024
+  uint32_t rate = 0;                  // delivery attempts started per second; 0 = no limit
+  Duration attempt_timeout{30'000};   // one delivery, connect to the whole response
+  Duration backoff{500};              // the first retry's delay; doubles, with jitter
+  Duration max_backoff{60'000};
+  std::vector<uint16_t> retry_on = {429, 502, 503, 504};  // besides connect failures, timeouts
+  Duration retention{std::chrono::hours(24)};  // finished jobs (and idempotency keys) kept
+  std::string jobs_path;               // the job URL prefix; default "/jobs/<name>"
+  Duration retry_after{1000};          // Retry-After of the 202 and of a full queue's 503
+  uint64_t result_body = 64 * 1024;    // the application's answer body kept per job
+  int line = 0;
+  bool operator==(const Queue&) const = default;
 };
 
 struct Config {
@@ -385,6 +418,7 @@ struct Config {
   Limits limits;
   Telemetry telemetry;
   std::vector<Slo> slos;  // in config order; names unique
+  std::vector<Queue> queues;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;
   Overload overload;

@@ -115,6 +115,35 @@ void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
     out << YAML::Key << "dns_refresh" << YAML::Value << FormatDuration(cl.dns_refresh);
   }
 }
+
+// queues[]: every key, so that the YAML loads back to the same queues.
+void EmitQueues(YAML::Emitter& out, const std::vector<Queue>& queues) {
+  if (queues.empty()) return;
+  out << YAML::Key << "queues" << YAML::Value << YAML::BeginSeq;
+  for (const Queue& q : queues) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value;
+    Str(out, q.name);
+    out << YAML::Key << "max_jobs" << YAML::Value << q.max_jobs;
+    out << YAML::Key << "max_bytes" << YAML::Value << FormatSize(q.max_bytes);
+    out << YAML::Key << "max_body" << YAML::Value << FormatSize(q.max_body);
+    out << YAML::Key << "concurrency" << YAML::Value << q.concurrency;
+    out << YAML::Key << "rate" << YAML::Value << std::to_string(q.rate) + "/s";
+    out << YAML::Key << "attempt_timeout" << YAML::Value << FormatDuration(q.attempt_timeout);
+    out << YAML::Key << "backoff" << YAML::Value << FormatDuration(q.backoff);
+    out << YAML::Key << "max_backoff" << YAML::Value << FormatDuration(q.max_backoff);
+    out << YAML::Key << "retry_on" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (uint16_t s : q.retry_on) out << s;
+    out << YAML::EndSeq;
+    out << YAML::Key << "retention" << YAML::Value << FormatDuration(q.retention);
+    out << YAML::Key << "jobs_path" << YAML::Value;
+    Str(out, q.jobs_path);
+    out << YAML::Key << "retry_after" << YAML::Value << FormatDuration(q.retry_after);
+    out << YAML::Key << "result_body" << YAML::Value << FormatSize(q.result_body);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
 }  // namespace
 
 std::string ToRedactedYaml(const Config& c) {
@@ -244,9 +273,23 @@ std::string ToRedactedYaml(const Config& c) {
       out << YAML::Key << "force_ttl" << YAML::Value << k.force_ttl;
       out << YAML::EndMap;
     }
+    if (r.offload) {
+      out << YAML::Key << "offload" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "queue" << YAML::Value;
+      Str(out, r.offload->queue);
+      out << YAML::Key << "max_attempts" << YAML::Value << r.offload->max_attempts;
+      out << YAML::EndMap;
+    }
+    if (r.jobs) {
+      out << YAML::Key << "jobs" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "queue" << YAML::Value;
+      Str(out, r.jobs->queue);
+      out << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  EmitQueues(out, c.queues);
 
   const Timeouts& t = c.timeouts;
   out << YAML::Key << "timeouts" << YAML::Value << YAML::BeginMap;

@@ -6,6 +6,7 @@
 
 #include "cache/cache.h"
 #include "policy/protect.h"
+#include "queue/queue.h"
 
 namespace ficus::proxy {
 
@@ -15,6 +16,7 @@ policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
   policy::Chain chain;
   policy::BuildProtectPolicies(ctx, chain);
   cache::BuildPolicies(ctx, chain);
+  queue::BuildPolicies(ctx, chain);
   std::stable_sort(chain.begin(), chain.end(),
                    [](const auto& a, const auto& b) { return a->order() < b->order(); });
   FICUS_CHECK(chain.size() <= policy::Context::kMaxPolicies);

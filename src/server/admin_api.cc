@@ -458,6 +458,7 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetErrorSamples(req, ctx);
   }
+  if (p == "/jobs" || p.rfind("/jobs/", 0) == 0) return HandleJobsApi(req, ctx);
   if (p == "/audit") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetAudit(req, ctx);

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "queue/queue.h"
 #include "server/internal/telemetry_source.h"
 #include "server/server.h"
 #include "telemetry/telemetry.h"
@@ -28,6 +29,11 @@ int Backup(const std::string& data_dir, const std::string& dest) {
     return 1;
   }
   std::printf("backed up %s to %s\n", src.c_str(), to.c_str());
+  std::string queue_error;
+  if (!queue::Backup(data_dir, dest, &queue_error)) {
+    std::fprintf(stderr, "backup: %s\n", queue_error.c_str());
+    return 1;
+  }
   return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "policy/protect.h"
 #include "proxy/proxy.h"
+#include "queue/queue.h"
 #include "record/record.h"
 #include "server/internal/admin_api.h"
 #include "server/internal/admin_server.h"
@@ -116,6 +117,8 @@ class Gateway {
     asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
     signals.add(SIGUSR1);
     StartSinks();  // access log and tracer: before the workers that feed them
+    // The job queues before the snapshot: its offload policies use them.
+    queue::Start(*config_);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
     monitor_ = std::make_unique<upstream::Monitor>(
@@ -129,6 +132,9 @@ class Gateway {
     monitor_->SetClusters(snapshot->cluster_shared);
     telemetry_ = OpenTelemetry(*config_, registry_);
     telemetry_->Start();
+    queue::SetEventSink([this](std::string_view kind, const std::string& queue, std::string note) {
+      telemetry_->RecordEvent({0, 0, std::string(kind), queue, "", std::move(note)});
+    });
     slo_ = std::make_unique<SloRunner>(*telemetry_, config_);
     telemetry_->RecordEvent(
         {0, 0, "startup", "ficus", FICUS_VERSION,
@@ -151,6 +157,7 @@ class Gateway {
       upstream::RenderResilienceMetrics(snapshot->cluster_shared, text);
       policy::RenderProtectMetrics(*snapshot->config, snapshot->route_policies, text);
       cache::RenderMetrics(snapshot->route_policies, text);
+      queue::RenderMetrics(text);
       return text;
     };
     handlers.authorized = [this](std::string_view authorization) {
@@ -345,6 +352,7 @@ class Gateway {
       }
       log::info("reload: listeners change; workers open the new ones and close removed ones");
     }
+    queue::Reconfigure(*loaded_config);  // queues first: the new snapshot's policies use them
     std::shared_ptr<const proxy::Snapshot> snap;
     try {
       snap = proxy::BuildSnapshot(loaded_config, registry_, ++generation_, CurrentSnapshot().get());
@@ -396,6 +404,8 @@ class Gateway {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // accept loops unwind
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
+    queue::Stop();  // no worker waits on a commit any more; what the writer holds is written
+    queue::SetEventSink(nullptr);
     for (auto& t : workers_) t->worker.reset();
     record::FlushAll();   // captured requests still queued for the writer threads
     admin_->Stop();       // before the sinks: a scrape reads their counters

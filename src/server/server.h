@@ -17,7 +17,8 @@ int Run(const std::string& config_path);
 int Check(const std::string& config_path);
 
 // `ficus backup DEST`: a consistent online copy of the data directory's database into the
-// directory DEST (created if needed) as DEST/ficus.db, while ficus may be running. Returns 0,
+// directory DEST (created if needed) as DEST/ficus.db, and the job store as DEST/queue.db when
+// there is one, while ficus may be running. Returns 0,
 // or 1 with the reason on stderr.
 int Backup(const std::string& data_dir, const std::string& dest);
 
@@ -25,6 +26,12 @@ int Backup(const std::string& data_dir, const std::string& dest);
 // directory's database. Safe while ficus runs (it sees the restored contents from its next
 // write on); refuses a file that is not a ficus telemetry database.
 int Restore(const std::string& src, const std::string& data_dir);
+
+// `ficus jobs list|show|retry|purge|dead`: the running gateway's job queue through its admin
+// API (address and token from the config). `arg`: the job id (show, retry) or the state
+// (purge; list: an optional filter). Prints the JSON answer; 0 on a 2xx, else 1.
+int JobsCommand(const std::string& config_path, const std::string& action, const std::string& arg,
+                const std::string& queue, int limit);
 
 // The data directory a config names (for backup/restore with -c); prints errors, nullopt on
 // an invalid config.

@@ -537,7 +537,7 @@ routes: [{ cluster: app }]
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
                 "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, "
-                "telemetry, got a list"});
+                "telemetry, queues, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {

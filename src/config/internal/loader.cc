@@ -224,7 +224,8 @@ LoadResult Loader::Run(std::string_view yaml) {
   Fields f;
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
-                "timeouts", "limits", "access_log", "tracing", "slos", "telemetry", "overload"},
+                "timeouts", "limits", "access_log", "tracing", "slos", "telemetry", "overload",
+                "queues"},
                &f)) {
     result.errors = std::move(errors_);
     return result;
@@ -287,6 +288,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   if (const Value* v = f.Get("clusters")) ReadClusters(*v);
   if (const Value* v = f.Get("routes")) ReadRoutes(*v);
   if (const Value* v = f.Get("slos")) ReadSlos(*v);
+  if (const Value* v = f.Get("queues")) ReadQueues(*v);
 
   if (!IsLoopbackIp(config_.admin.address) && config_.admin.token.empty()) {
     const Value* admin = f.Get("admin");
@@ -303,6 +305,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   }
   CheckBindings();
   CheckRoutes();
+  CheckQueues();
 
   std::stable_sort(errors_.begin(), errors_.end(), ByPosition);
   std::stable_sort(warnings_.begin(), warnings_.end(), ByPosition);

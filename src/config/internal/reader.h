@@ -155,6 +155,11 @@ class Loader {
   void ReadOverload(const Value& v, Overload* o);
   void CheckProtection(const Route& r, const Value& route);  // keys that need auth
   void ReadCache(const Value& v, std::optional<Cache>* out);  // cache_config.cc
+  // Job queues and the route keys that use them (queues.cc).
+  void ReadQueues(const Value& v);
+  void ReadOffload(const Value& v, std::optional<Offload>* out);
+  void ReadJobsApi(const Value& v, std::optional<JobsApi>* out);
+  void CheckQueues();
 
   // --- cross-field checks ---
   void CheckBindings();
@@ -176,6 +181,14 @@ class Loader {
   std::vector<std::string> route_cluster_paths_;
   std::vector<bool> route_cluster_ok_;
   std::map<std::string, std::pair<std::optional<std::string>, std::string>> resolved_;
+  // Where each route's offload/jobs queue name was written, for CheckQueues.
+  struct QueueRef {
+    size_t route;
+    std::string queue;
+    Loc loc;
+    std::string path;
+  };
+  std::vector<QueueRef> queue_refs_;
 };
 
 }  // namespace ficus::config::internal

@@ -259,7 +259,7 @@ void Loader::ReadRoutes(const Value& v) {
     Fields f;
     if (!ReadMap(item,
                  {"name", "match", "cluster", "timeout", "upstream_timeout", "record", "rate_limit",
-                  "concurrency", "auth", "cache"},
+                  "concurrency", "auth", "cache", "offload", "jobs"},
                  &f))
       continue;
     Route r;
@@ -303,6 +303,8 @@ void Loader::ReadRoutes(const Value& v) {
     if (const Value* p = f.Get("auth")) ReadAuth(*p, &r.auth);
     CheckProtection(r, item);
     if (const Value* c = f.Get("cache")) ReadCache(*c, &r.cache);
+    if (const Value* o = f.Get("offload")) ReadOffload(*o, &r.offload);
+    if (const Value* j = f.Get("jobs")) ReadJobsApi(*j, &r.jobs);
     config_.routes.push_back(std::move(r));
   }
 }

@@ -55,6 +55,11 @@ struct AdminApiContext {
 // is audited too.
 std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const AdminApiContext& ctx);
 
+// The job queue's endpoints (admin_jobs.cc): GET /jobs[?queue=&state=&limit=],
+// GET /jobs/dead[?queue=], GET /jobs/ID; POST /jobs/ID/retry and POST /jobs/purge?state=
+// [&queue=] need the token and are audited.
+AdminResponse HandleJobsApi(const AdminRequest& req, const AdminApiContext& ctx);
+
 // For every state-changing endpoint: ok when the request carries the admin token. Otherwise
 // audits the attempt (who "anonymous", outcome "unauthorized") and fails with the detail of
 // the 401 to answer.
