@@ -12,9 +12,18 @@ std::string RouteSnippetHeader(const std::string& route) {
   return std::string("routes:\n  - name: ") + route + "\n    # ... match and cluster as now\n";
 }
 
-std::string OffloadSnippet(const std::string& route) {
-  return RouteSnippetHeader(route) +
-         Format("    offload: { queue: %s, max_attempts: 5 }\n", route.c_str());
+// A queue named after the route, the route offloaded to it, and a route that serves its job URLs
+// (`/jobs/<queue>/<id>`, the queue's default jobs_path).
+std::string OffloadSnippet(const std::string& route, const std::string& cluster) {
+  return Format(
+             "queues:\n  - { name: %s, concurrency: 4 }   # deliveries the application takes at "
+             "once\n",
+             route.c_str()) +
+         RouteSnippetHeader(route) +
+         Format(
+             "    offload: { queue: %s, max_attempts: 5 }\n  - name: %s-jobs\n    match: { "
+             "path_prefix: /jobs/%s/ }\n    cluster: %s\n    jobs: { queue: %s }\n",
+             route.c_str(), route.c_str(), route.c_str(), cluster.c_str(), route.c_str());
 }
 
 Finding On(const RouteFacts& f, const char* kind) {
@@ -45,6 +54,7 @@ Finding CacheFinding(const Facts& facts) {
       ttl, hit * 100, hit * rr.peak_rps, hit * 100);
   f.snippet = RouteSnippetHeader(rr.name) +
               Format("    cache: { ttl: %ds, stale_while_revalidate: %ds }\n", ttl, ttl * 2);
+  f.in_ficus = true;
   f.likelihood = rr.share > 0.2 ? 3 : 2;
   return f;
 }
@@ -73,9 +83,11 @@ Finding LatencyFinding(const Facts& facts) {
         "(a report may lag by seconds), or offload it as a job the client polls";
     f.snippet =
         RouteSnippetHeader(rr.name) + "    cache: { ttl: 10s, stale_while_revalidate: 60s }\n";
+    f.in_ficus = true;
   } else {
     f.remedy = "answer 202 and do the slow part in a background job (async offload)";
-    f.snippet = OffloadSnippet(rr.name);
+    f.snippet = OffloadSnippet(rr.name, facts.route->cluster);
+    f.in_ficus = true;
   }
   f.likelihood = over ? 3 : 2;
   return f;
@@ -93,7 +105,8 @@ Finding OffloadFinding(const Facts& facts) {
   f.remedy =
       "the client only needs an acknowledgement: queue the work (e.g. the email) and answer 202 "
       "Accepted at once";
-  f.snippet = OffloadSnippet(rr.name);
+  f.snippet = OffloadSnippet(rr.name, facts.route->cluster);
+  f.in_ficus = true;
   f.likelihood = 2;
   return f;
 }
@@ -106,13 +119,17 @@ Finding ErrorsFinding(const Facts& facts) {
                      facts.route->error_ratio * 100, static_cast<unsigned long long>(rr.errors),
                      static_cast<unsigned long long>(rr.requests));
   f.remedy =
-      "errors grow with concurrency (the upstream runs out of a pool): cap requests in flight so "
-      "excess waits or fails fast, retry 503 within a budget, and add capacity";
-  f.snippet = Format(
-      "clusters:\n  - name: %s\n    circuit_breakers: { max_requests: 4 }   # set to what the "
-      "upstream sustains\n    retry: { on: [connect_failure, \"503\"], max_tries: 2, budget: { "
-      "ratio: 0.2 } }\n",
-      facts.route->cluster.c_str());
+      "errors grow with concurrency (the upstream runs out of a pool): cap this route's requests "
+      "in flight so the excess waits briefly or fails fast with 503 (the cluster's other routes "
+      "keep their share), retry 503 within a budget; the root cause (the pool, a lock, a slow "
+      "query) still needs a fix";
+  f.snippet = RouteSnippetHeader(rr.name) +
+              "    concurrency: { max: 4, queue: 32, queue_timeout: 500ms }   # max: what the "
+              "upstream sustains\n" +
+              Format(
+                  "clusters:\n  - name: %s\n    retry: { on: [\"503\"], max_tries: 2, budget: "
+                  "{ ratio: 0.2 } }\n",
+                  facts.route->cluster.c_str());
   f.in_ficus = true;
   f.likelihood = 3;
   return f;
@@ -181,17 +198,18 @@ Finding NoisyFinding(const Facts& facts) {
   f.route = "*";
   f.summary = Format("%s sent %.0f%% of all requests (%.1f req/s on average)", n.key.c_str(),
                      n.share * 100, n.rps);
-  const char* key_kind = n.key.rfind("key:", 0) == 0    ? "header: X-Api-Key"
-                         : n.key.rfind("user:", 0) == 0 ? "header: X-User"
+  const char* key_kind = n.key.rfind("key:", 0) == 0    ? "\"header:X-Api-Key\""
+                         : n.key.rfind("user:", 0) == 0 ? "\"header:X-User\""
                                                         : "client_ip";
   f.remedy = Format(
       "rate-limit per client key at %.0f req/s (burst %.0f): the others keep their latency, the "
       "heavy client gets 429 with Retry-After",
       n.suggested_rate, n.suggested_rate * 2);
   f.snippet = Format(
-      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: { %s }, rate: "
+      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: %s, rate: "
       "%.0f/s, burst: %.0f }\n",
       key_kind, n.suggested_rate, n.suggested_rate * 2);
+  f.in_ficus = true;
   f.impact = 2;
   f.likelihood = n.share > 0.4 ? 3 : 2;
   return f;

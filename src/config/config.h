@@ -222,6 +222,8 @@ struct Auth {
   std::vector<std::string> consumers;  // allowed consumers; empty = any authenticated one
   int line = 0;
   bool operator==(const Auth&) const = default;
+};
+
 // `cache:` on a route: an RFC 9111 shared cache in front of its cluster (src/cache/).
 struct Cache {
   Duration ttl{0};  // freshness of responses that carry none of their own; 0 = none
@@ -233,6 +235,8 @@ struct Cache {
   std::vector<std::string> query_ignore;  // query parameters left out of the key
   bool force_ttl = false;  // ttl wins over no-store, private and the upstream's own freshness
   bool operator==(const Cache&) const = default;
+};
+
 // `offload:` on a route: the request becomes a durable job of `queue` answered 202 Accepted
 // (the queue module; docs/config.md `queues[]`).
 struct Offload {
@@ -384,6 +388,8 @@ struct Overload {
   uint32_t max_open_files_percent = 0;  // of RLIMIT_NOFILE (when max_open_files is 0)
   bool any() const { return max_memory || max_open_files || max_open_files_percent; }
   bool operator==(const Overload&) const = default;
+};
+
 // `queues[]`: a durable job queue in data_dir that offloaded requests wait in until a deliverer
 // sends them to the route's cluster (the queue module; docs/config.md `queues[]`).
 struct Queue {

@@ -105,6 +105,8 @@ TEST(FindingRulesTest, ErrorsOverOnePercentNameTheCluster) {
   EXPECT_EQ(f[0].kind, "trigger.errors");
   EXPECT_EQ(f[0].summary, "5.0% of requests failed with 5xx (50 of 1000)");
   EXPECT_NE(f[0].snippet.find("name: shop"), std::string::npos);
+  EXPECT_NE(f[0].snippet.find("concurrency: { max: 4"), std::string::npos) << f[0].snippet;
+  EXPECT_EQ(f[0].snippet.find("circuit_breakers"), std::string::npos) << f[0].snippet;
   EXPECT_TRUE(f[0].in_ficus);
 }
 
@@ -144,7 +146,7 @@ TEST(FindingRulesTest, NoisyClientGetsARateLimitOnItsKey) {
   ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].kind, "noisy_client");
-  EXPECT_NE(out[0].snippet.find("key: { header: X-Api-Key }, rate: 10/s, burst: 20"),
+  EXPECT_NE(out[0].snippet.find("key: \"header:X-Api-Key\", rate: 10/s, burst: 20"),
             std::string::npos)
       << out[0].snippet;
   EXPECT_EQ(out[0].likelihood, 3);

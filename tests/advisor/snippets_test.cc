@@ -1,0 +1,139 @@
+// Every config snippet the report prints is valid config: merged into the config it speaks of
+// (lists of named entries merged by name), the result loads without an error.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "advisor/internal/rules.h"
+#include "config/config.h"
+
+namespace ficus::advisor::internal {
+namespace {
+
+constexpr const char* kBase = R"(
+listeners: [{ listen: 127.0.0.1:8080 }]
+clusters: [{ name: shop, endpoints: ["127.0.0.1:9"] }]
+routes:
+  - { name: catalog, match: { path_prefix: /catalog }, cluster: shop }
+  - { name: signup, match: { path: /signup, methods: [POST] }, cluster: shop }
+  - { name: ROUTE, match: { path_prefix: / }, cluster: shop }
+)";
+
+// The snippet's keys into `base`: a list of maps with `name`s merges entry by entry (keys added
+// to the entry of the same name, new names appended); anything else is set.
+void Merge(YAML::Node base, const YAML::Node& snippet) {
+  for (const auto& kv : snippet) {
+    const std::string key = kv.first.as<std::string>();
+    YAML::Node into = base[key];
+    if (!kv.second.IsSequence() || !into || !into.IsSequence()) {
+      base[key] = kv.second;
+      continue;
+    }
+    for (const YAML::Node& entry : kv.second) {
+      bool merged = false;
+      for (YAML::Node existing : into) {
+        if (entry["name"] && existing["name"] &&
+            existing["name"].as<std::string>() == entry["name"].as<std::string>()) {
+          for (const auto& field : entry) existing[field.first.as<std::string>()] = field.second;
+          merged = true;
+        }
+      }
+      if (!merged) into.push_back(entry);
+    }
+  }
+}
+
+void ExpectValid(const Finding& f) {
+  ASSERT_FALSE(f.snippet.empty()) << f.kind;
+  EXPECT_TRUE(f.in_ficus) << f.kind;
+  YAML::Node base = YAML::Load(kBase);
+  Merge(base, YAML::Load(f.snippet));
+  YAML::Emitter out;
+  out << base;
+  config::LoadResult r = config::LoadString(out.c_str(), "merged.yaml");
+  EXPECT_TRUE(r.config) << f.kind << "\n"
+                        << f.snippet << "\n"
+                        << (r.errors.empty() ? "" : r.errors[0].ToString());
+}
+
+std::vector<Finding> OnRoute(const RouteReport& rr, bool cacheable) {
+  Report report;
+  const RouteFacts route{
+      .route = rr,
+      .impact = 2,
+      .cluster = "shop",
+      .error_ratio =
+          rr.requests ? static_cast<double>(rr.errors) / static_cast<double>(rr.requests) : 0,
+      .cacheable = cacheable,
+      .worth_caching = cacheable};
+  std::vector<Finding> out;
+  ApplyRules(Subject::kRoute, Facts{.report = report, .route = &route}, out);
+  return out;
+}
+
+RouteReport Route(const char* name) {
+  RouteReport rr;
+  rr.name = name;
+  rr.requests = 1000;
+  rr.p50_ms = 5;
+  rr.p90_ms = 10;
+  rr.p99_ms = 20;
+  rr.threshold_ms = 250;
+  rr.share = 0.5;
+  return rr;
+}
+
+TEST(SnippetsTest, CacheAndSlowReadSnippetsLoad) {
+  RouteReport rr = Route("catalog");
+  rr.repeat_ratio = 0.97;
+  rr.repeat_samples = 40;
+  rr.peak_rps = 10;
+  rr.p90_ms = 400;
+  rr.p99_ms = 500;
+  std::vector<Finding> f = OnRoute(rr, /*cacheable=*/true);
+  ASSERT_FALSE(f.empty());
+  for (const Finding& one : f) {
+    if (!one.snippet.empty()) ExpectValid(one);
+  }
+  rr.repeat_ratio.reset();  // a slow read that does not repeat: the short-TTL cache snippet
+  for (const Finding& one : OnRoute(rr, false)) {
+    if (!one.snippet.empty()) ExpectValid(one);
+  }
+}
+
+TEST(SnippetsTest, OffloadSnippetsLoad) {
+  RouteReport rr = Route("signup");
+  rr.reads = false;
+  rr.p90_ms = 300;
+  rr.p99_ms = 400;
+  rr.mean_bytes_out = 100;
+  std::vector<Finding> f = OnRoute(rr, false);
+  ASSERT_EQ(f.size(), 2u);
+  for (const Finding& one : f) ExpectValid(one);
+}
+
+TEST(SnippetsTest, ErrorsAndCapacitySnippetsLoad) {
+  RouteReport rr = Route("catalog");
+  rr.errors = 50;
+  rr.capacity_rps = 100;
+  rr.peak_rps = 90;
+  std::vector<Finding> f = OnRoute(rr, false);
+  ASSERT_GE(f.size(), 2u);
+  for (const Finding& one : f) {
+    if (one.kind == "trigger.capacity") continue;  // EXISTING, NEW:PORT: the user's to fill in
+    ExpectValid(one);
+  }
+}
+
+TEST(SnippetsTest, NoisyClientSnippetsLoad) {
+  Report report;
+  for (const char* key : {"key:scraper", "user:bob", "10.0.0.7"}) {
+    NoisyClient n{key, 5000, 0.5, 40, 10};
+    std::vector<Finding> out;
+    ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
+    ASSERT_EQ(out.size(), 1u);
+    ExpectValid(out[0]);
+  }
+}
+
+}  // namespace
+}  // namespace ficus::advisor::internal
