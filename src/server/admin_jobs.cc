@@ -2,6 +2,7 @@
 // routes, checks the token and audits.
 #include <charconv>
 
+#include "base/json.h"
 #include "queue/queue.h"
 #include "server/internal/admin_api.h"
 
@@ -31,8 +32,12 @@ template <class Action>
 AdminResponse Changing(const AdminRequest& req, const AdminApiContext& ctx, std::string_view action,
                        std::string detail, Action&& run) {
   if (req.method != "POST") return NotAllowed("POST");
-  AdminResponse denied;
-  if (!RequireToken(req, ctx, action, &denied)) return denied;
+  if (Outcome<> auth = RequireToken(req, ctx, action); !auth) {
+    JsonWriter w;
+    w.BeginObject().Key("error").String("unauthorized").Key("detail").String(auth.message());
+    w.EndObject();
+    return From({401, w.Take() + "\n"});
+  }
   queue::AdminAnswer a = run();
   AuditAuthorized(req, ctx, action, a.status == 200 ? "ok" : "rejected", std::move(detail));
   return From(a);

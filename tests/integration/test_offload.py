@@ -390,16 +390,11 @@ class OffloadTest(FicusTestCase):
         self.assertTrue(wait_until(lambda: offload(f.port, b"after").status == 202,
                                    5 * TIME_FACTOR))
         self.assertTrue(wait_until(lambda: b"after" in app.bodies(), 5 * TIME_FACTOR))
-        # Both turns are on the timeline.
-        def store_events():
-            r = request(f.admin_port, "GET", "/events?kind=queue_store")
-            notes = [e.get("note", "") for e in r.json().get("events", [])]
-            return notes if len(notes) >= 2 else None
-
-        notes = wait_until(store_events, 5 * TIME_FACTOR)
-        self.assertIsNotNone(notes)
-        self.assertTrue(any(n.startswith("writes fail") for n in notes), notes)
-        self.assertIn("writes succeed again", notes)
+        # Both turns are logged (the timeline lives on the same full disk: its events may be
+        # lost there, so the log is what is checked).
+        log = f.log_text()
+        self.assertIn("write failed: database or disk is full", log)
+        self.assertIn("writes succeed again", log)
         print("\n  full disk: %d accepted, then 503; %d deliveries" % (
             len(accepted), len(app.bodies())))
 
