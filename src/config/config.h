@@ -305,7 +305,11 @@ struct Admin {
   std::string address = "127.0.0.1";
   uint16_t port = 9901;
   std::string token;            // secret: never logged; redacted in /config
+  // On an address that is not loopback, reads need the token too, except these paths
+  // ("/metrics", "/live", "/ready": for scrapers and probes). Loopback: everything is readable.
+  std::vector<std::string> public_paths;
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool IsLoopback() const;      // 127.0.0.0/8 or ::1
   bool operator==(const Admin&) const = default;
 };
 

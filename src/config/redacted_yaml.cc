@@ -76,6 +76,7 @@ void EmitResilience(YAML::Emitter& out, const Cluster& cl) {
     out << YAML::Key << "unhealthy_threshold" << YAML::Value << h.unhealthy_threshold;
     out << YAML::EndMap;
   }
+  internal::EmitAdaptive(out, cl);
   const CircuitBreakers& b = cl.circuit_breakers;
   if (b.any()) {
     out << YAML::Key << "circuit_breakers" << YAML::Value << YAML::Flow << YAML::BeginMap;
@@ -159,7 +160,10 @@ std::string ToRedactedYaml(const Config& c) {
   out << YAML::Key << "listen" << YAML::Value << c.admin.Address();
   out << YAML::Key << "token" << YAML::Value
       << (c.admin.token.empty() ? std::string() : std::string("<redacted>"));
+  if (!c.admin.public_paths.empty())
+    out << YAML::Key << "public_paths" << YAML::Value << YAML::Flow << c.admin.public_paths;
   out << YAML::EndMap;
+  internal::EmitOverload(out, c.overload);
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const Listener& l : c.listeners) {

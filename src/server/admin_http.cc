@@ -99,6 +99,11 @@ Response Dispatch(const Request& req, const AdminHandlers& h) {
   if (req.path == "/ready") endpoint = Endpoint::kReady;
   if (req.path == "/config") endpoint = Endpoint::kConfig;
   if (req.path == "/metrics") endpoint = Endpoint::kMetrics;
+  if (h.may_read && !h.may_read(req.path, req.authorization)) {
+    return ErrorResponse(401, "unauthorized", "detail",
+                         "this admin listener is not loopback: Authorization: Bearer "
+                         "<admin.token> is required");
+  }
   // POST /config goes to the API first: there it is audited like every state change.
   const bool post_config = endpoint == Endpoint::kConfig && req.method == http::Method::kPost;
   if ((!endpoint || post_config) && h.api) {

@@ -164,6 +164,14 @@ class Gateway {
       return TokenMatches(authorization, CurrentConfig()->admin.token);
     };
     handlers.apply_config = [this](std::string_view yaml) { return ApplyPosted(yaml); };
+    handlers.may_read = [this](std::string_view path, std::string_view authorization) {
+      auto c = CurrentConfig();
+      if (c->admin.IsLoopback()) return true;
+      for (const std::string& p : c->admin.public_paths) {
+        if (p == path) return true;
+      }
+      return TokenMatches(authorization, c->admin.token);
+    };
     AdminApiContext api;
     api.telemetry = telemetry_.get();
     api.config = [this] { return CurrentConfig(); };

@@ -441,7 +441,8 @@ TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
   ExpectError(
       Minimal("wrkers: 2\n"), "wrkers",
       "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
-      "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry");
+      "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry, "
+      "overload, queues");
   ExpectError(Minimal("admin: { listen: 127.0.0.1:1, tokn: x }\n"), "admin.tokn",
               "unknown key 'tokn'; expected one of: listen, token");
   ExpectError(Minimal("timeouts: { idel: 1s }\n"), "timeouts.idel",
@@ -521,7 +522,7 @@ routes: [{ cluster: [app] }]
   ExpectError(Minimal("workers: [1]\n"), "workers", "expected an integer, got a list");
   ExpectError(Minimal("timeouts: [1s]\n"), "timeouts", "expected a map with keys connect");
   ExpectError(Minimal("admin: 127.0.0.1:9901\n"), "admin",
-              "expected a map with keys listen, token, got '127.0.0.1:9901'");
+              "expected a map with keys listen, token, public_paths, got '127.0.0.1:9901'");
   ExpectError(R"(listeners: [{ listen: 0.0.0.0:8080 }]
 clusters: [{ name: app, endpoints: [127.0.0.1:3000] }]
 routes: [{ cluster: app, match: { headers: [{ name: a, invert: maybe }] } }]
@@ -537,7 +538,7 @@ routes: [{ cluster: app }]
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
                 "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, "
-                "telemetry, queues, got a list"});
+                "telemetry, overload, queues, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {

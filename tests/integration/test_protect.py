@@ -309,3 +309,22 @@ class OverloadGuardTest(FicusTestCase):
         f.reload(cfg)
         self.assertTrue(wait_until(lambda: request(f.port, "GET", "/x").status == 200,
                                    5 * TIME_FACTOR))
+
+
+class AdminReadsTest(FicusTestCase):
+    def test_reads_need_the_token_off_loopback(self):
+        up = self.start_upstream_for_class("admin-reads")
+        routes = [{"name": "all", "match": {"path_prefix": "/"}, "cluster": "app"}]
+        token = "t" * 32
+        cfg = make_config({"app": [endpoint(up.port)]}, routes)
+        port = cfg["admin"]["listen"].rsplit(":", 1)[1]
+        # All addresses, so not loopback; /ready stays open for the harness (and probes).
+        cfg["admin"] = {"listen": "0.0.0.0:" + port, "token": token, "public_paths": ["/ready"]}
+        f = self.start_ficus_for_class(cfg)
+        bearer = {"Authorization": "Bearer " + token}
+        for path in ("/metrics", "/config", "/error-samples", "/events", "/live"):
+            self.assertEqual(request(f.admin_port, "GET", path).status, 401, path)
+            self.assertEqual(request(f.admin_port, "GET", path,
+                                     {"Authorization": "Bearer wrong"}).status, 401, path)
+            self.assertEqual(request(f.admin_port, "GET", path, bearer).status, 200, path)
+        self.assertEqual(request(f.admin_port, "GET", "/ready").status, 200)

@@ -38,7 +38,7 @@ bool Loader::ReadListen(const Value& v, std::string* address, uint16_t* port, in
 
 void Loader::ReadAdmin(const Value& v, Admin* admin) {
   Fields f;
-  if (!ReadMap(v, {"listen", "token"}, &f)) return;
+  if (!ReadMap(v, {"listen", "token", "public_paths"}, &f)) return;
   const Value* listen = f.Get("listen");
   int family = AF_INET;
   bool listen_ok = true;
@@ -48,6 +48,21 @@ void Loader::ReadAdmin(const Value& v, Admin* admin) {
       admin->token = *s;
       if (!s->empty() && s->size() < 16) {
         Warn(token->loc, token->path, "the admin token is shorter than 16 characters");
+      }
+    }
+  }
+  if (const Value* paths = f.Get("public_paths")) {
+    if (ExpectList(*paths)) {
+      size_t i = 0;
+      for (auto it = paths->node.begin(); it != paths->node.end(); ++it, ++i) {
+        const Value item = Item(*paths, *it, i);
+        std::optional<std::string> s = String(item);
+        if (s && *s != "/metrics" && *s != "/live" && *s != "/ready") {
+          Error(item,
+                "only /metrics, /live and /ready may be read without the token, got " + Quote(*s));
+        } else if (s) {
+          admin->public_paths.push_back(*s);
+        }
       }
     }
   }

@@ -479,6 +479,31 @@ void Loader::CheckProtection(const Route& r, const Value& route) {
   }
 }
 
+void EmitAdaptive(YAML::Emitter& out, const Cluster& cl) {
+  if (!cl.adaptive_concurrency) return;
+  const AdaptiveConcurrency& a = *cl.adaptive_concurrency;
+  out << YAML::Key << "adaptive_concurrency" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "min_limit" << YAML::Value << a.min_limit;
+  out << YAML::Key << "max_limit" << YAML::Value << a.max_limit;
+  out << YAML::Key << "initial_limit" << YAML::Value << a.initial_limit;
+  out << YAML::Key << "window" << YAML::Value << FormatDuration(a.window);
+  out << YAML::Key << "tolerance" << YAML::Value << a.tolerance;
+  out << YAML::EndMap;
+}
+
+void EmitOverload(YAML::Emitter& out, const Overload& o) {
+  if (!o.any()) return;
+  out << YAML::Key << "overload" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  if (o.max_memory > 0) out << YAML::Key << "max_memory" << YAML::Value << o.max_memory;
+  if (o.max_open_files > 0) {
+    out << YAML::Key << "max_open_files" << YAML::Value << o.max_open_files;
+  } else if (o.max_open_files_percent > 0) {
+    out << YAML::Key << "max_open_files" << YAML::Value
+        << std::to_string(o.max_open_files_percent) + "%";
+  }
+  out << YAML::EndMap;
+}
+
 void EmitProtection(YAML::Emitter& out, const Route& r) {
   if (!r.rate_limits.empty()) {
     out << YAML::Key << "rate_limit" << YAML::Value << YAML::BeginSeq;

@@ -40,6 +40,8 @@ Loc LocOf(const YAML::Mark& m);
 std::string Sha256Hex(std::string_view data);
 // A route's rate_limit, concurrency and auth keys, as ToRedactedYaml writes them (protect.cc).
 void EmitProtection(YAML::Emitter& out, const Route& r);
+void EmitAdaptive(YAML::Emitter& out, const Cluster& c);
+void EmitOverload(YAML::Emitter& out, const Overload& o);
 
 // A node to read, where to point at when it is wrong, and its dotted field path.
 // `loc` is the key's position for empty values (yaml-cpp marks those at the next token).

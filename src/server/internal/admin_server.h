@@ -47,6 +47,9 @@ struct AdminHandlers {
   // field `authorized` accepts get here (others: 401); both unset = 405.
   std::function<Outcome<std::string>(std::string_view yaml)> apply_config;
   std::function<bool(std::string_view authorization)> authorized;
+  // Every request first (unset: all may read): false answers 401 before any handler runs. The
+  // server refuses reads without the token when the admin listener is not loopback.
+  std::function<bool(std::string_view path, std::string_view authorization)> may_read;
   // Every other path: the JSON API (admin_api.h). nullopt = 404. It answers HEAD like GET (the
   // server drops the body) and checks methods and the token itself.
   std::function<std::optional<AdminResponse>(const AdminRequest&)> api;
