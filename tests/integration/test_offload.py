@@ -108,8 +108,9 @@ class Clients:
     """`n` threads offloading unique bodies as fast as ficus answers; `accepted` maps each
     acknowledged body to its job id. Errors (ficus killed) just end a thread's request."""
 
-    def __init__(self, port, n, prefix):
+    def __init__(self, port, n, prefix, per_client=10000):
         self.port = port
+        self.per_client = per_client
         self.accepted = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -120,7 +121,7 @@ class Clients:
 
     def _run(self, prefix, i):
         seq = 0
-        while not self.stop.is_set() and seq < 10000:
+        while not self.stop.is_set() and seq < self.per_client:
             body = ("%s-%d-%d" % (prefix, i, seq)).encode()
             seq += 1
             try:
@@ -285,7 +286,9 @@ class OffloadTest(FicusTestCase):
         for trial in range(trials):
             f = Ficus(cfg, workdir=self.workdir("run-%d" % trial))
             f.start()
-            clients = Clients(f.port, 4, "t%d" % trial)
+            # A bounded number of jobs per trial, so that delivering them all after the last
+            # restart takes seconds however fast this machine acknowledges them.
+            clients = Clients(f.port, 4, "t%d" % trial, per_client=30)
             time.sleep(rng.uniform(0.05, 0.25))
             f.proc.send_signal(signal.SIGKILL)
             f.proc.wait()

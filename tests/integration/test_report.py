@@ -131,13 +131,15 @@ class ReportEndToEnd(unittest.TestCase):
         self.assertIn("offload: { queue: signup", findings[("offload", "signup")]["snippet"])
         errors = findings.get(("trigger.errors", "checkout"))
         self.assertIsNotNone(errors, report["findings"])
-        self.assertIn("max_requests", errors["snippet"])
+        # A limit on this route (not the cluster's breaker, which would cap every route).
+        self.assertIn("concurrency: { max:", errors["snippet"])
+        self.assertNotIn("circuit_breakers", errors["snippet"])
         # The proxy's per-route heavy-hitter sketches found the scraper (the assessment's own
         # key is not a client).
         noisy = {n["key"]: n for n in report["noisy_clients"]}
         self.assertEqual(list(noisy), ["key:partner-scraper-7"], report["noisy_clients"])
         self.assertGreater(noisy["key:partner-scraper-7"]["share"], 0.3)
-        self.assertIn("rate_limit: { key: { header: X-Api-Key }",
+        self.assertIn("rate_limit: { key: \"header:X-Api-Key\"",
                       findings[("noisy_client", "*")]["snippet"])
         # The catalog's bodies repeat for the same URL (measured live by the proxy's sampled body
         # hashes): a cache finding with its hit rate, TTL and snippet.
