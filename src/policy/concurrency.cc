@@ -60,8 +60,11 @@ class Expiry {
         cv_.wait(lock);
         continue;
       }
-      if (std::chrono::steady_clock::now() < due_.top().at) {
-        cv_.wait_until(lock, due_.top().at);
+      // A copy: wait_until reads its deadline while it waits, and an Add meanwhile may move
+      // the queue's storage.
+      const std::chrono::steady_clock::time_point next = due_.top().at;
+      if (std::chrono::steady_clock::now() < next) {
+        cv_.wait_until(lock, next);
         continue;
       }
       Due d = due_.top();

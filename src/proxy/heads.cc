@@ -202,7 +202,7 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
               head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
-  w.Put(ctx.added);
+  if (!ctx.added.empty()) w.Put(ctx.added);
   if (ctx.upgrade) {
     w.Put("Connection: upgrade\r\n");
     if (!upgrade_value.empty()) w.Header("Upgrade", upgrade_value);
