@@ -48,8 +48,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 # The nginx, haproxy, prometheus and redis packages start system services (ports 80, 9090,
-# 6379, ...) that
-# ficus never needs: the tests, the demo and the benchmarks start their own copies.
+# 6379, ...) that ficus never needs: the tests, the demo and the benchmarks start their own.
 for service in nginx haproxy prometheus redis-server; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     $sudo systemctl stop "$service" || true
