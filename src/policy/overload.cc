@@ -58,11 +58,14 @@ void OverloadMonitor::Configure(const config::Overload& o) {
 }
 
 void OverloadMonitor::Sample() {
-  config::Overload o;
-  {
-    std::lock_guard lock(mu_);
-    o = set_points_;
-  }
+  std::lock_guard lock(mu_);
+  SampleLocked();
+}
+
+// Under mu_: a sample and its verdict belong to one set of set points, so a sample taken with the
+// old ones cannot overwrite the verdict of a Configure that came after it.
+void OverloadMonitor::SampleLocked() {
+  const config::Overload& o = set_points_;
   const uint64_t rss = ResidentBytes(), fds = OpenFds();
   rss_.store(rss, std::memory_order_relaxed);
   fds_.store(fds, std::memory_order_relaxed);
@@ -86,9 +89,7 @@ void OverloadMonitor::Sample() {
 void OverloadMonitor::Run() {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    lock.unlock();
-    Sample();
-    lock.lock();
+    SampleLocked();
     cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
 }

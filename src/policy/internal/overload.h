@@ -28,6 +28,7 @@ class OverloadMonitor {
 
  private:
   void Run();
+  void SampleLocked();
   std::mutex mu_;
   std::condition_variable cv_;
   config::Overload set_points_;
