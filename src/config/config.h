@@ -82,7 +82,7 @@ struct AdaptiveConcurrency {
   uint32_t min_limit = 4;
   uint32_t max_limit = 1000;
   uint32_t initial_limit = 32;
-  Duration window{100};   // the limit is recomputed this often (from the samples of the window)
+  Duration window{100};    // the limit is recomputed this often (from the samples of the window)
   double tolerance = 1.5;  // sampled RTT / long-term RTT allowed before the limit shrinks
   bool operator==(const AdaptiveConcurrency&) const = default;
 };
@@ -126,7 +126,7 @@ struct Cluster {
   uint32_t panic_threshold = 50;
   Duration dns_refresh{0};  // re-resolve endpoints given as DNS names this often; 0 = never
   std::optional<AdaptiveConcurrency> adaptive_concurrency;  // unset = no adaptive limit
-  int line = 0;             // where it was declared, for messages
+  int line = 0;                                             // where it was declared, for messages
   bool operator==(const Cluster&) const = default;
 };
 
@@ -167,11 +167,11 @@ struct RateLimit {
   std::vector<std::string> key = {"client_ip"};
   uint32_t ipv4_prefix = 32;  // client_ip: the address masked to this many bits
   uint32_t ipv6_prefix = 128;
-  uint64_t count = 0;        // rate: count per period
+  uint64_t count = 0;  // rate: count per period
   Duration period{1000};
-  uint64_t burst = 0;        // requests allowed at once; resolved to `count` when not given
-  bool shadow = false;       // count and log what would be limited, limit nothing
-  bool headers = false;      // allowed responses carry the RateLimit field too
+  uint64_t burst = 0;           // requests allowed at once; resolved to `count` when not given
+  bool shadow = false;          // count and log what would be limited, limit nothing
+  bool headers = false;         // allowed responses carry the RateLimit field too
   uint64_t max_keys = 1 << 20;  // keys tracked at once (16 B each, idle keys evicted first)
   int line = 0;
   bool operator==(const RateLimit&) const = default;
@@ -209,8 +209,8 @@ struct ApiKeyAuth {
 };
 struct JwtAuth {
   std::string jwks_file;
-  std::string issuer;                    // empty: not checked
-  std::vector<std::string> audiences;    // empty: not checked; else `aud` must name one
+  std::string issuer;                  // empty: not checked
+  std::vector<std::string> audiences;  // empty: not checked; else `aud` must name one
   std::vector<std::string> algorithms = {"RS256", "ES256", "HS256"};
   Duration leeway{30000};
   std::string consumer_claim = "sub";
@@ -227,9 +227,9 @@ struct Auth {
 // `cache:` on a route: an RFC 9111 shared cache in front of its cluster (src/cache/).
 struct Cache {
   Duration ttl{0};  // freshness of responses that carry none of their own; 0 = none
-  Duration stale_while_revalidate{0};  // served stale while one request refreshes it
-  Duration stale_if_error{0};          // served stale when the upstream fails
-  uint64_t max_size = 64ull << 20;     // bytes of the route's store
+  Duration stale_while_revalidate{0};     // served stale while one request refreshes it
+  Duration stale_if_error{0};             // served stale when the upstream fails
+  uint64_t max_size = 64ull << 20;        // bytes of the route's store
   uint64_t max_object_size = 1ull << 20;  // larger responses pass through uncached
   bool query_sort = false;                // sort query parameters in the key
   std::vector<std::string> query_ignore;  // query parameters left out of the key
@@ -262,9 +262,9 @@ struct Route {
   std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
   std::optional<ConcurrencyLimit> concurrency;
   std::optional<Auth> auth;
-  std::optional<Cache> cache;                // unset = not cached
-  std::optional<Offload> offload;            // unset = forwarded as usual
-  std::optional<JobsApi> jobs;               // unset = no job URL served here
+  std::optional<Cache> cache;      // unset = not cached
+  std::optional<Offload> offload;  // unset = forwarded as usual
+  std::optional<JobsApi> jobs;     // unset = no job URL served here
   int line = 0;
   bool operator==(const Route&) const = default;
 };
@@ -304,7 +304,7 @@ const char* UnderscoreActionName(UnderscoreAction a);
 struct Admin {
   std::string address = "127.0.0.1";
   uint16_t port = 9901;
-  std::string token;            // secret: never logged; redacted in /config
+  std::string token;  // secret: never logged; redacted in /config
   // On an address that is not loopback, reads need the token too, except these paths
   // ("/metrics", "/live", "/ready": for scrapers and probes). Loopback: everything is readable.
   std::vector<std::string> public_paths;
@@ -387,8 +387,8 @@ struct Tracing {
 // `overload:` the process's own guard: over a set point, new requests are shed with 503 before
 // ficus itself is at risk (src/policy/protect.h). 0 = no set point.
 struct Overload {
-  uint64_t max_memory = 0;         // resident bytes
-  uint64_t max_open_files = 0;     // descriptors open
+  uint64_t max_memory = 0;              // resident bytes
+  uint64_t max_open_files = 0;          // descriptors open
   uint32_t max_open_files_percent = 0;  // of RLIMIT_NOFILE (when max_open_files is 0)
   bool any() const { return max_memory || max_open_files || max_open_files_percent; }
   bool operator==(const Overload&) const = default;
@@ -398,7 +398,7 @@ struct Overload {
 // sends them to the route's cluster (the queue module; docs/config.md `queues[]`).
 struct Queue {
   std::string name;
-  uint64_t max_jobs = 100'000;       // unfinished jobs; a full queue answers 503
+  uint64_t max_jobs = 100'000;        // unfinished jobs; a full queue answers 503
   uint64_t max_bytes = 256ull << 20;  // request bodies of unfinished jobs; over: 503
   uint64_t max_body = 1ull << 20;     // one request's body; larger: 413
   uint32_t concurrency = 4;           // deliveries in flight, 1..1024
@@ -408,9 +408,9 @@ struct Queue {
   Duration max_backoff{60'000};
   std::vector<uint16_t> retry_on = {429, 502, 503, 504};  // besides connect failures, timeouts
   Duration retention{std::chrono::hours(24)};  // finished jobs (and idempotency keys) kept
-  std::string jobs_path;               // the job URL prefix; default "/jobs/<name>"
-  Duration retry_after{1000};          // Retry-After of the 202 and of a full queue's 503
-  uint64_t result_body = 64 * 1024;    // the application's answer body kept per job
+  std::string jobs_path;                       // the job URL prefix; default "/jobs/<name>"
+  Duration retry_after{1000};                  // Retry-After of the 202 and of a full queue's 503
+  uint64_t result_body = 64 * 1024;            // the application's answer body kept per job
   int line = 0;
   bool operator==(const Queue&) const = default;
 };
@@ -427,7 +427,7 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   Telemetry telemetry;
-  std::vector<Slo> slos;  // in config order; names unique
+  std::vector<Slo> slos;      // in config order; names unique
   std::vector<Queue> queues;  // in config order; names unique
   AccessLog access_log;
   Tracing tracing;

@@ -49,15 +49,15 @@ struct ExchangeState {
 
   // forward: this try, and the retry state of the request
   observe::ClusterCell* cluster_cell = nullptr;
-  bool pool_ok = false;           // the upstream connection may serve another request
-  bool out_is_request = false;    // the session's out buffer holds the upstream request head
-  bool attempt_open = false;      // the balancer's OnStart was called and its OnEnd is owed
-  bool affinity_hit = false;      // the client's affinity cookie chose the endpoint
+  bool pool_ok = false;         // the upstream connection may serve another request
+  bool out_is_request = false;  // the session's out buffer holds the upstream request head
+  bool attempt_open = false;    // the balancer's OnStart was called and its OnEnd is owed
+  bool affinity_hit = false;    // the client's affinity cookie chose the endpoint
   // The relay may turn a 5xx the retry policy names into a kUpstreamRetryStatus error (a
   // retry it reserves) instead of relaying it: not on the last try.
   bool may_retry_status = false;
-  bool retrying = false;  // this request holds the max_retries breaker (released by Forward)
-  uint32_t try_number = 1;        // from 1
+  bool retrying = false;    // this request holds the max_retries breaker (released by Forward)
+  uint32_t try_number = 1;  // from 1
   size_t attempt_endpoint = 0;
   size_t next_endpoint = 0;                 // the endpoint ReserveRetry chose
   int64_t attempt_start_ns = 0;             // 0 when the balancer does not use latency
