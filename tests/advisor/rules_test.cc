@@ -3,25 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "route_rules.h"
+
 namespace ficus::advisor::internal {
 namespace {
-
-// The findings the route rules give for `rr`.
-std::vector<Finding> OnRoute(const RouteReport& rr, bool cacheable = false,
-                             bool worth_caching = false) {
-  Report report;
-  const RouteFacts route{
-      .route = rr,
-      .impact = 2,
-      .cluster = "shop",
-      .error_ratio =
-          rr.requests ? static_cast<double>(rr.errors) / static_cast<double>(rr.requests) : 0,
-      .cacheable = cacheable,
-      .worth_caching = worth_caching};
-  std::vector<Finding> out;
-  ApplyRules(Subject::kRoute, Facts{.report = report, .route = &route}, out);
-  return out;
-}
 
 RouteReport Healthy() {
   RouteReport rr;

@@ -5,6 +5,7 @@
 
 #include "advisor/internal/rules.h"
 #include "config/config.h"
+#include "route_rules.h"
 
 namespace ficus::advisor::internal {
 namespace {
@@ -55,21 +56,6 @@ void ExpectValid(const Finding& f) {
                         << (r.errors.empty() ? "" : r.errors[0].ToString());
 }
 
-std::vector<Finding> OnRoute(const RouteReport& rr, bool cacheable) {
-  Report report;
-  const RouteFacts route{
-      .route = rr,
-      .impact = 2,
-      .cluster = "shop",
-      .error_ratio =
-          rr.requests ? static_cast<double>(rr.errors) / static_cast<double>(rr.requests) : 0,
-      .cacheable = cacheable,
-      .worth_caching = cacheable};
-  std::vector<Finding> out;
-  ApplyRules(Subject::kRoute, Facts{.report = report, .route = &route}, out);
-  return out;
-}
-
 RouteReport Route(const char* name) {
   RouteReport rr;
   rr.name = name;
@@ -89,7 +75,7 @@ TEST(SnippetsTest, CacheAndSlowReadSnippetsLoad) {
   rr.peak_rps = 10;
   rr.p90_ms = 400;
   rr.p99_ms = 500;
-  std::vector<Finding> f = OnRoute(rr, /*cacheable=*/true);
+  std::vector<Finding> f = OnRoute(rr, /*cacheable=*/true, /*worth_caching=*/true);
   ASSERT_FALSE(f.empty());
   for (const Finding& one : f) {
     if (!one.snippet.empty()) ExpectValid(one);
