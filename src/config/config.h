@@ -335,6 +335,22 @@ struct Webhook {
   bool operator==(const Webhook&) const = default;
 };
 
+// A queue's `callback:`: when a job finishes, ficus POSTs its result to `url` (or to the URL the
+// request named in `request_header`, when its origin is one of `allowed_origins`), signed as
+// Standard Webhooks specify (webhook-id, webhook-timestamp, webhook-signature: HMAC-SHA256).
+struct QueueCallback {
+  std::optional<Webhook> url;                // none: only URLs the requests name
+  std::string secret;                        // secret: "whsec_<base64>" or the raw key
+  std::string request_header;                // lower-case; empty: requests cannot name one
+  std::vector<std::string> allowed_origins;  // "scheme://host[:port]", lower-case
+  uint32_t max_attempts = 8;
+  Duration timeout{10'000};
+  bool operator==(const QueueCallback&) const = default;
+};
+// "http://host:port" (the port always written, the host lower-case): how allowed_origins are
+// kept and how a request's callback URL is compared with them.
+std::string CallbackOrigin(bool https, std::string_view host, uint16_t port);
+
 // A latency objective: `objective` of requests complete within `threshold`.
 struct SloLatency {
   Duration threshold{300};
@@ -408,6 +424,8 @@ struct Queue {
   Duration max_backoff{60'000};
   std::vector<uint16_t> retry_on = {429, 502, 503, 504};  // besides connect failures, timeouts
   Duration retention{std::chrono::hours(24)};  // finished jobs (and idempotency keys) kept
+  uint64_t retention_bytes = 1ull << 30;  // and at most this much of them; the oldest go first
+  std::optional<QueueCallback> callback;
   std::string jobs_path;                       // the job URL prefix; default "/jobs/<name>"
   Duration retry_after{1000};                  // Retry-After of the 202 and of a full queue's 503
   uint64_t result_body = 64 * 1024;            // the application's answer body kept per job

@@ -141,6 +141,26 @@ void EmitQueues(YAML::Emitter& out, const std::vector<Queue>& queues) {
     Str(out, q.jobs_path);
     out << YAML::Key << "retry_after" << YAML::Value << FormatDuration(q.retry_after);
     out << YAML::Key << "result_body" << YAML::Value << FormatSize(q.result_body);
+    out << YAML::Key << "retention_bytes" << YAML::Value << FormatSize(q.retention_bytes);
+    if (q.callback) {
+      const QueueCallback& cb = *q.callback;
+      out << YAML::Key << "callback" << YAML::Value << YAML::BeginMap;
+      if (cb.url) {
+        out << YAML::Key << "url" << YAML::Value;
+        Str(out, cb.url->url);
+      }
+      out << YAML::Key << "secret" << YAML::Value << "<redacted>";
+      if (!cb.request_header.empty()) {
+        out << YAML::Key << "request_header" << YAML::Value;
+        Str(out, cb.request_header);
+        out << YAML::Key << "allowed_origins" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+        for (const std::string& o : cb.allowed_origins) Str(out, o);
+        out << YAML::EndSeq;
+      }
+      out << YAML::Key << "max_attempts" << YAML::Value << cb.max_attempts;
+      out << YAML::Key << "timeout" << YAML::Value << FormatDuration(cb.timeout);
+      out << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

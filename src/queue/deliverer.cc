@@ -47,10 +47,14 @@ class FinishWork final : public Work {
 // count is refreshed for /metrics.
 class PruneWork final : public Work {
  public:
-  PruneWork(std::string queue, int64_t before_ms, Counters& counters)
-      : queue_(std::move(queue)), before_ms_(before_ms), counters_(counters) {}
+  PruneWork(std::string queue, int64_t before_ms, int64_t max_bytes, Counters& counters)
+      : queue_(std::move(queue)),
+        before_ms_(before_ms),
+        max_bytes_(max_bytes),
+        counters_(counters) {}
   void Run(Store& s) override {
     s.PruneFinished(queue_, before_ms_);
+    s.PruneBytes(queue_, max_bytes_);
     dead_ = s.CountDead(queue_);
   }
   void Done(bool committed) override {
@@ -61,6 +65,7 @@ class PruneWork final : public Work {
  private:
   std::string queue_;
   int64_t before_ms_;
+  int64_t max_bytes_;
   Counters& counters_;
   int64_t dead_ = 0;
 };
@@ -75,7 +80,10 @@ bool KeptResponseField(std::string_view name) {
 }  // namespace
 
 Deliverer::Deliverer(std::string queue, Writer& writer, Counters& counters)
-    : queue_(std::move(queue)), writer_(writer), counters_(counters) {
+    : queue_(std::move(queue)),
+      writer_(writer),
+      counters_(counters),
+      callbacks_(queue_, writer, counters) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   rng_ ^= reinterpret_cast<uintptr_t>(this);
 }
@@ -133,14 +141,26 @@ void Deliverer::Push(std::vector<std::unique_ptr<Job>> jobs) {
   }
 }
 
+void Deliverer::PushCallbacks(std::vector<PendingCallback> callbacks) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& c : callbacks) callback_inbox_.push_back(std::move(c));
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
 void Deliverer::TakeInbox(int64_t now_ms) {
   std::vector<std::unique_ptr<Job>> in;
+  std::vector<PendingCallback> callbacks;
   {
     std::lock_guard lock(mu_);
     in.swap(inbox_);
+    callbacks.swap(callback_inbox_);
     if (reconfigured_) {
       reconfigured_ = false;
       cfg_ = config_;
+      callbacks_.Configure(cfg_.callback, cfg_.jobs_path);
       std::map<std::string, Target> targets;
       for (const config::Cluster& c : clusters_) {
         Target t;
@@ -174,6 +194,9 @@ void Deliverer::TakeInbox(int64_t now_ms) {
         }
       }
     }
+  }
+  if (callbacks_.enabled()) {
+    for (auto& c : callbacks) callbacks_.Push(std::move(c));
   }
   for (auto& j : in) {
     if (j->next_ms > now_ms) {
@@ -289,10 +312,40 @@ void Deliverer::Complete(Attempt& a, int64_t now_ms) {
     r.state = State::kQueued;
     r.next_ms = WallMillis() + delay;
   }
-  writer_.Submit(new FinishWork(job.id, r, WallMillis()));
-  if (r.state == State::kQueued) {
-    job.next_ms = r.next_ms;
-    later_.push({r.next_ms, a.job.release()});
+  const int64_t finished_ms = WallMillis();
+  const bool callback = r.state != State::kQueued && callbacks_.enabled() &&
+                        (cfg_.callback->url || !job.callback_url.empty());
+  if (r.state != State::kQueued) {
+    r.callback = callback;
+    r.queue = queue_;
+    r.stored_bytes = static_cast<int64_t>(job.headers.size() + job.body.size() + r.headers.size() +
+                                          r.body.size() + 128);
+  }
+  if (callback) {
+    PendingCallback pc;
+    pc.url = job.callback_url;
+    JobView& v = pc.job;
+    v.id = job.id;
+    v.queue = job.queue;
+    v.state = r.state;
+    v.attempts = job.attempts;
+    v.max_attempts = job.max_attempts;
+    v.created_ms = job.created_ms;
+    v.updated_ms = finished_ms;
+    v.method = job.method;
+    v.target = job.target;
+    v.result_status = r.status;
+    v.result_headers = r.headers;
+    v.result_body = r.body;
+    v.error = r.error;
+    callbacks_.Push(std::move(pc));
+  }
+  const bool retry = r.state == State::kQueued;
+  const int64_t next_ms = r.next_ms;
+  writer_.Submit(new FinishWork(job.id, std::move(r), finished_ms));
+  if (retry) {
+    job.next_ms = next_ms;
+    later_.push({next_ms, a.job.release()});
   } else {
     Release(job);
   }
@@ -340,7 +393,8 @@ void Deliverer::Loop() {
       dead_reported_at_ms_ = now;
     }
     if (now - pruned_at_ms_ >= kPruneEveryMs) {
-      writer_.Submit(new PruneWork(queue_, now - cfg_.retention.count(), counters_));
+      writer_.Submit(new PruneWork(queue_, now - cfg_.retention.count(),
+                                   static_cast<int64_t>(cfg_.retention_bytes), counters_));
       pruned_at_ms_ = now;
     }
     // Calls that ended at Start (no endpoint, no socket) are completed before polling.
@@ -357,6 +411,7 @@ void Deliverer::Loop() {
     if (cfg_.rate != 0 && !ready_.empty() && inflight_.size() < cfg_.concurrency) {
       timeout = std::min(timeout, static_cast<int>(1000 / cfg_.rate) + 1);
     }
+    callbacks_.Poll(fds, &timeout, now);
     ::poll(fds.data(), fds.size(), timeout);
     if (fds[0].revents & POLLIN) {
       uint64_t v;
@@ -381,6 +436,7 @@ void Deliverer::Loop() {
       }
     }
     inflight_.resize(kept);
+    callbacks_.Advance(fds, now);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include "base/json.h"
 #include "http/http.h"
+#include "queue/internal/callback.h"
 #include "queue/internal/service.h"
 
 namespace ficus::queue::internal {
@@ -89,6 +90,10 @@ class OffloadPolicy final : public policy::Policy {
     if (head.framing == http::BodyFraming::kContentLength && head.content_length > queue_.max_body)
       return Decision::Refuse(
           {ErrorKind::kBodyTooLarge, Side::kDownstream, false, "request body over max_body"});
+    if (std::string_view url = CallbackUrl(head); !url.empty()) {
+      if (!CheckRequestedCallback(*queue_.callback, url).empty())
+        return Decision::Respond({400, {}, kJson, kCallbackRefused});
+    }
     Counters& c = rt_->counters;
     // Reserve the place first: concurrent admissions cannot overshoot max_jobs.
     if (c.depth.fetch_add(1, std::memory_order_relaxed) >= static_cast<int64_t>(queue_.max_jobs)) {
@@ -161,6 +166,14 @@ class OffloadPolicy final : public policy::Policy {
 
   const config::Offload& offload() const { return offload_; }
   const config::Queue& queue() const { return queue_; }
+  // The callback URL the request names (the queue's callback.request_header), or empty.
+  std::string_view CallbackUrl(const http::RequestHead& head) const {
+    if (!queue_.callback || queue_.callback->request_header.empty()) return {};
+    for (const http::Header& h : head.headers) {
+      if (http::EqualsIgnoreCase(h.name, queue_.callback->request_header)) return h.value;
+    }
+    return {};
+  }
   const std::string& cluster() const { return cluster_; }
   QueueRuntime& runtime() const { return *rt_; }
 
@@ -172,6 +185,9 @@ class OffloadPolicy final : public policy::Policy {
   static constexpr std::string_view kWriteFailed =
       "{\"error\":\"queue_write_failed\",\"detail\":\"the job could not be stored; retry "
       "later\"}\n";
+  static constexpr std::string_view kCallbackRefused =
+      "{\"error\":\"callback_not_allowed\",\"detail\":\"the callback URL is not an http(s) URL "
+      "of one of the queue's allowed_origins\"}\n";
   static constexpr std::string_view kConflictBody =
       "{\"error\":\"idempotency_key_reused\",\"detail\":\"this Idempotency-Key names a job of "
       "a different request\"}\n";
@@ -198,7 +214,11 @@ void Pending::Run(Store& store) {
   j.idempotency_key = std::string(key);  // empty: Add makes the job id the key
   j.method = std::string(head_.method_text);
   j.target = std::string(head_.target);
+  const std::string_view callback = policy_.CallbackUrl(head_);
+  j.callback_url = std::string(callback);
   for (const http::Header& h : head_.headers) {
+    // The callback header is ficus's, not the application's: it is not sent on.
+    if (!callback.empty() && http::EqualsIgnoreCase(h.name, q.callback->request_header)) continue;
     if (Stored(h)) j.headers.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   j.body = std::string(body_);

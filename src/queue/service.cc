@@ -34,7 +34,10 @@ std::shared_ptr<const EventSink> g_sink;
 class LoadWork final : public internal::Work {
  public:
   explicit LoadWork(std::shared_ptr<QueueRuntime> rt) : rt_(std::move(rt)) {}
-  void Run(internal::Store& s) override { s.LoadOpen(rt_->name, &jobs_); }
+  void Run(internal::Store& s) override {
+    s.LoadOpen(rt_->name, &jobs_);
+    s.LoadPendingCallbacks(rt_->name, &callbacks_);
+  }
   void Done(bool committed) override {
     if (!committed) {
       log::error("queue {}: its jobs could not be loaded from the store; they stay on disk",
@@ -46,6 +49,10 @@ class LoadWork final : public internal::Work {
       rt_->counters.bytes.fetch_add(bytes);
       if (!jobs_.empty()) log::info("queue {}: {} job(s) recovered", rt_->name, jobs_.size());
       rt_->deliverer->Push(std::move(jobs_));
+      if (!callbacks_.empty()) {
+        log::info("queue {}: {} callback(s) still to send", rt_->name, callbacks_.size());
+        rt_->deliverer->PushCallbacks(std::move(callbacks_));
+      }
     }
     delete this;
   }
@@ -53,6 +60,7 @@ class LoadWork final : public internal::Work {
  private:
   std::shared_ptr<QueueRuntime> rt_;
   std::vector<std::unique_ptr<internal::Job>> jobs_;
+  std::vector<internal::PendingCallback> callbacks_;
 };
 
 std::shared_ptr<QueueRuntime> NewQueue(Service& s, const config::Queue& q,
@@ -260,6 +268,17 @@ void RenderMetrics(std::string& out) {
                    static_cast<double>(load(rt->counters.latency_us_sum)) / 1e6);
     w.Sample("ficus_queue_delivery_seconds_count", {{"queue", rt->name}},
              load(rt->counters.latency_count));
+  }
+  w.Family("ficus_queue_callbacks_total", "counter",
+           "Job callbacks (queues with callback:), by outcome: sent (2xx), failed (given up "
+           "after max_attempts); attempts counts every POST.");
+  for (const auto& rt : queues) {
+    w.Sample("ficus_queue_callbacks_total", {{"queue", rt->name}, {"outcome", "sent"}},
+             load(rt->counters.callbacks_sent));
+    w.Sample("ficus_queue_callbacks_total", {{"queue", rt->name}, {"outcome", "failed"}},
+             load(rt->counters.callbacks_failed));
+    w.Sample("ficus_queue_callbacks_total", {{"queue", rt->name}, {"outcome", "attempts"}},
+             load(rt->counters.callback_attempts));
   }
   w.Family("ficus_queue_writer_batches_total", "counter",
            "Group commits of the job store (one transaction and fsync each), by result.");

@@ -2,8 +2,8 @@
 #include "queue/internal/store.h"
 
 #include <sqlite3.h>
-#include <sys/random.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -11,7 +11,8 @@ namespace ficus::queue::internal {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: callback_url, callback_state (a job's result POSTed to a callback URL when it finishes).
+constexpr int kSchemaVersion = 2;
 
 // Why this schema: `seq` (the rowid) is the job's key (its id is seq + token, see JobId) and
 // keeps insertion order cheap for recovery; `token` is the unguessable part of the id; (queue,
@@ -40,15 +41,47 @@ CREATE TABLE IF NOT EXISTS jobs(
   result_status INTEGER NOT NULL DEFAULT 0,
   result_headers BLOB NOT NULL DEFAULT '',
   result_body BLOB NOT NULL DEFAULT '',
-  error TEXT NOT NULL DEFAULT '');
+  error TEXT NOT NULL DEFAULT '',
+  callback_url TEXT NOT NULL DEFAULT '',
+  callback_state INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(queue, idem_key) WHERE idem_key != '';
 CREATE INDEX IF NOT EXISTS jobs_open ON jobs(queue) WHERE state < 2;
 )sql";
+
+// After the schema version is current (a version 1 file gets its columns first): the jobs whose
+// callback is still to be sent, found at start without reading the others.
+constexpr const char* kCallbackIndex =
+    "CREATE INDEX IF NOT EXISTS jobs_callback ON jobs(queue) WHERE callback_state = 1";
+
+// What a finished job keeps on disk, as the retention bound in bytes counts it.
+constexpr const char* kRowBytes =
+    "length(headers) + length(body) + length(result_headers) + length(result_body) + 128";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s, col));
   const int n = sqlite3_column_bytes(s, col);
   return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+}
+
+// The columns a JobView shows, in this order (kViewColumns), from column 0 of `s`'s row.
+constexpr const char* kViewColumns =
+    "seq, token, queue, state, attempts, max_attempts, created_ms, updated_ms, next_ms, method, "
+    "target, result_status, result_headers, result_body, error";
+void ReadView(sqlite3_stmt* s, JobView* out) {
+  out->id = JobId(sqlite3_column_int64(s, 0), Text(s, 1));
+  out->queue = Text(s, 2);
+  out->state = static_cast<State>(sqlite3_column_int(s, 3));
+  out->attempts = static_cast<uint32_t>(sqlite3_column_int(s, 4));
+  out->max_attempts = static_cast<uint32_t>(sqlite3_column_int(s, 5));
+  out->created_ms = sqlite3_column_int64(s, 6);
+  out->updated_ms = sqlite3_column_int64(s, 7);
+  out->next_ms = sqlite3_column_int64(s, 8);
+  out->method = Text(s, 9);
+  out->target = Text(s, 10);
+  out->result_status = sqlite3_column_int(s, 11);
+  out->result_headers = Text(s, 12);
+  out->result_body = Text(s, 13);
+  out->error = Text(s, 14);
 }
 
 // SQLITE_STATIC: every bound value outlives the statement's step (the caller's job or view),
@@ -76,69 +109,6 @@ const char* StateName(State s) {
       return "dead";
   }
   return "unknown";
-}
-
-int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string NewToken() {
-  // One getrandom per 256 ids, not one syscall per job: the writer makes them in bursts.
-  thread_local unsigned char pool[16 * 256];
-  thread_local size_t used = sizeof pool;
-  if (used == sizeof pool) {
-    size_t got = 0;
-    while (got < sizeof pool) {
-      const ssize_t n = ::getrandom(pool + got, sizeof pool - got, 0);
-      if (n > 0) got += static_cast<size_t>(n);
-    }
-    used = 0;
-  }
-  const unsigned char* raw = pool + used;
-  used += 16;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (size_t i = 0; i < 16; ++i) {
-    id[2 * i] = kHex[raw[i] >> 4];
-    id[2 * i + 1] = kHex[raw[i] & 15];
-  }
-  return id;
-}
-
-std::string JobId(int64_t seq, std::string_view token) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(16, '0');
-  for (int i = 15; i >= 0; --i, seq >>= 4) id[static_cast<size_t>(i)] = kHex[seq & 15];
-  id.append(token);
-  return id;
-}
-
-bool ParseJobId(std::string_view id, int64_t* seq, std::string_view* token) {
-  if (id.size() != kJobIdSize || id.find_first_not_of("0123456789abcdef") != std::string::npos)
-    return false;
-  uint64_t v = 0;
-  for (size_t i = 0; i < 16; ++i) {
-    const char c = id[i];
-    v = (v << 4) | static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
-  }
-  if (v > static_cast<uint64_t>(INT64_MAX)) return false;
-  *seq = static_cast<int64_t>(v);
-  *token = id.substr(16);
-  return true;
-}
-
-uint64_t Fingerprint(std::string_view method, std::string_view target, std::string_view body) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](std::string_view part) {
-    for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ 0x100) * 1099511628211ull;  // closes the part: ("ab","c") != ("a","bc")
-  };
-  mix(method);
-  mix(target);
-  mix(body);
-  return h;
 }
 
 std::unique_ptr<Store> Store::Open(const std::string& path) {
@@ -186,14 +156,20 @@ std::unique_ptr<Store> Store::Open(const std::string& path) {
     if (version > kSchemaVersion) {
       throw fail("written by a newer ficus (schema " + std::to_string(version) + ")");
     }
+    if (version == 1 &&
+        (!s->Exec("ALTER TABLE jobs ADD COLUMN callback_url TEXT NOT NULL DEFAULT ''") ||
+         !s->Exec("ALTER TABLE jobs ADD COLUMN callback_state INTEGER NOT NULL DEFAULT 0"))) {
+      throw fail("upgrading the schema: " + s->failure_);
+    }
     if (version < kSchemaVersion) {
       s->Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     }
+    if (!s->Exec(kCallbackIndex)) throw fail(s->failure_);
   }
   s->insert_ = s->Prepare(
       "INSERT INTO jobs(token, queue, cluster, state, attempts, max_attempts, created_ms, "
-      "updated_ms, next_ms, idem_key, fingerprint, method, target, headers, body) "
-      "VALUES(?1, ?2, ?3, 0, 0, ?4, ?5, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11)");
+      "updated_ms, next_ms, idem_key, fingerprint, method, target, headers, body, callback_url) "
+      "VALUES(?1, ?2, ?3, 0, 0, ?4, ?5, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   s->by_key_ = s->Prepare(
       "SELECT seq, token, fingerprint FROM jobs WHERE queue = ?1 AND idem_key = ?2 AND "
       "idem_key != '' "
@@ -202,11 +178,10 @@ std::unique_ptr<Store> Store::Open(const std::string& path) {
       "UPDATE jobs SET state = 1, attempts = attempts + 1, updated_ms = ?2 WHERE seq = ?1");
   s->finish_ = s->Prepare(
       "UPDATE jobs SET state = ?2, next_ms = ?3, result_status = ?4, result_headers = ?5, "
-      "result_body = ?6, error = ?7, updated_ms = ?8 WHERE seq = ?1");
+      "result_body = ?6, error = ?7, updated_ms = ?8, callback_state = CASE WHEN ?9 THEN 1 ELSE "
+      "callback_state END WHERE seq = ?1");
   s->get_ = s->Prepare(
-      "SELECT seq, token, queue, state, attempts, max_attempts, created_ms, updated_ms, next_ms, "
-      "method, target, result_status, result_headers, result_body, error FROM jobs WHERE seq = ?1 "
-      "AND token = ?2");
+      (std::string("SELECT ") + kViewColumns + " FROM jobs WHERE seq = ?1 AND token = ?2").c_str());
   if (s->failed()) throw fail(s->failure_);
   return s;
 }
@@ -282,6 +257,7 @@ Store::Insert Store::Add(Job& job, uint64_t fingerprint, int64_t key_since_ms,
   BindText(insert_, 9, job.target);
   Bind(insert_, 10, job.headers);
   Bind(insert_, 11, job.body);
+  BindText(insert_, 12, job.callback_url);
   if (!Step(insert_, "insert")) return Insert::kError;
   job.id = JobId(sqlite3_last_insert_rowid(db_), job.token);
   if (job.idempotency_key.empty()) job.idempotency_key = job.id;
@@ -311,7 +287,13 @@ bool Store::Finish(std::string_view id, const AttemptResult& r, int64_t now_ms) 
   Bind(finish_, 6, r.body);
   BindText(finish_, 7, r.error);
   sqlite3_bind_int64(finish_, 8, now_ms);
-  return Step(finish_, "finish");
+  sqlite3_bind_int(finish_, 9, r.callback && Finished(r.state) ? 1 : 0);
+  if (!Step(finish_, "finish")) return false;
+  if (Finished(r.state)) {
+    auto it = finished_bytes_.find(r.queue);
+    if (it != finished_bytes_.end()) it->second += r.stored_bytes;
+  }
+  return true;
 }
 
 bool Store::Get(std::string_view id, JobView* out) {
@@ -326,20 +308,7 @@ bool Store::Get(std::string_view id, JobView* out) {
     sqlite3_reset(get_);
     return false;
   }
-  out->id = JobId(sqlite3_column_int64(get_, 0), Text(get_, 1));
-  out->queue = Text(get_, 2);
-  out->state = static_cast<State>(sqlite3_column_int(get_, 3));
-  out->attempts = static_cast<uint32_t>(sqlite3_column_int(get_, 4));
-  out->max_attempts = static_cast<uint32_t>(sqlite3_column_int(get_, 5));
-  out->created_ms = sqlite3_column_int64(get_, 6);
-  out->updated_ms = sqlite3_column_int64(get_, 7);
-  out->next_ms = sqlite3_column_int64(get_, 8);
-  out->method = Text(get_, 9);
-  out->target = Text(get_, 10);
-  out->result_status = sqlite3_column_int(get_, 11);
-  out->result_headers = Text(get_, 12);
-  out->result_body = Text(get_, 13);
-  out->error = Text(get_, 14);
+  ReadView(get_, out);
   sqlite3_reset(get_);
   return true;
 }
@@ -354,7 +323,8 @@ bool Store::LoadOpen(std::string_view queue, std::vector<std::unique_ptr<Job>>* 
   if (!ok) return false;
   sqlite3_stmt* s = Prepare(
       "SELECT seq, token, cluster, idem_key, method, target, headers, body, attempts, "
-      "max_attempts, created_ms, next_ms FROM jobs WHERE queue = ?1 AND state < 2 ORDER BY seq");
+      "max_attempts, created_ms, next_ms, callback_url FROM jobs WHERE queue = ?1 AND state < 2 "
+      "ORDER BY seq");
   if (s == nullptr) return false;
   BindText(s, 1, queue);
   int rc;
@@ -374,6 +344,7 @@ bool Store::LoadOpen(std::string_view queue, std::vector<std::unique_ptr<Job>>* 
     j->max_attempts = static_cast<uint32_t>(sqlite3_column_int(s, 9));
     j->created_ms = sqlite3_column_int64(s, 10);
     j->next_ms = sqlite3_column_int64(s, 11);
+    j->callback_url = Text(s, 12);
     out->push_back(std::move(j));
   }
   if (rc != SQLITE_DONE && failure_.empty()) failure_ = std::string("load: ") + sqlite3_errmsg(db_);
@@ -381,14 +352,85 @@ bool Store::LoadOpen(std::string_view queue, std::vector<std::unique_ptr<Job>>* 
   return rc == SQLITE_DONE;
 }
 
+int64_t& Store::FinishedBytes(std::string_view queue) {
+  auto it = finished_bytes_.find(std::string(queue));
+  if (it != finished_bytes_.end()) return it->second;
+  // Once per queue and process: length() of a blob is read from the record header, so the
+  // scan does not read the bodies.
+  int64_t total = 0;
+  sqlite3_stmt* s = Prepare(
+      (std::string("SELECT total(") + kRowBytes + ") FROM jobs WHERE queue = ?1 AND state >= 2")
+          .c_str());
+  if (s != nullptr) {
+    BindText(s, 1, queue);
+    if (sqlite3_step(s) == SQLITE_ROW) total = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+  }
+  return finished_bytes_.emplace(std::string(queue), total).first->second;
+}
+
+int64_t Store::DeleteCounting(sqlite3_stmt* s, std::string_view queue, const char* what) {
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    ++rows;
+    bytes += sqlite3_column_int64(s, 0);
+  }
+  if (rc != SQLITE_DONE) {
+    if (failure_.empty()) failure_ = std::string(what) + ": " + sqlite3_errmsg(db_);
+    return 0;
+  }
+  auto it = finished_bytes_.find(std::string(queue));
+  if (it != finished_bytes_.end()) it->second = std::max<int64_t>(0, it->second - bytes);
+  return rows;
+}
+
 int64_t Store::PruneFinished(std::string_view queue, int64_t before_ms) {
-  sqlite3_stmt* s = Prepare("DELETE FROM jobs WHERE queue = ?1 AND state >= 2 AND updated_ms < ?2");
+  sqlite3_stmt* s = Prepare((std::string("DELETE FROM jobs WHERE queue = ?1 AND state >= 2 AND "
+                                         "callback_state != 1 AND updated_ms < ?2 RETURNING ") +
+                             kRowBytes)
+                                .c_str());
   if (s == nullptr) return 0;
   BindText(s, 1, queue);
   sqlite3_bind_int64(s, 2, before_ms);
-  const bool ok = Step(s, "prune");
+  const int64_t n = DeleteCounting(s, queue, "prune");
   sqlite3_finalize(s);
-  return ok ? sqlite3_changes(db_) : 0;
+  return n;
+}
+
+int64_t Store::PruneBytes(std::string_view queue, int64_t max_bytes) {
+  int64_t& bytes = FinishedBytes(queue);
+  int64_t removed = 0;
+  const std::string filter = "queue = ?1 AND state >= 2 AND callback_state != 1";
+  sqlite3_stmt* oldest = Prepare(("SELECT seq, " + std::string(kRowBytes) + " FROM jobs WHERE " +
+                                  filter + " ORDER BY seq LIMIT 1000")
+                                     .c_str());
+  sqlite3_stmt* del = Prepare(
+      ("DELETE FROM jobs WHERE " + filter + " AND seq <= ?2 RETURNING " + kRowBytes).c_str());
+  // The oldest first, just enough of them, a bounded batch at a time (the writer holds its batch
+  // meanwhile): find the sequence up to which the excess is covered, then delete up to it.
+  while (oldest != nullptr && del != nullptr && bytes > max_bytes && removed < 100'000 &&
+         !failed()) {
+    sqlite3_reset(oldest);
+    BindText(oldest, 1, queue);
+    int64_t freed = 0, upto = -1;
+    while (freed < bytes - max_bytes && sqlite3_step(oldest) == SQLITE_ROW) {
+      upto = sqlite3_column_int64(oldest, 0);
+      freed += sqlite3_column_int64(oldest, 1);
+    }
+    sqlite3_reset(oldest);
+    if (upto < 0) break;
+    sqlite3_reset(del);
+    BindText(del, 1, queue);
+    sqlite3_bind_int64(del, 2, upto);
+    const int64_t n = DeleteCounting(del, queue, "prune by size");
+    if (n == 0) break;
+    removed += n;
+  }
+  sqlite3_finalize(oldest);
+  sqlite3_finalize(del);
+  return removed;
 }
 
 int64_t Store::CountDead(std::string_view queue) {
@@ -434,10 +476,13 @@ bool Store::Requeue(std::string_view id, int64_t now_ms, Job* job) {
   int64_t seq;
   std::string_view token;
   if (!ParseJobId(id, &seq, &token)) return false;
-  sqlite3_stmt* s = Prepare(
-      "UPDATE jobs SET state = 0, attempts = 0, next_ms = 0, updated_ms = ?2 WHERE seq = ?1 AND "
-      "token = ?3 AND state IN (3, 4) RETURNING queue, cluster, idem_key, method, target, "
-      "headers, body, max_attempts, created_ms");
+  sqlite3_stmt* s =
+      Prepare((std::string("UPDATE jobs SET state = 0, attempts = 0, next_ms = 0, updated_ms = ?2, "
+                           "callback_state = 0 WHERE seq = ?1 AND token = ?3 AND state IN (3, 4) "
+                           "RETURNING queue, cluster, idem_key, method, target, headers, body, "
+                           "max_attempts, created_ms, callback_url, ") +
+               kRowBytes)
+                  .c_str());
   if (s == nullptr) return false;
   sqlite3_bind_int64(s, 1, seq);
   sqlite3_bind_int64(s, 2, now_ms);
@@ -456,6 +501,10 @@ bool Store::Requeue(std::string_view id, int64_t now_ms, Job* job) {
     job->body = Text(s, 6);
     job->max_attempts = static_cast<uint32_t>(sqlite3_column_int(s, 7));
     job->created_ms = sqlite3_column_int64(s, 8);
+    job->callback_url = Text(s, 9);
+    auto it = finished_bytes_.find(job->queue);
+    if (it != finished_bytes_.end())
+      it->second = std::max<int64_t>(0, it->second - sqlite3_column_int64(s, 10));
     job->attempts = 0;
     job->next_ms = 0;
     sqlite3_step(s);  // runs the statement to its end
@@ -472,7 +521,42 @@ int64_t Store::Purge(std::string_view queue, int state) {
   sqlite3_bind_int(s, 2, state);
   const bool ok = Step(s, "purge");
   sqlite3_finalize(s);
+  // Rare (an operator's command): the tallies are counted again when next needed.
+  if (ok) finished_bytes_.clear();
   return ok ? sqlite3_changes(db_) : 0;
+}
+
+bool Store::LoadPendingCallbacks(std::string_view queue, std::vector<PendingCallback>* out) {
+  sqlite3_stmt* s = Prepare((std::string("SELECT ") + kViewColumns +
+                             ", callback_url FROM jobs WHERE queue = ?1 AND callback_state = 1 "
+                             "ORDER BY seq")
+                                .c_str());
+  if (s == nullptr) return false;
+  BindText(s, 1, queue);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    PendingCallback p;
+    ReadView(s, &p.job);
+    p.url = Text(s, 15);
+    out->push_back(std::move(p));
+  }
+  if (rc != SQLITE_DONE && failure_.empty())
+    failure_ = std::string("load callbacks: ") + sqlite3_errmsg(db_);
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE;
+}
+
+bool Store::SetCallbackState(std::string_view id, CallbackState state) {
+  int64_t seq;
+  std::string_view token;
+  if (!ParseJobId(id, &seq, &token)) return true;
+  sqlite3_stmt* s = Prepare("UPDATE jobs SET callback_state = ?2 WHERE seq = ?1");
+  if (s == nullptr) return false;
+  sqlite3_bind_int64(s, 1, seq);
+  sqlite3_bind_int(s, 2, static_cast<int>(state));
+  const bool ok = Step(s, "callback state");
+  sqlite3_finalize(s);
+  return ok;
 }
 
 }  // namespace ficus::queue::internal

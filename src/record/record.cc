@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/base.h"
+#include "base/base64.h"
 #include "base/text.h"
 #include "http/http.h"
 
@@ -39,27 +40,6 @@ bool IsText(std::string_view s) {
     i += n + 1;
   }
   return true;
-}
-
-void AppendBase64(std::string& out, std::string_view s) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  out.push_back('"');
-  size_t i = 0;
-  for (; i + 2 < s.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(s[i]) << 16) | (static_cast<uint8_t>(s[i + 1]) << 8) |
-                 static_cast<uint8_t>(s[i + 2]);
-    for (int k = 3; k >= 0; --k) out.push_back(kAlphabet[(v >> (6 * k)) & 63]);
-  }
-  if (i < s.size()) {
-    uint32_t v = static_cast<uint8_t>(s[i]) << 16;
-    if (i + 1 < s.size()) v |= static_cast<uint8_t>(s[i + 1]) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(i + 1 < s.size() ? kAlphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  out.push_back('"');
 }
 
 }  // namespace
@@ -184,7 +164,9 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
       AppendJsonString(out, body);
     } else {
       out.append(",\"body_base64\":");
+      out.push_back('"');
       AppendBase64(out, body);
+      out.push_back('"');
     }
   }
   out.append(",\"body_bytes\":").append(std::to_string(slot.body_bytes));

@@ -82,6 +82,63 @@ TEST(QueueConfig, EveryKeyAndTheRoundTrip) {
   EXPECT_EQ(again.config->routes[1].jobs, r.config->routes[1].jobs);
 }
 
+TEST(QueueConfig, ACallbackAndTheRetentionInBytes) {
+  LoadResult r = Load(
+      "queues:\n"
+      "  - name: signup\n"
+      "    retention_bytes: 64MiB\n"
+      "    callback:\n"
+      "      url: http://127.0.0.1:9000/hooks\n"
+      "      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+      "      request_header: Callback-Url\n"
+      "      allowed_origins: [http://127.0.0.1:9000, 'https://Hooks.Example.com']\n"
+      "      max_attempts: 3\n"
+      "      timeout: 2s\n",
+      "    offload: { queue: signup }\n");
+  ASSERT_TRUE(r.errors.empty()) << Errors(r);
+  const Queue& q = r.config->queues.at(0);
+  EXPECT_EQ(q.retention_bytes, 64u << 20);
+  ASSERT_TRUE(q.callback);
+  ASSERT_TRUE(q.callback->url);
+  EXPECT_EQ(q.callback->url->host, "127.0.0.1");
+  EXPECT_EQ(q.callback->url->port, 9000);
+  EXPECT_EQ(q.callback->url->target, "/hooks");
+  EXPECT_EQ(q.callback->request_header, "callback-url");
+  EXPECT_EQ(q.callback->allowed_origins,
+            (std::vector<std::string>{"http://127.0.0.1:9000", "https://hooks.example.com:443"}));
+  EXPECT_EQ(q.callback->max_attempts, 3u);
+  EXPECT_EQ(q.callback->timeout, Duration{2000});
+  // The secret never leaves: the running config shows it redacted.
+  const std::string yaml = ToRedactedYaml(*r.config);
+  EXPECT_THAT(yaml, ::testing::Not(HasSubstr("MfKQ9r8")));
+  EXPECT_THAT(yaml, HasSubstr("secret: <redacted>"));
+  EXPECT_THAT(yaml, HasSubstr("retention_bytes: 64MiB"));
+}
+
+TEST(QueueConfig, ACallbackThatCouldPostAnywhereIsRefused) {
+  struct Case {
+    std::string callback;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"{ url: 'ftp://x/y', secret: 0123456789abcdef }", "queues[0].callback.url"},
+      {"{ url: 'http://127.0.0.1:9/h' }", "queues[0].callback.secret: missing"},
+      {"{ url: 'http://127.0.0.1:9/h', secret: short }", "queues[0].callback.secret"},
+      {"{ url: 'http://127.0.0.1:9/h', secret: 'whsec_not base64!!!!' }",
+       "queues[0].callback.secret"},
+      {"{ secret: 0123456789abcdef, request_header: Callback-Url }", "allowed_origins"},
+      {"{ secret: 0123456789abcdef }", "needs a url"},
+      {"{ secret: 0123456789abcdef, request_header: X, allowed_origins: ['http://a/path'] }",
+       "without a path"},
+  };
+  for (const Case& c : cases) {
+    LoadResult r = Load("queues: [{ name: signup, callback: " + c.callback + " }]\n",
+                        "    offload: { queue: signup }\n");
+    ASSERT_FALSE(r.errors.empty()) << c.callback;
+    EXPECT_THAT(Errors(r), HasSubstr(c.error)) << c.callback;
+  }
+}
+
 TEST(QueueConfig, AnUndeclaredQueueIsAnErrorAtTheRoutesKey) {
   LoadResult r = Load("queues: [{ name: other }]\n", "    offload: { queue: signup }\n");
   ASSERT_FALSE(r.errors.empty());

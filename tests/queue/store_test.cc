@@ -4,6 +4,7 @@
 #include "queue/internal/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -210,6 +211,124 @@ TEST(WriterTest, ConcurrentWorkIsCommittedInFewerBatches) {
   std::atomic<int> late{0};
   writer.Submit(new CountingWork(&late));
   EXPECT_EQ(late.load(), 0);
+}
+
+TEST(StoreTest, AFinishedJobsCallbackIsPendingUntilMarkedAndSurvivesAReopen) {
+  TempDir dir;
+  const std::string path = StorePath(dir.path());
+  Job a = MakeJob("", "a"), b = MakeJob("", "b");
+  a.callback_url = "http://127.0.0.1:9000/a";
+  {
+    auto s = Store::Open(path);
+    ASSERT_TRUE(s->Begin());
+    EXPECT_EQ(Add(*s, a, false), Store::Insert::kInserted);
+    EXPECT_EQ(Add(*s, b, false), Store::Insert::kInserted);
+    AttemptResult done;
+    done.state = State::kSucceeded;
+    done.status = 200;
+    done.callback = true;
+    EXPECT_TRUE(s->Finish(a.id, done, WallMillis()));
+    EXPECT_TRUE(s->Finish(b.id, done, WallMillis()));
+    AttemptResult retry;  // a retry is not finished: no callback yet
+    retry.callback = true;
+    ASSERT_TRUE(s->Commit());
+    std::vector<PendingCallback> pending;
+    ASSERT_TRUE(s->LoadPendingCallbacks("signup", &pending));
+    ASSERT_EQ(pending.size(), 2u);
+    EXPECT_EQ(pending[0].job.id, a.id);
+    EXPECT_EQ(pending[0].url, "http://127.0.0.1:9000/a");
+    EXPECT_EQ(pending[0].job.result_status, 200);
+    EXPECT_EQ(pending[1].url, "");
+    ASSERT_TRUE(s->Begin());
+    EXPECT_TRUE(s->SetCallbackState(b.id, CallbackState::kSent));
+    ASSERT_TRUE(s->Commit());
+  }
+  auto s = Store::Open(path);
+  std::vector<PendingCallback> pending;
+  ASSERT_TRUE(s->LoadPendingCallbacks("signup", &pending));
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].job.id, a.id);
+  // A job whose callback is still to be sent outlives its retention.
+  ASSERT_TRUE(s->Begin());
+  EXPECT_EQ(s->PruneFinished("signup", WallMillis() + 1000), 1);  // b only
+  ASSERT_TRUE(s->Commit());
+  JobView v;
+  EXPECT_TRUE(s->Get(a.id, &v));
+  EXPECT_FALSE(s->Get(b.id, &v));
+}
+
+TEST(StoreTest, RetentionInBytesDeletesTheOldestFinishedJobsFirst) {
+  TempDir dir;
+  auto s = Store::Open(StorePath(dir.path()));
+  ASSERT_TRUE(s->Begin());
+  std::vector<Job> jobs;
+  for (int i = 0; i < 40; ++i) jobs.push_back(MakeJob("", std::string(10'000, 'x')));
+  for (Job& j : jobs) ASSERT_EQ(Add(*s, j, false), Store::Insert::kInserted);
+  // 30 finish, 10 stay open: open jobs are never retention's to delete.
+  for (int i = 0; i < 30; ++i) {
+    AttemptResult done;
+    done.state = State::kSucceeded;
+    done.status = 200;
+    done.queue = "signup";
+    done.stored_bytes = 10'000;
+    ASSERT_TRUE(s->Finish(jobs[static_cast<size_t>(i)].id, done, WallMillis()));
+  }
+  ASSERT_TRUE(s->Commit());
+  ASSERT_TRUE(s->Begin());
+  // About 10 KB per job: a 100 KB bound keeps the newest 9 or so of the 30.
+  const int64_t removed = s->PruneBytes("signup", 100'000);
+  ASSERT_TRUE(s->Commit());
+  EXPECT_GE(removed, 20);
+  EXPECT_LE(removed, 22);
+  JobView v;
+  EXPECT_FALSE(s->Get(jobs[0].id, &v));
+  EXPECT_TRUE(s->Get(jobs[29].id, &v));
+  for (int i = 30; i < 40; ++i) EXPECT_TRUE(s->Get(jobs[static_cast<size_t>(i)].id, &v));
+  // Within the bound: nothing more goes; the tally follows what Finish adds.
+  ASSERT_TRUE(s->Begin());
+  EXPECT_EQ(s->PruneBytes("signup", 100'000), 0);
+  for (int i = 30; i < 40; ++i) {
+    AttemptResult done;
+    done.state = State::kFailed;
+    done.status = 400;
+    done.queue = "signup";
+    done.stored_bytes = 10'128;
+    ASSERT_TRUE(s->Finish(jobs[static_cast<size_t>(i)].id, done, WallMillis()));
+  }
+  EXPECT_GE(s->PruneBytes("signup", 100'000), 9);
+  ASSERT_TRUE(s->Commit());
+}
+
+TEST(StoreTest, AVersionOneFileIsUpgradedInPlace) {
+  TempDir dir;
+  const std::string path = StorePath(dir.path());
+  Job a = MakeJob("", "kept");
+  {
+    auto s = Store::Open(path);
+    ASSERT_TRUE(s->Begin());
+    ASSERT_EQ(Add(*s, a, false), Store::Insert::kInserted);
+    ASSERT_TRUE(s->Commit());
+  }
+  // What ficus 0.x wrote: the same table without the callback columns, user_version 1.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX jobs_callback; ALTER TABLE jobs DROP COLUMN callback_url; "
+                           "ALTER TABLE jobs DROP COLUMN callback_state; PRAGMA user_version=1;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto s = Store::Open(path);
+  std::vector<std::unique_ptr<Job>> open;
+  ASSERT_TRUE(s->LoadOpen("signup", &open));
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0]->body, "kept");
+  EXPECT_EQ(open[0]->callback_url, "");
+  std::vector<PendingCallback> pending;
+  EXPECT_TRUE(s->LoadPendingCallbacks("signup", &pending));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // `offload:` and `jobs:`.
 #include <algorithm>
 
+#include "base/base64.h"
 #include "config/internal/reader.h"
+#include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
 namespace ficus::config::internal {
@@ -31,7 +33,7 @@ void Loader::ReadQueues(const Value& v) {
     if (!ReadMap(item,
                  {"name", "max_jobs", "max_bytes", "max_body", "concurrency", "rate",
                   "attempt_timeout", "backoff", "max_backoff", "retry_on", "retention", "jobs_path",
-                  "retry_after", "result_body"},
+                  "retry_after", "result_body", "retention_bytes", "callback"},
                  &f))
       continue;
     Queue q;
@@ -117,8 +119,97 @@ void Loader::ReadQueues(const Value& v) {
     if (const Value* x = f.Get("result_body")) {
       if (auto n = SizeIn(*x, 0, 16ull << 20)) q.result_body = *n;
     }
+    if (const Value* x = f.Get("retention_bytes")) {
+      if (auto n = SizeIn(*x, 1 << 20, 1ull << 44)) q.retention_bytes = *n;
+    }
+    if (const Value* x = f.Get("callback")) ReadQueueCallback(*x, &q.callback);
     config_.queues.push_back(std::move(q));
   }
+}
+
+void Loader::ReadQueueCallback(const Value& v, std::optional<QueueCallback>* out) {
+  Fields f;
+  if (!ReadMap(v, {"url", "secret", "request_header", "allowed_origins", "max_attempts", "timeout"},
+               &f))
+    return;
+  QueueCallback cb;
+  bool ok = true;
+  if (const Value* x = f.Get("url")) {
+    if (auto s = String(*x)) {
+      Webhook w;
+      std::string error;
+      if (ParseHttpUrl(*s, &w, &error)) {
+        w.url = *s;
+        cb.url = std::move(w);
+      } else {
+        Error(*x, error);
+        ok = false;
+      }
+    }
+  }
+  Require(f, v, "secret");
+  if (const Value* x = f.Get("secret")) {
+    if (auto s = String(*x)) {
+      cb.secret = *s;
+      std::string key;
+      if (cb.secret.starts_with("whsec_") &&
+          !DecodeBase64(std::string_view(cb.secret).substr(6), &key)) {
+        Error(*x, "a secret that starts with whsec_ must be base64 after it (Standard Webhooks)");
+        ok = false;
+      } else if (cb.secret.size() < 16) {
+        Error(*x,
+              "too short: use at least 16 characters (such as whsec_ and 24 random bytes in "
+              "base64), from the environment: secret: ${SIGNUP_WEBHOOK_SECRET}");
+        ok = false;
+      }
+    }
+  }
+  if (const Value* x = f.Get("request_header")) {
+    if (auto s = String(*x)) {
+      if (s->empty() || s->find_first_of(" \t:\r\n") != std::string::npos) {
+        Error(*x, "expected a header name such as Callback-Url");
+        ok = false;
+      } else {
+        cb.request_header = ToLower(*s);
+      }
+    }
+  }
+  if (const Value* x = f.Get("allowed_origins")) {
+    if (ExpectList(*x)) {
+      size_t k = 0;
+      for (auto it = x->node.begin(); it != x->node.end(); ++it, ++k) {
+        const Value item = Item(*x, *it, k);
+        auto s = String(item);
+        if (!s) continue;
+        Webhook w;
+        std::string error;
+        if (!ParseHttpUrl(*s, &w, &error)) {
+          Error(item, error);
+        } else if (w.target != "/") {
+          Error(item, "an origin is scheme://host[:port], without a path (got " + Quote(*s) + ")");
+        } else {
+          cb.allowed_origins.push_back(CallbackOrigin(w.https, w.host, w.port));
+        }
+      }
+    }
+  }
+  if (!cb.request_header.empty() && cb.allowed_origins.empty()) {
+    Error(v,
+          "request_header lets a request name its callback URL: list the origins it may "
+          "name in allowed_origins (ficus would otherwise POST wherever a client asks)");
+    ok = false;
+  }
+  if (!cb.url && cb.request_header.empty()) {
+    Error(v, "a callback needs a url, or a request_header the requests name theirs in");
+    ok = false;
+  }
+  if (const Value* x = f.Get("max_attempts")) {
+    if (auto n = Integer(*x, 1, 100)) cb.max_attempts = static_cast<uint32_t>(*n);
+  }
+  if (const Value* x = f.Get("timeout")) {
+    if (auto d = DurationIn(*x, Duration{10}, std::chrono::minutes(10))) cb.timeout = *d;
+  }
+  if (ok) *out = std::move(cb);
 }
 
 void Loader::ReadOffload(const Value& v, std::optional<Offload>* out) {
@@ -180,3 +271,17 @@ void Loader::CheckQueues() {
 }
 
 }  // namespace ficus::config::internal
+
+namespace ficus::config {
+
+std::string CallbackOrigin(bool https, std::string_view host, uint16_t port) {
+  std::string origin = https ? "https://" : "http://";
+  const bool v6 = host.find(':') != std::string_view::npos;
+  if (v6) origin.push_back('[');
+  for (char c : host) origin.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  if (v6) origin.push_back(']');
+  origin.append(":").append(std::to_string(port));
+  return origin;
+}
+
+}  // namespace ficus::config

@@ -159,6 +159,7 @@ class Loader {
   void ReadCache(const Value& v, std::optional<Cache>* out);  // cache_config.cc
   // Job queues and the route keys that use them (queues.cc).
   void ReadQueues(const Value& v);
+  void ReadQueueCallback(const Value& v, std::optional<QueueCallback>* out);
   void ReadOffload(const Value& v, std::optional<Offload>* out);
   void ReadJobsApi(const Value& v, std::optional<JobsApi>* out);
   void CheckQueues();

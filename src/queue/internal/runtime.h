@@ -17,6 +17,7 @@
 
 #include "client/client.h"
 #include "config/config.h"
+#include "queue/internal/callback.h"
 #include "queue/internal/store.h"
 
 namespace ficus::queue::internal {
@@ -39,6 +40,9 @@ struct Counters {
   std::atomic<uint64_t> latency_count{0};
   std::atomic<int64_t> oldest_created_ms{0};  // of the unfinished jobs; 0 = none
   std::atomic<int64_t> dead_letters{0};       // dead jobs in the store (within retention)
+  std::atomic<uint64_t> callback_attempts{0};
+  std::atomic<uint64_t> callbacks_sent{0};
+  std::atomic<uint64_t> callbacks_failed{0};  // given up after the callback's max_attempts
 };
 
 // Sends one queue's jobs. Push from any thread; the rest is the deliverer's own thread.
@@ -56,6 +60,8 @@ class Deliverer {
   void Stop();
   void Push(std::unique_ptr<Job> job);
   void Push(std::vector<std::unique_ptr<Job>> jobs);
+  // Callbacks still to send (recovered from the store at start).
+  void PushCallbacks(std::vector<PendingCallback> callbacks);
 
  private:
   struct Target {
@@ -97,6 +103,7 @@ class Deliverer {
 
   std::mutex mu_;  // guards inbox_, config_, clusters_, reconfigured_
   std::vector<std::unique_ptr<Job>> inbox_;
+  std::vector<PendingCallback> callback_inbox_;
   config::Queue config_;
   std::vector<config::Cluster> clusters_;
   bool reconfigured_ = false;
@@ -107,6 +114,7 @@ class Deliverer {
   std::deque<std::unique_ptr<Job>> ready_;
   std::priority_queue<Later, std::vector<Later>, std::greater<Later>> later_;  // owns job
   std::vector<std::unique_ptr<Attempt>> inflight_;
+  CallbackSender callbacks_;
   double tokens_ = 0;
   int64_t tokens_at_ms_ = 0;
   int64_t published_at_ms_ = 0;

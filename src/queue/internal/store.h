@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,8 +38,9 @@ struct Job {
   std::string body;
   uint32_t attempts = 0;
   uint32_t max_attempts = 5;
-  int64_t created_ms = 0;  // wall clock
-  int64_t next_ms = 0;     // not before (wall clock); 0 = now
+  int64_t created_ms = 0;    // wall clock
+  int64_t next_ms = 0;       // not before (wall clock); 0 = now
+  std::string callback_url;  // the URL the request named for its result; empty: the queue's
 };
 
 // A job's row as the job URL and the admin API show it.
@@ -67,6 +69,21 @@ struct AttemptResult {
   std::string headers;
   std::string body;
   std::string error;
+  // For a finished job: its callback is to be sent (callback_state 1 until it is), and what
+  // the row keeps in bytes (the retention bound's count, as kRowBytes in store.cc).
+  bool callback = false;
+  std::string queue;
+  int64_t stored_bytes = 0;
+};
+
+// A finished job's callback: 0 none, 1 to send (recovered at start), 2 sent, 3 given up.
+enum class CallbackState : uint8_t { kNone = 0, kPending = 1, kSent = 2, kGaveUp = 3 };
+
+// A callback to send: the finished job as its URL shows it, and the URL the request named
+// (empty: the queue's).
+struct PendingCallback {
+  JobView job;
+  std::string url;
 };
 
 // The SQLite connection. Methods run on the writer thread, inside the batch's transaction; a
@@ -102,8 +119,15 @@ class Store {
   // Every unfinished job of `queue`, oldest first; running ones become queued again (their
   // delivery was cut short). Sums their bodies into *bytes.
   bool LoadOpen(std::string_view queue, std::vector<std::unique_ptr<Job>>* out);
-  // Deletes the finished jobs of `queue` updated before `before_ms`. Returns how many.
+  // Deletes the finished jobs of `queue` updated before `before_ms` (not those whose callback
+  // is still to be sent). Returns how many.
   int64_t PruneFinished(std::string_view queue, int64_t before_ms);
+  // Deletes `queue`'s oldest finished jobs until what they keep is at most `max_bytes` (at most
+  // 100,000 per call). Returns how many.
+  int64_t PruneBytes(std::string_view queue, int64_t max_bytes);
+  // The finished jobs of `queue` whose callback is still to be sent, oldest first.
+  bool LoadPendingCallbacks(std::string_view queue, std::vector<PendingCallback>* out);
+  bool SetCallbackState(std::string_view id, CallbackState state);
   // How many jobs of `queue` are dead.
   int64_t CountDead(std::string_view queue);
   // The admin API: newest first, optionally of one queue and state (no body or result).
@@ -119,8 +143,14 @@ class Store {
   sqlite3_stmt* Prepare(const char* sql);
   bool Step(sqlite3_stmt* s, const char* what);  // SQLITE_DONE or ROW; else sets failure_
   bool Exec(const char* sql);
+  // The bytes `queue`'s finished jobs keep: counted once (a scan of the row headers), then kept
+  // up to date by Finish, the prunes and Requeue (approximate after a rolled-back batch).
+  int64_t& FinishedBytes(std::string_view queue);
+  // Steps a DELETE ... RETURNING <bytes> to its end; subtracts from the queue's tally. Rows.
+  int64_t DeleteCounting(sqlite3_stmt* s, std::string_view queue, const char* what);
 
   std::string path_;
+  std::map<std::string, int64_t> finished_bytes_;
   sqlite3* db_ = nullptr;
   std::string failure_;
   sqlite3_stmt* insert_ = nullptr;
