@@ -68,5 +68,9 @@ AdminAnswer PurgeJobs(std::string_view queue, std::string_view state);
 // Copies the store to `dest` (a consistent snapshot, safe while ficus runs): `ficus backup`.
 // False with *error set on failure; true (and nothing copied) when there is no store.
 bool Backup(const std::string& data_dir, const std::string& dest_dir, std::string* error);
+// `ficus restore`: the backup's store (checked first) into data_dir, only while no ficus runs
+// on it (its store lock is free). True with *restored false when the backup has no store.
+bool Restore(const std::string& backup_dir, const std::string& data_dir, bool* restored,
+             std::string* error);
 
 }  // namespace ficus::queue

@@ -1,8 +1,13 @@
 // The queue service's life (start, reload, stop), the policy builder, /metrics and backup.
 #include "queue/internal/service.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -287,17 +292,17 @@ void RenderMetrics(std::string& out) {
   w.Sample("ficus_queue_writer_batches_total", {{"result", "failed"}}, writer.failed_batches());
 }
 
-bool Backup(const std::string& data_dir, const std::string& dest_dir, std::string* error) {
-  const std::string src = StorePath(data_dir);
-  if (!std::filesystem::exists(src)) return true;
-  const std::string dest = StorePath(dest_dir);
+namespace {
+
+// Copies one SQLite database into another with the online backup API (a consistent snapshot
+// while a writer keeps writing to `src`).
+bool CopyDatabase(const std::string& src, const std::string& dest, std::string* error) {
   sqlite3* from = nullptr;
   sqlite3* to = nullptr;
   bool ok = false;
   if (sqlite3_open_v2(src.c_str(), &from, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
       sqlite3_open_v2(dest.c_str(), &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) ==
           SQLITE_OK) {
-    // The online backup API copies a consistent snapshot while the writer keeps writing.
     sqlite3_backup* b = sqlite3_backup_init(to, "main", from, "main");
     if (b != nullptr) {
       int rc;
@@ -314,6 +319,49 @@ bool Backup(const std::string& data_dir, const std::string& dest_dir, std::strin
   }
   sqlite3_close(from);
   sqlite3_close(to);
+  return ok;
+}
+
+}  // namespace
+
+bool Backup(const std::string& data_dir, const std::string& dest_dir, std::string* error) {
+  const std::string src = StorePath(data_dir);
+  if (!std::filesystem::exists(src)) return true;
+  return CopyDatabase(src, StorePath(dest_dir), error);
+}
+
+bool Restore(const std::string& backup_dir, const std::string& data_dir, bool* restored,
+             std::string* error) {
+  *restored = false;
+  const std::string src = StorePath(backup_dir);
+  if (!std::filesystem::exists(src)) return true;
+  // The backup must be a sound store before it replaces anything (Open checks it; it also
+  // takes the backup's lock, so a ficus running on the backup directory is refused too).
+  try {
+    internal::Store::Open(src);
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+  const std::string dest = StorePath(data_dir);
+  // The running ficus holds the store's lock: its deliverers have the jobs in memory, and a
+  // store replaced under them would deliver what the backup does not have and miss what it
+  // has. Held here until the copy is done, so no ficus starts on a half-copied store.
+  const int fd = ::open(dest.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = dest + ": " + std::strerror(errno);
+    return false;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    *error = dest +
+             " is in use by a running ficus: stop it, then restore the job queue (jobs "
+             "in flight would be lost or delivered twice if it were replaced under it)";
+    return false;
+  }
+  const bool ok = CopyDatabase(src, dest, error);
+  ::close(fd);
+  *restored = ok;
   return ok;
 }
 

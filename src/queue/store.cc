@@ -1,10 +1,15 @@
 // The job store: schema, the startup check, and the statements the writer runs.
 #include "queue/internal/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 namespace ficus::queue::internal {
@@ -118,6 +123,15 @@ std::unique_ptr<Store> Store::Open(const std::string& path) {
                               " (the file is kept as it is: move it aside or restore a backup; "
                               "ficus does not start over it and lose the jobs in it)");
   };
+  // One process per store: two would deliver the same jobs. flock, not SQLite's own fcntl
+  // locks (independent of them on Linux), held until the store closes or the process dies.
+  s->lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd_ < 0) throw fail(std::string("cannot open: ") + std::strerror(errno));
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    throw std::runtime_error("queue store " + path +
+                             " is in use by another ficus process: each process needs its own "
+                             "data_dir (or stop the other one first)");
+  }
   if (sqlite3_open_v2(path.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
@@ -189,6 +203,7 @@ std::unique_ptr<Store> Store::Open(const std::string& path) {
 Store::~Store() {
   for (sqlite3_stmt* st : {insert_, by_key_, running_, finish_, get_}) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 sqlite3_stmt* Store::Prepare(const char* sql) {

@@ -1,4 +1,5 @@
-// `ficus backup` and `ficus restore`: copies of the telemetry database, online.
+// `ficus backup` and `ficus restore`: copies of the telemetry database (online) and of the job
+// queue (backup online; restore while no ficus runs on the data directory).
 #include <cstdio>
 #include <filesystem>
 
@@ -49,6 +50,17 @@ int Restore(const std::string& src, const std::string& data_dir) {
     std::fprintf(stderr, "restore: %s: %s\n", data_dir.c_str(), ec.message().c_str());
     return 1;
   }
+  // The job queue first: it is refused while a ficus runs on data_dir, and then nothing is
+  // restored rather than the telemetry alone.
+  bool queue_restored = false;
+  std::string queue_error;
+  if (std::filesystem::is_directory(src) &&
+      !queue::Restore(src, data_dir, &queue_restored, &queue_error)) {
+    std::fprintf(stderr, "restore: nothing restored: %s\n", queue_error.c_str());
+    return 1;
+  }
+  if (queue_restored)
+    std::printf("restored %s from %s\n", queue::StorePath(data_dir).c_str(), src.c_str());
   const std::string to = TelemetryDbPath(data_dir);
   try {
     telemetry::Store::Copy(from, to);

@@ -259,7 +259,7 @@ class OffloadTest(FicusTestCase):
         self.assertIn(("POST /jobs/ID/retry", "ok"), actions)
         self.assertIn(("POST /jobs/purge", "ok"), actions)
 
-    def test_backup_includes_the_queue(self):
+    def test_backup_and_restore_include_the_queue(self):
         app = self.app(status=503)  # retried: the jobs stay unfinished
         cfg = offload_config(app.port, os.path.join(self.dir, "data"),
                              queue={"backoff": "10s", "max_backoff": "10s"})
@@ -274,6 +274,31 @@ class OffloadTest(FicusTestCase):
         bodies = sorted(r[0] for r in db.execute("SELECT body FROM jobs"))
         db.close()
         self.assertEqual(bodies, [b"b-%d" % i for i in range(5)])
+        # A second ficus on the same data_dir would deliver the same jobs: it does not start.
+        twin = Ficus(dict(cfg, listeners=[{"name": "public", "listen": "127.0.0.1:%d" %
+                                           free_port()}],
+                          admin={"listen": "127.0.0.1:%d" % free_port()}),
+                     workdir=self.workdir("twin"))
+        with self.assertRaises(Exception):
+            twin.start(ready_timeout=5)
+        twin.stop()
+        with open(twin.log_path, errors="replace") as log:
+            self.assertIn("in use by another ficus process", log.read())
+        # Restore: refused while ficus runs on the data_dir (nothing restored), done after.
+        restore = [FICUS_BIN, "restore", dest, "-c", f.config_path]
+        out = subprocess.run(restore, capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("in use by a running ficus", out.stderr)
+        f.stop()
+        shutil.rmtree(os.path.join(self.dir, "data"))
+        out = subprocess.run(restore, capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("queue.db", out.stdout)
+        app.status = 200
+        self.start_ficus(cfg)
+        self.assertTrue(wait_until(lambda: sorted(set(app.bodies())) ==
+                                   [b"b-%d" % i for i in range(5)], 30 * TIME_FACTOR),
+                        app.bodies())
 
     def test_kill_9_during_enqueue_and_delivery_loses_no_acknowledged_job(self):
         trials = int(os.environ.get("FICUS_OFFLOAD_TRIALS", "20"))

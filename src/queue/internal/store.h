@@ -150,6 +150,7 @@ class Store {
   int64_t DeleteCounting(sqlite3_stmt* s, std::string_view queue, const char* what);
 
   std::string path_;
+  int lock_fd_ = -1;  // flock(LOCK_EX) on the file: one process per store
   std::map<std::string, int64_t> finished_bytes_;
   sqlite3* db_ = nullptr;
   std::string failure_;
