@@ -142,10 +142,21 @@ def main() -> int:
         print(f"cache hit path, {args.rounds} rounds x {args.duration} s, "
               f"wrk -t1 -c{args.connections}, one pinned worker each (medians)")
         print(f"{'proxy':18} {'path':7} {'req/s':>10} {'CPU us/req':>11} {'non-2xx':>8}")
+        med = {}
         for (name, path), runs in results.items():
             rps = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
+            med[(name, path)] = (rps, cpu)
             print(f"{name:18} {path:7} {rps:10.0f} {cpu:11.1f} {sum(r[2] for r in runs):8d}")
+        # The goals: throughput >= 1.3x the best peer, CPU per request <= 0.5x nginx's.
+        peers = [n for n in proxies if not n.startswith("ficus")]
+        for path in ("/small", "/large"):
+            f_rps, f_cpu = med[("ficus-cache", path)]
+            best = max(peers, key=lambda n: med[(n, path)][0])
+            line = (f"{path:7} ficus-cache/{best} throughput {f_rps / med[(best, path)][0]:.2f}x; "
+                    "CPU per request vs ")
+            line += ", ".join(f"{n} {f_cpu / med[(n, path)][1]:.2f}x" for n in peers)
+            print(line)
         return 0
     finally:
         for s in servers:
