@@ -180,8 +180,12 @@ class CompressPolicy final : public policy::Policy {
       return false;
     }
     if (Field(r.headers, "Content-Range")) return false;
-    // RFC 9110 §7.7, RFC 9111 §5.2.2.6: an intermediary must not transform the content.
-    if (ListHas(r.headers, "Cache-Control", "no-transform")) return false;
+    // RFC 9110 §7.7, RFC 9111 §5.2.1.6 and §5.2.2.6: an intermediary must not transform the
+    // content when the request or the response says no-transform.
+    if (ListHas(r.headers, "Cache-Control", "no-transform") ||
+        ListHas(req.headers, "Cache-Control", "no-transform")) {
+      return false;
+    }
     auto type = Field(r.headers, "Content-Type");
     return type && TypeListed(*type);
   }

@@ -256,7 +256,7 @@ class CacheTest(FicusTestCase):
         self.origin.set("/cold-private", fields=[("Cache-Control", "private")], delay=0.3)
         with ThreadPoolExecutor(max_workers=10) as pool:
             results = list(pool.map(lambda _: self.get("/cold-private"), range(10)))
-        self.assertTrue(all(r.status == 200 for r in results))
+        self.assertTrue(all(r.status == 200 for r in results), results)
         self.assertEqual(self.origin.count("/cold-private"), 10)
 
     def test_metrics_and_a_reload_that_keeps_the_cache(self):

@@ -172,6 +172,15 @@ TEST(CompressPhases, ResponsesThatMustNotOrNeedNotBeEncodedPassUnchanged) {
   }
 }
 
+TEST(CompressPhases, ARequestThatSaysNoTransformGetsTheIdentityBody) {
+  const std::string body = Body(8 * 1024);
+  const Split got = SplitResponse(Exchange(
+      "GET /j HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\nCache-Control: no-transform\r\n\r\n",
+      Plain(body)));
+  EXPECT_EQ(got.head.find("Content-Encoding"), std::string::npos) << got.head;
+  EXPECT_EQ(got.body, body);
+}
+
 TEST(CompressPhases, IdentityForAClientThatAcceptsNoOfferedCodingStillVaries) {
   const std::string body = Body(4096);
   const Split got = SplitResponse(Exchange(

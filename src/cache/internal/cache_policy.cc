@@ -463,7 +463,9 @@ Decision CachePolicy::OnError(Context& ctx, const Error& error) {
   // The upstream could not be reached or did not answer (connect failure, timeout, reset): the
   // same stale-if-error as for a 5xx it sent.
   Fill* f = FillOf(ctx.state());
-  if (f == nullptr || f->mode == Fill::Mode::kUnsafe || f->stale == nullptr) {
+  // A background refresh that failed: the client has its stale answer; the entry stays.
+  if (f == nullptr || f->mode == Fill::Mode::kUnsafe || f->stale == nullptr ||
+      ctx.refresh_in_background()) {
     return Decision::Pass();
   }
   if (!MayServeOnError(*f->stale, ctx.now_ms())) return Decision::Pass();
