@@ -88,7 +88,6 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
   ex_.status = resp.status;
   const bool decode =
       resp.framing == BodyFraming::kChunked && resp.transfer_coding != http::TransferCoding::kNone;
-  ResponseContext rc{ex_.id(), true, ex_.head.version_minor == 0, resp.status == 101};
   policy::BodyTransform* transform = nullptr;
   if (!ex_.policies->empty()) [[unlikely]] {
     // The policies may add fields, tap the body, or answer in the upstream's place (its body is
@@ -102,8 +101,6 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     }
     const policy::Context& ctx = *policy_ctx_;
     taps_.TapBody(ctx.response_body_sink());
-    rc.dropped = ctx.dropped_response_fields();
-    rc.representation = ctx.representation_fields();
     // A body the relay can re-encode: not under a transfer coding, not a status without one.
     if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !decode) {
       transform = ctx.response_transform();
@@ -119,7 +116,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     policy::BodyTransform* t = policy_ctx_->response_transform();
     co_return co_await RelayTransformedBody(conn, resp, head_size, got, t, /*to_client=*/false);
   }
-  const bool upgrade = rc.upgrade;
+  const bool upgrade = resp.status == 101;
   if (upgrade && !ex_.head.upgrade) {
     co_return Upstream(ErrorKind::kUpstreamProtocol,
                        "upstream switched protocols without an upgrade request");
@@ -137,11 +134,18 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
       worker_.draining() || closing_ || ListenerRemoved())
     ex_.keep_alive = false;
   out_.clear();
-  rc.added = response_added_;  // now: the policies' OnResponse may have added to it
-  rc.keep_alive = ex_.keep_alive;
-  rc.transformed = transform != nullptr;
-  rc.dechunk = dechunk || (transform != nullptr && (close_delimited || head_request));
-  rc.rechunk = (decode && !dechunk) || (transform != nullptr && !rc.dechunk);
+  ResponseContext rc{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade, dechunk,
+                     decode && !dechunk, response_added_};
+  if (!ex_.policies->empty()) [[unlikely]] {
+    const policy::Context& ctx = *policy_ctx_;
+    rc.dropped = ctx.dropped_response_fields();
+    rc.representation = ctx.representation_fields();
+    if (transform != nullptr) {
+      rc.transformed = true;
+      rc.dechunk = dechunk || close_delimited || head_request;
+      rc.rechunk = !rc.dechunk;
+    }
+  }
   AppendDownstreamResponseHead(resp, rc, out_);
   if (ex_.cluster->affinity() && !ex_.affinity_hit) {
     AddAffinityCookie(shared.config().affinity,
