@@ -54,8 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)cache::IfNoneMatchMatches(text, "\"a\"");
   compress::Offer offer;
-  if (selector & 8) offer.order = {compress::Coding::kGzip, compress::Coding::kZstd,
-                                   compress::Coding::kBrotli};
+  if (selector & 8)
+    offer.order = {compress::Coding::kGzip, compress::Coding::kZstd, compress::Coding::kBrotli};
   offer.brotli = !(selector & 16);
   const auto chosen = compress::Negotiate(text, true, offer);
   // The canonical Accept-Encoding (the cache's secondary key) means the same and is stable.

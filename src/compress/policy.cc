@@ -11,8 +11,7 @@ namespace ficus::compress {
 
 namespace {
 
-std::optional<std::string_view> Field(std::span<const http::Header> fields,
-                                      std::string_view name) {
+std::optional<std::string_view> Field(std::span<const http::Header> fields, std::string_view name) {
   for (const http::Header& h : fields) {
     if (http::EqualsIgnoreCase(h.name, name)) return h.value;
   }
@@ -20,8 +19,7 @@ std::optional<std::string_view> Field(std::span<const http::Header> fields,
 }
 
 // Whether a comma-separated list field (every line of it) has `member`, any case.
-bool ListHas(std::span<const http::Header> fields, std::string_view name,
-             std::string_view member) {
+bool ListHas(std::span<const http::Header> fields, std::string_view name, std::string_view member) {
   for (const http::Header& h : fields) {
     if (!http::EqualsIgnoreCase(h.name, name)) continue;
     std::string_view rest = h.value;
@@ -150,8 +148,8 @@ class CompressPolicy final : public policy::Policy {
     if (slash == std::string_view::npos) return false;
     for (const std::string& t : config_.types) {
       if (http::EqualsIgnoreCase(t, media)) return true;
-      if (t.ends_with("/*") && http::EqualsIgnoreCase(t.substr(0, t.size() - 1),
-                                                      media.substr(0, slash + 1))) {
+      if (t.ends_with("/*") &&
+          http::EqualsIgnoreCase(t.substr(0, t.size() - 1), media.substr(0, slash + 1))) {
         return true;
       }
     }

@@ -244,12 +244,25 @@ struct Cache {
 // Accept-Encoding prefers (the compress module's policy).
 struct Compress {
   std::vector<std::string> codings = {"zstd", "br", "gzip"};  // offered; ties go in this order
-  std::vector<std::string> types = {
-      "text/html", "text/plain", "text/css", "text/javascript", "text/xml", "text/csv",
-      "text/markdown", "application/json", "application/javascript", "application/xml",
-      "application/xhtml+xml", "application/rss+xml", "application/atom+xml",
-      "application/ld+json", "application/problem+json", "application/manifest+json",
-      "application/wasm", "image/svg+xml"};  // media types compressed ("text/*" allowed)
+  // Media types compressed ("text/*" allowed).
+  std::vector<std::string> types = {"text/html",
+                                    "text/plain",
+                                    "text/css",
+                                    "text/javascript",
+                                    "text/xml",
+                                    "text/csv",
+                                    "text/markdown",
+                                    "application/json",
+                                    "application/javascript",
+                                    "application/xml",
+                                    "application/xhtml+xml",
+                                    "application/rss+xml",
+                                    "application/atom+xml",
+                                    "application/ld+json",
+                                    "application/problem+json",
+                                    "application/manifest+json",
+                                    "application/wasm",
+                                    "image/svg+xml"};
   uint64_t min_size = 1024;  // bodies of a known smaller length are sent as they are
   int gzip_level = 6;        // 1..9
   int brotli_level = 4;      // 0..11
@@ -282,10 +295,10 @@ struct Route {
   std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
   std::optional<ConcurrencyLimit> concurrency;
   std::optional<Auth> auth;
-  std::optional<Cache> cache;      // unset = not cached
+  std::optional<Cache> cache;        // unset = not cached
   std::optional<Compress> compress;  // unset = responses relayed as the upstream encoded them
-  std::optional<Offload> offload;  // unset = forwarded as usual
-  std::optional<JobsApi> jobs;     // unset = no job URL served here
+  std::optional<Offload> offload;    // unset = forwarded as usual
+  std::optional<JobsApi> jobs;       // unset = no job URL served here
   int line = 0;
   bool operator==(const Route&) const = default;
 };

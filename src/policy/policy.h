@@ -25,15 +25,7 @@ namespace ficus::policy {
 // variant, whether a stored answer will do, whether the work waits.
 // Compression sees the upstream's response before the cache, so that the cache stores the
 // representation the client gets (its Content-Encoding, Vary and ETag).
-enum class Order : uint8_t {
-  kAuth,
-  kRateLimit,
-  kConcurrency,
-  kFlags,
-  kCompress,
-  kCache,
-  kOffload
-};
+enum class Order : uint8_t { kAuth, kRateLimit, kConcurrency, kFlags, kCompress, kCache, kOffload };
 
 // An answer a policy gives in place of the upstream. Every view must stay valid until the
 // exchange ends (the policy's End): static text, storage the policy owns, or an object it pins

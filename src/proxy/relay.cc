@@ -125,8 +125,8 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
   // An HTTP/1.0 client cannot take chunked framing (an upstream may send it anyway): decode
   // the body and delimit it by closing the connection.
   const bool head_request = ex_.head.method == http::Method::kHead;
-  const bool dechunk = ex_.head.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
-                       !head_request;
+  const bool dechunk =
+      ex_.head.version_minor == 0 && resp.framing == BodyFraming::kChunked && !head_request;
   // A transformed body goes out chunked to an HTTP/1.1 client and delimited by close to an
   // HTTP/1.0 one; after HEAD there is no body, and no framing field is sent.
   const bool close_delimited = transform != nullptr && ex_.head.version_minor == 0 && !head_request;
@@ -134,8 +134,10 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
       worker_.draining() || closing_ || ListenerRemoved())
     ex_.keep_alive = false;
   out_.clear();
-  ResponseContext rc{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade, dechunk,
-                     decode && !dechunk, response_added_};
+  ResponseContext rc{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade};
+  rc.dechunk = dechunk;
+  rc.rechunk = decode && !dechunk;
+  rc.added = response_added_;
   if (!ex_.policies->empty()) [[unlikely]] {
     const policy::Context& ctx = *policy_ctx_;
     rc.dropped = ctx.dropped_response_fields();

@@ -70,12 +70,14 @@ TEST(CachePhases, StaleWhileRevalidateAnswersStaleAtOnceAndRefreshesAfterwards) 
   auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
   const std::string get = "GET /s HTTP/1.1\r\nHost: h\r\n\r\n";
   TestUpstream first;
-  first.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-while-revalidate=60\r\n"
-                   "ETag: \"a\"\r\nContent-Length: 3\r\n\r\nold"};
+  first.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-while-revalidate=60\r\n"
+      "ETag: \"a\"\r\nContent-Length: 3\r\n\r\nold"};
   CachedExchange(get, store, &first);
   TestUpstream second;
-  second.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nETag: \"b\"\r\n"
-                    "Content-Length: 3\r\n\r\nnew"};
+  second.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nETag: \"b\"\r\n"
+      "Content-Length: 3\r\n\r\nnew"};
   std::string out = CachedExchange(get, store, &second);
   // The client got the stale response, whole, before the refresh went upstream.
   EXPECT_NE(out.find("Cache-Status: ficus; hit; fwd=stale"), std::string::npos) << out;
@@ -95,8 +97,9 @@ TEST(CachePhases, StaleIfErrorAnswersWhenTheUpstreamCannotBeReached) {
   auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
   const std::string get = "GET /e HTTP/1.1\r\nHost: h\r\n\r\n";
   TestUpstream up;
-  up.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-if-error=60\r\n"
-                "Content-Length: 4\r\n\r\nkept"};
+  up.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-if-error=60\r\n"
+      "Content-Length: 4\r\n\r\nkept"};
   CachedExchange(get, store, &up);
   std::string out = CachedExchange(get, store, nullptr);
   EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
@@ -107,8 +110,9 @@ TEST(CachePhases, StaleIfErrorAnswersWhenTheUpstreamCannotBeReached) {
   // must-revalidate forbids it (RFC 9111 §4.2.4): the error is answered.
   auto strict = std::make_shared<cache::Store>(1 << 20, 1 << 16);
   TestUpstream up2;
-  up2.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=0, must-revalidate, "
-                 "stale-if-error=60\r\nContent-Length: 4\r\n\r\nkept"};
+  up2.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, must-revalidate, "
+      "stale-if-error=60\r\nContent-Length: 4\r\n\r\nkept"};
   CachedExchange(get, strict, &up2);
   out = CachedExchange(get, strict, nullptr);
   EXPECT_EQ(out.rfind("HTTP/1.1 502 ", 0), 0u) << out;

@@ -123,8 +123,9 @@ TEST(CompressPhases, AnIdentityBodyIsGzippedAndChunkedForAnHttp11Client) {
 
 TEST(CompressPhases, AChunkedBodyIsZstdEncodedAndCloseDelimitedForAnHttp10Client) {
   const std::string body = Body(40 * 1024);
-  std::string chunked = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  std::string chunked =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   for (size_t i = 0; i < body.size(); i += 7000) {
     const std::string piece = body.substr(i, 7000);
     char line[16];
@@ -132,14 +133,15 @@ TEST(CompressPhases, AChunkedBodyIsZstdEncodedAndCloseDelimitedForAnHttp10Client
     chunked += line + piece + "\r\n";
   }
   chunked += "0\r\nX-Trailer: t\r\n\r\n";
-  const Split got = SplitResponse(Exchange(
-      "GET /h HTTP/1.0\r\nHost: h\r\nAccept-Encoding: gzip;q=0.5, zstd\r\n\r\n", chunked));
+  const Split got = SplitResponse(
+      Exchange("GET /h HTTP/1.0\r\nHost: h\r\nAccept-Encoding: gzip;q=0.5, zstd\r\n\r\n", chunked));
   EXPECT_NE(got.head.find("\r\nContent-Encoding: zstd\r\n"), std::string::npos) << got.head;
   EXPECT_NE(got.head.find("\r\nConnection: close\r\n"), std::string::npos) << got.head;
   EXPECT_EQ(got.head.find("Transfer-Encoding"), std::string::npos) << got.head;
   EXPECT_EQ(got.head.find("Content-Length"), std::string::npos) << got.head;
   std::string decoded(body.size() + 1, '\0');
-  const size_t n = ZSTD_decompress(decoded.data(), decoded.size(), got.body.data(), got.body.size());
+  const size_t n =
+      ZSTD_decompress(decoded.data(), decoded.size(), got.body.data(), got.body.size());
   ASSERT_FALSE(ZSTD_isError(n)) << ZSTD_getErrorName(n);
   decoded.resize(n);
   EXPECT_EQ(decoded, body);
@@ -154,8 +156,10 @@ TEST(CompressPhases, ResponsesThatMustNotOrNeedNotBeEncodedPassUnchanged) {
   } cases[] = {
       {"already encoded", Plain(body, "Content-Encoding: br\r\n")},
       {"no-transform", Plain(body, "Cache-Control: max-age=5, no-transform\r\n")},
-      {"a range", "HTTP/1.1 206 Partial Content\r\nContent-Type: application/json\r\n"
-                  "Content-Range: bytes 0-8191/100000\r\nContent-Length: 8192\r\n\r\n" + body},
+      {"a range",
+       "HTTP/1.1 206 Partial Content\r\nContent-Type: application/json\r\n"
+       "Content-Range: bytes 0-8191/100000\r\nContent-Length: 8192\r\n\r\n" +
+           body},
       {"too small", Plain(body.substr(0, 500))},
       {"not a listed type", "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: " +
                                 std::to_string(body.size()) + "\r\n\r\n" + body},
@@ -217,9 +221,9 @@ TEST(CompressPhases, TheCacheStoresTheEncodedVariantAndServesItByAcceptEncoding)
   EXPECT_EQ(Gunzip(Dechunk(miss.body)), body);
 
   // The same preference spelt otherwise: the stored gzip variant, with its length, no upstream.
-  const Split hit = SplitResponse(Exchange(
-      "GET /v HTTP/1.1\r\nHost: h\r\nAccept-Encoding: BR;q=0.500 ,GZIP\r\n\r\n", answer, store,
-      nullptr, /*upstream=*/false));
+  const Split hit = SplitResponse(
+      Exchange("GET /v HTTP/1.1\r\nHost: h\r\nAccept-Encoding: BR;q=0.500 ,GZIP\r\n\r\n", answer,
+               store, nullptr, /*upstream=*/false));
   EXPECT_NE(hit.head.find("Cache-Status: ficus; hit"), std::string::npos) << hit.head;
   EXPECT_NE(hit.head.find("\r\nContent-Encoding: gzip\r\n"), std::string::npos) << hit.head;
   EXPECT_NE(hit.head.find("\r\nVary: Accept-Encoding\r\n"), std::string::npos) << hit.head;

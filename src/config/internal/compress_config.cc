@@ -12,8 +12,8 @@ bool MediaRange(std::string_view s) {
   const size_t slash = s.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == s.size()) return false;
   for (char c : s) {
-    const bool token = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' ||
-                       c == '+' || c == '-' || c == '.' || c == '_' || c == '*';
+    const bool token = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '+' ||
+                       c == '-' || c == '.' || c == '_' || c == '*';
     if (!token) return false;
   }
   return s.find('*') == std::string_view::npos || s.substr(slash + 1) == "*";

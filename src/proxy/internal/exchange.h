@@ -55,7 +55,7 @@ struct ExchangeState {
   bool out_is_request = false;  // the session's out buffer holds the upstream request head
   bool attempt_open = false;    // the balancer's OnStart was called and its OnEnd is owed
   bool affinity_hit = false;    // the client's affinity cookie chose the endpoint
-  bool background = false;  // a background refresh: the upstream's response is not relayed
+  bool background = false;      // a background refresh: the upstream's response is not relayed
   // The relay may turn a 5xx the retry policy names into a kUpstreamRetryStatus error (a
   // retry it reserves) instead of relaying it: not on the last try.
   bool may_retry_status = false;

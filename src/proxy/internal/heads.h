@@ -3,8 +3,8 @@
 // header rules (hop-by-hop removal, X-Forwarded-*, Via, X-Request-Id) are unit-tested alone.
 #pragma once
 
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "base/base.h"

@@ -126,10 +126,9 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   // output chunked for HTTP/1.1 clients, delimited by close for HTTP/1.0. Not `to_client` (a
   // background refresh): the output goes to the taps (the policies' body sink) only, and a null
   // transform passes the payload as it is.
-  net::Task<Status> RelayTransformedBody(upstream::Connection& conn,
-                                         const http::ResponseHead& resp, size_t head_size,
-                                         size_t got, policy::BodyTransform* transform,
-                                         bool to_client);
+  net::Task<Status> RelayTransformedBody(upstream::Connection& conn, const http::ResponseHead& resp,
+                                         size_t head_size, size_t got,
+                                         policy::BodyTransform* transform, bool to_client);
   net::Task<void> Tunnel(upstream::Connection& conn);  // tunnel.cc
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);  // fail.cc
