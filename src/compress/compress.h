@@ -63,6 +63,10 @@ class Encoder {
   virtual Status Flush(std::string& out) = 0;
   // Ends the stream (trailer, checksum). No Write after it.
   virtual Status Finish(std::string& out) = 0;
+  // Makes the encoder ready for another body with the same settings, keeping its memory (a
+  // codec's window and tables are hundreds of KiB: allocating and clearing them per response
+  // costs more than compressing a small body). False when this coding cannot (then make one).
+  virtual bool Reset() = 0;
 };
 
 // An encoder for `coding` at `level` (gzip 1..9, brotli 0..11, zstd 1..19; out of range is

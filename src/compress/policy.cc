@@ -35,24 +35,54 @@ bool ListHas(std::span<const http::Header> fields, std::string_view name, std::s
   return false;
 }
 
-// One exchange's encoder, made on the first byte (a HEAD response sets the transform for its
-// framing and never writes).
+// Encoders that finished a body on this worker thread, reset for the next one with the same
+// coding and level: a response then costs the compression, not a codec's allocation and
+// clearing. At most kPooled per thread (a gzip encoder holds about 270 KiB).
+struct Pooled {
+  Coding coding;
+  int level;
+  std::unique_ptr<Encoder> encoder;
+};
+constexpr size_t kPooled = 8;
+thread_local std::vector<Pooled> t_pool;
+
+// One exchange's encoder, taken on the first byte (a HEAD response sets the transform for its
+// framing and never writes), given back to the thread's pool when the body ended cleanly.
 class Transform final : public policy::BodyTransform {
  public:
   Transform(Coding coding, int level) : coding_(coding), level_(level) {}
+  ~Transform() override {
+    if (encoder_ && finished_ && t_pool.size() < kPooled && encoder_->Reset()) {
+      t_pool.push_back({coding_, level_, std::move(encoder_)});
+    }
+  }
   Status Write(std::string_view payload, std::string& out) override {
     return Get().Write(payload, out);
   }
   Status Flush(std::string& out) override { return Get().Flush(out); }
-  Status Finish(std::string& out) override { return Get().Finish(out); }
+  Status Finish(std::string& out) override {
+    Status s = Get().Finish(out);
+    finished_ = static_cast<bool>(s);
+    return s;
+  }
 
  private:
   Encoder& Get() {
-    if (!encoder_) encoder_ = MakeEncoder(coding_, level_);
+    if (!encoder_) {
+      for (size_t i = t_pool.size(); i-- > 0;) {
+        if (t_pool[i].coding == coding_ && t_pool[i].level == level_) {
+          encoder_ = std::move(t_pool[i].encoder);
+          t_pool.erase(t_pool.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
+      }
+      if (!encoder_) encoder_ = MakeEncoder(coding_, level_);
+    }
     return *encoder_;
   }
   Coding coding_;
   int level_;
+  bool finished_ = false;  // the stream ended whole: the encoder may serve another body
   std::unique_ptr<Encoder> encoder_;
 };
 

@@ -135,5 +135,26 @@ TEST(EncoderTest, EmptyBodies) {
   }
 }
 
+TEST(EncoderTest, AResetEncoderWritesAnotherWholeStream) {
+  const std::string first(50000, 'a');
+  std::string second;
+  for (int i = 0; i < 4000; ++i) second += std::to_string(i * 7919) + ",";
+  for (Coding c : {Coding::kGzip, Coding::kZstd, Coding::kBrotli}) {
+    auto e = MakeEncoder(c, 3);
+    std::string out;
+    ASSERT_TRUE(e->Write(first, out));
+    ASSERT_TRUE(e->Finish(out));
+    EXPECT_EQ(Decode(c, out), first) << CodingName(c);
+    if (!e->Reset()) {
+      EXPECT_EQ(c, Coding::kBrotli);  // the one coding without a reset
+      continue;
+    }
+    out.clear();
+    ASSERT_TRUE(e->Write(second, out));
+    ASSERT_TRUE(e->Finish(out));
+    EXPECT_EQ(Decode(c, out), second) << CodingName(c);
+  }
+}
+
 }  // namespace
 }  // namespace ficus::compress
