@@ -33,6 +33,8 @@ bench: build
 	@python3 bench/proxy/run.py
 	@python3 bench/load/run.py
 	@python3 bench/balancers/run.py
+	@python3 bench/cache/run.py
+	@python3 bench/compress/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

@@ -6,7 +6,8 @@
 //  - delta values are -1 (absent) or within 0..2^31; q-values within 0..1000;
 //  - a parsed date formats and parses back to itself;
 //  - parsing a Cache-Control value twice into one struct changes nothing (first one wins);
-//  - a secondary key holds one line per Vary name and no CR.
+//  - a secondary key holds one line per Vary name and no CR;
+//  - the canonical Accept-Encoding negotiates as the value does and is its own canonical form.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -52,7 +53,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                c.name.data() + c.name.size() <= text.data() + text.size());
   }
   (void)cache::IfNoneMatchMatches(text, "\"a\"");
-  (void)compress::Negotiate(text, true, compress::Offer{});
+  compress::Offer offer;
+  if (selector & 8)
+    offer.order = {compress::Coding::kGzip, compress::Coding::kZstd, compress::Coding::kBrotli};
+  offer.brotli = !(selector & 16);
+  const auto chosen = compress::Negotiate(text, true, offer);
+  // The canonical Accept-Encoding (the cache's secondary key) means the same and is stable.
+  std::string canonical;
+  compress::AppendCanonicalAcceptEncoding(text, canonical);
+  FUZZ_CHECK(compress::Negotiate(canonical, true, offer) == chosen);
+  std::string again;
+  compress::AppendCanonicalAcceptEncoding(canonical, again);
+  FUZZ_CHECK(again == canonical);
 
   // Vary: the text as a Vary value, the same text as the request's field values.
   const std::string_view name = (selector & 1) ? "Accept-Encoding" : "X-Fuzz";

@@ -17,8 +17,8 @@ packages=(
   # TLS: the system CA store the HTTP client trusts by default, and the openssl command the
   # client's tests make a throwaway CA with; systemd-analyze checks the packaged unit
   ca-certificates openssl systemd
-  # peers the benchmarks and tests measure against
-  nginx-light haproxy wrk
+  # peers the benchmarks and tests measure against (varnish: bench/cache's hit path)
+  nginx-light haproxy wrk varnish
   # Redis: the job queue's side-by-side anchor (bench/offload: XADD with appendfsync always)
   redis-server
   # promtool (exposition and `ficus slo rules` checks) and a real Prometheus scraping ficus
@@ -47,9 +47,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The nginx, haproxy, prometheus and redis packages start system services (ports 80, 9090,
-# 6379, ...) that ficus never needs: the tests, the demo and the benchmarks start their own.
-for service in nginx haproxy prometheus redis-server; do
+# The nginx, haproxy, prometheus, redis and varnish packages start system services (ports 80,
+# 9090, 6379, 6081, ...) that ficus never needs: the tests, the demo and the benchmarks start
+# their own.
+for service in nginx haproxy prometheus redis-server varnish; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     $sudo systemctl stop "$service" || true
   fi

@@ -365,10 +365,15 @@ def parse_wrk(out: str) -> dict:
     return res
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int = 1) -> tuple[dict, float]:
-    """Runs wrk pinned to LOAD_CPU; returns (parsed output, wrk's own CPU seconds)."""
+def run_wrk(url: str, connections: int, duration: int, threads: int = 1,
+            headers: tuple[str, ...] = ()) -> tuple[dict, float]:
+    """Runs wrk pinned to LOAD_CPU; returns (parsed output, wrk's own CPU seconds). `headers`:
+    request fields ("Name: value") added to every request."""
     argv = ["taskset", "-c", str(LOAD_CPU), tool("wrk"), f"-t{threads}", f"-c{connections}",
-            f"-d{duration}s", "--latency", "--timeout", "5s", url]
+            f"-d{duration}s", "--latency", "--timeout", "5s"]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(url)
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)

@@ -62,6 +62,10 @@ void RenderMetrics(std::span<const policy::Chain> chains, std::string& out) {
           &Stats::revalidated);
   counter("ficus_cache_coalesced_total", "Requests that waited for another request's fill",
           &Stats::coalesced);
+  counter("ficus_cache_coalesce_timeouts_total",
+          "Requests that stopped waiting for another request's fill after coalesce_timeout and "
+          "went to the upstream themselves",
+          &Stats::coalesce_timeouts);
   counter("ficus_cache_bypassed_total",
           "Responses not stored (method, directives, status, size) and unsafe requests",
           &Stats::bypassed);

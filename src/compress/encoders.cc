@@ -15,6 +15,12 @@ namespace {
 
 constexpr size_t kStep = 16 * 1024;
 
+// Room for the codec's output without clearing it first (the codec writes it; the caller
+// shrinks the string to what was written).
+void GrowUninitialized(std::string& out, size_t size) {
+  out.resize_and_overwrite(size, [](char*, size_t n) { return n; });
+}
+
 Status Broken(const char* what) {
   return Unexpected{Error{ErrorKind::kInternal, Side::kInternal, false, what}};
 }
@@ -32,6 +38,7 @@ class Gzip final : public Encoder {
   Status Write(std::string_view in, std::string& out) override { return Run(in, Z_NO_FLUSH, out); }
   Status Flush(std::string& out) override { return Run({}, Z_SYNC_FLUSH, out); }
   Status Finish(std::string& out) override { return Run({}, Z_FINISH, out); }
+  bool Reset() override { return ok_ && deflateReset(&z_) == Z_OK; }
 
  private:
   Status Run(std::string_view in, int flush, std::string& out) {
@@ -40,7 +47,7 @@ class Gzip final : public Encoder {
     z_.avail_in = static_cast<uInt>(in.size());
     for (;;) {
       const size_t old = out.size();
-      out.resize(old + kStep);
+      GrowUninitialized(out, old + kStep);
       z_.next_out = reinterpret_cast<Bytef*>(out.data() + old);
       z_.avail_out = static_cast<uInt>(kStep);
       const int rc = deflate(&z_, flush);
@@ -68,6 +75,7 @@ class Brotli final : public Encoder {
   }
   Status Flush(std::string& out) override { return Run({}, BROTLI_OPERATION_FLUSH, out); }
   Status Finish(std::string& out) override { return Run({}, BROTLI_OPERATION_FINISH, out); }
+  bool Reset() override { return false; }  // brotli has no reset: an instance per body
 
  private:
   Status Run(std::string_view in, BrotliEncoderOperation op, std::string& out) {
@@ -76,7 +84,7 @@ class Brotli final : public Encoder {
     const uint8_t* next_in = reinterpret_cast<const uint8_t*>(in.data());
     for (;;) {
       const size_t old = out.size();
-      out.resize(old + kStep);
+      GrowUninitialized(out, old + kStep);
       size_t avail_out = kStep;
       uint8_t* next_out = reinterpret_cast<uint8_t*>(out.data() + old);
       if (!BrotliEncoderCompressStream(s_, op, &avail_in, &next_in, &avail_out, &next_out,
@@ -107,6 +115,9 @@ class Zstd final : public Encoder {
   }
   Status Flush(std::string& out) override { return Run({}, ZSTD_e_flush, out); }
   Status Finish(std::string& out) override { return Run({}, ZSTD_e_end, out); }
+  bool Reset() override {
+    return c_ && !ZSTD_isError(ZSTD_CCtx_reset(c_, ZSTD_reset_session_only));
+  }
 
  private:
   Status Run(std::string_view in, ZSTD_EndDirective mode, std::string& out) {
@@ -114,7 +125,7 @@ class Zstd final : public Encoder {
     ZSTD_inBuffer input{in.data(), in.size(), 0};
     for (;;) {
       const size_t old = out.size();
-      out.resize(old + kStep);
+      GrowUninitialized(out, old + kStep);
       ZSTD_outBuffer output{out.data() + old, kStep, 0};
       const size_t left = ZSTD_compressStream2(c_, &output, &input, mode);
       out.resize(old + output.pos);

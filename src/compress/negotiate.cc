@@ -1,4 +1,7 @@
 // Accept-Encoding (RFC 9110 §12.5.3): parsing with q-values, and the choice of a coding.
+#include <algorithm>
+#include <string>
+
 #include "compress/compress.h"
 #include "http/http.h"
 
@@ -82,7 +85,8 @@ std::optional<Coding> Negotiate(std::string_view accept_encoding, bool present,
   std::optional<Coding> best;
   int best_q = 0;
   // Server preference on ties: the order tried.
-  for (Coding c : {Coding::kZstd, Coding::kBrotli, Coding::kGzip, Coding::kIdentity}) {
+  const Coding tried[4] = {offer.order[0], offer.order[1], offer.order[2], Coding::kIdentity};
+  for (Coding c : tried) {
     if ((c == Coding::kZstd && !offer.zstd) || (c == Coding::kBrotli && !offer.brotli) ||
         (c == Coding::kGzip && !offer.gzip)) {
       continue;
@@ -99,6 +103,39 @@ std::optional<Coding> Negotiate(std::string_view accept_encoding, bool present,
 std::string WeakenETag(std::string_view etag) {
   if (etag.starts_with("W/") || etag.empty()) return std::string(etag);
   return "W/" + std::string(etag);
+}
+
+void AppendCanonicalAcceptEncoding(std::string_view value, std::string& out) {
+  std::vector<Accepted> members;
+  ParseAcceptEncoding(value, members);
+  std::string names[16];
+  for (size_t i = 0; i < members.size(); ++i) {
+    for (char c : members[i].name) {
+      names[i].push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    }
+  }
+  size_t order[16];
+  for (size_t i = 0; i < members.size(); ++i) order[i] = i;
+  std::sort(order, order + members.size(), [&](size_t a, size_t b) {
+    return names[a] != names[b] ? names[a] < names[b] : members[a].q < members[b].q;
+  });
+  for (size_t k = 0; k < members.size(); ++k) {
+    const size_t i = order[k];
+    if (k > 0) out.push_back(',');
+    out.append(names[i]);
+    const int q = members[i].q;
+    if (q == 1000) continue;
+    // The qvalue grammar ("0", "0.5", "0.125"), so that the canonical form is itself a valid
+    // value with the same meaning.
+    out.append(";q=0");
+    if (q == 0) continue;
+    char digits[4] = {static_cast<char>('0' + q / 100), static_cast<char>('0' + q / 10 % 10),
+                      static_cast<char>('0' + q % 10), 0};
+    size_t n = 3;
+    while (digits[n - 1] == '0') --n;
+    out.push_back('.');
+    out.append(digits, n);
+  }
 }
 
 }  // namespace ficus::compress

@@ -234,7 +234,40 @@ struct Cache {
   bool query_sort = false;                // sort query parameters in the key
   std::vector<std::string> query_ignore;  // query parameters left out of the key
   bool force_ttl = false;  // ttl wins over no-store, private and the upstream's own freshness
+  // How long a request waits for another request's fill of the same key before it goes to the
+  // upstream itself; 0 = until the fill ends (bounded by the request's own deadline).
+  Duration coalesce_timeout{std::chrono::seconds(5)};
   bool operator==(const Cache&) const = default;
+};
+
+// `compress:` on a route: responses encoded with gzip, brotli or zstd as the client's
+// Accept-Encoding prefers (the compress module's policy).
+struct Compress {
+  std::vector<std::string> codings = {"zstd", "br", "gzip"};  // offered; ties go in this order
+  // Media types compressed ("text/*" allowed).
+  std::vector<std::string> types = {"text/html",
+                                    "text/plain",
+                                    "text/css",
+                                    "text/javascript",
+                                    "text/xml",
+                                    "text/csv",
+                                    "text/markdown",
+                                    "application/json",
+                                    "application/javascript",
+                                    "application/xml",
+                                    "application/xhtml+xml",
+                                    "application/rss+xml",
+                                    "application/atom+xml",
+                                    "application/ld+json",
+                                    "application/problem+json",
+                                    "application/manifest+json",
+                                    "application/wasm",
+                                    "image/svg+xml"};
+  uint64_t min_size = 1024;  // bodies of a known smaller length are sent as they are
+  int gzip_level = 6;        // 1..9
+  int brotli_level = 4;      // 0..11
+  int zstd_level = 3;        // 1..19
+  bool operator==(const Compress&) const = default;
 };
 
 // `offload:` on a route: the request becomes a durable job of `queue` answered 202 Accepted
@@ -262,9 +295,10 @@ struct Route {
   std::vector<RateLimit> rate_limits;        // protection (src/policy/protect.h)
   std::optional<ConcurrencyLimit> concurrency;
   std::optional<Auth> auth;
-  std::optional<Cache> cache;      // unset = not cached
-  std::optional<Offload> offload;  // unset = forwarded as usual
-  std::optional<JobsApi> jobs;     // unset = no job URL served here
+  std::optional<Cache> cache;        // unset = not cached
+  std::optional<Compress> compress;  // unset = responses relayed as the upstream encoded them
+  std::optional<Offload> offload;    // unset = forwarded as usual
+  std::optional<JobsApi> jobs;       // unset = no job URL served here
   int line = 0;
   bool operator==(const Route&) const = default;
 };

@@ -81,6 +81,7 @@ std::string Describe(const Config& c) {
     for (const RateLimit& l : r.rate_limits) extra.push_back("rate_limit " + l.name);
     if (r.concurrency) extra.push_back("concurrency " + std::to_string(r.concurrency->max));
     if (r.cache) extra.push_back("cache ttl " + FormatDuration(r.cache->ttl));
+    if (r.compress) extra.push_back("compressed");
     if (r.offload) extra.push_back("offload to queue " + r.offload->queue);
     if (r.jobs) extra.push_back("job URLs of queue " + r.jobs->queue);
     if (!extra.empty()) out += " (" + Join(extra, ", ") + ")";

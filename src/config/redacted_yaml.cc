@@ -295,6 +295,22 @@ std::string ToRedactedYaml(const Config& c) {
       for (const auto& q : k.query_ignore) Str(out, q);
       out << YAML::EndSeq;
       out << YAML::Key << "force_ttl" << YAML::Value << k.force_ttl;
+      out << YAML::Key << "coalesce_timeout" << YAML::Value << FormatDuration(k.coalesce_timeout);
+      out << YAML::EndMap;
+    }
+    if (r.compress) {
+      const Compress& k = *r.compress;
+      out << YAML::Key << "compress" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "codings" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& c : k.codings) Str(out, c);
+      out << YAML::EndSeq;
+      out << YAML::Key << "types" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const auto& t : k.types) Str(out, t);
+      out << YAML::EndSeq;
+      out << YAML::Key << "min_size" << YAML::Value << FormatSize(k.min_size);
+      out << YAML::Key << "gzip_level" << YAML::Value << k.gzip_level;
+      out << YAML::Key << "brotli_level" << YAML::Value << k.brotli_level;
+      out << YAML::Key << "zstd_level" << YAML::Value << k.zstd_level;
       out << YAML::EndMap;
     }
     if (r.offload) {

@@ -133,9 +133,10 @@ void Loop::Run() {
     int timeout = -1;
     if (!ready_.empty()) {
       timeout = 0;
-    } else if (tick_ || !sleepers_.empty()) {
+    } else if (tick_ || !sleepers_.empty() || !timers_.empty()) {
       int64_t next = tick_ ? next_tick_ms_ : INT64_MAX;
       for (const auto& s : sleepers_) next = std::min(next, s.wake_at_ms);
+      for (const auto& t : timers_) next = std::min(next, t.at_ms);
       timeout = static_cast<int>(std::clamp<int64_t>(next - now_ms_, 0, 1000));
     }
     int n = 0;
@@ -181,8 +182,32 @@ void Loop::Run() {
       sleepers_.erase(due, sleepers_.end());
       for (auto& s : wake) ready_.push_back(s.h);
     }
+    if (!timers_.empty()) FireTimers(now);
     RunReady();
     graveyard_.clear();
+  }
+}
+
+void Loop::RemoveTimer(Wakeup* w) {
+  for (size_t i = 0; i < timers_.size(); ++i) {
+    if (timers_[i].w == w) {
+      timers_[i] = timers_.back();
+      timers_.pop_back();
+      return;
+    }
+  }
+}
+
+void Loop::FireTimers(int64_t now) {
+  for (size_t i = 0; i < timers_.size();) {
+    if (timers_[i].at_ms > now) {
+      ++i;
+      continue;
+    }
+    Wakeup* w = timers_[i].w;
+    timers_[i] = timers_.back();
+    timers_.pop_back();
+    w->Expire();
   }
 }
 

@@ -71,6 +71,8 @@ struct IoState {
 };
 }  // namespace internal
 
+class Wakeup;
+
 // One event loop: owned by one thread, which calls Run(). Only Post() and Stop() may be
 // called from other threads.
 class Loop {
@@ -107,6 +109,9 @@ class Loop {
   static constexpr int kBusyPollProbeEvery = 64;
   // Suspends the calling coroutine for about `d` (resolution: the tick, at most 100 ms).
   Task<void> Sleep(std::chrono::milliseconds d);
+  // Wakeup::SignalAt's timers (this thread only).
+  void AddTimer(Wakeup* w, int64_t at_ms) { timers_.push_back({at_ms, w}); }
+  void RemoveTimer(Wakeup* w);
 
   // --- for sockets (this thread only) ---
   internal::IoState* Register(int fd);    // takes ownership of fd; throws std::system_error
@@ -136,6 +141,12 @@ class Loop {
     std::coroutine_handle<> h;
   };
   std::vector<Sleeper> sleepers_;
+  struct Timer {
+    int64_t at_ms;
+    Wakeup* w;
+  };
+  std::vector<Timer> timers_;
+  void FireTimers(int64_t now);
   std::chrono::milliseconds tick_every_{100};
   std::function<void()> tick_;
   int64_t next_tick_ms_ = 0;
@@ -255,6 +266,9 @@ class TimeoutList {
 class Wakeup {
  public:
   explicit Wakeup(Loop& loop) : loop_(&loop) {}
+  ~Wakeup() {
+    if (timer_armed_) loop_->RemoveTimer(this);
+  }
   Wakeup(const Wakeup&) = delete;
   Wakeup& operator=(const Wakeup&) = delete;
 
@@ -284,11 +298,33 @@ class Wakeup {
   }
   bool signaled() const { return state_.load(std::memory_order_acquire) == kSignaled; }
 
+  // A timed wait: the loop signals this Wakeup itself at `at_ms` (its NowMs clock, checked on
+  // each wake-up, at least every second) unless Signal came first; timed_out() then says the
+  // deadline did. Only on the loop's thread, before the await; the Wakeup must then be destroyed
+  // on that thread (it disarms the timer). A Signal racing the deadline from another thread is
+  // safe: whichever comes first resumes the waiter, the other does nothing.
+  void SignalAt(int64_t at_ms) {
+    timer_armed_ = true;
+    loop_->AddTimer(this, at_ms);
+  }
+  bool timed_out() const { return timed_out_; }
+
  private:
+  friend class Loop;
+  // The deadline came (the loop's thread, the timer already removed).
+  void Expire() {
+    timer_armed_ = false;
+    const int prev = state_.exchange(kSignaled, std::memory_order_acq_rel);
+    if (prev == kSignaled) return;
+    timed_out_ = true;
+    if (prev == kWaiting) loop_->Ready(waiter_);
+  }
   static constexpr int kIdle = 0, kWaiting = 1, kSignaled = 2;
   Loop* loop_;
   std::coroutine_handle<> waiter_;
   std::atomic<int> state_{kIdle};
+  bool timer_armed_ = false;  // loop thread only
+  bool timed_out_ = false;
 };
 
 }  // namespace ficus::net

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,7 +23,9 @@ namespace ficus::policy {
 // A route's chain runs in this order, whatever order the config lists them in (docs/
 // architecture.md, "How to add a policy"): who may ask, how often, how many at once, which
 // variant, whether a stored answer will do, whether the work waits.
-enum class Order : uint8_t { kAuth, kRateLimit, kConcurrency, kFlags, kCache, kOffload };
+// Compression sees the upstream's response before the cache, so that the cache stores the
+// representation the client gets (its Content-Encoding, Vary and ETag).
+enum class Order : uint8_t { kAuth, kRateLimit, kConcurrency, kFlags, kCompress, kCache, kOffload };
 
 // An answer a policy gives in place of the upstream. Every view must stay valid until the
 // exchange ends (the policy's End): static text, storage the policy owns, or an object it pins
@@ -66,6 +69,21 @@ class BodySink {
   virtual void Body(std::string_view payload) = 0;
   // The body ended: `complete` is false when it was cut short (the upstream or client went).
   virtual void Done(bool complete) = 0;
+};
+
+// Rewrites the payload of an upstream response body on its way to the client (a content
+// coding: compression). The relay hands it the payload piece by piece (framing and transfer
+// codings removed) and sends what it appends to `out`, framed anew: chunked to an HTTP/1.1
+// client, delimited by closing the connection to an HTTP/1.0 one. A body sink (a cache) sees the
+// transformed bytes, which are what the client gets. Runs on the worker thread; must not block.
+class BodyTransform {
+ public:
+  virtual ~BodyTransform() = default;
+  virtual Status Write(std::string_view payload, std::string& out) = 0;
+  // The upstream paused (nothing more has arrived yet): push out what the client can use now.
+  virtual Status Flush(std::string& out) = 0;
+  // The body ended: append the rest (a trailer, a checksum).
+  virtual Status Finish(std::string& out) = 0;
 };
 
 // What the proxy offers a policy that must read the request body (offload): the whole body, up
@@ -141,6 +159,45 @@ class Context {
   void TapResponseBody(BodySink* sink) { body_sink_ = sink; }
   BodySink* response_body_sink() const { return body_sink_; }
 
+  // The response body transform of this exchange (one at most; the last set wins), set from
+  // OnResponse. The relay applies it to a body it relays from the upstream (not to a policy's
+  // answer, nor to a body under a transfer coding, nor after HEAD, 1xx, 204 or 304) and then
+  // sends no Content-Length. The policy describes the new representation with
+  // AddRepresentationHeader and DropResponseField.
+  void TransformResponseBody(BodyTransform* transform) { transform_ = transform; }
+  BodyTransform* response_transform() const { return transform_; }
+  // A field of the relayed response that describes its representation (Content-Encoding, Vary,
+  // a weakened ETag): sent to the client like AddResponseHeader's, and part of what a cache
+  // stores (unlike Cache-Status or RateLimit). Not sent with a policy's answer. Same rules.
+  void AddRepresentationHeader(std::string_view name, std::string_view value) {
+    representation_.append(name).append(": ").append(value).append("\r\n");
+  }
+  std::string_view representation_fields() const { return representation_; }
+  // Removes the upstream's field `name` (any case) from the relayed response (an ETag replaced
+  // by a weak one, Accept-Ranges of a re-encoded body). `name` must outlive the exchange
+  // (static text); at most kMaxDropped names, more are ignored.
+  static constexpr size_t kMaxDropped = 4;
+  void DropResponseField(std::string_view name) {
+    if (dropped_count_ < kMaxDropped) dropped_[dropped_count_++] = name;
+  }
+  std::span<const std::string_view> dropped_response_fields() const {
+    return {dropped_, dropped_count_};
+  }
+  bool Dropped(std::string_view name) const {
+    for (size_t i = 0; i < dropped_count_; ++i) {
+      if (http::EqualsIgnoreCase(dropped_[i], name)) return true;
+    }
+    return false;
+  }
+
+  // With an answer from Admit (not from Wait): after the answer has gone to the client, forward
+  // the request upstream all the same, and give its response to the policies (OnResponse, the
+  // body sink, the transform) but not to the client, which has its answer: a background refresh
+  // (stale-while-revalidate). Only for a request without a body; a failure is the policies' to
+  // see (OnError), not the client's.
+  void RefreshInBackground() { refresh_in_background_ = true; }
+  bool refresh_in_background() const { return refresh_in_background_; }
+
   // See BodyReader. Null in contexts that cannot read a body (tests may leave it unset).
   BodyReader* body_reader() const { return body_reader_; }
 
@@ -160,6 +217,11 @@ class Context {
   std::string& response_added_;
   BodyReader* body_reader_;
   BodySink* body_sink_ = nullptr;
+  BodyTransform* transform_ = nullptr;
+  std::string representation_;
+  std::string_view dropped_[kMaxDropped];
+  size_t dropped_count_ = 0;
+  bool refresh_in_background_ = false;
   size_t position_ = 0;
   uint64_t states_[kMaxPolicies] = {};
   size_t consumer_len_ = 0;
@@ -185,6 +247,10 @@ class Policy {
   virtual Decision OnResponse(Context& /*ctx*/, const http::ResponseHead& /*response*/) {
     return Decision::Pass();
   }
+  // The upstream failed before any of its response reached the client (no endpoint, a connect
+  // failure, a timeout, a reset, a malformed head: `error`, after retries), in chain order.
+  // Respond answers in place of the error (stale-if-error); Pass leaves it to the fail phase.
+  virtual Decision OnError(Context& /*ctx*/, const Error& /*error*/) { return Decision::Pass(); }
   // Every exchange whose Admit this policy ran ends here, however it ended (passed, answered by
   // this or a later policy, failed, client gone), in reverse chain order: release what
   // ctx.state() holds, feed a latency sample.

@@ -28,6 +28,11 @@ net::Task<StepResult> Session::Admit() {
     mem_.in_begin += ex_.head.head_size;
     if (d.kind == policy::Decision::Kind::kAnswer) {
       co_await Answer(d.answer);
+      if (ctx.refresh_in_background() && ex_.response_complete && ex_.request_body_done &&
+          ex_.head.framing == http::BodyFraming::kNone && !closing_) [[unlikely]] {
+        mem_.in_begin -= ex_.head.head_size;  // Forward consumes the head itself
+        co_return Step::kRefresh;
+      }
       co_return Step::kAnswered;
     }
     co_return Unexpected{d.kind == policy::Decision::Kind::kError
@@ -45,6 +50,17 @@ policy::Decision Session::ResponsePolicies(const http::ResponseHead& resp) {
     ctx.set_position(i);
     policy::Decision d = chain[i]->OnResponse(ctx, resp);
     if (d.kind != policy::Decision::Kind::kPass) return d;
+  }
+  return policy::Decision::Pass();
+}
+
+policy::Decision Session::ErrorPolicies(const Error& error) {
+  policy::Context& ctx = *policy_ctx_;
+  const policy::Chain& chain = *ex_.policies;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    ctx.set_position(i);
+    policy::Decision d = chain[i]->OnError(ctx, error);
+    if (d.kind == policy::Decision::Kind::kAnswer) return d;
   }
   return policy::Decision::Pass();
 }

@@ -80,8 +80,31 @@ net::Task<bool> Session::RunExchange() {
     StepResult admitted = co_await Admit();  // phase: admit, the route's policies
     if (!admitted) {
       s = Unexpected{admitted.error()};
+    } else if (*admitted == Step::kRefresh) {
+      // The client has its answer; the upstream's response goes to the policies only. What the
+      // client got stays the exchange's record, and a failure is the policies' (OnError).
+      const int answered = ex_.status;
+      const uint64_t answered_bytes = ex_.response_body_bytes;
+      ex_.background = true;
+      ex_.response_started = false;  // for the upstream's side (retries): nothing of it is sent
+      Status refreshed = co_await Forward(*ex_.route);
+      ex_.response_started = true;
+      if (!refreshed && refreshed.error().side == Side::kUpstream) {
+        ErrorPolicies(refreshed.error());
+      }
+      ex_.status = answered;
+      ex_.response_body_bytes = answered_bytes;
     } else if (*admitted == Step::kContinue) {
       s = co_await Forward(*ex_.route);
+      if (!s && !ex_.response_started && s.error().side == Side::kUpstream) {
+        // The upstream failed before answering: a policy may answer instead (stale-if-error).
+        policy::Decision d = ErrorPolicies(s.error());
+        if (d.kind == policy::Decision::Kind::kAnswer) {
+          taps_.OnError(s.error());
+          co_await Answer(d.answer);
+          s = Status{};
+        }
+      }
     }
   }
   if (!s) {

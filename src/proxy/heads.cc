@@ -97,6 +97,13 @@ void PutCombined(HeadWriter& w, std::string_view name, std::span<const http::Hea
   w.Put("\r\n");
 }
 
+bool Dropped(std::span<const std::string_view> names, std::string_view name) {
+  for (std::string_view n : names) {
+    if (http::EqualsIgnoreCase(n, name)) return true;
+  }
+  return false;
+}
+
 // What the heads add to the received head, at most: the fixed field names and values, plus one
 // byte per field for a missing space after the colon.
 constexpr size_t kAddedFixedBytes = 256;
@@ -174,7 +181,7 @@ void AppendUpstreamRequestHead(const http::RequestHead& head, const ForwardConte
 void AppendDownstreamResponseHead(const http::ResponseHead& head, const ResponseContext& ctx,
                                   std::string& out) {
   HeadWriter w(out, head.head_size + head.headers.size() + ctx.request_id.size() +
-                        ctx.added.size() + kAddedFixedBytes);
+                        ctx.added.size() + ctx.representation.size() + kAddedFixedBytes);
   w.Put("HTTP/1.1 ");
   w.Number(head.status);
   w.Put(' ');
@@ -195,14 +202,17 @@ void AppendDownstreamResponseHead(const http::ResponseHead& head, const Response
         (ctx.dechunk || ctx.rechunk || !framing_fields))
       continue;
     if (h.role == http::HeaderRole::kXRequestId) has_request_id = true;
+    if (!ctx.dropped.empty() && Dropped(ctx.dropped, h.name)) [[unlikely]]
+      continue;
     w.Header(h.name, h.value);
   }
-  if (framing_fields) PutContentLength(w, head.headers);
+  if (framing_fields && !ctx.transformed) PutContentLength(w, head.headers);
   if (ctx.rechunk) w.Put("Transfer-Encoding: chunked\r\n");
   PutCombined(w, "Via", head.headers, http::HeaderRole::kVia,
               head.version_minor == 0 ? "1.0 ficus" : "1.1 ficus");
   if (!has_request_id) w.Header("X-Request-Id", ctx.request_id);
   if (!ctx.added.empty()) w.Put(ctx.added);
+  if (!ctx.representation.empty()) w.Put(ctx.representation);
   if (ctx.upgrade) {
     w.Put("Connection: upgrade\r\n");
     if (!upgrade_value.empty()) w.Header("Upgrade", upgrade_value);

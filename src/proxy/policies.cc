@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cache/cache.h"
+#include "compress/compress.h"
 #include "policy/protect.h"
 #include "queue/queue.h"
 
@@ -15,6 +16,7 @@ policy::Chain BuildRoutePolicies(const config::Config& config, size_t route,
   policy::BuildContext ctx{config, config.routes[route], route, previous};
   policy::Chain chain;
   policy::BuildProtectPolicies(ctx, chain);
+  compress::BuildPolicies(ctx, chain);
   cache::BuildPolicies(ctx, chain);
   queue::BuildPolicies(ctx, chain);
   std::stable_sort(chain.begin(), chain.end(),

@@ -44,7 +44,7 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
       if (*parsed == 0) break;
       if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
         interim_seen = true;
-        if (resp.status != 100 && ex_.head.version_minor == 1) {
+        if (resp.status != 100 && ex_.head.version_minor == 1 && !ex_.background) {
           // 102 Processing, 103 Early Hints, ...: forwarded as they come (RFC 9110 §15.2).
           // Not 100 Continue: ficus answered that itself. Not to HTTP/1.0 clients, which cannot
           // take interim responses. Rare, so a string of its own rather than the exchange's.
@@ -86,6 +86,9 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     }
   }
   ex_.status = resp.status;
+  const bool decode =
+      resp.framing == BodyFraming::kChunked && resp.transfer_coding != http::TransferCoding::kNone;
+  policy::BodyTransform* transform = nullptr;
   if (!ex_.policies->empty()) [[unlikely]] {
     // The policies may add fields, tap the body, or answer in the upstream's place (its body is
     // then left unread, and its connection not reused).
@@ -93,13 +96,26 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     if (d.kind == policy::Decision::Kind::kError) co_return Unexpected{d.error};
     if (d.kind == policy::Decision::Kind::kAnswer) {
       taps_.OnResponseHead(ex_, {}, {mem_.xfer, head_size});
-      co_await Answer(d.answer);
+      if (!ex_.background) co_await Answer(d.answer);  // else the client has its answer
       co_return Status{};
     }
-    taps_.TapBody(policy_ctx_->response_body_sink());
+    const policy::Context& ctx = *policy_ctx_;
+    taps_.TapBody(ctx.response_body_sink());
+    // A body the relay can re-encode: not under a transfer coding, not a status without one.
+    if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !decode) {
+      transform = ctx.response_transform();
+    }
   }
   taps_.OnResponseHead(ex_, ex_.out_is_request ? std::string_view(out_) : std::string_view(),
                        {mem_.xfer, head_size});
+  if (ex_.background) [[unlikely]] {
+    // A background refresh: the body goes to the policies' sink (through their transform), and
+    // nothing to the client, which has its answer.
+    if (resp.status == 101 || decode || ex_.head.method == http::Method::kHead) co_return Status{};
+    ex_.pool_ok = sent_clean;
+    policy::BodyTransform* t = policy_ctx_->response_transform();
+    co_return co_await RelayTransformedBody(conn, resp, head_size, got, t, /*to_client=*/false);
+  }
   const bool upgrade = resp.status == 101;
   if (upgrade && !ex_.head.upgrade) {
     co_return Upstream(ErrorKind::kUpstreamProtocol,
@@ -108,19 +124,31 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
   ex_.out_is_request = false;  // out_ becomes the downstream response head
   // An HTTP/1.0 client cannot take chunked framing (an upstream may send it anyway): decode
   // the body and delimit it by closing the connection.
-  const bool dechunk = ex_.head.version_minor == 0 && resp.framing == BodyFraming::kChunked &&
-                       ex_.head.method != http::Method::kHead;
-  const bool decode =
-      resp.framing == BodyFraming::kChunked && resp.transfer_coding != http::TransferCoding::kNone;
-  if (resp.framing == BodyFraming::kUntilClose || dechunk || worker_.draining() || closing_ ||
-      ListenerRemoved())
+  const bool head_request = ex_.head.method == http::Method::kHead;
+  const bool dechunk =
+      ex_.head.version_minor == 0 && resp.framing == BodyFraming::kChunked && !head_request;
+  // A transformed body goes out chunked to an HTTP/1.1 client and delimited by close to an
+  // HTTP/1.0 one; after HEAD there is no body, and no framing field is sent.
+  const bool close_delimited = transform != nullptr && ex_.head.version_minor == 0 && !head_request;
+  if (resp.framing == BodyFraming::kUntilClose || dechunk || close_delimited ||
+      worker_.draining() || closing_ || ListenerRemoved())
     ex_.keep_alive = false;
   out_.clear();
-  AppendDownstreamResponseHead(
-      resp,
-      ResponseContext{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade, dechunk,
-                      decode && !dechunk, response_added_},
-      out_);
+  ResponseContext rc{ex_.id(), ex_.keep_alive, ex_.head.version_minor == 0, upgrade};
+  rc.dechunk = dechunk;
+  rc.rechunk = decode && !dechunk;
+  rc.added = response_added_;
+  if (!ex_.policies->empty()) [[unlikely]] {
+    const policy::Context& ctx = *policy_ctx_;
+    rc.dropped = ctx.dropped_response_fields();
+    rc.representation = ctx.representation_fields();
+    if (transform != nullptr) {
+      rc.transformed = true;
+      rc.dechunk = dechunk || close_delimited || head_request;
+      rc.rechunk = !rc.dechunk;
+    }
+  }
+  AppendDownstreamResponseHead(resp, rc, out_);
   if (ex_.cluster->affinity() && !ex_.affinity_hit) {
     AddAffinityCookie(shared.config().affinity,
                       ex_.cluster->affinity_cookie_value(ex_.attempt_endpoint), out_);
@@ -135,6 +163,10 @@ net::Task<Status> Session::RelayResponse(upstream::Connection& conn) {
     co_return Status{};
   }
   ex_.pool_ok = sent_clean;
+  if (transform != nullptr && !head_request) {
+    co_return co_await RelayTransformedBody(conn, resp, head_size, got, transform,
+                                            /*to_client=*/true);
+  }
   if (decode) co_return co_await RelayDecodedBody(conn, resp, head_size, got);
   co_return co_await RelayBody(conn, resp, head_size, got);
 }

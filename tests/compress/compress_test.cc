@@ -44,6 +44,31 @@ TEST(NegotiateTest, HighestQThenServerPreference) {
   EXPECT_EQ(Negotiate("br, zstd, gzip;q=0.1", true, gzip_only), Coding::kGzip);
 }
 
+TEST(NegotiateTest, TiesGoToTheServersOrder) {
+  Offer gzip_first;
+  gzip_first.order = {Coding::kGzip, Coding::kBrotli, Coding::kZstd};
+  EXPECT_EQ(Negotiate("zstd, br, gzip", true, gzip_first), Coding::kGzip);
+  EXPECT_EQ(Negotiate("zstd, br, gzip;q=0.9", true, gzip_first), Coding::kBrotli);
+  Offer no_zstd;
+  no_zstd.zstd = false;
+  EXPECT_EQ(Negotiate("zstd", true, no_zstd), Coding::kIdentity);
+  EXPECT_EQ(Negotiate("zstd, identity;q=0", true, no_zstd), std::nullopt);
+}
+
+TEST(AcceptEncodingTest, CanonicalFormIsTheSameForTheSameMeaning) {
+  auto canon = [](std::string_view v) {
+    std::string out;
+    AppendCanonicalAcceptEncoding(v, out);
+    return out;
+  };
+  EXPECT_EQ(canon("gzip, br;q=0.5"), "br;q=0.5,gzip");
+  EXPECT_EQ(canon("BR;Q=0.500 ,\tGZIP;q=1"), "br;q=0.5,gzip");
+  EXPECT_EQ(canon("zstd;q=0.125, x;q=0.01, identity;q=0"), "identity;q=0,x;q=0.01,zstd;q=0.125");
+  EXPECT_EQ(canon("gzip;q=1.000, deflate"), "deflate,gzip");
+  EXPECT_NE(canon("gzip"), canon("gzip;q=0"));
+  EXPECT_EQ(canon(""), "");
+}
+
 TEST(ETagTest, ReencodedBodiesGetWeakETags) {
   EXPECT_EQ(WeakenETag("\"a\""), "W/\"a\"");
   EXPECT_EQ(WeakenETag("W/\"a\""), "W/\"a\"");
@@ -107,6 +132,27 @@ TEST(EncoderTest, EmptyBodies) {
     std::string out;
     ASSERT_TRUE(e->Finish(out));
     EXPECT_EQ(Decode(c, out), "") << CodingName(c);
+  }
+}
+
+TEST(EncoderTest, AResetEncoderWritesAnotherWholeStream) {
+  const std::string first(50000, 'a');
+  std::string second;
+  for (int i = 0; i < 4000; ++i) second += std::to_string(i * 7919) + ",";
+  for (Coding c : {Coding::kGzip, Coding::kZstd, Coding::kBrotli}) {
+    auto e = MakeEncoder(c, 3);
+    std::string out;
+    ASSERT_TRUE(e->Write(first, out));
+    ASSERT_TRUE(e->Finish(out));
+    EXPECT_EQ(Decode(c, out), first) << CodingName(c);
+    if (!e->Reset()) {
+      EXPECT_EQ(c, Coding::kBrotli);  // the one coding without a reset
+      continue;
+    }
+    out.clear();
+    ASSERT_TRUE(e->Write(second, out));
+    ASSERT_TRUE(e->Finish(out));
+    EXPECT_EQ(Decode(c, out), second) << CodingName(c);
   }
 }
 

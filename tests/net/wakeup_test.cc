@@ -70,5 +70,48 @@ TEST(WakeupTest, ManyWaitersManySignallersEachResumeOnce) {
   EXPECT_EQ(resumed, kWaiters);
 }
 
+
+TEST(WakeupTest, SignalAtResumesTheWaiterAtTheDeadline) {
+  Loop loop;
+  bool timed_out = false;
+  int64_t waited_ms = -1;
+  Spawn([](Loop& loop, bool& timed_out, int64_t& waited_ms) -> Task<void> {
+    Wakeup w(loop);
+    const int64_t start = CoarseMonotonicMillis();
+    w.SignalAt(loop.NowMs() + 50);
+    co_await w;
+    waited_ms = CoarseMonotonicMillis() - start;
+    timed_out = w.timed_out();
+    loop.Stop();
+  }(loop, timed_out, waited_ms));
+  loop.Run();
+  EXPECT_TRUE(timed_out);
+  EXPECT_GE(waited_ms, 40);  // the coarse clock's resolution
+}
+
+TEST(WakeupTest, ASignalBeforeTheDeadlineDisarmsIt) {
+  Loop loop;
+  bool timed_out = true;
+  std::atomic<bool> waiting{false};
+  auto w = std::make_unique<Wakeup>(loop);
+  Spawn([](Loop& loop, std::unique_ptr<Wakeup>& w, std::atomic<bool>& waiting,
+           bool& timed_out) -> Task<void> {
+    w->SignalAt(loop.NowMs() + 60'000);
+    waiting = true;
+    co_await *w;
+    timed_out = w->timed_out();
+    w.reset();  // disarms the timer: the loop must not touch it again
+    co_await loop.Sleep(std::chrono::milliseconds(20));
+    loop.Stop();
+  }(loop, w, waiting, timed_out));
+  std::thread other([&] {
+    while (!waiting) std::this_thread::yield();
+    w->Signal();
+  });
+  loop.Run();
+  other.join();
+  EXPECT_FALSE(timed_out);
+}
+
 }  // namespace
 }  // namespace ficus::net

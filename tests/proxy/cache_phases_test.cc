@@ -51,5 +51,72 @@ TEST(CachePhases, AChunkedMissIsStoredWhileRelayedAndTheNextRequestIsAHit) {
   EXPECT_EQ(store->stats().hits.load(), 1u);
 }
 
+// One exchange of `request` on a fresh session whose route caches into `store`; `up` null: the
+// cluster is a closed port (every connect is refused).
+std::string CachedExchange(const std::string& request, std::shared_ptr<cache::Store> store,
+                           TestUpstream* up, const config::Cache& c = {}) {
+  PhaseTest t(Cluster(up ? up->endpoint() : "127.0.0.1:9"));
+  t.AddPolicy(std::make_unique<cache::CachePolicy>("r", c, store));
+  t.ClientSends(request);
+  t.Drive([&]() -> net::Task<void> {
+    if (up) net::Spawn(up->Serve(t.loop(), 1));
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();
+  });
+  return t.ClientReceived();
+}
+
+TEST(CachePhases, StaleWhileRevalidateAnswersStaleAtOnceAndRefreshesAfterwards) {
+  auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
+  const std::string get = "GET /s HTTP/1.1\r\nHost: h\r\n\r\n";
+  TestUpstream first;
+  first.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-while-revalidate=60\r\n"
+      "ETag: \"a\"\r\nContent-Length: 3\r\n\r\nold"};
+  CachedExchange(get, store, &first);
+  TestUpstream second;
+  second.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nETag: \"b\"\r\n"
+      "Content-Length: 3\r\n\r\nnew"};
+  std::string out = CachedExchange(get, store, &second);
+  // The client got the stale response, whole, before the refresh went upstream.
+  EXPECT_NE(out.find("Cache-Status: ficus; hit; fwd=stale"), std::string::npos) << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\nold")) << out;
+  EXPECT_EQ(out.find("new"), std::string::npos) << out;
+  ASSERT_EQ(second.requests.size(), 1u);
+  EXPECT_NE(second.requests[0].find("\r\nIf-None-Match: \"a\"\r\n"), std::string::npos)
+      << second.requests[0];
+  EXPECT_EQ(store->stats().stale.load(), 1u);
+  // The refresh was stored: the next request is a fresh hit, with no upstream at all.
+  out = CachedExchange(get, store, nullptr);
+  EXPECT_NE(out.find("Cache-Status: ficus; hit; ttl="), std::string::npos) << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\nnew")) << out;
+}
+
+TEST(CachePhases, StaleIfErrorAnswersWhenTheUpstreamCannotBeReached) {
+  auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
+  const std::string get = "GET /e HTTP/1.1\r\nHost: h\r\n\r\n";
+  TestUpstream up;
+  up.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-if-error=60\r\n"
+      "Content-Length: 4\r\n\r\nkept"};
+  CachedExchange(get, store, &up);
+  std::string out = CachedExchange(get, store, nullptr);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("Cache-Status: ficus; hit; fwd=stale; detail=connect_failed"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\nkept")) << out;
+  // must-revalidate forbids it (RFC 9111 §4.2.4): the error is answered.
+  auto strict = std::make_shared<cache::Store>(1 << 20, 1 << 16);
+  TestUpstream up2;
+  up2.answers = {
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, must-revalidate, "
+      "stale-if-error=60\r\nContent-Length: 4\r\n\r\nkept"};
+  CachedExchange(get, strict, &up2);
+  out = CachedExchange(get, strict, nullptr);
+  EXPECT_EQ(out.rfind("HTTP/1.1 502 ", 0), 0u) << out;
+}
+
 }  // namespace
 }  // namespace ficus::proxy

@@ -109,7 +109,7 @@ void ForwardStatus(Context& ctx, std::string_view fwd, int status, bool stored,
 bool Selects(const http::ResponseHead& r, const Object& stored) {
   auto etag = FindField(r.headers, "ETag");
   if (!etag || etag->starts_with("W/")) return true;
-  return *etag == stored.etag;
+  return *etag == stored.validator;
 }
 
 const Decision kGatewayTimeout = Decision::Respond(
@@ -184,7 +184,6 @@ Decision CachePolicy::Admit(Context& ctx) {
   bool vary_miss = false;
   Object* o = store_->Lookup(t_key, req.headers, &vary_miss);
   std::string_view fwd = vary_miss ? "vary-miss" : "uri-miss";
-  bool refresh = false;
   if (o != nullptr) {
     const int64_t age = CurrentAge(o->timing, ctx.now_ms());
     const int64_t left = o->timing.lifetime_s - age;
@@ -204,15 +203,30 @@ Decision CachePolicy::Admit(Context& ctx) {
       t_text.assign("ficus; hit; ttl=").append(Number(left, buf));
       return Serve(ctx, *o, t_text);
     }
-    // RFC 5861: within stale-while-revalidate, one request refreshes, the others get it stale.
-    if (left <= 0 && may_stale && -left <= o->stale_while_revalidate_s) {
-      if (o->revalidating.exchange(true, std::memory_order_acq_rel)) {
-        Stats::Add(stats.stale);
+    // RFC 5861: within stale-while-revalidate, every request gets the stale response at once,
+    // and one of them (the one that wins `revalidating`) refreshes it in the background.
+    if (left <= 0 && may_stale && o->stale_while_revalidate_s > 0 &&
+        -left <= o->stale_while_revalidate_s) {
+      Stats::Add(stats.stale);
+      t_text.assign("ficus; hit; fwd=stale; ttl=").append(Number(left, buf));
+      const bool refresher = !o->revalidating.exchange(true, std::memory_order_acq_rel);
+      if (!refresher || req.method != http::Method::kGet || HasConditionals(req)) {
+        if (refresher) o->revalidating.store(false, std::memory_order_release);
         ctx.state() = reinterpret_cast<uint64_t>(o);
-        t_text.assign("ficus; hit; fwd=stale; ttl=").append(Number(left, buf));
         return Serve(ctx, *o, t_text);
       }
-      refresh = true;
+      // The refresh's state: a revalidation of `o` whose answer only the cache sees.
+      Fill* f = new Fill(*this, t_key, Fill::Mode::kRevalidate);
+      ctx.state() = reinterpret_cast<uint64_t>(f) | kFillTag;
+      f->fwd = "stale";
+      f->request_cc = req_cc;
+      f->request_time_ms = ctx.now_ms();
+      f->stale = o;  // pinned until End, which comes after the refresh: the answer's storage
+      f->refreshing = true;
+      if (!o->validator.empty()) ctx.AddHeader("If-None-Match", o->validator);
+      if (!o->last_modified.empty()) ctx.AddHeader("If-Modified-Since", o->last_modified);
+      ctx.RefreshInBackground();
+      return Serve(ctx, *o, t_text);
     }
     if (req_cc.only_if_cached) {
       o->Unref();
@@ -229,18 +243,18 @@ Decision CachePolicy::Admit(Context& ctx) {
   f->request_cc = req_cc;
   f->request_time_ms = ctx.now_ms();
   f->stale = o;
-  f->refreshing = refresh;
   if (o != nullptr) {
     if (HasConditionals(req)) {
       f->mode = Fill::Mode::kMiss;  // the client validates its own copy: relay the answer
     } else {
-      if (!o->etag.empty()) ctx.AddHeader("If-None-Match", o->etag);
+      // The upstream's own validator, not the weak one of a variant ficus encoded.
+      if (!o->validator.empty()) ctx.AddHeader("If-None-Match", o->validator);
       if (!o->last_modified.empty()) ctx.AddHeader("If-Modified-Since", o->last_modified);
     }
   }
   // Coalescing: one fill per key in flight; a request that says no-cache/no-store, a HEAD, or a
   // refresh does not wait for others.
-  if (req.method == http::Method::kGet && !refresh && !req_cc.no_store) {
+  if (req.method == http::Method::kGet && !req_cc.no_store) {
     f->leader = store_->BeginFill(t_key);
     if (!f->leader && !req_cc.no_cache) return Decision::Wait();
   }
@@ -250,7 +264,17 @@ Decision CachePolicy::Admit(Context& ctx) {
 net::Task<Decision> CachePolicy::Wait(Context& ctx) {
   Fill* f = FillOf(ctx.state());
   net::Wakeup wakeup(ctx.loop());
-  if (store_->JoinFill(f->key, &wakeup)) co_await wakeup;
+  if (store_->JoinFill(f->key, &wakeup)) {
+    const int64_t timeout_ms = config_.coalesce_timeout.count();
+    if (timeout_ms > 0) wakeup.SignalAt(ctx.loop().NowMs() + timeout_ms);
+    co_await wakeup;
+    if (wakeup.timed_out() && store_->LeaveFill(f->key, &wakeup)) {
+      // The fill is still in flight (a slow origin): stop waiting and ask the upstream too.
+      Stats::Add(store_->stats().coalesce_timeouts);
+      f->fwd = "miss";
+      co_return Decision::Pass();
+    }
+  }
   Stats::Add(store_->stats().coalesced);
   Object* o = store_->Lookup(f->key, ctx.request().headers, nullptr);
   if (o != nullptr) {
@@ -283,7 +307,9 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
     *why = VerdictName(v);
     return nullptr;
   }
-  if (r.framing == http::BodyFraming::kContentLength &&
+  // A body another policy re-encodes (compression) has a length known only at its end.
+  const bool transformed = ctx.response_transform() != nullptr;
+  if (!transformed && r.framing == http::BodyFraming::kContentLength &&
       r.content_length > settings_.max_object_bytes) {
     *why = "too-large";
     return nullptr;
@@ -291,16 +317,28 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   auto* o = new Object;
   o->status = r.status;
   o->key = f.key;
-  AppendStoredFields(r.headers, o->headers);
+  // What the client gets: the upstream's fields less those a policy removed, plus those that
+  // describe the representation it made (Content-Encoding, Vary, a weak ETag).
+  if (ctx.dropped_response_fields().empty()) {
+    AppendStoredFields(r.headers, o->headers);
+  } else {
+    std::vector<http::Header> kept;
+    for (const http::Header& h : r.headers) {
+      if (!ctx.Dropped(h.name)) kept.push_back(h);
+    }
+    AppendStoredFields(kept, o->headers);
+  }
+  o->headers.append(ctx.representation_fields());
   const int64_t now = ctx.now_ms();
   if (!FindField(r.headers, "Date")) {
     o->headers.append("Date: ").append(FormatHttpDate(now / 1000)).append("\r\n");
   }
-  VaryNames(r.headers, o->vary_names);
-  AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
+  VaryNames(fields, o->vary_names);
+  AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
   Describe(*o, fields, settings_, f.request_time_ms, now);
+  if (auto etag = FindField(r.headers, "ETag")) o->validator = *etag;
   return o;
 }
 
@@ -312,16 +350,27 @@ Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
   o->body = stale.body;
   o->vary_names = stale.vary_names;
   o->secondary = stale.secondary;
+  o->validator = stale.validator;
+  // A variant ficus encoded keeps its own (weak) ETag: the 304's is the upstream's, which
+  // names the identity body.
+  const bool encoded = stale.validator != stale.etag;
   // §3.2: the 304's fields replace the stored ones of the same name.
   std::vector<http::Header> old_fields;
   ParseStoredFields(stale.headers, old_fields);
   const bool dated = FindField(r.headers, "Date").has_value();
+  auto kept = [encoded](const http::Header& h) {
+    return !encoded || !http::EqualsIgnoreCase(h.name, "ETag");
+  };
   for (const http::Header& h : old_fields) {
-    if (FindField(r.headers, h.name)) continue;
+    if (FindField(r.headers, h.name) && kept(h)) continue;
     if (!dated && http::EqualsIgnoreCase(h.name, "Date")) continue;  // the 304 is the new word
     o->headers.append(h.name).append(": ").append(h.value).append("\r\n");
   }
-  AppendStoredFields(r.headers, o->headers);
+  std::vector<http::Header> updates;
+  for (const http::Header& h : r.headers) {
+    if (kept(h)) updates.push_back(h);
+  }
+  AppendStoredFields(updates, o->headers);
   if (!dated) o->headers.append("Date: ").append(FormatHttpDate(now_ms / 1000)).append("\r\n");
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
@@ -370,9 +419,8 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
     f->ReleaseWaiters();
     return Serve(ctx, *o, "ficus; fwd=stale; fwd-status=304; stored");
   }
-  if (f->stale != nullptr && r.status >= 500 && !f->stale->must_revalidate) {
-    const int64_t left = f->stale->timing.lifetime_s - CurrentAge(f->stale->timing, now);
-    if (-left <= f->stale->stale_if_error_s) {
+  if (f->stale != nullptr && r.status >= 500) {
+    if (MayServeOnError(*f->stale, now)) {
       // RFC 5861 stale-if-error: the stored response in place of the upstream's error.
       f->ReleaseWaiters();
       Stats::Add(stats.stale);
@@ -392,7 +440,9 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
   f->building = o;
   f->body = std::make_shared<std::string>();
   o->body = f->body;
-  if (r.framing == http::BodyFraming::kContentLength) {
+  if (ctx.response_transform() != nullptr) {
+    // Encoded on the way: the stored body is what the relay sends, its length known at the end.
+  } else if (r.framing == http::BodyFraming::kContentLength) {
     f->expected = r.content_length;
     f->body->reserve(r.content_length);
   } else if (r.framing == http::BodyFraming::kNone) {
@@ -401,6 +451,28 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
   ctx.TapResponseBody(f);
   ForwardStatus(ctx, f->fwd, r.status, true, {});
   return Decision::Pass();
+}
+
+bool CachePolicy::MayServeOnError(const Object& stale, int64_t now_ms) const {
+  if (stale.must_revalidate || stale.no_cache || stale.stale_if_error_s <= 0) return false;
+  const int64_t left = stale.timing.lifetime_s - CurrentAge(stale.timing, now_ms);
+  return -left <= stale.stale_if_error_s;
+}
+
+Decision CachePolicy::OnError(Context& ctx, const Error& error) {
+  // The upstream could not be reached or did not answer (connect failure, timeout, reset): the
+  // same stale-if-error as for a 5xx it sent.
+  Fill* f = FillOf(ctx.state());
+  // A background refresh that failed: the client has its stale answer; the entry stays.
+  if (f == nullptr || f->mode == Fill::Mode::kUnsafe || f->stale == nullptr ||
+      ctx.refresh_in_background()) {
+    return Decision::Pass();
+  }
+  if (!MayServeOnError(*f->stale, ctx.now_ms())) return Decision::Pass();
+  f->ReleaseWaiters();
+  Stats::Add(store_->stats().stale);
+  t_text.assign("ficus; hit; fwd=stale; detail=").append(ErrorKindName(error.kind));
+  return Serve(ctx, *f->stale, t_text);
 }
 
 void CachePolicy::End(Context& ctx, const policy::Outcome& /*outcome*/) {

@@ -35,6 +35,7 @@ class CachePolicy final : public policy::Policy {
   policy::Decision Admit(policy::Context& ctx) override;
   net::Task<policy::Decision> Wait(policy::Context& ctx) override;
   policy::Decision OnResponse(policy::Context& ctx, const http::ResponseHead& response) override;
+  policy::Decision OnError(policy::Context& ctx, const Error& error) override;
   void End(policy::Context& ctx, const policy::Outcome& outcome) override;
 
   const std::string& route() const { return route_; }
@@ -55,6 +56,9 @@ class CachePolicy final : public policy::Policy {
   // A copy of `stale` with the fields of a 304 merged in (§4.3.4), sharing its body.
   Object* Refresh(const Object& stale, const http::ResponseHead& r, int64_t request_time_ms,
                   int64_t now_ms);
+  // Whether `stale` may answer in place of an upstream failure now (RFC 5861 stale-if-error,
+  // within RFC 9111 §4.2.4: never against no-cache or must-revalidate).
+  bool MayServeOnError(const Object& stale, int64_t now_ms) const;
   void Invalidate(policy::Context& ctx, const Fill& f, const http::ResponseHead& r);
 
   const std::string route_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cache/internal/rfc.h"
+#include "compress/compress.h"
 
 namespace ficus::cache {
 
@@ -111,6 +112,19 @@ void AppendSecondaryKey(std::span<const std::string> names, std::span<const http
   for (const std::string& name : names) {
     out.append(name);
     out.push_back(':');
+    if (name == "accept-encoding") {
+      // Canonical (same meaning, same text), so that clients spelling it differently share the
+      // stored encoded variant.
+      std::string joined;
+      for (const http::Header& h : request) {
+        if (!http::EqualsIgnoreCase(h.name, name)) continue;
+        if (!joined.empty()) joined.push_back(',');
+        joined.append(h.value);
+      }
+      compress::AppendCanonicalAcceptEncoding(joined, out);
+      out.push_back('\n');
+      continue;
+    }
     bool first = true;
     for (const http::Header& h : request) {
       if (!http::EqualsIgnoreCase(h.name, name)) continue;

@@ -219,16 +219,26 @@ bool Store::JoinFill(std::string_view key, net::Wakeup* w) {
 }
 
 void Store::EndFill(std::string_view key) {
-  std::vector<net::Wakeup*> waiters;
-  {
-    Shard& s = ShardOf(key);
-    std::lock_guard lock(s.mu);
-    auto it = s.fills.find(key);
-    if (it == s.fills.end()) return;
-    waiters = std::move(it->second);
-    s.fills.erase(it);
-  }
-  for (net::Wakeup* w : waiters) w->Signal();
+  Shard& s = ShardOf(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.fills.find(key);
+  if (it == s.fills.end()) return;
+  // Signalled under the lock: a waiter that timed out (LeaveFill) must not destroy its Wakeup
+  // while a Signal is still touching it. A Signal is an atomic exchange and a post.
+  for (net::Wakeup* w : it->second) w->Signal();
+  s.fills.erase(it);
+}
+
+bool Store::LeaveFill(std::string_view key, net::Wakeup* w) {
+  Shard& s = ShardOf(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.fills.find(key);
+  if (it == s.fills.end()) return false;
+  auto& waiters = it->second;
+  auto found = std::find(waiters.begin(), waiters.end(), w);
+  if (found == waiters.end()) return false;
+  waiters.erase(found);
+  return true;
 }
 
 }  // namespace ficus::cache

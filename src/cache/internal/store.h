@@ -40,7 +40,8 @@ struct Object {
   bool must_revalidate = false;  // never serve stale (must-/proxy-revalidate, s-maxage)
   int64_t stale_while_revalidate_s = 0;
   int64_t stale_if_error_s = 0;
-  std::string etag;
+  std::string etag;       // as served (weak when the body was re-encoded, RFC 9110 §8.8.3)
+  std::string validator;  // the upstream's own ETag: what revalidation sends and a 304 names
   std::string last_modified;
   std::string tags;  // Surrogate-Key and Cache-Tag members, space-separated, for purges
 
@@ -69,11 +70,12 @@ struct Object {
 struct Stats {
   std::atomic<uint64_t> hits{0};
   std::atomic<uint64_t> misses{0};
-  std::atomic<uint64_t> stale{0};        // served stale (stale-while-revalidate / -if-error)
-  std::atomic<uint64_t> revalidated{0};  // a 304 refreshed a stored response
-  std::atomic<uint64_t> coalesced{0};    // waited for another request's fill
-  std::atomic<uint64_t> bypassed{0};     // not cacheable (method, directives, size)
-  std::atomic<uint64_t> stored{0};       // responses stored
+  std::atomic<uint64_t> stale{0};              // served stale (stale-while-revalidate / -if-error)
+  std::atomic<uint64_t> revalidated{0};        // a 304 refreshed a stored response
+  std::atomic<uint64_t> coalesced{0};          // waited for another request's fill
+  std::atomic<uint64_t> coalesce_timeouts{0};  // ... and went upstream after coalesce_timeout
+  std::atomic<uint64_t> bypassed{0};           // not cacheable (method, directives, size)
+  std::atomic<uint64_t> stored{0};             // responses stored
   std::atomic<uint64_t> evictions{0};
   std::atomic<uint64_t> purged{0};
   std::atomic<uint64_t> invalidated{0};
@@ -107,10 +109,14 @@ class Store {
 
   // Coalescing. BeginFill: true when the caller leads the fill of `key` (no fill in flight).
   // JoinFill: registers `w` to be signalled when the fill in flight ends; false when none is.
-  // EndFill: ends the fill and signals its waiters (from any thread).
+  // EndFill: ends the fill and signals its waiters (from any thread), under the shard's lock.
+  // LeaveFill: a waiter that stops waiting (its timeout) takes `w` back; false when EndFill took
+  // it first. Once LeaveFill returned, no Signal of EndFill is still touching `w`: its owner may
+  // destroy it.
   bool BeginFill(std::string_view key);
   bool JoinFill(std::string_view key, net::Wakeup* w);
   void EndFill(std::string_view key);
+  bool LeaveFill(std::string_view key, net::Wakeup* w);
 
  private:
   struct Hash {

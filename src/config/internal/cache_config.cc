@@ -7,7 +7,7 @@ void Loader::ReadCache(const Value& v, std::optional<Cache>* out) {
   Fields f;
   if (!ReadMap(v,
                {"ttl", "stale_while_revalidate", "stale_if_error", "max_size", "max_object_size",
-                "query_sort", "query_ignore", "force_ttl"},
+                "query_sort", "query_ignore", "force_ttl", "coalesce_timeout"},
                &f)) {
     return;
   }
@@ -24,6 +24,7 @@ void Loader::ReadCache(const Value& v, std::optional<Cache>* out) {
   duration("ttl", &c.ttl);
   duration("stale_while_revalidate", &c.stale_while_revalidate);
   duration("stale_if_error", &c.stale_if_error);
+  duration("coalesce_timeout", &c.coalesce_timeout);
   if (const Value* p = f.Get("max_size")) {
     if (auto n = SizeIn(*p, 64 * 1024, 1ull << 40))
       c.max_size = *n;

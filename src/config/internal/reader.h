@@ -155,8 +155,9 @@ class Loader {
   void ReadAuth(const Value& v, std::optional<Auth>* out);
   void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
   void ReadOverload(const Value& v, Overload* o);
-  void CheckProtection(const Route& r, const Value& route);   // keys that need auth
-  void ReadCache(const Value& v, std::optional<Cache>* out);  // cache_config.cc
+  void CheckProtection(const Route& r, const Value& route);         // keys that need auth
+  void ReadCache(const Value& v, std::optional<Cache>* out);        // cache_config.cc
+  void ReadCompress(const Value& v, std::optional<Compress>* out);  // compress_config.cc
   // Job queues and the route keys that use them (queues.cc).
   void ReadQueues(const Value& v);
   void ReadQueueCallback(const Value& v, std::optional<QueueCallback>* out);

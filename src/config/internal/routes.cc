@@ -259,7 +259,7 @@ void Loader::ReadRoutes(const Value& v) {
     Fields f;
     if (!ReadMap(item,
                  {"name", "match", "cluster", "timeout", "upstream_timeout", "record", "rate_limit",
-                  "concurrency", "auth", "cache", "offload", "jobs"},
+                  "concurrency", "auth", "cache", "compress", "offload", "jobs"},
                  &f))
       continue;
     Route r;
@@ -303,6 +303,7 @@ void Loader::ReadRoutes(const Value& v) {
     if (const Value* p = f.Get("auth")) ReadAuth(*p, &r.auth);
     CheckProtection(r, item);
     if (const Value* c = f.Get("cache")) ReadCache(*c, &r.cache);
+    if (const Value* c = f.Get("compress")) ReadCompress(*c, &r.compress);
     if (const Value* o = f.Get("offload")) ReadOffload(*o, &r.offload);
     if (const Value* j = f.Get("jobs")) ReadJobsApi(*j, &r.jobs);
     config_.routes.push_back(std::move(r));

@@ -17,7 +17,9 @@ namespace ficus::proxy {
 
 // A phase goes on to the next, has answered the request itself (admit), or returns an Error,
 // which the fail phase turns into a status and a JSON body.
-enum class Step : uint8_t { kContinue, kAnswered };
+// kRefresh: a policy answered and asked for a background refresh (policy::Context::
+// RefreshInBackground): the request still goes upstream, its response to the policies only.
+enum class Step : uint8_t { kContinue, kAnswered, kRefresh };
 using StepResult = Result<Step>;
 
 // The chain of a request not routed (yet): empty.
@@ -53,6 +55,7 @@ struct ExchangeState {
   bool out_is_request = false;  // the session's out buffer holds the upstream request head
   bool attempt_open = false;    // the balancer's OnStart was called and its OnEnd is owed
   bool affinity_hit = false;    // the client's affinity cookie chose the endpoint
+  bool background = false;      // a background refresh: the upstream's response is not relayed
   // The relay may turn a 5xx the retry policy names into a kUpstreamRetryStatus error (a
   // retry it reserves) instead of relaying it: not on the last try.
   bool may_retry_status = false;

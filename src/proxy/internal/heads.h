@@ -3,6 +3,7 @@
 // header rules (hop-by-hop removal, X-Forwarded-*, Via, X-Request-Id) are unit-tested alone.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,13 @@ struct ResponseContext {
   bool rechunk = false;
   // Fields the route's policies added to the response (raw "Name: value\r\n" lines).
   std::string_view added = {};
+  // A policy transforms the body (policy::BodyTransform): no Content-Length (the new length is
+  // not known until the end); with a body, framed as `rechunk` or `dechunk` say.
+  bool transformed = false;
+  // The upstream's fields a policy removed (names, any case), and the fields that describe the
+  // representation it made (raw lines), sent after `added`.
+  std::span<const std::string_view> dropped = {};
+  std::string_view representation = {};
 };
 
 // Appends the response head to send downstream to `out`.

@@ -93,6 +93,9 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   net::Task<StepResult> Admit();       // admit.cc: the route's policies
   // The policies' view of the upstream's response head (admit.cc): pass, answer or fail.
   policy::Decision ResponsePolicies(const http::ResponseHead& resp);
+  // The policies' view of an upstream failure before the response started (admit.cc): pass
+  // (the fail phase answers) or answer in its place.
+  policy::Decision ErrorPolicies(const Error& error);
   // Every policy whose Admit ran sees the end of the exchange (admit.cc).
   void EndPolicies();
   // policy::BodyReader (read_body.cc): the whole request body, for a policy that answers.
@@ -119,6 +122,13 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   // A body under a compression transfer coding: decoded, re-chunked for HTTP/1.1 clients.
   net::Task<Status> RelayDecodedBody(upstream::Connection& conn, const http::ResponseHead& resp,
                                      size_t head_size, size_t got);
+  // A body a policy transforms (relay_transformed.cc): the payload through the transform, the
+  // output chunked for HTTP/1.1 clients, delimited by close for HTTP/1.0. Not `to_client` (a
+  // background refresh): the output goes to the taps (the policies' body sink) only, and a null
+  // transform passes the payload as it is.
+  net::Task<Status> RelayTransformedBody(upstream::Connection& conn, const http::ResponseHead& resp,
+                                         size_t head_size, size_t got,
+                                         policy::BodyTransform* transform, bool to_client);
   net::Task<void> Tunnel(upstream::Connection& conn);  // tunnel.cc
   net::Task<void> Pump(net::Socket& from, net::Socket& to, std::span<char> buf);
   net::Task<void> Fail(const Error& error);  // fail.cc
