@@ -57,8 +57,7 @@ ProofPhase PhaseOf(const json::value* v) {
 
 std::string Rate(const ProofPhase& p) {
   if (p.rate == 0 && p.rate_high == 0 && p.requests > 0 && p.rate_low == 0) return "-";
-  return Format("%s%.0f [%.0f-%.0f]", p.rate_bounded ? ">=" : "", p.rate, p.rate_low,
-                p.rate_high);
+  return Format("%s%.0f [%.0f-%.0f]", p.rate_bounded ? ">=" : "", p.rate, p.rate_low, p.rate_high);
 }
 
 std::string Change(double before, double after) {
@@ -125,11 +124,12 @@ std::string ProofsText(const Report& r) {
               "rate after", "p99 before", "p99 after", "err bef", "err aft", "origin r/s",
               "origin conc", "decision");
   for (const Proof& p : r.proofs) {
-    o += Format("  %-26s %-22s %-22s %9.1f %9.1f %7.2f%% %7.2f%% %4.0f>%-4.0f %4.1f>%-4.1f  %s (%s)\n",
-                p.finding.c_str(), Rate(p.before).c_str(), Rate(p.after).c_str(), p.before.p99_ms,
-                p.after.p99_ms, p.before.error_ratio * 100, p.after.error_ratio * 100,
-                p.before.origin_rps, p.after.origin_rps, p.before.origin_concurrency,
-                p.after.origin_concurrency, p.decision.c_str(), p.outcome.c_str());
+    o += Format(
+        "  %-26s %-22s %-22s %9.1f %9.1f %7.2f%% %7.2f%% %4.0f>%-4.0f %4.1f>%-4.1f  %s (%s)\n",
+        p.finding.c_str(), Rate(p.before).c_str(), Rate(p.after).c_str(), p.before.p99_ms,
+        p.after.p99_ms, p.before.error_ratio * 100, p.after.error_ratio * 100, p.before.origin_rps,
+        p.after.origin_rps, p.before.origin_concurrency, p.after.origin_concurrency,
+        p.decision.c_str(), p.outcome.c_str());
     o += "      " + p.why + "\n";
   }
   return o;
@@ -144,12 +144,13 @@ std::string ProofsMarkdown(const Report& r) {
       "before | errors after | origin req/s | decision | why |\n|---|---|---|---|---|---|---|---|"
       "---|---|---|\n";
   for (const Proof& p : r.proofs) {
-    o += Format("| %s | %s | %s | %s | %.1f | %.1f (%s) | %.2f%% | %.2f%% | %.0f &rarr; %.0f | "
-                "**%s** (%s) | %s |\n",
-                p.finding.c_str(), p.load.c_str(), Rate(p.before).c_str(), Rate(p.after).c_str(),
-                p.before.p99_ms, p.after.p99_ms, Change(p.before.p99_ms, p.after.p99_ms).c_str(),
-                p.before.error_ratio * 100, p.after.error_ratio * 100, p.before.origin_rps,
-                p.after.origin_rps, p.decision.c_str(), p.outcome.c_str(), p.why.c_str());
+    o += Format(
+        "| %s | %s | %s | %s | %.1f | %.1f (%s) | %.2f%% | %.2f%% | %.0f &rarr; %.0f | "
+        "**%s** (%s) | %s |\n",
+        p.finding.c_str(), p.load.c_str(), Rate(p.before).c_str(), Rate(p.after).c_str(),
+        p.before.p99_ms, p.after.p99_ms, Change(p.before.p99_ms, p.after.p99_ms).c_str(),
+        p.before.error_ratio * 100, p.after.error_ratio * 100, p.before.origin_rps,
+        p.after.origin_rps, p.decision.c_str(), p.outcome.c_str(), p.why.c_str());
   }
   return o;
 }
@@ -196,12 +197,14 @@ std::string ProofsHtml(const Report& r) {
                 HtmlEscape(p.finding).c_str());
     const double scale = max > 0 ? (w - label_w - 130) / max : 0;
     const double bw = p.before.p99_ms * scale, aw = p.after.p99_ms * scale;
-    o += Format("<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"15\" "
-                "fill=\"#999\"/><text x=\"%.1f\" y=\"%d\" class=\"v\">before %.1f ms</text>",
-                label_w, y, bw, label_w + bw + 6, y + 12, p.before.p99_ms);
-    o += Format("<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"15\"/><text "
-                "x=\"%.1f\" y=\"%d\" class=\"v\">after %.1f ms</text>",
-                label_w, y + 17, aw, label_w + aw + 6, y + 29, p.after.p99_ms);
+    o += Format(
+        "<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"15\" "
+        "fill=\"#999\"/><text x=\"%.1f\" y=\"%d\" class=\"v\">before %.1f ms</text>",
+        label_w, y, bw, label_w + bw + 6, y + 12, p.before.p99_ms);
+    o += Format(
+        "<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"15\"/><text "
+        "x=\"%.1f\" y=\"%d\" class=\"v\">after %.1f ms</text>",
+        label_w, y + 17, aw, label_w + aw + 6, y + 29, p.after.p99_ms);
   }
   return o + "</svg></section>\n";
 }

@@ -1,8 +1,6 @@
 // `ficus prove`: the findings of the stored telemetry, the ones named (or --all), each proven in
 // turn (run.cc) within the time bound; guard rails around it: a refusal when live traffic is
 // flowing, the run's synthetic key, SIGINT/SIGTERM ending the loads and restoring the config.
-#include "prove/prove.h"
-
 #include <signal.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include "load/load.h"
 #include "prove/internal/edit.h"
 #include "prove/internal/run.h"
+#include "prove/prove.h"
 
 namespace ficus::prove {
 namespace {
@@ -90,8 +89,8 @@ Outcome<double> LiveRate(const Gateway& gw, int64_t ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   Outcome<std::string> b = gw.Metrics();
   if (!b) return Failed(b.message());
-  const double d = SumSamples(*b, "ficus_route_requests_total") -
-                   SumSamples(*a, "ficus_route_requests_total");
+  const double d =
+      SumSamples(*b, "ficus_route_requests_total") - SumSamples(*a, "ficus_route_requests_total");
   return std::max(0.0, d) * 1000.0 / static_cast<double>(ms);
 }
 
@@ -100,11 +99,10 @@ std::string Row(const advisor::Proof& p) {
     return step ? Format("%s%.0f", ph.rate_bounded ? ">=" : "", ph.rate) : std::string("-");
   };
   const bool step = p.before.rate > 0 || p.after.rate > 0 || p.before.rate_high > 0;
-  return Format("%-34s %9s %9s %9.1f %9.1f %7.2f%% %7.2f%% %6.0f %6.0f  %s (%s)",
-                p.finding.c_str(), rate(p.before, step).c_str(), rate(p.after, step).c_str(),
-                p.before.p99_ms, p.after.p99_ms, p.before.error_ratio * 100,
-                p.after.error_ratio * 100, p.before.origin_rps, p.after.origin_rps,
-                p.decision.c_str(), p.outcome.c_str());
+  return Format("%-34s %9s %9s %9.1f %9.1f %7.2f%% %7.2f%% %6.0f %6.0f  %s (%s)", p.finding.c_str(),
+                rate(p.before, step).c_str(), rate(p.after, step).c_str(), p.before.p99_ms,
+                p.after.p99_ms, p.before.error_ratio * 100, p.after.error_ratio * 100,
+                p.before.origin_rps, p.after.origin_rps, p.decision.c_str(), p.outcome.c_str());
 }
 
 const char* kHeader =
@@ -134,7 +132,8 @@ int ProveCommand(const Options& o) {
     return 2;
   }
   const config::Config& cfg = *loaded.config;
-  if (o.findings.empty() && !o.all) return fail("name a finding (see `ficus report`) or give --all");
+  if (o.findings.empty() && !o.all)
+    return fail("name a finding (see `ficus report`) or give --all");
   if (!o.findings.empty() && o.all) return fail("give findings or --all, not both");
   if (o.steps < 1 || o.steps > 20) return fail("--steps must be 1..20");
   if (o.connections < 1 || o.connections > 10000) return fail("--connections must be 1..10000");
@@ -152,9 +151,11 @@ int ProveCommand(const Options& o) {
   auto settle_ns = load::ParseDuration(o.settle, &why);
   if (!settle_ns) return fail("--settle: " + why);
   auto period_ns = load::ParseDuration(o.period, &why);
-  if (!period_ns || *period_ns <= 0) return fail("--period: " + (why.empty() ? "must be > 0" : why));
+  if (!period_ns || *period_ns <= 0)
+    return fail("--period: " + (why.empty() ? "must be > 0" : why));
   auto fallback_ns = load::ParseDuration(o.p99, &why);
-  if (!fallback_ns || *fallback_ns <= 0) return fail("--p99: " + (why.empty() ? "must be > 0" : why));
+  if (!fallback_ns || *fallback_ns <= 0)
+    return fail("--p99: " + (why.empty() ? "must be > 0" : why));
   if (cfg.listeners.empty()) return fail("the config has no listener");
   std::string scenario_text;
   if (!o.scenario.empty()) {
@@ -254,7 +255,8 @@ int ProveCommand(const Options& o) {
   const StopSignals signals;
   g_stop.store(false);
   if (!o.dry_run) {
-    if (Outcome<> set = gw.SetSyntheticKey(key, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
+    if (Outcome<> set =
+            gw.SetSyntheticKey(key, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
         !set)
       return fail("the run's synthetic key: " + set.message() +
                   " (the proof's load must stay out of the SLOs)");
@@ -298,7 +300,8 @@ int ProveCommand(const Options& o) {
     }
     config::LoadResult check = config::LoadString(*merged, o.config_path + " + " + id);
     if (!check.config) {
-      std::fprintf(stderr, "ficus prove: %s: skipped: the config with its remedy does not validate: %s\n",
+      std::fprintf(stderr,
+                   "ficus prove: %s: skipped: the config with its remedy does not validate: %s\n",
                    id.c_str(), check.errors.empty() ? "" : check.errors[0].ToString().c_str());
       continue;
     }
@@ -307,7 +310,7 @@ int ProveCommand(const Options& o) {
                   f->remedy.c_str(), w->description.c_str(), LineDiff(running, *merged).c_str());
       continue;
     }
-    const int64_t phase_ns = *step_ns * static_cast<int64_t>(w->rates.size());
+    const int64_t phase_ns = w->step_ns * static_cast<int64_t>(w->rates.size());
     if (std::chrono::steady_clock::now() + std::chrono::nanoseconds(2 * phase_ns) > deadline) {
       std::fprintf(stderr, "ficus prove: %s: not run: it would not end within --max-duration %s\n",
                    id.c_str(), o.max_duration.c_str());
@@ -327,7 +330,8 @@ int ProveCommand(const Options& o) {
         std::fflush(stdout);
       }
     }
-    if (!r.message.empty()) std::fprintf(stderr, "ficus prove: %s: %s\n", id.c_str(), r.message.c_str());
+    if (!r.message.empty())
+      std::fprintf(stderr, "ficus prove: %s: %s\n", id.c_str(), r.message.c_str());
     if (r.end == RunEnd::kBroken) return 1;
     if (r.end == RunEnd::kInterrupted) return 130;
     if (r.end == RunEnd::kSkipped) rc_code = 1;
@@ -336,12 +340,14 @@ int ProveCommand(const Options& o) {
 
   if (o.json) {
     std::string out = "[";
-    for (size_t i = 0; i < proofs.size(); ++i) out += (i ? "," : "") + advisor::ProofJson(proofs[i]);
+    for (size_t i = 0; i < proofs.size(); ++i)
+      out += (i ? "," : "") + advisor::ProofJson(proofs[i]);
     std::printf("%s]\n", out.c_str());
   } else if (!proofs.empty()) {
-    std::printf("\nBefore and after (the same load each time; kept only when better beyond the "
-                "statistics' interval)\n%s\n",
-                kHeader);
+    std::printf(
+        "\nBefore and after (the same load each time; kept only when better beyond the "
+        "statistics' interval)\n%s\n",
+        kHeader);
     for (const advisor::Proof& p : proofs) std::printf("%s\n", Row(p).c_str());
   }
   const bool changed = running != text;
@@ -352,15 +358,19 @@ int ProveCommand(const Options& o) {
     std::ofstream f(o.config_path);
     f << running;
     if (ec || !f) {
-      std::fprintf(stderr, "ficus prove: cannot write %s: the kept changes are only in the "
-                           "running gateway\n", o.config_path.c_str());
+      std::fprintf(stderr,
+                   "ficus prove: cannot write %s: the kept changes are only in the "
+                   "running gateway\n",
+                   o.config_path.c_str());
       return 1;
     }
     std::printf("\nThe kept changes are written into %s (the old file is %s.bak).\n",
                 o.config_path.c_str(), o.config_path.c_str());
   } else if (changed) {
-    std::printf("\nThe gateway runs the kept changes until its next restart or reload from %s: "
-                "give --save to write them into it.\n", o.config_path.c_str());
+    std::printf(
+        "\nThe gateway runs the kept changes until its next restart or reload from %s: "
+        "give --save to write them into it.\n",
+        o.config_path.c_str());
   }
   return rc_code;
 }

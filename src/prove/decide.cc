@@ -16,8 +16,8 @@ namespace {
 std::vector<double> BinValuesMs() {
   std::vector<double> v(load::Histogram::BucketCount());
   for (size_t i = 0; i < v.size(); ++i)
-    v[i] = static_cast<double>(load::Histogram::LowestOf(i) + load::Histogram::WidthOf(i) / 2) /
-           1e6;
+    v[i] =
+        static_cast<double>(load::Histogram::LowestOf(i) + load::Histogram::WidthOf(i) / 2) / 1e6;
   return v;
 }
 
@@ -72,15 +72,16 @@ Verdict Decide(const Phase& before, const Phase& after, const DecideParams& para
   const double p99_change = v.before.p99_ms > 0 ? v.after.p99_ms / v.before.p99_ms - 1 : 0;
   const double a_lower = 1 - rank.a_greater;  // P(after < before)
   if (rank.p_a_less < params.alpha && a_lower >= 0.6 && p99_change <= -params.min_effect) {
-    better.push_back(Format("latency lower (Mann-Whitney p=%.2g, P(after<before)=%.2f, p99 %.1f "
-                            "-> %.1f ms)",
-                            rank.p_a_less, a_lower, v.before.p99_ms, v.after.p99_ms));
+    better.push_back(
+        Format("latency lower (Mann-Whitney p=%.2g, P(after<before)=%.2f, p99 %.1f "
+               "-> %.1f ms)",
+               rank.p_a_less, a_lower, v.before.p99_ms, v.after.p99_ms));
   } else if (rank.p_a_greater < params.alpha && rank.a_greater >= 0.6 &&
              v.after.p99_ms > std::max(v.before.p99_ms, params.threshold_ms)) {
-    worse.push_back(Format("latency higher and over the %.0f ms target (Mann-Whitney p=%.2g, "
-                           "p99 %.1f -> %.1f ms)",
-                           params.threshold_ms, rank.p_a_greater, v.before.p99_ms,
-                           v.after.p99_ms));
+    worse.push_back(
+        Format("latency higher and over the %.0f ms target (Mann-Whitney p=%.2g, "
+               "p99 %.1f -> %.1f ms)",
+               params.threshold_ms, rank.p_a_greater, v.before.p99_ms, v.after.p99_ms));
   } else {
     neutral.push_back(Format("latency: no difference that counts (p=%.2g, p99 %.1f -> %.1f ms)",
                              rank.p_two_sided, v.before.p99_ms, v.after.p99_ms));
@@ -89,8 +90,7 @@ Verdict Decide(const Phase& before, const Phase& after, const DecideParams& para
   // Errors: two-proportion z-test.
   const ProportionTest errs = TwoProportions(b.errors, b.requests, a.errors, a.requests);
   v.p_errors = errs.p_two_sided;
-  if (errs.p_b_lower < params.alpha &&
-      errs.ratio_b <= errs.ratio_a * (1 - params.min_effect)) {
+  if (errs.p_b_lower < params.alpha && errs.ratio_b <= errs.ratio_a * (1 - params.min_effect)) {
     better.push_back(Format("errors lower (z-test p=%.2g, %.2f%% -> %.2f%%)", errs.p_b_lower,
                             errs.ratio_a * 100, errs.ratio_b * 100));
   } else if (errs.p_b_higher < params.alpha && errs.ratio_b > errs.ratio_a + 0.005) {
@@ -115,10 +115,11 @@ Verdict Decide(const Phase& before, const Phase& after, const DecideParams& para
     v.after.rate_bounded = !after.steps.empty() && after.steps.back().ok;
     const int pct = static_cast<int>(params.confidence * 100 + 0.5);
     if (ra.low > rb.high) {
-      better.push_back(Format("sustainable rate higher: %.0f [%.0f-%.0f] -> %s%.0f [%.0f-%.0f] "
-                              "req/s (%d%% bootstrap intervals apart)",
-                              rb.rate, rb.low, rb.high, v.after.rate_bounded ? ">=" : "", ra.rate,
-                              ra.low, ra.high, pct));
+      better.push_back(
+          Format("sustainable rate higher: %.0f [%.0f-%.0f] -> %s%.0f [%.0f-%.0f] "
+                 "req/s (%d%% bootstrap intervals apart)",
+                 rb.rate, rb.low, rb.high, v.after.rate_bounded ? ">=" : "", ra.rate, ra.low,
+                 ra.high, pct));
     } else if (ra.high < rb.low) {
       worse.push_back(Format("sustainable rate lower: %.0f [%.0f-%.0f] -> %.0f [%.0f-%.0f] req/s",
                              rb.rate, rb.low, rb.high, ra.rate, ra.low, ra.high));

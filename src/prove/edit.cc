@@ -129,10 +129,10 @@ std::string LineDiff(const std::string& before, const std::string& after, int co
     if (i < n && j < m && a[i] == b[j]) {
       ops.emplace_back(' ', a[i++]);
       ++j;
-    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      ops.emplace_back('+', b[j++]);
+    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      ops.emplace_back('-', a[i++]);  // a change reads as the old line, then the new one
     } else {
-      ops.emplace_back('-', a[i++]);
+      ops.emplace_back('+', b[j++]);
     }
   }
   if (std::all_of(ops.begin(), ops.end(), [](const auto& o) { return o.first == ' '; })) return "";

@@ -17,8 +17,8 @@ Gateway::Gateway(const config::Config& cfg)
       port_(cfg.admin.port),
       token_(cfg.admin.token) {}
 
-Outcome<std::string> Gateway::Call(const char* method, const char* target,
-                                   const std::string& body, bool auth) const {
+Outcome<std::string> Gateway::Call(const char* method, const char* target, const std::string& body,
+                                   bool auth) const {
   client::Url url;
   url.host = host_;
   url.port = port_;
@@ -64,7 +64,8 @@ void Gateway::ClearSyntheticKey() const {
 
 double SumSamples(std::string_view metrics, std::string_view family, std::string_view label,
                   std::string_view value) {
-  const std::string want = label.empty() ? "" : std::string(label) + "=\"" + std::string(value) + "\"";
+  const std::string want =
+      label.empty() ? "" : std::string(label) + "=\"" + std::string(value) + "\"";
   double sum = 0;
   size_t pos = 0;
   while (pos < metrics.size()) {
@@ -102,8 +103,8 @@ OriginDelta OriginBetween(std::string_view before, std::string_view after, doubl
   OriginDelta d;
   if (!(seconds > 0)) return d;
   auto delta = [&](std::string_view family, std::string_view label, std::string_view value) {
-    return std::max(0.0, SumSamples(after, family, label, value) -
-                             SumSamples(before, family, label, value));
+    return std::max(
+        0.0, SumSamples(after, family, label, value) - SumSamples(before, family, label, value));
   };
   d.rps = (delta("ficus_cluster_upstream_requests_total", "cluster", cluster) +
            delta("ficus_queue_attempts_total", "", "")) /

@@ -62,7 +62,8 @@ Outcome<load::Plan> PlanOf(const load::Options& o, const Workload& w, double rat
                            const std::atomic<bool>& stop) {
   load::Options lo = o;
   lo.rate = rate;
-  lo.duration = Format("%llds", static_cast<long long>(std::max<int64_t>(1, w.step_ns / 1'000'000'000)));
+  lo.duration =
+      Format("%llds", static_cast<long long>(std::max<int64_t>(1, w.step_ns / 1'000'000'000)));
   lo.connections = w.connections;
   lo.quiet = true;
   Outcome<load::Plan> plan = load::PlanFrom(lo);

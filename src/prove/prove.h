@@ -20,18 +20,18 @@ struct Options {
   bool yes = false;                   // run even when the gateway is serving live traffic
   bool keep_inconclusive = false;     // keep a change the statistics cannot call better or worse
   bool save = false;                  // write the kept changes into the config file
-  std::string scenario;  // a `ficus load` scenario whose requests the loads send (per route)
+  std::string scenario;       // a `ficus load` scenario whose requests the loads send (per route)
   std::string period = "1h";  // the findings come from this much telemetry
-  double max_rate = 0;        // the step load's top rate; 0: the route's last assessment's, else 100
+  double max_rate = 0;  // the step load's top rate; 0: the route's last assessment's, else 100
   int steps = 4;
   std::string step_duration = "3s";
-  double others_rate = 0;  // noisy client: the other clients' rate (0: max_rate / 4)
-  double flood_rate = 0;   // noisy client: the flood's rate (0: max_rate)
+  double others_rate = 0;            // noisy client: the other clients' rate (0: max_rate / 4)
+  double flood_rate = 0;             // noisy client: the flood's rate (0: max_rate)
   std::string max_duration = "10m";  // bound on the whole run
   std::string settle = "1s";         // wait after each reload before measuring
   int connections = 64;
-  double alpha = 0.01;      // each test's significance level
-  double min_effect = 0.2;  // the least relative improvement that counts (p99, errors)
+  double alpha = 0.01;        // each test's significance level
+  double min_effect = 0.2;    // the least relative improvement that counts (p99, errors)
   std::string p99 = "500ms";  // latency target where no SLO names one
   std::string data_dir;       // empty: the config's
   bool json = false;

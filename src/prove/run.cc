@@ -66,17 +66,16 @@ RunResult ProveOne(const std::string& id, const advisor::Finding& f, const Workl
   auto restore = [&](RunEnd end, std::string why) {
     Outcome<std::string> back = cx.gateway->ApplyConfig(*cx.running);
     out.end = back ? end : RunEnd::kBroken;
-    out.message = back ? std::move(why)
-                       : why + "; and restoring the old config FAILED: " + back.message();
+    out.message =
+        back ? std::move(why) : why + "; and restoring the old config FAILED: " + back.message();
     return out;
   };
   Settle(cx.settle_ms, stop);
   if (stop.load()) return restore(RunEnd::kInterrupted, "interrupted; the old config is back");
   Outcome<Phase> after = Measure(w, *cx.gateway, stop);
   if (!after)
-    return restore(RunEnd::kSkipped,
-                   "the load after the change could not run (" + after.message() +
-                       "); the old config is back");
+    return restore(RunEnd::kSkipped, "the load after the change could not run (" + after.message() +
+                                         "); the old config is back");
   if (stop.load() || after->interrupted)
     return restore(RunEnd::kInterrupted, "interrupted; the old config is back");
 

@@ -1,9 +1,9 @@
 // Mann-Whitney U, the two-proportion z-test and the bootstrap of the sustainable rate.
+#include "prove/internal/stats.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
-
-#include "prove/internal/stats.h"
 
 namespace ficus::prove::internal {
 namespace {
@@ -104,17 +104,15 @@ double QuantileOf(std::span<const uint64_t> counts, std::span<const double> bin_
   return bin_values[counts.size() - 1];
 }
 
-RateInterval BootstrapRate(const std::vector<StepSample>& steps,
-                           std::span<const double> bin_values, double threshold,
-                           double max_error_ratio, int replicates, double confidence,
-                           uint64_t seed) {
+RateInterval BootstrapRate(const std::vector<StepSample>& steps, std::span<const double> bin_values,
+                           double threshold, double max_error_ratio, int replicates,
+                           double confidence, uint64_t seed) {
   RateInterval out;
   std::vector<double> rates;
   std::vector<bool> pass;
   for (const StepSample& s : steps) {
     rates.push_back(s.rate);
-    pass.push_back(Passes(s.latency, bin_values, threshold, s.requests, s.errors,
-                          max_error_ratio));
+    pass.push_back(Passes(s.latency, bin_values, threshold, s.requests, s.errors, max_error_ratio));
   }
   out.rate = KneeOf(rates, pass);
   out.low = out.high = out.rate;
@@ -134,15 +132,16 @@ RateInterval BootstrapRate(const std::vector<StepSample>& steps,
       for (size_t b = 0; b < s.latency.size() && left > 0; ++b) {
         if (s.latency[b] == 0) continue;
         const double p = std::min(1.0, static_cast<double>(s.latency[b]) / mass);
-        const uint64_t k =
-            p >= 1.0 ? left : std::binomial_distribution<uint64_t>(left, p)(rng);
+        const uint64_t k = p >= 1.0 ? left : std::binomial_distribution<uint64_t>(left, p)(rng);
         drawn[b] = k;
         left -= k;
         mass -= static_cast<double>(s.latency[b]);
       }
       const double err = s.requests ? static_cast<double>(s.errors) / s.requests : 0;
-      const uint64_t errors =
-          err <= 0 ? 0 : err >= 1 ? s.requests : std::binomial_distribution<uint64_t>(s.requests, err)(rng);
+      const uint64_t errors = err <= 0 ? 0
+                              : err >= 1
+                                  ? s.requests
+                                  : std::binomial_distribution<uint64_t>(s.requests, err)(rng);
       pass[i] = Passes(drawn, bin_values, threshold, s.requests, errors, max_error_ratio);
     }
     knees.push_back(KneeOf(rates, pass));

@@ -2,12 +2,12 @@
 // by the client key that sends them), with the run's synthetic key, written as scenario files.
 #include "prove/internal/workload.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <regex>
-#include <unistd.h>
 
 #include "base/text.h"
 
@@ -20,7 +20,8 @@ std::string Str(const YAML::Node& n, const char* key, const char* fallback = "")
 
 bool Serves(const config::Route& r, const std::string& method, const std::string& path) {
   const config::RouteMatch& m = r.match;
-  if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), method) == m.methods.end())
+  if (!m.methods.empty() &&
+      std::find(m.methods.begin(), m.methods.end(), method) == m.methods.end())
     return false;
   std::string literal = path.substr(0, path.find("{{"));
   const bool templated = literal.size() < path.size();
@@ -81,8 +82,9 @@ class ScenarioWriter {
     doc["requests"] = list;
     YAML::Emitter out;
     out << doc;
-    const std::string path = Format("%s/ficus-prove-%d-%zu-%s.yaml", cx_.temp_dir.c_str(),
-                                    static_cast<int>(getpid()), cx_.temp_files->size(), tag.c_str());
+    const std::string path =
+        Format("%s/ficus-prove-%d-%zu-%s.yaml", cx_.temp_dir.c_str(), static_cast<int>(getpid()),
+               cx_.temp_files->size(), tag.c_str());
     std::ofstream f(path);
     f << out.c_str() << "\n";
     if (!f) return Failed("cannot write " + path);
@@ -104,7 +106,9 @@ load::Options ScenarioOptions(const std::string& file, const WorkloadContext& cx
 
 }  // namespace
 
-std::string NoisyKeyOf(const advisor::Finding& f) { return f.summary.substr(0, f.summary.find(' ')); }
+std::string NoisyKeyOf(const advisor::Finding& f) {
+  return f.summary.substr(0, f.summary.find(' '));
+}
 
 const config::Route* RouteOf(const config::Config& cfg, const std::string& method,
                              const std::string& path) {
@@ -128,8 +132,9 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
     const std::string key = NoisyKeyOf(f);
     const auto [header, value] = KeyHeader(key);
     if (header.empty())
-      return Failed(key + " is a client address: its flood cannot be sent from this host apart "
-                          "from the other clients'");
+      return Failed(key +
+                    " is a client address: its flood cannot be sent from this host apart "
+                    "from the other clients'");
     if (noisy_routes.empty()) return Failed("no route is known where " + key + " sent requests");
     std::vector<YAML::Node> others, flood;
     if (writer.has_scenario()) {
@@ -139,8 +144,10 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
         const bool used =
             std::find(noisy_routes.begin(), noisy_routes.end(), route->name) != noisy_routes.end();
         const bool noisy = r["headers"] && Str(r["headers"], header.c_str()) == value;
-        if (noisy) flood.push_back(r);
-        else if (used) others.push_back(r);
+        if (noisy)
+          flood.push_back(r);
+        else if (used)
+          others.push_back(r);
       }
     }
     for (const std::string& name : noisy_routes) {
@@ -171,9 +178,12 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
     w.flood = ScenarioOptions(*ff, cx);
     w.flood_rate = cx.flood_rate;
     w.rates = {cx.others_rate};
-    w.description = Format("the other clients on %s at %.0f req/s while %s floods at %.0f req/s, %llds",
-                           noisy_routes.front().c_str(), cx.others_rate, key.c_str(), cx.flood_rate,
-                           static_cast<long long>(cx.step_ns / 1'000'000'000));
+    // One constant load as long as a step load's steps together.
+    w.step_ns = cx.step_ns * static_cast<int64_t>(std::max<size_t>(cx.rates.size(), 1));
+    w.description =
+        Format("the other clients on %s at %.0f req/s while %s floods at %.0f req/s, %llds",
+               noisy_routes.front().c_str(), cx.others_rate, key.c_str(), cx.flood_rate,
+               static_cast<long long>(w.step_ns / 1'000'000'000));
     return w;
   }
 

@@ -57,7 +57,8 @@ TEST(MergeSnippetTest, OffloadAddsQueueAndAJobsRouteBeforeTheCatchAll) {
 
 TEST(MergeSnippetTest, RoutePlaceholderStandsForEachRoute) {
   const char* snippet =
-      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: \"header:X-Api-Key\", "
+      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: "
+      "\"header:X-Api-Key\", "
       "rate: 20/s, burst: 40 }\n";
   Outcome<std::string> m = MergeSnippet(kShop, snippet, {"catalog", "signup"});
   ASSERT_TRUE(m) << m.message();

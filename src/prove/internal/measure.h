@@ -16,10 +16,10 @@ namespace ficus::prove::internal {
 
 // What load proves a finding: built once, run before and after the change.
 struct Workload {
-  std::string description;  // "step load of route catalog, 4 x 3s up to 120 req/s"
-  double threshold_ms = 0;  // the route's latency target (its SLO, else the default)
-  std::string cluster;      // whose origin figures are read
-  load::Options requests;   // what the measured load sends (a URL, or a scenario + target)
+  std::string description;    // "step load of route catalog, 4 x 3s up to 120 req/s"
+  double threshold_ms = 0;    // the route's latency target (its SLO, else the default)
+  std::string cluster;        // whose origin figures are read
+  load::Options requests;     // what the measured load sends (a URL, or a scenario + target)
   std::vector<double> rates;  // increasing step rates; one rate: a constant load
   int64_t step_ns = 0;
   // A second load at `flood_rate` during every step (a noisy client's): only `requests` is
@@ -31,9 +31,9 @@ struct Workload {
 
 struct StepResult {
   double rate = 0;
-  load::Histogram latency;  // corrected (from the intended send time)
-  uint64_t requests = 0;    // scheduled
-  uint64_t errors = 0;      // transport errors, 5xx, 429 and dropped
+  load::Histogram latency;     // corrected (from the intended send time)
+  uint64_t requests = 0;       // scheduled
+  uint64_t errors = 0;         // transport errors, 5xx, 429 and dropped
   uint64_t client_errors = 0;  // other 4xx: the request was not one the route serves
   double p99_ms = 0;
   bool ok = false;  // p99 within the threshold and errors under 1 %

@@ -13,12 +13,12 @@ namespace ficus::prove::internal {
 // Mann-Whitney U of sample a against sample b, normal approximation with the tie correction
 // and a continuity correction (as scipy.stats.mannwhitneyu(method="asymptotic")).
 struct RankTest {
-  double u = 0;              // pairs with a > b, ties counting one half (scipy's U1 for x = a)
-  double z = 0;              // (u - mean) / sd, continuity-corrected towards 0
-  double p_two_sided = 1;    // H1: the distributions differ
-  double p_a_less = 1;       // H1: a tends to be smaller than b (one-sided)
-  double p_a_greater = 1;    // H1: a tends to be larger than b (one-sided)
-  double a_greater = 0.5;    // u / (n_a n_b): P(a > b) + P(a = b) / 2 (Vargha-Delaney A)
+  double u = 0;            // pairs with a > b, ties counting one half (scipy's U1 for x = a)
+  double z = 0;            // (u - mean) / sd, continuity-corrected towards 0
+  double p_two_sided = 1;  // H1: the distributions differ
+  double p_a_less = 1;     // H1: a tends to be smaller than b (one-sided)
+  double p_a_greater = 1;  // H1: a tends to be larger than b (one-sided)
+  double a_greater = 0.5;  // u / (n_a n_b): P(a > b) + P(a = b) / 2 (Vargha-Delaney A)
   uint64_t n_a = 0, n_b = 0;
 };
 // Two samples as counts over the same ordered bins (bin i holds values smaller than bin i+1's;
@@ -55,10 +55,9 @@ struct RateInterval {
   double low = 0, high = 0;
   int replicates = 0;
 };
-RateInterval BootstrapRate(const std::vector<StepSample>& steps,
-                           std::span<const double> bin_values, double threshold,
-                           double max_error_ratio, int replicates, double confidence,
-                           uint64_t seed);
+RateInterval BootstrapRate(const std::vector<StepSample>& steps, std::span<const double> bin_values,
+                           double threshold, double max_error_ratio, int replicates,
+                           double confidence, uint64_t seed);
 
 // The quantile q of counts over bins: the value of the bin holding the ceil(q * n)-th
 // smallest; 0 when empty.
