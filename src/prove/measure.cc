@@ -82,6 +82,8 @@ Outcome<Phase> Measure(const Workload& w, const Gateway& gateway, const std::ato
   if (w.flood) {
     Outcome<load::Plan> f = PlanOf(*w.flood, w, w.flood_rate, stop);
     if (!f) return Failed("the flood: " + f.message());
+    // A flooding client keeps many requests in flight, not a polite few.
+    f->connections = w.connections * 4;
     if (Outcome<> set = f->SetConstantRate(w.flood_rate, w.step_ns); !set)
       return Failed("the flood: " + set.message());
     flood = std::move(*f);
