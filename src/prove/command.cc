@@ -364,13 +364,14 @@ int ProveCommand(const Options& o) {
                    o.config_path.c_str());
       return 1;
     }
-    std::printf("\nThe kept changes are written into %s (the old file is %s.bak).\n",
-                o.config_path.c_str(), o.config_path.c_str());
+    std::fprintf(o.json ? stderr : stdout,
+                 "\nThe kept changes are written into %s (the old file is %s.bak).\n",
+                 o.config_path.c_str(), o.config_path.c_str());
   } else if (changed) {
-    std::printf(
-        "\nThe gateway runs the kept changes until its next restart or reload from %s: "
-        "give --save to write them into it.\n",
-        o.config_path.c_str());
+    std::fprintf(o.json ? stderr : stdout,
+                 "\nThe gateway runs the kept changes until its next restart or reload from %s: "
+                 "give --save to write them into it.\n",
+                 o.config_path.c_str());
   }
   return rc_code;
 }

@@ -212,11 +212,19 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
                     " matches by regex or headers: give a --scenario with its requests");
     YAML::Node r = Request(route->name, req->method, req->path, req->body);
     if (!req->body.empty()) r["headers"]["Content-Type"] = "application/json";
-    // A key per request: the load is no client of its own (a per-key rate limit would refuse
-    // one key's step load), and no key of it becomes heavy in the client-key sketch.
-    r["headers"]["X-Api-Key"] = "ficus-prove-{{ficus_prove_n}}";
     requests.push_back(r);
     from = req->method + " " + req->path;
+  }
+  // The step load scales the route's traffic far past any one client's rate: unless the route
+  // authenticates its clients, each request carries a fresh client key, so a per-key limit (a
+  // kept noisy-client limit among them) does not take the load for one heavy client.
+  if (!route->auth) {
+    for (YAML::Node& r : requests) {
+      r = YAML::Clone(r);
+      r["headers"]["X-Api-Key"] = "ficus-prove-{{ficus_prove_n}}";
+      const YAML::Node headers = r["headers"];
+      if (headers["X-User"]) r["headers"]["X-User"] = "ficus-prove-{{ficus_prove_n}}";
+    }
   }
   Outcome<std::string> file = writer.Write(requests, route->name);
   if (!file) return Failed(file.message());

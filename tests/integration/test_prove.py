@@ -74,13 +74,13 @@ class ProveTest(FicusTestCase):
         request(self.f.port, "GET", path)
         return request(self.f.port, "GET", path).has_header("age")
 
-    def prove_args(self, *findings, extra=()):
+    def prove_args(self, *findings, steps="2", step="2s"):
         return ["prove", *findings, "-c", self.f.config_path, "--scenario", self.scenario,
-                "--max-rate", "40", "--steps", "2", "--step-duration", "2s", *extra]
+                "--max-rate", "40", "--steps", steps, "--step-duration", step]
 
     def test_a_cache_that_helps_is_kept_and_one_that_cannot_hit_is_reverted(self):
         before = self.running_config()
-        self.assertNotIn("ttl", before)
+        self.assertNotIn("stale_while_revalidate", before)
         r = self.cli(*self.prove_args("cache:helps", "cache:unique"))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("Before and after", r.stdout)
@@ -91,7 +91,7 @@ class ProveTest(FicusTestCase):
         # The gateway runs the kept change only.
         self.assertTrue(self.cached(HELPS))
         self.assertFalse(self.cached(UNIQUE + "&u=x"))
-        self.assertEqual(self.running_config().count("ttl"), 1)
+        self.assertEqual(self.running_config().count("stale_while_revalidate"), 1)
         # Three reloads through the admin API: helps applied, unique applied, unique reverted.
         posts = self.config_posts()
         self.assertEqual(len(posts), 3, posts)
@@ -104,7 +104,7 @@ class ProveTest(FicusTestCase):
         self.assertLess(proofs["cache:helps"]["after"]["p99_ms"],
                         proofs["cache:helps"]["before"]["p99_ms"] / 2)
         self.assertLess(proofs["cache:helps"]["after"]["origin_rps"],
-                        proofs["cache:helps"]["before"]["origin_rps"] / 2)
+                        proofs["cache:helps"]["before"]["origin_rps"] / 2, proofs)
         self.assertEqual(proofs["cache:unique"]["decision"], "reverted")
         self.assertEqual(proofs["cache:unique"]["outcome"], "inconclusive")
         md = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format",
@@ -143,12 +143,12 @@ class ProveTest(FicusTestCase):
     def test_ctrl_c_restores_the_old_config(self):
         before = self.running_config()
         p = subprocess.Popen([FICUS_BIN, *self.prove_args(
-            "cache:helps", extra=("--step-duration", "4s", "--steps", "1"))],
+            "cache:helps", steps="1", step="4s")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.f.workdir)
         try:
             # The change is applied after the 4 s baseline; interrupt the measurement after it.
-            self.assertTrue(wait_until(lambda: "ttl" in self.running_config(), 30 * TIME_FACTOR,
-                                       interval=0.1))
+            self.assertTrue(wait_until(lambda: "stale_while_revalidate" in self.running_config(),
+                                       30 * TIME_FACTOR, interval=0.1))
             time.sleep(1.5)
             p.send_signal(signal.SIGINT)
             out, err = p.communicate(timeout=30 * TIME_FACTOR)
