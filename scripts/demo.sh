@@ -99,6 +99,7 @@ echo "== ficus assess: step load up to 120 req/s, 20 s at most"
 "$BIN" assess -c "$WORK/ficus.yaml" --scenario "$WORK/traffic.yaml" --max-rate 120 --max-duration 8s --steps 4
 
 echo "== the traffic mix (examples/shop/traffic.yaml) for ${SECONDS_OF_TRAFFIC}s"
+TRAFFIC_START=$(date +%s)
 # The shop's planted checkout errors are about 1 % of this mix; beyond 10 % something is broken
 # (the shop, ficus or the machine) and the report that follows would describe that instead.
 if ! "$BIN" load "$WORK/traffic.yaml" --rate 60 --duration "${SECONDS_OF_TRAFFIC}s" \
@@ -136,10 +137,12 @@ echo
 echo "== ficus prove --all: apply each remedy, measure before and after, keep only what helped"
 start_ficus
 set +e
-# The findings from the minutes of the traffic mix (a longer period averages the noisy client's
-# rate, and the limit suggested from it, over idle minutes). The other clients browse the catalog
-# at their rate in the mix (27 % of 60 req/s) while the noisy one floods.
-"$BIN" prove --all -c "$WORK/ficus.yaml" --period "$((SECONDS_OF_TRAFFIC + 30))s" \
+# The findings from the minutes of the traffic mix, from the start of its first minute (client
+# keys are counted per minute; a longer period averages the noisy client's rate, and the limit
+# suggested from it, over idle minutes). The other clients browse the catalog at their rate in
+# the mix (27 % of 60 req/s) while the noisy one floods.
+PROVE_PERIOD=$(( $(date +%s) - TRAFFIC_START / 60 * 60 + 5 ))
+"$BIN" prove --all -c "$WORK/ficus.yaml" --period "${PROVE_PERIOD}s" \
   --scenario "$WORK/traffic.yaml" --max-rate "$PROVE_RATE" --steps 4 \
   --step-duration "$PROVE_STEP" --others-rate 16 --flood-rate "$FLOOD_RATE" --max-duration 4m |
   tee "$WORK/prove.txt"

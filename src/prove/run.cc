@@ -33,6 +33,16 @@ bool NotExercised(const Phase& p) {
   return client_errors * 2 > std::max<uint64_t>(requests, 1);
 }
 
+// One second of the workload's first step, not measured: both phases start warm (a new cache
+// filled with the first answers, connections open), as the users' traffic found them.
+void WarmUp(const Workload& w, const Gateway& gateway, const std::atomic<bool>& stop) {
+  Workload warm = w;
+  warm.rates = {w.rates.front()};
+  warm.step_ns = 1'000'000'000;
+  warm.flood.reset();
+  (void)Measure(warm, gateway, stop);
+}
+
 }  // namespace
 
 RunResult ProveOne(const std::string& id, const advisor::Finding& f, const Workload& w,
@@ -40,6 +50,7 @@ RunResult ProveOne(const std::string& id, const advisor::Finding& f, const Workl
   RunResult out;
   const std::atomic<bool>& stop = *cx.stop;
   const int64_t started = NowMs();
+  WarmUp(w, *cx.gateway, stop);
   Outcome<Phase> before = Measure(w, *cx.gateway, stop);
   if (!before) {
     out.message = "the baseline load could not run: " + before.message();
@@ -72,6 +83,7 @@ RunResult ProveOne(const std::string& id, const advisor::Finding& f, const Workl
   };
   Settle(cx.settle_ms, stop);
   if (stop.load()) return restore(RunEnd::kInterrupted, "interrupted; the old config is back");
+  WarmUp(w, *cx.gateway, stop);
   Outcome<Phase> after = Measure(w, *cx.gateway, stop);
   if (!after)
     return restore(RunEnd::kSkipped, "the load after the change could not run (" + after.message() +
