@@ -74,15 +74,22 @@ class ProveTest(FicusTestCase):
         request(self.f.port, "GET", path)
         return request(self.f.port, "GET", path).has_header("age")
 
-    def prove_args(self, *findings, steps="2", step="2s"):
+    def prove_args(self, *findings, steps="2", step="2s", more=()):
         return ["prove", *findings, "-c", self.f.config_path, "--scenario", self.scenario,
-                "--max-rate", "40", "--steps", steps, "--step-duration", step]
+                "--max-rate", "40", "--steps", steps, "--step-duration", step, *more]
 
     def test_a_cache_that_helps_is_kept_and_one_that_cannot_hit_is_reverted(self):
         before = self.running_config()
         self.assertNotIn("stale_while_revalidate", before)
-        r = self.cli(*self.prove_args("cache:helps", "cache:unique"))
+        with open(self.f.config_path) as f:
+            original = f.read()
+        r = self.cli(*self.prove_args("cache:helps", "cache:unique", more=("--save",)))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # --save: the kept change is in the config file, the old file beside it.
+        with open(self.f.config_path + ".bak") as f:
+            self.assertEqual(f.read(), original)
+        with open(self.f.config_path) as f:
+            self.assertEqual(f.read().count("stale_while_revalidate"), 1)
         self.assertIn("Before and after", r.stdout)
         lines = {l.split()[0]: l for l in r.stdout.splitlines() if l.startswith("cache:")}
         self.assertIn("kept (better)", lines["cache:helps"], r.stdout)
