@@ -6,8 +6,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/regex.hpp>
 #include <fstream>
-#include <regex>
 
 #include "base/text.h"
 
@@ -30,9 +30,9 @@ bool Serves(const config::Route& r, const std::string& method, const std::string
   if (!m.path_prefix.empty()) return literal.rfind(m.path_prefix, 0) == 0;
   if (!m.path_regex.empty()) {
     if (templated) return false;
-    try {
-      return std::regex_match(literal, std::regex(m.path_regex));
-    } catch (const std::regex_error&) {
+    try {  // as the route table matches: ECMAScript, the whole path
+      return boost::regex_match(literal, boost::regex(m.path_regex, boost::regex::ECMAScript));
+    } catch (const boost::regex_error&) {
       return false;
     }
   }
