@@ -5,6 +5,7 @@
 #include "advisor/advisor.h"
 #include "build_info.h"
 #include "load/load.h"
+#include "prove/prove.h"
 #include "server/server.h"
 #include "slo/slo.h"
 
@@ -127,6 +128,43 @@ int main(int argc, char** argv) {
   assess->add_option("--connections", ao.connections, "Load connections (default 64)");
   assess->add_option("--data-dir", ao.data_dir, "Telemetry data directory (default: config's)");
   assess->add_flag("--json", ao.json, "Print the results as JSON");
+  ficus::prove::Options po;
+  auto* prove = app.add_subcommand(
+      "prove",
+      "Apply a finding's remedy through the admin API, run the same load before and after, and "
+      "keep the change only when the statistics say it helped (else restore the old config)");
+  prove->add_option("findings", po.findings,
+                    "Findings to prove: cache:catalog, offload:signup, noisy_client:key:NAME, a "
+                    "kind or a route (see `ficus report`)");
+  prove->add_option("-c,--config", po.config_path, "The running gateway's config (YAML)")
+      ->required();
+  prove->add_flag("--all", po.all, "Every finding whose remedy ficus can apply");
+  prove->add_flag("--dry-run", po.dry_run, "Show each change as a config diff and stop");
+  prove->add_flag("-y,--yes", po.yes, "Run even when the gateway serves live traffic");
+  prove->add_flag("--keep-inconclusive", po.keep_inconclusive,
+                  "Keep a change the statistics call neither better nor worse (default: revert)");
+  prove->add_flag("--save", po.save, "Write the kept changes into the config file (FILE.bak kept)");
+  prove->add_option("--scenario", po.scenario,
+                    "A `ficus load` scenario (e.g. the traffic mix) whose requests the loads send");
+  prove->add_option("--period", po.period, "Telemetry the findings come from (default 1h)");
+  prove->add_option("--max-rate", po.max_rate,
+                    "Top rate of the step load, req/s (default: the route's last assessment's, "
+                    "else 100)");
+  prove->add_option("--steps", po.steps, "Steps up to --max-rate (default 4)");
+  prove->add_option("--step-duration", po.step_duration, "Length of each step (default 3s)");
+  prove->add_option("--others-rate", po.others_rate,
+                    "Noisy client: the other clients' rate (default max-rate / 4)");
+  prove->add_option("--flood-rate", po.flood_rate,
+                    "Noisy client: the noisy client's flood rate (default max-rate)");
+  prove->add_option("--max-duration", po.max_duration, "Bound on the whole run (default 10m)");
+  prove->add_option("--settle", po.settle, "Wait after each reload before measuring (default 1s)");
+  prove->add_option("--connections", po.connections, "Load connections (default 64)");
+  prove->add_option("--alpha", po.alpha, "Significance level of each test (default 0.01)");
+  prove->add_option("--min-effect", po.min_effect,
+                    "Least relative improvement that counts, p99 or errors (default 0.2)");
+  prove->add_option("--p99", po.p99, "Latency target where no SLO sets one (default 500ms)");
+  prove->add_option("--data-dir", po.data_dir, "Telemetry data directory (default: config's)");
+  prove->add_flag("--json", po.json, "Print the results as JSON");
   ficus::advisor::ReportOptions rpo;
   auto* report = app.add_subcommand(
       "report", "The scaling report: traffic, latency, SLOs, triggers, remedies, capacity");
@@ -184,6 +222,7 @@ int main(int argc, char** argv) {
   if (replay->parsed()) return ficus::load::Run(ro);
   if (assess->parsed()) return ficus::advisor::AssessCommand(ao);
   if (report->parsed()) return ficus::advisor::ReportCommand(rpo);
+  if (prove->parsed()) return ficus::prove::ProveCommand(po);
   if (jobs->parsed())
     return ficus::server::JobsCommand(config_path, jobs_action, jobs_arg, jobs_queue, jobs_limit);
   return 2;

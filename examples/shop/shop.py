@@ -9,7 +9,10 @@ Endpoints (JSON everywhere):
     GET  /health                  fast
     GET  /api/products            the catalog         } cacheable: the same body for the same
     GET  /api/products/<id>       one product         } URL every time, but sent with no
-                                                        Cache-Control, ETag or Last-Modified
+                                                        Cache-Control, ETag or Last-Modified;
+                                  each a ~10 ms query on a database pool of 4 connections
+                                  (--db-pool, --query-ms): about 400 reads/s at most, so a
+                                  client that floods the catalog makes everyone else wait
     GET  /api/cart                the caller's cart (by X-Api-Key), fast
     POST /api/cart/items          add an item, fast
     GET  /api/reports/sales       SLOW: 400-800 ms (an unindexed aggregate query)
@@ -49,14 +52,22 @@ PRODUCT_PATH = re.compile(r"^/api/products/(\d+)$")
 class Shop:
     """Shared state; every handler thread uses it under `lock`."""
 
-    def __init__(self, checkout_capacity, seed):
+    def __init__(self, checkout_capacity, seed, db_pool=4, query_ms=10):
         self.lock = threading.Lock()
+        # The catalog's database: a query holds one of db_pool connections for query_ms.
+        self.db = threading.BoundedSemaphore(db_pool)
+        self.query_s = query_ms / 1000.0
         self.checkout_in_flight = 0
         self.checkout_capacity = checkout_capacity
         self.carts = {}      # api key -> [product ids]
         self.users = 0
         self.orders = 0
         self.rng = random.Random(seed)
+
+    def query(self):
+        """A catalog query: waits for a pooled database connection, holds it query_s."""
+        with self.db:
+            time.sleep(self.query_s)
 
     def report_delay(self):
         with self.lock:
@@ -98,9 +109,11 @@ def make_handler(shop):
                 return self.send_json(200, {"status": "ok"})
             if path == "/api/products":
                 # The whole catalog, identical on every call: cacheable, yet no cache headers.
+                shop.query()
                 return self.send_json(200, {"products": PRODUCTS})
             m = PRODUCT_PATH.match(path)
             if m:
+                shop.query()
                 product = PRODUCT_BY_ID.get(int(m.group(1)))
                 if product is None:
                     return self.send_json(404, {"error": "no such product"})
@@ -185,8 +198,12 @@ def main(argv=None):
     ap.add_argument("--checkout-capacity", type=int, default=4,
                     help="checkouts in flight before 503 (default 4)")
     ap.add_argument("--seed", type=int, default=1, help="seed for the report's delays")
+    ap.add_argument("--db-pool", type=int, default=4,
+                    help="catalog database connections (default 4)")
+    ap.add_argument("--query-ms", type=float, default=10,
+                    help="time a catalog query holds one (default 10 ms)")
     args = ap.parse_args(argv)
-    shop = Shop(args.checkout_capacity, args.seed)
+    shop = Shop(args.checkout_capacity, args.seed, args.db_pool, args.query_ms)
     server = Server((args.host, args.port), make_handler(shop))
     print("READY %d" % server.server_address[1], flush=True)
     try:

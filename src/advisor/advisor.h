@@ -153,6 +153,36 @@ struct Growth {
   double cost_per_user = 0;
 };
 
+// One `ficus prove` run of a finding's remedy: the same load before and after the change, what
+// the statistics said, and whether the change was kept. Recorded as a `proof` event on the
+// timeline (its note is this as JSON) so that `ficus report` shows it.
+struct ProofPhase {
+  double rate = 0;  // sustainable req/s at the SLO (step loads; 0 for a constant load)
+  double rate_low = 0, rate_high = 0;  // its bootstrap interval
+  bool rate_bounded = false;           // every step passed: the rate is a lower bound (>=)
+  double p50_ms = 0, p99_ms = 0;
+  double error_ratio = 0;
+  uint64_t requests = 0;
+  double origin_rps = 0;          // requests ficus sent the origin (cluster) per second
+  double origin_concurrency = 0;  // the cluster's requests in flight, mean of the samples
+};
+struct Proof {
+  int64_t ts_ms = 0;
+  std::string finding;  // "cache:catalog"
+  std::string route;
+  std::string load;    // what was measured: "step load of route catalog up to 120 req/s"
+  std::string change;  // the snippet applied
+  ProofPhase before, after;
+  double threshold_ms = 0;
+  double p_latency = 1;  // Mann-Whitney, two-sided
+  double p_errors = 1;   // two-proportion z-test, two-sided
+  std::string outcome;   // better | worse | inconclusive | failed
+  std::string decision;  // kept | reverted
+  std::string why;
+};
+std::string ProofJson(const Proof& p);
+std::optional<Proof> ParseProof(std::string_view json);
+
 struct Report {
   int64_t from_ms = 0, to_ms = 0;
   std::string period;
@@ -179,6 +209,7 @@ struct Report {
   std::vector<SyntheticWindow> synthetic_windows;
   std::vector<Finding> findings;  // most severe first
   std::vector<Growth> growth;     // 1x, 2x, 10x, 100x
+  std::vector<Proof> proofs;      // `ficus prove` runs in the period, oldest first
 };
 
 struct AnalyzeParams {

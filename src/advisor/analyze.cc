@@ -7,6 +7,7 @@
 #include <set>
 
 #include "advisor/advisor.h"
+#include "advisor/internal/proof.h"
 #include "advisor/internal/rules.h"
 #include "slo/slo.h"
 
@@ -380,6 +381,7 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   FindNoisyClients(cx, rep);
   CorrelateEvents(cx, rep);
   FindProblems(cx, rep);
+  rep.proofs = internal::ReadProofs(store, p.from_ms, p.to_ms);
   return rep;
 }
 

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "advisor/advisor.h"
+#include "advisor/internal/proof.h"
 #include "base/text.h"
 
 namespace ficus::advisor {
@@ -108,6 +109,7 @@ std::string FormatText(const Report& r) {
                   g.multiple, g.peak_rps, g.instances, Money(g.cost_month).c_str(),
                   g.cost_per_user > 0 ? Format("%.4f", g.cost_per_user).c_str() : "n/a");
   }
+  o += internal::ProofsText(r);
   return o;
 }
 
@@ -161,6 +163,7 @@ std::string FormatMarkdown(const Report& r) {
       o += Format("| %.0fx | %.1f | %d | %s | %.4f |\n", g.multiple, g.peak_rps, g.instances,
                   Money(g.cost_month).c_str(), g.cost_per_user);
   }
+  o += internal::ProofsMarkdown(r);
   return o;
 }
 
@@ -261,8 +264,8 @@ std::string FormatJson(const Report& r) {
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
-  o += "],\"price_month\":" + Num(r.price_month) + ",\"active_users\":" + Num(r.active_users) +
-       "}\n";
+  o += "]," + internal::ProofsJson(r) + ",\"price_month\":" + Num(r.price_month) +
+       ",\"active_users\":" + Num(r.active_users) + "}\n";
   return o;
 }
 
@@ -472,7 +475,7 @@ std::string FormatHtml(const Report& r) {
     }
     o += "</table>" + BarChart("chart-growth", bars);
   }
-  o += "</section>\n</body></html>\n";
+  o += "</section>\n" + internal::ProofsHtml(r) + "</body></html>\n";
   return o;
 }
 

@@ -224,7 +224,9 @@ Outcome<Summary> Execute(const Plan& plan) {
     while (running.load() > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       int64_t now = MonotonicNanos();
-      if (g_stop_signal.load(std::memory_order_relaxed) && now - exec.start_ns < run_ns) {
+      const bool stop = g_stop_signal.load(std::memory_order_relaxed) ||
+                        (plan.stop != nullptr && plan.stop->load(std::memory_order_relaxed));
+      if (stop && now - exec.start_ns < run_ns) {
         run_ns = std::max<int64_t>(now - exec.start_ns, 1);
         for (auto& w : workers) w->StopAt(exec.start_ns + run_ns);
       }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -67,6 +68,8 @@ class Histogram {
   void Merge(const Histogram& other);
   uint64_t count() const { return count_; }
   int64_t max() const { return max_; }
+  // Counts per bucket (index as IndexOf), for tests over whole distributions (ficus prove).
+  const std::vector<uint64_t>& counts() const { return counts_; }
   int64_t min() const { return count_ ? min_ : 0; }
   double mean() const { return count_ ? sum_ / static_cast<double>(count_) : 0; }
   // The value at quantile q in [0, 1] (0.99 = p99): the middle of the bucket holding the
@@ -271,6 +274,9 @@ struct Plan {
   bool json = false;
   std::string html;
   bool quiet = false;
+  // When set, a true value ends the run early as a signal does (a caller with its own signal
+  // handling: `ficus prove`). Read by the run's front-end loop every 20 ms.
+  const std::atomic<bool>* stop = nullptr;
 
   // Open model at a constant `rate` req/s for `duration_ns`, replacing the load settings; fails
   // (changing nothing) when that sends no request.

@@ -1,0 +1,174 @@
+"""`ficus prove` end to end, against a real ficus and the test upstream: the report finds two
+cache candidates (both routes repeat the same body for the same URL in the users' traffic);
+proving them runs the same load before and after the change. On `helps` the cache serves the
+load's repeated URL and the 30 ms answers become hits: kept. On `unique` the load sends a URL
+never seen before on every request (the upstream says `Cache-Control: max-age=60`, but nothing
+repeats), so the cache can only miss: inconclusive, reverted. Also: --dry-run changes nothing,
+live traffic makes it refuse without --yes, and Ctrl-C during the measurement after the change
+puts the old config back. Results land in the report (proof events)."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, endpoint, make_config, request,
+                     wait_until)
+
+TOKEN = "prove-admin-token-0123456789abcdef"
+HELPS = "/helps/bytes?n=800&body_delay_ms=30"
+UNIQUE = "/unique/bytes?n=800&body_delay_ms=30&hdr=Cache-Control:max-age%3D60"
+SCENARIO = """requests:
+  - { name: helps, method: GET, path: "%s" }
+  - { name: unique, method: GET, path: "%s&u={{n}}" }
+variables: { n: counter }
+""" % (HELPS, UNIQUE)
+
+
+class ProveTest(FicusTestCase):
+    def setUp(self):
+        super().setUp()
+        up = self.start_upstream("prove")
+        routes = [{"name": "helps", "match": {"path_prefix": "/helps/"}, "cluster": "app"},
+                  {"name": "unique", "match": {"path_prefix": "/unique/"}, "cluster": "app"}]
+        cfg = make_config({"app": [endpoint(up.port)]}, routes, admin={"token": TOKEN},
+                          workers=2, telemetry={"repeat_sample": 1})
+        cfg["data_dir"] = "data"
+        self.f = self.start_ficus(cfg)
+        self.scenario = os.path.join(self.f.workdir, "load.yaml")
+        with open(self.scenario, "w") as out:
+            out.write(SCENARIO)
+        # The users' traffic: the same two URLs again and again.
+        for _ in range(30):
+            self.assertEqual(request(self.f.port, "GET", HELPS).status, 200)
+            self.assertEqual(request(self.f.port, "GET", UNIQUE).status, 200)
+        # The telemetry thread writes its rollups every 10 s: wait until the report sees both.
+        self.assertTrue(wait_until(
+            lambda: {"cache:helps", "cache:unique"} <= self.finding_ids(), 30 * TIME_FACTOR,
+            interval=1.0), self.finding_ids())
+
+    def cli(self, *args, timeout=120):
+        return subprocess.run([FICUS_BIN, *args], capture_output=True, text=True,
+                              cwd=self.f.workdir, timeout=timeout * TIME_FACTOR)
+
+    def report(self):
+        r = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def finding_ids(self):
+        return {"%s:%s" % (x["kind"], x["route"]) for x in self.report()["findings"]}
+
+    def running_config(self):
+        return request(self.f.admin_port, "GET", "/config").body.decode()
+
+    def config_posts(self):
+        audit = request(self.f.admin_port, "GET", "/audit").json()["audit"]
+        return [e for e in audit if e["action"] == "POST /config"]
+
+    def cached(self, path):
+        """Whether the second of two requests for `path` is answered from the cache."""
+        request(self.f.port, "GET", path)
+        return request(self.f.port, "GET", path).has_header("age")
+
+    def prove_args(self, *findings, steps="2", step="2s", more=()):
+        return ["prove", *findings, "-c", self.f.config_path, "--scenario", self.scenario,
+                "--max-rate", "40", "--steps", steps, "--step-duration", step, *more]
+
+    def test_a_cache_that_helps_is_kept_and_one_that_cannot_hit_is_reverted(self):
+        before = self.running_config()
+        self.assertNotIn("stale_while_revalidate", before)
+        with open(self.f.config_path) as f:
+            original = f.read()
+        r = self.cli(*self.prove_args("cache:helps", "cache:unique", more=("--save",)))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # --save: the kept change is in the config file, the old file beside it.
+        with open(self.f.config_path + ".bak") as f:
+            self.assertEqual(f.read(), original)
+        with open(self.f.config_path) as f:
+            self.assertEqual(f.read().count("stale_while_revalidate"), 1)
+        self.assertIn("Before and after", r.stdout)
+        lines = {l.split()[0]: l for l in r.stdout.splitlines() if l.startswith("cache:")}
+        self.assertIn("kept (better)", lines["cache:helps"], r.stdout)
+        self.assertIn("reverted (inconclusive)", lines["cache:unique"], r.stdout)
+
+        # The gateway runs the kept change only.
+        self.assertTrue(self.cached(HELPS))
+        self.assertFalse(self.cached(UNIQUE + "&u=x"))
+        self.assertEqual(self.running_config().count("stale_while_revalidate"), 1)
+        # Three reloads through the admin API: helps applied, unique applied, unique reverted.
+        posts = self.config_posts()
+        self.assertEqual(len(posts), 3, posts)
+        self.assertTrue(all(p["who"] == "token" and p["outcome"] == "ok" for p in posts), posts)
+
+        # The report's before/after section, from the timeline's proof events.
+        proofs = {p["finding"]: p for p in self.report()["proofs"]}
+        self.assertEqual(proofs["cache:helps"]["decision"], "kept")
+        self.assertEqual(proofs["cache:helps"]["outcome"], "better")
+        self.assertLess(proofs["cache:helps"]["after"]["p99_ms"],
+                        proofs["cache:helps"]["before"]["p99_ms"] / 2)
+        self.assertLess(proofs["cache:helps"]["after"]["origin_rps"],
+                        proofs["cache:helps"]["before"]["origin_rps"] / 2, proofs)
+        self.assertEqual(proofs["cache:unique"]["decision"], "reverted")
+        self.assertEqual(proofs["cache:unique"]["outcome"], "inconclusive")
+        md = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format",
+                      "markdown").stdout
+        self.assertIn("## Proofs: before and after", md)
+
+    def test_dry_run_changes_nothing(self):
+        before = self.running_config()
+        r = self.cli("prove", "--all", "--dry-run", "-c", self.f.config_path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("== cache:helps", r.stdout)
+        self.assertIn("+ ", r.stdout)
+        self.assertIn("cache:", r.stdout)
+        self.assertEqual(self.running_config(), before)
+        self.assertEqual(self.config_posts(), [])
+        self.assertNotIn("proofs", [k for k, v in self.report().items() if v])
+
+    def test_live_traffic_is_refused_without_yes(self):
+        stop = threading.Event()
+
+        def users():
+            while not stop.is_set():
+                request(self.f.port, "GET", HELPS)
+
+        t = threading.Thread(target=users)
+        t.start()
+        try:
+            r = self.cli(*self.prove_args("cache:helps"))
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("live traffic", r.stderr)
+        self.assertEqual(self.config_posts(), [])
+
+    def test_ctrl_c_restores_the_old_config(self):
+        before = self.running_config()
+        p = subprocess.Popen([FICUS_BIN, *self.prove_args(
+            "cache:helps", steps="1", step="4s")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.f.workdir)
+        try:
+            # The change is applied after the 4 s baseline; interrupt the measurement after it.
+            self.assertTrue(wait_until(lambda: "stale_while_revalidate" in self.running_config(),
+                                       30 * TIME_FACTOR, interval=0.1))
+            time.sleep(1.5)
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30 * TIME_FACTOR)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 130, out + err)
+        self.assertIn("interrupted", err)
+        self.assertEqual(self.running_config(), before)
+        self.assertFalse(self.cached(HELPS))
+        self.assertEqual([e["outcome"] for e in self.config_posts()], ["ok", "ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()
