@@ -95,9 +95,42 @@ TEST(FindingRulesTest, ErrorsOverOnePercentNameTheCluster) {
   EXPECT_TRUE(f[0].in_ficus);
 }
 
+// Retries only for what the upstream answered and a retry can cure; errors that come at any
+// load get no concurrency limit; the root cause is always named as needing a fix.
+TEST(FindingRulesTest, ErrorsRemedyFollowsTheStatusesAndTheLoad) {
+  RouteReport rr = Healthy();
+  rr.errors = 50;
+  rr.error_statuses = {{500, 40}};
+  std::vector<Finding> f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("retry"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("no retry: the upstream answered 500"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("root cause"), std::string::npos);
+  EXPECT_NE(f[0].snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("if the errors grow with concurrency"), std::string::npos);
+
+  rr.error_statuses = {{503, 30}, {500, 10}};
+  rr.errors_busy_over_quiet = 4;
+  rr.load_varied = true;
+  f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].snippet.find("on: [\"503\"]"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("errors grow with concurrency"), std::string::npos);
+  EXPECT_NE(f[0].summary.find("4.0x higher when the route is busier"), std::string::npos);
+
+  rr.errors_busy_over_quiet = 1.0;  // as many errors when quiet as when busy: not a pool
+  f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("concurrency:"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("a defect or a failing dependency"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("root cause needs a fix"), std::string::npos);
+}
+
 TEST(FindingRulesTest, CapacityAndGrowth) {
   RouteReport rr = Healthy();
   rr.capacity_rps = 100;
+  rr.assessed = "knee";
+  rr.mean_ms = 40;
   rr.peak_rps = 70;  // exactly 70 %: not over
   EXPECT_TRUE(OnRoute(rr).empty());
   rr.peak_rps = 80;
@@ -105,7 +138,13 @@ TEST(FindingRulesTest, CapacityAndGrowth) {
   std::vector<Finding> f = OnRoute(rr);
   ASSERT_EQ(f.size(), 2u);
   EXPECT_EQ(f[0].kind, "trigger.capacity");
-  EXPECT_EQ(f[0].summary, "peak 80.0 req/s is 80% of the measured capacity 100.0 req/s");
+  EXPECT_EQ(f[0].summary,
+            "peak 80.0 req/s is 80% of the measured knee 100.0 req/s; at the knee about 4 "
+            "requests are in flight at once (Little's law: 100.0 req/s x 40 ms)");
+  EXPECT_NE(f[0].remedy.find("more than 4 requests in flight"), std::string::npos) << f[0].remedy;
+  rr.assessed = "lower_bound";  // the knee is further up: no trigger
+  EXPECT_EQ(OnRoute(rr).size(), 1u);
+  rr.assessed = "knee";
   EXPECT_EQ(f[1].kind, "trigger.growth");
   rr.requests = 4 * kMinRequests - 1;  // too few to call it growth
   EXPECT_EQ(OnRoute(rr).size(), 1u);
