@@ -150,7 +150,7 @@ struct RouteReport {
   // Do errors grow with load? The 5xx ratio in the busier half of the rollup intervals over the
   // quieter half's: 0 when unknown (too few errors, or the rate hardly varied).
   double errors_busy_over_quiet = 0;
-  bool load_varied = false;  // the busier half's rate was at least 1.5x the quieter half's
+  bool load_varied = false;  // the busier half's rate was at least 2x the quieter half's
 };
 
 struct SloReport {

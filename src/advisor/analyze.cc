@@ -122,14 +122,19 @@ void AssessedAs(const telemetry::Assessment& a, RouteReport& rr) {
   rr.assessed = why == "envelope" || why == "duration" ? "lower_bound" : "knee";
 }
 
-// Whether the route's 5xx grow with its load: its rollup intervals split into a quieter and a
-// busier half by request count, and each half's error ratio compared.
+// Whether the route's 5xx grow with its load: its rollup intervals (less the first and the
+// last, which the period or the traffic may cover only in part) split into a quieter and a
+// busier half by request count, and each half's error ratio compared. Only a real spread of
+// load (the busier half at least twice the quieter's rate, six intervals or more) can show that
+// errors do not grow with it.
 void ErrorsAgainstLoad(const std::vector<telemetry::Rollup>& rows, RouteReport& rr) {
   std::vector<const telemetry::Rollup*> mine;
   for (const auto& r : rows) {
-    if (r.name == rr.name && r.requests > 0) mine.push_back(&r);
+    if (r.name == rr.name && r.requests > 0) mine.push_back(&r);  // rows come ordered by time
   }
-  if (mine.size() < 4 || rr.errors < kMinRequests / 2) return;
+  if (mine.size() < 8 || rr.errors < kMinRequests / 2) return;
+  mine.erase(mine.begin());
+  mine.pop_back();
   std::sort(mine.begin(), mine.end(), [](const telemetry::Rollup* a, const telemetry::Rollup* b) {
     return a->requests < b->requests;
   });
@@ -141,7 +146,7 @@ void ErrorsAgainstLoad(const std::vector<telemetry::Rollup>& rows, RouteReport& 
   }
   const double quiet_rate = req[0] / static_cast<double>(mine.size() / 2);
   const double busy_rate = req[1] / static_cast<double>(mine.size() - mine.size() / 2);
-  rr.load_varied = busy_rate >= 1.5 * quiet_rate;
+  rr.load_varied = busy_rate >= 2 * quiet_rate && err[0] >= 5;
   const double quiet = err[0] / std::max(req[0], 1.0), busy = err[1] / std::max(req[1], 1.0);
   rr.errors_busy_over_quiet = quiet > 0 ? busy / quiet : (busy > 0 ? 1e9 : 0);
 }

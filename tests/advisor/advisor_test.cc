@@ -306,7 +306,7 @@ TEST_F(AdvisorTest, OwnLoadIsKeptOutOfUsersFigures) {
   ASSERT_EQ(r.noisy.size(), 1u);
   EXPECT_EQ(r.noisy[0].key, "key:scraper");
   for (const std::string& out : {FormatText(r), FormatMarkdown(r), FormatHtml(r)})
-    EXPECT_NE(out.find("ficus's own load"), std::string::npos) << out;
+    EXPECT_NE(out.find("own load (assess, scenario assessments"), std::string::npos) << out;
   EXPECT_NE(FormatJson(r).find("\"synthetic_requests\":5000"), std::string::npos);
 }
 
@@ -422,6 +422,30 @@ TEST_F(AdvisorTest, FailedNotAssessedAndSkippedRoutesAreShownAsSuch) {
     EXPECT_NE(out.find("skipped"), std::string::npos);
     EXPECT_NE(out.find("failed at its first rate"), std::string::npos);
   }
+}
+
+// Errors that rise in the busier intervals get the route's concurrency limit; errors at the
+// same ratio at any load are a defect: no limit, the root cause named.
+TEST_F(AdvisorTest, ErrorsThatGrowWithLoadAreToldFromErrorsAtAnyLoad) {
+  Write({{"checkout", [](int i) {
+            return i % 2 ? RouteShape{40, 8, 50'000, 60} : RouteShape{10, 0, 50'000, 60};
+          }}});
+  Report r = Run();
+  const Finding* grows = Find(r, "trigger.errors", "checkout");
+  ASSERT_NE(grows, nullptr);
+  EXPECT_NE(grows->snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_NE(grows->remedy.find("errors grow with concurrency"), std::string::npos) << grows->remedy;
+}
+
+TEST_F(AdvisorTest, ErrorsAtAnyLoadGetNoConcurrencyLimit) {
+  Write({{"checkout", [](int i) {
+            return i % 2 ? RouteShape{40, 2, 50'000, 60} : RouteShape{10, 1, 50'000, 60};
+          }}});
+  Report r = Run();
+  const Finding* flat = Find(r, "trigger.errors", "checkout");
+  ASSERT_NE(flat, nullptr);
+  EXPECT_EQ(flat->snippet.find("concurrency:"), std::string::npos) << flat->snippet;
+  EXPECT_NE(flat->remedy.find("a defect or a failing dependency"), std::string::npos);
 }
 
 // A period that starts inside a rollup interval counts that interval (rows are stamped with

@@ -39,7 +39,28 @@ TEST(FindingRulesTest, CacheOnlyWhenRepeatsAndLoad) {
   EXPECT_EQ(f[0].kind, "cache");
   EXPECT_NE(f[0].remedy.find("cache it for 30s"), std::string::npos) << f[0].remedy;
   EXPECT_NE(f[0].snippet.find("ttl: 30s, stale_while_revalidate: 60s"), std::string::npos);
-  EXPECT_EQ(f[0].likelihood, 3);  // over 20 % of the requests
+  // Ranked by the origin time it saves, not by its share of the requests.
+  EXPECT_EQ(f[0].likelihood, 1);  // a busy route with no share of the time
+  rr.time_share = 0.4;
+  EXPECT_EQ(OnRoute(rr, true, true)[0].likelihood, 3);
+}
+
+// A cache on a route whose answers cost nothing saves nothing: a 1 ms health check with a
+// status-sized body is never worth a cache finding, however busy; a costly or large one is.
+TEST(FindingRulesTest, WorthCachingNeedsOriginTimeOrABody) {
+  RouteReport rr = Healthy();
+  rr.share = 0.6;
+  rr.time_share = 0.3;
+  rr.mean_ms = 1;
+  rr.mean_bytes_out = 20;
+  EXPECT_FALSE(WorthCaching(rr));
+  rr.mean_ms = 8;
+  EXPECT_TRUE(WorthCaching(rr));
+  rr.mean_ms = 1;
+  rr.mean_bytes_out = 4000;
+  EXPECT_TRUE(WorthCaching(rr));
+  rr.share = rr.time_share = 0.01;  // and it must carry load
+  EXPECT_FALSE(WorthCaching(rr));
 }
 
 TEST(FindingRulesTest, LatencyOverTargetOrASlowRead) {
@@ -85,10 +106,12 @@ TEST(FindingRulesTest, ErrorsOverOnePercentNameTheCluster) {
   rr.errors = 10;  // exactly 1 %: not over
   EXPECT_TRUE(OnRoute(rr).empty());
   rr.errors = 50;
+  rr.error_statuses = {{503, 50}};  // the retry goes on the cluster
   std::vector<Finding> f = OnRoute(rr);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].kind, "trigger.errors");
-  EXPECT_EQ(f[0].summary, "5.0% of requests failed with 5xx (50 of 1000)");
+  EXPECT_EQ(f[0].summary,
+            "5.0% of requests failed with 5xx (50 of 1000); the upstream answered 503");
   EXPECT_NE(f[0].snippet.find("name: shop"), std::string::npos);
   EXPECT_NE(f[0].snippet.find("concurrency: { max: 4"), std::string::npos) << f[0].snippet;
   EXPECT_EQ(f[0].snippet.find("circuit_breakers"), std::string::npos) << f[0].snippet;
