@@ -135,6 +135,7 @@ struct RouteReport {
   // "not_assessed" (the route answered the step load mostly 4xx: no knee), "skipped" (a regex
   // or header match assess cannot build a request for).
   std::string assessed;
+  std::string assess_stop;  // the latest assessment's stop reason (latency, errors, envelope...)
   // Cacheability (GET 200 sampled by the proxy): repeated / (repeated + changed).
   uint64_t repeat_samples = 0;
   std::optional<double> repeat_ratio;

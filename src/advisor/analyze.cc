@@ -108,6 +108,7 @@ std::optional<double> FirstStepRate(const telemetry::Assessment& a) {
 // What a route's latest assessment measured (RouteReport::assessed).
 void AssessedAs(const telemetry::Assessment& a, RouteReport& rr) {
   const std::string& why = a.stop_reason;
+  rr.assess_stop = why;
   if (why == "not_assessed" || why == "skipped") {
     rr.assessed = why;
     return;

@@ -114,7 +114,16 @@ Finding OffloadFinding(const Facts& facts) {
   return f;
 }
 
-bool Errors(const Facts& f) { return f.route->error_ratio > kErrorTrigger; }
+// The step load's knee was set by errors: they grow with the load (concurrency).
+bool KneeByErrors(const RouteReport& rr) {
+  return rr.assessed == "knee" && rr.assess_stop == "errors" && rr.capacity_rps;
+}
+
+// Over 1 % 5xx; or users saw 5xx and the step load showed them growing with the rate.
+bool Errors(const Facts& f) {
+  const RouteReport& rr = f.route->route;
+  return f.route->error_ratio > kErrorTrigger || (rr.errors > 0 && KneeByErrors(rr));
+}
 
 // The 5xx statuses a retry may fix among those the upstream answered: 503 (the upstream says
 // it did not take the request) always; 502 and 504 only for a read (a write may have been
@@ -138,10 +147,12 @@ Finding ErrorsFinding(const Facts& facts) {
   for (const auto& [status, n] : rr.error_statuses)
     returned += Format("%s%d", returned.empty() ? "" : ", ", status);
   if (!returned.empty()) f.summary += "; the upstream answered " + returned;
-  const bool grows = rr.errors_busy_over_quiet > 1.5;
+  const bool grows = rr.errors_busy_over_quiet > 1.5 || KneeByErrors(rr);
+  if (KneeByErrors(rr))
+    f.summary += Format("; the step load failed with errors past %.1f req/s", *rr.capacity_rps);
   const bool flat =
-      rr.load_varied && rr.errors_busy_over_quiet > 0 && rr.errors_busy_over_quiet <= 1.2;
-  if (grows)
+      !grows && rr.load_varied && rr.errors_busy_over_quiet > 0 && rr.errors_busy_over_quiet <= 1.2;
+  if (rr.errors_busy_over_quiet > 1.5)
     f.summary += Format("; the error ratio is %.1fx higher when the route is busier",
                         std::min(rr.errors_busy_over_quiet, 99.0));
   if (flat) f.summary += "; the error ratio does not grow with the load";

@@ -141,6 +141,19 @@ TEST(FindingRulesTest, ErrorsRemedyFollowsTheStatusesAndTheLoad) {
   EXPECT_NE(f[0].remedy.find("errors grow with concurrency"), std::string::npos);
   EXPECT_NE(f[0].summary.find("4.0x higher when the route is busier"), std::string::npos);
 
+  // Under 1 % of users' requests failed, but the step load's knee was set by errors.
+  RouteReport few = Healthy();
+  few.errors = 3;
+  EXPECT_TRUE(OnRoute(few).empty());
+  few.capacity_rps = 60;
+  few.assessed = "knee";
+  few.assess_stop = "errors";
+  f = OnRoute(few);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].summary.find("the step load failed with errors past 60.0 req/s"),
+            std::string::npos);
+  EXPECT_NE(f[0].snippet.find("concurrency: {"), std::string::npos);
+
   rr.errors_busy_over_quiet = 1.0;  // as many errors when quiet as when busy: not a pool
   f = OnRoute(rr);
   ASSERT_EQ(f.size(), 1u);
