@@ -36,9 +36,9 @@ struct Step {
   double rate = 0;         // target req/s
   double achieved = 0;     // sent req/s
   double p99_ms = 0;       // corrected (from the intended send time)
-  double error_ratio = 0;  // (transport errors + 5xx + dropped) / scheduled
+  double error_ratio = 0;  // (transport errors + 5xx) / scheduled
   uint64_t requests = 0;
-  bool ok = false;  // p99 <= threshold and error_ratio < 1 %
+  bool ok = false;  // p99 <= threshold, error_ratio < 1 % and under 1 % dropped (saturation)
 };
 
 // The knee from steps run in increasing rate order: the highest passing step before the first

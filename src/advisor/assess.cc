@@ -24,12 +24,19 @@ int64_t NowMs() {
       .count();
 }
 
-// Failed over scheduled: transport errors, 5xx answers and requests the generator had to
-// drop (no free connection: the gateway is not keeping up) all count against the step.
+// What the route answered badly, over scheduled: transport errors and 5xx answers. A failing
+// step stops "by errors" only for these: the application (or the path to it) failed.
 double ErrorRatio(const load::Summary& s) {
-  const uint64_t bad = s.stats.error_count() + s.stats.status_at_least(500) + s.stats.dropped;
+  const uint64_t bad = s.stats.error_count() + s.stats.status_at_least(500);
   const uint64_t all = std::max<uint64_t>({s.stats.scheduled, s.stats.sent, 1});
   return static_cast<double>(bad) / static_cast<double>(all);
+}
+
+// Requests the generator had to drop (no free connection: the gateway is not keeping up), over
+// scheduled. They fail the step too, as saturation (its latency), not as the route's errors.
+double DropRatio(const load::Summary& s) {
+  const uint64_t all = std::max<uint64_t>({s.stats.scheduled, s.stats.sent, 1});
+  return static_cast<double>(s.stats.dropped) / static_cast<double>(all);
 }
 
 std::string StepsJson(const std::vector<Step>& steps) {
@@ -339,7 +346,8 @@ int AssessCommand(const AssessOptions& o) {
       st.p99_ms = static_cast<double>(s.stats.corrected.Percentile(0.99)) / 1e6;
       st.error_ratio = ErrorRatio(s);
       st.requests = s.stats.sent;
-      st.ok = st.p99_ms <= t.threshold_ms && st.error_ratio < kMaxErrorRatio;
+      st.ok = st.p99_ms <= t.threshold_ms && st.error_ratio < kMaxErrorRatio &&
+              DropRatio(s) < kMaxErrorRatio;
       steps.push_back(st);
       // A route that answered mostly 4xx was not really exercised (a body, a header or a path
       // it needs): its rates say nothing about its capacity.

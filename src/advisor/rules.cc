@@ -119,10 +119,11 @@ bool KneeByErrors(const RouteReport& rr) {
   return rr.assessed == "knee" && rr.assess_stop == "errors" && rr.capacity_rps;
 }
 
-// Over 1 % 5xx; or users saw 5xx and the step load showed them growing with the rate.
+// Over 1 % 5xx in users' traffic; or the step load's knee was set by the route's own errors
+// (5xx or transport failures, not the generator's drops): they come with concurrency, a risk
+// at the next peak even when users have not met it yet.
 bool Errors(const Facts& f) {
-  const RouteReport& rr = f.route->route;
-  return f.route->error_ratio > kErrorTrigger || (rr.errors > 0 && KneeByErrors(rr));
+  return f.route->error_ratio > kErrorTrigger || KneeByErrors(f.route->route);
 }
 
 // The 5xx statuses a retry may fix among those the upstream answered: 503 (the upstream says
@@ -150,6 +151,8 @@ Finding ErrorsFinding(const Facts& facts) {
   const bool grows = rr.errors_busy_over_quiet > 1.5 || KneeByErrors(rr);
   if (KneeByErrors(rr))
     f.summary += Format("; the step load failed with errors past %.1f req/s", *rr.capacity_rps);
+  // Users have not met them yet: likely at a higher peak, not now.
+  const bool latent = facts.route->error_ratio <= kErrorTrigger;
   const bool flat =
       !grows && rr.load_varied && rr.errors_busy_over_quiet > 0 && rr.errors_busy_over_quiet <= 1.2;
   if (rr.errors_busy_over_quiet > 1.5)
@@ -199,7 +202,7 @@ Finding ErrorsFinding(const Facts& facts) {
                 retry_snippet;
   }
   f.in_ficus = true;
-  f.likelihood = 3;
+  f.likelihood = latent ? 2 : 3;
   return f;
 }
 

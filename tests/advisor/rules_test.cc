@@ -145,6 +145,7 @@ TEST(FindingRulesTest, ErrorsRemedyFollowsTheStatusesAndTheLoad) {
   RouteReport few = Healthy();
   few.errors = 3;
   EXPECT_TRUE(OnRoute(few).empty());
+  few.errors = 0;  // users have not met them yet: a latent risk
   few.capacity_rps = 60;
   few.assessed = "knee";
   few.assess_stop = "errors";
@@ -153,6 +154,7 @@ TEST(FindingRulesTest, ErrorsRemedyFollowsTheStatusesAndTheLoad) {
   EXPECT_NE(f[0].summary.find("the step load failed with errors past 60.0 req/s"),
             std::string::npos);
   EXPECT_NE(f[0].snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_EQ(f[0].likelihood, 2);
 
   rr.errors_busy_over_quiet = 1.0;  // as many errors when quiet as when busy: not a pool
   f = OnRoute(rr);
