@@ -113,6 +113,14 @@ TEST(SnippetsTest, ErrorsAndCapacitySnippetsLoad) {
     }
     ExpectValid(one);
   }
+  // Errors at any load: the retry alone, without the route's concurrency limit.
+  rr.load_varied = true;
+  rr.errors_busy_over_quiet = 1.0;
+  rr.capacity_rps.reset();
+  f = OnRoute(rr, false);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("concurrency"), std::string::npos);
+  ExpectValid(f[0]);
 }
 
 TEST(SnippetsTest, NoisyClientSnippetsLoad) {
