@@ -1,6 +1,7 @@
 // The ficus command line: a thin layer over the server module.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "advisor/advisor.h"
 #include "build_info.h"
@@ -8,6 +9,41 @@
 #include "prove/prove.h"
 #include "server/server.h"
 #include "slo/slo.h"
+
+namespace {
+
+// `ficus load`/`ficus replay` given the admin API and its token: the run registers a synthetic
+// key so the gateway keeps it out of users' figures (advisor::SyntheticKey), then runs.
+int RunLoad(ficus::load::Options& o, const std::string& admin, const std::string& token) {
+  if (admin.empty()) return ficus::load::Run(o);  // (a token from the environment alone: unused)
+  const char* who = o.replay.empty() ? "ficus load" : "ficus replay";
+  std::string hostport = admin;
+  if (hostport.rfind("http://", 0) == 0) hostport = hostport.substr(7);
+  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
+  const size_t colon = hostport.rfind(':');
+  int port = 0;
+  if (colon != std::string::npos) port = std::atoi(hostport.c_str() + colon + 1);
+  if (token.empty() || colon == std::string::npos || port < 1 || port > 65535) {
+    std::fprintf(stderr,
+                 "%s: --admin http://HOST:PORT and --admin-token (or FICUS_ADMIN_TOKEN) go "
+                 "together: they mark this run as ficus's own load\n",
+                 who);
+    return 2;
+  }
+  std::string host = hostport.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const ficus::advisor::SyntheticKey key(host, port, token, 3600);
+  if (key.key().empty()) {
+    std::fprintf(stderr, "%s: cannot mark the run as ficus's own load: %s\n", who,
+                 key.why().c_str());
+    return 2;
+  }
+  o.synthetic_key = key.key();
+  return ficus::load::Run(o);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ficus — the gateway a team puts in front of its application once it has users"};
@@ -73,6 +109,13 @@ int main(int argc, char** argv) {
   load->add_option("--threshold", lo.thresholds,
                    "e.g. 'p99<300ms', 'errors<1%', 'rate>1000' "
                    "(repeatable; a failure exits 3)");
+  std::string load_admin, load_token;
+  constexpr const char* kAdminHelp =
+      "The gateway's admin API (http://HOST:PORT): with --admin-token, the run is marked as "
+      "ficus's own load and kept out of the report's users' figures and the SLOs";
+  constexpr const char* kTokenHelp = "The gateway's admin token (for --admin)";
+  load->add_option("--admin", load_admin, kAdminHelp);
+  load->add_option("--admin-token", load_token, kTokenHelp)->envname("FICUS_ADMIN_TOKEN");
 
   auto* slo = app.add_subcommand("slo", "Service level objectives (the config's slos:)");
   slo->require_subcommand(1);
@@ -110,6 +153,8 @@ int main(int argc, char** argv) {
   replay->add_flag("--json", ro.json, "Print the summary as JSON");
   replay->add_option("--html", ro.html, "Also write a self-contained HTML report to this file");
   replay->add_option("--threshold", ro.thresholds, "As for ficus load (a failure exits 3)");
+  replay->add_option("--admin", load_admin, kAdminHelp);
+  replay->add_option("--admin-token", load_token, kTokenHelp)->envname("FICUS_ADMIN_TOKEN");
 
   ficus::advisor::AssessOptions ao;
   auto* assess = app.add_subcommand(
@@ -170,7 +215,13 @@ int main(int argc, char** argv) {
       "report", "The scaling report: traffic, latency, SLOs, triggers, remedies, capacity");
   report->add_option("-c,--config", rpo.config_path, "Config file (routes, SLOs, data_dir)");
   report->add_option("--data-dir", rpo.data_dir, "Telemetry data directory");
-  report->add_option("--period", rpo.period, "How far back: 10m, 1h, 24h, 7d (default 24h)");
+  report->add_option("--period", rpo.period,
+                     "How long: 10m, 1h, 24h, 7d (default 24h), up to now, or from --from or to "
+                     "--to");
+  report->add_option("--from", rpo.from,
+                     "Start: a time ago (2h, now-90m), a UTC time (2026-12-04T21:00:00Z) or "
+                     "@UNIX_SECONDS");
+  report->add_option("--to", rpo.to, "End, in the same forms as --from (default: now)");
   report->add_option("--format", rpo.format, "text, markdown, json or html (default text)");
   report->add_option("-o,--output", rpo.output, "Write to this file (default stdout)");
   report->add_option("--instance-price", rpo.instance_price,
@@ -217,9 +268,9 @@ int main(int argc, char** argv) {
   }
   if (load->parsed()) {
     if (*body_opt) lo.body = body;
-    return ficus::load::Run(lo);
+    return RunLoad(lo, load_admin, load_token);
   }
-  if (replay->parsed()) return ficus::load::Run(ro);
+  if (replay->parsed()) return RunLoad(ro, load_admin, load_token);
   if (assess->parsed()) return ficus::advisor::AssessCommand(ao);
   if (report->parsed()) return ficus::advisor::ReportCommand(rpo);
   if (prove->parsed()) return ficus::prove::ProveCommand(po);

@@ -36,9 +36,9 @@ struct Step {
   double rate = 0;         // target req/s
   double achieved = 0;     // sent req/s
   double p99_ms = 0;       // corrected (from the intended send time)
-  double error_ratio = 0;  // (transport errors + 5xx + dropped) / scheduled
+  double error_ratio = 0;  // (transport errors + 5xx) / scheduled
   uint64_t requests = 0;
-  bool ok = false;  // p99 <= threshold and error_ratio < 1 %
+  bool ok = false;  // p99 <= threshold, error_ratio < 1 % and under 1 % dropped (saturation)
 };
 
 // The knee from steps run in increasing rate order: the highest passing step before the first
@@ -62,18 +62,51 @@ struct RouteRequest {
 };
 std::optional<RouteRequest> RequestFor(const config::Route& route);
 
+// The route's most frequent request that was answered 2xx or 3xx in the gateway's JSON Lines
+// access log (its last `max_bytes`), reads preferred: a request the route really answers.
+// nullopt when the log is unreadable or has none. (The log has no query strings or bodies.)
+std::optional<RouteRequest> ObservedRequest(const std::string& access_log_path,
+                                            const std::string& route, uint64_t max_bytes = 8 << 20);
+
 // The route's latency threshold: the tightest latency SLO naming it (or every route), else
 // `fallback_ms`.
 double ThresholdMsFor(const config::Config& config, const std::string& route, double fallback_ms);
 
 int AssessCommand(const AssessOptions& options);
 
+// ficus's own load is not users' traffic: each run (assess, `ficus load`/`ficus replay` given
+// the admin token) registers a fresh 128-bit secret with the gateway's admin API
+// (POST /synthetic-key, bearer token) and sends it in X-Ficus-Synthetic; ficus then counts
+// these requests in the route's metrics and rollups but keeps them out of its SLOs, the
+// report's users' figures, the heavy client keys and the cacheability samples. The secret is
+// cleared when this object goes (and expires by itself after `ttl_s`, at most an hour, if the
+// run dies). key() is empty when the gateway would not take it (no token, admin unreachable);
+// why() says why.
+class SyntheticKey {
+ public:
+  SyntheticKey(const std::string& admin_host, int admin_port, const std::string& token,
+               int64_t ttl_s);
+  SyntheticKey(const config::Config& cfg, int64_t ttl_s);  // the config's admin address, token
+  ~SyntheticKey();
+  SyntheticKey(const SyntheticKey&) = delete;
+  SyntheticKey& operator=(const SyntheticKey&) = delete;
+  const std::string& key() const { return key_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  config::Webhook hook_;
+  std::vector<std::pair<std::string, std::string>> auth_;
+  std::string key_;
+  std::string why_;
+};
+
 // ---- ficus report ------------------------------------------------------------------------------
 
 struct ReportOptions {
   std::string config_path;      // optional: routes, SLOs, data_dir
   std::string data_dir;         // overrides the config's
-  std::string period = "24h";   // any duration: 10m, 1h, 24h, 7d
+  std::string period;           // any duration: 10m, 1h, 24h, 7d (default 24h)
+  std::string from, to;         // ParseReportTime; with one of them the period runs from/to it
   std::string format = "text";  // text | markdown | json | html
   std::string output;           // file; empty = stdout
   std::string instance_price = "50/month";
@@ -90,11 +123,19 @@ struct RouteReport {
   double share = 0;       // of all requests
   double time_share = 0;  // of all time spent answering
   double p50_ms = 0, p90_ms = 0, p99_ms = 0;
+  double mean_ms = 0;       // time answering one request, on average (what a cache hit saves)
   double threshold_ms = 0;  // its latency target
   double mean_bytes_out = 0;
   double peak_rps = 0;  // the busiest rollup interval
   double growth = 0;    // requests in the period's second half over the first, minus 1
-  std::optional<double> capacity_rps;  // the latest assessment's knee
+  std::optional<double> capacity_rps;  // the latest assessment's knee (see `assessed`)
+  // How the latest assessment ended: "" (none), "knee" (a step failed after one passed),
+  // "lower_bound" (every step passed, or time ran out: capacity is at least capacity_rps),
+  // "failed_first" (the first step already failed: capacity is below its rate, capacity_rps),
+  // "not_assessed" (the route answered the step load mostly 4xx: no knee), "skipped" (a regex
+  // or header match assess cannot build a request for).
+  std::string assessed;
+  std::string assess_stop;  // the latest assessment's stop reason (latency, errors, envelope...)
   // Cacheability (GET 200 sampled by the proxy): repeated / (repeated + changed).
   uint64_t repeat_samples = 0;
   std::optional<double> repeat_ratio;
@@ -105,6 +146,12 @@ struct RouteReport {
     double p99_ms = 0;
   };
   std::vector<Point> trend;
+  // 5xx statuses the upstream answered (from the error samples), most frequent first.
+  std::vector<std::pair<int, uint64_t>> error_statuses;
+  // Do errors grow with load? The 5xx ratio in the busier half of the rollup intervals over the
+  // quieter half's: 0 when unknown (too few errors, or the rate hardly varied).
+  double errors_busy_over_quiet = 0;
+  bool load_varied = false;  // the busier half's rate was at least 2x the quieter half's
 };
 
 struct SloReport {
@@ -149,6 +196,7 @@ struct Growth {
   double multiple = 1;
   double peak_rps = 0;
   int instances = 0;
+  bool instances_at_most = false;  // from a lower-bound capacity: at most this many
   double cost_month = 0;
   double cost_per_user = 0;
 };
@@ -191,6 +239,7 @@ struct Report {
   double clients = 0;
   double peak_rps = 0;
   std::optional<double> capacity_rps;  // per instance, for the traffic mix
+  bool capacity_lower_bound = false;   // a part of it only a lower bound: "≥ capacity_rps"
   double price_month = 0;
   double active_users = 0;
   std::vector<RouteReport> routes;  // busiest first
@@ -207,6 +256,15 @@ struct Report {
     uint64_t synthetic_requests = 0;
   };
   std::vector<SyntheticWindow> synthetic_windows;
+  // ficus's own load in the period (every request that carried a registered synthetic key:
+  // assess steps, scenario assessments, `ficus load`/`ficus replay` given the admin token),
+  // per route. Kept out of every figure above (counts, shares, percentiles, peaks, clients).
+  struct SyntheticLoad {
+    std::string route;
+    uint64_t requests = 0;
+  };
+  std::vector<SyntheticLoad> synthetic;
+  uint64_t synthetic_requests = 0;
   std::vector<Finding> findings;  // most severe first
   std::vector<Growth> growth;     // 1x, 2x, 10x, 100x
   std::vector<Proof> proofs;      // `ficus prove` runs in the period, oldest first
@@ -223,11 +281,21 @@ struct AnalyzeParams {
 // the series the store has, with the default latency target).
 Report Analyze(const config::Config* config, telemetry::Store& store, const AnalyzeParams& params);
 
+// A route's measured capacity as the report prints it: "120.0", "≥ 120.0", "< 20.0 (failed at
+// its first rate)", "not assessed (mostly 4xx)", "skipped (regex or header match)" or "-".
+std::string CapacityText(const RouteReport& rr);
+
 std::string FormatText(const Report& r);
 std::string FormatMarkdown(const Report& r);
 std::string FormatJson(const Report& r);
 // Self-contained: inline CSS and SVG, no script, no network.
 std::string FormatHtml(const Report& r);
+
+// A report's window edge as Unix ms: "now"; a time ago ("2h", "-2h", "now-2h", "90m"); a UTC
+// date and time ("2026-12-04T21:00:00Z", "2026-12-04T21:00Z", "2026-12-04 21:00:00", a date
+// alone "2026-12-04" = its midnight); or Unix seconds ("@1764882000"). nullopt and *why for
+// anything else.
+std::optional<int64_t> ParseReportTime(const std::string& text, int64_t now_ms, std::string* why);
 
 // "50/month", "50", "0.07/hour" -> per month (730 h); nullopt for anything else.
 std::optional<double> ParsePrice(const std::string& text);

@@ -3,6 +3,7 @@
 // what was gathered.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -45,6 +46,23 @@ slo::RouteTotals ToTotals(const telemetry::Rollup& r) {
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Users' rows: each route row less the same route's and interval's synthetic row (ficus's own
+// load: assess steps, scenario assessments, `ficus load`/`ficus replay` with the admin token).
+// Adds what was taken out per route to `synthetic` when given.
+std::vector<telemetry::Rollup> UsersOnly(std::vector<telemetry::Rollup> rows,
+                                         const std::vector<telemetry::Rollup>& synthetic_rows,
+                                         std::map<std::string, uint64_t>* synthetic = nullptr) {
+  std::map<std::pair<std::string, int64_t>, const telemetry::Rollup*> by_key;
+  for (const auto& s : synthetic_rows) by_key[{s.name, s.ts_ms}] = &s;
+  for (auto& r : rows) {
+    auto it = by_key.find({r.name, r.ts_ms});
+    if (it == by_key.end()) continue;
+    if (synthetic) (*synthetic)[r.name] += std::min(r.requests, it->second->requests);
+    telemetry::SubtractSynthetic(r, *it->second);
+  }
+  return rows;
+}
+
 // What every step reads: the inputs and the period's resolution.
 struct Context {
   const config::Config* config;
@@ -62,42 +80,111 @@ struct Context {
 void FindSyntheticWindows(const Context& cx, Report& rep) {
   for (const auto& a : rep.assessments) {
     const int64_t to = a.ts_ms + a.duration_ms;
-    if (to < cx.p.from_ms || a.ts_ms >= cx.p.to_ms) continue;
+    if (to < cx.p.from_ms || a.ts_ms >= cx.p.to_ms || a.stop_reason == "skipped") continue;
     Report::SyntheticWindow w{a.target, a.ts_ms, to, 0};
-    // The route's synthetic requests in the rollup intervals the window touches. A scenario
-    // cannot carry the key (its requests are the file's): it always counted in the SLOs.
-    if (a.target.rfind("route:", 0) == 0) {
-      const int64_t from_row = a.ts_ms / cx.res_ms * cx.res_ms;
-      for (const auto& t : cx.store.Totals(cx.res, telemetry::SeriesKind::kSynthetic,
-                                           {a.target.substr(6)}, from_row, to + cx.res_ms))
-        w.synthetic_requests += t.requests;
-    }
+    // The synthetic requests in the rollup intervals the window touches: the route's, or for a
+    // scenario every route's.
+    std::vector<std::string> names;
+    if (a.target.rfind("route:", 0) == 0) names.push_back(a.target.substr(6));
+    const int64_t from_row = a.ts_ms / cx.res_ms * cx.res_ms;
+    for (const auto& t : cx.store.Totals(cx.res, telemetry::SeriesKind::kSynthetic, names, from_row,
+                                         to + cx.res_ms))
+      w.synthetic_requests += t.requests;
     rep.synthetic_windows.push_back(std::move(w));
   }
+}
+
+// The rate of an assessment's first step, from its steps (assess writes them as
+// [{"rate":R,...},...]); nullopt when none ran.
+std::optional<double> FirstStepRate(const telemetry::Assessment& a) {
+  const size_t at = a.detail.find("\"rate\":");
+  if (at == std::string::npos) return std::nullopt;
+  const char* begin = a.detail.c_str() + at + 7;
+  char* end = nullptr;
+  const double rate = std::strtod(begin, &end);
+  if (end == begin || !(rate > 0)) return std::nullopt;
+  return rate;
+}
+
+// What a route's latest assessment measured (RouteReport::assessed).
+void AssessedAs(const telemetry::Assessment& a, RouteReport& rr) {
+  const std::string& why = a.stop_reason;
+  rr.assess_stop = why;
+  if (why == "not_assessed" || why == "skipped") {
+    rr.assessed = why;
+    return;
+  }
+  if (a.knee_rate <= 0) {
+    // The first step failed: capacity is below its rate (the envelope over the steps).
+    rr.assessed = "failed_first";
+    if (auto rate = FirstStepRate(a)) rr.capacity_rps = *rate;
+    return;
+  }
+  rr.capacity_rps = a.knee_rate;
+  rr.assessed = why == "envelope" || why == "duration" ? "lower_bound" : "knee";
+}
+
+// Whether the route's 5xx grow with its load: its rollup intervals (less the first and the
+// last, which the period or the traffic may cover only in part) split into a quieter and a
+// busier half by request count, and each half's error ratio compared. Only a real spread of
+// load (the busier half at least twice the quieter's rate, six intervals or more) can show that
+// errors do not grow with it.
+void ErrorsAgainstLoad(const std::vector<telemetry::Rollup>& rows, RouteReport& rr) {
+  std::vector<const telemetry::Rollup*> mine;
+  for (const auto& r : rows) {
+    if (r.name == rr.name && r.requests > 0) mine.push_back(&r);  // rows come ordered by time
+  }
+  if (mine.size() < 8 || rr.errors < kMinRequests / 2) return;
+  mine.erase(mine.begin());
+  mine.pop_back();
+  std::sort(mine.begin(), mine.end(), [](const telemetry::Rollup* a, const telemetry::Rollup* b) {
+    return a->requests < b->requests;
+  });
+  double req[2] = {0, 0}, err[2] = {0, 0};
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const int half = i < mine.size() / 2 ? 0 : 1;
+    req[half] += static_cast<double>(mine[i]->requests);
+    err[half] += static_cast<double>(mine[i]->errors);
+  }
+  const double quiet_rate = req[0] / static_cast<double>(mine.size() / 2);
+  const double busy_rate = req[1] / static_cast<double>(mine.size() - mine.size() / 2);
+  rr.load_varied = busy_rate >= 2 * quiet_rate && err[0] >= 5;
+  const double quiet = err[0] / std::max(req[0], 1.0), busy = err[1] / std::max(req[1], 1.0);
+  rr.errors_busy_over_quiet = quiet > 0 ? busy / quiet : (busy > 0 ? 1e9 : 0);
 }
 
 // Per route: counts, latencies, peaks, growth, trend, knee and cacheability; the totals of
 // the period. Routes busiest first.
 void GatherRoutes(const Context& cx, Report& rep) {
   const AnalyzeParams& p = cx.p;
-  std::vector<telemetry::Rollup> totals =
-      cx.store.Totals(cx.res, telemetry::SeriesKind::kRoute, {}, p.from_ms, p.to_ms);
+  using telemetry::SeriesKind;
+  // Every figure below is users' traffic: ficus's own load is taken out and shown apart.
+  std::map<std::string, uint64_t> synthetic;
+  std::vector<telemetry::Rollup> totals = UsersOnly(
+      cx.store.Totals(cx.res, SeriesKind::kRoute, {}, p.from_ms, p.to_ms),
+      cx.store.Totals(cx.res, SeriesKind::kSynthetic, {}, p.from_ms, p.to_ms), &synthetic);
   std::vector<telemetry::Rollup> rows =
-      cx.store.QueryRollups(cx.res, telemetry::SeriesKind::kRoute, {}, p.from_ms, p.to_ms);
+      UsersOnly(cx.store.QueryRollups(cx.res, SeriesKind::kRoute, {}, p.from_ms, p.to_ms),
+                cx.store.QueryRollups(cx.res, SeriesKind::kSynthetic, {}, p.from_ms, p.to_ms));
   const int64_t bucket_ms = RoundUp(std::max<int64_t>(cx.span / 30, cx.res_ms), cx.res_ms);
-  std::vector<telemetry::Rollup> periods =
-      cx.store.Periods(cx.res, telemetry::SeriesKind::kRoute, {}, p.from_ms, p.to_ms, bucket_ms);
-  // Latest knee per target.
-  std::map<std::string, double> knee;
-  for (const auto& a : rep.assessments) knee[a.target] = a.knee_rate;
+  std::vector<telemetry::Rollup> periods = UsersOnly(
+      cx.store.Periods(cx.res, SeriesKind::kRoute, {}, p.from_ms, p.to_ms, bucket_ms),
+      cx.store.Periods(cx.res, SeriesKind::kSynthetic, {}, p.from_ms, p.to_ms, bucket_ms));
+  for (const auto& [name, n] : synthetic) {
+    if (n > 0) rep.synthetic.push_back({name, n});
+    rep.synthetic_requests += n;
+  }
+  // Latest assessment per target.
+  std::map<std::string, const telemetry::Assessment*> latest;
+  for (const auto& a : rep.assessments) latest[a.target] = &a;
 
   telemetry::Hll clients;
   double all_time_ms = 0;
-  // The assessments' own step load is not the application's traffic: intervals that overlap
-  // one are left out of peaks.
+  // An assessment that could not mark its step load (no admin token) is still not the
+  // application's traffic: intervals that overlap one are left out of peaks.
   auto assessing = [&](int64_t ts) {
-    for (const auto& a : rep.assessments) {
-      if (ts < a.ts_ms + a.duration_ms && ts + cx.res_ms > a.ts_ms) return true;
+    for (const auto& w : rep.synthetic_windows) {
+      if (w.synthetic_requests == 0 && ts < w.to_ms && ts + cx.res_ms > w.from_ms) return true;
     }
     return false;
   };
@@ -125,6 +212,7 @@ void GatherRoutes(const Context& cx, Report& rep) {
         cx.config ? ThresholdMsFor(*cx.config, t.name, p.p99_default_ms) : p.p99_default_ms;
     rr.mean_bytes_out = static_cast<double>(t.bytes_out) / static_cast<double>(t.requests);
     const double ms = TotalMs(t.latency);
+    rr.mean_ms = ms / static_cast<double>(t.requests);
     rr.time_share = ms;  // normalized below
     all_time_ms += ms;
     clients.Merge(t.clients);
@@ -136,12 +224,20 @@ void GatherRoutes(const Context& cx, Report& rep) {
       (r.ts_ms < mid ? first : second) += r.requests;
     }
     if (first > 0) rr.growth = static_cast<double>(second) / static_cast<double>(first) - 1;
+    ErrorsAgainstLoad(rows, rr);
+    std::map<int, uint64_t> statuses;
+    for (const auto& e : cx.store.ErrorSamples(t.name, 500)) {
+      if (e.ts_ms >= p.from_ms && e.ts_ms < p.to_ms && e.status >= 500) ++statuses[e.status];
+    }
+    rr.error_statuses.assign(statuses.begin(), statuses.end());
+    std::stable_sort(rr.error_statuses.begin(), rr.error_statuses.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
     for (const auto& pr : periods) {
       if (pr.name != t.name) continue;
       rr.trend.push_back(
           {pr.ts_ms, pr.requests, pr.errors, pr.latency.PercentileMicros(0.99) / 1000.0});
     }
-    if (auto k = knee.find("route:" + t.name); k != knee.end()) rr.capacity_rps = k->second;
+    if (auto k = latest.find("route:" + t.name); k != latest.end()) AssessedAs(*k->second, rr);
     for (const auto& rc : repeats) {
       if (rc.route != t.name) continue;
       rr.repeat_samples = rc.repeated + rc.changed;
@@ -202,14 +298,25 @@ void EvaluateSlos(const Context& cx, Report& rep) {
 // or a scenario's knee when one was assessed), and instances and cost at 1x .. 100x the peak.
 void PlanCapacity(const Context& cx, Report& rep) {
   double inv = 0, covered = 0;
+  bool lower_bound = false;
   for (const auto& rr : rep.routes) {
+    // A knee or a lower bound; a route that failed at its first rate, answered 4xx or was
+    // skipped gives no figure to plan with.
+    if (rr.assessed != "knee" && rr.assessed != "lower_bound") continue;
     if (!rr.capacity_rps || *rr.capacity_rps <= 0) continue;
     inv += rr.share / *rr.capacity_rps;
     covered += rr.share;
+    lower_bound = lower_bound || rr.assessed == "lower_bound";
   }
-  if (covered >= 0.5 && inv > 0) rep.capacity_rps = covered / inv;
+  if (covered >= 0.5 && inv > 0) {
+    rep.capacity_rps = covered / inv;
+    rep.capacity_lower_bound = lower_bound;
+  }
   for (const auto& a : rep.assessments) {
-    if (a.target.rfind("scenario:", 0) == 0 && a.knee_rate > 0) rep.capacity_rps = a.knee_rate;
+    if (a.target.rfind("scenario:", 0) == 0 && a.knee_rate > 0) {
+      rep.capacity_rps = a.knee_rate;
+      rep.capacity_lower_bound = a.stop_reason == "envelope" || a.stop_reason == "duration";
+    }
   }
   for (double m : {1.0, 2.0, 10.0, 100.0}) {
     Growth g;
@@ -219,6 +326,8 @@ void PlanCapacity(const Context& cx, Report& rep) {
       g.instances = std::max(
           1, static_cast<int>(
                  std::ceil(g.peak_rps / (*rep.capacity_rps * internal::kTargetUtilisation))));
+      // From a lower bound of the capacity, the count is an upper bound.
+      g.instances_at_most = rep.capacity_lower_bound;
       g.cost_month = g.instances * cx.p.price_month;
       g.cost_per_user = rep.active_users > 0 ? g.cost_month / (rep.active_users * m) : 0;
     }
@@ -305,18 +414,9 @@ int ImpactOf(const Context& cx, const RouteReport& rr) {
 // Every rule on every subject, ranked most severe first (ties keep the rules' order).
 void FindProblems(const Context& cx, Report& rep) {
   using internal::Subject;
-  // A target whose latest assessment ran into the envelope is only a lower bound (no capacity
-  // trigger from it).
-  std::set<std::string> bounded;
-  for (const auto& a : rep.assessments) {
-    if (a.stop_reason == "envelope" || a.stop_reason == "duration") {
-      bounded.insert(a.target);
-    } else {
-      bounded.erase(a.target);
-    }
-  }
   std::vector<Finding> found;
-  internal::Facts facts{.report = rep, .mix_bounded = !bounded.empty()};
+  // A capacity that is only a lower bound gives no capacity trigger (its knee is further up).
+  internal::Facts facts{.report = rep, .mix_bounded = rep.capacity_lower_bound};
   for (const auto& rr : rep.routes) {
     if (rr.requests < kMinRequests) continue;
     const auto cfg_it = cx.routes.find(rr.name);
@@ -327,8 +427,7 @@ void FindProblems(const Context& cx, Report& rep) {
         .error_ratio = static_cast<double>(rr.errors) / static_cast<double>(rr.requests),
         .cacheable = rr.reads && rr.repeat_ratio &&
                      *rr.repeat_ratio >= internal::kCacheableRepeat && rr.repeat_samples >= 20,
-        .worth_caching =
-            rr.share >= internal::kCacheWorthShare || rr.time_share >= internal::kCacheWorthShare,
+        .worth_caching = internal::WorthCaching(rr),
     };
     facts.route = &route;
     internal::ApplyRules(Subject::kRoute, facts, found);
@@ -352,11 +451,17 @@ void FindProblems(const Context& cx, Report& rep) {
 
 }  // namespace
 
-Report Analyze(const config::Config* config, telemetry::Store& store, const AnalyzeParams& p) {
-  const int64_t span = std::max<int64_t>(p.to_ms - p.from_ms, 10'000);
+Report Analyze(const config::Config* config, telemetry::Store& store, const AnalyzeParams& params) {
   // 10 s rows are kept a day: finer trends and peaks for short periods.
-  const telemetry::Resolution res =
-      span <= 86'400'000 ? telemetry::Resolution::k10s : telemetry::Resolution::k1m;
+  const telemetry::Resolution res = params.to_ms - params.from_ms <= 86'400'000
+                                        ? telemetry::Resolution::k10s
+                                        : telemetry::Resolution::k1m;
+  // Rows are stamped with their interval's start: the period starts at the start of the
+  // interval it falls in, so its first (partly covered) interval is counted, not dropped.
+  AnalyzeParams p = params;
+  const int64_t res_ms = static_cast<int64_t>(res);
+  p.from_ms -= ((p.from_ms % res_ms) + res_ms) % res_ms;
+  const int64_t span = std::max<int64_t>(p.to_ms - p.from_ms, 10'000);
   Context cx{.config = config,
              .store = store,
              .p = p,

@@ -24,12 +24,19 @@ int64_t NowMs() {
       .count();
 }
 
-// Failed over scheduled: transport errors, 5xx answers and requests the generator had to
-// drop (no free connection: the gateway is not keeping up) all count against the step.
+// What the route answered badly, over scheduled: transport errors and 5xx answers. A failing
+// step stops "by errors" only for these: the application (or the path to it) failed.
 double ErrorRatio(const load::Summary& s) {
-  const uint64_t bad = s.stats.error_count() + s.stats.status_at_least(500) + s.stats.dropped;
+  const uint64_t bad = s.stats.error_count() + s.stats.status_at_least(500);
   const uint64_t all = std::max<uint64_t>({s.stats.scheduled, s.stats.sent, 1});
   return static_cast<double>(bad) / static_cast<double>(all);
+}
+
+// Requests the generator had to drop (no free connection: the gateway is not keeping up), over
+// scheduled. They fail the step too, as saturation (its latency), not as the route's errors.
+double DropRatio(const load::Summary& s) {
+  const uint64_t all = std::max<uint64_t>({s.stats.scheduled, s.stats.sent, 1});
+  return static_cast<double>(s.stats.dropped) / static_cast<double>(all);
 }
 
 std::string StepsJson(const std::vector<Step>& steps) {
@@ -44,62 +51,70 @@ std::string StepsJson(const std::vector<Step>& steps) {
   return out + "]";
 }
 
+// One target's line in the results table: the knee, a lower bound ("≥"), a failure at the
+// first rate (with that step's figures, not a row of zeros), or not assessed.
+std::string StepLine(const std::string& target, const Knee& k, const std::vector<Step>& steps,
+                     double threshold_ms) {
+  if (k.stop_reason == "not_assessed")
+    return Format("%-28s %10s %10s %8s %6zu  not assessed: mostly 4xx answers", target.c_str(), "-",
+                  "-", "-", steps.size());
+  if (k.rate <= 0 && !steps.empty()) {
+    const Step& first = steps.front();
+    return Format(
+        "%-28s %10s %10.1f %7.2f%% %6zu  failed at its first rate %.1f req/s: %s (p99 target "
+        "%.0f ms)",
+        target.c_str(), Format("< %.1f", first.rate).c_str(), first.p99_ms, first.error_ratio * 100,
+        steps.size(), first.rate, k.stop_reason.c_str(), threshold_ms);
+  }
+  const bool bound = k.stop_reason == "envelope" || k.stop_reason == "duration";
+  return Format("%-28s %10s %10.1f %7.2f%% %6zu  %s%s (p99 target %.0f ms)", target.c_str(),
+                Format(bound ? ">= %.1f" : "%.1f", k.rate).c_str(), k.p99_ms, k.error_ratio * 100,
+                steps.size(), k.stop_reason.c_str(),
+                bound ? ": a lower bound, no knee reached" : "", threshold_ms);
+}
+
 struct Target {
   std::string name;  // "route:NAME" or "scenario:FILE"
   double threshold_ms = 0;
   load::Options base;
 };
 
-// The step load is not users' traffic: each run registers a fresh 128-bit secret with the
-// gateway's admin API (POST /synthetic-key, with the admin token from the config) and sends it
-// in X-Ficus-Synthetic; ficus then counts these requests in the route's metrics and rollups
-// but keeps them out of its SLOs. The secret is cleared when the run ends (and expires on its
-// own shortly after the envelope if assess dies). Empty when the gateway would not take it
-// (no admin token, admin unreachable): then the step load counts in the SLOs, and we say so.
-class SyntheticKey {
- public:
-  SyntheticKey(const config::Config& cfg, int64_t max_ns) {
-    if (cfg.admin.token.empty()) {
-      why_ = "admin.token is not set";
-      return;
-    }
-    hook_.host = cfg.admin.address == "0.0.0.0" || cfg.admin.address.empty() ? "127.0.0.1"
-                 : cfg.admin.address == "::"                                 ? "::1"
-                                                                             : cfg.admin.address;
-    hook_.port = cfg.admin.port;
-    hook_.target = "/synthetic-key";
-    auth_ = {{"Authorization", "Bearer " + cfg.admin.token}};
-    std::random_device rd;
-    std::string key;
-    for (int i = 0; i < 4; ++i) key += Format("%08x", static_cast<unsigned>(rd()));
-    const int64_t ttl_s = std::min<int64_t>(3600, max_ns / 1'000'000'000 + 60);
-    Outcome<int> r = slo::HttpPost(
-        hook_,
-        Format(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
-        std::chrono::milliseconds(3000), auth_);
-    if (r && *r == 200) {
-      key_ = std::move(key);
-    } else {
-      why_ = r ? Format("the admin API answered %d to POST /synthetic-key", *r)
-               : "the admin API is unreachable: " + r.message();
-    }
-  }
-  ~SyntheticKey() {
-    // Best effort: a key left registered expires with its ttl.
-    if (!key_.empty())
-      (void)slo::HttpPost(hook_, R"({"key":""})", std::chrono::milliseconds(3000), auth_);
-  }
-  const std::string& key() const { return key_; }
-  const std::string& why() const { return why_; }
-
- private:
-  config::Webhook hook_;
-  std::vector<std::pair<std::string, std::string>> auth_;
-  std::string key_;
-  std::string why_;
-};
-
 }  // namespace
+
+SyntheticKey::SyntheticKey(const std::string& host, int port, const std::string& token,
+                           int64_t ttl_s) {
+  if (token.empty()) {
+    why_ = "admin.token is not set";
+    return;
+  }
+  hook_.host = host == "0.0.0.0" || host.empty() ? "127.0.0.1" : host == "::" ? "::1" : host;
+  hook_.port = port;
+  hook_.target = "/synthetic-key";
+  auth_ = {{"Authorization", "Bearer " + token}};
+  std::random_device rd;
+  std::string key;
+  for (int i = 0; i < 4; ++i) key += Format("%08x", static_cast<unsigned>(rd()));
+  Outcome<int> r =
+      slo::HttpPost(hook_,
+                    Format(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(),
+                           static_cast<long long>(std::clamp<int64_t>(ttl_s, 1, 3600))),
+                    std::chrono::milliseconds(3000), auth_);
+  if (r && *r == 200) {
+    key_ = std::move(key);
+  } else {
+    why_ = r ? Format("the admin API answered %d to POST /synthetic-key", *r)
+             : "the admin API is unreachable: " + r.message();
+  }
+}
+
+SyntheticKey::SyntheticKey(const config::Config& cfg, int64_t ttl_s)
+    : SyntheticKey(cfg.admin.address, cfg.admin.port, cfg.admin.token, ttl_s) {}
+
+SyntheticKey::~SyntheticKey() {
+  // Best effort: a key left registered expires with its ttl.
+  if (!key_.empty())
+    (void)slo::HttpPost(hook_, R"({"key":""})", std::chrono::milliseconds(3000), auth_);
+}
 
 Knee FindKnee(const std::vector<Step>& steps, double threshold_ms, bool out_of_time) {
   Knee k;
@@ -179,6 +194,7 @@ int AssessCommand(const AssessOptions& o) {
   const double fallback_ms = static_cast<double>(*fallback) / 1e6;
 
   std::vector<Target> targets;
+  std::vector<std::string> skipped;  // routes assess cannot build a request for
   if (!o.scenario.empty()) {
     if (!o.routes.empty()) return fail("give --routes or --scenario, not both");
     Target t;
@@ -200,11 +216,17 @@ int AssessCommand(const AssessOptions& o) {
       if (!o.routes.empty() &&
           std::find(o.routes.begin(), o.routes.end(), route.name) == o.routes.end())
         continue;
-      auto req = RequestFor(route);
+      // What the route answered users, when the access log saw it (a regex route too; not a
+      // header match: the log has no request fields); else a request its match accepts.
+      std::optional<RouteRequest> req;
+      if (cfg.access_log.enabled && cfg.access_log.path != "stdout" && route.match.headers.empty())
+        req = ObservedRequest(cfg.access_log.path, route.name);
+      if (!req) req = RequestFor(route);
       if (!req) {
         if (!o.routes.empty())
           return fail("route " + route.name +
                       " matches by regex or headers: assess it with --scenario");
+        skipped.push_back(route.name);
         continue;
       }
       Target t;
@@ -227,7 +249,7 @@ int AssessCommand(const AssessOptions& o) {
         return fail("no route named " + name);
     }
   }
-  if (targets.empty()) return fail("nothing to assess");
+  if (targets.empty() && skipped.empty()) return fail("nothing to assess");
 
   std::unique_ptr<telemetry::Store> store;
   try {
@@ -241,17 +263,31 @@ int AssessCommand(const AssessOptions& o) {
     return fail(e.what());
   }
 
-  const SyntheticKey synthetic(cfg, *max_ns);
-  if (!synthetic.key().empty()) {
-    for (Target& t : targets) {
-      if (t.name.rfind("route:", 0) == 0)
-        t.base.headers.push_back("X-Ficus-Synthetic: " + synthetic.key());
-      else
-        std::fprintf(stderr,
-                     "ficus assess: %s: a scenario's requests cannot carry the synthetic key: "
-                     "its step load counts in the SLOs\n",
-                     t.name.c_str());
+  // A route assess cannot exercise blindly is recorded as skipped, so the report's table says
+  // so (not only this run's stderr).
+  for (const std::string& name : skipped) {
+    telemetry::Assessment a;
+    a.ts_ms = NowMs();
+    a.target = "route:" + name;
+    a.max_rate = o.max_rate;
+    a.stop_reason = "skipped";
+    a.detail = "[]";
+    try {
+      store->AppendAssessment(a);
+    } catch (const std::exception& e) {
+      return fail(e.what());
     }
+    if (!o.json)
+      std::fprintf(stderr,
+                   "ficus assess: route %s matches by regex or headers: skipped (assess it with "
+                   "--scenario)\n",
+                   name.c_str());
+  }
+  if (targets.empty()) return 0;
+
+  const SyntheticKey synthetic(cfg, std::min<int64_t>(3600, *max_ns / 1'000'000'000 + 60));
+  if (!synthetic.key().empty()) {
+    for (Target& t : targets) t.base.synthetic_key = synthetic.key();
   } else {
     std::fprintf(stderr,
                  "ficus assess: %s: the step load will count in the SLOs like user traffic (the "
@@ -286,6 +322,7 @@ int AssessCommand(const AssessOptions& o) {
         std::max<int64_t>(2000, static_cast<int64_t>(t.threshold_ms * 4)) * 1'000'000;
     std::vector<Step> steps;
     bool out_of_time = false;
+    bool mostly_4xx = false;
     const int64_t started_ms = NowMs();
     for (int i = 1; i <= o.steps; ++i) {
       if (std::chrono::steady_clock::now() + std::chrono::nanoseconds(step_ns) >
@@ -309,18 +346,25 @@ int AssessCommand(const AssessOptions& o) {
       st.p99_ms = static_cast<double>(s.stats.corrected.Percentile(0.99)) / 1e6;
       st.error_ratio = ErrorRatio(s);
       st.requests = s.stats.sent;
-      st.ok = st.p99_ms <= t.threshold_ms && st.error_ratio < kMaxErrorRatio;
+      st.ok = st.p99_ms <= t.threshold_ms && st.error_ratio < kMaxErrorRatio &&
+              DropRatio(s) < kMaxErrorRatio;
       steps.push_back(st);
-      // A route answered mostly 4xx was not really exercised (a body or header it needs).
+      // A route that answered mostly 4xx was not really exercised (a body, a header or a path
+      // it needs): its rates say nothing about its capacity.
       const uint64_t client_errors = s.stats.status_at_least(400) - s.stats.status_at_least(500);
-      if (client_errors * 2 > std::max<uint64_t>(s.stats.completed, 1))
+      if (client_errors * 2 > std::max<uint64_t>(s.stats.completed, 1)) {
+        mostly_4xx = true;
         std::fprintf(stderr,
-                     "ficus assess: %s: most answers were 4xx; assess it with a --scenario that "
-                     "sends the request it expects\n",
+                     "ficus assess: %s: most answers were 4xx: not assessed; assess it with a "
+                     "--scenario that sends the requests it expects\n",
                      t.name.c_str());
+        break;
+      }
       if (!st.ok) break;  // past the knee: stop before errors pile up
     }
     Knee k = FindKnee(steps, t.threshold_ms, out_of_time);
+    if (mostly_4xx)
+      k = Knee{.rate = 0, .p99_ms = 0, .error_ratio = 0, .stop_reason = "not_assessed"};
     telemetry::Assessment a;
     a.ts_ms = started_ms;
     a.duration_ms = NowMs() - started_ms;
@@ -347,9 +391,7 @@ int AssessCommand(const AssessOptions& o) {
               k.stop_reason.c_str()) +
           a.detail + "}";
     } else {
-      std::printf("%-28s %10.1f %10.1f %7.2f%% %6zu  %s (p99 target %.0f ms)\n", t.name.c_str(),
-                  k.rate, k.p99_ms, k.error_ratio * 100, steps.size(), k.stop_reason.c_str(),
-                  t.threshold_ms);
+      std::printf("%s\n", StepLine(t.name, k, steps, t.threshold_ms).c_str());
       std::fflush(stdout);
     }
   }

@@ -2,12 +2,69 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include "advisor/advisor.h"
+#include "base/text.h"
 
 namespace ficus::advisor {
+
+std::optional<int64_t> ParseReportTime(const std::string& text, int64_t now_ms, std::string* why) {
+  std::string t = text;
+  if (t == "now") return now_ms;
+  if (t.rfind("now-", 0) == 0) t = t.substr(4);
+  if (!t.empty() && t[0] == '-') t = t.substr(1);
+  if (!t.empty() && t[0] == '@') {
+    char* end = nullptr;
+    const long long secs = std::strtoll(t.c_str() + 1, &end, 10);
+    if (end != t.c_str() + 1 && *end == '\0' && secs >= 0) return secs * 1000LL;
+    *why = "'" + text + "': expected @UNIX_SECONDS";
+    return std::nullopt;
+  }
+  if (t.size() >= 10 && t[4] == '-' && t[7] == '-') {
+    // UTC: YYYY-MM-DD, then optionally [T ]HH:MM[:SS], then optionally Z.
+    std::tm tm{};
+    int sec = 0;
+    int consumed = 0;
+    const int n =
+        std::sscanf(t.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed);
+    bool ok = n == 3;
+    size_t at = static_cast<size_t>(consumed);
+    if (ok && at < t.size() && (t[at] == 'T' || t[at] == ' ')) {
+      int c2 = 0;
+      ok = std::sscanf(t.c_str() + at + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &c2) == 2;
+      at += 1 + static_cast<size_t>(c2);
+      if (ok && at < t.size() && t[at] == ':') {
+        int c3 = 0;
+        ok = std::sscanf(t.c_str() + at + 1, "%2d%n", &sec, &c3) == 1;
+        at += 1 + static_cast<size_t>(c3);
+      }
+    }
+    if (ok && at < t.size() && t[at] == 'Z') ++at;
+    ok = ok && at == t.size() && tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 &&
+         tm.tm_mday <= 31 && tm.tm_hour <= 23 && tm.tm_min <= 59 && sec >= 0 && sec <= 60;
+    if (!ok) {
+      *why = "'" + text + "': expected a UTC time such as 2026-12-04T21:00:00Z";
+      return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_sec = sec;
+    return static_cast<int64_t>(timegm(&tm)) * 1000;
+  }
+  std::string dwhy;
+  auto ago = config::ParseDuration(t, &dwhy);
+  if (!ago || ago->count() < 0) {
+    *why = "'" + text +
+           "': expected now, a time ago (2h, now-90m), a UTC time (2026-12-04T21:00:00Z) or "
+           "@UNIX_SECONDS";
+    return std::nullopt;
+  }
+  return now_ms - ago->count();
+}
 
 int ReportCommand(const ReportOptions& o) {
   auto fail = [](const std::string& m) {
@@ -16,7 +73,8 @@ int ReportCommand(const ReportOptions& o) {
   };
   std::shared_ptr<const config::Config> cfg;
   if (!o.config_path.empty()) {
-    config::LoadResult loaded = config::LoadFile(o.config_path);
+    // Offline: the report needs the routes and SLOs, not the secrets.
+    config::LoadResult loaded = config::LoadFile(o.config_path, config::OfflineLoad());
     if (!loaded.config) {
       for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
       return 2;
@@ -27,7 +85,8 @@ int ReportCommand(const ReportOptions& o) {
   const std::string db = dir + "/ficus.db";
   if (!std::filesystem::exists(db)) return fail(db + " does not exist: is data_dir right?");
   std::string why;
-  auto period = config::ParseDuration(o.period, &why);
+  const std::string period_text = o.period.empty() ? "24h" : o.period;
+  auto period = config::ParseDuration(period_text, &why);
   if (!period) return fail("--period: " + why);
   if (period->count() <= 0) return fail("--period must be positive, such as 1h, 24h, 7d");
   auto price = ParsePrice(o.instance_price);
@@ -36,12 +95,23 @@ int ReportCommand(const ReportOptions& o) {
     return fail("--format must be text, markdown, json or html");
   if (!(o.active_users >= 0)) return fail("--active-users must be >= 0");
   AnalyzeParams p;
-  p.to_ms = o.now_ms ? o.now_ms
-                     : std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-  p.from_ms = p.to_ms - period->count();
-  p.period = o.period;
+  const int64_t now = o.now_ms ? o.now_ms
+                               : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+  // The window: --from and --to; or one of them and --period; or --period up to now.
+  std::optional<int64_t> from, to;
+  if (!o.from.empty() && !(from = ParseReportTime(o.from, now, &why)))
+    return fail("--from: " + why);
+  if (!o.to.empty() && !(to = ParseReportTime(o.to, now, &why))) return fail("--to: " + why);
+  if (from && to && !o.period.empty()) return fail("give at most two of --from, --to and --period");
+  p.to_ms = to ? *to : from ? *from + period->count() : now;
+  p.from_ms = from ? *from : p.to_ms - period->count();
+  if (p.to_ms <= p.from_ms) return fail("--from must be before --to");
+  p.period = from && to ? o.from + " .. " + o.to
+             : from     ? o.from + " + " + period_text
+             : to       ? o.to + " - " + period_text
+                        : period_text;
   p.price_month = *price;
   p.active_users = o.active_users;
   p.p99_default_ms = o.p99_default_ms;

@@ -33,6 +33,28 @@ std::string SyntheticNote(const Report::SyntheticWindow& w) {
       w.target.c_str(), Time(w.from_ms).c_str(), Time(w.to_ms).c_str());
 }
 
+// One line on ficus's own load in the period (empty when there was none), for the traffic
+// section of every format.
+std::string SyntheticLoadNote(const Report& r) {
+  if (r.synthetic_requests == 0) return "";
+  std::string per_route;
+  for (const auto& s : r.synthetic)
+    per_route += Format("%s%s %llu", per_route.empty() ? "" : ", ", s.route.c_str(),
+                        static_cast<unsigned long long>(s.requests));
+  return Format(
+      "ficus's own load (assess, scenario assessments, load and replay runs with the admin "
+      "token): %llu requests (%s), kept out of every figure above",
+      static_cast<unsigned long long>(r.synthetic_requests), per_route.c_str());
+}
+
+// A deploy or reload and what changed around it (text and Markdown).
+std::string CorrelationLine(const Correlation& c) {
+  return Format("%s %s %s %s: p99 %.0f -> %.0f ms, errors %.2f%% -> %.2f%%%s",
+                Time(c.event.ts_ms).c_str(), c.event.kind.c_str(), c.event.service.c_str(),
+                c.event.version.c_str(), c.p99_before_ms, c.p99_after_ms, c.errors_before * 100,
+                c.errors_after * 100, c.shifted ? " (shift)" : "");
+}
+
 // Finite numbers only: JSON has no NaN or infinity.
 std::string Num(double v) {
   if (!std::isfinite(v)) return "null";
@@ -42,6 +64,30 @@ std::string Num(double v) {
 const char* Level(int v) { return v >= 3 ? "high" : v == 2 ? "medium" : "low"; }
 
 std::string Money(double v) { return v >= 100 ? Format("%.0f", v) : Format("%.2f", v); }
+
+}  // namespace
+
+std::string CapacityText(const RouteReport& rr) {
+  if (rr.assessed == "not_assessed") return "not assessed (mostly 4xx)";
+  if (rr.assessed == "skipped") return "skipped (regex or header match)";
+  if (rr.assessed == "failed_first")
+    return rr.capacity_rps ? Format("< %.1f (failed at its first rate)", *rr.capacity_rps)
+                           : "failed at its first rate";
+  if (!rr.capacity_rps) return "-";
+  return Format(rr.assessed == "lower_bound" ? "≥ %.1f" : "%.1f", *rr.capacity_rps);
+}
+
+namespace {
+
+// The mix's capacity per instance as a phrase: "120.0" or "≥ 120.0" (a lower bound).
+std::string MixCapacity(const Report& r) {
+  return Format(r.capacity_lower_bound ? "≥ %.1f" : "%.1f", r.capacity_rps.value_or(0));
+}
+
+// "3" or "≤ 3" (instances from a lower-bound capacity).
+std::string Instances(const Growth& g) {
+  return Format(g.instances_at_most ? "≤ %d" : "%d", g.instances);
+}
 
 }  // namespace
 
@@ -65,18 +111,19 @@ std::string FormatText(const Report& r) {
       static_cast<unsigned long long>(r.requests),
       r.requests ? 100.0 * static_cast<double>(r.errors) / static_cast<double>(r.requests) : 0.0,
       r.clients, r.peak_rps);
-  if (r.capacity_rps) o += Format(", measured capacity %.1f req/s per instance", *r.capacity_rps);
+  if (r.capacity_rps) o += ", measured capacity " + MixCapacity(r) + " req/s per instance";
   o += "\n\nTraffic and latency per route\n";
-  o += Format("  %-14s %9s %6s %6s %8s %8s %8s %7s %9s\n", "route", "requests", "share", "time",
-              "p50 ms", "p99 ms", "target", "5xx", "peak r/s");
+  o += Format("  %-14s %9s %6s %6s %8s %8s %8s %7s %9s  %s\n", "route", "requests", "share", "time",
+              "p50 ms", "p99 ms", "target", "5xx", "peak r/s", "capacity r/s");
   for (const auto& rr : r.routes) {
-    o += Format("  %-14s %9llu %5.1f%% %5.1f%% %8.1f %8.1f %8.0f %6.2f%% %9.1f\n", rr.name.c_str(),
-                static_cast<unsigned long long>(rr.requests), rr.share * 100, rr.time_share * 100,
-                rr.p50_ms, rr.p99_ms, rr.threshold_ms,
+    o += Format("  %-14s %9llu %5.1f%% %5.1f%% %8.1f %8.1f %8.0f %6.2f%% %9.1f  %s\n",
+                rr.name.c_str(), static_cast<unsigned long long>(rr.requests), rr.share * 100,
+                rr.time_share * 100, rr.p50_ms, rr.p99_ms, rr.threshold_ms,
                 100.0 * static_cast<double>(rr.errors) /
                     static_cast<double>(std::max<uint64_t>(rr.requests, 1)),
-                rr.peak_rps);
+                rr.peak_rps, CapacityText(rr).c_str());
   }
+  if (const std::string note = SyntheticLoadNote(r); !note.empty()) o += "  " + note + "\n";
   if (!r.slos.empty()) {
     o += "\nSLOs\n";
     for (const auto& s : r.slos) {
@@ -90,23 +137,38 @@ std::string FormatText(const Report& r) {
   o += "\nFindings (most severe first)\n";
   if (r.findings.empty()) o += "  none: no trigger point crossed\n";
   for (const auto& f : r.findings) {
-    o += Format("  [%s] %s: %s\n      remedy: %s\n", f.kind.c_str(), f.route.c_str(),
-                f.summary.c_str(), f.remedy.c_str());
+    o += Format("  [%s] %s: %s (impact %s, likelihood %s)\n      remedy: %s\n", f.kind.c_str(),
+                f.route.c_str(), f.summary.c_str(), Level(f.impact), Level(f.likelihood),
+                f.remedy.c_str());
+    // The config that applies it, indented under the finding.
+    size_t at = 0;
+    while (at < f.snippet.size()) {
+      size_t nl = f.snippet.find('\n', at);
+      if (nl == std::string::npos) nl = f.snippet.size();
+      o += "        " + f.snippet.substr(at, nl - at) + "\n";
+      at = nl + 1;
+    }
   }
-  if (!r.noisy.empty()) {
-    o += "\nNoisy clients\n";
-    for (const auto& n : r.noisy)
-      o += Format("  %-28s %5.1f%% of requests, %.1f req/s; suggested limit %.0f req/s\n",
-                  n.key.c_str(), n.share * 100, n.rps, n.suggested_rate);
-  }
+  o += "\nNoisy clients\n";
+  if (r.noisy.empty()) o += "  none: no client key with an outsized share\n";
+  for (const auto& n : r.noisy)
+    o += Format("  %-28s %5.1f%% of requests, %.1f req/s; suggested limit %.0f req/s\n",
+                n.key.c_str(), n.share * 100, n.rps, n.suggested_rate);
+  o += "\nEvent correlation\n";
+  if (r.correlations.empty()) o += "  no deploy markers or reloads in the period\n";
+  for (const auto& c : r.correlations) o += "  " + CorrelationLine(c) + "\n";
   o += "\nCapacity and growth (70% target utilisation";
   o += Format(", %s/month per instance)\n", Money(r.price_month).c_str());
   if (!r.capacity_rps) {
     o += "  no capacity measured: run `ficus assess`\n";
   } else {
+    if (r.capacity_lower_bound)
+      o += "  capacity " + MixCapacity(r) +
+           " req/s is a lower bound (the step load stopped before a knee): instance counts are "
+           "at most\n";
     for (const auto& g : r.growth)
-      o += Format("  %5.0fx peak %9.1f req/s: %4d instance(s), %s/month, %s per active user\n",
-                  g.multiple, g.peak_rps, g.instances, Money(g.cost_month).c_str(),
+      o += Format("  %5.0fx peak %9.1f req/s: %6s instance(s), %s/month, %s per active user\n",
+                  g.multiple, g.peak_rps, Instances(g).c_str(), Money(g.cost_month).c_str(),
                   g.cost_per_user > 0 ? Format("%.4f", g.cost_per_user).c_str() : "n/a");
   }
   o += internal::ProofsText(r);
@@ -120,15 +182,17 @@ std::string FormatMarkdown(const Report& r) {
       Time(r.from_ms).c_str(), Time(r.to_ms).c_str(), r.period.c_str(),
       static_cast<unsigned long long>(r.requests), r.peak_rps, r.clients);
   o += "## Traffic and latency\n\n| route | requests | share | time share | p50 ms | p90 ms | "
-       "p99 ms | target ms | 5xx | peak req/s "
-       "|\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+       "p99 ms | target ms | 5xx | peak req/s | capacity req/s "
+       "|\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& rr : r.routes)
-    o += Format("| %s | %llu | %.1f%% | %.1f%% | %.1f | %.1f | %.1f | %.0f | %.2f%% | %.1f |\n",
-                rr.name.c_str(), static_cast<unsigned long long>(rr.requests), rr.share * 100,
-                rr.time_share * 100, rr.p50_ms, rr.p90_ms, rr.p99_ms, rr.threshold_ms,
-                100.0 * static_cast<double>(rr.errors) /
-                    static_cast<double>(std::max<uint64_t>(rr.requests, 1)),
-                rr.peak_rps);
+    o +=
+        Format("| %s | %llu | %.1f%% | %.1f%% | %.1f | %.1f | %.1f | %.0f | %.2f%% | %.1f | %s |\n",
+               rr.name.c_str(), static_cast<unsigned long long>(rr.requests), rr.share * 100,
+               rr.time_share * 100, rr.p50_ms, rr.p90_ms, rr.p99_ms, rr.threshold_ms,
+               100.0 * static_cast<double>(rr.errors) /
+                   static_cast<double>(std::max<uint64_t>(rr.requests, 1)),
+               rr.peak_rps, CapacityText(rr).c_str());
+  if (const std::string note = SyntheticLoadNote(r); !note.empty()) o += "\n" + note + ".\n";
   o += "\n## SLOs\n\n";
   if (r.slos.empty()) o += "No SLOs configured.\n";
   for (const auto& s : r.slos)
@@ -139,6 +203,14 @@ std::string FormatMarkdown(const Report& r) {
         s.budget_remaining * 100, s.burn_1h, s.burn_6h, s.severity.c_str());
   if (!r.synthetic_windows.empty()) o += "\n";
   for (const auto& w : r.synthetic_windows) o += "- " + SyntheticNote(w) + "\n";
+  o += "\n## Noisy clients\n\n";
+  if (r.noisy.empty()) o += "No client key with an outsized share.\n";
+  for (const auto& n : r.noisy)
+    o += Format("- %s: %.1f%% of requests (%.1f req/s); suggested limit %.0f req/s\n",
+                n.key.c_str(), n.share * 100, n.rps, n.suggested_rate);
+  o += "\n## Event correlation\n\n";
+  if (r.correlations.empty()) o += "No deploy markers or reloads in the period.\n";
+  for (const auto& c : r.correlations) o += "- " + CorrelationLine(c) + "\n";
   o += "\n## Risk matrix\n\n| route | finding | impact | likelihood | remedy "
        "|\n|---|---|---|---|---|\n";
   for (const auto& f : r.findings)
@@ -147,7 +219,6 @@ std::string FormatMarkdown(const Report& r) {
   for (const auto& f : r.findings) {
     if (f.snippet.empty()) continue;
     o += Format("\n### %s on %s\n\n", f.kind.c_str(), f.route.c_str());
-    if (!f.in_ficus) o += "(planned config shape: this ficus does not have the key yet)\n\n";
     o += "```yaml\n" + f.snippet + "```\n";
   }
   o += "\n## Capacity and growth\n\n";
@@ -155,13 +226,17 @@ std::string FormatMarkdown(const Report& r) {
     o += "No capacity measured: run `ficus assess`.\n";
   } else {
     o += Format(
-        "Measured capacity: %.1f req/s per instance; sized for 70%% utilisation at %s/month "
+        "Measured capacity: %s req/s per instance%s; sized for 70%% utilisation at %s/month "
         "per instance.\n\n| growth | peak req/s | instances | cost/month | per active user |\n"
         "|---:|---:|---:|---:|---:|\n",
-        *r.capacity_rps, Money(r.price_month).c_str());
+        MixCapacity(r).c_str(),
+        r.capacity_lower_bound
+            ? " (a lower bound: the step load stopped before a knee; instance counts are at most)"
+            : "",
+        Money(r.price_month).c_str());
     for (const auto& g : r.growth)
-      o += Format("| %.0fx | %.1f | %d | %s | %.4f |\n", g.multiple, g.peak_rps, g.instances,
-                  Money(g.cost_month).c_str(), g.cost_per_user);
+      o += Format("| %.0fx | %.1f | %s | %s | %.4f |\n", g.multiple, g.peak_rps,
+                  Instances(g).c_str(), Money(g.cost_month).c_str(), g.cost_per_user);
   }
   o += internal::ProofsMarkdown(r);
   return o;
@@ -175,7 +250,8 @@ std::string FormatJson(const Report& r) {
   o += Format(",\"requests\":%llu,\"errors\":%llu", static_cast<unsigned long long>(r.requests),
               static_cast<unsigned long long>(r.errors));
   o += ",\"clients\":" + Num(r.clients) + ",\"peak_rps\":" + Num(r.peak_rps) +
-       ",\"capacity_rps\":" + (r.capacity_rps ? Num(*r.capacity_rps) : "null");
+       ",\"capacity_rps\":" + (r.capacity_rps ? Num(*r.capacity_rps) : "null") +
+       ",\"capacity_lower_bound\":" + (r.capacity_lower_bound ? "true" : "false");
   o += ",\"routes\":[";
   for (size_t i = 0; i < r.routes.size(); ++i) {
     const auto& rr = r.routes[i];
@@ -189,6 +265,7 @@ std::string FormatJson(const Report& r) {
          ",\"mean_bytes_out\":" + Num(rr.mean_bytes_out) + ",\"peak_rps\":" + Num(rr.peak_rps) +
          ",\"growth\":" + Num(rr.growth) +
          ",\"capacity_rps\":" + (rr.capacity_rps ? Num(*rr.capacity_rps) : "null") +
+         ",\"assessed\":" + JsonString(rr.assessed) +
          ",\"repeat_ratio\":" + (rr.repeat_ratio ? Num(*rr.repeat_ratio) : "null") +
          Format(",\"repeat_samples\":%llu", static_cast<unsigned long long>(rr.repeat_samples)) +
          ",\"trend\":[";
@@ -256,11 +333,17 @@ std::string FormatJson(const Report& r) {
                 static_cast<unsigned long long>(w.synthetic_requests),
                 w.synthetic_requests > 0 ? "true" : "false");
   }
+  o += Format("],\"synthetic_requests\":%llu,\"synthetic\":[",
+              static_cast<unsigned long long>(r.synthetic_requests));
+  for (size_t i = 0; i < r.synthetic.size(); ++i)
+    o += (i ? "," : "") + std::string("{\"route\":") + JsonString(r.synthetic[i].route) +
+         Format(",\"requests\":%llu}", static_cast<unsigned long long>(r.synthetic[i].requests));
   o += "],\"growth\":[";
   for (size_t i = 0; i < r.growth.size(); ++i) {
     const auto& g = r.growth[i];
     o += (i ? "," : "") + std::string("{\"multiple\":") + Num(g.multiple) +
          ",\"peak_rps\":" + Num(g.peak_rps) + Format(",\"instances\":%d", g.instances) +
+         ",\"instances_at_most\":" + (g.instances_at_most ? "true" : "false") +
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
@@ -295,25 +378,44 @@ std::string BarChart(const std::string& id,
   return o + "</svg>";
 }
 
-// p99 over time, one line per route, on a log-free linear axis.
-std::string TrendChart(const Report& r) {
-  const int w = 640, h = 240, left = 50, bottom = 20;
-  double max_ms = 1;
-  int64_t t0 = r.from_ms, t1 = std::max(r.to_ms, r.from_ms + 1);
-  for (const auto& rr : r.routes)
-    for (const auto& p : rr.trend) max_ms = std::max(max_ms, p.p99_ms);
+// One value over time, one line per route, on a linear axis. The time axis spans the data
+// (first to last point, not the whole period, so a short burst is not a sliver at one edge),
+// labelled at both ends; the legend has its own column right of the plot, one row per route,
+// so labels never overlap the lines or each other.
+std::string TimeChart(const Report& r, const char* id, const char* unit,
+                      double (*value)(const RouteReport::Point&)) {
+  const int legend_w = 130, plot_w = 560, left = 60, bottom = 22;
+  int series = 0;
+  for (const auto& rr : r.routes) series += rr.trend.empty() ? 0 : 1;
+  const int h = std::max(200, 16 * series + 30), w = left + plot_w + legend_w;
+  double max_v = 0;
+  int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+  for (const auto& rr : r.routes) {
+    for (const auto& p : rr.trend) {
+      max_v = std::max(max_v, value(p));
+      t0 = std::min(t0, p.ts_ms);
+      t1 = std::max(t1, p.ts_ms);
+    }
+  }
+  if (t0 == INT64_MAX) t0 = r.from_ms, t1 = r.to_ms;
+  if (t1 <= t0) t1 = t0 + 1;
+  if (max_v <= 0) max_v = 1;
   std::string o = Format(
-      "<svg id=\"chart-trend\" class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+      "<svg id=\"%s\" class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" "
       "height=\"%d\" role=\"img\">",
-      w, h, w, h);
-  o += Format("<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>", left, h - bottom, w,
-              h - bottom);
-  o += Format("<line x1=\"%d\" y1=\"0\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>", left, left,
-              h - bottom);
+      id, w, h, w, h);
+  const int x1 = left + plot_w, y0 = h - bottom;
+  o += Format("<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>", left, y0, x1, y0);
+  o += Format("<line x1=\"%d\" y1=\"0\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>", left, left, y0);
   o += Format(
-      "<text x=\"0\" y=\"12\" class=\"l\">%.0f ms</text><text x=\"0\" y=\"%d\" "
+      "<text x=\"0\" y=\"12\" class=\"l\">%s %s</text><text x=\"0\" y=\"%d\" "
       "class=\"l\">0</text>",
-      max_ms, h - bottom);
+      Format(max_v >= 10 ? "%.0f" : "%.2g", max_v).c_str(), unit, y0);
+  // Time labels at both ends, anchored inside the plot so they cannot run into each other.
+  o += Format("<text x=\"%d\" y=\"%d\" class=\"s\">%s</text>", left, h - 6,
+              HtmlEscape(Time(t0)).c_str());
+  o += Format("<text x=\"%d\" y=\"%d\" class=\"s\" text-anchor=\"end\">%s</text>", x1, h - 6,
+              HtmlEscape(Time(t1)).c_str());
   static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
                                   "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"};
   int ci = 0;
@@ -322,18 +424,25 @@ std::string TrendChart(const Report& r) {
     std::string pts;
     for (const auto& p : rr.trend) {
       const double x =
-          left + (w - left) * static_cast<double>(p.ts_ms - t0) / static_cast<double>(t1 - t0);
-      const double y = (h - bottom) * (1 - p.p99_ms / max_ms);
+          left + plot_w * static_cast<double>(p.ts_ms - t0) / static_cast<double>(t1 - t0);
+      const double y = (y0 - 4) * (1 - value(p) / max_v) + 4;
       pts += Format("%.1f,%.1f ", x, y);
     }
-    const char* color = kColors[ci++ % 8];
+    const char* color = kColors[ci % 8];
     o += Format(
-        "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>",
+        "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+        "points=\"%s\"/>",
         color, pts.c_str());
-    o += Format("<text x=\"%d\" y=\"%d\" fill=\"%s\" class=\"l\">%s</text>", w - 110,
-                14 + 14 * (ci - 1), color, HtmlEscape(rr.name).c_str());
+    o += Format("<text x=\"%d\" y=\"%d\" fill=\"%s\" class=\"l legend\">%s</text>", x1 + 10,
+                14 + 16 * ci, color, HtmlEscape(rr.name).c_str());
+    ++ci;
   }
   return o + "</svg>";
+}
+
+double P99Of(const RouteReport::Point& p) { return p.p99_ms; }
+double ErrorPercentOf(const RouteReport::Point& p) {
+  return p.requests ? 100.0 * static_cast<double>(p.errors) / static_cast<double>(p.requests) : 0;
 }
 
 // Impact (rows) x likelihood (columns), the findings' routes in their cells.
@@ -404,11 +513,15 @@ std::string FormatHtml(const Report& r) {
         rr.p90_ms, rr.p99_ms, rr.threshold_ms,
         100.0 * static_cast<double>(rr.errors) /
             static_cast<double>(std::max<uint64_t>(rr.requests, 1)),
-        rr.peak_rps, rr.capacity_rps ? Format("%.1f", *rr.capacity_rps).c_str() : "-");
-  o += "</table></section>\n";
+        rr.peak_rps, HtmlEscape(CapacityText(rr)).c_str());
+  o += "</table>";
+  if (const std::string note = SyntheticLoadNote(r); !note.empty())
+    o += "<p id=\"synthetic-load\">" + HtmlEscape(note) + ".</p>";
+  o += "</section>\n";
 
   o += "<section id=\"latency\"><h2>Latency and error trends</h2><h3>p99 over time</h3>" +
-       TrendChart(r) + "</section>\n";
+       TimeChart(r, "chart-trend", "ms", P99Of) + "<h3>5xx ratio over time</h3>" +
+       TimeChart(r, "chart-errors", "%", ErrorPercentOf) + "</section>\n";
 
   o += "<section id=\"slo\"><h2>SLO status and budget</h2>";
   if (r.slos.empty()) o += "<p>No SLOs configured.</p>";
@@ -428,10 +541,7 @@ std::string FormatHtml(const Report& r) {
     o += Format("<div class=\"f\" data-kind=\"%s\"><b>%s</b> on <b>%s</b>: %s<br>Remedy: %s",
                 HtmlEscape(f.kind).c_str(), HtmlEscape(f.kind).c_str(), HtmlEscape(f.route).c_str(),
                 HtmlEscape(f.summary).c_str(), HtmlEscape(f.remedy).c_str());
-    if (!f.snippet.empty())
-      o +=
-          std::string(f.in_ficus ? "" : "<br><i>planned config shape (not in this ficus yet)</i>") +
-          "<pre>" + HtmlEscape(f.snippet) + "</pre>";
+    if (!f.snippet.empty()) o += std::string("<pre>") + HtmlEscape(f.snippet) + "</pre>";
     o += "</div>";
   }
   o += "</section>\n";
@@ -460,18 +570,21 @@ std::string FormatHtml(const Report& r) {
     o += "<p>No capacity measured: run <code>ficus assess</code>.</p>";
   } else {
     o += Format(
-        "<p>Measured capacity %.1f req/s per instance, sized for 70%% utilisation, %s per "
+        "<p>Measured capacity %s req/s per instance%s, sized for 70%% utilisation, %s per "
         "instance and month.</p>",
-        *r.capacity_rps, Money(r.price_month).c_str());
+        HtmlEscape(MixCapacity(r)).c_str(),
+        r.capacity_lower_bound
+            ? " (a lower bound: the step load stopped before a knee; instance counts are at most)"
+            : "",
+        Money(r.price_month).c_str());
     std::vector<std::tuple<std::string, double, std::string>> bars;
     o += "<table><tr><th>growth</th><th>peak req/s</th><th>instances</th><th>cost/month</th>"
          "<th>per active user</th></tr>";
     for (const auto& g : r.growth) {
-      o +=
-          Format("<tr><td>%.0fx</td><td>%.1f</td><td>%d</td><td>%s</td><td>%.4f</td></tr>",
-                 g.multiple, g.peak_rps, g.instances, Money(g.cost_month).c_str(), g.cost_per_user);
-      bars.emplace_back(Format("%.0fx", g.multiple), g.instances,
-                        Format("%d instances", g.instances));
+      o += Format("<tr><td>%.0fx</td><td>%.1f</td><td>%s</td><td>%s</td><td>%.4f</td></tr>",
+                  g.multiple, g.peak_rps, HtmlEscape(Instances(g)).c_str(),
+                  Money(g.cost_month).c_str(), g.cost_per_user);
+      bars.emplace_back(Format("%.0fx", g.multiple), g.instances, Instances(g) + " instances");
     }
     o += "</table>" + BarChart("chart-growth", bars);
   }

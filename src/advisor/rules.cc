@@ -2,6 +2,7 @@
 #include "advisor/internal/rules.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "base/text.h"
 
@@ -55,7 +56,9 @@ Finding CacheFinding(const Facts& facts) {
   f.snippet = RouteSnippetHeader(rr.name) +
               Format("    cache: { ttl: %ds, stale_while_revalidate: %ds }\n", ttl, ttl * 2);
   f.in_ficus = true;
-  f.likelihood = rr.share > 0.2 ? 3 : 2;
+  // Ranked by the origin time it saves, not by the request count: a cheap route that is merely
+  // busy is a low finding.
+  f.likelihood = rr.time_share > 0.2 ? 3 : rr.time_share >= kCacheWorthShare ? 2 : 1;
   return f;
 }
 
@@ -111,47 +114,118 @@ Finding OffloadFinding(const Facts& facts) {
   return f;
 }
 
-bool Errors(const Facts& f) { return f.route->error_ratio > kErrorTrigger; }
+// The step load's knee was set by errors: they grow with the load (concurrency).
+bool KneeByErrors(const RouteReport& rr) {
+  return rr.assessed == "knee" && rr.assess_stop == "errors" && rr.capacity_rps;
+}
+
+// Over 1 % 5xx in users' traffic; or the step load's knee was set by the route's own errors
+// (5xx or transport failures, not the generator's drops): they come with concurrency, a risk
+// at the next peak even when users have not met it yet.
+bool Errors(const Facts& f) {
+  return f.route->error_ratio > kErrorTrigger || KneeByErrors(f.route->route);
+}
+
+// The 5xx statuses a retry may fix among those the upstream answered: 503 (the upstream says
+// it did not take the request) always; 502 and 504 only for a read (a write may have been
+// done before the answer was lost).
+std::vector<int> RetryableStatuses(const RouteReport& rr) {
+  std::vector<int> out;
+  for (const auto& [status, n] : rr.error_statuses) {
+    if (status == 503 || (rr.reads && (status == 502 || status == 504))) out.push_back(status);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Finding ErrorsFinding(const Facts& facts) {
   const RouteReport& rr = facts.route->route;
   Finding f = On(*facts.route, "trigger.errors");
   f.summary = Format("%.1f%% of requests failed with 5xx (%llu of %llu)",
                      facts.route->error_ratio * 100, static_cast<unsigned long long>(rr.errors),
                      static_cast<unsigned long long>(rr.requests));
-  f.remedy =
-      "errors grow with concurrency (the upstream runs out of a pool): cap this route's requests "
-      "in flight so the excess waits briefly or fails fast with 503 (the cluster's other routes "
-      "keep their share), retry 503 within a budget; the root cause (the pool, a lock, a slow "
-      "query) still needs a fix";
-  f.snippet = RouteSnippetHeader(rr.name) +
-              "    concurrency: { max: 4, queue: 32, queue_timeout: 500ms }   # max: what the "
-              "upstream sustains\n" +
-              Format(
-                  "clusters:\n  - name: %s\n    retry: { on: [\"503\"], max_tries: 2, budget: "
-                  "{ ratio: 0.2 } }\n",
-                  facts.route->cluster.c_str());
+  std::string returned;
+  for (const auto& [status, n] : rr.error_statuses)
+    returned += Format("%s%d", returned.empty() ? "" : ", ", status);
+  if (!returned.empty()) f.summary += "; the upstream answered " + returned;
+  const bool grows = rr.errors_busy_over_quiet > 1.5 || KneeByErrors(rr);
+  if (KneeByErrors(rr))
+    f.summary += Format("; the step load failed with errors past %.1f req/s", *rr.capacity_rps);
+  // Users have not met them yet: likely at a higher peak, not now.
+  const bool latent = facts.route->error_ratio <= kErrorTrigger;
+  const bool flat =
+      !grows && rr.load_varied && rr.errors_busy_over_quiet > 0 && rr.errors_busy_over_quiet <= 1.2;
+  if (rr.errors_busy_over_quiet > 1.5)
+    f.summary += Format("; the error ratio is %.1fx higher when the route is busier",
+                        std::min(rr.errors_busy_over_quiet, 99.0));
+  if (flat) f.summary += "; the error ratio does not grow with the load";
+
+  const std::vector<int> retryable = RetryableStatuses(rr);
+  std::string retry_on, retry_text;
+  for (int st : retryable) {
+    retry_on += Format("%s\"%d\"", retry_on.empty() ? "" : ", ", st);
+    retry_text += Format("%s%d", retry_text.empty() ? "" : "/", st);
+  }
+  std::string retry_clause;
+  if (!retryable.empty()) {
+    retry_clause = "retry " + retry_text + " within a budget";
+  } else if (!returned.empty()) {
+    retry_clause =
+        "no retry: the upstream answered " + returned + ", which a retry could repeat or not cure";
+  } else {
+    retry_clause = "no retry until the error samples show which statuses the upstream returns";
+  }
+  const std::string retry_snippet =
+      retryable.empty() ? std::string()
+                        : Format(
+                              "clusters:\n  - name: %s\n    retry: { on: [%s], max_tries: 2, "
+                              "budget: { ratio: 0.2 } }\n",
+                              facts.route->cluster.c_str(), retry_on.c_str());
+  if (flat) {
+    // A limit would not cure errors that come at any load.
+    f.remedy =
+        "the errors come at any load: a defect or a failing dependency, which a "
+        "concurrency limit would not cure; the error samples (GET /error-samples) show "
+        "the failing requests; " +
+        retry_clause + "; the root cause needs a fix";
+    f.snippet = retry_snippet;
+  } else {
+    f.remedy = std::string(grows ? "errors grow with concurrency"
+                                 : "if the errors grow with concurrency") +
+               " (the upstream runs out of a pool): cap this route's requests in flight so the "
+               "excess waits briefly or fails fast with 503 (the cluster's other routes keep "
+               "their share); " +
+               retry_clause + "; the root cause (the pool, a lock, a slow query) still needs a fix";
+    f.snippet = RouteSnippetHeader(rr.name) +
+                "    concurrency: { max: 4, queue: 32, queue_timeout: 500ms }   # max: what the "
+                "upstream sustains\n" +
+                retry_snippet;
+  }
   f.in_ficus = true;
-  f.likelihood = 3;
+  f.likelihood = latent ? 2 : 3;
   return f;
 }
 
 bool RouteCapacity(const Facts& f) {
   const RouteReport& rr = f.route->route;
-  return rr.capacity_rps && *rr.capacity_rps > 0 &&
+  return rr.assessed == "knee" && rr.capacity_rps && *rr.capacity_rps > 0 &&
          rr.peak_rps > kCapacityTrigger * *rr.capacity_rps;
 }
 Finding RouteCapacityFinding(const Facts& facts) {
   const RouteReport& rr = facts.route->route;
   Finding f = On(*facts.route, "trigger.capacity");
-  f.summary = Format("peak %.1f req/s is %.0f%% of the measured capacity %.1f req/s", rr.peak_rps,
-                     100 * rr.peak_rps / *rr.capacity_rps, *rr.capacity_rps);
-  f.remedy =
-      "add endpoints (instances) before the next peak, or take load off with the cache/offload "
-      "findings";
-  f.snippet = Format(
-      "clusters:\n  - name: %s\n    endpoints: [EXISTING, NEW:PORT]\n    load_balancer: "
-      "p2c_ewma\n",
-      facts.route->cluster.c_str());
+  // Little's law: requests in flight = arrival rate x time in the system.
+  f.summary = Format(
+      "peak %.1f req/s is %.0f%% of the measured knee %.1f req/s; at the knee about %.0f "
+      "requests are in flight at once (Little's law: %.1f req/s x %.0f ms)",
+      rr.peak_rps, 100 * rr.peak_rps / *rr.capacity_rps, *rr.capacity_rps,
+      std::ceil(*rr.capacity_rps * rr.mean_ms / 1000), *rr.capacity_rps, rr.mean_ms);
+  f.remedy = Format(
+      "add capacity before the next peak: endpoints (instances) that together hold more than "
+      "%.0f requests in flight; or cut the time per request on %s (%.0f ms on average), or take "
+      "load off it with the cache/offload findings",
+      std::ceil(*rr.capacity_rps * rr.mean_ms / 1000), rr.name.c_str(), rr.mean_ms);
+  // No snippet: the new instances' addresses are the team's to give (a snippet must load).
   f.in_ficus = true;
   f.likelihood = 3;
   return f;
@@ -181,9 +255,30 @@ Finding MixCapacityFinding(const Facts& facts) {
   Finding f;
   f.kind = "trigger.capacity";
   f.route = "*";
-  f.summary = Format("peak %.1f req/s is %.0f%% of the measured capacity %.1f req/s per instance",
-                     r.peak_rps, 100 * r.peak_rps / *r.capacity_rps, *r.capacity_rps);
-  f.remedy = "add an instance (see capacity and growth)";
+  // Little's law over the whole mix: the time per request is the requests' mean.
+  double total_ms = 0, requests = 0;
+  for (const RouteReport& rr : r.routes) {
+    total_ms += rr.mean_ms * static_cast<double>(rr.requests);
+    requests += static_cast<double>(rr.requests);
+  }
+  const double mean_ms = requests > 0 ? total_ms / requests : 0;
+  f.summary = Format(
+      "peak %.1f req/s is %.0f%% of the measured capacity %.1f req/s per instance; at that rate "
+      "about %.0f requests are in flight at once (Little's law: %.1f req/s x %.0f ms)",
+      r.peak_rps, 100 * r.peak_rps / *r.capacity_rps, *r.capacity_rps,
+      std::ceil(*r.capacity_rps * mean_ms / 1000), *r.capacity_rps, mean_ms);
+  // The routes where most of the time goes, the first places to cut it.
+  std::vector<const RouteReport*> by_time;
+  for (const RouteReport& rr : r.routes) by_time.push_back(&rr);
+  std::sort(by_time.begin(), by_time.end(), [](const RouteReport* a, const RouteReport* b) {
+    return a->time_share > b->time_share;
+  });
+  std::string heavy;
+  for (size_t i = 0; i < by_time.size() && i < 3 && by_time[i]->time_share >= 0.1; ++i)
+    heavy += Format("%s%s (%.0f%% of the time, %.0f ms each)", heavy.empty() ? "" : ", ",
+                    by_time[i]->name.c_str(), by_time[i]->time_share * 100, by_time[i]->mean_ms);
+  f.remedy = "add an instance before the next peak (see capacity and growth)";
+  if (!heavy.empty()) f.remedy += ", or cut the time per request where it goes: " + heavy;
   f.impact = 3;
   f.likelihood = 3;
   return f;

@@ -22,6 +22,17 @@ void ForEachCache(std::span<const policy::Chain> chains, F f) {
 
 }  // namespace
 
+bool SharedCacheMayReuse(const http::RequestHead& request, const http::ResponseHead& response) {
+  const CacheControl cc = ResponseDirectives(response.headers);
+  if (cc.no_cache) return false;  // storable, but every reuse asks the origin first
+  // A HEAD is judged as the GET it stands for; the route's ttl stands in for a heuristic.
+  http::RequestHead get = request;
+  get.method = http::Method::kGet;
+  const Rules rules{.default_ttl_s = 1, .force_ttl = false, .max_heuristic_s = 86400};
+  return Storable(get, CacheControl{}, response.status, response.headers, cc, rules) ==
+         Verdict::kStorable;
+}
+
 void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain) {
   if (!ctx.route.cache) return;
   const config::Cache& config = *ctx.route.cache;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/http.h"
 #include "policy/policy.h"
 
 namespace ficus::cache {
@@ -17,6 +18,13 @@ namespace ficus::cache {
 // is taken over from the running snapshot's same route when its cache config is unchanged, so
 // a reload keeps what is cached.
 void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain);
+
+// Whether the upstream lets a shared cache reuse this response to a GET or HEAD without asking
+// the origin each time (RFC 9111 §3, §5.2.2): not `no-store`, `private` or `no-cache` (the
+// targeted Ficus-/CDN-Cache-Control first, RFC 9213), no Set-Cookie, no `Vary: *`, and a
+// request with Authorization only when the response allows sharing. What a `cache:` route
+// would store without `force_ttl`; the report's cacheability samples count only these.
+bool SharedCacheMayReuse(const http::RequestHead& request, const http::ResponseHead& response);
 
 // The ficus_cache_* families (Prometheus text) of every cached route in `chains` (a snapshot's
 // route_policies), appended to `out`.

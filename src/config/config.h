@@ -512,7 +512,15 @@ struct LoadOptions {
   std::function<std::optional<std::string>(const std::string& name, std::string* error)> resolve;
   // Looks up an environment variable for `${VAR}`; nullopt = unset. Empty = ::getenv.
   std::function<std::optional<std::string>(const std::string& name)> getenv;
+  // For offline tools (`ficus check`, `ficus report`, `ficus slo rules`), which use no secret: an
+  // unset `${VAR}` without a default reads as empty, with a warning, instead of failing the load.
+  bool offline = false;
 };
+inline LoadOptions OfflineLoad() {
+  LoadOptions o;
+  o.offline = true;
+  return o;
+}
 
 // Parses and validates. Unknown keys and wrong types are errors; `${VAR}` (and `${VAR:-dflt}`)
 // in scalar values is replaced from the environment, an unset VAR without default is an error.

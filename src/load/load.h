@@ -248,6 +248,10 @@ struct Options {
   // No summary on stdout and no progress line (a library caller such as `ficus assess` reads
   // the Summary instead; errors still go to stderr).
   bool quiet = false;
+  // ficus's own load: the gateway's registered synthetic key (32 hex digits), sent in
+  // X-Ficus-Synthetic on every request (URL, scenario or capture) so the gateway keeps the run
+  // out of users' figures. Empty: none.
+  std::string synthetic_key;
 };
 
 // A run, validated and resolved: what Options say once parsed and checked, scenario or capture
@@ -258,6 +262,8 @@ struct Plan {
   Url url;                         // where to connect; its host_header is the Host field
   std::string method = "GET";
   std::string request;  // the serialized request when neither scenario nor capture
+  // Fields every request carries besides its own ("Name: value\r\n" each): the synthetic key.
+  std::string extra_headers;
   std::shared_ptr<const internal::Scenario> scenario;  // requests built from templates
   std::shared_ptr<const internal::Capture> capture;    // replayed on the capture's timeline
   std::optional<uint64_t> seed;  // the scenario's draws; unset: a fresh seed per execution

@@ -88,6 +88,7 @@ Outcome<> TakeCapture(const Options& o, Plan& plan) {
   }
   co.loop = o.loop;
   co.host_header = plan.url.host_header;
+  co.extra_headers = plan.extra_headers;
   if (!o.host.empty()) {
     for (char ch : o.host) {
       if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f)
@@ -194,6 +195,12 @@ Outcome<Plan> PlanFrom(const Options& given) {
   Options o = given;
   Plan plan;
   if (!o.replay.empty()) plan.who = "ficus replay";
+  if (!o.synthetic_key.empty()) {
+    if (o.synthetic_key.size() != 32 ||
+        o.synthetic_key.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      return Failed("the synthetic key must be 32 hex digits");
+    plan.extra_headers = "X-Ficus-Synthetic: " + o.synthetic_key + "\r\n";
+  }
   std::string url_text = o.url;
   if (!o.replay.empty()) {
     if (o.target.empty()) return Failed("--target http://HOST:PORT is required");
@@ -251,6 +258,7 @@ Outcome<Plan> PlanFrom(const Options& given) {
   if (!o.closed && !plan.capture && plan.profile.peak_rate() / plan.threads > 1e7)
     return Failed(o.rate != 0 ? "--rate is too high" : "the profile's peak rate is too high");
   if (!plan.scenario && !plan.capture) {
+    if (!o.synthetic_key.empty()) o.headers.push_back("X-Ficus-Synthetic: " + o.synthetic_key);
     Outcome<std::string> request = SerializeRequest(o, *url);
     if (!request) return Failed(request.message());
     plan.request = std::move(*request);

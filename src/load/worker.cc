@@ -15,7 +15,8 @@ Worker::Worker(const Execution& exec, int index, int max_conns, size_t backlog)
       timer_(loop_) {
   if (plan_.scenario)
     builder_.emplace(*plan_.scenario, plan_.url.host_header,
-                     exec.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index));
+                     exec.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index),
+                     plan_.extra_headers);
 }
 
 void Worker::Run() {

@@ -408,8 +408,9 @@ class SyntheticKey {
 // worker; also counted in the cell's ordinary counters.
 struct SyntheticCounts {
   Counter requests;
-  Counter errors;      // 5xx sent downstream
-  Histogram duration;  // request start -> response complete
+  Counter errors;          // 5xx sent downstream
+  Histogram duration;      // request start -> response complete
+  Counter response_bytes;  // body bytes sent to the client
 };
 
 // Traffic seen by a route, a cluster or an endpoint, in one worker. Recorded in the proxy's

@@ -81,8 +81,13 @@ void Taps::OnRouted(Exchange& ex, const Snapshot& snap, int route, std::string_v
   ex.route_cell->requests.Add();
   ex.route_cell->in_flight.Add(1);
   CountClientKey(ex, client_ip);
-  if (--worker_.repeat_countdown() == 0) [[unlikely]]
-    StartRepeatSample(ex, snap);
+  if (--worker_.repeat_countdown() == 0) [[unlikely]] {
+    if (synthetic_) {
+      worker_.repeat_countdown() = 1;  // ficus's own load is not sampled: the next request is
+    } else {
+      StartRepeatSample(ex, snap);
+    }
+  }
   if (const auto& rec = snap.route_records[route]; rec.recorder && record::Sample(rec.sample)) {
     recorder_ = rec.recorder;  // a copy of the head now, body bytes as they pass
     record_slot_ =
@@ -107,8 +112,11 @@ void Taps::CountClientKey(const Exchange& ex, std::string_view client_ip) {
       synthetic = h.value;
     }
   }
-  if (!synthetic.empty()) [[unlikely]]
+  if (!synthetic.empty()) [[unlikely]] {
     synthetic_ = worker_.registry().synthetic().Matches(synthetic, MonotonicNanos());
+    // ficus's own load is no client: it stays out of the heavy keys and the distinct clients.
+    if (synthetic_) return;
+  }
   char buf[observe::KeySketch::kKeyBytes];
   auto compose = [&buf](std::string_view prefix, std::string_view value) {
     const size_t p = std::min(prefix.size(), sizeof buf);
@@ -175,11 +183,12 @@ void Taps::Record(const Exchange& ex) {
     if (connected) c->upstream_connect.RecordInBucket(connect_bucket, connect_us);
     if (first_byte) c->upstream_first_byte.RecordInBucket(first_byte_bucket, first_byte_us);
   }
-  if (ex.route_cell != nullptr) ex.route_cell->clients.Add(client_key_hash_);
+  if (ex.route_cell != nullptr && !synthetic_) ex.route_cell->clients.Add(client_key_hash_);
   if (synthetic_ && ex.route_cell != nullptr) [[unlikely]] {
     ex.route_cell->synthetic.requests.Add();
     if (cls == 4) ex.route_cell->synthetic.errors.Add();
     ex.route_cell->synthetic.duration.Record(duration_us);
+    ex.route_cell->synthetic.response_bytes.Add(ex.response_body_bytes);
   }
   if (record_ == nullptr) return;
   observe::ExchangeRecord& r = *record_;

@@ -2,7 +2,9 @@
 // countdown, decremented in OnRouted) that is a GET or HEAD has its 200 response body hashed
 // as RelayBody forwards it (payload bytes only, never chunk framing; the first 64 KiB and the
 // length), keyed by method + host + path + query, and counted in the route's RepeatSketch when
-// the whole body went out. Everything here runs only for sampled requests.
+// the whole body went out and the upstream lets a shared cache reuse it (cache::
+// SharedCacheMayReuse). Everything here runs only for sampled requests.
+#include "cache/cache.h"
 #include "proxy/internal/taps.h"
 
 namespace ficus::proxy {
@@ -38,6 +40,9 @@ void Taps::StartRepeatSample(const Exchange& ex, const Snapshot& snap) {
 void Taps::FinishRepeatSample(const Exchange& ex, const http::ResponseHead& resp) {
   repeat_sample_ = false;
   if (resp.status != 200 || ex.route_cell == nullptr) return;
+  // A body the upstream forbids a shared cache to reuse (no-store, private, no-cache, a cookie,
+  // credentials) is no evidence for a cache, however often it repeats.
+  if (!cache::SharedCacheMayReuse(ex.head, resp)) return;
   if (ex.head.method == http::Method::kHead) {
     // No body to compare: what the upstream says about it (length and validators) stands in.
     const uint64_t length =

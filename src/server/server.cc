@@ -451,7 +451,8 @@ class Gateway {
 }  // namespace
 
 int Check(const std::string& config_path) {
-  config::LoadResult loaded = config::LoadFile(config_path);
+  // Offline: checks the file without the secrets `ficus run` reads from the environment.
+  config::LoadResult loaded = config::LoadFile(config_path, config::OfflineLoad());
   PrintWarnings(loaded.warnings);
   if (!loaded.errors.empty()) {
     PrintErrors(loaded.errors);

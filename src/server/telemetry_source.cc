@@ -68,6 +68,7 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
         const observe::SyntheticCounts& c = r.Cell(w).synthetic;
         syn.requests += c.requests.Get();
         syn.errors += c.errors.Get();
+        syn.bytes_out += c.response_bytes.Get();
         for (int i = 0; i < observe::Histogram::kBuckets; ++i)
           syn.latency.buckets[i] += c.duration.Bucket(i);
       }

@@ -9,8 +9,14 @@ namespace ficus::slo {
 
 namespace {
 
-std::shared_ptr<const config::Config> LoadOrPrint(const std::string& path) {
-  config::LoadResult r = config::LoadFile(path);
+// `offline`: the command reaches nothing (rules), so it needs none of the config's secrets.
+std::shared_ptr<const config::Config> LoadOrPrint(const std::string& path, bool offline) {
+  config::LoadResult r =
+      config::LoadFile(path, offline ? config::OfflineLoad() : config::LoadOptions{});
+  for (config::ConfigError w : r.warnings) {
+    w.reason.insert(0, "warning: ");  // FILE:LINE:COL: field: warning: reason, as `ficus check`
+    std::fprintf(stderr, "%s\n", w.ToString().c_str());
+  }
   for (const config::ConfigError& e : r.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
   return r.config;
 }
@@ -18,7 +24,7 @@ std::shared_ptr<const config::Config> LoadOrPrint(const std::string& path) {
 }  // namespace
 
 int RulesCommand(const std::string& config_path, const std::string& output) {
-  auto config = LoadOrPrint(config_path);
+  auto config = LoadOrPrint(config_path, /*offline=*/true);
   if (!config) return 1;
   if (config->slos.empty()) {
     std::fprintf(stderr, "%s: no slos: in the config; the rule file has no groups\n",
@@ -42,7 +48,7 @@ int RulesCommand(const std::string& config_path, const std::string& output) {
 }
 
 int TestWebhooksCommand(const std::string& config_path, const Notifier::Options& options) {
-  auto config = LoadOrPrint(config_path);
+  auto config = LoadOrPrint(config_path, /*offline=*/false);
   if (!config) return 1;
   log::Init("warn");  // the Notifier logs each webhook it gives up on, to stderr
   size_t hooks = 0;

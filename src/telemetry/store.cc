@@ -288,20 +288,23 @@ std::vector<Rollup> Store::Totals(Resolution res, SeriesKind kind,
   return out;
 }
 
+void SubtractSynthetic(Rollup& r, const Rollup& s) {
+  auto less = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+  r.requests = less(r.requests, s.requests);
+  r.errors = less(r.errors, s.errors);
+  r.bytes_out = less(r.bytes_out, s.bytes_out);
+  for (int i = 0; i < LatencyHistogram::kBuckets; ++i)
+    r.latency.buckets[i] = less(r.latency.buckets[i], s.latency.buckets[i]);
+}
+
 std::vector<Rollup> Store::SloTotals(Resolution res, int64_t from_ms, int64_t to_ms) {
   std::vector<Rollup> out = Totals(res, SeriesKind::kRoute, {}, from_ms, to_ms);
   std::map<std::string, Rollup> synthetic;
   for (Rollup& r : Totals(res, SeriesKind::kSynthetic, {}, from_ms, to_ms))
     synthetic.emplace(r.name, std::move(r));
-  auto less = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
   for (Rollup& r : out) {
     auto it = synthetic.find(r.name);
-    if (it == synthetic.end()) continue;
-    const Rollup& s = it->second;
-    r.requests = less(r.requests, s.requests);
-    r.errors = less(r.errors, s.errors);
-    for (int i = 0; i < LatencyHistogram::kBuckets; ++i)
-      r.latency.buckets[i] = less(r.latency.buckets[i], s.latency.buckets[i]);
+    if (it != synthetic.end()) SubtractSynthetic(r, it->second);
   }
   return out;
 }

@@ -109,6 +109,10 @@ struct Rollup {
   void Merge(const Rollup& o);  // adds counts, merges sketches (kind/name/ts kept)
 };
 
+// `r` less `synthetic`, the same series' ficus-generated requests (SeriesKind::kSynthetic):
+// requests, errors, bytes out and latency buckets, never below zero. What users sent.
+void SubtractSynthetic(Rollup& r, const Rollup& synthetic);
+
 enum class Resolution : int { k10s = 10'000, k1m = 60'000 };
 
 struct Event {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 namespace ficus::advisor {
@@ -137,6 +138,10 @@ TEST_F(AdvisorTest, FindsEveryPlantedProblemOfTheShop) {
          return RouteShape{2, 0, 1'000, 20};
        }},
   });
+  std::vector<telemetry::ErrorSample> samples;
+  for (int i = 0; i < 5; ++i)
+    samples.push_back({0, kStart + i * 1000, "checkout", 503, "id", "POST", "HTTP/1.1 503"});
+  store_->AppendErrorSamples(samples);
   store_->WriteRepeats({{kStart, "catalog", 200, 190, 10},
                         {kStart, "reports", 20, 5, 15},
                         {kStart, "health", 40, 39, 0}});
@@ -262,6 +267,217 @@ TEST_F(AdvisorTest, GrowthAndRouteCapacityTriggers) {
   EXPECT_NE(Find(r, "trigger.capacity", "cart"), nullptr);
 }
 
+// ficus's own load (rows of the synthetic series) is taken out of every users' figure: a
+// client with 60 % of the real traffic stays a noisy client however much assess sent, the
+// health check the step load hammered is not the busiest route, and the peak is the users'.
+TEST_F(AdvisorTest, OwnLoadIsKeptOutOfUsersFigures) {
+  Write({{"catalog",
+          [](int) {
+            return RouteShape{20, 0, 20'000, 5000};
+          }},
+         {"health", [](int i) {
+            return RouteShape{i == 7 ? 5'002u : 2u, 0, 1'000, 20};
+          }}});
+  // 5,000 assess requests on health in interval 7, 1 ms each, and 30 per interval on catalog.
+  std::vector<telemetry::Rollup> syn;
+  for (int i = 0; i < kIntervals; ++i) {
+    telemetry::Rollup s;
+    s.kind = telemetry::SeriesKind::kSynthetic;
+    s.name = i == 7 ? "health" : "catalog";
+    s.ts_ms = kStart + i * 10'000;
+    s.requests = i == 7 ? 5'000 : 0;
+    s.latency.buckets[observe::Histogram::BucketFor(1'000)] = s.requests;
+    if (s.requests) syn.push_back(s);
+  }
+  store_->WriteRollups(telemetry::Resolution::k10s, syn);
+  std::vector<telemetry::ClientKeyCount> keys;
+  keys.push_back({kStart, "catalog", "key:scraper", 720});  // 60 % of 1,200 catalog requests
+  for (int i = 0; i < 10; ++i) keys.push_back({kStart, "catalog", "key:u" + std::to_string(i), 48});
+  store_->WriteClientKeys(keys);
+  Report r = Run();
+  ASSERT_EQ(r.routes.size(), 2u);
+  EXPECT_EQ(r.routes[0].name, "catalog");
+  EXPECT_EQ(r.routes[1].requests, 120u);  // health: 2 per interval
+  EXPECT_EQ(r.requests, 1'320u);
+  EXPECT_NEAR(r.peak_rps, 2.2, 1e-9);  // not the 500 req/s of the step load
+  EXPECT_EQ(r.synthetic_requests, 5'000u);
+  ASSERT_EQ(r.synthetic.size(), 1u);
+  EXPECT_EQ(r.synthetic[0].route, "health");
+  ASSERT_EQ(r.noisy.size(), 1u);
+  EXPECT_EQ(r.noisy[0].key, "key:scraper");
+  for (const std::string& out : {FormatText(r), FormatMarkdown(r), FormatHtml(r)})
+    EXPECT_NE(out.find("own load (assess, scenario assessments"), std::string::npos) << out;
+  EXPECT_NE(FormatJson(r).find("\"synthetic_requests\":5000"), std::string::npos);
+}
+
+// Caching saves the origin's time: a 1 ms health check with a tiny body is no finding however
+// busy and repetitive it is; a costly route with the same share is.
+TEST_F(AdvisorTest, CacheFindingNeedsOriginTimeToSave) {
+  Write({{"health",
+          [](int) {
+            return RouteShape{200, 0, 1'000, 20};
+          }},
+         {"catalog",
+          [](int) {
+            return RouteShape{100, 0, 30'000, 8'000};
+          }},
+         {"cart", [](int) {
+            return RouteShape{100, 0, 30'000, 200};
+          }}});
+  store_->WriteRepeats({{kStart, "health", 400, 400, 0}, {kStart, "catalog", 200, 200, 0}});
+  Report r = Run();
+  EXPECT_EQ(Find(r, "cache", "health"), nullptr);
+  const Finding* catalog = Find(r, "cache", "catalog");
+  ASSERT_NE(catalog, nullptr);
+  EXPECT_EQ(catalog->likelihood, 3);  // half of all the time answering
+}
+
+// A step load that stopped by its envelope measured a lower bound: shown as such, the cost
+// forecast says "at most", and it raises no capacity trigger.
+TEST_F(AdvisorTest, LowerBoundCapacityIsMarkedAndNotATrigger) {
+  Write({{"cart", [](int) { return RouteShape{40, 0, 3'000, 100}; }}});
+  telemetry::Assessment a;
+  a.target = "route:cart";
+  a.knee_rate = 5;  // peak 4 req/s is 80 % of it, but every step passed
+  a.stop_reason = "envelope";
+  a.steps = 5;
+  a.max_rate = 5;
+  store_->AppendAssessment(a);
+  Report r = Run();
+  ASSERT_EQ(r.routes.size(), 1u);
+  EXPECT_EQ(r.routes[0].assessed, "lower_bound");
+  EXPECT_EQ(CapacityText(r.routes[0]), "≥ 5.0");
+  EXPECT_TRUE(r.capacity_lower_bound);
+  EXPECT_TRUE(r.growth[0].instances_at_most);
+  EXPECT_EQ(Find(r, "trigger.capacity", "cart"), nullptr);
+  EXPECT_EQ(Find(r, "trigger.capacity", "*"), nullptr);
+  EXPECT_NE(FormatText(r).find("≥ 5.0"), std::string::npos);
+  EXPECT_NE(FormatText(r).find("≤ 2 instance"), std::string::npos) << FormatText(r);
+  EXPECT_NE(FormatMarkdown(r).find("a lower bound"), std::string::npos);
+  EXPECT_NE(FormatJson(r).find("\"instances_at_most\":true"), std::string::npos);
+}
+
+// Peak near a real knee: the finding gives the concurrency the knee implies (Little's law) and
+// names where the time goes.
+TEST_F(AdvisorTest, CapacityFindingNamesConcurrencyAndWhereTheTimeGoes) {
+  Write({{"cart",
+          [](int) {
+            return RouteShape{50, 0, 3'000, 100};
+          }},
+         {"reports", [](int) {
+            return RouteShape{30, 0, 200'000, 900};
+          }}});
+  telemetry::Assessment a;
+  a.target = "scenario:mix.yaml";
+  a.knee_rate = 10;  // peak 8 req/s is 80 % of it
+  a.stop_reason = "latency";
+  store_->AppendAssessment(a);
+  Report r = Run();
+  const Finding* f = Find(r, "trigger.capacity", "*");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->summary.find("Little's law"), std::string::npos) << f->summary;
+  // Mean time per request ~ (50 x 3 ms + 30 x 200 ms) / 80 = 77 ms: ~1 request in flight at 10/s.
+  EXPECT_NE(f->summary.find("requests are in flight"), std::string::npos);
+  EXPECT_NE(f->remedy.find("reports ("), std::string::npos) << f->remedy;
+  EXPECT_EQ(f->remedy.find("cart ("), std::string::npos) << f->remedy;
+}
+
+// How an assessment ended shows in the table: a failure at the first rate, a route that
+// answered 4xx, a route assess could not build a request for. None gives a capacity figure.
+TEST_F(AdvisorTest, FailedNotAssessedAndSkippedRoutesAreShownAsSuch) {
+  Write({{"cart",
+          [](int) {
+            return RouteShape{50, 0, 3'000, 100};
+          }},
+         {"catalog",
+          [](int) {
+            return RouteShape{50, 0, 3'000, 100};
+          }},
+         {"reports", [](int) {
+            return RouteShape{50, 0, 3'000, 100};
+          }}});
+  telemetry::Assessment a;
+  a.target = "route:cart";
+  a.stop_reason = "latency";
+  a.steps = 1;
+  a.detail =
+      R"([{"rate":20.00,"achieved":19.90,"p99_ms":900.000,"error_ratio":0.00000,"requests":100,"ok":false}])";
+  store_->AppendAssessment(a);
+  a.target = "route:catalog";
+  a.stop_reason = "not_assessed";
+  store_->AppendAssessment(a);
+  a.target = "route:reports";
+  a.stop_reason = "skipped";
+  a.detail = "[]";
+  store_->AppendAssessment(a);
+  Report r = Run();
+  std::map<std::string, std::string> text;
+  for (const auto& rr : r.routes) text[rr.name] = CapacityText(rr);
+  EXPECT_EQ(text["cart"], "< 20.0 (failed at its first rate)");
+  EXPECT_EQ(text["catalog"], "not assessed (mostly 4xx)");
+  EXPECT_EQ(text["reports"], "skipped (regex or header match)");
+  EXPECT_FALSE(r.capacity_rps);
+  for (const std::string& out : {FormatText(r), FormatMarkdown(r), FormatHtml(r)}) {
+    EXPECT_NE(out.find("not assessed"), std::string::npos);
+    EXPECT_NE(out.find("skipped"), std::string::npos);
+    EXPECT_NE(out.find("failed at its first rate"), std::string::npos);
+  }
+}
+
+// Errors that rise in the busier intervals get the route's concurrency limit; errors at the
+// same ratio at any load are a defect: no limit, the root cause named.
+TEST_F(AdvisorTest, ErrorsThatGrowWithLoadAreToldFromErrorsAtAnyLoad) {
+  Write({{"checkout", [](int i) {
+            return i % 2 ? RouteShape{40, 8, 50'000, 60} : RouteShape{10, 0, 50'000, 60};
+          }}});
+  Report r = Run();
+  const Finding* grows = Find(r, "trigger.errors", "checkout");
+  ASSERT_NE(grows, nullptr);
+  EXPECT_NE(grows->snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_NE(grows->remedy.find("errors grow with concurrency"), std::string::npos) << grows->remedy;
+}
+
+TEST_F(AdvisorTest, ErrorsAtAnyLoadGetNoConcurrencyLimit) {
+  Write({{"checkout", [](int i) {
+            return i % 2 ? RouteShape{40, 2, 50'000, 60} : RouteShape{10, 1, 50'000, 60};
+          }}});
+  Report r = Run();
+  const Finding* flat = Find(r, "trigger.errors", "checkout");
+  ASSERT_NE(flat, nullptr);
+  EXPECT_EQ(flat->snippet.find("concurrency:"), std::string::npos) << flat->snippet;
+  EXPECT_NE(flat->remedy.find("a defect or a failing dependency"), std::string::npos);
+}
+
+// A period that starts inside a rollup interval counts that interval (rows are stamped with
+// their start): the first bucket is not dropped.
+TEST_F(AdvisorTest, ThePeriodsFirstIntervalIsCounted) {
+  Write({{"cart", [](int) { return RouteShape{10, 0, 3'000, 100}; }}});
+  AnalyzeParams p;
+  p.from_ms = kStart + 4'000;
+  p.to_ms = kStart + kIntervals * 10'000;
+  Report r = Analyze(config_.get(), *store_, p);
+  EXPECT_EQ(r.requests, 10u * kIntervals);
+  EXPECT_EQ(r.from_ms, kStart);
+}
+
+TEST(ParseReportTimeTest, AgoAbsoluteAndUnix) {
+  const int64_t now = 1'764'882'000'000;  // 2025-12-04T21:00:00Z
+  std::string why;
+  EXPECT_EQ(ParseReportTime("now", now, &why), now);
+  EXPECT_EQ(ParseReportTime("2h", now, &why), now - 7'200'000);
+  EXPECT_EQ(ParseReportTime("-90m", now, &why), now - 5'400'000);
+  EXPECT_EQ(ParseReportTime("now-1d", now, &why), now - 86'400'000);
+  EXPECT_EQ(ParseReportTime("2025-12-04T21:00:00Z", now, &why), now);
+  EXPECT_EQ(ParseReportTime("2025-12-04T20:30Z", now, &why), now - 1'800'000);
+  EXPECT_EQ(ParseReportTime("2025-12-04 21:00:00", now, &why), now);
+  EXPECT_EQ(ParseReportTime("2025-12-04", now, &why), now - 21 * 3'600'000LL);
+  EXPECT_EQ(ParseReportTime("@1764882000", now, &why), now);
+  for (const char* bad : {"", "yesterday", "2025-13-01", "2025-12-04T25:00Z", "@x", "2h30"}) {
+    EXPECT_FALSE(ParseReportTime(bad, now, &why)) << bad;
+    EXPECT_FALSE(why.empty());
+  }
+}
+
 TEST(FindKneeTest, HighestPassingStepBeforeTheFirstFailure) {
   std::vector<Step> steps = {
       {10, 10, 5, 0, 100, true}, {20, 20, 8, 0.001, 200, true}, {30, 29, 400, 0.0, 300, false}};
@@ -291,6 +507,34 @@ TEST(RequestForTest, PathAndMethodFromTheMatch) {
   EXPECT_EQ(signup->body, "{}");
   EXPECT_EQ(ThresholdMsFor(*loaded.config, "signup", 500), 1000);
   EXPECT_EQ(ThresholdMsFor(*loaded.config, "health", 500), 500);
+}
+
+// Assess sends what the route answered users: the access log's most frequent 2xx/3xx request of
+// the route, reads first; not its 4xx, nor another route's.
+TEST(ObservedRequestTest, TheRoutesAnsweredRequestFromTheAccessLog) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("observed_" + std::to_string(::getpid()) + ".log"))
+          .string();
+  {
+    std::ofstream out(path);
+    auto line = [&](const char* route, const char* method, const char* p, int status) {
+      out << "{\"time\":\"x\",\"method\":\"" << method << "\",\"path\":\"" << p << "\",\"route\":\""
+          << route << "\",\"status\":" << status << "}\n";
+    };
+    for (int i = 0; i < 50; ++i) line("catalog", "GET", "/api/products", 404);  // the bare prefix
+    for (int i = 0; i < 5; ++i) line("catalog", "GET", "/api/products/7", 200);
+    for (int i = 0; i < 3; ++i) line("catalog", "GET", "/api/products/9", 200);
+    for (int i = 0; i < 9; ++i) line("catalog", "POST", "/api/products/7", 201);
+    for (int i = 0; i < 20; ++i) line("cart", "GET", "/api/cart", 200);
+    out << "not json\n";
+  }
+  auto catalog = ObservedRequest(path, "catalog");
+  ASSERT_TRUE(catalog);
+  EXPECT_EQ(catalog->method, "GET");
+  EXPECT_EQ(catalog->path, "/api/products/7");
+  EXPECT_FALSE(ObservedRequest(path, "signup"));
+  EXPECT_FALSE(ObservedRequest(path + ".missing", "catalog"));
+  std::filesystem::remove(path);
 }
 
 TEST(ParsePriceTest, MonthAndHour) {

@@ -39,7 +39,28 @@ TEST(FindingRulesTest, CacheOnlyWhenRepeatsAndLoad) {
   EXPECT_EQ(f[0].kind, "cache");
   EXPECT_NE(f[0].remedy.find("cache it for 30s"), std::string::npos) << f[0].remedy;
   EXPECT_NE(f[0].snippet.find("ttl: 30s, stale_while_revalidate: 60s"), std::string::npos);
-  EXPECT_EQ(f[0].likelihood, 3);  // over 20 % of the requests
+  // Ranked by the origin time it saves, not by its share of the requests.
+  EXPECT_EQ(f[0].likelihood, 1);  // a busy route with no share of the time
+  rr.time_share = 0.4;
+  EXPECT_EQ(OnRoute(rr, true, true)[0].likelihood, 3);
+}
+
+// A cache on a route whose answers cost nothing saves nothing: a 1 ms health check with a
+// status-sized body is never worth a cache finding, however busy; a costly or large one is.
+TEST(FindingRulesTest, WorthCachingNeedsOriginTimeOrABody) {
+  RouteReport rr = Healthy();
+  rr.share = 0.6;
+  rr.time_share = 0.3;
+  rr.mean_ms = 1;
+  rr.mean_bytes_out = 20;
+  EXPECT_FALSE(WorthCaching(rr));
+  rr.mean_ms = 8;
+  EXPECT_TRUE(WorthCaching(rr));
+  rr.mean_ms = 1;
+  rr.mean_bytes_out = 4000;
+  EXPECT_TRUE(WorthCaching(rr));
+  rr.share = rr.time_share = 0.01;  // and it must carry load
+  EXPECT_FALSE(WorthCaching(rr));
 }
 
 TEST(FindingRulesTest, LatencyOverTargetOrASlowRead) {
@@ -85,19 +106,69 @@ TEST(FindingRulesTest, ErrorsOverOnePercentNameTheCluster) {
   rr.errors = 10;  // exactly 1 %: not over
   EXPECT_TRUE(OnRoute(rr).empty());
   rr.errors = 50;
+  rr.error_statuses = {{503, 50}};  // the retry goes on the cluster
   std::vector<Finding> f = OnRoute(rr);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].kind, "trigger.errors");
-  EXPECT_EQ(f[0].summary, "5.0% of requests failed with 5xx (50 of 1000)");
+  EXPECT_EQ(f[0].summary,
+            "5.0% of requests failed with 5xx (50 of 1000); the upstream answered 503");
   EXPECT_NE(f[0].snippet.find("name: shop"), std::string::npos);
   EXPECT_NE(f[0].snippet.find("concurrency: { max: 4"), std::string::npos) << f[0].snippet;
   EXPECT_EQ(f[0].snippet.find("circuit_breakers"), std::string::npos) << f[0].snippet;
   EXPECT_TRUE(f[0].in_ficus);
 }
 
+// Retries only for what the upstream answered and a retry can cure; errors that come at any
+// load get no concurrency limit; the root cause is always named as needing a fix.
+TEST(FindingRulesTest, ErrorsRemedyFollowsTheStatusesAndTheLoad) {
+  RouteReport rr = Healthy();
+  rr.errors = 50;
+  rr.error_statuses = {{500, 40}};
+  std::vector<Finding> f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("retry"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("no retry: the upstream answered 500"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("root cause"), std::string::npos);
+  EXPECT_NE(f[0].snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("if the errors grow with concurrency"), std::string::npos);
+
+  rr.error_statuses = {{503, 30}, {500, 10}};
+  rr.errors_busy_over_quiet = 4;
+  rr.load_varied = true;
+  f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].snippet.find("on: [\"503\"]"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("errors grow with concurrency"), std::string::npos);
+  EXPECT_NE(f[0].summary.find("4.0x higher when the route is busier"), std::string::npos);
+
+  // Under 1 % of users' requests failed, but the step load's knee was set by errors.
+  RouteReport few = Healthy();
+  few.errors = 3;
+  EXPECT_TRUE(OnRoute(few).empty());
+  few.errors = 0;  // users have not met them yet: a latent risk
+  few.capacity_rps = 60;
+  few.assessed = "knee";
+  few.assess_stop = "errors";
+  f = OnRoute(few);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].summary.find("the step load failed with errors past 60.0 req/s"),
+            std::string::npos);
+  EXPECT_NE(f[0].snippet.find("concurrency: {"), std::string::npos);
+  EXPECT_EQ(f[0].likelihood, 2);
+
+  rr.errors_busy_over_quiet = 1.0;  // as many errors when quiet as when busy: not a pool
+  f = OnRoute(rr);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("concurrency:"), std::string::npos) << f[0].snippet;
+  EXPECT_NE(f[0].remedy.find("a defect or a failing dependency"), std::string::npos);
+  EXPECT_NE(f[0].remedy.find("root cause needs a fix"), std::string::npos);
+}
+
 TEST(FindingRulesTest, CapacityAndGrowth) {
   RouteReport rr = Healthy();
   rr.capacity_rps = 100;
+  rr.assessed = "knee";
+  rr.mean_ms = 40;
   rr.peak_rps = 70;  // exactly 70 %: not over
   EXPECT_TRUE(OnRoute(rr).empty());
   rr.peak_rps = 80;
@@ -105,7 +176,13 @@ TEST(FindingRulesTest, CapacityAndGrowth) {
   std::vector<Finding> f = OnRoute(rr);
   ASSERT_EQ(f.size(), 2u);
   EXPECT_EQ(f[0].kind, "trigger.capacity");
-  EXPECT_EQ(f[0].summary, "peak 80.0 req/s is 80% of the measured capacity 100.0 req/s");
+  EXPECT_EQ(f[0].summary,
+            "peak 80.0 req/s is 80% of the measured knee 100.0 req/s; at the knee about 4 "
+            "requests are in flight at once (Little's law: 100.0 req/s x 40 ms)");
+  EXPECT_NE(f[0].remedy.find("more than 4 requests in flight"), std::string::npos) << f[0].remedy;
+  rr.assessed = "lower_bound";  // the knee is further up: no trigger
+  EXPECT_EQ(OnRoute(rr).size(), 1u);
+  rr.assessed = "knee";
   EXPECT_EQ(f[1].kind, "trigger.growth");
   rr.requests = 4 * kMinRequests - 1;  // too few to call it growth
   EXPECT_EQ(OnRoute(rr).size(), 1u);

@@ -100,14 +100,27 @@ TEST(SnippetsTest, OffloadSnippetsLoad) {
 TEST(SnippetsTest, ErrorsAndCapacitySnippetsLoad) {
   RouteReport rr = Route("catalog");
   rr.errors = 50;
+  rr.error_statuses = {{503, 20}, {502, 5}};  // the retry part of the snippet too
   rr.capacity_rps = 100;
+  rr.assessed = "knee";
   rr.peak_rps = 90;
   std::vector<Finding> f = OnRoute(rr, false);
   ASSERT_GE(f.size(), 2u);
   for (const Finding& one : f) {
-    if (one.kind == "trigger.capacity") continue;  // EXISTING, NEW:PORT: the user's to fill in
+    if (one.kind == "trigger.capacity") {
+      EXPECT_TRUE(one.snippet.empty());  // new instances' addresses are the team's to give
+      continue;
+    }
     ExpectValid(one);
   }
+  // Errors at any load: the retry alone, without the route's concurrency limit.
+  rr.load_varied = true;
+  rr.errors_busy_over_quiet = 1.0;
+  rr.capacity_rps.reset();
+  f = OnRoute(rr, false);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].snippet.find("concurrency"), std::string::npos);
+  ExpectValid(f[0]);
 }
 
 TEST(SnippetsTest, NoisyClientSnippetsLoad) {

@@ -95,11 +95,15 @@ class AssessSyntheticTest(FicusTestCase):
         self.assertEqual(windows[0]["target"], "route:flaky")
         self.assertTrue(windows[0]["slo_excluded"])
         self.assertEqual(windows[0]["synthetic_requests"], synthetic)
-        # The report's SLO uses the same counts; its route traffic has everything.
+        # The report's SLO uses the same counts, and so do its users' figures: the step load
+        # is shown apart.
         slo = {s["id"]: s for s in report["slos"]}["flaky/availability"]
         self.assertEqual(slo["requests"], 30, slo)
-        self.assertEqual({r["name"]: r["requests"] for r in report["routes"]}["flaky"],
-                         30 + synthetic)
+        self.assertEqual({r["name"]: r["requests"] for r in report["routes"]}["flaky"], 30)
+        self.assertEqual(report["synthetic_requests"], synthetic)
+        # Every request of its one step failed: no knee, and the table says so.
+        flaky = {r["name"]: r for r in report["routes"]}["flaky"]
+        self.assertEqual(flaky["assessed"], "failed_first")
         r = self.ficus_cli(f, "report", "-c", f.config_path, "--period", "10m")
         self.assertIn("route:flaky", r.stdout)
         self.assertIn("kept out of the SLOs", r.stdout)

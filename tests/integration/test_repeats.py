@@ -67,6 +67,24 @@ class RepeatFeedTest(FicusTestCase):
         self.assertEqual(repeated, 0, got)
         self.assertGreaterEqual(changed, 25 - 2, got)
 
+    def test_responses_the_upstream_forbids_caching_are_no_evidence(self):
+        # no-store, private and no-cache bodies repeat as well, but a shared cache may not reuse
+        # them: they are not sampled, so the report makes no cache finding of them.
+        f = self.start_ficus(self.config(sample=1, workers=1))
+        for cc in ("no-store", "private", "no-cache"):
+            for _ in range(10):
+                r = request(f.port, "GET", "/bytes?n=2000&hdr=Cache-Control:" + cc)
+                self.assertEqual((r.status, r.header("Cache-Control")), (200, cc))
+        for _ in range(10):
+            r = request(f.port, "GET", "/bytes?n=2000&hdr=Set-Cookie:s=1")
+            self.assertEqual(r.status, 200)
+        for _ in range(10):
+            r = request(f.port, "GET", "/bytes?n=2000&hdr=Cache-Control:public")
+            self.assertEqual(r.status, 200)
+        self.assertEqual(f.stop(), 0)
+        got = repeats(f)
+        self.assertEqual(got["static"][0], 10, got)  # only the public ones
+
     def test_one_in_n_routed_requests_is_sampled(self):
         f = self.start_ficus(self.config(sample=5, workers=1))
         for _ in range(50):

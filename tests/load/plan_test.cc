@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "load/internal/capture.h"
 #include "load/load.h"
 
 namespace ficus::load {
@@ -110,6 +111,38 @@ TEST(PlanTest, AScenarioFillsWhatTheCommandLineLeftUnset) {
   EXPECT_DOUBLE_EQ(plan->profile.total(), 40);
   o.method = "POST";
   EXPECT_NE(PlanFrom(o).message().find("a scenario sets them per request"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+// ficus's own load: the registered key goes on every request of a URL run and of a replayed
+// capture (a captured, stale key is dropped); a scenario's requests get it from the builder.
+TEST(PlanTest, TheSyntheticKeyGoesOnEveryRequest) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  Options o = UrlOptions();
+  o.synthetic_key = key;
+  Outcome<Plan> plan = PlanFrom(o);
+  ASSERT_TRUE(plan) << plan.message();
+  EXPECT_NE(plan->request.find("\r\nX-Ficus-Synthetic: " + key + "\r\n"), std::string::npos);
+  EXPECT_EQ(plan->extra_headers, "X-Ficus-Synthetic: " + key + "\r\n");
+  o.synthetic_key = "short";
+  EXPECT_EQ(PlanFrom(o).message(), "the synthetic key must be 32 hex digits");
+
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("synthetic_capture_" + std::to_string(::getpid()) + ".jsonl"))
+                               .string();
+  std::ofstream(path) << R"({"t":0,"method":"GET","target":"/a","headers":[["Host","h"],)"
+                      << R"(["X-Ficus-Synthetic","ffffffffffffffffffffffffffffffff"]]})"
+                      << "\n";
+  Options r;
+  r.replay = path;
+  r.target = "http://127.0.0.1:9000";
+  r.synthetic_key = key;
+  plan = PlanFrom(r);
+  ASSERT_TRUE(plan) << plan.message();
+  ASSERT_EQ(plan->capture->requests.size(), 1u);
+  const std::string& bytes = plan->capture->requests[0].bytes;
+  EXPECT_NE(bytes.find("X-Ficus-Synthetic: " + key), std::string::npos) << bytes;
+  EXPECT_EQ(bytes.find("ffffffff"), std::string::npos) << bytes;
   std::filesystem::remove(path);
 }
 

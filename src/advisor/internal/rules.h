@@ -25,6 +25,18 @@ constexpr double kCacheableRepeat = 0.5;     // at least half the sampled respon
 // A cache is worth suggesting only for a route that carries load: a share of the requests or
 // of the time answering them (a health check that repeats its body saves nothing).
 constexpr double kCacheWorthShare = 0.05;
+// A hit saves the origin's time and the body's making: under this time per request and with a
+// status-sized body there is nothing to save (a 1 ms health check), whatever the share.
+constexpr double kNegligibleMs = 2;
+constexpr double kNegligibleBytes = 512;
+
+// Whether a cache on this route saves the origin anything worth a finding: it carries load
+// (kCacheWorthShare of the requests or of the time) and its answers are not negligible.
+inline bool WorthCaching(const RouteReport& rr) {
+  const bool carries_load = rr.share >= kCacheWorthShare || rr.time_share >= kCacheWorthShare;
+  const bool negligible = rr.mean_ms < kNegligibleMs && rr.mean_bytes_out < kNegligibleBytes;
+  return carries_load && !negligible;
+}
 
 enum class RuleId : uint8_t {
   kCache,          // repeated GET bodies on a route that carries load

@@ -290,7 +290,10 @@ LoadResult Loader::Run(std::string_view yaml) {
   if (const Value* v = f.Get("slos")) ReadSlos(*v);
   if (const Value* v = f.Get("queues")) ReadQueues(*v);
 
-  if (!IsLoopbackIp(config_.admin.address) && config_.admin.token.empty()) {
+  // (An offline tool reading a token from an unset variable was warned about it above.)
+  const bool token_unset = std::find(unset_env_paths_.begin(), unset_env_paths_.end(),
+                                     "admin.token") != unset_env_paths_.end();
+  if (!IsLoopbackIp(config_.admin.address) && config_.admin.token.empty() && !token_unset) {
     const Value* admin = f.Get("admin");
     Loc loc = admin ? admin->loc : root_loc_;
     std::string path = "admin";

@@ -123,11 +123,18 @@ std::optional<std::string> Loader::String(const Value& v) {
     Error(v, "expected a string, got " + KindOf(v.node));
     return std::nullopt;
   }
-  Parsed p = SubstituteEnv(v.node.Scalar(), options_.getenv);
+  std::vector<std::string> unset;
+  Parsed p = SubstituteEnv(v.node.Scalar(), options_.getenv, options_.offline ? &unset : nullptr);
   if (!p.ok()) {
     Error(v, p.error);
     return std::nullopt;
   }
+  if (!unset.empty()) unset_env_paths_.push_back(v.path);
+  for (const std::string& name : unset)
+    Warn(v.loc, v.path,
+         "environment variable " + name +
+             " is not set: read as empty here (`ficus run` and the tools that reach the "
+             "gateway need it)");
   if (std::string bad = CheckText(p.value); !bad.empty()) {
     Error(v, "value " + bad);
     return std::nullopt;

@@ -174,6 +174,8 @@ class Loader {
   Config config_;
   std::vector<ConfigError> errors_;
   std::vector<ConfigError> warnings_;
+  // Fields read from an unset `${VAR}` (LoadOptions::offline only), by path.
+  std::vector<std::string> unset_env_paths_;
   Loc root_loc_{1, 1};
 
   std::vector<Binding> bindings_;

@@ -258,7 +258,8 @@ std::string CheckText(std::string_view text) {
   return "";
 }
 
-Parsed SubstituteEnv(std::string_view text, const EnvLookup& getenv) {
+Parsed SubstituteEnv(std::string_view text, const EnvLookup& getenv,
+                     std::vector<std::string>* unset) {
   Parsed out;
   std::string& value = out.value;
   size_t i = 0;
@@ -306,6 +307,8 @@ Parsed SubstituteEnv(std::string_view text, const EnvLookup& getenv) {
       value.append(*env);
     } else if (fallback) {
       value.append(*fallback);
+    } else if (unset != nullptr && !env) {
+      unset->emplace_back(inner);
     } else {
       out.error = "environment variable " + std::string(inner) + " is not set";
       return out;

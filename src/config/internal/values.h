@@ -55,7 +55,10 @@ std::string CheckText(std::string_view text);
 // nullopt for an unset variable. As in the shell, the default replaces an unset or empty
 // variable, and runs to the first '}' (no nesting).
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-Parsed SubstituteEnv(std::string_view text, const EnvLookup& getenv);
+// `unset`: when given, an unset variable without a default is no error: its name is appended
+// there and the text gets an empty value (offline tools need no secrets).
+Parsed SubstituteEnv(std::string_view text, const EnvLookup& getenv,
+                     std::vector<std::string>* unset = nullptr);
 // The inverse for literal text: every `${` becomes `$${`, so that SubstituteEnv(Escape(s)) == s.
 std::string EscapeEnv(std::string_view text);
 

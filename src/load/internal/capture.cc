@@ -16,7 +16,9 @@ namespace json = boost::json;
 // Framing and hop-by-hop fields are recomputed for the replayed message.
 bool Dropped(std::string_view name) {
   for (std::string_view h : {"content-length", "transfer-encoding", "connection", "keep-alive",
-                             "te", "upgrade", "proxy-connection", "expect"})
+                             "te", "upgrade", "proxy-connection", "expect",
+                             // a past run's secret: stale, and the replay sends its own
+                             "x-ficus-synthetic"})
     if (http::EqualsIgnoreCase(name, h)) return true;
   return false;
 }
@@ -131,6 +133,7 @@ std::optional<Capture> LoadCapture(const std::string& path, const CaptureOptions
           options.host_override.empty() ? options.host_header : options.host_override;
       r.bytes.append("Host: ").append(host).append("\r\n");
     }
+    r.bytes.append(options.extra_headers);
     if (!body.empty() || r.method == http::Method::kPost || r.method == http::Method::kPut ||
         r.method == http::Method::kPatch)
       r.bytes.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");

@@ -18,6 +18,7 @@ struct CaptureOptions {
   std::vector<std::pair<std::string, std::string>> filters;  // method / path / route
   std::string host_header;    // used when a captured request has no Host
   std::string host_override;  // not empty: replaces every captured Host (`--host`)
+  std::string extra_headers;  // "Name: value\r\n" fields added to every request
 };
 
 struct Capture {

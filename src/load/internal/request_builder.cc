@@ -8,9 +8,11 @@
 
 namespace ficus::load::internal {
 
-RequestBuilder::RequestBuilder(const Scenario& scenario, std::string host_header, uint64_t seed)
+RequestBuilder::RequestBuilder(const Scenario& scenario, std::string host_header, uint64_t seed,
+                               std::string extra_headers)
     : scenario_(scenario),
       host_header_(std::move(host_header)),
+      extra_headers_(std::move(extra_headers)),
       rng_(seed),
       values_(scenario.variables.size()),
       scratch_(scenario.variables.size()) {}
@@ -68,6 +70,7 @@ const RequestTemplate& RequestBuilder::Build(std::string& out) {
   out.append(" HTTP/1.1\r\n");
   if (!r.has_host) out.append("Host: ").append(host_header_).append("\r\n");
   if (!r.has_agent) out.append("User-Agent: ficus-load\r\n");
+  out.append(extra_headers_);
   for (const auto& [name, value] : r.headers) {
     out.append(name).append(": ");
     value.Render(values_, out);

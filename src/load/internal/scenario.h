@@ -72,7 +72,9 @@ bool IsToken(std::string_view s);
 // only while `out` and the scratch buffers grow.
 class RequestBuilder {
  public:
-  RequestBuilder(const Scenario& scenario, std::string host_header, uint64_t seed);
+  // `extra_headers`: "Name: value\r\n" fields every request carries (the synthetic key).
+  RequestBuilder(const Scenario& scenario, std::string host_header, uint64_t seed,
+                 std::string extra_headers = {});
   // Returns the chosen request (for its method).
   const RequestTemplate& Build(std::string& out);
 
@@ -81,6 +83,7 @@ class RequestBuilder {
 
   const Scenario& scenario_;
   std::string host_header_;
+  std::string extra_headers_;
   std::mt19937_64 rng_;
   std::vector<std::string_view> values_;  // per variable, into scratch_ or the variable
   std::vector<std::array<char, 40>> scratch_;
