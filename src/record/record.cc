@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/base.h"
+#include "base/redact.h"
 #include "base/text.h"
 #include "http/http.h"
 
@@ -161,7 +162,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
   out.append(",\"method\":");
   AppendJsonString(out, head.method_text);
   out.append(",\"target\":");
-  AppendJsonString(out, head.target);
+  AppendJsonString(out, RedactTarget(head.target));
   out.append(",\"headers\":[");
   bool first = true;
   for (const http::Header& h : head.headers) {
@@ -170,10 +171,17 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
     out.push_back('[');
     AppendJsonString(out, h.name);
     out.push_back(',');
-    bool redact = false;
+    // The route's own list, and every credential ficus knows (base/redact.h).
+    bool redact = IsCredentialField(h.name);
     for (const auto& r : policy.redact_headers)
       redact = redact || http::EqualsIgnoreCase(h.name, r);
-    AppendJsonString(out, redact ? std::string_view("REDACTED") : h.value);
+    if (redact) {
+      AppendJsonString(out, "REDACTED");
+    } else if (HasJwt(h.value)) {
+      AppendJsonString(out, RedactJwts(h.value));
+    } else {
+      AppendJsonString(out, h.value);
+    }
     out.push_back(']');
   }
   out.push_back(']');
@@ -181,7 +189,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
   if (!body.empty()) {
     if (IsText(body)) {
       out.append(",\"body\":");
-      AppendJsonString(out, body);
+      AppendJsonString(out, HasJwt(body) ? RedactJwts(body) : body);
     } else {
       out.append(",\"body_base64\":");
       AppendBase64(out, body);
