@@ -350,6 +350,7 @@ def parse_wrk(out: str) -> dict:
     if not m:
         raise BenchError(f"cannot parse wrk output:\n{out}")
     res["requests"] = int(m.group(1))
+    res["seconds"] = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     res["rps"] = float(m.group(1)) if m else 0.0
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
@@ -365,10 +366,12 @@ def parse_wrk(out: str) -> dict:
     return res
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int = 1) -> tuple[dict, float]:
-    """Runs wrk pinned to LOAD_CPU; returns (parsed output, wrk's own CPU seconds)."""
+def run_wrk(url: str, connections: int, duration: int, threads: int = 1,
+            extra: tuple[str, ...] = ()) -> tuple[dict, float]:
+    """Runs wrk pinned to LOAD_CPU; returns (parsed output, wrk's own CPU seconds). `extra`:
+    more wrk arguments (-H, -s SCRIPT)."""
     argv = ["taskset", "-c", str(LOAD_CPU), tool("wrk"), f"-t{threads}", f"-c{connections}",
-            f"-d{duration}s", "--latency", "--timeout", "5s", url]
+            f"-d{duration}s", "--latency", "--timeout", "5s", *extra, url]
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
