@@ -5,7 +5,7 @@ Open-model load (`ficus load`, two processes: half the requests `X-Priority: cri
 `sheddable`) at 1x, 2x and 3x the upstream's capacity through:
 
 - `none`: ficus with no protection (the queue builds inside the upstream: collapse);
-- `ficus`: the route's `concurrency` limit (max = the upstream's, a short queue, classes);
+- `ficus`: the route's `concurrency` limit (a short queue, classes; see limit());
 - `nginx`: nginx `limit_conn` at the same maximum (over it: 503 at once).
 
 Per run: goodput (2xx per second, as a share of capacity), the p99 of the succeeded requests
@@ -113,58 +113,73 @@ def summarize(by_class: dict, capacity: float) -> dict:
             "sheddable": ok["sheddable"] / max(sent["sheddable"], 1)}
 
 
-def start_configs(tmp: Path, ficus: str, upstream: int, args) -> dict:
-    out = {}
-    for name, extra in (("none", ""),
-                        ("ficus", FICUS_LIMIT.format(max=args.upstream_max,
-                                                     queue=args.upstream_max,
-                                                     timeout=args.service_ms * 2))):
-        port, admin = pb.free_port(), pb.free_port()
-        conf = tmp / f"ov-{name}.yaml"
-        conf.write_text(FICUS.format(d=tmp, name=f"ov-{name}", admin=admin, port=port,
-                                     upstream=upstream, extra=extra))
-        s = pb.Server(name, ["taskset", "-c", str(pb.PROXY_CPU), ficus, "run", "-c", str(conf)],
-                      tmp / f"ov-{name}.log")
-        pb.wait_accepting(s, port)
-        out[name] = (s, port)
+def limit(args) -> int:
+    """The proxies' limit: the upstream's concurrency and a quarter more, which keeps its slots
+    busy across the round trip between a response leaving it and the next request reaching it
+    (exactly its concurrency leaves a slot idle for that trip each time: on a loaded machine
+    that alone lost most of the capacity). --limit overrides it."""
+    return args.limit or args.upstream_max + args.upstream_max // 4
+
+
+def start_upstream(tmp: Path, args) -> tuple[pb.Server, int]:
     port = pb.free_port()
-    conf = tmp / "ov-nginx.conf"
-    conf.write_text(NGINX.format(d=tmp, name="ov-nginx", port=port, upstream=upstream,
-                                 max=args.upstream_max))
-    s = pb.Server("nginx", ["taskset", "-c", str(pb.PROXY_CPU), pb.tool("nginx"), "-p",
-                            f"{tmp}/", "-c", str(conf), "-g", "daemon off;"],
-                  tmp / "ov-nginx.log")
+    up = pb.Server("upstream", [sys.executable, "-c", UPSTREAM, str(port),
+                                str(args.upstream_max), str(args.service_ms)],
+                   tmp / "upstream.log")
+    pb.wait_accepting(up, port)
+    return up, port
+
+
+def start_proxy(name: str, tmp: Path, ficus: str, upstream: int, args) -> tuple[pb.Server, int]:
+    port = pb.free_port()
+    if name == "nginx":
+        conf = tmp / "ov-nginx.conf"
+        conf.write_text(NGINX.format(d=tmp, name="ov-nginx", port=port, upstream=upstream,
+                                     max=limit(args)))
+        argv = [pb.tool("nginx"), "-p", f"{tmp}/", "-c", str(conf), "-g", "daemon off;"]
+    else:
+        extra = "" if name == "none" else FICUS_LIMIT.format(
+            max=limit(args), queue=args.upstream_max, timeout=args.service_ms * 2)
+        conf = tmp / f"ov-{name}.yaml"
+        conf.write_text(FICUS.format(d=tmp, name=f"ov-{name}", admin=pb.free_port(), port=port,
+                                     upstream=upstream, extra=extra))
+        argv = [ficus, "run", "-c", str(conf)]
+    s = pb.Server(name, ["taskset", "-c", str(pb.PROXY_CPU)] + argv, tmp / f"ov-{name}.log")
     pb.wait_accepting(s, port)
-    out["nginx"] = (s, port)
-    return out
+    return s, port
+
+
+def one_run(name: str, tmp: Path, ficus: str, args, rate: float, seconds: int,
+            capacity: float) -> dict:
+    """A fresh upstream and proxy per run: nothing queued by a previous run (the unprotected
+    configuration leaves thousands of requests inside the upstream) weighs on the next."""
+    up, up_port = start_upstream(tmp, args)
+    proxy = None
+    try:
+        proxy, port = start_proxy(name, tmp, ficus, up_port, args)
+        return summarize(run_load(ficus, port, rate, seconds), capacity)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        up.stop()
 
 
 def overload(tmp: Path, ficus: str, args) -> dict:
     capacity = args.upstream_max / (args.service_ms / 1000.0)
-    upstream_port = pb.free_port()
-    up = pb.Server("upstream", [sys.executable, "-c", UPSTREAM, str(upstream_port),
-                                str(args.upstream_max), str(args.service_ms)],
-                   tmp / "upstream.log")
-    pb.wait_accepting(up, upstream_port)
-    configs = start_configs(tmp, ficus, upstream_port, args)
+    names = ("none", "ficus", "nginx")
     results: dict[tuple[str, float], list[dict]] = {}
-    unloaded: dict[str, list[float]] = {n: [] for n in configs}
-    try:
-        for _ in range(args.rounds):
-            for name, (_, port) in configs.items():
-                s = summarize(run_load(ficus, port, capacity * 0.25, 3), capacity)
-                unloaded[name].append(s["p99_ms"])
-                for factor in (1.0, 2.0, 3.0):
-                    s = summarize(run_load(ficus, port, capacity * factor, args.overload_seconds),
-                                  capacity)
-                    results.setdefault((name, factor), []).append(s)
-    finally:
-        for s, _ in configs.values():
-            s.stop()
-        up.stop()
+    unloaded: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(args.rounds):
+        for name in names:
+            unloaded[name].append(
+                one_run(name, tmp, ficus, args, capacity * 0.25, 3, capacity)["p99_ms"])
+            for factor in (1.0, 2.0, 3.0):
+                results.setdefault((name, factor), []).append(
+                    one_run(name, tmp, ficus, args, capacity * factor, args.overload_seconds,
+                            capacity))
     print(f"\noverload: upstream of {args.upstream_max} at once x {args.service_ms} ms = "
-          f"{capacity:.0f} req/s; open model, half critical, half sheddable, "
-          f"{args.overload_seconds} s per run, client timeout 2 s, {args.rounds} round(s) "
+          f"{capacity:.0f} req/s; proxies limited to {limit(args)} in flight; open model, "
+          f"half critical, half sheddable, {args.overload_seconds} s per run, client timeout 2 s, {args.rounds} round(s) "
           f"(medians)")
     print(f"{'config':6} {'load':>4} {'goodput':>8} {'p99 ok':>9} {'/unloaded':>9} "
           f"{'critical ok':>11} {'sheddable ok':>12}")

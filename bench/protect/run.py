@@ -45,6 +45,8 @@ def main() -> int:
     ap.add_argument("--limit-burst", type=int, default=100)
     ap.add_argument("--upstream-max", type=int, default=32)
     ap.add_argument("--service-ms", type=int, default=20)
+    ap.add_argument("--limit", type=int, default=0, help="the proxies' in-flight limit "
+                    "(default: the upstream's and a quarter more)")
     ap.add_argument("--overload-seconds", type=int, default=8)
     ap.add_argument("--ficus", default=str(FICUS))
     args = ap.parse_args()
