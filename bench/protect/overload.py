@@ -72,6 +72,7 @@ http {{
   upstream app {{ server 127.0.0.1:{upstream}; keepalive 256; }}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
+    server_name bench;  # the limit's key: nginx does not count requests whose key is empty
     location / {{
       limit_conn perserver {max}; limit_conn_status 503;
       proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -172,7 +173,7 @@ def overload(tmp: Path, ficus: str, args) -> dict:
     for _ in range(args.rounds):
         for name in names:
             unloaded[name].append(
-                one_run(name, tmp, ficus, args, capacity * 0.25, 3, capacity)["p99_ms"])
+                one_run(name, tmp, ficus, args, capacity * 0.25, 5, capacity)["p99_ms"])
             for factor in (1.0, 2.0, 3.0):
                 results.setdefault((name, factor), []).append(
                     one_run(name, tmp, ficus, args, capacity * factor, args.overload_seconds,
