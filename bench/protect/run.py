@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Protection side by side (`make bench`): ficus's rate limiter against nginx `limit_req` and
-HAProxy stick tables (overhead and accuracy, rate.py), and overload shedding at 1x, 2x and 3x an
-upstream's capacity against no protection and nginx `limit_conn` (overload.py). Prints medians
+HAProxy stick tables (overhead and accuracy, rate.py), RS256 JWT verification with and without
+ficus's verified-token cache against HAProxy's `jwt_verify` (jwt.py), and overload shedding at
+1x, 2x and 3x an upstream's capacity against no protection and nginx `limit_conn` (overload.py). Prints medians
 over interleaved rounds; never asserted anywhere (timings do not gate CI).
 
-    python3 bench/protect/run.py [--rounds 3] [--duration 5] [--only rate|overload]
+    python3 bench/protect/run.py [--rounds 3] [--duration 5] [--only rate|jwt|overload]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "proxy"))
 import run as pb  # noqa: E402  (bench/proxy/run.py)
+import jwt  # noqa: E402
 import overload  # noqa: E402
 import rate  # noqa: E402
 
@@ -40,7 +42,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    ap.add_argument("--only", choices=["rate", "overload"])
+    ap.add_argument("--only", choices=["rate", "jwt", "overload"])
     ap.add_argument("--limit-rate", type=int, default=2000)
     ap.add_argument("--limit-burst", type=int, default=100)
     ap.add_argument("--upstream-max", type=int, default=32)
@@ -57,15 +59,18 @@ def main() -> int:
     (tmp / "docroot" / "small").write_bytes(b"x" * 100)
     backend = None
     try:
-        if args.only in (None, "rate"):
+        if args.only in (None, "rate", "jwt"):
             port = pb.free_port()
             (tmp / "backend.conf").write_text(BACKEND.format(d=tmp, port=port))
             backend = rate.start("backend", [pb.tool("nginx"), "-p", f"{tmp}/", "-c",
                                              str(tmp / "backend.conf"), "-g", "daemon off;"],
                                  tmp, port)
-            rate.overhead(tmp, args.ficus, port, args.rounds, args.duration)
-            rate.accuracy(tmp, args.ficus, port, args.rounds, args.duration, args.limit_rate,
-                          args.limit_burst)
+            if args.only in (None, "rate"):
+                rate.overhead(tmp, args.ficus, port, args.rounds, args.duration)
+                rate.accuracy(tmp, args.ficus, port, args.rounds, args.duration,
+                              args.limit_rate, args.limit_burst)
+            if args.only in (None, "jwt"):
+                jwt.jwt_bench(tmp, args.ficus, port, args.rounds, args.duration)
             backend.stop()
             backend = None
         if args.only in (None, "overload"):
