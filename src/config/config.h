@@ -208,9 +208,8 @@ struct ApiKeyAuth {
   bool operator==(const ApiKeyAuth&) const = default;
 };
 struct JwtAuth {
-  // The key set: a file (read at every load and reload) or an http(s) URL (fetched and
-  // refreshed by a background thread, never a worker; the last good set is kept when a fetch
-  // fails). Exactly one of the two.
+  // The key set, exactly one of: a file (read at every load and reload) or an http(s) URL
+  // (fetched by a background thread, never a worker; a failed fetch keeps the last good set).
   std::string jwks_file;
   std::string jwks_url;
   std::string jwks_ca_file;       // https: CAs to trust instead of the system store
