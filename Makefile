@@ -35,6 +35,7 @@ bench: build
 	@python3 bench/balancers/run.py
 	@python3 bench/cache/run.py
 	@python3 bench/compress/run.py
+	@python3 bench/protect/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

@@ -11,9 +11,9 @@
 #include "fuzz/fuzz_check.h"
 #include "telemetry/telemetry.h"
 
+using ficus::RedactHead;
 using ficus::telemetry::Hll;
 using ficus::telemetry::LatencyHistogram;
-using ficus::telemetry::RedactHead;
 
 namespace {
 

@@ -13,7 +13,7 @@ packages=(
   libbrotli-dev libzstd-dev
   # tests, fuzzing, benchmarks, style
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-  python3 curl procps psmisc iproute2
+  python3 python3-cryptography curl procps psmisc iproute2
   # TLS: the system CA store the HTTP client trusts by default, and the openssl command the
   # client's tests make a throwaway CA with; systemd-analyze checks the packaged unit
   ca-certificates openssl systemd

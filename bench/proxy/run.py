@@ -350,6 +350,7 @@ def parse_wrk(out: str) -> dict:
     if not m:
         raise BenchError(f"cannot parse wrk output:\n{out}")
     res["requests"] = int(m.group(1))
+    res["seconds"] = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     res["rps"] = float(m.group(1)) if m else 0.0
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
@@ -366,11 +367,12 @@ def parse_wrk(out: str) -> dict:
 
 
 def run_wrk(url: str, connections: int, duration: int, threads: int = 1,
-            headers: tuple[str, ...] = ()) -> tuple[dict, float]:
+            headers: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> tuple[dict, float]:
     """Runs wrk pinned to LOAD_CPU; returns (parsed output, wrk's own CPU seconds). `headers`:
-    request fields ("Name: value") added to every request."""
+    request fields ("Name: value") added to every request; `extra`: more wrk arguments (-H,
+    -s SCRIPT)."""
     argv = ["taskset", "-c", str(LOAD_CPU), tool("wrk"), f"-t{threads}", f"-c{connections}",
-            f"-d{duration}s", "--latency", "--timeout", "5s"]
+            f"-d{duration}s", "--latency", "--timeout", "5s", *extra]
     for h in headers:
         argv += ["-H", h]
     argv.append(url)

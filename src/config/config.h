@@ -208,7 +208,18 @@ struct ApiKeyAuth {
   bool operator==(const ApiKeyAuth&) const = default;
 };
 struct JwtAuth {
+  // The key set, exactly one of: a file (read at every load and reload) or an http(s) URL
+  // (fetched by a background thread, never a worker; a failed fetch keeps the last good set).
   std::string jwks_file;
+  std::string jwks_url;
+  std::string jwks_ca_file;       // https: CAs to trust instead of the system store
+  Duration jwks_refresh{300000};  // fetch again after this long
+  // A token with an unknown kid (a key rotation) fetches early, at most this often.
+  Duration jwks_min_refresh{10000};
+  Duration jwks_timeout{5000};  // one fetch, connect to last byte
+  // Verified tokens each worker remembers (until their exp), so a repeated token is not
+  // verified again; 0 turns the cache off.
+  uint32_t token_cache = 4096;
   std::string issuer;                  // empty: not checked
   std::vector<std::string> audiences;  // empty: not checked; else `aud` must name one
   std::vector<std::string> algorithms = {"RS256", "ES256", "HS256"};

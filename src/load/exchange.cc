@@ -278,6 +278,7 @@ head_done:
   if (status < stats_.status.size()) ++stats_.status[status];
   stats_.corrected.Record(now - intended);
   stats_.uncorrected.Record(now - sent_at);
+  if (status >= 200 && status < 400) stats_.succeeded.Record(now - intended);
   Roll(now);
   window_.Record(now - intended);
   ++window_completed_;

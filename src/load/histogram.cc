@@ -105,6 +105,7 @@ void Stats::Merge(const Stats& o) {
   for (size_t i = 0; i < o.sent_per_second.size(); ++i) sent_per_second[i] += o.sent_per_second[i];
   corrected.Merge(o.corrected);
   uncorrected.Merge(o.uncorrected);
+  succeeded.Merge(o.succeeded);
 }
 
 uint64_t Stats::error_count() const {

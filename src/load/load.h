@@ -110,6 +110,9 @@ struct Stats {
   std::vector<uint64_t> sent_per_second;  // by actual send time, seconds from the start
   Histogram corrected;                    // from the intended send time
   Histogram uncorrected;                  // from the actual send time
+  // Corrected, of the 2xx and 3xx responses only: what the requests a server admitted took
+  // (a shedding server's fast 503s would otherwise pull the percentiles down).
+  Histogram succeeded;
   void Merge(const Stats& o);
   uint64_t error_count() const;
   uint64_t status_at_least(int code) const;

@@ -143,7 +143,8 @@ std::string FormatJson(const Summary& s, const std::vector<Threshold>& threshold
   o.append(",\"late\":").append(u(st.late));
   o.append(",\"in_flight_at_end\":").append(u(st.aborted)).append("}");
   o.append(",\"latency_ms\":{\"corrected\":").append(latency(st.corrected));
-  o.append(",\"uncorrected\":").append(latency(st.uncorrected)).append("}");
+  o.append(",\"uncorrected\":").append(latency(st.uncorrected));
+  o.append(",\"succeeded\":").append(latency(st.succeeded)).append("}");
   o.append(",\"status\":{");
   bool first = true;
   for (size_t i = 0; i < st.status.size(); ++i) {

@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "base/json.h"
+#include "base/redact.h"
 #include "base/text.h"
 #include "observe/observe.h"
 
@@ -153,6 +154,16 @@ size_t AccessLog::MaxLineBytes(const ExchangeRecord& r, const std::vector<LogFie
 
 void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>& fields,
                            int64_t unix_offset_ns, std::string& out) {
+  // A token in the path (a magic link, a reset URL) never reaches the file (base/redact.h).
+  if (HasJwt(r.Path())) [[unlikely]] {
+    ExchangeRecord copy;
+    std::memcpy(static_cast<void*>(&copy), &r, sizeof r);
+    const std::string path = RedactJwts(r.Path());
+    copy.path_len = static_cast<uint16_t>(std::min(path.size(), sizeof copy.path));
+    std::memcpy(copy.path, path.data(), copy.path_len);
+    FormatLine(copy, fields, unix_offset_ns, out);
+    return;
+  }
   // Sized once for the worst case, written through a cursor, then cut to what was written.
   const size_t at = out.size();
   out.resize_and_overwrite(at + MaxLineBytes(r, fields), [&](char* begin, size_t) {

@@ -8,6 +8,7 @@
 
 #include "base/base.h"
 #include "base/json.h"
+#include "base/redact.h"
 #include "base/text.h"
 #include "client/client.h"
 #include "http/http.h"
@@ -114,7 +115,9 @@ void AppendServerSpan(std::string& out, const ExchangeRecord& r, int64_t offset)
   {
     Attributes a(out);
     a.Str("http.request.method", r.Method());
-    a.Str("url.path", r.Path());
+    // A token in the path never leaves in a span (base/redact.h).
+    const std::string redacted = HasJwt(r.Path()) ? RedactJwts(r.Path()) : std::string();
+    a.Str("url.path", redacted.empty() ? r.Path() : std::string_view(redacted));
     a.Str("server.address", r.Host());
     a.Str("client.address", r.Client());
     a.Int("http.response.status_code", r.status);

@@ -103,9 +103,18 @@ AuthPolicy::AuthPolicy(const config::Route& route, const AuthPolicy* previous)
   if (config_.api_keys) keys_ = LoadApiKeys(*config_.api_keys);
   if (config_.jwt) {
     const config::JwtAuth& j = *config_.jwt;
-    std::string error;
-    jwks_ = Jwks::Parse(ReadFile(j.jwks_file, "JWKS file"), &error);
-    if (!jwks_) throw std::runtime_error("JWKS file " + j.jwks_file + ": " + error);
+    if (!j.jwks_file.empty()) {
+      std::string error;
+      std::optional<Jwks> set = Jwks::Parse(ReadFile(j.jwks_file, "JWKS file"), &error);
+      if (!set) throw std::runtime_error("JWKS file " + j.jwks_file + ": " + error);
+      file_jwks_ = std::make_shared<const Jwks>(std::move(*set));
+    } else {
+      auto ns = [](config::Duration d) {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+      };
+      source_ = JwksSource::Acquire({j.jwks_url, j.jwks_ca_file, ns(j.jwks_refresh),
+                                     ns(j.jwks_min_refresh), ns(j.jwks_timeout)});
+    }
     rules_.algorithms = j.algorithms;
     rules_.issuer = j.issuer;
     rules_.audiences = j.audiences;
@@ -124,6 +133,35 @@ Decision AuthPolicy::Unauthorized(Context& ctx, bool bad) {
   (bad ? cell.invalid : cell.missing).fetch_add(1, std::memory_order_relaxed);
   ctx.AddResponseHeader("WWW-Authenticate", bad ? challenge_invalid_ : challenge_);
   return Decision::Respond({401, {}, "application/problem+json", kUnauthorizedBody});
+}
+
+bool AuthPolicy::VerifyToken(Context& ctx, std::string_view token) {
+  const int64_t now_s = WallMicros() / 1'000'000;
+  // The generation before the keys: a verdict is never filed under a newer set than checked it.
+  const uint64_t generation = source_ ? source_->generation() : 0;
+  TokenCache* cache = nullptr;
+  const size_t w = static_cast<size_t>(ctx.worker()) % kCells;
+  if (config_.jwt->token_cache > 0) {
+    if (!token_caches_[w])
+      token_caches_[w] = std::make_unique<TokenCache>(config_.jwt->token_cache);
+    cache = token_caches_[w].get();
+    if (const std::string* consumer = cache->Find(token, generation, now_s)) {
+      counters_->cells[w].token_cache_hits.fetch_add(1, std::memory_order_relaxed);
+      ctx.set_consumer(*consumer);
+      return true;
+    }
+  }
+  const std::shared_ptr<const Jwks> keys = source_ ? source_->keys() : file_jwks_;
+  if (keys == nullptr) {  // the URL has not answered yet
+    source_->UnknownKid(MonotonicNanos());
+    return false;
+  }
+  JwtResult r = VerifyJwt(token, *keys, rules_, now_s);
+  if (r.status == JwtStatus::kUnknownKey && source_) source_->UnknownKid(MonotonicNanos());
+  if (r.status != JwtStatus::kOk) return false;
+  if (cache != nullptr) cache->Put(token, generation, r.exp + rules_.leeway_s, r.consumer);
+  ctx.set_consumer(r.consumer);
+  return true;
 }
 
 Decision AuthPolicy::Admit(Context& ctx) {
@@ -162,10 +200,7 @@ Decision AuthPolicy::Admit(Context& ctx) {
     ctx.set_consumer(it->second);
   } else if (config_.jwt && !authorization.empty()) {
     std::string_view token = BearerToken(authorization);
-    if (token.empty()) return Unauthorized(ctx, true);
-    JwtResult r = VerifyJwt(token, *jwks_, rules_, WallMicros() / 1'000'000);
-    if (r.status != JwtStatus::kOk) return Unauthorized(ctx, true);
-    ctx.set_consumer(r.consumer);
+    if (token.empty() || !VerifyToken(ctx, token)) return Unauthorized(ctx, true);
   } else {
     return Unauthorized(ctx, false);
   }

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/redact.h"
 #include "observe/observe.h"
 #include "policy/internal/auth.h"
 #include "policy/internal/concurrency.h"
 #include "policy/internal/overload.h"
 #include "policy/internal/rate_limit.h"
-#include "telemetry/telemetry.h"
 
 namespace ficus::policy {
 
@@ -43,7 +43,7 @@ void BuildProtectPolicies(const BuildContext& ctx, Chain& chain) {
       fields.push_back(route.auth->api_keys->header);
       if (!route.auth->api_keys->query.empty()) params.push_back(route.auth->api_keys->query);
     }
-    telemetry::SetCredentialNames(std::move(fields), std::move(params));
+    SetCredentialNames(std::move(fields), std::move(params));
   }
   if (ctx.config.overload.any()) chain.push_back(std::make_unique<internal::OverloadGuard>());
   if (r.auth) chain.push_back(std::make_unique<AuthPolicy>(r, Previous<AuthPolicy>(ctx)));
@@ -71,6 +71,59 @@ const P* Find(const Chain& chain) {
     if (auto* x = dynamic_cast<const P*>(p.get())) return x;
   }
   return nullptr;
+}
+
+// The verified-token caches and the JWKS sources (one per URL, however many routes share it).
+void RenderJwtMetrics(const config::Config& config, std::span<const Chain> chains,
+                      observe::MetricWriter& w) {
+  const size_t n = std::min(chains.size(), config.routes.size());
+  std::vector<const internal::JwksSource*> sources;
+  bool any_jwt = false;
+  for (size_t i = 0; i < n; ++i) {
+    const AuthPolicy* p = Find<AuthPolicy>(chains[i]);
+    if (p == nullptr || !p->config().jwt) continue;
+    any_jwt = true;
+    const internal::JwksSource* s = p->jwks_source();
+    if (s != nullptr && std::find(sources.begin(), sources.end(), s) == sources.end())
+      sources.push_back(s);
+  }
+  if (any_jwt) {
+    w.Family("ficus_auth_token_cache_hits_total", "counter",
+             "JWTs a route accepted from a worker's verified-token cache (no signature check).");
+    for (size_t i = 0; i < n; ++i) {
+      const AuthPolicy* p = Find<AuthPolicy>(chains[i]);
+      if (p == nullptr || !p->config().jwt) continue;
+      w.Sample("ficus_auth_token_cache_hits_total", {{"route", config.routes[i].name}},
+               Sum(p->counters().cells, &internal::AuthCell::token_cache_hits));
+    }
+  }
+  if (sources.empty()) return;
+  auto label = [](const internal::JwksSource* s) {
+    return internal::UrlWithoutQuery(s->options().url);
+  };
+  w.Family("ficus_jwks_fetches_total", "counter",
+           "Fetches of a JWKS URL by result: ok (a key set parsed) or failed (no answer, a "
+           "non-2xx status, or a set that did not parse; the last good set is kept).");
+  for (const auto* s : sources) {
+    w.Sample("ficus_jwks_fetches_total", {{"url", label(s)}, {"result", "ok"}},
+             s->fetched.load(std::memory_order_relaxed));
+    w.Sample("ficus_jwks_fetches_total", {{"url", label(s)}, {"result", "failed"}},
+             s->failed.load(std::memory_order_relaxed));
+  }
+  w.Family("ficus_jwks_kid_refreshes_total", "counter",
+           "Early fetches of a JWKS URL asked for by a token with an unknown kid.");
+  for (const auto* s : sources)
+    w.Sample("ficus_jwks_kid_refreshes_total", {{"url", label(s)}},
+             s->kid_refreshes.load(std::memory_order_relaxed));
+  w.Family("ficus_jwks_keys", "gauge", "Keys in the current set of a JWKS URL.");
+  for (const auto* s : sources)
+    w.GaugeSample("ficus_jwks_keys", {{"url", label(s)}},
+                  static_cast<int64_t>(s->key_count.load(std::memory_order_relaxed)));
+  w.Family("ficus_jwks_last_success_timestamp_seconds", "gauge",
+           "When a fetch of a JWKS URL last succeeded (unix seconds; 0: never).");
+  for (const auto* s : sources)
+    w.GaugeSample("ficus_jwks_last_success_timestamp_seconds", {{"url", label(s)}},
+                  s->last_success_unix_s.load(std::memory_order_relaxed));
 }
 
 }  // namespace
@@ -221,6 +274,7 @@ void RenderProtectMetrics(const config::Config& config, std::span<const Chain> c
                  Sum(cells, field));
       }
     });
+    RenderJwtMetrics(config, chains, w);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "base/base64.h"
+#include "base/redact.h"
 #include "base/text.h"
 #include "http/http.h"
 
@@ -141,7 +142,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
   out.append(",\"method\":");
   AppendJsonString(out, head.method_text);
   out.append(",\"target\":");
-  AppendJsonString(out, head.target);
+  AppendJsonString(out, RedactTarget(head.target));
   out.append(",\"headers\":[");
   bool first = true;
   for (const http::Header& h : head.headers) {
@@ -150,10 +151,17 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
     out.push_back('[');
     AppendJsonString(out, h.name);
     out.push_back(',');
-    bool redact = false;
+    // The route's own list, and every credential ficus knows (base/redact.h).
+    bool redact = IsCredentialField(h.name);
     for (const auto& r : policy.redact_headers)
       redact = redact || http::EqualsIgnoreCase(h.name, r);
-    AppendJsonString(out, redact ? std::string_view("REDACTED") : h.value);
+    if (redact) {
+      AppendJsonString(out, "REDACTED");
+    } else if (HasJwt(h.value)) {
+      AppendJsonString(out, RedactJwts(h.value));
+    } else {
+      AppendJsonString(out, h.value);
+    }
     out.push_back(']');
   }
   out.push_back(']');
@@ -161,7 +169,7 @@ std::string Recorder::Format(const Slot& slot, const Policy& policy) {
   if (!body.empty()) {
     if (IsText(body)) {
       out.append(",\"body\":");
-      AppendJsonString(out, body);
+      AppendJsonString(out, HasJwt(body) ? RedactJwts(body) : body);
     } else {
       out.append(",\"body_base64\":");
       out.push_back('"');

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/redact.h"
 #include "observe/observe.h"
 
 struct sqlite3;
@@ -180,14 +181,7 @@ struct RepeatCount {
   uint64_t changed = 0;
 };
 
-// Credentials never leave the process: in `head` (an HTTP head, CRLF lines; anything else is
-// treated the same) the values of Authorization, Proxy-Authorization, Cookie, Set-Cookie and
-// of the fields SetCredentialNames named become "<redacted>", so do the values of the query
-// parameters it named in the request target, and any JWT anywhere becomes "<redacted-jwt>".
-std::string RedactHead(std::string_view head);
-// The credentials the running config names beyond those (the auth policies' API-key fields and
-// query parameters). Any thread; set when a config is applied.
-void SetCredentialNames(std::vector<std::string> fields, std::vector<std::string> query_params);
+// Error samples are redacted with RedactHead (base/redact.h) as they are copied out.
 
 // ---------------------------------------------------------------------------------------------
 // The store (SQLite). Thread-safe: one connection behind a mutex (the telemetry thread and

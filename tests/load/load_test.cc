@@ -476,6 +476,7 @@ TEST(ReportTest, TextAndJsonMentionEverything) {
   s.stats.status[200] = 199;
   s.stats.corrected.Record(3'000'000);
   s.stats.uncorrected.Record(1'000'000);
+  s.stats.succeeded.Record(2'000'000);
   std::string e;
   std::vector<Threshold> ts{*ParseThreshold("p99<1ms", &e)};
   std::string text = FormatText(s, ts);
@@ -489,6 +490,8 @@ TEST(ReportTest, TextAndJsonMentionEverything) {
   EXPECT_NE(json.find("\"200\":199"), std::string::npos);
   EXPECT_NE(json.find("\"ok\":false"), std::string::npos);
   EXPECT_NE(json.find("\"p99.99\":"), std::string::npos);
+  // The successes' own latency, apart from the fast refusals of a shedding server.
+  EXPECT_NE(json.find("\"succeeded\":{\"p50\":2."), std::string::npos) << json;
   EXPECT_NE(json.find("\"per_second\":[]"), std::string::npos);
   s.per_second = {{100, 99, 98, 1, 2'500'000, 7'000'000}, {100.5, 100}};
   s.profile = "constant:100";

@@ -334,55 +334,9 @@ void Loader::ReadAuth(const Value& v, std::optional<Auth>* out) {
     }
   }
   if (const Value* j = f.Get("jwt")) {
-    Fields jf;
-    if (ReadMap(*j, {"jwks_file", "issuer", "audience", "algorithms", "leeway", "consumer_claim"},
-                &jf)) {
-      JwtAuth jwt;
-      Require(jf, *j, "jwks_file");
-      if (const Value* p = jf.Get("jwks_file")) {
-        if (auto s = String(*p); s && !s->empty()) jwt.jwks_file = *s;
-      }
-      ok = ok && !jwt.jwks_file.empty();
-      if (const Value* p = jf.Get("issuer")) {
-        if (auto s = String(*p)) jwt.issuer = *s;
-      }
-      if (const Value* p = jf.Get("audience")) {
-        if (p->node.IsSequence()) {
-          size_t i = 0;
-          for (auto it = p->node.begin(); it != p->node.end(); ++it, ++i) {
-            if (auto s = String(Item(*p, *it, i))) jwt.audiences.push_back(*s);
-          }
-        } else if (auto s = String(*p)) {
-          jwt.audiences.push_back(*s);
-        }
-      }
-      if (const Value* p = jf.Get("algorithms")) {
-        jwt.algorithms.clear();
-        if (ExpectList(*p)) {
-          size_t i = 0;
-          for (auto it = p->node.begin(); it != p->node.end(); ++it, ++i) {
-            const Value item = Item(*p, *it, i);
-            std::optional<std::string> s = String(item);
-            if (s && *s != "RS256" && *s != "ES256" && *s != "HS256") {
-              Error(item, "expected RS256, ES256 or HS256, got " + Quote(*s));
-              ok = false;
-            } else if (s) {
-              jwt.algorithms.push_back(*s);
-            }
-          }
-        }
-        if (jwt.algorithms.empty()) ok = false;
-      }
-      if (const Value* p = jf.Get("leeway")) {
-        if (auto d = DurationIn(*p, Duration{0}, std::chrono::minutes(10))) jwt.leeway = *d;
-      }
-      if (const Value* p = jf.Get("consumer_claim")) {
-        if (auto s = String(*p); s && !s->empty()) jwt.consumer_claim = *s;
-      }
-      a.jwt = std::move(jwt);
-    } else {
-      ok = false;
-    }
+    JwtAuth jwt;
+    ok = ReadJwtAuth(*j, &jwt) && ok;
+    a.jwt = std::move(jwt);
   }
   if (const Value* c = f.Get("consumers")) {
     if (ExpectList(*c)) {

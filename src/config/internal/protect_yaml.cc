@@ -87,7 +87,17 @@ void EmitProtection(YAML::Emitter& out, const Route& r) {
     if (a.jwt) {
       const JwtAuth& j = *a.jwt;
       out << YAML::Key << "jwt" << YAML::Value << YAML::BeginMap;
-      out << YAML::Key << "jwks_file" << YAML::Value << j.jwks_file;
+      if (!j.jwks_file.empty()) {
+        out << YAML::Key << "jwks_file" << YAML::Value << j.jwks_file;
+      } else {
+        out << YAML::Key << "jwks_url" << YAML::Value << j.jwks_url;
+        if (!j.jwks_ca_file.empty())
+          out << YAML::Key << "jwks_ca_file" << YAML::Value << j.jwks_ca_file;
+        out << YAML::Key << "jwks_refresh" << YAML::Value << FormatDuration(j.jwks_refresh);
+        out << YAML::Key << "jwks_min_refresh" << YAML::Value << FormatDuration(j.jwks_min_refresh);
+        out << YAML::Key << "jwks_timeout" << YAML::Value << FormatDuration(j.jwks_timeout);
+      }
+      out << YAML::Key << "token_cache" << YAML::Value << j.token_cache;
       if (!j.issuer.empty()) out << YAML::Key << "issuer" << YAML::Value << j.issuer;
       if (!j.audiences.empty())
         out << YAML::Key << "audience" << YAML::Value << YAML::Flow << j.audiences;

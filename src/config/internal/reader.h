@@ -153,6 +153,7 @@ class Loader {
   bool ReadRateLimit(const Value& v, RateLimit* r);
   void ReadConcurrency(const Value& v, std::optional<ConcurrencyLimit>* out);
   void ReadAuth(const Value& v, std::optional<Auth>* out);
+  bool ReadJwtAuth(const Value& v, JwtAuth* out);                              // jwt_auth.cc
   void ReadAdaptive(const Value& v, std::optional<AdaptiveConcurrency>* out);  // a cluster's
   void ReadOverload(const Value& v, Overload* o);
   void CheckProtection(const Route& r, const Value& route);         // keys that need auth

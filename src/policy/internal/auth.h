@@ -10,8 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "policy/internal/jwks_source.h"
 #include "policy/internal/jwt.h"
 #include "policy/internal/rate_limit.h"
+#include "policy/internal/token_cache.h"
 #include "policy/policy.h"
 
 namespace ficus::policy::internal {
@@ -21,6 +23,7 @@ struct alignas(64) AuthCell {
   std::atomic<uint64_t> missing{0};
   std::atomic<uint64_t> invalid{0};
   std::atomic<uint64_t> forbidden{0};
+  std::atomic<uint64_t> token_cache_hits{0};  // JWTs taken from the verified-token cache
 };
 struct AuthCounters {
   std::array<AuthCell, kCells> cells;
@@ -43,7 +46,8 @@ void Sha256Into(std::string_view data, unsigned char* out);
 
 class AuthPolicy final : public Policy {
  public:
-  // Reads the key file and the JWKS file (throws std::runtime_error when they do not load).
+  // Reads the key file and the JWKS file (throws std::runtime_error when they do not load), or
+  // acquires the JWKS URL's source (its first fetch may run now, bounded by its timeout).
   AuthPolicy(const config::Route& route, const AuthPolicy* previous);
 
   Order order() const override { return Order::kAuth; }
@@ -52,13 +56,19 @@ class AuthPolicy final : public Policy {
   const config::Auth& config() const { return config_; }
   const AuthCounters& counters() const { return *counters_; }
   size_t key_count() const { return keys_.size(); }
+  const JwksSource* jwks_source() const { return source_.get(); }
 
  private:
   Decision Unauthorized(Context& ctx, bool bad);
+  // The token's consumer into ctx, from the worker's cache or a verification; false: refused.
+  bool VerifyToken(Context& ctx, std::string_view token);
   config::Auth config_;
-  KeyMap keys_;  // digest -> consumer
-  std::optional<Jwks> jwks_;
+  KeyMap keys_;                            // digest -> consumer
+  std::shared_ptr<const Jwks> file_jwks_;  // jwks_file
+  std::shared_ptr<JwksSource> source_;     // jwks_url
   JwtRules rules_;
+  // One verified-token cache per worker, made by that worker on its first token.
+  std::array<std::unique_ptr<TokenCache>, kCells> token_caches_;
   std::string challenge_;          // WWW-Authenticate, missing credentials
   std::string challenge_invalid_;  // WWW-Authenticate, bad credentials
   std::shared_ptr<AuthCounters> counters_;

@@ -347,6 +347,7 @@ JwtResult VerifyJwt(std::string_view token, const Jwks& keys, const JwtRules& ru
     return out;
   }
   out.consumer = consumer;
+  out.exp = *exp;
   out.status = JwtStatus::kOk;
   return out;
 }

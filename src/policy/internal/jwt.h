@@ -63,6 +63,7 @@ const char* JwtStatusName(JwtStatus s);
 struct JwtResult {
   JwtStatus status = JwtStatus::kMalformed;
   std::string consumer;  // the consumer claim, when kOk
+  int64_t exp = 0;       // the token's exp (unix seconds), when kOk: how long a verdict may be kept
 };
 JwtResult VerifyJwt(std::string_view token, const Jwks& keys, const JwtRules& rules, int64_t now_s);
 
