@@ -33,6 +33,7 @@ bench: build
 	@python3 bench/proxy/run.py
 	@python3 bench/load/run.py
 	@python3 bench/balancers/run.py
+	@python3 bench/pg/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
