@@ -461,8 +461,10 @@ net::Task<void> ClientSession::Run() {
       closing_ = true;
       broken_ = true;
       co_await Finish();
-      co_await SendError(e ? e.sqlstate : "54000",
-                         e ? e.message : "too many prepared statements on one connection");
+      // Named, not a conditional temporary across co_await (g++ 12 destroyed that one twice).
+      const char* sqlstate = e ? e.sqlstate : "54000";
+      const std::string message = e ? e.message : "too many prepared statements on one connection";
+      co_await SendError(sqlstate, message);
       co_return;
     }
     in_.Consume(m.size());

@@ -50,6 +50,10 @@ void Waiter::OnTimeout() {
 
 namespace {
 
+// How long the oldest waiter may be passed over for a waiter on the worker that gives a
+// connection back (a handover across workers costs a new server connection).
+constexpr int64_t kHandoverGraceMs = 50;
+
 // The parameters a client set in its startup packet that a shared server connection must carry
 // while it serves that client (the rest are the server's defaults).
 constexpr const char* kTrackedParams[] = {"client_encoding", "DateStyle", "TimeZone",
@@ -118,19 +122,29 @@ void Release(WorkerState& w, std::unique_ptr<ServerConn> conn, bool clean) {
   if (pool.waiting.load(std::memory_order_relaxed) > 0) {
     std::lock_guard lock(pool.mu);
     if (!pool.waiters.empty()) {
-      waiter = pool.waiters.front();
-      pool.waiters.pop_front();
-      pool.waiting.fetch_sub(1, std::memory_order_relaxed);
-      if (waiter->worker == w.id) {
-        waiter->result = Waiter::Result::kConn;
-        waiter->conn = std::move(conn);
-      } else {
-        waiter->result = Waiter::Result::kSlot;
+      // The oldest waiter, unless it is on another worker and a waiter of this one is there
+      // too: that one takes the connection as it is (no new server connection), as long as the
+      // oldest has waited under kHandoverGrace (so no worker's clients starve).
+      auto pick = pool.waiters.begin();
+      if ((*pick)->worker != w.id && w.loop->NowMs() - (*pick)->since_ms < kHandoverGraceMs) {
+        for (auto it = pool.waiters.begin(); it != pool.waiters.end(); ++it) {
+          if ((*it)->worker == w.id) {
+            pick = it;
+            break;
+          }
+        }
       }
+      waiter = *pick;
+      pool.waiters.erase(pick);
+      pool.waiting.fetch_sub(1, std::memory_order_relaxed);
+      // Handed over as it is; to another worker, its descriptor moves to that worker's loop
+      // (the waiter adopts it), so no new server connection is needed either way.
+      if (waiter->worker != w.id) waiter->moved_fd = conn->sock.Release();
+      waiter->result = Waiter::Result::kConn;
+      waiter->conn = std::move(conn);
     }
   }
   if (waiter) {
-    if (conn) conn.reset();  // another worker's waiter: it connects with the slot
     waiter->wake.Signal();
     return;
   }
@@ -148,20 +162,29 @@ void SweepIdle(WorkerState& w, Service::Impl& impl, int64_t now_ms) {
   }
   for (auto& p : pools) {
     auto& idle = p->workers[w.id].idle;
+    std::vector<std::unique_ptr<ServerConn>> wanted;
     for (size_t i = 0; i < idle.size();) {
       ServerConn& c = *idle[i];
-      // Closed by the server, retired by a reload, idle for 10 minutes, or wanted by a client
-      // waiting on another worker: close it (its slot goes to that waiter).
-      const bool wanted = p->waiting.load(std::memory_order_relaxed) > 0;
-      if (!c.sock.IsQuiet() || p->retired.load(std::memory_order_relaxed) || wanted ||
-          now_ms - c.idle_since_ms > 600'000) {
-        std::unique_ptr<ServerConn> gone = std::move(idle[i]);
+      // Closed by the server, retired by a reload or idle for 10 minutes: closed (its slot
+      // passed on). Wanted by a client waiting on another worker: handed over to it.
+      const bool dead = !c.sock.IsQuiet() || p->retired.load(std::memory_order_relaxed) ||
+                        now_ms - c.idle_since_ms > 600'000;
+      if (dead || p->waiting.load(std::memory_order_relaxed) > 0) {
+        std::unique_ptr<ServerConn> taken = std::move(idle[i]);
         idle.erase(idle.begin() + static_cast<ptrdiff_t>(i));
         p->servers_idle.fetch_sub(1, std::memory_order_relaxed);
-        Close(std::move(gone));
+        if (dead) {
+          Close(std::move(taken));
+        } else {
+          wanted.push_back(std::move(taken));
+        }
         continue;
       }
       ++i;
+    }
+    for (auto& c : wanted) {
+      p->servers_active.fetch_add(1, std::memory_order_relaxed);
+      Release(w, std::move(c), /*clean=*/true);  // to the oldest waiter, or back to idle
     }
   }
 }
@@ -212,6 +235,7 @@ net::Task<Acquired> Acquire(Service::Impl& impl, WorkerState& w, Pool& pool,
       Waiter waiter(*w.loop);
       waiter.pool = &pool;
       waiter.worker = w.id;
+      waiter.since_ms = w.loop->NowMs();
       const int64_t start = NowMicros();
       {
         std::lock_guard lock(pool.mu);
@@ -219,7 +243,7 @@ net::Task<Acquired> Acquire(Service::Impl& impl, WorkerState& w, Pool& pool,
         pool.waiting.fetch_add(1, std::memory_order_relaxed);
       }
       pool.waits.fetch_add(1, std::memory_order_relaxed);
-      // Idle connections on other workers are closed so that their slots come here.
+      // Idle connections on other workers come here (their descriptors move to this loop).
       for (auto& other : impl.workers) {
         if (other->id == w.id || !other->loop) continue;
         WorkerState* o = other.get();
@@ -241,6 +265,7 @@ net::Task<Acquired> Acquire(Service::Impl& impl, WorkerState& w, Pool& pool,
         co_return a;
       }
       if (waiter.result == Waiter::Result::kConn) {
+        if (waiter.moved_fd >= 0) waiter.conn->sock = net::Socket(*w.loop, waiter.moved_fd);
         pool.servers_active.fetch_add(1, std::memory_order_relaxed);
         if (!co_await SyncParams(*waiter.conn, client_params, max_message)) {
           pool.servers_active.fetch_sub(1, std::memory_order_relaxed);

@@ -113,7 +113,9 @@ class TransactionMode(PgProxyTestCase):
         subprocess.run(["pgbench", "-i", "-q", "-s", "1"], env=self.env(), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
         for protocol in ("simple", "extended", "prepared"):
-            r = subprocess.run(["pgbench", "-n", "-c", "8", "-j", "2", "-t", "50", "-M", protocol],
+            # One thread per client: pgbench prepares a statement with a blocking PQprepare, and
+            # a client queued for a server would otherwise stall the clients sharing its thread.
+            r = subprocess.run(["pgbench", "-n", "-c", "8", "-j", "8", "-t", "50", "-M", protocol],
                                env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=300)
             out = r.stdout.decode() + r.stderr.decode()

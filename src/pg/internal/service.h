@@ -63,8 +63,10 @@ struct Waiter : net::TimeoutList::Entry {
   net::Wakeup wake;
   Pool* pool = nullptr;
   int worker = 0;
+  int64_t since_ms = 0;  // when it started waiting (its loop's coarse clock)
   enum class Result : uint8_t { kWaiting, kConn, kSlot, kTimeout } result = Result::kWaiting;
-  std::unique_ptr<ServerConn> conn;  // kConn: handed over by a client of the same worker
+  std::unique_ptr<ServerConn> conn;  // kConn: handed over by the client that gave it back
+  int moved_fd = -1;  // from another worker: its descriptor, to adopt on this worker's loop
 };
 
 // Server connections for one (database, user), bounded across all workers.

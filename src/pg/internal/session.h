@@ -58,7 +58,7 @@ class ClientSession : public net::TimeoutList::Entry {
   std::deque<Pending> pending_;
   int outstanding_ = 0;      // Sync / Query / FunctionCall sent, ReadyForQuery not yet back
   bool since_sync_ = false;  // extended-protocol messages sent after the last Sync
-  bool used_ = false;  // the attached server got a message (not idle just because it is new)
+  bool used_ = false;        // the attached server got a message (not idle just because it is new)
   char status_ = 'I';
   const char* pinned_ = nullptr;  // why the client keeps its server (transaction mode)
   bool pump_running_ = false;
