@@ -141,7 +141,8 @@ TEST(PgProtocol, FrontendMessages) {
   EXPECT_STREQ(ParseBind(lying, &bm).sqlstate, "08P01");
 
   TargetMessage tm;
-  ASSERT_FALSE(ParseTarget(std::string("Ss1\0", 4), &tm));
+  const std::string target("Ss1\0", 4);  // tm views into it
+  ASSERT_FALSE(ParseTarget(target, &tm));
   EXPECT_EQ(tm.what, 'S');
   EXPECT_EQ(tm.name, "s1");
   EXPECT_STREQ(ParseTarget(std::string("Xs1\0", 4), &tm).sqlstate, "08P01");
