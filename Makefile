@@ -36,6 +36,7 @@ bench: build
 	@python3 bench/cache/run.py
 	@python3 bench/compress/run.py
 	@python3 bench/protect/run.py
+	@python3 bench/pg/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

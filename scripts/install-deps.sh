@@ -25,6 +25,9 @@ packages=(
   prometheus
   # the HTML report's browser test: Debian's chromium driven by playwright-core (npm)
   chromium nodejs
+  # the PostgreSQL proxy's tests and benchmark: a real PostgreSQL 15 (initdb'd per test), its
+  # clients (psql, pgbench), psycopg2, and PgBouncer as the side-by-side anchor
+  postgresql postgresql-client pgbouncer python3-psycopg2
 )
 # Debian's nodejs needs its npm package; a nodejs that bundles npm conflicts with it.
 command -v npm >/dev/null || packages+=(npm)
@@ -47,11 +50,18 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The nginx, haproxy, prometheus, redis and varnish packages start system services (ports 80,
-# 9090, 6379, 6081, ...) that ficus never needs: the tests, the demo and the benchmarks start
-# their own.
-for service in nginx haproxy prometheus redis-server varnish; do
+# The nginx, haproxy, prometheus, redis, varnish, postgresql and pgbouncer packages start system
+# services (ports 80, 9090, 6379, 6081, 5432, ...) that ficus never needs: the tests, the demo
+# and the benchmarks start their own.
+for service in nginx haproxy prometheus redis-server varnish postgresql pgbouncer; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     $sudo systemctl stop "$service" || true
   fi
 done
+# Without systemd (containers), Debian's postgresql package starts its default cluster through
+# pg_ctlcluster: stop it too; the pg tests initdb their own on ports they pick.
+if command -v pg_lsclusters >/dev/null; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _port status _rest; do
+    if [ "$status" = online ]; then $sudo pg_ctlcluster "$ver" "$name" stop || true; fi
+  done
+fi

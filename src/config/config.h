@@ -314,10 +314,14 @@ struct Route {
   bool operator==(const Route&) const = default;
 };
 
+// What a listener speaks: HTTP (the proxy module) or the PostgreSQL wire protocol (src/pg).
+enum class ListenerKind : uint8_t { kHttp, kPostgres };
+
 struct Listener {
   std::string name;
   std::string address = "0.0.0.0";  // IP literal (canonical form, IPv6 without brackets)
   uint16_t port = 0;
+  ListenerKind kind = ListenerKind::kHttp;
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
   bool operator==(const Listener&) const = default;
 };
@@ -478,6 +482,44 @@ struct Queue {
   bool operator==(const Queue&) const = default;
 };
 
+// `postgres:` the PostgreSQL wire proxy (src/pg; docs/config.md `postgres`). Listeners of kind
+// postgres serve these databases to these users.
+enum class PgPoolMode : uint8_t { kSession, kTransaction };
+struct PgDatabase {
+  std::string name;      // what clients ask for (StartupMessage `database`)
+  std::string host;      // the primary: IP literal, resolved at load
+  std::string hostname;  // the DNS name as written, when it was one
+  uint16_t port = 5432;
+  std::string dbname;       // on the server; default: name
+  uint32_t pool_size = 20;  // server connections per (database, user), whole process
+  PgPoolMode pool_mode = PgPoolMode::kTransaction;
+  uint32_t max_waiting = 1000;  // clients queued for a server connection; more: 53300 at once
+  Duration wait_timeout{5000};  // queued longer: 57014 naming the pool, connection closed
+  int line = 0;
+  bool operator==(const PgDatabase&) const = default;
+};
+struct PgUser {
+  std::string name;
+  // Plain text (SCRAM to clients and the server), or a stored SCRAM-SHA-256 verifier
+  // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>" (clients only: the server then needs
+  // `server_password`). Secret: never logged, redacted in /config.
+  std::string password;
+  std::string server_password;  // empty: password
+  bool from_auth_file = false;
+  bool operator==(const PgUser&) const = default;
+};
+struct Postgres {
+  std::vector<PgDatabase> databases;     // names unique
+  std::vector<PgUser> users;             // `users:` then the auth file's; names unique
+  std::string auth_file;                 // pgbouncer's userlist.txt format: "user" "password"
+  Duration connect_timeout{5000};        // to a server, including its authentication
+  Duration client_login_timeout{10000};  // startup and authentication of a client
+  Duration slow_query{1000};             // slower: sampled (parameters redacted)
+  uint32_t max_message = 1u << 24;       // a client message's size bound (bytes, with its header)
+  std::string server_reset_query = "DISCARD ALL";  // before a session's server is reused
+  bool operator==(const Postgres&) const = default;
+};
+
 struct Config {
   std::string source;    // file path or a name for in-memory configs
   uint32_t workers = 0;  // resolved: never 0 after loading (0 in YAML = number of cores)
@@ -495,6 +537,7 @@ struct Config {
   AccessLog access_log;
   Tracing tracing;
   Overload overload;
+  Postgres postgres;  // databases empty: no postgres listener allowed
   bool operator==(const Config&) const = default;
 };
 

@@ -184,6 +184,7 @@ std::string ToRedactedYaml(const Config& c) {
     out << YAML::Key << "public_paths" << YAML::Value << YAML::Flow << c.admin.public_paths;
   out << YAML::EndMap;
   internal::EmitOverload(out, c.overload);
+  internal::EmitPostgres(out, c.postgres);
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const Listener& l : c.listeners) {
@@ -191,6 +192,7 @@ std::string ToRedactedYaml(const Config& c) {
     out << YAML::Key << "name" << YAML::Value;
     Str(out, l.name);
     out << YAML::Key << "listen" << YAML::Value << l.Address();
+    if (l.kind == ListenerKind::kPostgres) out << YAML::Key << "kind" << YAML::Value << "postgres";
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

@@ -270,6 +270,15 @@ void Loop::Unregister(internal::IoState* s) {
   graveyard_.emplace_back(s);
 }
 
+int Loop::Forget(internal::IoState* s) {
+  const int fd = s->fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  s->dead = true;
+  s->fd = -1;
+  graveyard_.emplace_back(s);
+  return fd;
+}
+
 // ---- sockets --------------------------------------------------------------------------------
 
 // Suspends until the socket's read (or write) readiness changes or it is cancelled.
@@ -316,6 +325,14 @@ void Socket::Close() {
   FICUS_DCHECK(!state_->read_waiter && !state_->write_waiter);
   state_->loop->Unregister(state_);
   state_ = nullptr;
+}
+
+int Socket::Release() {
+  if (!state_) return -1;
+  FICUS_DCHECK(!state_->read_waiter && !state_->write_waiter);
+  const int fd = state_->loop->Forget(state_);
+  state_ = nullptr;
+  return fd;
 }
 
 void Socket::ShutdownWrite() {

@@ -116,6 +116,7 @@ class Loop {
   // --- for sockets (this thread only) ---
   internal::IoState* Register(int fd);    // takes ownership of fd; throws std::system_error
   void Unregister(internal::IoState* s);  // closes fd, frees the state after this batch
+  int Forget(internal::IoState* s);       // as Unregister, but returns fd open (not closed)
   void Ready(std::coroutine_handle<> h) { ready_.push_back(h); }
 
  private:
@@ -202,6 +203,10 @@ class Socket {
   void Cancel();
   void ShutdownWrite();
   void Close();
+  // Takes the descriptor out of this loop, open, for another loop to adopt (Socket(loop, fd)):
+  // a pooled connection moving to the worker whose client waits for it. -1 when closed.
+  // REQUIRES: no coroutine waits on it.
+  int Release();
   // The peer's IP (no port) into out; returns its length (0 on failure).
   size_t PeerAddress(char* out, size_t size) const;
 

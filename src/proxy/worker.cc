@@ -97,6 +97,7 @@ Worker::~Worker() {
 void Worker::Start() {
   std::vector<std::unique_ptr<Listener>> opened;
   for (const auto& l : snapshot_->config->listeners) {
+    if (l.kind != config::ListenerKind::kHttp) continue;  // postgres: the pg module's
     auto slot = std::make_unique<Listener>();
     slot->address = l.Address();
     slot->socket = net::Listen(loop_, net::MakeAddress(l.address, l.port));
@@ -123,7 +124,7 @@ void Worker::ReconcileListeners() {
   // connections already accepted finish their exchanges as usual.
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const config::Listener& l) {
-      return l.Address() == (*it)->address;
+      return l.kind == config::ListenerKind::kHttp && l.Address() == (*it)->address;
     });
     if (keep) {
       ++it;
@@ -138,6 +139,7 @@ void Worker::ReconcileListeners() {
   }
   // Added: open and accept.
   for (const auto& l : wanted) {
+    if (l.kind != config::ListenerKind::kHttp) continue;  // postgres: the pg module's
     const bool have = std::any_of(listeners_.begin(), listeners_.end(),
                                   [&](const auto& slot) { return slot->address == l.Address(); });
     if (have) continue;

@@ -459,6 +459,7 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
     return GetErrorSamples(req, ctx);
   }
   if (p == "/jobs" || p.rfind("/jobs/", 0) == 0) return HandleJobsApi(req, ctx);
+  if (auto r = HandlePgApi(req, ctx)) return r;
   if (p == "/audit") {
     if (!IsGet(req)) return MethodNotAllowed(req, "GET, HEAD");
     return GetAudit(req, ctx);

@@ -18,6 +18,7 @@
 #include "base/outcome.h"
 #include "cache/cache.h"
 #include "config/config.h"
+#include "pg/pg.h"
 #include "policy/protect.h"
 #include "proxy/proxy.h"
 #include "queue/queue.h"
@@ -148,6 +149,7 @@ class Gateway {
       t->worker->Start();  // binds now: a listener that cannot open fails startup here
       workers_.push_back(std::move(t));
     }
+    StartPostgres();
     AdminHandlers handlers;
     handlers.ready = [this] { return ready_.load() && !draining_.load(); };
     handlers.config_yaml = [this] { return config::ToRedactedYaml(*CurrentConfig()); };
@@ -184,6 +186,7 @@ class Gateway {
     api.cache_purge = [this](const cache::PurgeRequest& r) {
       return cache::Purge(CurrentSnapshot()->route_policies, r);
     };
+    api.pg = pg_.get();
     handlers.api = [api](const AdminRequest& req) { return HandleAdminApi(req, api); };
     admin_ = std::make_unique<AdminServer>(config_->admin.address, config_->admin.port,
                                            std::move(handlers));
@@ -222,6 +225,16 @@ class Gateway {
   }
 
  private:
+  // The PostgreSQL proxy (src/pg), when a listener is of kind postgres: it runs on the same
+  // worker loops, binding before they start (a listener that cannot open fails startup).
+  void StartPostgres() {
+    if (!pg::Enabled(*config_)) return;
+    pg_ = std::make_unique<pg::Service>(config_, static_cast<int>(workers_.size()));
+    for (size_t i = 0; i < workers_.size(); ++i)
+      pg_->StartWorker(static_cast<int>(i), workers_[i]->loop);
+    registry_.AddCollector([p = pg_.get()](observe::MetricWriter& w) { p->Collect(w); });
+  }
+
   // Throws std::runtime_error when the access log cannot be opened or the tracer not started.
   void StartSinks() {
     const int workers = static_cast<int>(config_->workers);
@@ -378,6 +391,11 @@ class Gateway {
     ExportSeriesOf(*snap, registry_);
     monitor_->SetClusters(snap->cluster_shared);
     slo_->SetConfig(loaded_config);
+    if (pg_) {
+      pg_->Reconfigure(loaded_config);  // new logins see the new databases and users
+    } else if (pg::Enabled(*loaded_config)) {
+      log::warn("reload: postgres listeners take effect after a restart");
+    }
     for (auto& t : workers_) {
       t->loop.Post([w = t->worker.get(), snap] { w->SetSnapshot(snap); });
     }
@@ -395,6 +413,10 @@ class Gateway {
     draining_ = true;
     monitor_->Stop();  // no health checks or DNS-driven reloads while the workers wind down
     for (auto& t : workers_) t->loop.Post([w = t->worker.get()] { w->StartDrain(); });
+    if (pg_) {
+      for (size_t i = 0; i < workers_.size(); ++i)
+        workers_[i]->loop.Post([p = pg_.get(), i] { p->StopWorker(static_cast<int>(i)); });
+    }
     const auto deadline = std::chrono::steady_clock::now() + CurrentConfig()->timeouts.drain;
     int64_t active = 0;
     for (;;) {
@@ -410,6 +432,8 @@ class Gateway {
     for (int i = 0; i < 100 && ActiveConnections() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // accept loops unwind
+    for (int i = 0; i < 100 && pg_ && !pg_->Stopped(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     for (auto& t : workers_) t->loop.Stop();
     for (auto& t : workers_) t->thread.join();
     queue::Stop();  // no worker waits on a commit any more; what the writer holds is written
@@ -444,6 +468,7 @@ class Gateway {
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<pg::Service> pg_;  // null unless a listener is postgres
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -32,6 +32,9 @@ int Restore(const std::string& src, const std::string& data_dir);
 // (purge; list: an optional filter). Prints the JSON answer; 0 on a 2xx, else 1.
 int JobsCommand(const std::string& config_path, const std::string& action, const std::string& arg,
                 const std::string& queue, int limit);
+// `ficus pg pause|resume|status`: the PostgreSQL proxy through the admin API (token from the
+// config). Prints the answer; 0 on a 2xx.
+int PgCommand(const std::string& config_path, const std::string& action);
 
 // The data directory a config names (for backup/restore with -c); prints errors, nullopt on
 // an invalid config.

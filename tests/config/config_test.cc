@@ -442,7 +442,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
       Minimal("wrkers: 2\n"), "wrkers",
       "unknown key 'wrkers'; expected one of: workers, data_dir, log_level, admin, "
       "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, telemetry, "
-      "overload, queues");
+      "overload, queues, postgres");
   ExpectError(Minimal("admin: { listen: 127.0.0.1:1, tokn: x }\n"), "admin.tokn",
               "unknown key 'tokn'; expected one of: listen, token");
   ExpectError(Minimal("timeouts: { idel: 1s }\n"), "timeouts.idel",
@@ -538,7 +538,7 @@ routes: [{ cluster: app }]
   ExpectErrors("- a\n- b\n",
                {"test.yaml:1:1: expected a map with keys workers, data_dir, log_level, admin, "
                 "listeners, clusters, routes, timeouts, limits, access_log, tracing, slos, "
-                "telemetry, overload, queues, got a list"});
+                "telemetry, overload, queues, postgres, got a list"});
 }
 
 TEST(ConfigLoad, Telemetry) {

@@ -81,7 +81,7 @@ void Loader::ReadListeners(const Value& v) {
   for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
     const Value item = Item(v, *it, i);
     Fields f;
-    if (!ReadMap(item, {"name", "listen"}, &f)) continue;
+    if (!ReadMap(item, {"name", "listen", "kind"}, &f)) continue;
     Listener l;
     l.name = "listener-" + std::to_string(i);
     Loc name_loc = item.loc;
@@ -104,6 +104,18 @@ void Loader::ReadListeners(const Value& v) {
             {"listener " + Quote(l.name), l.address, family, l.port, listen->loc, listen->path});
       }
     }
+    Loc kind_loc = item.loc;
+    if (const Value* kind = f.Get("kind")) {
+      kind_loc = kind->loc;
+      if (auto s = String(*kind)) {
+        if (*s == "postgres") {
+          l.kind = ListenerKind::kPostgres;
+        } else if (*s != "http") {
+          Error(*kind, "unknown listener kind " + Quote(*s) + "; expected http or postgres");
+        }
+      }
+    }
+    listener_kind_locs_.push_back(kind_loc);
     config_.listeners.push_back(std::move(l));
   }
 }

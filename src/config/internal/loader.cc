@@ -225,7 +225,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   if (!ReadMap(root,
                {"workers", "data_dir", "log_level", "admin", "listeners", "clusters", "routes",
                 "timeouts", "limits", "access_log", "tracing", "slos", "telemetry", "overload",
-                "queues"},
+                "queues", "postgres"},
                &f)) {
     result.errors = std::move(errors_);
     return result;
@@ -289,6 +289,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   if (const Value* v = f.Get("routes")) ReadRoutes(*v);
   if (const Value* v = f.Get("slos")) ReadSlos(*v);
   if (const Value* v = f.Get("queues")) ReadQueues(*v);
+  if (const Value* v = f.Get("postgres")) ReadPostgres(*v);
 
   // (An offline tool reading a token from an unset variable was warned about it above.)
   const bool token_unset = std::find(unset_env_paths_.begin(), unset_env_paths_.end(),
@@ -309,6 +310,7 @@ LoadResult Loader::Run(std::string_view yaml) {
   CheckBindings();
   CheckRoutes();
   CheckQueues();
+  CheckPostgres();
 
   std::stable_sort(errors_.begin(), errors_.end(), ByPosition);
   std::stable_sort(warnings_.begin(), warnings_.end(), ByPosition);

@@ -42,6 +42,7 @@ std::string Sha256Hex(std::string_view data);
 void EmitProtection(YAML::Emitter& out, const Route& r);
 void EmitAdaptive(YAML::Emitter& out, const Cluster& c);
 void EmitOverload(YAML::Emitter& out, const Overload& o);
+void EmitPostgres(YAML::Emitter& out, const Postgres& pg);  // postgres.cc
 
 // A node to read, where to point at when it is wrong, and its dotted field path.
 // `loc` is the key's position for empty values (yaml-cpp marks those at the next token).
@@ -165,6 +166,11 @@ class Loader {
   void ReadOffload(const Value& v, std::optional<Offload>* out);
   void ReadJobsApi(const Value& v, std::optional<JobsApi>* out);
   void CheckQueues();
+  // The PostgreSQL proxy's section (postgres.cc).
+  void ReadPostgres(const Value& v);
+  bool ReadPgDatabase(const Value& item, PgDatabase* d);
+  void ReadAuthFile(const Value& v, Postgres* pg);
+  void CheckPostgres();
 
   // --- cross-field checks ---
   void CheckBindings();
@@ -196,6 +202,8 @@ class Loader {
     std::string path;
   };
   std::vector<QueueRef> queue_refs_;
+  Loc postgres_loc_;
+  std::vector<Loc> listener_kind_locs_;  // parallel to config_.listeners
 };
 
 }  // namespace ficus::config::internal

@@ -18,6 +18,10 @@
 #include "telemetry/telemetry.h"
 #include "upstream/upstream.h"
 
+namespace ficus::server {}  // namespace ficus::server
+namespace ficus::pg {
+class Service;
+}  // namespace ficus::pg
 namespace ficus::server {
 
 struct AdminApiContext {
@@ -34,6 +38,8 @@ struct AdminApiContext {
   observe::SyntheticKey* synthetic = nullptr;
   // POST /cache/purge: removes stored responses from the running snapshot's caches.
   std::function<size_t(const cache::PurgeRequest&)> cache_purge;
+  // GET /pg, POST /pg/pause, /pg/resume (pg_admin.cc); null when no listener is postgres.
+  pg::Service* pg = nullptr;
 };
 
 // GET  /stats/routes, /stats/clusters, /stats/endpoints ("cluster/address")
@@ -59,6 +65,8 @@ std::optional<AdminResponse> HandleAdminApi(const AdminRequest& req, const Admin
 // GET /jobs/dead[?queue=], GET /jobs/ID; POST /jobs/ID/retry and POST /jobs/purge?state=
 // [&queue=] need the token and are audited.
 AdminResponse HandleJobsApi(const AdminRequest& req, const AdminApiContext& ctx);
+// The PostgreSQL proxy's endpoints (pg_admin.cc); nullopt for other paths.
+std::optional<AdminResponse> HandlePgApi(const AdminRequest& req, const AdminApiContext& ctx);
 
 // For every state-changing endpoint: ok when the request carries the admin token. Otherwise
 // audits the attempt (who "anonymous", outcome "unauthorized") and fails with the detail of

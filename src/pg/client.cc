@@ -1,0 +1,486 @@
+// A client connection: login (startup, SCRAM-SHA-256, the server's parameters, a backend key of
+// ficus's own for cancels) and the client-to-server direction (statement tracking, session
+// state detection, attaching a server per transaction or per session).
+#include <openssl/rand.h>
+
+#include "base/log.h"
+#include "pg/internal/session.h"
+
+namespace ficus::pg::internal {
+
+namespace {
+
+std::string Hex(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+// `body` with its first NUL-terminated string (after `skip` bytes) replaced by `name`.
+std::string ReplaceName(std::string_view body, size_t skip, std::string_view old_name,
+                        std::string_view name) {
+  std::string r(body.substr(0, skip));
+  r += name;
+  r += body.substr(skip + old_name.size());
+  return r;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Service::Impl& impl, WorkerState& w, int fd)
+    : impl_(impl), w_(w), sock_(*w.loop, fd) {
+  w_.clients.push_back(&sock_);
+  impl_.stats.clients_active.fetch_add(1, std::memory_order_relaxed);
+}
+
+ClientSession::~ClientSession() {
+  std::erase(w_.clients, &sock_);
+  impl_.stats.clients_active.fetch_sub(1, std::memory_order_relaxed);
+  if (pool_) pool_->clients.fetch_sub(1, std::memory_order_relaxed);
+  if (cancel_) {
+    std::lock_guard lock(impl_.mu);
+    impl_.cancels.erase(cancel_id_);
+  }
+}
+
+net::Task<void> ClientSession::SendError(const char* sqlstate, std::string_view message) {
+  std::string out;
+  AppendErrorResponse(out, "FATAL", sqlstate, message);
+  (void)co_await sock_.WriteAll(out);
+}
+
+net::Task<std::string_view> ClientSession::ReadClientFrame(bool startup) {
+  for (;;) {
+    Frame f = startup ? ScanStartupFrame(in_.View()) : in_.Peek(max_message_, true);
+    if (f.status == Frame::Status::kComplete) co_return in_.View().substr(0, f.size);
+    if (f.status == Frame::Status::kError) {
+      impl_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      if (pump_running_) {
+        closing_ = true;
+        broken_ = true;
+        server_->sock.Cancel();
+        struct Done {
+          ClientSession* s;
+          bool await_ready() const { return !s->pump_running_; }
+          void await_suspend(std::coroutine_handle<> h) { s->pump_waiter_ = h; }
+          void await_resume() const {}
+        };
+        co_await Done{this};
+      }
+      co_await SendError(f.error.sqlstate, f.error.message);
+      co_return std::string_view();
+    }
+    const size_t have = in_.View().size();
+    const size_t want = f.size ? f.size - have : (startup ? 8 : 5) - std::min<size_t>(have, 4);
+    if (co_await in_.Fill(sock_, want) == 0) co_return std::string_view();
+  }
+}
+
+net::Task<bool> ClientSession::Authenticate(const ScramVerifier& v) {
+  std::string out;
+  std::string mech;
+  AppendInt32(mech, 10);
+  mech += "SCRAM-SHA-256";
+  mech += '\0';
+  mech += '\0';
+  AppendMessage(out, 'R', mech);
+  if (co_await sock_.WriteAll(out)) co_return false;
+  const std::string failed = "password authentication failed for user \"" + user_ + "\"";
+  std::string_view m = co_await ReadClientFrame(false);
+  if (m.empty()) co_return false;
+  if (m[0] != 'p') {
+    co_await SendError("08P01",
+                       "expected a SASL response, got message type '" + std::string(1, m[0]) + "'");
+    co_return false;
+  }
+  std::string_view body = m.substr(5);
+  const size_t nul = body.find('\0');
+  if (nul == std::string_view::npos || body.size() < nul + 5) {
+    co_await SendError("08P01", "malformed SASLInitialResponse");
+    co_return false;
+  }
+  if (body.substr(0, nul) != "SCRAM-SHA-256") {
+    co_await SendError("28000", "unsupported SASL mechanism \"" + std::string(body.substr(0, nul)) +
+                                    "\" (ficus offers SCRAM-SHA-256)");
+    co_return false;
+  }
+  const uint32_t len = ReadInt32(body.data() + nul + 1);
+  std::string_view data = body.substr(nul + 5);
+  if (len != data.size()) {
+    co_await SendError("08P01", "malformed SASLInitialResponse: wrong length");
+    co_return false;
+  }
+  ScramServer scram(v);
+  std::string reply, error;
+  if (!scram.First(data, &reply, &error)) {
+    co_await SendError("08P01", error);
+    co_return false;
+  }
+  in_.Consume(m.size());
+  out.clear();
+  std::string cont;
+  AppendInt32(cont, 11);
+  cont += reply;
+  AppendMessage(out, 'R', cont);
+  if (co_await sock_.WriteAll(out)) co_return false;
+  m = co_await ReadClientFrame(false);
+  if (m.empty()) co_return false;
+  if (m[0] != 'p') {
+    co_await SendError("08P01", "expected a SASL response");
+    co_return false;
+  }
+  if (!scram.Final(m.substr(5), &reply, &error)) {
+    impl_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+    co_await SendError("28P01", failed);
+    co_return false;
+  }
+  in_.Consume(m.size());
+  out.clear();
+  std::string fin;
+  AppendInt32(fin, 12);
+  fin += reply;
+  AppendMessage(out, 'R', fin);
+  std::string ok;
+  AppendInt32(ok, 0);
+  AppendMessage(out, 'R', ok);
+  co_return !co_await sock_.WriteAll(out);
+}
+
+net::Task<bool> ClientSession::Login() {
+  StartupPacket sp;
+  for (int i = 0;; ++i) {
+    std::string_view m = co_await ReadClientFrame(true);
+    if (m.empty()) co_return false;
+    sp = StartupPacket();
+    ProtocolError err = ParseStartupPacket(m, &sp);
+    in_.Consume(m.size());
+    if (err) {
+      impl_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      co_await SendError(err.sqlstate, err.message);
+      co_return false;
+    }
+    if (sp.kind == StartupPacket::Kind::kCancel) {
+      co_await ForwardCancel(impl_, w_, sp.cancel_pid, sp.cancel_key);
+      co_return false;
+    }
+    if (sp.kind == StartupPacket::Kind::kStartup) break;
+    if (i >= 2 || !in_.empty()) {  // bytes after an SSLRequest before our answer: refuse
+      co_await SendError("08P01", "unexpected data after an encryption request");
+      co_return false;
+    }
+    if (co_await sock_.WriteAll("N")) co_return false;  // no TLS / GSS encryption here
+  }
+  user_ = *sp.Get("user");
+  database_ = sp.Get("database") ? *sp.Get("database") : user_;
+  if (sp.Get("replication") && *sp.Get("replication") != "false" && *sp.Get("replication") != "0") {
+    co_await SendError("08P01", "replication connections are not supported through ficus");
+    co_return false;
+  }
+  std::string sqlstate, error;
+  pool_ = impl_.FindPool(database_, user_, &sqlstate, &error);
+  const std::shared_ptr<const ScramVerifier> verifier = impl_.Verifier(user_);
+  if (!verifier) {
+    impl_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+    co_await SendError("28P01", "password authentication failed for user \"" + user_ + "\"");
+    co_return false;
+  }
+  if (!co_await Authenticate(*verifier)) co_return false;
+  if (!pool_) {
+    impl_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+    co_await SendError(sqlstate.c_str(), error);
+    co_return false;
+  }
+  pool_->clients.fetch_add(1, std::memory_order_relaxed);
+  transaction_mode_ = pool_->db.pool_mode == config::PgPoolMode::kTransaction;
+  for (const auto& [k, v] : sp.params) {
+    if (k == "user" || k == "database" || k == "replication") continue;
+    if (k == "options" && !v.empty() && transaction_mode_) {
+      co_await SendError("0A000",
+                         "startup parameter \"options\" is not supported in transaction pooling");
+      co_return false;
+    }
+    params_.emplace_back(k, v);
+  }
+  // The server's parameters: from the pool's first connection, or from one opened now.
+  std::vector<std::pair<std::string, std::string>> server_params;
+  {
+    std::lock_guard lock(pool_->mu);
+    server_params = pool_->params;
+  }
+  if (server_params.empty() || !transaction_mode_) {
+    if (!co_await Attach(/*start_pump=*/false)) co_return false;
+    server_params = server_->params;
+    if (transaction_mode_) Detach(true);
+  }
+  RAND_bytes(reinterpret_cast<unsigned char*>(&cancel_id_), sizeof(cancel_id_));
+  cancel_ = std::make_shared<CancelTarget>();
+  cancel_->server = pool_->address;
+  if (server_) cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  {
+    std::lock_guard lock(impl_.mu);
+    impl_.cancels[cancel_id_] = cancel_;
+  }
+  std::string out;
+  for (auto [k, v] : server_params) {
+    for (const auto& [ck, cv] : params_) {
+      if (ck == k && (k == "client_encoding" || k == "DateStyle" || k == "TimeZone" ||
+                      k == "IntervalStyle" || k == "application_name"))
+        v = cv;
+    }
+    AppendParameterStatus(out, k, v);
+  }
+  std::string key;
+  AppendInt32(key, static_cast<uint32_t>(cancel_id_ >> 32));
+  AppendInt32(key, static_cast<uint32_t>(cancel_id_));
+  AppendMessage(out, 'K', key);
+  AppendReadyForQuery(out, 'I');
+  if (co_await sock_.WriteAll(out)) co_return false;
+  if (server_) net::Spawn(Pump());  // session mode: the server stays for the session
+  co_return true;
+}
+
+net::Task<bool> ClientSession::Attach(bool start_pump) {
+  while (impl_.paused.load(std::memory_order_relaxed) && !closing_ && !w_.stopping) {
+    co_await w_.loop->Sleep(std::chrono::milliseconds(50));
+  }
+  Acquired a = co_await Acquire(impl_, w_, *pool_, params_);
+  if (!a.conn) {
+    co_await SendError(a.sqlstate, a.error);
+    co_return false;
+  }
+  server_ = std::move(a.conn);
+  if (cancel_) cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  outstanding_ = 0;
+  since_sync_ = false;
+  used_ = false;
+  status_ = 'I';
+  broken_ = false;
+  if (transaction_mode_ && server_->prepared.size() > 256) {
+    // Statements of clients long gone pile up on a shared connection: start over.
+    if (!co_await RunQuietly(*server_, "DEALLOCATE ALL", max_message_)) {
+      Detach(false);
+      co_await SendError("08006", "the server connection failed");
+      co_return false;
+    }
+    server_->prepared.clear();
+  }
+  if (start_pump) net::Spawn(Pump());
+  co_return true;
+}
+
+void ClientSession::Pin(const char* reason) {
+  if (!transaction_mode_ || pinned_) return;
+  pinned_ = reason;
+  pool_->pinned.fetch_add(1, std::memory_order_relaxed);
+  impl_.AddPinned(reason);
+}
+
+bool ClientSession::EnsurePrepared(std::string_view client_name) {
+  auto it = statements_.find(std::string(client_name));
+  if (it == statements_.end()) return true;  // the server says it does not exist
+  const Statement& st = it->second;
+  for (const std::string& n : server_->prepared)
+    if (n == st.server_name) return true;
+  // Prepared on another server connection: prepare it here first, and keep its
+  // ParseComplete from the client.
+  ParseMessage pm;
+  (void)ParseParse(st.parse, &pm);
+  AppendMessage(out_, 'P', ReplaceName(st.parse, 0, pm.statement, st.server_name));
+  Pending p{Pending::Kind::kParse};
+  p.injected = true;
+  p.name = st.server_name;
+  pending_.push_back(std::move(p));
+  return true;
+}
+
+bool ClientSession::Translate(std::string_view msg) {
+  const char type = msg[0];
+  std::string_view body = msg.substr(5);
+  if (ProtocolError e = CheckFrontendMessage(type, body)) return false;
+  const int64_t now = NowMicros();
+  used_ = true;
+  switch (type) {
+    case 'Q': {
+      std::string_view sql;
+      (void)ParseQuery(body, &sql);
+      Pending p{Pending::Kind::kQuery};
+      const std::string norm = Normalize(sql);
+      p.fingerprint = Fingerprint(norm);
+      w_.Learn(p.fingerprint, norm);
+      p.start_us = now;
+      p.trace = std::string(TraceIdOf(sql));
+      pending_.push_back(std::move(p));
+      ++outstanding_;
+      if (transaction_mode_) {
+        if (const char* why = SessionStateOf(sql)) Pin(why);
+        if (norm.starts_with("discard ") || norm.starts_with("deallocate "))
+          server_->prepared.clear();
+      }
+      out_.append(msg);
+      return true;
+    }
+    case 'P': {
+      ParseMessage pm;
+      (void)ParseParse(body, &pm);
+      const std::string norm = Normalize(pm.query);
+      const uint64_t fp = Fingerprint(norm);
+      w_.Learn(fp, norm);
+      if (transaction_mode_)
+        if (const char* why = SessionStateOf(pm.query)) Pin(why);
+      since_sync_ = true;
+      if (pm.statement.empty()) {
+        unnamed_fp_ = fp;
+        unnamed_trace_ = std::string(TraceIdOf(pm.query));
+        out_.append(msg);
+        return true;
+      }
+      if (!transaction_mode_) {
+        statements_[std::string(pm.statement)] = {std::string(), std::string(pm.statement), fp};
+        out_.append(msg);
+        return true;
+      }
+      if (statements_.size() >= 10000 && !statements_.count(std::string(pm.statement)))
+        return false;
+      Statement& st = statements_[std::string(pm.statement)];
+      // A fresh server-side name for every Parse: a name is never bound to two queries, so a
+      // connection that has it prepared has the right one.
+      st.server_name = "ficus_" + Hex(cancel_id_) + "_" + std::to_string(++next_statement_);
+      st.parse = std::string(body);
+      st.fingerprint = fp;
+      AppendMessage(out_, 'P', ReplaceName(body, 0, pm.statement, st.server_name));
+      Pending p{Pending::Kind::kParse};
+      p.name = st.server_name;
+      pending_.push_back(std::move(p));
+      return true;
+    }
+    case 'B': {
+      BindMessage bm;
+      (void)ParseBind(body, &bm);
+      since_sync_ = true;
+      uint64_t fp = unnamed_fp_;
+      if (!bm.statement.empty()) {
+        auto it = statements_.find(std::string(bm.statement));
+        fp = it == statements_.end() ? 0 : it->second.fingerprint;
+      }
+      portals_[std::string(bm.portal)] = fp;
+      if (transaction_mode_ && !bm.statement.empty()) {
+        EnsurePrepared(bm.statement);
+        auto it = statements_.find(std::string(bm.statement));
+        if (it != statements_.end()) {
+          AppendMessage(
+              out_, 'B',
+              ReplaceName(body, bm.portal.size() + 1, bm.statement, it->second.server_name));
+          return true;
+        }
+      }
+      out_.append(msg);
+      return true;
+    }
+    case 'D':
+    case 'C': {
+      TargetMessage tm;
+      (void)ParseTarget(body, &tm);
+      since_sync_ = true;
+      if (transaction_mode_ && tm.what == 'S' && !tm.name.empty()) {
+        auto it = statements_.find(std::string(tm.name));
+        if (it != statements_.end()) {
+          const std::string server_name = it->second.server_name;
+          if (type == 'D') {
+            EnsurePrepared(tm.name);
+          } else {
+            std::erase(server_->prepared, server_name);
+            statements_.erase(it);
+          }
+          AppendMessage(out_, type, ReplaceName(body, 1, tm.name, server_name));
+          return true;
+        }
+      }
+      out_.append(msg);
+      return true;
+    }
+    case 'E': {
+      std::string_view portal;
+      (void)ParseExecute(body, &portal);
+      since_sync_ = true;
+      Pending p{Pending::Kind::kExecute};
+      auto it = portals_.find(std::string(portal));
+      p.fingerprint = it == portals_.end() ? 0 : it->second;
+      p.start_us = now;
+      p.trace = unnamed_trace_;
+      pending_.push_back(std::move(p));
+      out_.append(msg);
+      return true;
+    }
+    case 'S':
+      pending_.push_back(Pending{Pending::Kind::kSync});
+      ++outstanding_;
+      since_sync_ = false;
+      out_.append(msg);
+      return true;
+    case 'F': {
+      Pending p{Pending::Kind::kQuery};
+      p.start_us = now;
+      pending_.push_back(std::move(p));
+      ++outstanding_;
+      out_.append(msg);
+      return true;
+    }
+    case 'd':
+    case 'c':
+    case 'f':
+      if (outstanding_ == 0) since_sync_ = true;  // outside a COPY: the server ignores it
+      out_.append(msg);
+      return true;
+    default:  // 'H' Flush; 'p' outside authentication (the server rejects it)
+      since_sync_ = true;
+      out_.append(msg);
+      return true;
+  }
+}
+
+net::Task<void> ClientSession::Run() {
+  config_ = impl_.Config();
+  max_message_ = config_->postgres.max_message;
+  SetDeadline(w_.loop->NowMs() + config_->postgres.client_login_timeout.count());
+  w_.timeouts.Add(this);
+  const bool logged_in = co_await Login();
+  w_.timeouts.Remove(this);
+  ClearDeadline();
+  if (!logged_in) {
+    co_await Finish();
+    co_return;
+  }
+  for (;;) {
+    std::string_view m = co_await ReadClientFrame(false);
+    if (m.empty() || m[0] == 'X' || closing_) break;
+    if (!server_ && !co_await Attach(true)) break;
+    if (!Translate(m)) {
+      impl_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ProtocolError e = CheckFrontendMessage(m[0], m.substr(5));
+      in_.Consume(m.size());
+      closing_ = true;
+      broken_ = true;
+      co_await Finish();
+      // Named, not a conditional temporary across co_await (g++ 12 destroyed that one twice).
+      const char* sqlstate = e ? e.sqlstate : "54000";
+      const std::string message = e ? e.message : "too many prepared statements on one connection";
+      co_await SendError(sqlstate, message);
+      co_return;
+    }
+    in_.Consume(m.size());
+    // Forward once nothing more is complete in the buffer: one write per batch of messages.
+    if (in_.Peek(max_message_, true).status != Frame::Status::kComplete || out_.size() > 65536) {
+      std::string batch;
+      batch.swap(out_);
+      if (server_ && co_await server_->sock.WriteAll(batch)) {
+        broken_ = true;
+        co_await SendError("08006", "the server connection was lost");
+        break;
+      }
+    }
+  }
+  closing_ = true;
+  co_await Finish();
+}
+
+}  // namespace ficus::pg::internal

@@ -1,0 +1,228 @@
+// The PostgreSQL proxy's moving parts, shared by its files: pools (pool.cc), server connections
+// (server_conn.cc), client sessions (client.cc, login.cc, relay.cc), statistics (stats.cc) and
+// the service that ties them to the workers (service.cc).
+//
+// Threads: a Pool is shared by every worker (atomics, and a mutex over its wait queue, taken
+// only on the slow path: waiting, handing over); everything else belongs to one worker.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pg/internal/auth.h"
+#include "pg/pg.h"
+
+namespace ficus::pg::internal {
+
+struct WorkerState;
+struct Pool;
+
+// Reads whole protocol frames from a socket into a growing buffer (bounded by the caller's
+// maximum), compacting as frames are consumed.
+class FrameBuffer {
+ public:
+  // Complete frame at the front, if any (typed message). kError: the stream is unusable.
+  Frame Peek(uint32_t max_size, bool frontend) const {
+    return ScanMessageFrame(View(), max_size, frontend);
+  }
+  std::string_view View() const { return std::string_view(buf_).substr(start_, end_ - start_); }
+  void Consume(size_t n) { start_ += n; }
+  // Reads more (at least one byte): 0 = EOF or error.
+  net::Task<size_t> Fill(net::Socket& s, size_t want);
+  bool empty() const { return start_ == end_; }
+
+ private:
+  std::string buf_;
+  size_t start_ = 0, end_ = 0;
+};
+
+// One connection to a PostgreSQL server, authenticated, owned by one worker at a time.
+struct ServerConn {
+  net::Socket sock;
+  FrameBuffer in;
+  Pool* pool = nullptr;
+  uint32_t backend_pid = 0, backend_key = 0;
+  std::vector<std::pair<std::string, std::string>> params;  // its ParameterStatus values
+  std::vector<std::string> prepared;  // statement names prepared on it (transaction mode)
+  int64_t idle_since_ms = 0;
+  const std::string* Param(std::string_view name) const;
+  void SetParam(std::string_view name, std::string_view value);
+};
+
+// A client waiting for a server connection of a pool.
+struct Waiter : net::TimeoutList::Entry {
+  explicit Waiter(net::Loop& loop) : wake(loop) {}
+  void OnTimeout() override;
+  net::Wakeup wake;
+  Pool* pool = nullptr;
+  int worker = 0;
+  int64_t since_ms = 0;  // when it started waiting (its loop's coarse clock)
+  enum class Result : uint8_t { kWaiting, kConn, kSlot, kTimeout } result = Result::kWaiting;
+  std::unique_ptr<ServerConn> conn;  // kConn: handed over by the client that gave it back
+  int moved_fd = -1;  // from another worker: its descriptor, to adopt on this worker's loop
+};
+
+// Server connections for one (database, user), bounded across all workers.
+struct Pool {
+  Pool(const config::PgDatabase& db, const config::PgUser& user, int workers);
+  std::string name;  // "database/user" for messages and labels
+  config::PgDatabase db;
+  std::string user, server_password;
+  net::Address address;
+  std::atomic<int> open{0};  // connected or connecting, every worker
+  std::atomic<int> waiting{0};
+  std::atomic<bool> retired{false};  // a reload changed its database: drain, never reuse
+  std::mutex mu;                     // guards waiters and params
+  std::deque<Waiter*> waiters;
+  std::vector<std::pair<std::string, std::string>> params;  // from its first server connection
+  struct alignas(64) PerWorker {
+    std::vector<std::unique_ptr<ServerConn>> idle;
+  };
+  std::vector<PerWorker> workers;  // [worker]: only that worker touches its entry
+  // Metrics.
+  std::atomic<int64_t> clients{0}, servers_active{0}, servers_idle{0};
+  std::atomic<uint64_t> waits{0}, wait_timeouts{0}, wait_full{0}, wait_micros{0}, transactions{0},
+      server_connects{0}, connect_failures{0}, pinned{0};
+};
+
+// Per-client named statements (transaction mode re-prepares them on whichever server).
+struct Statement {
+  std::string parse;        // the client's Parse message, body only
+  std::string server_name;  // the name on servers
+  uint64_t fingerprint = 0;
+};
+
+// What a response from the server closes, in order (responses come in request order).
+struct Pending {
+  enum class Kind : uint8_t { kParse, kExecute, kQuery, kSync };
+  explicit Pending(Kind k) : kind(k) {}
+  Kind kind;
+  bool injected = false;  // a Parse the proxy sent itself: its ParseComplete is not relayed
+  bool error = false;
+  uint64_t fingerprint = 0;
+  int64_t start_us = 0;
+  uint64_t rows = 0;
+  std::string name;   // kParse: the server-side statement name
+  std::string trace;  // the sqlcommenter trace id, if any
+};
+
+// Per-fingerprint statistics of one worker.
+struct QueryStats {
+  std::string text;  // normalised
+  uint64_t calls = 0, errors = 0, rows = 0, total_us = 0;
+  observe::Histogram latency;
+};
+struct SlowQuery {
+  int64_t at_ms = 0;  // wall clock
+  uint64_t micros = 0;
+  std::string database, user, text, trace;
+};
+
+struct WorkerState {
+  int id = 0;
+  net::Loop* loop = nullptr;
+  net::TimeoutList timeouts;
+  std::vector<net::Socket> listeners;
+  std::vector<net::Socket*> clients;  // open client sockets (StopWorker cancels them)
+  bool stopping = false;
+  std::atomic<int> running{0};  // accept loops, housekeeping and sessions still running
+  std::mutex stats_mu;          // guards queries and slow (the admin thread reads them)
+  std::unordered_map<uint64_t, std::unique_ptr<QueryStats>> queries;
+  std::deque<SlowQuery> slow;
+  uint64_t dropped_fingerprints = 0;
+  // Per trace id: fingerprint -> count and time, for the N+1 and per-trace views.
+  struct TraceEntry {
+    std::string trace;
+    std::vector<std::pair<uint64_t, uint32_t>> counts;
+    uint64_t queries = 0, micros = 0;
+  };
+  // On this worker's thread. Learn gives a fingerprint its text (once); RecordQuery counts one
+  // completed query (Pending::fingerprint set by Learn before).
+  void Learn(uint64_t fingerprint, const std::string& normalized);
+  void RecordQuery(const Pending& p, uint64_t micros, std::string_view db, std::string_view user,
+                   Service::Impl& impl);
+  std::unordered_map<std::string, TraceEntry> trace_index;  // by trace id
+  std::deque<std::string> trace_order;                      // oldest first, for eviction
+};
+
+struct CancelTarget {
+  net::Address server;
+  std::atomic<uint64_t> key{0};  // backend pid << 32 | secret of the attached server; 0: none
+};
+
+// Process-wide counters.
+struct Stats {
+  std::atomic<uint64_t> clients_accepted{0}, login_failures{0}, protocol_errors{0}, cancels{0},
+      cancels_forwarded{0};
+  std::atomic<int64_t> clients_active{0};
+  std::mutex pinned_mu;
+  std::map<std::string, uint64_t> pinned;  // reason -> clients pinned to their server
+};
+
+}  // namespace ficus::pg::internal
+
+namespace ficus::pg {
+
+struct Service::Impl {
+  Impl(std::shared_ptr<const config::Config> config, int workers);
+  std::shared_ptr<const config::Config> Config() const;
+  // The pool of (database, user), created on first use. Null when either is unknown.
+  std::shared_ptr<internal::Pool> FindPool(const std::string& db, const std::string& user,
+                                           std::string* sqlstate, std::string* error);
+  // The user's SCRAM verifier (made when the user first appears or its password changes).
+  std::shared_ptr<const internal::ScramVerifier> Verifier(const std::string& user);
+  void UpdateVerifiers();  // REQUIRES: mu held
+  void AddPinned(const char* reason);
+
+  mutable std::mutex mu;  // guards config, pools, verifiers, cancels
+  std::shared_ptr<const config::Config> config;
+  std::map<std::string, std::shared_ptr<internal::Pool>> pools;
+  std::vector<std::shared_ptr<internal::Pool>> retired;  // until their connections close
+  // By user: the password it was made from, and the verifier.
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const internal::ScramVerifier>>>
+      verifiers;
+  std::unordered_map<uint64_t, std::shared_ptr<internal::CancelTarget>> cancels;
+  std::vector<std::unique_ptr<internal::WorkerState>> workers;
+  std::atomic<bool> paused{false};
+  internal::Stats stats;
+};
+
+}  // namespace ficus::pg
+
+namespace ficus::pg::internal {
+
+// pool.cc
+struct Acquired {
+  std::unique_ptr<ServerConn> conn;
+  const char* sqlstate = nullptr;  // on failure
+  std::string error;
+};
+net::Task<Acquired> Acquire(Service::Impl& impl, WorkerState& w, Pool& pool,
+                            const std::vector<std::pair<std::string, std::string>>& client_params);
+// Returns a server connection: `clean` ones (idle, no transaction) go to a waiter or the idle
+// list; others are closed.
+void Release(WorkerState& w, std::unique_ptr<ServerConn> conn, bool clean);
+void SweepIdle(WorkerState& w, Service::Impl& impl, int64_t now_ms);
+
+// server_conn.cc
+net::Task<std::unique_ptr<ServerConn>> ConnectServer(
+    WorkerState& w, Pool& pool, const std::vector<std::pair<std::string, std::string>>& params,
+    std::string* error, int64_t timeout_ms);
+// Runs one simple query to completion, discarding its results; false on an error or a broken
+// connection (the connection must then be closed).
+net::Task<bool> RunQuietly(ServerConn& s, std::string_view sql, uint32_t max_message);
+
+// client.cc
+net::Task<void> ServeClient(Service::Impl& impl, WorkerState& w, int fd);
+net::Task<void> ForwardCancel(Service::Impl& impl, WorkerState& w, uint32_t pid, uint32_t key);
+
+int64_t NowMicros();
+
+}  // namespace ficus::pg::internal
