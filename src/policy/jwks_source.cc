@@ -3,6 +3,7 @@
 // a slow identity provider.
 #include "policy/internal/jwks_source.h"
 
+#include <openssl/crypto.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -25,6 +26,9 @@ constexpr size_t kMaxJwksBytes = 1 << 20;
 class JwksFetcher {
  public:
   static JwksFetcher& Get() {
+    // OpenSSL first: its exit handler must be registered before this object's destructor, so
+    // that the destructor (which stops the thread and frees its OpenSSL state) runs first.
+    [[maybe_unused]] static const bool openssl = OPENSSL_init_crypto(0, nullptr) == 1;
     static JwksFetcher f;
     return f;
   }
@@ -51,7 +55,14 @@ class JwksFetcher {
     std::lock_guard lock(mu_);
     std::erase_if(sources_, [](const auto& w) { return w.expired(); });
     sources_.push_back(s);
-    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    if (!thread_.joinable()) {
+      thread_ = std::thread([this] {
+        Run();
+        // OpenSSL's per-thread state (its error queue): freed before the thread ends, not left
+        // to a thread-exit hook that may run after the process's leak check.
+        OPENSSL_thread_stop();
+      });
+    }
     cv_.notify_one();
   }
   void Wake() {
@@ -84,6 +95,9 @@ class JwksFetcher {
           if (!stopping()) s->Fetch();
         }
         due.clear();  // a source's last owner may be this thread: release it unlocked
+        // OpenSSL's per-thread state (its error queue) freed between fetches: at exit, its
+        // thread-exit hook may come after the leak check (LeakSanitizer reported it).
+        OPENSSL_thread_stop();
         lock.lock();
         continue;
       }
