@@ -473,11 +473,11 @@ struct Queue {
   Duration max_backoff{60'000};
   std::vector<uint16_t> retry_on = {429, 502, 503, 504};  // besides connect failures, timeouts
   Duration retention{std::chrono::hours(24)};  // finished jobs (and idempotency keys) kept
-  uint64_t retention_bytes = 1ull << 30;  // and at most this much of them; the oldest go first
+  uint64_t retention_bytes = 1ull << 30;       // and at most this much of them; the oldest go first
   std::optional<QueueCallback> callback;
-  std::string jobs_path;                       // the job URL prefix; default "/jobs/<name>"
-  Duration retry_after{1000};                  // Retry-After of the 202 and of a full queue's 503
-  uint64_t result_body = 64 * 1024;            // the application's answer body kept per job
+  std::string jobs_path;             // the job URL prefix; default "/jobs/<name>"
+  Duration retry_after{1000};        // Retry-After of the 202 and of a full queue's 503
+  uint64_t result_body = 64 * 1024;  // the application's answer body kept per job
   int line = 0;
   bool operator==(const Queue&) const = default;
 };

@@ -135,7 +135,8 @@ TEST(PostgresConfig, ErrorsNameFileLineAndField) {
   const std::string e = Errors(r);
   EXPECT_THAT(e, HasSubstr("test.yaml:8:57: postgres.databases[0].pool_mode: unknown pool mode "
                            "'statement'; expected session or transaction"));
-  EXPECT_THAT(e, HasSubstr("test.yaml:8:79: postgres.databases[0].pool_size: must be 1..10000, got 0"));
+  EXPECT_THAT(
+      e, HasSubstr("test.yaml:8:79: postgres.databases[0].pool_size: must be 1..10000, got 0"));
   EXPECT_THAT(e, HasSubstr("postgres.databases[1]: duplicate database name 'shop'"));
   EXPECT_THAT(e, HasSubstr("postgres.databases[1].primary"));
   EXPECT_THAT(e, HasSubstr("postgres.users[0].password: must not be empty"));

@@ -70,7 +70,6 @@ TEST(WakeupTest, ManyWaitersManySignallersEachResumeOnce) {
   EXPECT_EQ(resumed, kWaiters);
 }
 
-
 TEST(WakeupTest, SignalAtResumesTheWaiterAtTheDeadline) {
   Loop loop;
   bool timed_out = false;
