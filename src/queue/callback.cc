@@ -111,7 +111,9 @@ void CallbackSender::Start(std::unique_ptr<Message> m, int64_t now_ms) {
   f.deadline_ms = now_ms + cb_->timeout.count();
   std::string error;
   client::Url url;
-  const std::string& text = !m->cb.url.empty() ? m->cb.url : cb_->url ? cb_->url->url : m->cb.url;
+  // The URL the request named, else the queue's (a job records one only when it named one).
+  std::string_view text = m->cb.url;
+  if (text.empty() && cb_->url) text = cb_->url->url;
   client::Destination dest;
   bool ok = !text.empty() && client::ParseUrl(text, &url, &error);
   if (text.empty()) error = "the queue has no callback url";
