@@ -4,6 +4,7 @@
 import http.server
 import json
 import threading
+from loopback_server import LoopbackHTTPServer
 
 
 class OtlpReceiver:
@@ -35,7 +36,7 @@ class OtlpReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.server = LoopbackHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+from loopback_server import LoopbackHTTPServer
 from harness import (TIME_FACTOR, ConnectionClosed, FicusTestCase, RawConn, endpoint,
                      make_config)
 
@@ -37,7 +38,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class DelayingUpstream(http.server.ThreadingHTTPServer):
+class DelayingUpstream(LoopbackHTTPServer):
     """Answers every GET with its name after `delay_ms`; counts the requests it received."""
 
     daemon_threads = True

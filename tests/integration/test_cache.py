@@ -9,6 +9,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import FicusTestCase, RawConn, endpoint, make_config, request, wait_until
+from loopback_server import LoopbackHTTPServer
 
 
 class Origin:
@@ -53,7 +54,7 @@ class Origin:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = handle_any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -20,6 +20,7 @@ import unittest
 from harness import (FICUS_BIN, FicusTestCase, TIME_FACTOR, endpoint, free_port, make_config,
                      request, wait_until)
 from otlp_receiver import OtlpReceiver
+from loopback_server import LoopbackHTTPServer
 
 
 def make_certs(d):
@@ -77,7 +78,7 @@ class HttpsReceiver:
             def log_message(self, *args):
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
+        class Server(LoopbackHTTPServer):
             daemon_threads = True
 
             def get_request(self):

@@ -23,6 +23,7 @@ import threading
 import time
 import unittest
 
+from loopback_server import LoopbackHTTPServer
 from harness import (FICUS_BIN, TIME_FACTOR, Ficus, FicusTestCase, endpoint, free_port,
                      make_config, request, wait_until)
 
@@ -64,7 +65,7 @@ class App:
             def log_message(self, *args):
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
+        class Server(LoopbackHTTPServer):
             def handle_error(self, request, client_address):
                 pass  # ficus killed mid-delivery: the reset is the point of the test
 

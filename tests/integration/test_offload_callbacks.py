@@ -19,6 +19,7 @@ import time
 
 from harness import TIME_FACTOR, Ficus, FicusTestCase, request, wait_until
 from test_offload import App, offload, offload_config
+from loopback_server import LoopbackHTTPServer
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -56,7 +57,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -16,6 +16,7 @@ import time
 import unittest
 
 from harness import FICUS_BIN, TIME_FACTOR, free_port
+from loopback_server import LoopbackHTTPServer
 
 CONFIG = """\
 workers: 1
@@ -200,7 +201,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
