@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -165,6 +166,15 @@ int ProveCommand(const Options& o) {
     ss << f.rdbuf();
     scenario_text = ss.str();
   }
+  if (!o.replay.empty()) {  // the capture and the speed checked before anything runs
+    load::Options check;
+    check.replay = o.replay;
+    check.target = "http://127.0.0.1:1";
+    check.speed = o.speed;
+    check.quiet = true;
+    if (Outcome<load::Plan> plan = load::PlanFrom(check); !plan)
+      return fail("--replay: " + plan.message());
+  }
 
   std::unique_ptr<telemetry::Store> store;
   try {
@@ -211,6 +221,8 @@ int ProveCommand(const Options& o) {
   wc.config = &cfg;
   wc.base_url = BaseUrl(cfg.listeners.front());
   wc.scenario_text = scenario_text;
+  wc.replay = o.replay;
+  wc.speed = o.speed;
   wc.step_ns = *step_ns;
   wc.connections = o.connections;
   wc.fallback_ms = static_cast<double>(*fallback_ns) / 1e6;
@@ -227,8 +239,6 @@ int ProveCommand(const Options& o) {
   } cleanup{&temp_files};
 
   const Gateway gw(cfg);
-  const std::string key = o.dry_run ? "" : RandomKey();
-  wc.synthetic_key = key;
   std::string running = text;
   RunContext rc;
   rc.gateway = &gw;
@@ -254,20 +264,16 @@ int ProveCommand(const Options& o) {
   }
   const StopSignals signals;
   g_stop.store(false);
+  // The proof's load stays out of the SLOs and the users' figures: the one registration every
+  // run of ficus's own load makes (cleared when it goes, and expiring by itself past the bound).
+  std::optional<advisor::SyntheticKey> synthetic;
   if (!o.dry_run) {
-    if (Outcome<> set =
-            gw.SetSyntheticKey(key, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
-        !set)
-      return fail("the run's synthetic key: " + set.message() +
+    synthetic.emplace(cfg, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
+    if (synthetic->key().empty())
+      return fail("the run's synthetic key: " + synthetic->why() +
                   " (the proof's load must stay out of the SLOs)");
+    wc.synthetic_key = synthetic->key();
   }
-  struct ClearKey {
-    const Gateway& gw;
-    bool active;
-    ~ClearKey() {
-      if (active) gw.ClearSyntheticKey();
-    }
-  } clear_key{gw, !o.dry_run};
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(*bound_ns);
   std::vector<advisor::Proof> proofs;
