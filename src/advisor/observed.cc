@@ -50,6 +50,24 @@ std::string Field(const json::object& o, const char* key) {
 
 bool IsRead(const std::string& method) { return method == "GET" || method == "HEAD"; }
 
+// The most frequent key of `seen` whose method (the key's first element) is a read, else the
+// most frequent of all; null when empty. Keys are tuples or pairs led by the method.
+template <class Map>
+const typename Map::key_type* MostFrequentReadFirst(const Map& seen) {
+  const typename Map::key_type* best = nullptr;
+  uint64_t best_n = 0;
+  bool best_read = false;
+  for (const auto& [key, n] : seen) {
+    const bool read = IsRead(std::get<0>(key));
+    if (!best || (read && !best_read) || (read == best_read && n > best_n)) {
+      best = &key;
+      best_n = n;
+      best_read = read;
+    }
+  }
+  return best;
+}
+
 // (method, path) -> requests of the route answered 2xx or 3xx in the access log.
 std::map<std::pair<std::string, std::string>, uint64_t> Answered(const std::string& log,
                                                                  const std::string& route,
@@ -69,17 +87,7 @@ std::map<std::pair<std::string, std::string>, uint64_t> Answered(const std::stri
 std::optional<RouteRequest> ObservedRequest(const std::string& access_log_path,
                                             const std::string& route, uint64_t max_bytes) {
   const auto seen = Answered(access_log_path, route, max_bytes);
-  const std::pair<std::string, std::string>* best = nullptr;
-  uint64_t best_n = 0;
-  bool best_read = false;
-  for (const auto& [key, n] : seen) {
-    const bool read = IsRead(key.first);
-    if (!best || (read && !best_read) || (read == best_read && n > best_n)) {
-      best = &key;
-      best_n = n;
-      best_read = read;
-    }
-  }
+  const auto* best = MostFrequentReadFirst(seen);
   if (!best) return std::nullopt;
   RouteRequest req;
   req.method = best->first;
@@ -121,17 +129,7 @@ std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
     ++seen[{method, target, Field(o, "body"), content_type}];
   });
   if (!read) return std::nullopt;
-  const std::tuple<std::string, std::string, std::string, std::string>* best = nullptr;
-  uint64_t best_n = 0;
-  bool best_read = false;
-  for (const auto& [key, n] : seen) {
-    const bool r = IsRead(std::get<0>(key));
-    if (!best || (r && !best_read) || (r == best_read && n > best_n)) {
-      best = &key;
-      best_n = n;
-      best_read = r;
-    }
-  }
+  const auto* best = MostFrequentReadFirst(seen);
   if (!best) return std::nullopt;
   RouteRequest req;
   req.method = std::get<0>(*best);

@@ -4,52 +4,20 @@ for a 2 s latency objective; after requests on both sides of 2 s, the rules' err
 the SLO window and over 5m) is exactly GET /slo's, because the threshold is an `le` bound of the
 route's duration histogram on /metrics and the same bucket edge the SLO engine counts."""
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
-import urllib.parse
-import urllib.request
 
-from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, endpoint, free_port, make_config,
-                     request, wait_until)
-
-PROMETHEUS = shutil.which("prometheus")
+from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, endpoint, make_config, request,
+                     wait_until)
+from prometheus_server import PROMETHEUS, Prometheus
 
 
 class SloPrometheusTest(FicusTestCase):
-    def start_prometheus(self, workdir, target_port, rules):
-        port = free_port()
-        with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "  evaluation_interval: 1s\n"
-                    "rule_files: ['%s']\n"
-                    "scrape_configs:\n  - job_name: ficus\n    static_configs:\n"
-                    "      - targets: ['127.0.0.1:%d']\n" % (rules, target_port))
-        log = open(os.path.join(workdir, "prometheus.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [PROMETHEUS, "--config.file=" + os.path.join(workdir, "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
-
-        def stop():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        self.addCleanup(stop)
-        return port
-
     @unittest.skipUnless(PROMETHEUS, "prometheus not installed (Debian package prometheus)")
     def test_rules_error_ratio_equals_slo_endpoint(self):
         up = self.start_upstream("slo-prom")
@@ -71,23 +39,8 @@ class SloPrometheusTest(FicusTestCase):
         with open(rules) as fh:
             self.assertIn('ficus_route_request_duration_seconds_bucket{route=~"api",le="2"}',
                           fh.read())
-        prom = self.start_prometheus(workdir, f.admin_port, rules)
-
-        def query(q):
-            url = "http://127.0.0.1:%d/api/v1/query?%s" % (
-                prom, urllib.parse.urlencode({"query": q}))
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    body = json.load(resp)
-            except OSError:
-                return None
-            if body.get("status") != "success" or not body["data"]["result"]:
-                return None
-            return float(body["data"]["result"][0]["value"][1])
-
-        def prom_log():
-            with open(os.path.join(workdir, "prometheus.log"), "rb") as fh:
-                return fh.read().decode("utf-8", "replace")[-3000:]
+        prom = Prometheus(self, f.admin_port, rule_files=[rules])
+        query, prom_log = prom.query, prom.log_tail
 
         # A zero sample of every series before the traffic, so increase() sees all of it.
         count = 'sum(ficus_route_request_duration_seconds_count{route="api"})'
