@@ -2,8 +2,10 @@
 // turn (run.cc) within the time bound; guard rails around it: a refusal when live traffic is
 // flowing, the run's synthetic key, SIGINT/SIGTERM ending the loads and restoring the config.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -166,15 +168,6 @@ int ProveCommand(const Options& o) {
     ss << f.rdbuf();
     scenario_text = ss.str();
   }
-  if (!o.replay.empty()) {  // the capture and the speed checked before anything runs
-    load::Options check;
-    check.replay = o.replay;
-    check.target = "http://127.0.0.1:1";
-    check.speed = o.speed;
-    check.quiet = true;
-    if (Outcome<load::Plan> plan = load::PlanFrom(check); !plan)
-      return fail("--replay: " + plan.message());
-  }
 
   std::unique_ptr<telemetry::Store> store;
   try {
@@ -221,7 +214,6 @@ int ProveCommand(const Options& o) {
   wc.config = &cfg;
   wc.base_url = BaseUrl(cfg.listeners.front());
   wc.scenario_text = scenario_text;
-  wc.replay = o.replay;
   wc.speed = o.speed;
   wc.step_ns = *step_ns;
   wc.connections = o.connections;
@@ -237,6 +229,33 @@ int ProveCommand(const Options& o) {
       for (const std::string& f : *files) std::filesystem::remove(f);
     }
   } cleanup{&temp_files};
+  if (!o.replay.empty()) {
+    // The capture as it is now, users' requests only, replayed before and after alike: the
+    // route's record: goes on capturing while the proof runs (its own load among it), and a
+    // request ficus sent itself (X-Ficus-Synthetic) is not users' traffic.
+    std::ifstream in(o.replay);
+    if (!in) return fail("--replay: cannot read " + o.replay);
+    const std::string copy =
+        wc.temp_dir + "/ficus-prove-" + std::to_string(::getpid()) + "-replay.jsonl";
+    std::ofstream out(copy);
+    temp_files.push_back(copy);
+    for (std::string line; std::getline(in, line);) {
+      std::string lower = line;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.find("\"x-ficus-synthetic\"") == std::string::npos) out << line << '\n';
+    }
+    out.close();
+    if (!out) return fail("--replay: cannot write " + copy);
+    load::Options check;  // the copy and the speed checked before anything runs
+    check.replay = copy;
+    check.target = "http://127.0.0.1:1";
+    check.speed = o.speed;
+    check.quiet = true;
+    if (Outcome<load::Plan> plan = load::PlanFrom(check); !plan)
+      return fail("--replay " + o.replay + ": " + plan.message());
+    wc.replay = copy;
+    wc.replay_source = o.replay;
+  }
 
   const Gateway gw(cfg);
   std::string running = text;

@@ -204,7 +204,8 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
     w.step_ns = cx.step_ns * static_cast<int64_t>(std::max<size_t>(cx.rates.size(), 1));
     w.rates = {0};  // measured: what the timeline gave
     w.description = Format("replay of %s's requests to route %s at %s, looped, %llds",
-                           cx.replay.c_str(), route->name.c_str(), cx.speed.c_str(),
+                           (cx.replay_source.empty() ? cx.replay : cx.replay_source).c_str(),
+                           route->name.c_str(), cx.speed.c_str(),
                            static_cast<long long>(w.step_ns / 1'000'000'000));
     return w;
   }

@@ -124,7 +124,7 @@ net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
                       : timed_out_ == Wait::kDownstreamWrite ? observe::Termination::kClientStalled
                                                              : observe::Termination::kClientClosed;
   }
-  if (aborted_) co_return Fail(ErrorKind::kOverloaded, Side::kInternal, kDrainCut);
+  if (aborted_) co_return ficus::Fail(ErrorKind::kOverloaded, Side::kInternal, kDrainCut);
   if (timed_out_ == Wait::kDownstreamWrite) {
     co_return Downstream(ErrorKind::kDownstreamClosed,
                          "client stopped reading (no write progress within timeouts.idle)");
