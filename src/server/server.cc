@@ -131,6 +131,7 @@ class Gateway {
     queue::Start(*config_);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
+    ExportSeriesOf(*snapshot, registry_);  // the SLO thresholds' `le` bounds from the start
     monitor_ = std::make_unique<upstream::Monitor>(
         [this](const std::string& cluster, std::vector<std::string> hosts) {
           OnDnsChange(cluster, std::move(hosts));

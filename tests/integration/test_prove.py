@@ -127,9 +127,12 @@ class ProveTest(FicusTestCase):
     def test_replay_of_recorded_traffic_is_the_load(self):
         # The users' requests to `helps` were recorded (record:); replayed on their own timeline
         # (twice as fast, looped), they are the load before and after the cache: kept.
-        self.assertTrue(wait_until(lambda: os.path.exists(self.capture) and
-                                   open(self.capture).read().count("\n") >= 30,
-                                   10 * TIME_FACTOR))
+        def recorded():
+            if not os.path.exists(self.capture):
+                return 0
+            with open(self.capture) as f:
+                return f.read().count("\n")
+        self.assertTrue(wait_until(lambda: recorded() >= 30, 10 * TIME_FACTOR))
         r = self.cli("prove", "cache:helps", "-c", self.f.config_path, "--replay", self.capture,
                      "--speed", "2x", "--steps", "2", "--step-duration", "2s")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
