@@ -191,6 +191,10 @@ int main(int argc, char** argv) {
   prove->add_flag("--save", po.save, "Write the kept changes into the config file (FILE.bak kept)");
   prove->add_option("--scenario", po.scenario,
                     "A `ficus load` scenario (e.g. the traffic mix) whose requests the loads send");
+  prove->add_option("--replay", po.replay,
+                    "A `record:` capture: a route's finding is measured by replaying its recorded "
+                    "requests to the route (paths, query strings, timing), before and after");
+  prove->add_option("--speed", po.speed, "With --replay: 2x, 0.5x (default 1x)");
   prove->add_option("--period", po.period, "Telemetry the findings come from (default 1h)");
   prove->add_option("--max-rate", po.max_rate,
                     "Top rate of the step load, req/s (default: the route's last assessment's, "

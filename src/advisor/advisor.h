@@ -57,8 +57,9 @@ Knee FindKnee(const std::vector<Step>& steps, double threshold_ms, bool out_of_t
 // matches only).
 struct RouteRequest {
   std::string method = "GET";
-  std::string path = "/";
+  std::string path = "/";  // with a query string when one was recorded
   std::string body;
+  std::string content_type;  // as recorded; empty: application/json when there is a body
 };
 std::optional<RouteRequest> RequestFor(const config::Route& route);
 
@@ -67,6 +68,14 @@ std::optional<RouteRequest> RequestFor(const config::Route& route);
 // nullopt when the log is unreadable or has none. (The log has no query strings or bodies.)
 std::optional<RouteRequest> ObservedRequest(const std::string& access_log_path,
                                             const std::string& route, uint64_t max_bytes = 8 << 20);
+// The route's most frequent request in its `record:` capture (the file's last `max_bytes`),
+// reads preferred, with its query string, body and Content-Type; when `access_log_path` is
+// given, only a request whose method and path the log shows answered 2xx/3xx. Requests with a
+// redacted credential, a truncated or binary body are passed over. nullopt when none.
+std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
+                                            const std::string& route,
+                                            const std::string& access_log_path,
+                                            uint64_t max_bytes = 8 << 20);
 
 // The route's latency threshold: the tightest latency SLO naming it (or every route), else
 // `fallback_ms`.

@@ -216,10 +216,15 @@ int AssessCommand(const AssessOptions& o) {
       if (!o.routes.empty() &&
           std::find(o.routes.begin(), o.routes.end(), route.name) == o.routes.end())
         continue;
-      // What the route answered users, when the access log saw it (a regex route too; not a
-      // header match: the log has no request fields); else a request its match accepts.
+      // What the route answered users: its recorded requests (query strings and bodies, from
+      // its `record:` capture; those the access log saw answered 2xx/3xx when there is one),
+      // else the access log's (a regex route too; not a header match: neither has them all),
+      // else a request its match accepts.
       std::optional<RouteRequest> req;
-      if (cfg.access_log.enabled && cfg.access_log.path != "stdout" && route.match.headers.empty())
+      const bool logged = cfg.access_log.enabled && cfg.access_log.path != "stdout";
+      if (route.record && route.match.headers.empty())
+        req = CapturedRequest(route.record->path, route.name, logged ? cfg.access_log.path : "");
+      if (!req && logged && route.match.headers.empty())
         req = ObservedRequest(cfg.access_log.path, route.name);
       if (!req) req = RequestFor(route);
       if (!req) {
@@ -236,7 +241,9 @@ int AssessCommand(const AssessOptions& o) {
       t.base.method = req->method;
       if (!req->body.empty()) {
         t.base.body = req->body;
-        t.base.headers.push_back("Content-Type: application/json");
+        t.base.headers.push_back("Content-Type: " + (req->content_type.empty()
+                                                         ? std::string("application/json")
+                                                         : req->content_type));
       }
       if (!route.match.hosts.empty() && route.match.hosts.front().find('*') == std::string::npos)
         t.base.headers.push_back("Host: " + route.match.hosts.front());

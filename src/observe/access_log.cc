@@ -18,9 +18,10 @@ namespace ficus::observe {
 namespace {
 
 constexpr std::string_view kFieldNames[kLogFieldCount] = {
-    "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
-    "route",      "cluster",       "endpoint", "status",     "bytes_in", "bytes_out", "duration_us",
-    "connect_us", "first_byte_us", "retries",  "user_agent", "error",    "consumer"};
+    "time",      "request_id",  "trace_id",   "client",        "method",  "host",
+    "path",      "route",       "cluster",    "endpoint",      "status",  "bytes_in",
+    "bytes_out", "duration_us", "connect_us", "first_byte_us", "retries", "user_agent",
+    "error",     "consumer",    "termination"};
 
 constexpr size_t kDrainBatch = 256;     // records per ring per pass
 constexpr size_t kWriteAt = 64 * 1024;  // buffered bytes that trigger a write
@@ -106,6 +107,8 @@ struct Text {
       return r.error && *r.error ? Text{false, r.error} : Text{true, {}};
     case LogField::kConsumer:
       return r.consumer_len ? Text{false, r.Consumer()} : Text{true, {}};
+    case LogField::kTermination:
+      return Text{false, TerminationName(r.termination)};
     default:
       return std::nullopt;
   }
@@ -125,6 +128,26 @@ bool WriteAll(int fd, const std::string& data) {
 }
 
 }  // namespace
+
+std::string_view TerminationName(Termination t) {
+  switch (t) {
+    case Termination::kComplete:
+      return "complete";
+    case Termination::kClientClosed:
+      return "client_closed";
+    case Termination::kClientStalled:
+      return "client_stalled";
+    case Termination::kUpstreamClosed:
+      return "upstream_closed";
+    case Termination::kUpstreamTimeout:
+      return "upstream_timeout";
+    case Termination::kUpstreamProtocol:
+      return "upstream_protocol";
+    case Termination::kDrain:
+      return "drain";
+  }
+  return "complete";
+}
 
 std::string_view LogFieldName(LogField f) { return kFieldNames[static_cast<int>(f)]; }
 
@@ -229,6 +252,7 @@ void AccessLog::FormatLine(const ExchangeRecord& r, const std::vector<LogField>&
         case LogField::kUserAgent:
         case LogField::kError:
         case LogField::kConsumer:
+        case LogField::kTermination:
           break;
       }
     }

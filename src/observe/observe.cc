@@ -89,6 +89,15 @@ TrafficStats* Registry::Endpoint(std::string_view cluster, std::string_view addr
   return &endpoints_.back();
 }
 
+void Registry::SetRouteLatencyBounds(std::vector<uint64_t> micros) {
+  // Only bucket edges can be counted exactly (the config reader accepts no other threshold).
+  std::erase_if(micros, [](uint64_t m) { return !latency_buckets::IsEdgeMicros(m); });
+  std::sort(micros.begin(), micros.end());
+  micros.erase(std::unique(micros.begin(), micros.end()), micros.end());
+  std::lock_guard lock(mu_);
+  route_latency_bounds_ = std::move(micros);
+}
+
 void Registry::SetConfigured(std::span<const RouteStats* const> routes,
                              std::span<const ClusterStats* const> clusters,
                              std::span<const TrafficStats* const> endpoints) {
@@ -448,17 +457,33 @@ void MetricWriter::DoubleSample(std::string_view name, std::initializer_list<Lab
 }
 
 void MetricWriter::HistogramSeries(std::string_view name, std::initializer_list<Label> labels,
-                                   const HistogramTotals& h) {
+                                   const HistogramTotals& h, std::span<const uint64_t> extra_le) {
   uint64_t cumulative = 0;
   int next = 0;  // first bucket not yet added to `cumulative`
-  for (const ExportBound& b : kExportBounds) {
-    int last = Histogram::BucketFor(b.micros);
+  auto bound = [&](uint64_t micros, std::string_view text) {
+    int last = Histogram::BucketFor(micros);
     for (; next <= last; ++next) cumulative += h.buckets[next];
-    Label le{"le", b.le};
+    Label le{"le", text};
     Begin(name, labels, "_bucket", &le);
     AppendUint(out_, cumulative);
     out_ += '\n';
+  };
+  // Merge the two ascending lists; an extra bound that is also a standard one is written once.
+  size_t x = 0;
+  std::string text;
+  auto extras_below = [&](uint64_t limit) {
+    for (; x < extra_le.size() && extra_le[x] < limit; ++x) {
+      text.clear();
+      AppendMicrosAsSeconds(text, extra_le[x]);
+      bound(extra_le[x], text);
+    }
+    if (x < extra_le.size() && extra_le[x] == limit) ++x;
+  };
+  for (const ExportBound& b : kExportBounds) {
+    extras_below(b.micros);
+    bound(b.micros, b.le);
   }
+  extras_below(UINT64_MAX);
   for (; next < Histogram::kBuckets; ++next) cumulative += h.buckets[next];
   Label inf{"le", "+Inf"};
   Begin(name, labels, "_bucket", &inf);
@@ -473,13 +498,20 @@ void MetricWriter::HistogramSeries(std::string_view name, std::initializer_list<
   out_ += '\n';
 }
 
+std::string PrometheusLe(uint64_t micros) {
+  std::string out;
+  AppendMicrosAsSeconds(out, micros);
+  return out;
+}
+
 namespace {
 
 // The families every TrafficStats kind has, with `prefix` (ficus_route, ficus_cluster,
 // ficus_endpoint) and its labels.
 template <class LabelsOf>
 void RenderTraffic(MetricWriter& w, std::string_view prefix, std::string_view what,
-                   const std::vector<const TrafficTotals*>& rows, LabelsOf labels_of) {
+                   const std::vector<const TrafficTotals*>& rows, LabelsOf labels_of,
+                   std::span<const uint64_t> duration_le = {}) {
   std::string name;
   auto family = [&](std::string_view suffix, std::string_view type, std::string help) {
     name.assign(prefix).append(suffix);
@@ -543,23 +575,25 @@ void RenderTraffic(MetricWriter& w, std::string_view prefix, std::string_view wh
       else
         w.Sample(name, {a, b}, t->response_bytes);
     });
-  auto histogram = [&](std::string_view suffix, std::string help, auto member) {
+  auto histogram = [&](std::string_view suffix, std::string help, auto member,
+                       std::span<const uint64_t> extra_le) {
     family(suffix, "histogram", std::move(help));
     for (const TrafficTotals* t : rows)
       labels_of(*t, [&](Label a, Label b) {
         if (b.name.empty())
-          w.HistogramSeries(name, {a}, t->*member);
+          w.HistogramSeries(name, {a}, t->*member, extra_le);
         else
-          w.HistogramSeries(name, {a, b}, t->*member);
+          w.HistogramSeries(name, {a, b}, t->*member, extra_le);
       });
   };
   histogram("_request_duration_seconds", "Time from request start to response complete at the ",
-            &TrafficTotals::duration);
+            &TrafficTotals::duration, duration_le);
   histogram("_upstream_connect_duration_seconds",
-            "Time to open each new upstream connection for the ", &TrafficTotals::upstream_connect);
+            "Time to open each new upstream connection for the ", &TrafficTotals::upstream_connect,
+            {});
   histogram("_upstream_first_byte_seconds",
             "Time from the request head sent upstream to the first response byte at the ",
-            &TrafficTotals::upstream_first_byte);
+            &TrafficTotals::upstream_first_byte, {});
 }
 
 }  // namespace
@@ -602,9 +636,17 @@ std::string Registry::RenderPrometheus() const {
   // Routes, clusters and endpoints: the same traffic families.
   std::vector<const TrafficTotals*> rows;
   for (const TrafficTotals& r : snap.routes) rows.push_back(&r);
-  RenderTraffic(w, "ficus_route", "route", rows, [](const TrafficTotals& t, auto emit) {
-    emit(Label{"route", t.name}, Label{});
-  });
+  std::vector<uint64_t> route_le;
+  {
+    std::lock_guard lock(mu_);
+    route_le = route_latency_bounds_;
+  }
+  RenderTraffic(
+      w, "ficus_route", "route", rows,
+      [](const TrafficTotals& t, auto emit) {
+        emit(Label{"route", t.name}, Label{});
+      },
+      route_le);
   rows.clear();
   for (const ClusterTotals& c : snap.clusters) rows.push_back(&c.traffic);
   RenderTraffic(w, "ficus_cluster", "cluster", rows, [](const TrafficTotals& t, auto emit) {

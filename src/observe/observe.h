@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/latency_buckets.h"
+
 namespace ficus::client {
 class Client;  // client/client.h: the tracer's exporter connection
 }  // namespace ficus::client
@@ -72,8 +74,8 @@ class Gauge {
 // ends at exactly 1000 s and bucket 90 is everything above (+Inf).
 class Histogram {
  public:
-  static constexpr int kDecades = 9;  // 1 µs .. 1000 s
-  static constexpr int kPerDecade = 10;
+  static constexpr int kDecades = latency_buckets::kDecades;  // 1 µs .. 1000 s
+  static constexpr int kPerDecade = latency_buckets::kPerDecade;
   static constexpr int kBuckets = kDecades * kPerDecade + 1;  // + overflow bucket
   // Upper bound (inclusive, in µs) of bucket i; the last bucket is +Inf (UINT64_MAX). Values
   // are whole microseconds, so the two fractional bounds (1.5 µs and 2.5 µs) are given rounded
@@ -102,29 +104,10 @@ class Histogram {
 };
 
 namespace internal {
-// 10^0 .. 10^19 (all that fit in uint64_t).
-inline constexpr auto kPow10 = [] {
-  std::array<uint64_t, 20> p{};
-  uint64_t v = 1;
-  for (uint64_t& x : p) {
-    x = v;
-    v *= 10;  // wraps (defined for unsigned) after the last element; never used
-  }
-  return p;
-}();
-// Twice the bucket upper bounds of one decade, in units of 10^k: integers, unlike 1.5 and 2.5.
-inline constexpr int kTwiceMantissa[Histogram::kPerDecade] = {3, 4, 5, 6, 8, 10, 12, 14, 16, 20};
-// kDecadeBounds[k][j]: UpperBoundMicros(10 * k + j) for the first nine buckets of decade k
-// (the tenth is 10^(k+1), implied by the decade itself).
-inline constexpr auto kDecadeBounds = [] {
-  std::array<std::array<uint64_t, Histogram::kPerDecade - 1>, Histogram::kDecades> t{};
-  for (int k = 0; k < Histogram::kDecades; ++k) {
-    for (int j = 0; j < Histogram::kPerDecade - 1; ++j) {
-      t[k][j] = kTwiceMantissa[j] * kPow10[k] / 2;
-    }
-  }
-  return t;
-}();
+// The layout's tables live in base (the config reader checks SLO thresholds against them).
+using latency_buckets::kDecadeBounds;
+using latency_buckets::kPow10;
+using latency_buckets::kTwiceMantissa;
 }  // namespace internal
 
 constexpr int Histogram::BucketFor(uint64_t micros) {
@@ -550,16 +533,21 @@ class MetricWriter {
   void Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t v);
   void GaugeSample(std::string_view name, std::initializer_list<Label> labels, int64_t v);
   void DoubleSample(std::string_view name, std::initializer_list<Label> labels, double v);
-  // One histogram series: cumulative buckets at the exported bounds and +Inf, _sum (s),
-  // _count. `labels` must not contain "le".
+  // One histogram series: cumulative buckets at the exported bounds (and at `extra_le`, bucket
+  // edges in µs, ascending: the SLO latency thresholds) and +Inf, _sum (s), _count. `labels`
+  // must not contain "le".
   void HistogramSeries(std::string_view name, std::initializer_list<Label> labels,
-                       const HistogramTotals& h);
+                       const HistogramTotals& h, std::span<const uint64_t> extra_le = {});
 
  private:
   void Begin(std::string_view name, std::initializer_list<Label> labels, std::string_view suffix,
              const Label* extra = nullptr);
   std::string& out_;
 };
+
+// The `le` label value of a bucket bound in µs, as /metrics writes it: 2'000'000 -> "2",
+// 300'000 -> "0.3", 2'500 -> "0.0025" (exact decimal seconds). What rules must match.
+std::string PrometheusLe(uint64_t micros);
 
 // Owns every stats object. Route()/Cluster()/Endpoint() are called at config load (any
 // thread, locked); the returned pointers stay valid for the registry's life. Collect() and
@@ -590,6 +578,10 @@ class Registry {
   void SetConfigured(std::span<const RouteStats* const> routes,
                      std::span<const ClusterStats* const> clusters,
                      std::span<const TrafficStats* const> endpoints);
+  // Extra `le` bounds (µs; bucket edges: see base/latency_buckets.h) of every route's
+  // ficus_route_request_duration_seconds: the running config's SLO latency thresholds, so
+  // PromQL over /metrics counts them exactly. Set at each config apply.
+  void SetRouteLatencyBounds(std::vector<uint64_t> micros);
 
   // Every worker's cells merged, for the series in the running config.
   MetricsSnapshot Collect() const;
@@ -610,6 +602,7 @@ class Registry {
   std::deque<ClusterStats> clusters_;
   std::deque<TrafficStats> endpoints_;
   std::vector<std::function<void(MetricWriter&)>> collectors_;
+  std::vector<uint64_t> route_latency_bounds_;  // guarded by mu_; ascending, unique
   std::array<ServerCell, kMaxWorkers> server_{};
   SyntheticKey synthetic_;
 };
@@ -624,6 +617,21 @@ struct TraceIds {
   std::array<uint8_t, 8> attempt_span_id{};  // the upstream attempt (child span)
   bool sampled = false;
 };
+
+// How an exchange ended, as HAProxy's termination codes and Envoy's response flags tell it:
+// who ended it and whether the client got the whole response. The access log's `termination`.
+enum class Termination : uint8_t {
+  kComplete,          // the whole response went out (`error` says why when ficus answered itself)
+  kClientClosed,      // the client closed or reset the connection before the response was whole
+  kClientStalled,     // the client stopped reading: no write progress within timeouts.idle
+  kUpstreamClosed,    // the upstream closed or reset mid-response: the client's response is cut
+  kUpstreamTimeout,   // the upstream stalled mid-response past its timeout: cut
+  kUpstreamProtocol,  // the upstream's response turned malformed mid-body: cut
+  kDrain,             // ficus closed the connection at the drain deadline (stop, or a reload)
+};
+// "complete", "client_closed", "client_stalled", "upstream_closed", "upstream_timeout",
+// "upstream_protocol", "drain".
+std::string_view TerminationName(Termination t);
 
 // A fixed-size POD copied into a ring: strings truncated to their arrays. Times are
 // monotonic nanoseconds; a phase that did not happen is 0.
@@ -641,6 +649,7 @@ struct ExchangeRecord {
   uint16_t upstream_status = 0;  // 0 = no upstream response
   uint8_t retries = 0;
   bool upstream_failed = false;
+  Termination termination = Termination::kComplete;
   const std::string* route = nullptr;  // registry-owned names: valid for the process' life
   const std::string* cluster = nullptr;
   const std::string* endpoint = nullptr;
@@ -761,8 +770,9 @@ enum class LogField : uint8_t {
   kUserAgent,
   kError,
   kConsumer,
+  kTermination,
 };
-inline constexpr int kLogFieldCount = 20;
+inline constexpr int kLogFieldCount = 21;
 // The field's JSON key ("time", "request_id", ...); LogFieldByName is its inverse.
 std::string_view LogFieldName(LogField f);
 bool LogFieldByName(std::string_view name, LogField* out);

@@ -30,6 +30,7 @@ void ExchangeRecord::Begin(int64_t start, std::string_view m, std::string_view i
   status = upstream_status = 0;
   retries = 0;
   upstream_failed = false;
+  termination = Termination::kComplete;
   route = cluster = endpoint = nullptr;
   error = nullptr;
   trace = TraceIds{};

@@ -2,13 +2,16 @@
 // turn (run.cc) within the time bound; guard rails around it: a refusal when live traffic is
 // flowing, the run's synthetic key, SIGINT/SIGTERM ending the loads and restoring the config.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -211,6 +214,7 @@ int ProveCommand(const Options& o) {
   wc.config = &cfg;
   wc.base_url = BaseUrl(cfg.listeners.front());
   wc.scenario_text = scenario_text;
+  wc.speed = o.speed;
   wc.step_ns = *step_ns;
   wc.connections = o.connections;
   wc.fallback_ms = static_cast<double>(*fallback_ns) / 1e6;
@@ -225,10 +229,35 @@ int ProveCommand(const Options& o) {
       for (const std::string& f : *files) std::filesystem::remove(f);
     }
   } cleanup{&temp_files};
+  if (!o.replay.empty()) {
+    // The capture as it is now, users' requests only, replayed before and after alike: the
+    // route's record: goes on capturing while the proof runs (its own load among it), and a
+    // request ficus sent itself (X-Ficus-Synthetic) is not users' traffic.
+    std::ifstream in(o.replay);
+    if (!in) return fail("--replay: cannot read " + o.replay);
+    const std::string copy =
+        wc.temp_dir + "/ficus-prove-" + std::to_string(::getpid()) + "-replay.jsonl";
+    std::ofstream out(copy);
+    temp_files.push_back(copy);
+    for (std::string line; std::getline(in, line);) {
+      std::string lower = line;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.find("\"x-ficus-synthetic\"") == std::string::npos) out << line << '\n';
+    }
+    out.close();
+    if (!out) return fail("--replay: cannot write " + copy);
+    load::Options check;  // the copy and the speed checked before anything runs
+    check.replay = copy;
+    check.target = "http://127.0.0.1:1";
+    check.speed = o.speed;
+    check.quiet = true;
+    if (Outcome<load::Plan> plan = load::PlanFrom(check); !plan)
+      return fail("--replay " + o.replay + ": " + plan.message());
+    wc.replay = copy;
+    wc.replay_source = o.replay;
+  }
 
   const Gateway gw(cfg);
-  const std::string key = o.dry_run ? "" : RandomKey();
-  wc.synthetic_key = key;
   std::string running = text;
   RunContext rc;
   rc.gateway = &gw;
@@ -254,20 +283,16 @@ int ProveCommand(const Options& o) {
   }
   const StopSignals signals;
   g_stop.store(false);
+  // The proof's load stays out of the SLOs and the users' figures: the one registration every
+  // run of ficus's own load makes (cleared when it goes, and expiring by itself past the bound).
+  std::optional<advisor::SyntheticKey> synthetic;
   if (!o.dry_run) {
-    if (Outcome<> set =
-            gw.SetSyntheticKey(key, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
-        !set)
-      return fail("the run's synthetic key: " + set.message() +
+    synthetic.emplace(cfg, std::min<int64_t>(3600, *bound_ns / 1'000'000'000 + 60));
+    if (synthetic->key().empty())
+      return fail("the run's synthetic key: " + synthetic->why() +
                   " (the proof's load must stay out of the SLOs)");
+    wc.synthetic_key = synthetic->key();
   }
-  struct ClearKey {
-    const Gateway& gw;
-    bool active;
-    ~ClearKey() {
-      if (active) gw.ClearSyntheticKey();
-    }
-  } clear_key{gw, !o.dry_run};
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(*bound_ns);
   std::vector<advisor::Proof> proofs;

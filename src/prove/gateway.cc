@@ -3,7 +3,6 @@
 #include "prove/internal/gateway.h"
 
 #include <chrono>
-#include <random>
 
 #include "base/text.h"
 #include "client/client.h"
@@ -46,20 +45,6 @@ Outcome<std::string> Gateway::ApplyConfig(const std::string& yaml) const {
 // Off loopback, reads need the token too: it is sent whenever there is one.
 Outcome<std::string> Gateway::Metrics() const {
   return Call("GET", "/metrics", "", !token_.empty());
-}
-
-Outcome<> Gateway::SetSyntheticKey(const std::string& key, int64_t ttl_s) const {
-  if (token_.empty()) return Failed("admin.token is not set");
-  Outcome<std::string> r =
-      Call("POST", "/synthetic-key",
-           Format(R"({"key":"%s","ttl_seconds":%lld})", key.c_str(), static_cast<long long>(ttl_s)),
-           true);
-  if (!r) return Failed(r.message());
-  return {};
-}
-
-void Gateway::ClearSyntheticKey() const {
-  if (!token_.empty()) (void)Call("POST", "/synthetic-key", R"({"key":""})", true);
 }
 
 double SumSamples(std::string_view metrics, std::string_view family, std::string_view label,
@@ -111,13 +96,6 @@ OriginDelta OriginBetween(std::string_view before, std::string_view after, doubl
           seconds;
   d.deliveries_in_flight = delta("ficus_queue_delivery_seconds_sum", "", "") / seconds;
   return d;
-}
-
-std::string RandomKey() {
-  std::random_device rd;
-  std::string key;
-  for (int i = 0; i < 4; ++i) key += Format("%08x", static_cast<unsigned>(rd()));
-  return key;
 }
 
 }  // namespace ficus::prove::internal

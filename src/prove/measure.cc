@@ -61,7 +61,8 @@ class OriginSampler {
 Outcome<load::Plan> PlanOf(const load::Options& o, const Workload& w, double rate,
                            const std::atomic<bool>& stop) {
   load::Options lo = o;
-  lo.rate = rate;
+  if (lo.replay.empty()) lo.rate = rate;  // a replay's rate is its capture's timeline
+  lo.loop = !lo.replay.empty();           // ... started over until the step's end
   lo.duration =
       Format("%llds", static_cast<long long>(std::max<int64_t>(1, w.step_ns / 1'000'000'000)));
   lo.connections = w.connections;
@@ -95,15 +96,20 @@ Outcome<Phase> Measure(const Workload& w, const Gateway& gateway, const std::ato
       phase.interrupted = true;
       break;
     }
-    if (Outcome<> set = plan->SetConstantRate(rate, w.step_ns); !set)
-      return Failed("the load: " + set.message());
+    const bool replay = !w.requests.replay.empty();
+    if (!replay) {
+      if (Outcome<> set = plan->SetConstantRate(rate, w.step_ns); !set)
+        return Failed("the load: " + set.message());
+    }
     std::thread flooding;
     if (flood) flooding = std::thread([&] { (void)load::Execute(*flood); });
     Outcome<load::Summary> s = load::Execute(*plan);
     if (flooding.joinable()) flooding.join();
     if (!s) return Failed("the load: " + s.message());
     StepResult r;
-    r.rate = rate;
+    r.rate = replay ? static_cast<double>(std::max(s->stats.scheduled, s->stats.sent)) /
+                          (static_cast<double>(w.step_ns) / 1e9)
+                    : rate;
     r.latency = s->stats.corrected;
     r.requests = std::max(s->stats.scheduled, s->stats.sent);
     r.errors = s->stats.error_count() + s->stats.status_at_least(500) + s->stats.status[429] +

@@ -20,7 +20,11 @@ struct Options {
   bool yes = false;                   // run even when the gateway is serving live traffic
   bool keep_inconclusive = false;     // keep a change the statistics cannot call better or worse
   bool save = false;                  // write the kept changes into the config file
-  std::string scenario;       // a `ficus load` scenario whose requests the loads send (per route)
+  std::string scenario;  // a `ficus load` scenario whose requests the loads send (per route)
+  // A `record:` capture (JSON Lines): a route's finding is measured by replaying the capture's
+  // requests to that route on their recorded timeline at `speed`, looped, before and after.
+  std::string replay;
+  std::string speed = "1x";
   std::string period = "1h";  // the findings come from this much telemetry
   double max_rate = 0;  // the step load's top rate; 0: the route's last assessment's, else 100
   int steps = 4;

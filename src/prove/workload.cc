@@ -193,6 +193,22 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
   w.cluster = route->cluster;
   w.threshold_ms = advisor::ThresholdMsFor(cfg, route->name, cx.fallback_ms);
   w.rates = cx.rates;
+  if (!cx.replay.empty()) {
+    // The route's recorded requests (their paths, query strings, methods, bodies) on their
+    // recorded timeline: the same replay before and after, as long as the step load would run.
+    w.requests.replay = cx.replay;
+    w.requests.target = cx.base_url;
+    w.requests.speed = cx.speed;
+    w.requests.filters = {"route=" + route->name};
+    w.requests.synthetic_key = cx.synthetic_key;
+    w.step_ns = cx.step_ns * static_cast<int64_t>(std::max<size_t>(cx.rates.size(), 1));
+    w.rates = {0};  // measured: what the timeline gave
+    w.description = Format("replay of %s's requests to route %s at %s, looped, %llds",
+                           (cx.replay_source.empty() ? cx.replay : cx.replay_source).c_str(),
+                           route->name.c_str(), cx.speed.c_str(),
+                           static_cast<long long>(w.step_ns / 1'000'000'000));
+    return w;
+  }
   std::vector<YAML::Node> requests;
   if (writer.has_scenario()) {
     for (const YAML::Node& r : writer.source()["requests"]) {
@@ -206,12 +222,21 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
   }
   std::string from = "the scenario's requests";
   if (requests.empty()) {
-    auto req = advisor::RequestFor(*route);
+    // The route's recorded request (query string, body) when it has a `record:` capture, else
+    // one its match accepts.
+    std::optional<advisor::RouteRequest> req;
+    const bool logged = cfg.access_log.enabled && cfg.access_log.path != "stdout";
+    if (route->record && route->match.headers.empty())
+      req = advisor::CapturedRequest(route->record->path, route->name,
+                                     logged ? cfg.access_log.path : "");
+    if (!req) req = advisor::RequestFor(*route);
     if (!req)
       return Failed("route " + route->name +
                     " matches by regex or headers: give a --scenario with its requests");
     YAML::Node r = Request(route->name, req->method, req->path, req->body);
-    if (!req->body.empty()) r["headers"]["Content-Type"] = "application/json";
+    if (!req->body.empty())
+      r["headers"]["Content-Type"] =
+          req->content_type.empty() ? std::string("application/json") : req->content_type;
     requests.push_back(r);
     from = req->method + " " + req->path;
   }

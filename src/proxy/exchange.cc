@@ -107,12 +107,19 @@ net::Task<bool> Session::RunExchange() {
       }
     }
   }
-  if (!s) {
-    if (!ex_.response_started)
-      co_await Fail(s.error());  // phase: fail
-    else
-      ex_.keep_alive = false;  // mid-response failure: closing is the only honest signal
+  if (!s && aborted_ && s.error().context != kDrainCut) {
+    // The drain deadline cancelled the sockets: whatever failed, ficus cut the exchange.
+    s = Unexpected{Error{ErrorKind::kOverloaded, Side::kInternal, false, kDrainCut}};
   }
+  if (!s) {
+    if (!ex_.response_started) {
+      co_await Fail(s.error());  // phase: fail
+    } else {
+      taps_.OnError(s.error());  // the log says why the response was cut
+      ex_.keep_alive = false;    // mid-response failure: closing is the only honest signal
+    }
+  }
+  EndTermination(s);
   if (ex_.policies_admitted != 0) [[unlikely]] {
     taps_.SetConsumer(policy_ctx_->consumer());
     taps_.OnEnd(ex_);

@@ -23,7 +23,8 @@ void Session::SettleUnreadBody(bool out_of_sync, bool keep_if_skipped) {
 net::Task<void> Session::Fail(const Error& error) {
   ex_.status = StatusFor(error.kind);
   taps_.OnError(error);
-  if (error.kind == ErrorKind::kDownstreamClosed) {
+  // Nothing to answer: the client went away, or ficus is cutting the connection (drain).
+  if (error.kind == ErrorKind::kDownstreamClosed || aborted_) {
     ex_.keep_alive = false;
     co_return;
   }

@@ -49,7 +49,9 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn) {
                   {const_cast<char*>(trailers.release().data()), trailers.release().size()}};
   taps_.OnRequestBody({mem_.in + mem_.in_begin, first}, /*first=*/true);
   mem_.in_begin += first;
-  ex_.request_body_bytes += first;
+  // Payload bytes, as the access log documents: a chunked body's framing is not counted.
+  const bool chunked = ex_.head.framing == BodyFraming::kChunked;
+  ex_.request_body_bytes = chunked ? scanner.payload_bytes() : first;
   SetDeadline(upstream_timeout_ms(), Wait::kUpstreamSend);
   net::ErrorCode ec = co_await conn.socket.WriteAll(iov, trailers.release().empty() ? 2 : 3);
   taps_.OnRequestSent();
@@ -93,7 +95,7 @@ net::Task<Status> Session::SendRequest(upstream::Connection& conn) {
         mem_.in_end += r.bytes - take;
       }
     }
-    ex_.request_body_bytes += take;
+    ex_.request_body_bytes = chunked ? scanner.payload_bytes() : ex_.request_body_bytes + take;
     taps_.OnRequestBody({mem_.xfer, take}, /*first=*/false);
     const size_t pass = ex_.head.framing == BodyFraming::kChunked
                             ? trailers.Pass(scanner, {mem_.xfer, take})

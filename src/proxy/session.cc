@@ -46,6 +46,7 @@ void Session::CloseIfIdle() {
 
 void Session::Abort() {
   closing_ = true;
+  aborted_ = true;
   client_.Cancel();
   if (upstream_) upstream_->socket.Cancel();
 }
@@ -116,8 +117,43 @@ void Session::CompactInput() {
 net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
   SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kDownstreamWrite);
   net::ErrorCode ec = co_await client_.WriteAll(iov, count);
-  if (ec) co_return Downstream(ErrorKind::kDownstreamClosed, "client stopped reading");
-  co_return Status{};
+  if (!ec) co_return Status{};
+  if (!ex_.termination_known) {
+    ex_.termination_known = true;
+    ex_.termination = aborted_                               ? observe::Termination::kDrain
+                      : timed_out_ == Wait::kDownstreamWrite ? observe::Termination::kClientStalled
+                                                             : observe::Termination::kClientClosed;
+  }
+  if (aborted_) co_return ficus::Fail(ErrorKind::kOverloaded, Side::kInternal, kDrainCut);
+  if (timed_out_ == Wait::kDownstreamWrite) {
+    co_return Downstream(ErrorKind::kDownstreamClosed,
+                         "client stopped reading (no write progress within timeouts.idle)");
+  }
+  co_return Downstream(ErrorKind::kDownstreamClosed,
+                       "client closed the connection before the response was complete");
+}
+
+void Session::EndTermination(const Status& s) {
+  using observe::Termination;
+  if (ex_.termination_known) return;
+  ex_.termination_known = true;
+  if (ex_.response_complete) {
+    ex_.termination = Termination::kComplete;
+  } else if (aborted_) {
+    ex_.termination = Termination::kDrain;
+  } else if (s) {
+    ex_.termination = Termination::kComplete;  // nothing failed (a tunnel that ended, a refresh)
+  } else if (s.error().kind == ErrorKind::kDownstreamClosed ||
+             s.error().side == Side::kDownstream || !ex_.response_started) {
+    // A client that went away (or whose answer could not be written: Fail's write says which).
+    ex_.termination = Termination::kClientClosed;
+  } else if (s.error().kind == ErrorKind::kUpstreamTimeout) {
+    ex_.termination = Termination::kUpstreamTimeout;
+  } else if (s.error().kind == ErrorKind::kUpstreamProtocol) {
+    ex_.termination = Termination::kUpstreamProtocol;
+  } else {
+    ex_.termination = Termination::kUpstreamClosed;
+  }
 }
 
 // ---- the connection ------------------------------------------------------------------------

@@ -209,6 +209,7 @@ void Taps::Record(const Exchange& ex) {
   r.cluster = ex.cluster ? &ex.cluster->stats()->name : nullptr;
   r.endpoint = endpoint_stats_ ? &endpoint_stats_->name : nullptr;
   r.error = last_error_;
+  r.termination = ex.termination;
   if (log_this_) worker_.access_log()->Submit(worker_.id(), r);
   if (trace_this_) worker_.tracer()->Submit(worker_.id(), r);
 }

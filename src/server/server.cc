@@ -43,6 +43,15 @@ void ExportSeriesOf(const proxy::Snapshot& snap, observe::Registry& registry) {
     endpoints.insert(endpoints.end(), cluster.begin(), cluster.end());
   }
   registry.SetConfigured(snap.route_stats, snap.cluster_stats, endpoints);
+  // SLO latency thresholds are `le` bounds of the route duration histograms, so the rules of
+  // `ficus slo rules` count exactly what GET /slo counts.
+  std::vector<uint64_t> thresholds;
+  for (const config::Slo& slo : snap.config->slos) {
+    if (slo.latency) {
+      thresholds.push_back(std::chrono::microseconds(slo.latency->threshold).count());
+    }
+  }
+  registry.SetRouteLatencyBounds(std::move(thresholds));
 }
 
 namespace asio = boost::asio;
@@ -122,6 +131,7 @@ class Gateway {
     queue::Start(*config_);
     auto snapshot = proxy::BuildSnapshot(config_, registry_, ++generation_);
     snapshot_ = snapshot;
+    ExportSeriesOf(*snapshot, registry_);  // the SLO thresholds' `le` bounds from the start
     monitor_ = std::make_unique<upstream::Monitor>(
         [this](const std::string& cluster, std::vector<std::string> hosts) {
           OnDnsChange(cluster, std::move(hosts));

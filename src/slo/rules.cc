@@ -3,29 +3,19 @@
 #include <charconv>
 #include <cstdio>
 
+#include "observe/observe.h"
 #include "slo/slo.h"
 
 namespace ficus::slo {
 
 namespace {
 
-// The `le` bounds of ficus_route_request_duration_seconds as observe renders them. A copy (the
-// render's table is internal to observe); tests/slo renders a registry and compares.
-struct Le {
-  uint64_t micros;
-  std::string_view text;
+// The standard `le` bounds of ficus's duration histograms as observe renders them (µs). A copy
+// (the render's table is internal to observe); tests/slo renders a registry and compares.
+constexpr uint64_t kLeMicros[] = {
+    500,     1'000,   2'500,     5'000,     10'000,    25'000,     50'000,     100'000,
+    250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000, 30'000'000, 60'000'000,
 };
-constexpr Le kLe[] = {
-    {500, "0.0005"},   {1'000, "0.001"},   {2'500, "0.0025"},  {5'000, "0.005"},
-    {10'000, "0.01"},  {25'000, "0.025"},  {50'000, "0.05"},   {100'000, "0.1"},
-    {250'000, "0.25"}, {500'000, "0.5"},   {1'000'000, "1"},   {2'500'000, "2.5"},
-    {5'000'000, "5"},  {10'000'000, "10"}, {30'000'000, "30"}, {60'000'000, "60"},
-};
-constexpr auto kLeMicros = [] {
-  std::array<uint64_t, std::size(kLe)> a{};
-  for (size_t i = 0; i < std::size(kLe); ++i) a[i] = kLe[i].micros;
-  return a;
-}();
 
 // Shortest text that reads back as the same double (PromQL parses it the same way).
 std::string Num(double v) {
@@ -85,7 +75,7 @@ struct Exprs {
   std::string error_ratio;  // bad / total over a range
 };
 
-Exprs ExprsFor(const Objective& o, const Le* le) {
+Exprs ExprsFor(const Objective& o, std::string_view le) {
   Exprs e;
   if (o.sli == Sli::kAvailability) {
     const std::string all = "ficus_route_responses_total" + Selector(o, "");
@@ -95,7 +85,7 @@ Exprs ExprsFor(const Objective& o, const Le* le) {
   } else {
     const std::string count = "ficus_route_request_duration_seconds_count" + Selector(o, "");
     const std::string good = "ficus_route_request_duration_seconds_bucket" +
-                             Selector(o, "le=\"" + std::string(le->text) + "\"");
+                             Selector(o, "le=\"" + std::string(le) + "\"");
     e.requests = "sum(increase(" + count + "[{W}]))";
     e.error_ratio = "1 - sum(rate(" + good + "[{W}])) / sum(rate(" + count + "[{W}]))";
   }
@@ -113,6 +103,13 @@ std::string Labels(const Objective& o) {
   return "slo=\"" + o.slo + "\",sli=\"" + std::string(SliName(o.sli)) + "\"";
 }
 
+// The `le` bound a latency objective counts within: its threshold, an exact bucket edge that
+// /metrics exports for every route (Registry::SetRouteLatencyBounds), written as observe writes
+// it. The same edge the SLO engine's CountWithin stops at.
+std::string LeOf(const Objective& o) {
+  return observe::PrometheusLe(static_cast<uint64_t>(EffectiveThreshold(o.threshold).count()));
+}
+
 }  // namespace
 
 std::span<const uint64_t> ExportedLeMicros() { return kLeMicros; }
@@ -128,22 +125,12 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
       "# A window with fewer requests than the SLO's min_requests never alerts.\n";
   std::vector<std::string> local_notes;
   for (const Objective& o : ObjectivesOf(config)) {
-    if (o.sli != Sli::kLatency) continue;
-    const Le* le = nullptr;
-    for (const Le& b : kLe) {
-      if (static_cast<int64_t>(b.micros) <= std::chrono::microseconds(o.threshold).count()) le = &b;
-    }
-    if (!le) le = &kLe[0];  // below every bound (the config allows >= 1ms: never)
+    if (o.sli != Sli::kLatency || EffectiveThreshold(o.threshold) == o.threshold) continue;
+    // The config reader accepts only bucket edges; a config built in code may hold another.
     const std::string threshold = config::FormatDuration(o.threshold);
-    if (std::chrono::microseconds(le->micros) == o.threshold) continue;
-    std::string note =
-        "slo '" + o.slo + "' latency: threshold " + threshold +
-        " is not a bucket bound ficus exports; the rules count requests within le=\"" +
-        std::string(le->text) +
-        "\" as good (stricter than ficus's own SLO engine, which counts exactly "
-        "up to its largest internal bucket edge <= " +
-        threshold + ")";
-    local_notes.push_back(note);
+    local_notes.push_back("slo '" + o.slo + "' latency: threshold " + threshold +
+                          " is not a bucket edge; the rules count requests within le=\"" + LeOf(o) +
+                          "\" as good, as ficus's own SLO engine does");
   }
   for (const std::string& n : local_notes) out += "# NOTE: " + n + "\n";
   if (notes) *notes = local_notes;
@@ -159,12 +146,7 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
     config::Config one;
     one.slos.push_back(slo);
     for (const Objective& o : ObjectivesOf(one)) {
-      const Le* le = &kLe[0];
-      for (const Le& b : kLe) {
-        if (static_cast<int64_t>(b.micros) <= std::chrono::microseconds(o.threshold).count()) {
-          le = &b;
-        }
-      }
+      const std::string le = LeOf(o);
       const Exprs e = ExprsFor(o, le);
       std::vector<std::string> windows(kWindowNames.begin(), kWindowNames.end());
       const std::string slo_window = PromDuration(o.window);
@@ -205,10 +187,10 @@ std::string PrometheusRules(const config::Config& config, std::vector<std::strin
         out += "        expr: " + Yq(expr) + "\n";
         out += "        labels: { severity: " + Yq(SeverityName(sev)) + ", slo: " + Yq(o.slo) +
                ", sli: " + Yq(SliName(o.sli)) + " }\n";
-        std::string what = o.sli == Sli::kAvailability
-                               ? std::string("non-5xx responses")
-                               : "requests within " + config::FormatDuration(o.threshold) +
-                                     " (le=" + std::string(le->text) + ")";
+        std::string what =
+            o.sli == Sli::kAvailability
+                ? std::string("non-5xx responses")
+                : "requests within " + config::FormatDuration(o.threshold) + " (le=" + le + ")";
         out += "        annotations:\n";
         out += "          summary: " +
                Yq("SLO " + o.slo + " (" + std::string(SliName(o.sli)) +

@@ -247,8 +247,11 @@ class Engine {
 
 // `ficus slo rules`: Prometheus recording and alerting rules (a rule file, YAML) equivalent to
 // this config's SLOs, over the metrics ficus exports (ficus_route_responses_total,
-// ficus_route_request_duration_seconds). Latency SLIs use the exported `le` bucket at or below
-// the threshold; each such choice is noted in *notes (and as a comment in the file).
+// ficus_route_request_duration_seconds). A latency SLI counts within `le` = its threshold, a
+// bucket edge that /metrics exports for every route (Registry::SetRouteLatencyBounds), so the
+// rules compute what GET /slo does. A threshold between edges (only in a config built in code:
+// the reader refuses it) counts to the edge below, as the engine does, noted in *notes (and as
+// a comment in the file).
 std::string PrometheusRules(const config::Config& config, std::vector<std::string>* notes);
 // The `le` bounds ficus exports for duration histograms, in microseconds, ascending (must match
 // observe's Prometheus render: checked by tests/slo).

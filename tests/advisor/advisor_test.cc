@@ -537,6 +537,55 @@ TEST(ObservedRequestTest, TheRoutesAnsweredRequestFromTheAccessLog) {
   std::filesystem::remove(path);
 }
 
+// With a `record:` capture, assess sends the route's recorded request with its query string
+// (the access log has none): the most frequent read whose path the log saw answered, never a
+// request with a redacted credential or a truncated body.
+TEST(CapturedRequestTest, TheRoutesRecordedRequestWithItsQueryString) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string tag = std::to_string(::getpid());
+  const std::string capture = dir + "/captured_" + tag + ".jsonl";
+  const std::string log = dir + "/captured_" + tag + ".log";
+  {
+    std::ofstream out(capture);
+    auto line = [&](const char* route, const char* method, const char* target,
+                    const char* extra = "") {
+      out << "{\"t\":1.5,\"route\":\"" << route << "\",\"method\":\"" << method
+          << "\",\"target\":\"" << target
+          << "\",\"headers\":[[\"Host\",\"shop\"],[\"content-type\",\"text/csv\"]]" << extra
+          << ",\"body_bytes\":0,\"truncated\":false}\n";
+    };
+    for (int i = 0; i < 9; ++i) line("search", "GET", "/api/search?q=REDACTED");
+    for (int i = 0; i < 7; ++i) line("search", "GET", "/api/search?q=shoes&page=2");
+    for (int i = 0; i < 3; ++i) line("search", "GET", "/api/search?q=hats");
+    for (int i = 0; i < 20; ++i) line("search", "GET", "/api/nothing?q=1");  // 404s in the log
+    for (int i = 0; i < 4; ++i) line("upload", "POST", "/api/upload?x=1", ",\"body\":\"a,b\"");
+    out << "{\"t\":2,\"route\":\"upload\",\"method\":\"POST\",\"target\":\"/api/upload\","
+           "\"headers\":[],\"body\":\"cut\",\"body_bytes\":9000,\"truncated\":true}\n";
+    out << "not json\n";
+  }
+  {
+    std::ofstream out(log);
+    out << "{\"method\":\"GET\",\"path\":\"/api/search\",\"route\":\"search\",\"status\":200}\n"
+        << "{\"method\":\"GET\",\"path\":\"/api/nothing\",\"route\":\"search\",\"status\":404}\n";
+  }
+  auto search = CapturedRequest(capture, "search", log);
+  ASSERT_TRUE(search);
+  EXPECT_EQ(search->method, "GET");
+  EXPECT_EQ(search->path, "/api/search?q=shoes&page=2");
+  // Without an access log: the most frequent recorded read, whatever it was answered.
+  EXPECT_EQ(CapturedRequest(capture, "search", "")->path, "/api/nothing?q=1");
+  auto upload = CapturedRequest(capture, "upload", "");
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->method, "POST");
+  EXPECT_EQ(upload->path, "/api/upload?x=1");
+  EXPECT_EQ(upload->body, "a,b");
+  EXPECT_EQ(upload->content_type, "text/csv");
+  EXPECT_FALSE(CapturedRequest(capture, "cart", ""));
+  EXPECT_FALSE(CapturedRequest(capture + ".missing", "search", ""));
+  std::filesystem::remove(capture);
+  std::filesystem::remove(log);
+}
+
 TEST(ParsePriceTest, MonthAndHour) {
   EXPECT_EQ(ParsePrice("50/month"), 50);
   EXPECT_EQ(ParsePrice("50"), 50);

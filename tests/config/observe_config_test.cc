@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "config/internal/access_log_fields.h"
 
 namespace ficus::config {
 namespace {
@@ -49,8 +50,8 @@ TEST(ObserveConfig, AccessLogValues) {
   r = Load("access_log: { path: x, sample: 5% }\n");
   ASSERT_TRUE(r.config);
   EXPECT_DOUBLE_EQ(r.config->access_log.sample, 0.05);
-  for (const char* f : kAccessLogFields) {
-    r = Load(std::string("access_log: { path: x, fields: [") + f + "] }\n");
+  for (const std::string& f : internal::AccessLogFieldNames()) {
+    r = Load("access_log: { path: x, fields: [" + f + "] }\n");
     EXPECT_TRUE(r.config) << f;
   }
 }

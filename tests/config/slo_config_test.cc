@@ -121,6 +121,16 @@ TEST(SloConfig, Errors) {
       {"slos: [{ name: a, latency: { threshold: fast, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: expected a number with a unit (ns, "
        "us, ms, s, m, h, d), such as 250ms, 1.5s or 1h30m, got 'fast'"},
+      {"slos: [{ name: a, latency: { threshold: 350ms, objective: 99% } }]\n",
+       "test.yaml:7:41: slos[0].latency.threshold: 350ms is not a bucket edge of ficus's latency "
+       "histogram ({1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8} x 10^k: 250ms, 300ms, 1s, 2s, ...); the "
+       "nearest are 300ms and 400ms (an edge is counted exactly by /metrics, GET /slo and `ficus "
+       "slo rules` alike)"},
+      {"slos: [{ name: a, latency: { threshold: 9ms, objective: 99% } }]\n",
+       "test.yaml:7:41: slos[0].latency.threshold: 9ms is not a bucket edge of ficus's latency "
+       "histogram ({1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8} x 10^k: 250ms, 300ms, 1s, 2s, ...); the "
+       "nearest are 8ms and 10ms (an edge is counted exactly by /metrics, GET /slo and `ficus "
+       "slo rules` alike)"},
       {"slos: [{ name: a, latency: { threshold: 1h, objective: 99% } }]\n",
        "test.yaml:7:41: slos[0].latency.threshold: must be between 1ms and 10m, got 1h"},
       {"slos: [{ name: a, availability: 99%, window: 1h }]\n",

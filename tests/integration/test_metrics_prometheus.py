@@ -2,21 +2,15 @@
 Prometheus (Debian package) scrapes ficus and a PromQL query over its HTTP API returns the
 number of requests this test sent; per-code, per-endpoint, connect and first-byte series."""
 
-import json
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import unittest
-import urllib.parse
-import urllib.request
 
 from harness import (TIME_FACTOR, FicusTestCase, RawConn, endpoint, free_port, make_config,
                      request, wait_until)
+from prometheus_server import PROMETHEUS, Prometheus
 
-PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 
 
@@ -100,42 +94,8 @@ class MetricsTest(FicusTestCase):
 
     @unittest.skipUnless(PROMETHEUS, "prometheus not installed (Debian package prometheus)")
     def test_real_prometheus_scrape_matches_requests_sent(self):
-        workdir = tempfile.mkdtemp(prefix="ficus-prom-")
-        self.addCleanup(shutil.rmtree, workdir, True)
-        prom_port = free_port()
-        with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "scrape_configs:\n  - job_name: ficus\n    static_configs:\n"
-                    "      - targets: ['127.0.0.1:%d']\n" % self.ficus.admin_port)
-        log = open(os.path.join(workdir, "prometheus.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen(
-            [PROMETHEUS, "--config.file=" + os.path.join(workdir, "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % prom_port, "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
-
-        def stop():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        self.addCleanup(stop)
-
-        def query(q):
-            url = "http://127.0.0.1:%d/api/v1/query?%s" % (
-                prom_port, urllib.parse.urlencode({"query": q}))
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    body = json.load(r)
-            except OSError:
-                return None
-            if body.get("status") != "success" or not body["data"]["result"]:
-                return None
-            return float(body["data"]["result"][0]["value"][1])
+        prom = Prometheus(self, self.ficus.admin_port)
+        query = prom.query
 
         base = self.ficus.metrics().get("ficus_route_requests_total", route="api")
         sent = 37
@@ -146,9 +106,7 @@ class MetricsTest(FicusTestCase):
         want = base + sent
         q = 'sum(ficus_route_requests_total{job="ficus",route="api"})'
         got = wait_until(lambda: query(q) == want, 40 * TIME_FACTOR, interval=0.25)
-        with open(os.path.join(workdir, "prometheus.log"), "rb") as f:
-            plog = f.read().decode("utf-8", "replace")[-3000:]
-        self.assertTrue(got, "PromQL %s = %r, want %r\n%s" % (q, query(q), want, plog))
+        self.assertTrue(got, "PromQL %s = %r, want %r\n%s" % (q, query(q), want, prom.log_tail()))
         self.assertEqual(query('up{job="ficus"}'), 1.0)
         # The histogram is usable from PromQL too.
         count = query('sum(ficus_route_request_duration_seconds_count{route="api"})')

@@ -9,8 +9,10 @@ puts the old config back. Results land in the report (proof events)."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -32,7 +34,11 @@ class ProveTest(FicusTestCase):
     def setUp(self):
         super().setUp()
         up = self.start_upstream("prove")
-        routes = [{"name": "helps", "match": {"path_prefix": "/helps/"}, "cluster": "app"},
+        capture_dir = tempfile.mkdtemp(prefix="ficus-prove-capture-")
+        self.addCleanup(shutil.rmtree, capture_dir, True)
+        self.capture = os.path.join(capture_dir, "helps.jsonl")
+        routes = [{"name": "helps", "match": {"path_prefix": "/helps/"}, "cluster": "app",
+                   "record": {"path": self.capture}},
                   {"name": "unique", "match": {"path_prefix": "/unique/"}, "cluster": "app"}]
         cfg = make_config({"app": [endpoint(up.port)]}, routes, admin={"token": TOKEN},
                           workers=2, telemetry={"repeat_sample": 1})
@@ -117,6 +123,33 @@ class ProveTest(FicusTestCase):
         md = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format",
                       "markdown").stdout
         self.assertIn("## Proofs: before and after", md)
+
+    def test_replay_of_recorded_traffic_is_the_load(self):
+        # The users' requests to `helps` were recorded (record:); replayed on their own timeline
+        # (twice as fast, looped), they are the load before and after the cache: kept.
+        def recorded():
+            if not os.path.exists(self.capture):
+                return 0
+            with open(self.capture) as f:
+                return f.read().count("\n")
+        self.assertTrue(wait_until(lambda: recorded() >= 30, 10 * TIME_FACTOR))
+        r = self.cli("prove", "cache:helps", "-c", self.f.config_path, "--replay", self.capture,
+                     "--speed", "2x", "--steps", "2", "--step-duration", "2s")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        line = [l for l in r.stdout.splitlines() if l.startswith("cache:helps")]
+        self.assertTrue(line and "kept (better)" in line[0], r.stdout)
+        proof = {p["finding"]: p for p in self.report()["proofs"]}["cache:helps"]
+        self.assertTrue(proof["load"].startswith(
+            "replay of %s's requests to route helps at 2x" % self.capture), proof["load"])
+        self.assertLess(proof["after"]["p99_ms"], proof["before"]["p99_ms"] / 2, proof)
+        # The replay's rate is the capture's: 30 requests in about 1.5 s, at twice the speed.
+        self.assertGreater(proof["before"]["requests"], 30, proof)
+        self.assertTrue(self.cached(HELPS))
+        # A capture that cannot be read is bad input, refused before anything changes.
+        bad = self.cli("prove", "cache:helps", "-c", self.f.config_path, "--replay",
+                       os.path.join(self.f.workdir, "missing.jsonl"))
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+        self.assertIn("--replay:", bad.stderr)
 
     def test_dry_run_changes_nothing(self):
         before = self.running_config()

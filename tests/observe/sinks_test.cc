@@ -149,6 +149,7 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
   r.first_byte_ns = r.start_ns + 400'000;
   r.error = "upstream \"x\"";
   r.SetConsumer("mobile-app");
+  r.termination = Termination::kUpstreamClosed;
   std::vector<LogField> all;
   for (int i = 0; i < kLogFieldCount; ++i) all.push_back(static_cast<LogField>(i));
   std::string line;
@@ -159,7 +160,7 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
             "\"cluster\":\"shop\",\"endpoint\":null,\"status\":200,\"bytes_in\":5,\"bytes_out\":12,"
             "\"duration_us\":1500,\"connect_us\":null,\"first_byte_us\":300,\"retries\":0,"
             "\"user_agent\":\"ua/\\\"1\\\"\",\"error\":\"upstream \\\"x\\\"\","
-            "\"consumer\":\"mobile-app\"}\n");
+            "\"consumer\":\"mobile-app\",\"termination\":\"upstream_closed\"}\n");
   line.clear();
   AccessLog::FormatLine(r, {LogField::kStatus, LogField::kTime},
                         1'700'000'000'000'000'000 - r.start_ns, line);
@@ -168,6 +169,11 @@ TEST(AccessLogTest, FormatsEveryFieldAsJson) {
   EXPECT_TRUE(LogFieldByName("first_byte_us", &f));
   EXPECT_EQ(f, LogField::kFirstByteUs);
   EXPECT_FALSE(LogFieldByName("cookie", &f));
+  EXPECT_TRUE(LogFieldByName("termination", &f));
+  EXPECT_EQ(f, LogField::kTermination);
+  EXPECT_EQ(TerminationName(Termination::kComplete), "complete");
+  EXPECT_EQ(TerminationName(Termination::kClientStalled), "client_stalled");
+  EXPECT_EQ(TerminationName(Termination::kDrain), "drain");
 }
 
 // FormatLine sizes a line once (MaxLineBytes) and writes through a cursor: the bound must hold

@@ -453,20 +453,79 @@ TEST(SloRules, ExportedBoundsMatchObservesRender) {
   EXPECT_EQ(rendered, std::vector<uint64_t>(ours.begin(), ours.end()));
 }
 
-TEST(SloRules, PicksTheBucketAtOrBelowTheThreshold) {
+// An SLO threshold becomes a bound of every route's duration histogram, counted exactly: the
+// cumulative count at le="0.3" is the requests of at most 300 ms, what CountWithin (GET /slo)
+// counts, and what the rules of an SLO with that threshold select.
+TEST(SloRules, ThresholdsAreExportedBoundsCountedExactly) {
+  observe::Registry registry(1);
+  observe::RouteStats* r = registry.Route("r");
+  const uint64_t samples[] = {250'000, 299'999, 300'000, 300'001, 1'999'999, 2'000'000, 2'000'001};
+  std::array<uint64_t, observe::Histogram::kBuckets> buckets{};
+  for (uint64_t us : samples) {
+    r->Cell(0).duration.Record(us);
+    ++buckets[observe::Histogram::BucketFor(us)];
+  }
+  // Unsorted, duplicated, and one standard bound (2.5 s): each written once, in order.
+  registry.SetRouteLatencyBounds({2'000'000, 300'000, 2'500'000, 300'000});
+  const std::string text = registry.RenderPrometheus();
+  auto at = [&](std::string_view le) {
+    const std::string key =
+        "ficus_route_request_duration_seconds_bucket{route=\"r\",le=\"" + std::string(le) + "\"} ";
+    const size_t pos = text.find(key);
+    EXPECT_NE(pos, std::string::npos) << le;
+    EXPECT_EQ(text.find(key, pos + 1), std::string::npos) << "twice: " << le;
+    return pos == std::string::npos ? -1 : std::stoll(text.substr(pos + key.size()));
+  };
+  EXPECT_EQ(at("0.25"), 1);
+  EXPECT_EQ(at("0.3"), 3);
+  EXPECT_EQ(at("0.5"), 4);
+  EXPECT_EQ(at("1"), 4);
+  EXPECT_EQ(at("2"), 6);
+  EXPECT_EQ(at("2.5"), 7);
+  EXPECT_LT(text.find("le=\"0.25\""), text.find("le=\"0.3\""));
+  EXPECT_LT(text.find("le=\"1\""), text.find("le=\"2\""));
+  EXPECT_LT(text.find("le=\"2\""), text.find("le=\"2.5\""));
+  EXPECT_EQ(at("0.3"), static_cast<int64_t>(CountWithin(buckets, std::chrono::milliseconds(300))));
+  EXPECT_EQ(at("2"), static_cast<int64_t>(CountWithin(buckets, std::chrono::seconds(2))));
+  // The cluster and endpoint histograms keep the standard bounds.
+  registry.Cluster("c")->traffic.Cell(0).duration.Record(1);
+  EXPECT_EQ(registry.RenderPrometheus().find("ficus_cluster_request_duration_seconds_bucket{"
+                                             "cluster=\"c\",le=\"0.3\"}"),
+            std::string::npos);
+  EXPECT_EQ(observe::PrometheusLe(2'000'000), "2");
+  EXPECT_EQ(observe::PrometheusLe(300'000), "0.3");
+  EXPECT_EQ(observe::PrometheusLe(2'500), "0.0025");
+}
+
+// A config built in code (the config reader refuses it) with a threshold between edges: the
+// rules count up to the edge below, as the engine does, and say so.
+TEST(SloRules, ThresholdBetweenEdgesIsNoted) {
+  config::Config config;
+  config::Slo slo;
+  slo.name = "between";
+  slo.latency = config::SloLatency{std::chrono::milliseconds(350), 0.99};
+  config.slos.push_back(slo);
+  std::vector<std::string> notes;
+  const std::string rules = PrometheusRules(config, &notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_THAT(notes[0], HasSubstr("threshold 350ms is not a bucket edge"));
+  EXPECT_THAT(notes[0], HasSubstr("le=\"0.3\""));
+  EXPECT_THAT(rules, HasSubstr("duration_seconds_bucket{le=\"0.3\"}[5m]"));
+}
+
+TEST(SloRules, CountWithinTheThresholdItself) {
   auto config = LoadConfig(
       "slos:\n  - { name: exact, latency: { threshold: 250ms, objective: 99% } }\n"
       "  - { name: between, routes: [r], latency: { threshold: 300ms, objective: 99% }, "
       "availability: 99.9% }\n");
   std::vector<std::string> notes;
   const std::string rules = PrometheusRules(*config, &notes);
-  ASSERT_EQ(notes.size(), 1u);
-  EXPECT_THAT(notes[0], HasSubstr("slo 'between' latency: threshold 300ms"));
-  EXPECT_THAT(notes[0], HasSubstr("le=\"0.25\""));
-  EXPECT_THAT(rules, HasSubstr("# NOTE: slo 'between'"));
+  // Both thresholds are bucket edges that /metrics exports (SetRouteLatencyBounds): no note.
+  EXPECT_THAT(notes, IsEmpty());
+  EXPECT_THAT(rules, Not(HasSubstr("# NOTE")));
   EXPECT_THAT(rules, HasSubstr("ficus_route_request_duration_seconds_bucket{le=\"0.25\"}[5m]"));
   EXPECT_THAT(rules, HasSubstr("ficus_route_request_duration_seconds_bucket{route=~\"r\","
-                               "le=\"0.25\"}[3d]"));
+                               "le=\"0.3\"}[3d]"));
   EXPECT_THAT(rules, HasSubstr("sum(rate(ficus_route_responses_total{route=~\"r\","
                                "class=\"5xx\"}[1h])) / sum(rate(ficus_route_responses_total{"
                                "route=~\"r\"}[1h]))"));

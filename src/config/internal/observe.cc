@@ -1,4 +1,5 @@
 // Sections: telemetry, access_log, tracing.
+#include "config/internal/access_log_fields.h"
 #include "config/internal/reader.h"
 #include "config/internal/slo_values.h"
 #include "config/internal/values.h"
@@ -40,7 +41,7 @@ void Loader::ReadAccessLog(const Value& v, AccessLog* log) {
   }
   if (const Value* fl = f.Get("fields")) {
     if (ExpectList(*fl)) {
-      std::vector<std::string> known(std::begin(kAccessLogFields), std::end(kAccessLogFields));
+      const std::vector<std::string> known = AccessLogFieldNames();
       size_t i = 0;
       for (auto it = fl->node.begin(); it != fl->node.end(); ++it, ++i) {
         const Value item = Item(*fl, *it, i);

@@ -1,9 +1,35 @@
 // Sections: slos (objectives over groups of routes; the slo module does the math).
+#include "base/latency_buckets.h"
 #include "config/internal/reader.h"
 #include "config/internal/slo_values.h"
 #include "config/internal/values.h"
 
 namespace ficus::config::internal {
+
+namespace {
+
+// A latency threshold must be an edge of the latency histogram's buckets: then it is an exact
+// `le` bound on /metrics, the SLO engine counts it exactly and the exported Prometheus rules
+// compute the same ratio as GET /slo. Otherwise: why not, naming the nearest edges.
+std::optional<std::string> NotABucketEdge(Duration threshold) {
+  const auto micros = static_cast<uint64_t>(std::chrono::microseconds(threshold).count());
+  if (latency_buckets::IsEdgeMicros(micros)) return std::nullopt;
+  std::string below, above;
+  for (int i = 0; i < latency_buckets::kDecades * latency_buckets::kPerDecade; ++i) {
+    const uint64_t edge = latency_buckets::EdgeMicros(i);
+    const std::string text =
+        FormatDuration(std::chrono::duration_cast<Duration>(std::chrono::microseconds(edge)));
+    if (edge < micros) below = text;
+    if (edge > micros && above.empty()) above = text;
+  }
+  return FormatDuration(threshold) +
+         " is not a bucket edge of ficus's latency histogram ({1, 1.5, 2, 2.5, 3, 4, 5, 6, "
+         "7, 8} x 10^k: 250ms, 300ms, 1s, 2s, ...); the nearest are " +
+         below + " and " + above +
+         " (an edge is counted exactly by /metrics, GET /slo and `ficus slo rules` alike)";
+}
+
+}  // namespace
 
 void Loader::ReadSlos(const Value& v) {
   if (!ExpectList(v)) return;
@@ -98,8 +124,15 @@ void Loader::ReadSlos(const Value& v) {
         std::optional<Duration> t;
         std::optional<double> o;
         if (threshold) t = DurationIn(*threshold, Duration{1}, std::chrono::minutes(10));
+        bool edge = true;
+        if (t) {
+          if (auto why = NotABucketEdge(*t)) {
+            Error(*threshold, *why);
+            edge = false;
+          }
+        }
         if (objective) o = Percent(*objective);
-        if (t && o) {
+        if (t && edge && o) {
           l.threshold = *t;
           l.objective = *o;
           slo.latency = l;

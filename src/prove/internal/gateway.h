@@ -21,9 +21,6 @@ class Gateway {
   Outcome<std::string> ApplyConfig(const std::string& yaml) const;
   // GET /metrics (Prometheus text).
   Outcome<std::string> Metrics() const;
-  // POST /synthetic-key: requests carrying `key` in X-Ficus-Synthetic count apart from users'.
-  Outcome<> SetSyntheticKey(const std::string& key, int64_t ttl_s) const;
-  void ClearSyntheticKey() const;  // best effort
 
  private:
   Outcome<std::string> Call(const char* method, const char* target, const std::string& body,
@@ -47,8 +44,5 @@ struct OriginDelta {
 };
 OriginDelta OriginBetween(std::string_view before, std::string_view after, double seconds,
                           const std::string& cluster);
-
-// 32 random hex digits (std::random_device).
-std::string RandomKey();
 
 }  // namespace ficus::prove::internal

@@ -16,11 +16,13 @@ namespace ficus::prove::internal {
 
 // What load proves a finding: built once, run before and after the change.
 struct Workload {
-  std::string description;    // "step load of route catalog, 4 x 3s up to 120 req/s"
-  double threshold_ms = 0;    // the route's latency target (its SLO, else the default)
-  std::string cluster;        // whose origin figures are read
-  load::Options requests;     // what the measured load sends (a URL, or a scenario + target)
-  std::vector<double> rates;  // increasing step rates; one rate: a constant load
+  std::string description;  // "step load of route catalog, 4 x 3s up to 120 req/s"
+  double threshold_ms = 0;  // the route's latency target (its SLO, else the default)
+  std::string cluster;      // whose origin figures are read
+  load::Options requests;   // what the measured load sends (a URL, a scenario, or a replay)
+  // Increasing step rates; one rate: a constant load. A replay (requests.replay) keeps the
+  // capture's timing: one step of step_ns, its rate what the capture's timeline gave.
+  std::vector<double> rates;
   int64_t step_ns = 0;
   // A second load at `flood_rate` during every step (a noisy client's): only `requests` is
   // measured.

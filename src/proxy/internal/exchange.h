@@ -40,8 +40,12 @@ struct ExchangeState {
   bool request_body_done = true;     // every request body byte was read from the client
   bool response_started = false;     // a response head went out: errors can only close now
   bool response_complete = false;    // the whole response went out
-  uint64_t request_body_bytes = 0;   // as forwarded upstream
+  uint64_t request_body_bytes = 0;   // payload read from the client (chunk framing not counted)
   uint64_t response_body_bytes = 0;  // as relayed downstream
+  // How the exchange ended (the access log's `termination`); set where a cause is known (a
+  // failed write downstream), else from the exchange's result when it ends (EndTermination).
+  observe::Termination termination = observe::Termination::kComplete;
+  bool termination_known = false;
 
   // route
   const config::Route* route = nullptr;
@@ -81,6 +85,10 @@ struct Exchange : ExchangeState {
   }
   std::string_view id() const { return {request_id, request_id_len}; }
 };
+
+// The error of an exchange cut at the drain deadline: ficus closed its sockets (Session::Abort),
+// so it is neither the upstream's failure nor the client's.
+inline constexpr char kDrainCut[] = "closed by ficus at the drain deadline";
 
 // Errors the phases return, by the side they are attributed to.
 inline Unexpected Downstream(ErrorKind kind, const char* why) {

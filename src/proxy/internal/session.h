@@ -168,6 +168,8 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   size_t Pending() const { return mem_.Pending(); }
   void CompactInput();
   net::Task<Status> WriteDownstream(iovec* iov, int count);
+  // Sets ex_.termination from the exchange's result `s` unless a cause is already known.
+  void EndTermination(const Status& s);
   std::string_view client_ip() const { return {client_ip_, client_ip_len_}; }
   // The upstream request head of this exchange into out_ (forward.cc, inline there).
   void BuildUpstreamHead();
@@ -196,6 +198,7 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   Wait timed_out_ = Wait::kNone;
   upstream::Connection* upstream_ = nullptr;  // to cancel on timeout
   bool closing_ = false;                      // drain/abort asked us to stop
+  bool aborted_ = false;                      // the drain deadline passed: ficus cuts us off
   const bool* listener_removed_ = nullptr;    // WatchListener
 };
 
