@@ -432,9 +432,10 @@ struct AccessLog {
 };
 // Every access-log field, in the order they are written.
 inline constexpr const char* kAccessLogFields[] = {
-    "time",       "request_id",    "trace_id", "client",     "method",   "host",      "path",
-    "route",      "cluster",       "endpoint", "status",     "bytes_in", "bytes_out", "duration_us",
-    "connect_us", "first_byte_us", "retries",  "user_agent", "error"};
+    "time",      "request_id",  "trace_id",   "client",        "method",  "host",
+    "path",      "route",       "cluster",    "endpoint",      "status",  "bytes_in",
+    "bytes_out", "duration_us", "connect_us", "first_byte_us", "retries", "user_agent",
+    "error",     "consumer",    "termination"};
 
 // tracing: W3C Trace Context and OTLP/HTTP JSON export (observe::Tracer).
 struct Tracing {
