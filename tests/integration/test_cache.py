@@ -131,7 +131,8 @@ class CacheTest(FicusTestCase):
     def test_uncacheable_responses_go_to_the_origin_every_time(self):
         for path, fields in [("/nostore", [("Cache-Control", "no-store")]),
                              ("/private", [("Cache-Control", "private, max-age=60")]),
-                             ("/cookie", [("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")]),
+                             ("/cookie", [("Set-Cookie", "a=1"), ("Last-Modified",
+                                                                   "Sun, 06 Nov 1994 08:49:37 GMT")]),
                              ("/varystar", [("Cache-Control", "max-age=60"), ("Vary", "*")])]:
             self.origin.set(path, fields=fields)
             for _ in range(2):
@@ -139,6 +140,77 @@ class CacheTest(FicusTestCase):
                 self.assertEqual(r.status, 200)
                 self.assertIn("fwd-status=200", r.header("cache-status"))
             self.assertEqual(self.origin.count(path), 2, path)
+
+    def test_rfc9111_storage_rules(self):
+        def twice(path, fields, status=200, body=None):
+            self.origin.set(path, status=status, fields=fields, body=body)
+            return self.get(path), self.get(path)
+
+        # §3: any final status with explicit freshness may be stored, understood or not...
+        first, second = twice("/st599", [("Cache-Control", "max-age=60")], status=599)
+        self.assertEqual(second.status, 599)
+        self.assertIn("hit", second.header("cache-status"))
+        self.assertEqual(self.origin.count("/st599"), 1)
+        # ... but heuristic freshness only for the heuristically cacheable ones (not 403).
+        twice("/st403", [("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], status=403)
+        self.assertEqual(self.origin.count("/st403"), 2)
+        twice("/st404", [("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], status=404)
+        self.assertEqual(self.origin.count("/st404"), 1)
+        # §4.2.1: two different max-age values (two field lines): stale.
+        twice("/cc-dup", [("Cache-Control", "max-age=3600"), ("Cache-Control", "max-age=1")])
+        self.assertEqual(self.origin.count("/cc-dup"), 2)
+        # §4.2.3: the upstream's Age counts: max-age=10 with Age: 15 is stale on arrival.
+        twice("/aged", [("Cache-Control", "max-age=10"), ("Age", "15")])
+        self.assertEqual(self.origin.count("/aged"), 2)
+        _, hit = twice("/aged-ok", [("Cache-Control", "max-age=100"), ("Age", "15")])
+        self.assertGreaterEqual(int(hit.header("age")), 15)
+        # §5.2.2.4: a qualified no-cache stores the response without the fields it names.
+        first, hit = twice("/nc-fields", [("Cache-Control", 'no-cache="X-A, X-B", max-age=60'),
+                                          ("X-A", "1"), ("X-B", "2"), ("X-C", "3")])
+        self.assertEqual(first.header("x-a"), "1")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("x-a"))
+        self.assertIsNone(hit.header("x-b"))
+        self.assertEqual(hit.header("x-c"), "3")
+        self.assertEqual(self.origin.count("/nc-fields"), 1)
+        # Fields a Connection field names are hop-by-hop: never stored (nor relayed).
+        first, hit = twice("/conn", [("Cache-Control", "max-age=60"), ("Connection", "X-A"),
+                                     ("X-A", "1"), ("X-C", "3")])
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("x-a"))
+        self.assertEqual(hit.header("x-c"), "3")
+        # Set-Cookie does not inhibit caching of a response with explicit freshness, but the
+        # cookie goes to the client that caused the fetch only.
+        first, hit = twice("/cookie-fresh", [("Cache-Control", "max-age=60"),
+                                             ("Set-Cookie", "a=1")])
+        self.assertEqual(first.header("set-cookie"), "a=1")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("set-cookie"))
+        self.assertEqual(self.origin.count("/cookie-fresh"), 1)
+
+    def test_a_304_updates_the_stored_fields(self):
+        # §3.2 / §4.3.4: the 304's fields replace the stored ones (Content-Type and others); its
+        # Set-Cookie reaches the client that revalidated and is never stored.
+        self.origin.set("/u304", fields=[("Cache-Control", "max-age=1"), ("ETag", '"u"'),
+                                         ("Content-Type", "text/plain"), ("X-Test", "A")])
+        self.get("/u304")
+        time.sleep(2.1)
+        self.origin.set("/u304", fields=[("Cache-Control", "max-age=3600"), ("ETag", '"u"'),
+                                         ("Content-Type", "text/plain;charset=utf-8"),
+                                         ("X-Test", "B"), ("Set-Cookie", "a=c")])
+        r = self.get("/u304")
+        self.assertIn("fwd-status=304", r.header("cache-status"))
+        self.assertEqual(r.body, b"body /u304")
+        self.assertEqual(r.header("x-test"), "B")
+        self.assertEqual(r.header("content-type"), "text/plain;charset=utf-8")
+        self.assertEqual(r.header("set-cookie"), "a=c")
+        self.assertEqual(r.header("content-length"), str(len(b"body /u304")))
+        hit = self.get("/u304")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertEqual(hit.header("x-test"), "B")
+        self.assertEqual(hit.header("cache-control"), "max-age=3600")
+        self.assertIsNone(hit.header("set-cookie"))
+        self.assertEqual(self.origin.count("/u304"), 2)
 
     def test_route_ttl_caches_silent_upstreams_but_never_no_store(self):
         self.origin.set("/ttl/silent", fields=[])

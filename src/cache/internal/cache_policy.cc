@@ -320,13 +320,13 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   // What the client gets: the upstream's fields less those a policy removed, plus those that
   // describe the representation it made (Content-Encoding, Vary, a weak ETag).
   if (ctx.dropped_response_fields().empty()) {
-    AppendStoredFields(r.headers, o->headers);
+    AppendStoredFields(r.headers, o->headers, &cc);
   } else {
     std::vector<http::Header> kept;
     for (const http::Header& h : r.headers) {
       if (!ctx.Dropped(h.name)) kept.push_back(h);
     }
-    AppendStoredFields(kept, o->headers);
+    AppendStoredFields(kept, o->headers, &cc);
   }
   o->headers.append(ctx.representation_fields());
   const int64_t now = ctx.now_ms();
@@ -337,7 +337,7 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   ParseStoredFields(o->headers, fields);
   VaryNames(fields, o->vary_names);
   AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
-  Describe(*o, fields, settings_, f.request_time_ms, now);
+  Describe(*o, fields, settings_, f.request_time_ms, now, AgeValue(r.headers));
   if (auto etag = FindField(r.headers, "ETag")) o->validator = *etag;
   return o;
 }
@@ -351,30 +351,33 @@ Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
   o->vary_names = stale.vary_names;
   o->secondary = stale.secondary;
   o->validator = stale.validator;
-  // A variant ficus encoded keeps its own (weak) ETag: the 304's is the upstream's, which
-  // names the identity body.
+  // §3.2: the 304's fields replace the stored ones of the same name, except framing and
+  // hop-by-hop fields (AppendStoredFields) and, for a variant ficus encoded, the fields that
+  // describe that representation (its own weak ETag, Content-Encoding, Vary): the 304's are the
+  // upstream's, which name the identity body.
   const bool encoded = stale.validator != stale.etag;
-  // §3.2: the 304's fields replace the stored ones of the same name.
-  std::vector<http::Header> old_fields;
-  ParseStoredFields(stale.headers, old_fields);
-  const bool dated = FindField(r.headers, "Date").has_value();
   auto kept = [encoded](const http::Header& h) {
-    return !encoded || !http::EqualsIgnoreCase(h.name, "ETag");
+    return !encoded || !(http::EqualsIgnoreCase(h.name, "ETag") ||
+                         http::EqualsIgnoreCase(h.name, "Content-Encoding") ||
+                         http::EqualsIgnoreCase(h.name, "Vary"));
   };
-  for (const http::Header& h : old_fields) {
-    if (FindField(r.headers, h.name) && kept(h)) continue;
-    if (!dated && http::EqualsIgnoreCase(h.name, "Date")) continue;  // the 304 is the new word
-    o->headers.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
-  std::vector<http::Header> updates;
+  std::vector<http::Header> merged;
+  ParseStoredFields(stale.headers, merged);
+  const bool dated = FindField(r.headers, "Date").has_value();
+  std::erase_if(merged, [&](const http::Header& h) {
+    if (!dated && http::EqualsIgnoreCase(h.name, "Date")) return true;  // the 304 is the new word
+    return FindField(r.headers, h.name) && kept(h);
+  });
   for (const http::Header& h : r.headers) {
-    if (kept(h)) updates.push_back(h);
+    if (kept(h)) merged.push_back(h);
   }
-  AppendStoredFields(updates, o->headers);
+  // The merged directives decide which fields a qualified no-cache / private leaves out.
+  const CacheControl cc = ResponseDirectives(merged);
+  AppendStoredFields(merged, o->headers, &cc);
   if (!dated) o->headers.append("Date: ").append(FormatHttpDate(now_ms / 1000)).append("\r\n");
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
-  Describe(*o, fields, settings_, request_time_ms, now_ms);
+  Describe(*o, fields, settings_, request_time_ms, now_ms, AgeValue(r.headers));
   return o;
 }
 
@@ -417,6 +420,10 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
     store_->Insert(o);
     f->served = o;
     f->ReleaseWaiters();
+    // The cookies the 304 sets are this client's (never stored, never replayed to others).
+    for (const http::Header& h : r.headers) {
+      if (http::EqualsIgnoreCase(h.name, "Set-Cookie")) ctx.AddResponseHeader(h.name, h.value);
+    }
     return Serve(ctx, *o, "ficus; fwd=stale; fwd-status=304; stored");
   }
   if (f->stale != nullptr && r.status >= 500) {

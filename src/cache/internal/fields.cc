@@ -32,18 +32,31 @@ std::string_view NextMember(std::string_view& rest) {
 
 // The argument without quotes (escapes left as they are: the values that matter are digits).
 std::string_view Unquote(std::string_view v) {
-  v = TrimOws(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
   return v;
 }
 
-void SetDelta(int64_t& slot, std::string_view arg, bool has_arg, bool invalid_is_zero) {
-  if (slot >= 0) return;  // the first occurrence wins
+// Duplicates: `conflict_is_stale` (max-age, s-maxage): different values make the response stale
+// (§4.2.1); otherwise the first occurrence wins.
+void SetDelta(int64_t& slot, std::string_view arg, bool has_arg, bool invalid_is_zero,
+              bool conflict_is_stale = false) {
   std::optional<int64_t> d = has_arg ? ParseDelta(Unquote(arg)) : std::nullopt;
-  if (d) {
+  if (!d && invalid_is_zero) d = 0;
+  if (!d) return;
+  if (slot < 0) {
     slot = *d;
-  } else if (invalid_is_zero) {
+  } else if (conflict_is_stale && slot != *d) {
     slot = 0;
+  }
+}
+
+// A qualified no-cache / private: its field-name list, or the unqualified form.
+void SetQualified(bool& unqualified, std::string_view& fields, std::string_view arg, bool has_arg) {
+  const std::string_view list = has_arg ? Unquote(arg) : std::string_view();
+  if (list.empty() || !fields.empty()) {
+    unqualified = true;  // bare, empty, or a second list (kept simple: the safe reading)
+  } else {
+    fields = list;
   }
 }
 
@@ -65,9 +78,16 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
     std::string_view member = NextMember(rest);
     if (member.empty()) continue;
     const size_t eq = member.find('=');
-    std::string_view name = TrimOws(member.substr(0, eq));
+    std::string_view name = member.substr(0, eq);
     const bool has_arg = eq != std::string_view::npos;
     std::string_view arg = has_arg ? member.substr(eq + 1) : std::string_view();
+    // No whitespace around '=' (RFC 9110 §5.6.2 / §5.6.6): "max-age =5" and "max-age= 5" are
+    // malformed arguments (a max-age then counts as 0).
+    auto ows = [](char c) { return c == ' ' || c == '\t'; };
+    if (has_arg && ((!name.empty() && ows(name.back())) || (!arg.empty() && ows(arg.front())))) {
+      arg = {};
+    }
+    name = TrimOws(name);
     // Structured-field parameters (";a=1" in CDN-Cache-Control) are not directives.
     if (const size_t semi = name.find(';'); semi != std::string_view::npos) {
       name = TrimOws(name.substr(0, semi));
@@ -78,9 +98,9 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
     if (is("no-store")) {
       cc.no_store = true;
     } else if (is("no-cache")) {
-      cc.no_cache = true;
+      SetQualified(cc.no_cache, cc.no_cache_fields, arg, has_arg);
     } else if (is("private")) {
-      cc.is_private = true;
+      SetQualified(cc.is_private, cc.private_fields, arg, has_arg);
     } else if (is("public")) {
       cc.is_public = true;
     } else if (is("must-revalidate")) {
@@ -94,9 +114,9 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
     } else if (is("only-if-cached")) {
       cc.only_if_cached = true;
     } else if (is("max-age")) {
-      SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true);
+      SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true, /*conflict_is_stale=*/true);
     } else if (is("s-maxage")) {
-      SetDelta(cc.s_maxage, arg, has_arg, true);
+      SetDelta(cc.s_maxage, arg, has_arg, true, true);
     } else if (is("stale-while-revalidate")) {
       SetDelta(cc.stale_while_revalidate, arg, has_arg, false);
     } else if (is("stale-if-error")) {
@@ -109,6 +129,28 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
       }
     }
   }
+}
+
+bool ListsField(std::string_view list, std::string_view field) {
+  while (!list.empty()) {
+    if (http::EqualsIgnoreCase(NextMember(list), field)) return true;
+  }
+  return false;
+}
+
+bool OmittedField(const CacheControl& cc, std::string_view field) {
+  return (!cc.no_cache_fields.empty() && ListsField(cc.no_cache_fields, field)) ||
+         (!cc.private_fields.empty() && ListsField(cc.private_fields, field));
+}
+
+int64_t AgeValue(std::span<const http::Header> response) {
+  std::optional<int64_t> age;
+  for (const http::Header& h : response) {
+    if (!http::EqualsIgnoreCase(h.name, "Age")) continue;
+    if (age) return 0;  // two lines: a list, not a delta-seconds
+    age = ParseDelta(TrimOws(h.value)).value_or(0);
+  }
+  return age.value_or(0);
 }
 
 std::optional<std::string_view> FindField(std::span<const http::Header> headers,
