@@ -3,6 +3,7 @@
 // fills).
 #include "cache/internal/cache_policy.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace ficus::cache {
@@ -184,6 +185,19 @@ Decision CachePolicy::Admit(Context& ctx) {
   bool vary_miss = false;
   Object* o = store_->Lookup(t_key, req.headers, &vary_miss);
   std::string_view fwd = vary_miss ? "vary-miss" : "uri-miss";
+  if (o != nullptr && o->transformed && req_cc.no_transform) {
+    // RFC 9110 §7.7: the client wants the upstream's representation, not one ficus encoded.
+    // Fetched for this client alone (the compress policy leaves it alone too), and not stored
+    // (Build: it would take the encoded variant's place under the same Accept-Encoding).
+    o->Unref();
+    Stats::Add(stats.bypassed);
+    Fill* f = new Fill(*this, t_key, Fill::Mode::kMiss);
+    ctx.state() = reinterpret_cast<uint64_t>(f) | kFillTag;
+    f->fwd = "request";
+    f->request_cc = req_cc;
+    f->request_time_ms = ctx.now_ms();
+    return Decision::Pass();
+  }
   if (o != nullptr) {
     const int64_t age = CurrentAge(o->timing, ctx.now_ms());
     const int64_t left = o->timing.lifetime_s - age;
@@ -317,6 +331,7 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   auto* o = new Object;
   o->status = r.status;
   o->key = f.key;
+  o->transformed = transformed;
   // What the client gets: the upstream's fields less those a policy removed, plus those that
   // describe the representation it made (Content-Encoding, Vary, a weak ETag).
   if (ctx.dropped_response_fields().empty()) {
@@ -336,6 +351,15 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
   VaryNames(fields, o->vary_names);
+  if (f.request_cc.no_transform && !transformed &&
+      std::find(o->vary_names.begin(), o->vary_names.end(), "accept-encoding") !=
+          o->vary_names.end()) {
+    // A no-transform request got the identity body where other clients with its
+    // Accept-Encoding get an encoded one: storing it would replace their variant.
+    o->Unref();
+    *why = "no-transform";
+    return nullptr;
+  }
   AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
   Describe(*o, fields, settings_, f.request_time_ms, now, AgeValue(r.headers));
   if (auto etag = FindField(r.headers, "ETag")) o->validator = *etag;
@@ -351,6 +375,7 @@ Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
   o->vary_names = stale.vary_names;
   o->secondary = stale.secondary;
   o->validator = stale.validator;
+  o->transformed = stale.transformed;
   // §3.2: the 304's fields replace the stored ones of the same name, except framing and
   // hop-by-hop fields (AppendStoredFields) and, for a variant ficus encoded, the fields that
   // describe that representation (its own weak ETag, Content-Encoding, Vary): the 304's are the

@@ -111,6 +111,8 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
       cc.must_understand = true;
     } else if (is("immutable")) {
       cc.immutable = true;
+    } else if (is("no-transform")) {
+      cc.no_transform = true;
     } else if (is("only-if-cached")) {
       cc.only_if_cached = true;
     } else if (is("max-age")) {

@@ -41,6 +41,7 @@ struct CacheControl {
   bool proxy_revalidate = false;
   bool must_understand = false;
   bool immutable = false;
+  bool no_transform = false;  // RFC 9110 §7.7 (request or response)
   int64_t max_age = -1;
   int64_t s_maxage = -1;
   int64_t stale_while_revalidate = -1;

@@ -38,6 +38,7 @@ struct Object {
   Timing timing;
   bool no_cache = false;         // always revalidate
   bool must_revalidate = false;  // never serve stale (must-/proxy-revalidate, s-maxage)
+  bool transformed = false;      // ficus re-encoded the body (compression): never for no-transform
   int64_t stale_while_revalidate_s = 0;
   int64_t stale_if_error_s = 0;
   std::string etag;       // as served (weak when the body was re-encoded, RFC 9110 §8.8.3)
