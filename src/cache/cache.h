@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/http.h"
 #include "policy/policy.h"
@@ -29,6 +30,21 @@ bool SharedCacheMayReuse(const http::RequestHead& request, const http::ResponseH
 // The ficus_cache_* families (Prometheus text) of every cached route in `chains` (a snapshot's
 // route_policies), appended to `out`.
 void RenderMetrics(std::span<const policy::Chain> chains, std::string& out);
+
+// A cached route's request counters, cumulative since its store was made (a reload that changes
+// the route's bounds or keys makes a new store: they start again at zero). Telemetry keeps
+// their per-minute differences for the report.
+struct RouteCounters {
+  std::string route;
+  uint64_t hits = 0;          // answered fresh from the store
+  uint64_t misses = 0;        // GET/HEAD forwarded or waiting for a fill
+  uint64_t stale = 0;         // answered stale (stale-while-revalidate, stale-if-error)
+  uint64_t stale_errors = 0;  // ... of which stale-if-error (those are misses too)
+  uint64_t revalidated = 0;   // a 304 refreshed a stored response
+  uint64_t coalesced = 0;     // waited for another request's fill and answered from it (misses)
+  uint64_t bypassed = 0;      // unsafe methods and responses not stored
+};
+std::vector<RouteCounters> Counters(std::span<const policy::Chain> chains);
 
 // What an admin purge removes.
 struct PurgeRequest {

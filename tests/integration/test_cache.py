@@ -8,7 +8,12 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import FicusTestCase, RawConn, endpoint, make_config, request, wait_until
+import json
+import os
+import subprocess
+
+from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, RawConn, endpoint, make_config,
+                     request, wait_until)
 from loopback_server import LoopbackHTTPServer
 
 
@@ -373,6 +378,66 @@ class CacheTest(FicusTestCase):
             audit = request(admin, "GET", "/audit", headers=auth).json()["audit"]
             return any(a.get("action") == "POST /cache/purge" for a in audit)
         self.assertTrue(wait_until(audited, 5))
+
+
+class CacheReportTest(FicusTestCase):
+    """The report's cache section: the cache's counters reach the telemetry store and `ficus
+    report` shows each cached route's hit ratio and the origin load it saved, in every format."""
+
+    def test_report_shows_hit_ratio_and_origin_load_saved(self):
+        origin = Origin()
+        self.addCleanup(origin.stop)
+        cfg = make_config({"app": [endpoint(origin.port)]},
+                          [{"name": "cached", "match": {"path_prefix": "/r/"}, "cluster": "app",
+                            "cache": {}},
+                           {"name": "plain", "match": {"path_prefix": "/"}, "cluster": "app"}],
+                          workers=2)
+        cfg["data_dir"] = "data"
+        f = self.start_ficus(cfg)
+        origin.set("/r/a", fields=[("Cache-Control", "max-age=60")])
+        origin.set("/r/p", fields=[("Cache-Control", "private")])
+        origin.set("/r/slow", fields=[("Cache-Control", "max-age=60")], delay=0.5)
+        for _ in range(5):
+            self.assertEqual(request(f.port, "GET", "/r/a").status, 200)  # 1 miss, 4 hits
+        for _ in range(2):
+            request(f.port, "GET", "/r/p")  # 2 misses, not stored (bypassed)
+        request(f.port, "POST", "/r/post", body=b"x")  # bypassed (method)
+        request(f.port, "GET", "/plain")  # no cache: no row
+        with ThreadPoolExecutor(max_workers=5) as pool:  # 1 fetch; coalesced or hits
+            list(pool.map(lambda _: request(f.port, "GET", "/r/slow"), range(5)))
+        self.assertEqual(origin.count("/r/slow"), 1)
+        self.assertEqual(f.stop(), 0)  # the telemetry thread writes the last interval
+
+        def report(fmt):
+            out = os.path.join(f.workdir, "report." + fmt)
+            r = subprocess.run([FICUS_BIN, "report", "-c", f.config_path, "--period", "10m",
+                                "--format", fmt, "-o", out], capture_output=True, text=True,
+                               cwd=f.workdir, timeout=60 * TIME_FACTOR)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(out) as fh:
+                return fh.read()
+
+        caches = json.loads(report("json"))["caches"]
+        self.assertEqual([c["route"] for c in caches], ["cached"], caches)
+        c = caches[0]
+        # 12 GETs looked up; 8 answered without the origin (4 hits on /r/a, 4 on /r/slow as hits
+        # or coalesced onto its one fetch); 4 fetches reached the origin (/r/a, /r/p twice,
+        # /r/slow); 3 bypassed (the private answers and the POST).
+        self.assertEqual(c["lookups"], 12)
+        self.assertEqual(c["served"], 8)
+        self.assertEqual(c["origin_fetches"], 4)
+        self.assertEqual(c["bypassed"], 3)
+        self.assertEqual(c["hits"] + c["coalesced"], 8)
+        self.assertEqual(c["misses"] - c["coalesced"], 4)
+        self.assertAlmostEqual(c["hit_ratio"], 8 / 12, places=3)
+        self.assertAlmostEqual(c["saved_rps"], 8 / 600, places=3)
+        self.assertEqual(c["route_requests"], 13)
+        text = report("text")
+        self.assertRegex(text, r"\n  cached +66\.7% +8 +4 ")
+        self.assertIn("| cached | 66.7% | 8 | 4 |", report("markdown"))
+        html = report("html")
+        self.assertIn('<section id="cache">', html)
+        self.assertIn("<td>cached</td><td>66.7%</td><td>8</td><td>4</td>", html)
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ Decision CachePolicy::Admit(Context& ctx) {
     // Fetched for this client alone (the compress policy leaves it alone too), and not stored
     // (Build: it would take the encoded variant's place under the same Accept-Encoding).
     o->Unref();
-    Stats::Add(stats.bypassed);
+    Stats::Add(stats.misses);
     Fill* f = new Fill(*this, t_key, Fill::Mode::kMiss);
     ctx.state() = reinterpret_cast<uint64_t>(f) | kFillTag;
     f->fwd = "request";
@@ -289,11 +289,11 @@ net::Task<Decision> CachePolicy::Wait(Context& ctx) {
       co_return Decision::Pass();
     }
   }
-  Stats::Add(store_->stats().coalesced);
   Object* o = store_->Lookup(f->key, ctx.request().headers, nullptr);
   if (o != nullptr) {
     const int64_t left = o->timing.lifetime_s - CurrentAge(o->timing, ctx.now_ms());
     if (left > 0 && !o->no_cache) {
+      Stats::Add(store_->stats().coalesced);
       if (f->served) f->served->Unref();
       f->served = o;
       char buf[24];
@@ -456,6 +456,7 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
       // RFC 5861 stale-if-error: the stored response in place of the upstream's error.
       f->ReleaseWaiters();
       Stats::Add(stats.stale);
+      Stats::Add(stats.stale_errors);
       char buf[24];
       t_text.assign("ficus; hit; fwd=stale; fwd-status=").append(Number(r.status, buf));
       return Serve(ctx, *f->stale, t_text);
@@ -503,6 +504,7 @@ Decision CachePolicy::OnError(Context& ctx, const Error& error) {
   if (!MayServeOnError(*f->stale, ctx.now_ms())) return Decision::Pass();
   f->ReleaseWaiters();
   Stats::Add(store_->stats().stale);
+  Stats::Add(store_->stats().stale_errors);
   t_text.assign("ficus; hit; fwd=stale; detail=").append(ErrorKindName(error.kind));
   return Serve(ctx, *f->stale, t_text);
 }
