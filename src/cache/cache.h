@@ -22,7 +22,8 @@ void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain);
 
 // Whether the upstream lets a shared cache reuse this response to a GET or HEAD without asking
 // the origin each time (RFC 9111 §3, §5.2.2): not `no-store`, `private` or `no-cache` (the
-// targeted Ficus-/CDN-Cache-Control first, RFC 9213), no Set-Cookie, no `Vary: *`, and a
+// targeted Ficus-/CDN-Cache-Control first, RFC 9213), no Set-Cookie unless the freshness is
+// explicit (the cache then stores it without the cookie), no `Vary: *`, and a
 // request with Authorization only when the response allows sharing. What a `cache:` route
 // would store without `force_ttl`; the report's cacheability samples count only these.
 bool SharedCacheMayReuse(const http::RequestHead& request, const http::ResponseHead& response);

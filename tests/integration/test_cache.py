@@ -257,6 +257,14 @@ class CacheTest(FicusTestCase):
         self.get("/rnc")
         self.get("/rnc", headers={"Cache-Control": "no-cache"})
         self.assertEqual(self.origin.count("/rnc"), 2)
+        self.get("/rnc", headers={"Cache-Control": "max-age=0"})  # a reload: asks the origin
+        self.assertEqual(self.origin.count("/rnc"), 3)
+        r = self.get("/rnc", headers={"Cache-Control": "max-age=60, min-fresh=5"})
+        self.assertIn("hit", r.header("cache-status"))
+        self.get("/rnc", headers={"Cache-Control": "min-fresh=3600"})  # not fresh enough
+        self.assertEqual(self.origin.count("/rnc"), 4)
+        r = self.get("/rnc", headers={"Pragma": "no-cache"})  # HTTP/1.0's no-cache
+        self.assertEqual(self.origin.count("/rnc"), 5)
         r = self.get("/rnc-cold", headers={"Cache-Control": "only-if-cached"})
         self.assertEqual(r.status, 504)
         self.assertEqual(self.origin.count("/rnc-cold"), 0)

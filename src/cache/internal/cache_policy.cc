@@ -203,7 +203,11 @@ Decision CachePolicy::Admit(Context& ctx) {
     const int64_t left = o->timing.lifetime_s - age;
     const bool validate = o->no_cache || req_cc.no_cache;
     bool usable = left > 0 && !validate;
-    if (usable && req_cc.max_age >= 0 && age > req_cc.max_age) usable = false;
+    // A request's max-age bounds the age it accepts; max-age=0 (a reload) always asks the
+    // origin, whole-second ages being truncated.
+    if (usable && req_cc.max_age >= 0 && (age > req_cc.max_age || req_cc.max_age == 0)) {
+      usable = false;
+    }
     if (usable && req_cc.min_fresh >= 0 && left < req_cc.min_fresh) usable = false;
     // A client may accept staleness (max-stale) unless the response forbids it.
     const bool may_stale = !validate && !o->must_revalidate && req_cc.max_age < 0;
