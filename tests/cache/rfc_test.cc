@@ -98,6 +98,31 @@ TEST(CacheControlTest, TargetedFieldsOverrideCacheControlForFicusOnly) {
   EXPECT_FALSE(targeted);
 }
 
+TEST(CacheControlTest, InvalidTargetedFieldsAreIgnoredWhole) {
+  for (const char* ok :
+       {"max-age=3600", "foobar, max-age=3600", "max-age=99999999999", R"(no-cache="a", private)",
+        "a;p=1, b=?0, c=(1 2);q, d=:YWJj:, e=1.5", "", "max-age=1 , s-maxage=2", "x=tok/en:1"}) {
+    EXPECT_TRUE(ValidStructuredDictionary(ok)) << ok;
+  }
+  for (const char* bad : {"max-age=10000, &&&&&", "max-age=", "a,", ",a", "a=1.2345",
+                          "a=1234567890123456", R"(a="x)", "a=(1", "a=?2", "a b"}) {
+    EXPECT_FALSE(ValidStructuredDictionary(bad)) << bad;
+  }
+  // RFC 9213: an invalid CDN-Cache-Control is as if absent (Cache-Control decides)...
+  bool targeted = true;
+  auto f = Fields({{"CDN-Cache-Control", "max-age=10000, &&&&&"}, {"Cache-Control", "no-store"}});
+  CacheControl cc = ResponseDirectives(f, &targeted);
+  EXPECT_FALSE(targeted);
+  EXPECT_TRUE(cc.no_store);
+  // ... and a directive of the wrong type (a String for an Integer) is ignored.
+  auto g = Fields({{"CDN-Cache-Control", R"(max-age="10000")"}, {"Cache-Control", "no-store"}});
+  cc = ResponseDirectives(g);
+  EXPECT_EQ(cc.max_age, -1);
+  EXPECT_FALSE(cc.no_store);
+  auto h = Fields({{"CDN-Cache-Control", "max-age=10000"}, {"Cache-Control", "no-store"}});
+  EXPECT_EQ(ResponseDirectives(h).max_age, 10000);
+}
+
 TEST(CacheControlTest, PragmaNoCacheOnlyWithoutCacheControl) {
   EXPECT_TRUE(RequestDirectives(Fields({{"Pragma", "no-cache"}})).no_cache);
   EXPECT_FALSE(

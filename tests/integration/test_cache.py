@@ -169,6 +169,13 @@ class CacheTest(FicusTestCase):
         self.assertEqual(self.origin.count("/aged"), 2)
         _, hit = twice("/aged-ok", [("Cache-Control", "max-age=100"), ("Age", "15")])
         self.assertGreaterEqual(int(hit.header("age")), 15)
+        # RFC 9213: CDN-Cache-Control wins over Cache-Control, unless it is not a valid
+        # Structured Field Dictionary: then it is ignored whole.
+        twice("/cdn-ok", [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=10000")])
+        self.assertEqual(self.origin.count("/cdn-ok"), 1)
+        twice("/cdn-bad", [("CDN-Cache-Control", "max-age=10000, &&&&&"),
+                           ("Cache-Control", "no-store")])
+        self.assertEqual(self.origin.count("/cdn-bad"), 2)
         # §5.2.2.4: a qualified no-cache stores the response without the fields it names.
         first, hit = twice("/nc-fields", [("Cache-Control", 'no-cache="X-A, X-B", max-age=60'),
                                           ("X-A", "1"), ("X-B", "2"), ("X-C", "3")])

@@ -72,7 +72,7 @@ std::optional<int64_t> ParseDelta(std::string_view text) {
   return n < kMaxDelta ? n : kMaxDelta;
 }
 
-void ParseCacheControl(std::string_view value, CacheControl& cc) {
+void ParseCacheControl(std::string_view value, CacheControl& cc, bool structured) {
   std::string_view rest = value;
   while (!rest.empty()) {
     std::string_view member = NextMember(rest);
@@ -88,6 +88,8 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
       arg = {};
     }
     name = TrimOws(name);
+    // RFC 9213 §2.1: a directive of the wrong type is ignored (an Integer is expected).
+    const bool not_integer = structured && has_arg && (arg.empty() || arg.front() == '"');
     // Structured-field parameters (";a=1" in CDN-Cache-Control) are not directives.
     if (const size_t semi = name.find(';'); semi != std::string_view::npos) {
       name = TrimOws(name.substr(0, semi));
@@ -115,6 +117,9 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
       cc.no_transform = true;
     } else if (is("only-if-cached")) {
       cc.only_if_cached = true;
+    } else if (not_integer && (is("max-age") || is("s-maxage") || is("stale-while-revalidate") ||
+                               is("stale-if-error"))) {
+      continue;
     } else if (is("max-age")) {
       SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true, /*conflict_is_stale=*/true);
     } else if (is("s-maxage")) {
@@ -165,23 +170,159 @@ std::optional<std::string_view> FindField(std::span<const http::Header> headers,
 
 namespace {
 
-bool ParseField(std::span<const http::Header> headers, std::string_view name, CacheControl& cc) {
+bool ParseField(std::span<const http::Header> headers, std::string_view name, CacheControl& cc,
+                bool structured = false) {
   bool seen = false;
   for (const http::Header& h : headers) {
     if (!http::EqualsIgnoreCase(h.name, name)) continue;
+    // An invalid targeted field is ignored as a whole: as if it were not there.
+    if (structured && !ValidStructuredDictionary(h.value)) {
+      cc = CacheControl{};
+      return false;
+    }
     seen = true;
-    ParseCacheControl(h.value, cc);
+    ParseCacheControl(h.value, cc, structured);
   }
   return seen;
 }
 
+// RFC 8941 parsing steps over a cursor; each returns false on a syntax error.
+struct Sf {
+  std::string_view s;
+  static bool Lc(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+  static bool Digit(char c) { return c >= '0' && c <= '9'; }
+  bool At(char c) const { return !s.empty() && s.front() == c; }
+  void Skip(char c) {
+    while (At(c)) s.remove_prefix(1);
+  }
+  void SkipOws() {
+    while (At(' ') || At('\t')) s.remove_prefix(1);
+  }
+  bool Key() {
+    if (s.empty() || !(Lc(s.front()) || s.front() == '*')) return false;
+    size_t i = 1;
+    while (i < s.size() &&
+           (Lc(s[i]) || Digit(s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.' || s[i] == '*')) {
+      ++i;
+    }
+    s.remove_prefix(i);
+    return true;
+  }
+  bool Number() {
+    size_t i = At('-') ? 1 : 0;
+    size_t digits = 0, frac = 0;
+    while (i < s.size() && Digit(s[i])) ++i, ++digits;
+    if (digits == 0) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      while (i < s.size() && Digit(s[i])) ++i, ++frac;
+      if (digits > 12 || frac == 0 || frac > 3) return false;
+    } else if (digits > 15) {
+      return false;
+    }
+    s.remove_prefix(i);
+    return true;
+  }
+  bool String() {
+    for (size_t i = 1; i < s.size(); ++i) {
+      const char c = s[i];
+      if (c == '\\') {
+        if (++i >= s.size() || (s[i] != '"' && s[i] != '\\')) return false;
+      } else if (c == '"') {
+        s.remove_prefix(i + 1);
+        return true;
+      } else if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return false;
+  }
+  bool BareItem() {
+    if (s.empty()) return false;
+    const char c = s.front();
+    if (c == '-' || Digit(c)) return Number();
+    if (c == '"') return String();
+    if (c == '?') {
+      if (s.size() < 2 || (s[1] != '0' && s[1] != '1')) return false;
+      s.remove_prefix(2);
+      return true;
+    }
+    if (c == ':') {
+      const size_t end = s.find(':', 1);
+      if (end == std::string_view::npos) return false;
+      for (char b : s.substr(1, end - 1)) {
+        if (!(Lc(b) || Digit(b) || b == '+' || b == '/' || b == '=')) return false;
+      }
+      s.remove_prefix(end + 1);
+      return true;
+    }
+    if (Lc(c) || c == '*') {  // a token: tchar, ':' and '/'
+      size_t i = 1;
+      while (i < s.size() &&
+             (Lc(s[i]) || Digit(s[i]) ||
+              std::string_view("!#$%&'*+-.^_`|~:/").find(s[i]) != std::string_view::npos)) {
+        ++i;
+      }
+      s.remove_prefix(i);
+      return true;
+    }
+    return false;
+  }
+  bool Parameters() {
+    while (At(';')) {
+      s.remove_prefix(1);
+      Skip(' ');
+      if (!Key()) return false;
+      if (At('=')) {
+        s.remove_prefix(1);
+        if (!BareItem()) return false;
+      }
+    }
+    return true;
+  }
+  bool Item() { return BareItem() && Parameters(); }
+  bool InnerList() {
+    s.remove_prefix(1);  // '('
+    for (;;) {
+      Skip(' ');
+      if (At(')')) {
+        s.remove_prefix(1);
+        return Parameters();
+      }
+      if (!Item()) return false;
+      if (!At(' ') && !At(')')) return false;
+    }
+  }
+};
+
 }  // namespace
+
+bool ValidStructuredDictionary(std::string_view value) {
+  Sf p{value};
+  p.Skip(' ');
+  if (p.s.empty()) return true;  // an empty dictionary
+  for (;;) {
+    if (!p.Key()) return false;
+    if (p.At('=')) {
+      p.s.remove_prefix(1);
+      if (!(p.At('(') ? p.InnerList() : p.Item())) return false;
+    } else if (!p.Parameters()) {
+      return false;
+    }
+    p.SkipOws();
+    if (p.s.empty()) return true;
+    if (!p.At(',')) return false;
+    p.s.remove_prefix(1);
+    p.SkipOws();
+    if (p.s.empty()) return false;  // a trailing comma
+  }
+}
 
 CacheControl ResponseDirectives(std::span<const http::Header> headers, bool* targeted) {
   CacheControl cc;
   // RFC 9213 §2.2: the most specific targeted field present (and valid) is used alone.
   for (std::string_view name : {"Ficus-Cache-Control", "CDN-Cache-Control"}) {
-    if (ParseField(headers, name, cc) && cc.present) {
+    if (ParseField(headers, name, cc, /*structured=*/true) && cc.present) {
       if (targeted) *targeted = true;
       return cc;
     }

@@ -53,8 +53,15 @@ struct CacheControl {
 };
 
 // Parses one field value (call once per field line: directives accumulate). Never fails:
-// garbage is skipped up to the next comma outside a quoted string.
-void ParseCacheControl(std::string_view value, CacheControl& cc);
+// garbage is skipped up to the next comma outside a quoted string. `structured`: the value is a
+// Structured Field Dictionary (RFC 9213's targeted fields): a delta directive whose value is not
+// an Integer (a string, "max-age=\"5\"") is ignored rather than read.
+void ParseCacheControl(std::string_view value, CacheControl& cc, bool structured = false);
+
+// Whether `value` is a valid Structured Field Dictionary (RFC 8941 §3.2; keys compared
+// case-insensitively, as caches receive them). A targeted cache-control field that is not one
+// is ignored as a whole (RFC 9213 §2.1).
+bool ValidStructuredDictionary(std::string_view value);
 
 // Whether the comma-separated field-name list `list` names `field` (case-insensitively).
 bool ListsField(std::string_view list, std::string_view field);
