@@ -384,7 +384,7 @@ Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
   // hop-by-hop fields (AppendStoredFields) and, for a variant ficus encoded, the fields that
   // describe that representation (its own weak ETag, Content-Encoding, Vary): the 304's are the
   // upstream's, which name the identity body.
-  const bool encoded = stale.validator != stale.etag;
+  const bool encoded = stale.transformed;
   auto kept = [encoded](const http::Header& h) {
     return !encoded || !(http::EqualsIgnoreCase(h.name, "ETag") ||
                          http::EqualsIgnoreCase(h.name, "Content-Encoding") ||
