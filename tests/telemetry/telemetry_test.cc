@@ -660,8 +660,9 @@ TEST(Telemetry, TicksWriteTheCacheCountersPerMinuteAsDifferences) {
   std::vector<SeriesTotals> totals(2);
   totals[0].name = "catalog";
   totals[0].cache = CacheCounters{};
-  totals[1].name = "uncached";      // no cache: no rows
-  int64_t now = 1'700'000'020'000;  // a minute's 20th second
+  totals[1].name = "uncached";               // no cache: no rows
+  const int64_t minute = 1'700'000'040'000;  // a minute's start
+  int64_t now = minute;
   TelemetryOptions opt;
   opt.store.path = dir.File("t.db");
   Telemetry t(
@@ -677,7 +678,7 @@ TEST(Telemetry, TicksWriteTheCacheCountersPerMinuteAsDifferences) {
   }
   // A reload gave the route a new store: its counters start again at zero.
   totals[0].cache = CacheCounters{.hits = 4, .misses = 1, .bypassed = 3};
-  now += 10'000;
+  now += 60'000;  // its interval is in the next minute
   t.Tick();
   now += 10'000;
   t.Tick();  // nothing new: no row
@@ -689,7 +690,7 @@ TEST(Telemetry, TicksWriteTheCacheCountersPerMinuteAsDifferences) {
   EXPECT_EQ(rows[0].counts.coalesced, 3u);
   EXPECT_EQ(rows[0].counts.bypassed, 3u);
   // Per minute: the second minute has the reload's counts only.
-  auto second = t.store().CacheCounts(1'700'000'040'000, INT64_MAX);
+  auto second = t.store().CacheCounts(minute + 60'000, INT64_MAX);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].counts.hits, 4u);
 }

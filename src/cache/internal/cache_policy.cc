@@ -296,7 +296,8 @@ net::Task<Decision> CachePolicy::Wait(Context& ctx) {
   Object* o = store_->Lookup(f->key, ctx.request().headers, nullptr);
   if (o != nullptr) {
     const int64_t left = o->timing.lifetime_s - CurrentAge(o->timing, ctx.now_ms());
-    if (left > 0 && !o->no_cache) {
+    // A no-transform waiter never takes a variant ficus encoded (Admit's rule).
+    if (left > 0 && !o->no_cache && !(o->transformed && f->request_cc.no_transform)) {
       Stats::Add(store_->stats().coalesced);
       if (f->served) f->served->Unref();
       f->served = o;
