@@ -41,6 +41,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(twice.max_age == cc.max_age && twice.s_maxage == cc.s_maxage &&
              twice.no_store == cc.no_store && twice.max_stale == cc.max_stale);
 
+  // Targeted fields: a Structured Field Dictionary check, then the structured reading.
+  if (cache::ValidStructuredDictionary(text)) {
+    cache::CacheControl sf;
+    cache::ParseCacheControl(text, sf, /*structured=*/true);
+    FUZZ_CHECK(DeltaOk(sf.max_age) && DeltaOk(sf.s_maxage));
+  }
+  std::vector<http::Header> fields = {{"CDN-Cache-Control", text, http::HeaderRole::kOther},
+                                      {"Age", text, http::HeaderRole::kOther}};
+  (void)cache::ResponseDirectives(fields);
+  FUZZ_CHECK(cache::AgeValue(fields) >= 0 && cache::AgeValue(fields) <= cache::kMaxDelta);
+
   if (auto t = cache::ParseHttpDate(text)) {
     FUZZ_CHECK(cache::ParseHttpDate(cache::FormatHttpDate(*t)) == t);
   }

@@ -240,6 +240,19 @@ struct Proof {
 std::string ProofJson(const Proof& p);
 std::optional<Proof> ParseProof(std::string_view json);
 
+// A cached route's cache in the period (section_cache.cc), from the store's cache counters.
+struct CacheReport {
+  std::string route;
+  telemetry::CacheCounters counts;
+  uint64_t lookups = 0;         // GET/HEAD the cache saw: hits + stale-while-revalidate + misses
+  uint64_t served = 0;          // answered without asking the origin: hits + stale-while-
+                                // revalidate + answered from another request's fill
+  uint64_t origin_fetches = 0;  // lookups that reached the origin: misses - coalesced
+  double hit_ratio = 0;         // served / lookups
+  double saved_rps = 0;         // served per second of the period: the origin load saved
+  uint64_t route_requests = 0;  // the route's requests in the period (every method, users')
+};
+
 struct Report {
   int64_t from_ms = 0, to_ms = 0;
   std::string period;
@@ -274,9 +287,10 @@ struct Report {
   };
   std::vector<SyntheticLoad> synthetic;
   uint64_t synthetic_requests = 0;
-  std::vector<Finding> findings;  // most severe first
-  std::vector<Growth> growth;     // 1x, 2x, 10x, 100x
-  std::vector<Proof> proofs;      // `ficus prove` runs in the period, oldest first
+  std::vector<Finding> findings;    // most severe first
+  std::vector<Growth> growth;       // 1x, 2x, 10x, 100x
+  std::vector<Proof> proofs;        // `ficus prove` runs in the period, oldest first
+  std::vector<CacheReport> caches;  // cached routes with cache traffic in the period, by route
 };
 
 struct AnalyzeParams {

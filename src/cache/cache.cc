@@ -71,7 +71,12 @@ void RenderMetrics(std::span<const policy::Chain> chains, std::string& out) {
           &Stats::stale);
   counter("ficus_cache_revalidated_total", "Stored responses refreshed by a 304",
           &Stats::revalidated);
-  counter("ficus_cache_coalesced_total", "Requests that waited for another request's fill",
+  counter("ficus_cache_stale_if_error_total",
+          "Requests answered with a stale stored response in place of an upstream error (also "
+          "in ficus_cache_stale_total and ficus_cache_misses_total)",
+          &Stats::stale_errors);
+  counter("ficus_cache_coalesced_total",
+          "Requests that waited for another request's fill and were answered from it",
           &Stats::coalesced);
   counter("ficus_cache_coalesce_timeouts_total",
           "Requests that stopped waiting for another request's fill after coalesce_timeout and "
@@ -95,6 +100,17 @@ void RenderMetrics(std::span<const policy::Chain> chains, std::string& out) {
   };
   gauge("ficus_cache_bytes", "Bytes stored (bodies, fields and bookkeeping)", &Stats::bytes);
   gauge("ficus_cache_objects", "Responses stored", &Stats::objects);
+}
+
+std::vector<RouteCounters> Counters(std::span<const policy::Chain> chains) {
+  std::vector<RouteCounters> out;
+  ForEachCache(chains, [&out](const CachePolicy& c) {
+    const Stats& s = c.store()->stats();
+    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    out.push_back({c.route(), get(s.hits), get(s.misses), get(s.stale), get(s.stale_errors),
+                   get(s.revalidated), get(s.coalesced), get(s.bypassed)});
+  });
+  return out;
 }
 
 size_t Purge(std::span<const policy::Chain> chains, const PurgeRequest& request) {

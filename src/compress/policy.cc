@@ -122,6 +122,10 @@ class CompressPolicy final : public policy::Policy {
     if (!ListHas(r.headers, "Vary", "accept-encoding") && !ListHas(r.headers, "Vary", "*")) {
       ctx.AddRepresentationHeader("Vary", "Accept-Encoding");
     }
+    // RFC 9110 §7.7, RFC 9111 §5.2.1.6: a client that says no-transform gets the upstream's
+    // body; others with its Accept-Encoding would not, so the response still varies (and the
+    // cache does not store this one in their variant's place).
+    if (ListHas(req.headers, "Cache-Control", "no-transform")) return policy::Decision::Pass();
     const Coding coding = Chosen(accept);
     // Nothing acceptable (identity;q=0 and no coding we offer): the identity body all the same,
     // which RFC 9110 §12.5.3 allows, rather than a 406 for a response already made.
@@ -208,12 +212,9 @@ class CompressPolicy final : public policy::Policy {
       return false;
     }
     if (Field(r.headers, "Content-Range")) return false;
-    // RFC 9110 §7.7, RFC 9111 §5.2.1.6 and §5.2.2.6: an intermediary must not transform the
-    // content when the request or the response says no-transform.
-    if (ListHas(r.headers, "Cache-Control", "no-transform") ||
-        ListHas(req.headers, "Cache-Control", "no-transform")) {
-      return false;
-    }
+    // RFC 9110 §7.7, RFC 9111 §5.2.2.6: an intermediary must not transform the content when
+    // the response says no-transform (the request's no-transform: OnResponse).
+    if (ListHas(r.headers, "Cache-Control", "no-transform")) return false;
     auto type = Field(r.headers, "Content-Type");
     return type && TypeListed(*type);
   }

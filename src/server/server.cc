@@ -141,7 +141,8 @@ class Gateway {
           telemetry_->RecordEvent({0, 0, std::string(kind), cluster, "", std::move(note)});
         });
     monitor_->SetClusters(snapshot->cluster_shared);
-    telemetry_ = OpenTelemetry(*config_, registry_);
+    telemetry_ = OpenTelemetry(
+        *config_, registry_, [this] { return cache::Counters(CurrentSnapshot()->route_policies); });
     telemetry_->Start();
     queue::SetEventSink([this](std::string_view kind, const std::string& queue, std::string note) {
       telemetry_->RecordEvent({0, 0, std::string(kind), queue, "", std::move(note)});

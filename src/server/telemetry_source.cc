@@ -9,7 +9,8 @@ namespace ficus::server {
 std::string TelemetryDbPath(const std::string& data_dir) { return data_dir + "/ficus.db"; }
 
 std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config,
-                                                    observe::Registry& registry) {
+                                                    observe::Registry& registry,
+                                                    CacheCountersFn cache_counters) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -24,7 +25,7 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
   // Runs on the telemetry thread (ticks) and the admin thread (live windows), never on a
   // worker: it only reads the cells (and, on a tick, zeroes the client sketches and takes the
   // key and repeat counts).
-  auto source = [&registry](bool take_clients) {
+  auto source = [&registry, cache_counters = std::move(cache_counters)](bool take_clients) {
     std::vector<telemetry::SeriesTotals> out;
     const int workers = registry.workers();
     registry.ForEachRoute([&](observe::RouteStats& r) {
@@ -74,6 +75,16 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
       }
       out.push_back(std::move(syn));
     });
+    // The cached routes' counters on their route series.
+    if (cache_counters) {
+      for (const cache::RouteCounters& c : cache_counters()) {
+        for (telemetry::SeriesTotals& s : out) {
+          if (s.kind != telemetry::SeriesKind::kRoute || s.name != c.route) continue;
+          s.cache = telemetry::CacheCounters{c.hits,        c.misses,    c.stale,   c.stale_errors,
+                                             c.revalidated, c.coalesced, c.bypassed};
+        }
+      }
+    }
     // A cluster's and an endpoint's latency are their own traffic cells' durations (request
     // start -> response complete, for the requests routed to that cluster or sent to that
     // endpoint), so they stay right when a reload moves routes between clusters.

@@ -12,7 +12,23 @@
 namespace ficus::telemetry {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// user_version: 1 = kSchema below; each later version is one step of kMigrations, run in order
+// on a store written by an older ficus (a newer store is refused: its tables may mean more).
+constexpr int kSchemaVersion = 2;
+struct Migration {
+  int to_version;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {
+    // 2: per-minute cache counters of cached routes (issue 16).
+    {2, R"sql(
+CREATE TABLE IF NOT EXISTS cache_counts(
+  ts INTEGER NOT NULL, route TEXT NOT NULL, hits INTEGER NOT NULL, misses INTEGER NOT NULL,
+  stale INTEGER NOT NULL, stale_errors INTEGER NOT NULL, revalidated INTEGER NOT NULL,
+  coalesced INTEGER NOT NULL, bypassed INTEGER NOT NULL,
+  PRIMARY KEY(ts, route)) WITHOUT ROWID;
+)sql"},
+};
 
 // Rollups are keyed (res, ts, series) so that both "a time range" and "the oldest rows"
 // (pruning) are range scans of the primary key.
@@ -188,13 +204,20 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {
         "; PRAGMA wal_autocheckpoint=" + std::to_string(std::max<uint64_t>(16, wal / 4096 / 2));
     Exec(limits.c_str());
     Exec(kSchema);
-    const int64_t version = PragmaInt(db_, "PRAGMA user_version");
-    if (version == 0) {
-      Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
-    } else if (version != kSchemaVersion) {
+    int64_t version = PragmaInt(db_, "PRAGMA user_version");
+    if (version > kSchemaVersion) {
       throw std::runtime_error("telemetry store: " + options_.path + " has schema version " +
                                std::to_string(version) + ", this ficus reads version " +
                                std::to_string(kSchemaVersion));
+    }
+    if (version == 0) version = 1;  // new: kSchema just made version 1's tables
+    for (const Migration& m : kMigrations) {
+      if (m.to_version <= version) continue;
+      Transaction tx(db_);
+      Exec(m.sql);
+      Exec(("PRAGMA user_version=" + std::to_string(m.to_version)).c_str());
+      tx.Commit();
+      version = m.to_version;
     }
   } catch (...) {
     sqlite3_close(db_);
@@ -435,7 +458,8 @@ uint64_t Store::Prune(int64_t now_ms) {
     Transaction tx(db_);
     // Client keys and repeats are kept as long as the 1 min rollups they explain.
     for (const char* sql :
-         {"DELETE FROM client_keys WHERE ts<?1", "DELETE FROM repeats WHERE ts<?1"}) {
+         {"DELETE FROM client_keys WHERE ts<?1", "DELETE FROM repeats WHERE ts<?1",
+          "DELETE FROM cache_counts WHERE ts<?1"}) {
       Stmt drop(db_, sql);
       drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
     }
@@ -666,6 +690,48 @@ std::vector<RepeatCount> Store::Repeats(int64_t from_ms, int64_t to_ms) {
   while (q.Step()) {
     out.push_back(RepeatCount{from_ms, q.Text(0), static_cast<uint64_t>(q.Int(1)),
                               static_cast<uint64_t>(q.Int(2)), static_cast<uint64_t>(q.Int(3))});
+  }
+  return out;
+}
+
+// ---- cache counters (per minute, per cached route) ------------------------------------------
+
+void Store::WriteCacheCounts(const std::vector<CacheCount>& rows) {
+  if (rows.empty()) return;
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Stmt put(db_,
+           "INSERT INTO cache_counts(ts, route, hits, misses, stale, stale_errors, revalidated, "
+           "coalesced, bypassed) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(ts, route) DO "
+           "UPDATE SET hits = hits + excluded.hits, misses = misses + excluded.misses, "
+           "stale = stale + excluded.stale, stale_errors = stale_errors + excluded.stale_errors, "
+           "revalidated = revalidated + excluded.revalidated, "
+           "coalesced = coalesced + excluded.coalesced, bypassed = bypassed + excluded.bypassed");
+  for (const CacheCount& r : rows) {
+    const CacheCounters& c = r.counts;
+    put.Bind(1, r.ts_ms).Bind(2, r.route);
+    int col = 3;
+    for (uint64_t v :
+         {c.hits, c.misses, c.stale, c.stale_errors, c.revalidated, c.coalesced, c.bypassed}) {
+      put.Bind(col++, static_cast<int64_t>(v));
+    }
+    put.Run();
+    put.Reset();
+  }
+  tx.Commit();
+}
+
+std::vector<CacheCount> Store::CacheCounts(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT route, SUM(hits), SUM(misses), SUM(stale), SUM(stale_errors), SUM(revalidated), "
+         "SUM(coalesced), SUM(bypassed) FROM cache_counts WHERE ts>=?1 AND ts<?2 GROUP BY route "
+         "ORDER BY route");
+  q.Bind(1, from_ms).Bind(2, to_ms);
+  std::vector<CacheCount> out;
+  while (q.Step()) {
+    auto n = [&q](int col) { return static_cast<uint64_t>(q.Int(col)); };
+    out.push_back({from_ms, q.Text(0), {n(1), n(2), n(3), n(4), n(5), n(6), n(7)}});
   }
   return out;
 }

@@ -11,6 +11,31 @@
 
 namespace ficus::telemetry {
 
+CacheCounters CacheCounters::Since(const CacheCounters& before) const {
+  // One counter below its earlier value: a new store; every counter started again at zero.
+  const bool restarted = hits < before.hits || misses < before.misses || stale < before.stale ||
+                         stale_errors < before.stale_errors || revalidated < before.revalidated ||
+                         coalesced < before.coalesced || bypassed < before.bypassed;
+  if (restarted) return *this;
+  return {hits - before.hits,
+          misses - before.misses,
+          stale - before.stale,
+          stale_errors - before.stale_errors,
+          revalidated - before.revalidated,
+          coalesced - before.coalesced,
+          bypassed - before.bypassed};
+}
+
+void CacheCounters::Add(const CacheCounters& o) {
+  hits += o.hits;
+  misses += o.misses;
+  stale += o.stale;
+  stale_errors += o.stale_errors;
+  revalidated += o.revalidated;
+  coalesced += o.coalesced;
+  bypassed += o.bypassed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // ErrorSampler: single-producer single-consumer rings of fixed slots.
 
@@ -278,12 +303,22 @@ void Telemetry::TickLocked(int64_t now) {
   std::vector<std::string> names;
   std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
   std::vector<RepeatCount> repeats;  // per minute, like the keys
+  std::vector<CacheCount> caches;    // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
       keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
     if (s.kind == SeriesKind::kRoute && s.repeat_sampled != 0) {
       repeats.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name,
                          s.repeat_sampled, s.repeat_repeated, s.repeat_changed});
+    }
+    // Cache counters are cumulative, like the route's: the minute gets the difference.
+    if (s.kind == SeriesKind::kRoute && s.cache) {
+      auto it = before.find({static_cast<int>(s.kind), s.name});
+      const SeriesTotals* prev = it == before.end() ? nullptr : it->second;
+      const CacheCounters delta = prev && prev->cache ? s.cache->Since(*prev->cache) : *s.cache;
+      if (!delta.Empty()) {
+        caches.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, delta});
+      }
     }
   }
   for (const SeriesTotals& s : current) {
@@ -320,6 +355,7 @@ void Telemetry::TickLocked(int64_t now) {
   }
   store_->WriteClientKeys(keys);
   if (!repeats.empty()) store_->WriteRepeats(repeats);
+  store_->WriteCacheCounts(caches);
   store_->Prune(now);
 }
 

@@ -76,6 +76,24 @@ enum class SeriesKind : int { kRoute = 0, kCluster = 1, kEndpoint = 2, kSyntheti
 // "route", "cluster", "endpoint", "synthetic"
 std::string_view SeriesKindName(SeriesKind kind);
 
+// A cached route's cache counters (cache::RouteCounters): cumulative in SeriesTotals, per
+// minute in the store's `cache_counts` table. See cache/cache.h for what each counts.
+struct CacheCounters {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t stale = 0;
+  uint64_t stale_errors = 0;
+  uint64_t revalidated = 0;
+  uint64_t coalesced = 0;
+  uint64_t bypassed = 0;
+  bool Empty() const { return *this == CacheCounters{}; }
+  bool operator==(const CacheCounters&) const = default;
+  // The counts since `before` (a counter below its earlier value restarted: a reload gave the
+  // route a new store; then all of it is new).
+  CacheCounters Since(const CacheCounters& before) const;
+  void Add(const CacheCounters& o);
+};
+
 // Cumulative totals of one series as the metrics registry has them (counters only grow), plus
 // the clients seen since the previous take.
 struct SeriesTotals {
@@ -94,6 +112,8 @@ struct SeriesTotals {
   uint64_t repeat_sampled = 0;
   uint64_t repeat_repeated = 0;
   uint64_t repeat_changed = 0;
+  // Routes with a cache: its counters (cumulative).
+  std::optional<CacheCounters> cache;
 };
 
 // One interval of one series.
@@ -181,6 +201,13 @@ struct RepeatCount {
   uint64_t changed = 0;
 };
 
+// A cached route's cache counters in one minute.
+struct CacheCount {
+  int64_t ts_ms = 0;
+  std::string route;
+  CacheCounters counts;
+};
+
 // Error samples are redacted with RedactHead (base/redact.h) as they are copied out.
 
 // ---------------------------------------------------------------------------------------------
@@ -248,6 +275,10 @@ class Store {
   std::vector<ClientKeyCount> ClientKeys(int64_t from_ms, int64_t to_ms);
   void WriteRepeats(const std::vector<RepeatCount>& rows);
   std::vector<RepeatCount> Repeats(int64_t from_ms, int64_t to_ms);
+  // Cache counters (rows with the same ts and route add up); the query sums
+  // [from_ms, to_ms) per route, ts = from_ms.
+  void WriteCacheCounts(const std::vector<CacheCount>& rows);
+  std::vector<CacheCount> CacheCounts(int64_t from_ms, int64_t to_ms);
 
   int64_t AppendAudit(const AuditEntry& a);
   std::vector<AuditEntry> Audit(size_t limit);  // newest first

@@ -27,17 +27,48 @@ TEST(CacheControlTest, ParsesDirectivesCaseInsensitivelyWithQuotedArguments) {
   EXPECT_TRUE(cc.present);
   EXPECT_EQ(cc.max_age, 60);
   EXPECT_EQ(cc.s_maxage, 120);
-  EXPECT_TRUE(cc.no_cache);  // the quoted comma does not split the directive
+  // Qualified: the quoted comma does not split the directive, and it names fields, not the whole
+  // response.
+  EXPECT_FALSE(cc.no_cache);
+  EXPECT_EQ(cc.no_cache_fields, "Set-Cookie, X");
+  EXPECT_TRUE(OmittedField(cc, "x"));
+  EXPECT_TRUE(OmittedField(cc, "set-cookie"));
+  EXPECT_FALSE(OmittedField(cc, "Set"));
   EXPECT_TRUE(cc.is_public);
   EXPECT_FALSE(cc.is_private);
 }
 
-TEST(CacheControlTest, FirstDuplicateWinsAndMalformedMaxAgeIsStale) {
-  EXPECT_EQ(Parse("max-age=10, max-age=99").max_age, 10);
+TEST(CacheControlTest, QualifiedNoCacheAndPrivate) {
+  CacheControl cc = Parse(R"(private="a", max-age=5)");
+  EXPECT_FALSE(cc.is_private);
+  EXPECT_TRUE(OmittedField(cc, "A"));
+  EXPECT_FALSE(OmittedField(cc, "b"));
+  // Bare, empty, or a second list: unqualified (the safe reading).
+  EXPECT_TRUE(Parse("no-cache").no_cache);
+  EXPECT_TRUE(Parse(R"(no-cache="")").no_cache);
+  EXPECT_TRUE(Parse(R"(no-cache="a", no-cache="b")").no_cache);
+  EXPECT_TRUE(Parse(R"(private="a", private)").is_private);
+  EXPECT_TRUE(ListsField(" a ,b", "B"));
+}
+
+TEST(CacheControlTest, ConflictingMaxAgeIsStaleAndMalformedMaxAgeIsStale) {
+  // §4.2.1: more than one value for a directive: the first, or stale; ficus takes stale when
+  // they differ (a second max-age on another line included).
+  EXPECT_EQ(Parse("max-age=10, max-age=99").max_age, 0);
+  EXPECT_EQ(Parse("max-age=99, max-age=10").max_age, 0);
+  EXPECT_EQ(Parse("max-age=10, max-age=10").max_age, 10);
+  EXPECT_EQ(Parse("s-maxage=10, s-maxage=1").s_maxage, 0);
   CacheControl cc;
   ParseCacheControl("max-age=5", cc);
   ParseCacheControl("max-age=7", cc);  // a second field line
-  EXPECT_EQ(cc.max_age, 5);
+  EXPECT_EQ(cc.max_age, 0);
+  // "max-age" inside a quoted extension is not a directive; single quotes are not quotes.
+  EXPECT_EQ(Parse(R"(extension="max-age=3600", max-age=1)").max_age, 1);
+  EXPECT_EQ(Parse(R"(max-age="1", extension="max-age=3600")").max_age, 1);
+  EXPECT_EQ(Parse("max-age='3600'").max_age, 0);
+  EXPECT_EQ(Parse("max-age=003600").max_age, 3600);
+  EXPECT_EQ(Parse("max-age=100a").max_age, 0);
+  EXPECT_EQ(Parse("max-age= 100").max_age, 0);
   EXPECT_EQ(Parse("max-age=abc").max_age, 0);
   EXPECT_EQ(Parse("max-age=-1").max_age, 0);
   EXPECT_EQ(Parse("max-age").max_age, 0);
@@ -65,6 +96,31 @@ TEST(CacheControlTest, TargetedFieldsOverrideCacheControlForFicusOnly) {
   auto plain = Fields({{"Cache-Control", "max-age=9"}});
   EXPECT_EQ(ResponseDirectives(plain, &targeted).max_age, 9);
   EXPECT_FALSE(targeted);
+}
+
+TEST(CacheControlTest, InvalidTargetedFieldsAreIgnoredWhole) {
+  for (const char* ok :
+       {"max-age=3600", "foobar, max-age=3600", "max-age=99999999999", R"(no-cache="a", private)",
+        "a;p=1, b=?0, c=(1 2);q, d=:YWJj:, e=1.5", "", "max-age=1 , s-maxage=2", "x=tok/en:1"}) {
+    EXPECT_TRUE(ValidStructuredDictionary(ok)) << ok;
+  }
+  for (const char* bad : {"max-age=10000, &&&&&", "max-age=", "a,", ",a", "a=1.2345",
+                          "a=1234567890123456", R"(a="x)", "a=(1", "a=?2", "a b"}) {
+    EXPECT_FALSE(ValidStructuredDictionary(bad)) << bad;
+  }
+  // RFC 9213: an invalid CDN-Cache-Control is as if absent (Cache-Control decides)...
+  bool targeted = true;
+  auto f = Fields({{"CDN-Cache-Control", "max-age=10000, &&&&&"}, {"Cache-Control", "no-store"}});
+  CacheControl cc = ResponseDirectives(f, &targeted);
+  EXPECT_FALSE(targeted);
+  EXPECT_TRUE(cc.no_store);
+  // ... and a directive of the wrong type (a String for an Integer) is ignored.
+  auto g = Fields({{"CDN-Cache-Control", R"(max-age="10000")"}, {"Cache-Control", "no-store"}});
+  cc = ResponseDirectives(g);
+  EXPECT_EQ(cc.max_age, -1);
+  EXPECT_FALSE(cc.no_store);
+  auto h = Fields({{"CDN-Cache-Control", "max-age=10000"}, {"Cache-Control", "no-store"}});
+  EXPECT_EQ(ResponseDirectives(h).max_age, 10000);
 }
 
 TEST(CacheControlTest, PragmaNoCacheOnlyWithoutCacheControl) {
@@ -107,7 +163,25 @@ TEST(StorableTest, FollowsSection3) {
   EXPECT_EQ(verdict(200, Fields({{"Cache-Control", "private"}})), Verdict::kPrivate);
   EXPECT_EQ(verdict(200, Fields({{"Vary", "Accept, *"}})), Verdict::kVaryStar);
   EXPECT_EQ(verdict(200, Fields({{"Set-Cookie", "a=1"}})), Verdict::kSetCookie);
+  // Set-Cookie does not inhibit caching when the response states its freshness (the stored copy
+  // leaves the cookie out: object.cc).
+  EXPECT_EQ(verdict(200, Fields({{"Set-Cookie", "a=1"}, {"Cache-Control", "max-age=5"}})),
+            Verdict::kStorable);
   EXPECT_EQ(verdict(206, Fields({{"Cache-Control", "max-age=5"}})), Verdict::kStatus);
+  EXPECT_EQ(verdict(304, Fields({{"Cache-Control", "max-age=5"}})), Verdict::kStatus);
+  // §3: any final status with explicit freshness, understood or not; heuristics only for the
+  // heuristically cacheable ones (or public).
+  for (int status : {299, 302, 400, 499, 500, 599}) {
+    EXPECT_EQ(verdict(status, Fields({{"Cache-Control", "max-age=5"}})), Verdict::kStorable)
+        << status;
+    EXPECT_EQ(verdict(status, Fields({{"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}})),
+              Verdict::kNotCacheable)
+        << status;
+  }
+  EXPECT_EQ(verdict(599, Fields({{"Cache-Control", "public"}})), Verdict::kStorable);
+  EXPECT_EQ(verdict(201, Fields({{"Cache-Control", "no-cache"}})), Verdict::kNotCacheable);
+  EXPECT_EQ(verdict(200, Fields({{"Cache-Control", R"(private="Set-Cookie", max-age=5)"}})),
+            Verdict::kStorable);
   EXPECT_EQ(verdict(299, Fields({{"Cache-Control", "max-age=5, must-understand, no-store"}})),
             Verdict::kMustUnderstand);
   EXPECT_EQ(verdict(200, Fields({{"Cache-Control", "max-age=5, must-understand, no-store"}})),
@@ -165,7 +239,19 @@ TEST(FreshnessTest, AgeFollowsSection423) {
   EXPECT_EQ(CurrentAge(t, now + 5000), 15);
   auto g = Fields({{"Age", "50"}});
   t = ComputeTiming(200, g, {}, rules, now - 2000, now);
-  EXPECT_EQ(t.corrected_initial_age_s, 52);
+  EXPECT_EQ(t.corrected_initial_age_s, 52);  // the upstream's Age plus the response delay
+  // An invalid Age (a list, two lines, a sign, a fraction) is ignored (§5.1).
+  for (auto bad :
+       {Fields({{"Age", "7200,0"}}), Fields({{"Age", "7200"}, {"Age", "0"}}),
+        Fields({{"Age", "-7200"}}), Fields({{"Age", "7200.0"}}), Fields({{"Age", "abc"}})}) {
+    EXPECT_EQ(AgeValue(bad), 0);
+  }
+  EXPECT_EQ(AgeValue(Fields({{"Age", " 15 "}})), 15);
+  // An invalid Date is the response time; an invalid Expires is in the past (§5.3).
+  auto h = Fields({{"Date", "garbage"}, {"Expires", "0"}, {"Cache-Control", "x"}});
+  t = ComputeTiming(200, h, ResponseDirectives(h), rules, now, now);
+  EXPECT_EQ(t.date_s, now / 1000);
+  EXPECT_EQ(t.lifetime_s, 0);
 }
 
 TEST(KeyTest, NormalisesHostAndQuery) {

@@ -8,7 +8,12 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import FicusTestCase, RawConn, endpoint, make_config, request, wait_until
+import json
+import os
+import subprocess
+
+from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, RawConn, endpoint, make_config,
+                     request, wait_until)
 from loopback_server import LoopbackHTTPServer
 
 
@@ -131,7 +136,8 @@ class CacheTest(FicusTestCase):
     def test_uncacheable_responses_go_to_the_origin_every_time(self):
         for path, fields in [("/nostore", [("Cache-Control", "no-store")]),
                              ("/private", [("Cache-Control", "private, max-age=60")]),
-                             ("/cookie", [("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")]),
+                             ("/cookie", [("Set-Cookie", "a=1"), ("Last-Modified",
+                                                                   "Sun, 06 Nov 1994 08:49:37 GMT")]),
                              ("/varystar", [("Cache-Control", "max-age=60"), ("Vary", "*")])]:
             self.origin.set(path, fields=fields)
             for _ in range(2):
@@ -139,6 +145,84 @@ class CacheTest(FicusTestCase):
                 self.assertEqual(r.status, 200)
                 self.assertIn("fwd-status=200", r.header("cache-status"))
             self.assertEqual(self.origin.count(path), 2, path)
+
+    def test_rfc9111_storage_rules(self):
+        def twice(path, fields, status=200, body=None):
+            self.origin.set(path, status=status, fields=fields, body=body)
+            return self.get(path), self.get(path)
+
+        # §3: any final status with explicit freshness may be stored, understood or not...
+        first, second = twice("/st599", [("Cache-Control", "max-age=60")], status=599)
+        self.assertEqual(second.status, 599)
+        self.assertIn("hit", second.header("cache-status"))
+        self.assertEqual(self.origin.count("/st599"), 1)
+        # ... but heuristic freshness only for the heuristically cacheable ones (not 403).
+        twice("/st403", [("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], status=403)
+        self.assertEqual(self.origin.count("/st403"), 2)
+        twice("/st404", [("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], status=404)
+        self.assertEqual(self.origin.count("/st404"), 1)
+        # §4.2.1: two different max-age values (two field lines): stale.
+        twice("/cc-dup", [("Cache-Control", "max-age=3600"), ("Cache-Control", "max-age=1")])
+        self.assertEqual(self.origin.count("/cc-dup"), 2)
+        # §4.2.3: the upstream's Age counts: max-age=10 with Age: 15 is stale on arrival.
+        twice("/aged", [("Cache-Control", "max-age=10"), ("Age", "15")])
+        self.assertEqual(self.origin.count("/aged"), 2)
+        _, hit = twice("/aged-ok", [("Cache-Control", "max-age=100"), ("Age", "15")])
+        self.assertGreaterEqual(int(hit.header("age")), 15)
+        # RFC 9213: CDN-Cache-Control wins over Cache-Control, unless it is not a valid
+        # Structured Field Dictionary: then it is ignored whole.
+        twice("/cdn-ok", [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=10000")])
+        self.assertEqual(self.origin.count("/cdn-ok"), 1)
+        twice("/cdn-bad", [("CDN-Cache-Control", "max-age=10000, &&&&&"),
+                           ("Cache-Control", "no-store")])
+        self.assertEqual(self.origin.count("/cdn-bad"), 2)
+        # §5.2.2.4: a qualified no-cache stores the response without the fields it names.
+        first, hit = twice("/nc-fields", [("Cache-Control", 'no-cache="X-A, X-B", max-age=60'),
+                                          ("X-A", "1"), ("X-B", "2"), ("X-C", "3")])
+        self.assertEqual(first.header("x-a"), "1")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("x-a"))
+        self.assertIsNone(hit.header("x-b"))
+        self.assertEqual(hit.header("x-c"), "3")
+        self.assertEqual(self.origin.count("/nc-fields"), 1)
+        # Fields a Connection field names are hop-by-hop: never stored (nor relayed).
+        first, hit = twice("/conn", [("Cache-Control", "max-age=60"), ("Connection", "X-A"),
+                                     ("X-A", "1"), ("X-C", "3")])
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("x-a"))
+        self.assertEqual(hit.header("x-c"), "3")
+        # Set-Cookie does not inhibit caching of a response with explicit freshness, but the
+        # cookie goes to the client that caused the fetch only.
+        first, hit = twice("/cookie-fresh", [("Cache-Control", "max-age=60"),
+                                             ("Set-Cookie", "a=1")])
+        self.assertEqual(first.header("set-cookie"), "a=1")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertIsNone(hit.header("set-cookie"))
+        self.assertEqual(self.origin.count("/cookie-fresh"), 1)
+
+    def test_a_304_updates_the_stored_fields(self):
+        # §3.2 / §4.3.4: the 304's fields replace the stored ones (Content-Type and others); its
+        # Set-Cookie reaches the client that revalidated and is never stored.
+        self.origin.set("/u304", fields=[("Cache-Control", "max-age=1"), ("ETag", '"u"'),
+                                         ("Content-Type", "text/plain"), ("X-Test", "A")])
+        self.get("/u304")
+        time.sleep(2.1)
+        self.origin.set("/u304", fields=[("Cache-Control", "max-age=3600"), ("ETag", '"u"'),
+                                         ("Content-Type", "text/plain;charset=utf-8"),
+                                         ("X-Test", "B"), ("Set-Cookie", "a=c")])
+        r = self.get("/u304")
+        self.assertIn("fwd-status=304", r.header("cache-status"))
+        self.assertEqual(r.body, b"body /u304")
+        self.assertEqual(r.header("x-test"), "B")
+        self.assertEqual(r.header("content-type"), "text/plain;charset=utf-8")
+        self.assertEqual(r.header("set-cookie"), "a=c")
+        self.assertEqual(r.header("content-length"), str(len(b"body /u304")))
+        hit = self.get("/u304")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertEqual(hit.header("x-test"), "B")
+        self.assertEqual(hit.header("cache-control"), "max-age=3600")
+        self.assertIsNone(hit.header("set-cookie"))
+        self.assertEqual(self.origin.count("/u304"), 2)
 
     def test_route_ttl_caches_silent_upstreams_but_never_no_store(self):
         self.origin.set("/ttl/silent", fields=[])
@@ -180,6 +264,14 @@ class CacheTest(FicusTestCase):
         self.get("/rnc")
         self.get("/rnc", headers={"Cache-Control": "no-cache"})
         self.assertEqual(self.origin.count("/rnc"), 2)
+        self.get("/rnc", headers={"Cache-Control": "max-age=0"})  # a reload: asks the origin
+        self.assertEqual(self.origin.count("/rnc"), 3)
+        r = self.get("/rnc", headers={"Cache-Control": "max-age=60, min-fresh=5"})
+        self.assertIn("hit", r.header("cache-status"))
+        self.get("/rnc", headers={"Cache-Control": "min-fresh=3600"})  # not fresh enough
+        self.assertEqual(self.origin.count("/rnc"), 4)
+        r = self.get("/rnc", headers={"Pragma": "no-cache"})  # HTTP/1.0's no-cache
+        self.assertEqual(self.origin.count("/rnc"), 5)
         r = self.get("/rnc-cold", headers={"Cache-Control": "only-if-cached"})
         self.assertEqual(r.status, 504)
         self.assertEqual(self.origin.count("/rnc-cold"), 0)
@@ -301,6 +393,66 @@ class CacheTest(FicusTestCase):
             audit = request(admin, "GET", "/audit", headers=auth).json()["audit"]
             return any(a.get("action") == "POST /cache/purge" for a in audit)
         self.assertTrue(wait_until(audited, 5))
+
+
+class CacheReportTest(FicusTestCase):
+    """The report's cache section: the cache's counters reach the telemetry store and `ficus
+    report` shows each cached route's hit ratio and the origin load it saved, in every format."""
+
+    def test_report_shows_hit_ratio_and_origin_load_saved(self):
+        origin = Origin()
+        self.addCleanup(origin.stop)
+        cfg = make_config({"app": [endpoint(origin.port)]},
+                          [{"name": "cached", "match": {"path_prefix": "/r/"}, "cluster": "app",
+                            "cache": {}},
+                           {"name": "plain", "match": {"path_prefix": "/"}, "cluster": "app"}],
+                          workers=2)
+        cfg["data_dir"] = "data"
+        f = self.start_ficus(cfg)
+        origin.set("/r/a", fields=[("Cache-Control", "max-age=60")])
+        origin.set("/r/p", fields=[("Cache-Control", "private")])
+        origin.set("/r/slow", fields=[("Cache-Control", "max-age=60")], delay=0.5)
+        for _ in range(5):
+            self.assertEqual(request(f.port, "GET", "/r/a").status, 200)  # 1 miss, 4 hits
+        for _ in range(2):
+            request(f.port, "GET", "/r/p")  # 2 misses, not stored (bypassed)
+        request(f.port, "POST", "/r/post", body=b"x")  # bypassed (method)
+        request(f.port, "GET", "/plain")  # no cache: no row
+        with ThreadPoolExecutor(max_workers=5) as pool:  # 1 fetch; coalesced or hits
+            list(pool.map(lambda _: request(f.port, "GET", "/r/slow"), range(5)))
+        self.assertEqual(origin.count("/r/slow"), 1)
+        self.assertEqual(f.stop(), 0)  # the telemetry thread writes the last interval
+
+        def report(fmt):
+            out = os.path.join(f.workdir, "report." + fmt)
+            r = subprocess.run([FICUS_BIN, "report", "-c", f.config_path, "--period", "10m",
+                                "--format", fmt, "-o", out], capture_output=True, text=True,
+                               cwd=f.workdir, timeout=60 * TIME_FACTOR)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(out) as fh:
+                return fh.read()
+
+        caches = json.loads(report("json"))["caches"]
+        self.assertEqual([c["route"] for c in caches], ["cached"], caches)
+        c = caches[0]
+        # 12 GETs looked up; 8 answered without the origin (4 hits on /r/a, 4 on /r/slow as hits
+        # or coalesced onto its one fetch); 4 fetches reached the origin (/r/a, /r/p twice,
+        # /r/slow); 3 bypassed (the private answers and the POST).
+        self.assertEqual(c["lookups"], 12)
+        self.assertEqual(c["served"], 8)
+        self.assertEqual(c["origin_fetches"], 4)
+        self.assertEqual(c["bypassed"], 3)
+        self.assertEqual(c["hits"] + c["coalesced"], 8)
+        self.assertEqual(c["misses"] - c["coalesced"], 4)
+        self.assertAlmostEqual(c["hit_ratio"], 8 / 12, places=3)
+        self.assertAlmostEqual(c["saved_rps"], 8 / 600, places=3)
+        self.assertEqual(c["route_requests"], 13)
+        text = report("text")
+        self.assertRegex(text, r"\n  cached +66\.7% +8 +4 ")
+        self.assertIn("| cached | 66.7% | 8 | 4 |", report("markdown"))
+        html = report("html")
+        self.assertIn('<section id="cache">', html)
+        self.assertIn("<td>cached</td><td>66.7%</td><td>8</td><td>4</td>", html)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,41 @@ class CompressTest(FicusTestCase):
         self.assertEqual(got, body)
         self.assertEqual(self.origin.count("/c/doc.json"), 3)
 
+    def test_no_transform_never_gets_an_encoded_variant(self):
+        body = json_body(16 * 1024)
+        gz = {"Accept-Encoding": "gzip"}
+        nt = {"Accept-Encoding": "gzip", "Cache-Control": "no-transform"}
+        fields = [("Content-Type", "application/json"), ("Cache-Control", "max-age=60")]
+        # A stored gzip variant: a no-transform request gets the origin's bytes from the origin,
+        # and the gzip variant stays for the others.
+        self.origin.set("/c/nt.json", fields=fields, body=body)
+        self.assertEqual(request(self.ficus.port, "GET", "/c/nt.json",
+                                 headers=gz).header("content-encoding"), "gzip")
+        r = request(self.ficus.port, "GET", "/c/nt.json", headers=nt)
+        self.assertIsNone(r.header("content-encoding"))
+        self.assertEqual(r.body, body)
+        self.assertEqual(self.origin.count("/c/nt.json"), 2)
+        r = request(self.ficus.port, "GET", "/c/nt.json", headers=gz)
+        self.assertTrue(r.header("cache-status").startswith("ficus; hit"), r)
+        self.assertEqual(gzip.decompress(r.body), body)
+        # Cold: the no-transform request's identity body is not stored under gzip's key.
+        self.origin.set("/c/nt2.json", fields=fields, body=body)
+        r = request(self.ficus.port, "GET", "/c/nt2.json", headers=nt)
+        self.assertIsNone(r.header("content-encoding"))
+        self.assertIn("detail=no-transform", r.header("cache-status"))
+        r = request(self.ficus.port, "GET", "/c/nt2.json", headers=gz)
+        self.assertEqual(r.header("content-encoding"), "gzip")
+        self.assertEqual(self.origin.count("/c/nt2.json"), 2)
+        # A response that says no-transform is stored as it came and never compressed.
+        self.origin.set("/c/nt3.json", body=body, fields=[
+            ("Content-Type", "application/json"), ("Cache-Control", "max-age=60, no-transform")])
+        for _ in range(2):
+            r = request(self.ficus.port, "GET", "/c/nt3.json", headers=gz)
+            self.assertIsNone(r.header("content-encoding"))
+            self.assertEqual(r.body, body)
+        self.assertTrue(r.header("cache-status").startswith("ficus; hit"), r)
+        self.assertEqual(self.origin.count("/c/nt3.json"), 1)
+
     def test_a_waiter_stops_waiting_after_coalesce_timeout(self):
         self.origin.set("/slow/x", fields=[("Cache-Control", "max-age=60")], body=b"slow",
                         delay=1.5)

@@ -1,6 +1,7 @@
 #include "telemetry/telemetry.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -699,6 +700,79 @@ TEST(Telemetry, TicksWriteTheRepeatCountsPerMinute) {
   EXPECT_EQ(rows[0].sampled, 15u);
   EXPECT_EQ(rows[0].repeated, 9u);
   EXPECT_EQ(rows[0].changed, 3u);
+}
+
+TEST(Telemetry, TicksWriteTheCacheCountersPerMinuteAsDifferences) {
+  TempDir dir;
+  std::vector<SeriesTotals> totals(2);
+  totals[0].name = "catalog";
+  totals[0].cache = CacheCounters{};
+  totals[1].name = "uncached";               // no cache: no rows
+  const int64_t minute = 1'700'000'040'000;  // a minute's start
+  int64_t now = minute;
+  TelemetryOptions opt;
+  opt.store.path = dir.File("t.db");
+  Telemetry t(
+      opt, [&](bool) { return totals; }, [&] { return now; });
+  totals[0].cache->hits = 100;  // before the baseline: belongs to no interval
+  t.Tick();
+  for (int i = 0; i < 3; ++i) {  // cumulative counters, as the cache keeps them
+    totals[0].cache->hits += 7;
+    totals[0].cache->misses += 2;
+    totals[0].cache->coalesced += 1;
+    now += 10'000;
+    t.Tick();
+  }
+  // A reload gave the route a new store: its counters start again at zero.
+  totals[0].cache = CacheCounters{.hits = 4, .misses = 1, .bypassed = 3};
+  now += 60'000;  // its interval is in the next minute
+  t.Tick();
+  now += 10'000;
+  t.Tick();  // nothing new: no row
+  auto rows = t.store().CacheCounts(0, INT64_MAX);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].route, "catalog");
+  EXPECT_EQ(rows[0].counts.hits, 25u);
+  EXPECT_EQ(rows[0].counts.misses, 7u);
+  EXPECT_EQ(rows[0].counts.coalesced, 3u);
+  EXPECT_EQ(rows[0].counts.bypassed, 3u);
+  // Per minute: the second minute has the reload's counts only.
+  auto second = t.store().CacheCounts(minute + 60'000, INT64_MAX);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].counts.hits, 4u);
+}
+
+TEST(Store, AVersionOneStoreIsMigratedAndANewerOneRefused) {
+  TempDir dir;
+  const std::string path = dir.File("old.db");
+  {
+    Store store(StoreOptions{.path = path});
+    store.WriteRepeats({{60'000, "catalog", 10, 8, 1}});
+  }
+  // What ficus wrote before the cache counters: no cache_counts table, user_version 1.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE cache_counts; PRAGMA user_version=1;", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  {
+    Store store(StoreOptions{.path = path});
+    EXPECT_EQ(store.Repeats(0, 120'000).size(), 1u);  // the old data is kept
+    store.WriteCacheCounts({{60'000, "catalog", {.hits = 3}}, {60'000, "catalog", {.hits = 2}}});
+    auto rows = store.CacheCounts(0, 120'000);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].counts.hits, 5u);
+  }
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  try {
+    Store store(StoreOptions{.path = path});
+    ADD_FAILURE() << "a newer store was opened";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // fills).
 #include "cache/internal/cache_policy.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace ficus::cache {
@@ -184,12 +185,29 @@ Decision CachePolicy::Admit(Context& ctx) {
   bool vary_miss = false;
   Object* o = store_->Lookup(t_key, req.headers, &vary_miss);
   std::string_view fwd = vary_miss ? "vary-miss" : "uri-miss";
+  if (o != nullptr && o->transformed && req_cc.no_transform) {
+    // RFC 9110 §7.7: the client wants the upstream's representation, not one ficus encoded.
+    // Fetched for this client alone (the compress policy leaves it alone too), and not stored
+    // (Build: it would take the encoded variant's place under the same Accept-Encoding).
+    o->Unref();
+    Stats::Add(stats.misses);
+    Fill* f = new Fill(*this, t_key, Fill::Mode::kMiss);
+    ctx.state() = reinterpret_cast<uint64_t>(f) | kFillTag;
+    f->fwd = "request";
+    f->request_cc = req_cc;
+    f->request_time_ms = ctx.now_ms();
+    return Decision::Pass();
+  }
   if (o != nullptr) {
     const int64_t age = CurrentAge(o->timing, ctx.now_ms());
     const int64_t left = o->timing.lifetime_s - age;
     const bool validate = o->no_cache || req_cc.no_cache;
     bool usable = left > 0 && !validate;
-    if (usable && req_cc.max_age >= 0 && age > req_cc.max_age) usable = false;
+    // A request's max-age bounds the age it accepts; max-age=0 (a reload) always asks the
+    // origin, whole-second ages being truncated.
+    if (usable && req_cc.max_age >= 0 && (age > req_cc.max_age || req_cc.max_age == 0)) {
+      usable = false;
+    }
     if (usable && req_cc.min_fresh >= 0 && left < req_cc.min_fresh) usable = false;
     // A client may accept staleness (max-stale) unless the response forbids it.
     const bool may_stale = !validate && !o->must_revalidate && req_cc.max_age < 0;
@@ -275,11 +293,12 @@ net::Task<Decision> CachePolicy::Wait(Context& ctx) {
       co_return Decision::Pass();
     }
   }
-  Stats::Add(store_->stats().coalesced);
   Object* o = store_->Lookup(f->key, ctx.request().headers, nullptr);
   if (o != nullptr) {
     const int64_t left = o->timing.lifetime_s - CurrentAge(o->timing, ctx.now_ms());
-    if (left > 0 && !o->no_cache) {
+    // A no-transform waiter never takes a variant ficus encoded (Admit's rule).
+    if (left > 0 && !o->no_cache && !(o->transformed && f->request_cc.no_transform)) {
+      Stats::Add(store_->stats().coalesced);
       if (f->served) f->served->Unref();
       f->served = o;
       char buf[24];
@@ -317,16 +336,17 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   auto* o = new Object;
   o->status = r.status;
   o->key = f.key;
+  o->transformed = transformed;
   // What the client gets: the upstream's fields less those a policy removed, plus those that
   // describe the representation it made (Content-Encoding, Vary, a weak ETag).
   if (ctx.dropped_response_fields().empty()) {
-    AppendStoredFields(r.headers, o->headers);
+    AppendStoredFields(r.headers, o->headers, &cc);
   } else {
     std::vector<http::Header> kept;
     for (const http::Header& h : r.headers) {
       if (!ctx.Dropped(h.name)) kept.push_back(h);
     }
-    AppendStoredFields(kept, o->headers);
+    AppendStoredFields(kept, o->headers, &cc);
   }
   o->headers.append(ctx.representation_fields());
   const int64_t now = ctx.now_ms();
@@ -336,8 +356,17 @@ Object* CachePolicy::Build(Context& ctx, const Fill& f, const http::ResponseHead
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
   VaryNames(fields, o->vary_names);
+  if (f.request_cc.no_transform && !transformed &&
+      std::find(o->vary_names.begin(), o->vary_names.end(), "accept-encoding") !=
+          o->vary_names.end()) {
+    // A no-transform request got the identity body where other clients with its
+    // Accept-Encoding get an encoded one: storing it would replace their variant.
+    o->Unref();
+    *why = "no-transform";
+    return nullptr;
+  }
   AppendSecondaryKey(o->vary_names, req.headers, o->secondary);
-  Describe(*o, fields, settings_, f.request_time_ms, now);
+  Describe(*o, fields, settings_, f.request_time_ms, now, AgeValue(r.headers));
   if (auto etag = FindField(r.headers, "ETag")) o->validator = *etag;
   return o;
 }
@@ -351,30 +380,34 @@ Object* CachePolicy::Refresh(const Object& stale, const http::ResponseHead& r,
   o->vary_names = stale.vary_names;
   o->secondary = stale.secondary;
   o->validator = stale.validator;
-  // A variant ficus encoded keeps its own (weak) ETag: the 304's is the upstream's, which
-  // names the identity body.
-  const bool encoded = stale.validator != stale.etag;
-  // §3.2: the 304's fields replace the stored ones of the same name.
-  std::vector<http::Header> old_fields;
-  ParseStoredFields(stale.headers, old_fields);
-  const bool dated = FindField(r.headers, "Date").has_value();
+  o->transformed = stale.transformed;
+  // §3.2: the 304's fields replace the stored ones of the same name, except framing and
+  // hop-by-hop fields (AppendStoredFields) and, for a variant ficus encoded, the fields that
+  // describe that representation (its own weak ETag, Content-Encoding, Vary): the 304's are the
+  // upstream's, which name the identity body.
+  const bool encoded = stale.transformed;
   auto kept = [encoded](const http::Header& h) {
-    return !encoded || !http::EqualsIgnoreCase(h.name, "ETag");
+    return !encoded || !(http::EqualsIgnoreCase(h.name, "ETag") ||
+                         http::EqualsIgnoreCase(h.name, "Content-Encoding") ||
+                         http::EqualsIgnoreCase(h.name, "Vary"));
   };
-  for (const http::Header& h : old_fields) {
-    if (FindField(r.headers, h.name) && kept(h)) continue;
-    if (!dated && http::EqualsIgnoreCase(h.name, "Date")) continue;  // the 304 is the new word
-    o->headers.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
-  std::vector<http::Header> updates;
+  std::vector<http::Header> merged;
+  ParseStoredFields(stale.headers, merged);
+  const bool dated = FindField(r.headers, "Date").has_value();
+  std::erase_if(merged, [&](const http::Header& h) {
+    if (!dated && http::EqualsIgnoreCase(h.name, "Date")) return true;  // the 304 is the new word
+    return FindField(r.headers, h.name) && kept(h);
+  });
   for (const http::Header& h : r.headers) {
-    if (kept(h)) updates.push_back(h);
+    if (kept(h)) merged.push_back(h);
   }
-  AppendStoredFields(updates, o->headers);
+  // The merged directives decide which fields a qualified no-cache / private leaves out.
+  const CacheControl cc = ResponseDirectives(merged);
+  AppendStoredFields(merged, o->headers, &cc);
   if (!dated) o->headers.append("Date: ").append(FormatHttpDate(now_ms / 1000)).append("\r\n");
   std::vector<http::Header> fields;
   ParseStoredFields(o->headers, fields);
-  Describe(*o, fields, settings_, request_time_ms, now_ms);
+  Describe(*o, fields, settings_, request_time_ms, now_ms, AgeValue(r.headers));
   return o;
 }
 
@@ -417,6 +450,10 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
     store_->Insert(o);
     f->served = o;
     f->ReleaseWaiters();
+    // The cookies the 304 sets are this client's (never stored, never replayed to others).
+    for (const http::Header& h : r.headers) {
+      if (http::EqualsIgnoreCase(h.name, "Set-Cookie")) ctx.AddResponseHeader(h.name, h.value);
+    }
     return Serve(ctx, *o, "ficus; fwd=stale; fwd-status=304; stored");
   }
   if (f->stale != nullptr && r.status >= 500) {
@@ -424,6 +461,7 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
       // RFC 5861 stale-if-error: the stored response in place of the upstream's error.
       f->ReleaseWaiters();
       Stats::Add(stats.stale);
+      Stats::Add(stats.stale_errors);
       char buf[24];
       t_text.assign("ficus; hit; fwd=stale; fwd-status=").append(Number(r.status, buf));
       return Serve(ctx, *f->stale, t_text);
@@ -471,6 +509,7 @@ Decision CachePolicy::OnError(Context& ctx, const Error& error) {
   if (!MayServeOnError(*f->stale, ctx.now_ms())) return Decision::Pass();
   f->ReleaseWaiters();
   Stats::Add(store_->stats().stale);
+  Stats::Add(store_->stats().stale_errors);
   t_text.assign("ficus; hit; fwd=stale; detail=").append(ErrorKindName(error.kind));
   return Serve(ctx, *f->stale, t_text);
 }

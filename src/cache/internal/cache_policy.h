@@ -69,15 +69,18 @@ class CachePolicy final : public policy::Policy {
 
 // --- object.cc: the stored form of a response's fields ---
 
-// The fields of `fields` a stored response keeps, as raw lines into `out`: not hop-by-hop, not
-// framing, not Age (recomputed), not X-Request-Id (each answer has its own), not Set-Cookie
-// (a cookie is never replayed to another client).
-void AppendStoredFields(std::span<const http::Header> fields, std::string& out);
+// The fields of `fields` a stored response keeps, as raw lines into `out`: not hop-by-hop (nor
+// those a Connection field names), not framing, not Age (recomputed), not X-Request-Id (each
+// answer has its own), not Set-Cookie (a cookie is never replayed to another client), and not
+// those a qualified no-cache or private in `cc` names (§5.2.2.4, §5.2.2.7).
+void AppendStoredFields(std::span<const http::Header> fields, std::string& out,
+                        const CacheControl* cc = nullptr);
 // Raw "Name: value\r\n" lines back into fields (views into `raw`).
 void ParseStoredFields(std::string_view raw, std::vector<http::Header>& out);
-// Sets what `o` derives from its stored fields and directives: timing, validators, tags, the 304
-// subset, revalidation flags.
+// Sets what `o` derives from its stored fields and directives: timing (with `upstream_age`, the
+// received response's Age, which the stored fields leave out), validators, tags, the 304 subset,
+// revalidation flags.
 void Describe(Object& o, std::span<const http::Header> fields, const Settings& settings,
-              int64_t request_time_ms, int64_t response_time_ms);
+              int64_t request_time_ms, int64_t response_time_ms, int64_t upstream_age);
 
 }  // namespace ficus::cache

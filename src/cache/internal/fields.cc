@@ -32,18 +32,31 @@ std::string_view NextMember(std::string_view& rest) {
 
 // The argument without quotes (escapes left as they are: the values that matter are digits).
 std::string_view Unquote(std::string_view v) {
-  v = TrimOws(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
   return v;
 }
 
-void SetDelta(int64_t& slot, std::string_view arg, bool has_arg, bool invalid_is_zero) {
-  if (slot >= 0) return;  // the first occurrence wins
+// Duplicates: `conflict_is_stale` (max-age, s-maxage): different values make the response stale
+// (§4.2.1); otherwise the first occurrence wins.
+void SetDelta(int64_t& slot, std::string_view arg, bool has_arg, bool invalid_is_zero,
+              bool conflict_is_stale = false) {
   std::optional<int64_t> d = has_arg ? ParseDelta(Unquote(arg)) : std::nullopt;
-  if (d) {
+  if (!d && invalid_is_zero) d = 0;
+  if (!d) return;
+  if (slot < 0) {
     slot = *d;
-  } else if (invalid_is_zero) {
+  } else if (conflict_is_stale && slot != *d) {
     slot = 0;
+  }
+}
+
+// A qualified no-cache / private: its field-name list, or the unqualified form.
+void SetQualified(bool& unqualified, std::string_view& fields, std::string_view arg, bool has_arg) {
+  const std::string_view list = has_arg ? Unquote(arg) : std::string_view();
+  if (list.empty() || !fields.empty()) {
+    unqualified = true;  // bare, empty, or a second list (kept simple: the safe reading)
+  } else {
+    fields = list;
   }
 }
 
@@ -59,15 +72,24 @@ std::optional<int64_t> ParseDelta(std::string_view text) {
   return n < kMaxDelta ? n : kMaxDelta;
 }
 
-void ParseCacheControl(std::string_view value, CacheControl& cc) {
+void ParseCacheControl(std::string_view value, CacheControl& cc, bool structured) {
   std::string_view rest = value;
   while (!rest.empty()) {
     std::string_view member = NextMember(rest);
     if (member.empty()) continue;
     const size_t eq = member.find('=');
-    std::string_view name = TrimOws(member.substr(0, eq));
+    std::string_view name = member.substr(0, eq);
     const bool has_arg = eq != std::string_view::npos;
     std::string_view arg = has_arg ? member.substr(eq + 1) : std::string_view();
+    // No whitespace around '=' (RFC 9110 §5.6.2 / §5.6.6): "max-age =5" and "max-age= 5" are
+    // malformed arguments (a max-age then counts as 0).
+    auto ows = [](char c) { return c == ' ' || c == '\t'; };
+    if (has_arg && ((!name.empty() && ows(name.back())) || (!arg.empty() && ows(arg.front())))) {
+      arg = {};
+    }
+    name = TrimOws(name);
+    // RFC 9213 §2.1: a directive of the wrong type is ignored (an Integer is expected).
+    const bool not_integer = structured && has_arg && (arg.empty() || arg.front() == '"');
     // Structured-field parameters (";a=1" in CDN-Cache-Control) are not directives.
     if (const size_t semi = name.find(';'); semi != std::string_view::npos) {
       name = TrimOws(name.substr(0, semi));
@@ -78,9 +100,9 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
     if (is("no-store")) {
       cc.no_store = true;
     } else if (is("no-cache")) {
-      cc.no_cache = true;
+      SetQualified(cc.no_cache, cc.no_cache_fields, arg, has_arg);
     } else if (is("private")) {
-      cc.is_private = true;
+      SetQualified(cc.is_private, cc.private_fields, arg, has_arg);
     } else if (is("public")) {
       cc.is_public = true;
     } else if (is("must-revalidate")) {
@@ -91,12 +113,17 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
       cc.must_understand = true;
     } else if (is("immutable")) {
       cc.immutable = true;
+    } else if (is("no-transform")) {
+      cc.no_transform = true;
     } else if (is("only-if-cached")) {
       cc.only_if_cached = true;
+    } else if (not_integer && (is("max-age") || is("s-maxage") || is("stale-while-revalidate") ||
+                               is("stale-if-error"))) {
+      continue;
     } else if (is("max-age")) {
-      SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true);
+      SetDelta(cc.max_age, arg, has_arg, /*invalid_is_zero=*/true, /*conflict_is_stale=*/true);
     } else if (is("s-maxage")) {
-      SetDelta(cc.s_maxage, arg, has_arg, true);
+      SetDelta(cc.s_maxage, arg, has_arg, true, true);
     } else if (is("stale-while-revalidate")) {
       SetDelta(cc.stale_while_revalidate, arg, has_arg, false);
     } else if (is("stale-if-error")) {
@@ -111,6 +138,28 @@ void ParseCacheControl(std::string_view value, CacheControl& cc) {
   }
 }
 
+bool ListsField(std::string_view list, std::string_view field) {
+  while (!list.empty()) {
+    if (http::EqualsIgnoreCase(NextMember(list), field)) return true;
+  }
+  return false;
+}
+
+bool OmittedField(const CacheControl& cc, std::string_view field) {
+  return (!cc.no_cache_fields.empty() && ListsField(cc.no_cache_fields, field)) ||
+         (!cc.private_fields.empty() && ListsField(cc.private_fields, field));
+}
+
+int64_t AgeValue(std::span<const http::Header> response) {
+  std::optional<int64_t> age;
+  for (const http::Header& h : response) {
+    if (!http::EqualsIgnoreCase(h.name, "Age")) continue;
+    if (age) return 0;  // two lines: a list, not a delta-seconds
+    age = ParseDelta(TrimOws(h.value)).value_or(0);
+  }
+  return age.value_or(0);
+}
+
 std::optional<std::string_view> FindField(std::span<const http::Header> headers,
                                           std::string_view name) {
   for (const http::Header& h : headers) {
@@ -121,23 +170,159 @@ std::optional<std::string_view> FindField(std::span<const http::Header> headers,
 
 namespace {
 
-bool ParseField(std::span<const http::Header> headers, std::string_view name, CacheControl& cc) {
+bool ParseField(std::span<const http::Header> headers, std::string_view name, CacheControl& cc,
+                bool structured = false) {
   bool seen = false;
   for (const http::Header& h : headers) {
     if (!http::EqualsIgnoreCase(h.name, name)) continue;
+    // An invalid targeted field is ignored as a whole: as if it were not there.
+    if (structured && !ValidStructuredDictionary(h.value)) {
+      cc = CacheControl{};
+      return false;
+    }
     seen = true;
-    ParseCacheControl(h.value, cc);
+    ParseCacheControl(h.value, cc, structured);
   }
   return seen;
 }
 
+// RFC 8941 parsing steps over a cursor; each returns false on a syntax error.
+struct Sf {
+  std::string_view s;
+  static bool Lc(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+  static bool Digit(char c) { return c >= '0' && c <= '9'; }
+  bool At(char c) const { return !s.empty() && s.front() == c; }
+  void Skip(char c) {
+    while (At(c)) s.remove_prefix(1);
+  }
+  void SkipOws() {
+    while (At(' ') || At('\t')) s.remove_prefix(1);
+  }
+  bool Key() {
+    if (s.empty() || !(Lc(s.front()) || s.front() == '*')) return false;
+    size_t i = 1;
+    while (i < s.size() &&
+           (Lc(s[i]) || Digit(s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.' || s[i] == '*')) {
+      ++i;
+    }
+    s.remove_prefix(i);
+    return true;
+  }
+  bool Number() {
+    size_t i = At('-') ? 1 : 0;
+    size_t digits = 0, frac = 0;
+    while (i < s.size() && Digit(s[i])) ++i, ++digits;
+    if (digits == 0) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      while (i < s.size() && Digit(s[i])) ++i, ++frac;
+      if (digits > 12 || frac == 0 || frac > 3) return false;
+    } else if (digits > 15) {
+      return false;
+    }
+    s.remove_prefix(i);
+    return true;
+  }
+  bool String() {
+    for (size_t i = 1; i < s.size(); ++i) {
+      const char c = s[i];
+      if (c == '\\') {
+        if (++i >= s.size() || (s[i] != '"' && s[i] != '\\')) return false;
+      } else if (c == '"') {
+        s.remove_prefix(i + 1);
+        return true;
+      } else if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return false;
+  }
+  bool BareItem() {
+    if (s.empty()) return false;
+    const char c = s.front();
+    if (c == '-' || Digit(c)) return Number();
+    if (c == '"') return String();
+    if (c == '?') {
+      if (s.size() < 2 || (s[1] != '0' && s[1] != '1')) return false;
+      s.remove_prefix(2);
+      return true;
+    }
+    if (c == ':') {
+      const size_t end = s.find(':', 1);
+      if (end == std::string_view::npos) return false;
+      for (char b : s.substr(1, end - 1)) {
+        if (!(Lc(b) || Digit(b) || b == '+' || b == '/' || b == '=')) return false;
+      }
+      s.remove_prefix(end + 1);
+      return true;
+    }
+    if (Lc(c) || c == '*') {  // a token: tchar, ':' and '/'
+      size_t i = 1;
+      while (i < s.size() &&
+             (Lc(s[i]) || Digit(s[i]) ||
+              std::string_view("!#$%&'*+-.^_`|~:/").find(s[i]) != std::string_view::npos)) {
+        ++i;
+      }
+      s.remove_prefix(i);
+      return true;
+    }
+    return false;
+  }
+  bool Parameters() {
+    while (At(';')) {
+      s.remove_prefix(1);
+      Skip(' ');
+      if (!Key()) return false;
+      if (At('=')) {
+        s.remove_prefix(1);
+        if (!BareItem()) return false;
+      }
+    }
+    return true;
+  }
+  bool Item() { return BareItem() && Parameters(); }
+  bool InnerList() {
+    s.remove_prefix(1);  // '('
+    for (;;) {
+      Skip(' ');
+      if (At(')')) {
+        s.remove_prefix(1);
+        return Parameters();
+      }
+      if (!Item()) return false;
+      if (!At(' ') && !At(')')) return false;
+    }
+  }
+};
+
 }  // namespace
+
+bool ValidStructuredDictionary(std::string_view value) {
+  Sf p{value};
+  p.Skip(' ');
+  if (p.s.empty()) return true;  // an empty dictionary
+  for (;;) {
+    if (!p.Key()) return false;
+    if (p.At('=')) {
+      p.s.remove_prefix(1);
+      if (!(p.At('(') ? p.InnerList() : p.Item())) return false;
+    } else if (!p.Parameters()) {
+      return false;
+    }
+    p.SkipOws();
+    if (p.s.empty()) return true;
+    if (!p.At(',')) return false;
+    p.s.remove_prefix(1);
+    p.SkipOws();
+    if (p.s.empty()) return false;  // a trailing comma
+  }
+}
 
 CacheControl ResponseDirectives(std::span<const http::Header> headers, bool* targeted) {
   CacheControl cc;
   // RFC 9213 §2.2: the most specific targeted field present (and valid) is used alone.
   for (std::string_view name : {"Ficus-Cache-Control", "CDN-Cache-Control"}) {
-    if (ParseField(headers, name, cc) && cc.present) {
+    if (ParseField(headers, name, cc, /*structured=*/true) && cc.present) {
       if (targeted) *targeted = true;
       return cc;
     }

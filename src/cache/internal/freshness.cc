@@ -107,9 +107,10 @@ Verdict Storable(const http::RequestHead& request, const CacheControl& request_c
                  std::span<const http::Header> response, const CacheControl& cc,
                  const Rules& rules) {
   if (request.method != http::Method::kGet) return Verdict::kMethod;
-  // must-understand: store only a status we understand, and then ignore no-store (§5.2.2.3).
+  // §3: a final status; 206 and 304 only when understood (they are not: no range support), and
+  // must-understand stores only a status we understand, and then ignores no-store (§5.2.2.3).
   if (cc.must_understand && !StatusUnderstood(status)) return Verdict::kMustUnderstand;
-  if (!StatusUnderstood(status)) return Verdict::kStatus;
+  if (status < 200 || status == 206 || status == 304) return Verdict::kStatus;
   const bool forced = rules.force_ttl && rules.default_ttl_s > 0;
   if (request_cc.no_store) return Verdict::kNoStore;
   if (cc.no_store && !cc.must_understand && !forced) return Verdict::kNoStore;
@@ -120,19 +121,27 @@ Verdict Storable(const http::RequestHead& request, const CacheControl& request_c
       cc.s_maxage < 0) {
     return Verdict::kAuthorization;
   }
-  if (FindField(response, "Set-Cookie") && !forced) return Verdict::kSetCookie;
   std::vector<std::string> names;
   if (VaryNames(response, names)) return Verdict::kVaryStar;
   const bool explicit_freshness =
       cc.max_age >= 0 || cc.s_maxage >= 0 || FindField(response, "Expires").has_value();
-  if (explicit_freshness || cc.is_public || cc.no_cache || HeuristicallyCacheable(status)) {
+  // Set-Cookie does not inhibit caching (§7.3 of RFC 9111's security notes), and a stored
+  // response never keeps it (object.cc: a cookie is never replayed to another client); but a
+  // response that sets one and says nothing of its freshness is taken as per user, not given
+  // the route's ttl or a heuristic.
+  if (FindField(response, "Set-Cookie") && !explicit_freshness && !cc.is_public && !forced) {
+    return Verdict::kSetCookie;
+  }
+  // §3: at least one of public, Expires, max-age, s-maxage, or a heuristically cacheable status.
+  if (explicit_freshness || cc.is_public || HeuristicallyCacheable(status)) {
     return Verdict::kStorable;
   }
   return Verdict::kNotCacheable;
 }
 
 Timing ComputeTiming(int status, std::span<const http::Header> response, const CacheControl& cc,
-                     const Rules& rules, int64_t request_time_ms, int64_t response_time_ms) {
+                     const Rules& rules, int64_t request_time_ms, int64_t response_time_ms,
+                     int64_t age_value) {
   Timing t;
   t.request_time_ms = request_time_ms;
   t.response_time_ms = response_time_ms;
@@ -142,8 +151,7 @@ Timing ComputeTiming(int status, std::span<const http::Header> response, const C
   t.date_s = date.value_or(response_s);
 
   // §4.2.3
-  int64_t age_value = 0;
-  if (auto a = FindField(response, "Age")) age_value = ParseDelta(*a).value_or(0);
+  if (age_value < 0) age_value = AgeValue(response);
   const int64_t apparent_age = std::max<int64_t>(0, response_s - t.date_s);
   const int64_t response_delay = std::max<int64_t>(0, (response_time_ms - request_time_ms) / 1000);
   t.corrected_initial_age_s = std::max(apparent_age, age_value + response_delay);

@@ -44,9 +44,11 @@ void AppendTags(std::string_view value, std::string& out) {
 
 }  // namespace
 
-void AppendStoredFields(std::span<const http::Header> fields, std::string& out) {
+void AppendStoredFields(std::span<const http::Header> fields, std::string& out,
+                        const CacheControl* cc) {
   for (const http::Header& h : fields) {
-    if (!Dropped(h)) AppendLine(h.name, h.value, out);
+    if (Dropped(h) || (cc != nullptr && OmittedField(*cc, h.name))) continue;
+    AppendLine(h.name, h.value, out);
   }
 }
 
@@ -64,9 +66,10 @@ void ParseStoredFields(std::string_view raw, std::vector<http::Header>& out) {
 }
 
 void Describe(Object& o, std::span<const http::Header> fields, const Settings& settings,
-              int64_t request_time_ms, int64_t response_time_ms) {
+              int64_t request_time_ms, int64_t response_time_ms, int64_t upstream_age) {
   const CacheControl cc = ResponseDirectives(fields);
-  o.timing = ComputeTiming(o.status, fields, cc, settings.rules, request_time_ms, response_time_ms);
+  o.timing = ComputeTiming(o.status, fields, cc, settings.rules, request_time_ms, response_time_ms,
+                           upstream_age);
   const bool forced = settings.rules.force_ttl;
   o.no_cache = cc.no_cache && !forced;
   // s-maxage implies proxy-revalidate (§5.2.2.10); proxy-revalidate is must-revalidate for us.

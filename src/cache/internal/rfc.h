@@ -20,20 +20,28 @@ namespace ficus::cache {
 inline constexpr int64_t kMaxDelta = 2147483648LL;
 
 // The directives of one Cache-Control (or CDN-Cache-Control, Ficus-Cache-Control) field, all its
-// lines together. Delta values are -1 when absent. The first occurrence of a duplicated
-// directive wins (§4.2.1); a malformed max-age or s-maxage counts as 0 (stale: the safe
-// reading); unknown extensions are skipped.
+// lines together. Delta values are -1 when absent. A duplicated max-age or s-maxage with
+// different values makes the response stale (0, §4.2.1: "considered stale"); a malformed one
+// counts as 0 (stale: the safe reading); other duplicated directives keep their first value;
+// unknown extensions are skipped.
 struct CacheControl {
   bool present = false;  // at least one directive was seen
   // Response (and some request) directives.
   bool no_store = false;
-  bool no_cache = false;  // qualified (no-cache="f") treated as unqualified: the safe reading
-  bool is_private = false;
+  bool no_cache = false;    // unqualified no-cache
+  bool is_private = false;  // unqualified private
+  // The field names of a qualified no-cache="a, b" / private="a" (§5.2.2.4, §5.2.2.7): the
+  // response may be stored and reused without those fields. A view into the parsed value (valid
+  // while it is); a second qualified occurrence makes the directive unqualified (the safe
+  // reading).
+  std::string_view no_cache_fields;
+  std::string_view private_fields;
   bool is_public = false;
   bool must_revalidate = false;
   bool proxy_revalidate = false;
   bool must_understand = false;
   bool immutable = false;
+  bool no_transform = false;  // RFC 9110 §7.7 (request or response)
   int64_t max_age = -1;
   int64_t s_maxage = -1;
   int64_t stale_while_revalidate = -1;
@@ -45,8 +53,21 @@ struct CacheControl {
 };
 
 // Parses one field value (call once per field line: directives accumulate). Never fails:
-// garbage is skipped up to the next comma outside a quoted string.
-void ParseCacheControl(std::string_view value, CacheControl& cc);
+// garbage is skipped up to the next comma outside a quoted string. `structured`: the value is a
+// Structured Field Dictionary (RFC 9213's targeted fields): a delta directive whose value is not
+// an Integer (a string, "max-age=\"5\"") is ignored rather than read.
+void ParseCacheControl(std::string_view value, CacheControl& cc, bool structured = false);
+
+// Whether `value` is a valid Structured Field Dictionary (RFC 8941 §3.2; keys compared
+// case-insensitively, as caches receive them). A targeted cache-control field that is not one
+// is ignored as a whole (RFC 9213 §2.1).
+bool ValidStructuredDictionary(std::string_view value);
+
+// Whether the comma-separated field-name list `list` names `field` (case-insensitively).
+bool ListsField(std::string_view list, std::string_view field);
+// Whether the directives say a shared cache must not store (or send unrevalidated) `field`:
+// a field named by a qualified no-cache or private.
+bool OmittedField(const CacheControl& cc, std::string_view field);
 
 // The first value of field `name` in `headers`, or nullopt.
 std::optional<std::string_view> FindField(std::span<const http::Header> headers,
@@ -69,9 +90,14 @@ std::optional<int64_t> ParseDelta(std::string_view text);
 
 // Statuses a cache may give heuristic freshness (RFC 9110 §15.1).
 bool HeuristicallyCacheable(int status);
-// Final statuses ficus understands well enough to store (§3: "understood"); 206 (no range
-// support) and 304 are not stored.
+// Final statuses whose semantics ficus implements (§3: "understood"; what must-understand asks
+// for). 206 (no range support) and 304 are not among them, so they are never stored; any other
+// final status (299, 499, 599) may be stored with explicit freshness (§3 asks understanding only
+// of 206, 304 and must-understand responses).
 bool StatusUnderstood(int status);
+// The upstream's Age (§5.1): one field line of one non-negative integer, else 0 (an invalid or
+// repeated Age is ignored, as the RFC says it SHOULD be).
+int64_t AgeValue(std::span<const http::Header> response);
 
 // What the route's config says about storing (config::Cache, copied into the policy).
 struct Rules {
@@ -88,7 +114,7 @@ enum class Verdict : uint8_t {
   kNoStore,         // no-store (response or request)
   kPrivate,         // private
   kAuthorization,   // request had Authorization; response did not allow sharing (§3.5)
-  kSetCookie,       // responses setting cookies are per user
+  kSetCookie,       // sets a cookie and has no explicit freshness: taken as per user
   kVaryStar,        // Vary: * can never be matched
   kNotCacheable,    // no explicit freshness, no heuristic allowed, no route ttl
   kMustUnderstand,  // must-understand on a status not understood
@@ -109,9 +135,12 @@ struct Timing {
   int64_t lifetime_s = 0;  // freshness lifetime
 };
 
-// §4.2.1 freshness lifetime and §4.2.3 initial age of a response received now.
+// §4.2.1 freshness lifetime and §4.2.3 initial age of a response received now. `age_value`: the
+// upstream's Age when the caller has it apart (a stored copy drops the field), else -1: read
+// from `response`.
 Timing ComputeTiming(int status, std::span<const http::Header> response, const CacheControl& cc,
-                     const Rules& rules, int64_t request_time_ms, int64_t response_time_ms);
+                     const Rules& rules, int64_t request_time_ms, int64_t response_time_ms,
+                     int64_t age_value = -1);
 // §4.2.3 current_age at `now_ms`, whole seconds.
 int64_t CurrentAge(const Timing& t, int64_t now_ms);
 

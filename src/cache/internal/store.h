@@ -38,6 +38,7 @@ struct Object {
   Timing timing;
   bool no_cache = false;         // always revalidate
   bool must_revalidate = false;  // never serve stale (must-/proxy-revalidate, s-maxage)
+  bool transformed = false;      // ficus re-encoded the body (compression): never for no-transform
   int64_t stale_while_revalidate_s = 0;
   int64_t stale_if_error_s = 0;
   std::string etag;       // as served (weak when the body was re-encoded, RFC 9110 §8.8.3)
@@ -69,10 +70,12 @@ struct Object {
 // the store.
 struct Stats {
   std::atomic<uint64_t> hits{0};
-  std::atomic<uint64_t> misses{0};
-  std::atomic<uint64_t> stale{0};              // served stale (stale-while-revalidate / -if-error)
-  std::atomic<uint64_t> revalidated{0};        // a 304 refreshed a stored response
-  std::atomic<uint64_t> coalesced{0};          // waited for another request's fill
+  std::atomic<uint64_t> misses{0};        // forwarded (or waited for a fill): GET/HEAD, and counted
+                                          // before coalesced or stale-if-error answered them
+  std::atomic<uint64_t> stale{0};         // served stale (stale-while-revalidate / -if-error)
+  std::atomic<uint64_t> stale_errors{0};  // ... of which stale-if-error (also misses)
+  std::atomic<uint64_t> revalidated{0};   // a 304 refreshed a stored response
+  std::atomic<uint64_t> coalesced{0};     // answered from another request's fill
   std::atomic<uint64_t> coalesce_timeouts{0};  // ... and went upstream after coalesce_timeout
   std::atomic<uint64_t> bypassed{0};           // not cacheable (method, directives, size)
   std::atomic<uint64_t> stored{0};             // responses stored
