@@ -300,8 +300,12 @@ net::Task<void> CheckServers(Service::Impl& impl, WorkerState& w) {
       }
     }
     std::erase_if(probes, [](const auto& kv) { return !kv.second.seen; });
-    if (w.stopping) break;
-    co_await w.loop->Sleep(pg.health_check_interval);
+    // The next round, in steps a stop does not wait long for.
+    const int64_t next = w.loop->NowMs() + pg.health_check_interval.count();
+    while (!w.stopping && w.loop->NowMs() < next) {
+      co_await w.loop->Sleep(std::chrono::milliseconds(
+          std::min<int64_t>(100, std::max<int64_t>(1, next - w.loop->NowMs()))));
+    }
   }
   --w.running;
 }

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import FicusTestCase, free_port, request, wait_until, TIME_FACTOR
-from pg_server import PostgresServer, PostgresReplica, APP_PASSWORD
+from pg_server import PostgresServer, PostgresReplica, RawPg, APP_PASSWORD, _msg
 
 try:
     import psycopg2
@@ -147,6 +147,25 @@ class ReadWriteSplit(ReplicaTestCase):
                                       access="write"), 3)
         self.assertEqual(m.get("ficus_pg_server_up", database="shop", role="replica",
                                server="127.0.0.1:%d" % self.replica.port), 1)
+
+    def test_a_write_pipelined_behind_a_read_still_reaches_the_primary(self):
+        c = RawPg(self.port, "app", APP_PASSWORD, "shop")
+        # Two simple Queries in one write: the read goes to the replica; the write waits for its
+        # ReadyForQuery and is routed on its own.
+        c.s.sendall(_msg(b"Q", b"SELECT inet_server_port()\0") +
+                    _msg(b"Q", b"INSERT INTO items VALUES (700, 'piped') "
+                               b"RETURNING inet_server_port()\0") +
+                    _msg(b"Q", b"SELECT inet_server_port(), pg_is_in_recovery() "
+                               b"FROM items WHERE id = 700 FOR SHARE\0"))
+        ports = []
+        while len(ports) < 3:
+            t, b = c.read()
+            self.assertIsNotNone(t)
+            self.assertNotEqual(t, b"E", b)
+            if t == b"D":
+                ports.append(int(b[6:6 + int.from_bytes(b[2:6], "big")]))
+        self.assertEqual(ports, [self.replica.port, self.primary.port, self.primary.port])
+        c.close()
 
     def test_pgbench_reads_on_the_replica_and_tpcb_on_the_primary_in_every_protocol(self):
         env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(self.port), PGUSER="app",
