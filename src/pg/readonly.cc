@@ -492,6 +492,7 @@ StatementKind KindOf(std::span<const Token> st) {
 void ClassifyStatements(std::string_view sql, std::vector<StatementKind>* out) {
   out->clear();
   std::vector<Token> tokens;
+  tokens.reserve(sql.size() / 4 + 8);  // one allocation for typical SQL
   Lex(sql, &tokens);
   size_t start = 0;
   for (size_t i = 0; i <= tokens.size(); ++i) {
