@@ -259,6 +259,7 @@ net::Task<bool> ClientSession::Attach(bool start_pump, Pool* target, bool unit_e
     target = next ? next : pool_.get();
   }
   if (!a.conn) {
+    routed_ = false;
     if (unit_error && a.sqlstate && std::string_view(a.sqlstate) == "08006") {
       unit_error_ = a.error;
       co_return false;
@@ -267,6 +268,10 @@ net::Task<bool> ClientSession::Attach(bool start_pump, Pool* target, bool unit_e
     co_return false;
   }
   server_ = std::move(a.conn);
+  if (std::exchange(routed_, false)) {
+    Backend& b = *server_->pool->backend;
+    (route_write_ ? b.writes : b.reads).fetch_add(1, std::memory_order_relaxed);
+  }
   if (cancel_) {
     cancel_->server.store(server_->pool->server_index, std::memory_order_relaxed);
     cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
@@ -572,14 +577,10 @@ Pool* ClientSession::Route() {
   if (primary.replicas.empty() || !transaction_mode_) return &primary;
   const Access access = primary.db.read_only ? Access::kReadOnlyTransaction : ClassifyBuffered();
   route_write_ = access == Access::kWrite;
-  if (route_write_) {
-    primary.backend->writes.fetch_add(1, std::memory_order_relaxed);
-    return &primary;
-  }
+  routed_ = true;  // Attach counts the transaction on the server it ends up on
+  if (route_write_) return &primary;
   Pool* target = PickReplica(primary, last_write_ms_, &turn_);
-  if (!target) target = &primary;
-  target->backend->reads.fetch_add(1, std::memory_order_relaxed);
-  return target;
+  return target ? target : &primary;
 }
 
 net::Task<void> ClientSession::Run() {

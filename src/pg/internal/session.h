@@ -97,6 +97,7 @@ class ClientSession : public net::TimeoutList::Entry {
   // The read/write split.
   StatementKind unnamed_kind_ = StatementKind::kWrite;
   bool route_write_ = false;   // the attached server was chosen for a write
+  bool routed_ = false;        // Route chose the next Attach's pool (counted once attached)
   int64_t last_write_ms_ = 0;  // when this client's last write transaction ended (SteadyMs)
   uint32_t turn_ = 0;          // rotates between equally loaded replicas
   std::string unit_error_;     // why the last Attach(unit_error) found no server
