@@ -58,6 +58,7 @@ std::string ConfigError::ToString() const {
 std::string Endpoint::Address() const { return internal::JoinHostPort(host, port); }
 std::string Listener::Address() const { return internal::JoinHostPort(address, port); }
 std::string Admin::Address() const { return internal::JoinHostPort(address, port); }
+std::string PgServer::Address() const { return internal::JoinHostPort(host, port); }
 bool Admin::IsLoopback() const { return internal::IsLoopbackIp(address); }
 
 LoadResult LoadString(std::string_view yaml, std::string_view source_name,

@@ -486,6 +486,13 @@ struct Queue {
 // `postgres:` the PostgreSQL wire proxy (src/pg; docs/config.md `postgres`). Listeners of kind
 // postgres serve these databases to these users.
 enum class PgPoolMode : uint8_t { kSession, kTransaction };
+struct PgServer {        // a replica of a database
+  std::string host;      // IP literal, resolved at load
+  std::string hostname;  // the DNS name as written, when it was one
+  uint16_t port = 5432;
+  std::string Address() const;  // host:port ([v6]:port)
+  bool operator==(const PgServer&) const = default;
+};
 struct PgDatabase {
   std::string name;      // what clients ask for (StartupMessage `database`)
   std::string host;      // the primary: IP literal, resolved at load
@@ -496,6 +503,14 @@ struct PgDatabase {
   PgPoolMode pool_mode = PgPoolMode::kTransaction;
   uint32_t max_waiting = 1000;  // clients queued for a server connection; more: 53300 at once
   Duration wait_timeout{5000};  // queued longer: 57014 naming the pool, connection closed
+  // Read/write split (pg/replicas.cc): provably read-only transactions go to a replica that is
+  // up and within max_replica_lag; a session that wrote reads from the primary until a replica
+  // has replayed past its write (read_your_writes). read_only: every transaction is read-only
+  // (server connections open with default_transaction_read_only=on).
+  std::vector<PgServer> replicas;
+  Duration max_replica_lag{1000};
+  bool read_your_writes = true;
+  bool read_only = false;
   int line = 0;
   bool operator==(const PgDatabase&) const = default;
 };
@@ -518,6 +533,11 @@ struct Postgres {
   Duration slow_query{1000};             // slower: sampled (parameters redacted)
   uint32_t max_message = 1u << 24;       // a client message's size bound (bytes, with its header)
   std::string server_reset_query = "DISCARD ALL";  // before a session's server is reused
+  // Health and replay-lag checks of every primary and replica (pg/replicas.cc), as this user
+  // (empty: the first user).
+  Duration health_check_interval{1000};
+  Duration health_check_timeout{2000};
+  std::string health_check_user;
   bool operator==(const Postgres&) const = default;
 };
 

@@ -59,13 +59,7 @@ net::Task<std::string_view> ClientSession::ReadClientFrame(bool startup) {
         closing_ = true;
         broken_ = true;
         server_->sock.Cancel();
-        struct Done {
-          ClientSession* s;
-          bool await_ready() const { return !s->pump_running_; }
-          void await_suspend(std::coroutine_handle<> h) { s->pump_waiter_ = h; }
-          void await_resume() const {}
-        };
-        co_await Done{this};
+        while (pump_running_) co_await PumpStep{this};
       }
       co_await SendError(f.error.sqlstate, f.error.message);
       co_return std::string_view();
@@ -208,14 +202,24 @@ net::Task<bool> ClientSession::Login() {
     server_params = pool_->params;
   }
   if (server_params.empty() || !transaction_mode_) {
-    if (!co_await Attach(/*start_pump=*/false)) co_return false;
+    // A session of a read-only database reads from a replica; anything else logs in on the
+    // primary (transaction mode: only to learn the server's parameters).
+    Pool* target = pool_.get();
+    if (!transaction_mode_ && pool_->db.read_only) {
+      if (Pool* r = PickReplica(*pool_, 0, &turn_)) target = r;
+    }
+    if (!co_await Attach(/*start_pump=*/false, target)) co_return false;
     server_params = server_->params;
     if (transaction_mode_) Detach(true);
   }
   RAND_bytes(reinterpret_cast<unsigned char*>(&cancel_id_), sizeof(cancel_id_));
   cancel_ = std::make_shared<CancelTarget>();
-  cancel_->server = pool_->address;
-  if (server_) cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  cancel_->servers.push_back(pool_->address);
+  for (const auto& r : pool_->replicas) cancel_->servers.push_back(r->address);
+  if (server_) {
+    cancel_->server = server_->pool->server_index;
+    cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  }
   {
     std::lock_guard lock(impl_.mu);
     impl_.cancels[cancel_id_] = cancel_;
@@ -239,17 +243,39 @@ net::Task<bool> ClientSession::Login() {
   co_return true;
 }
 
-net::Task<bool> ClientSession::Attach(bool start_pump) {
+net::Task<bool> ClientSession::Attach(bool start_pump, Pool* target, bool unit_error) {
   while (impl_.paused.load(std::memory_order_relaxed) && !closing_ && !w_.stopping) {
     co_await w_.loop->Sleep(std::chrono::milliseconds(50));
   }
-  Acquired a = co_await Acquire(impl_, w_, *pool_, params_);
+  Acquired a;
+  for (;;) {
+    a = co_await Acquire(impl_, w_, *target, params_);
+    if (a.conn || !a.sqlstate || std::string_view(a.sqlstate) != "08006") break;
+    // The server cannot be reached: seen down until the checker finds it up again. A read
+    // then goes to another replica or the primary (nothing was sent: safe to redirect).
+    target->backend->MarkDown(a.error);
+    if (!target->is_replica) break;
+    Pool* next = PickReplica(*pool_, last_write_ms_, &turn_);
+    target = next ? next : pool_.get();
+  }
   if (!a.conn) {
+    routed_ = false;
+    if (unit_error && a.sqlstate && std::string_view(a.sqlstate) == "08006") {
+      unit_error_ = a.error;
+      co_return false;
+    }
     co_await SendError(a.sqlstate, a.error);
     co_return false;
   }
   server_ = std::move(a.conn);
-  if (cancel_) cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  if (std::exchange(routed_, false)) {
+    Backend& b = *server_->pool->backend;
+    (route_write_ ? b.writes : b.reads).fetch_add(1, std::memory_order_relaxed);
+  }
+  if (cancel_) {
+    cancel_->server.store(server_->pool->server_index, std::memory_order_relaxed);
+    cancel_->key = (uint64_t{server_->backend_pid} << 32) | server_->backend_key;
+  }
   outstanding_ = 0;
   since_sync_ = false;
   used_ = false;
@@ -328,7 +354,10 @@ bool ClientSession::Translate(std::string_view msg) {
       if (transaction_mode_)
         if (const char* why = SessionStateOf(pm.query)) Pin(why);
       since_sync_ = true;
+      const StatementKind kind =
+          pool_->replicas.empty() ? StatementKind::kWrite : KindOfOne(pm.query);
       if (pm.statement.empty()) {
+        unnamed_kind_ = kind;
         unnamed_fp_ = fp;
         unnamed_trace_ = std::string(TraceIdOf(pm.query));
         out_.append(msg);
@@ -347,6 +376,7 @@ bool ClientSession::Translate(std::string_view msg) {
       st.server_name = "ficus_" + Hex(cancel_id_) + "_" + std::to_string(++next_statement_);
       st.parse = std::string(body);
       st.fingerprint = fp;
+      st.kind = kind;
       AppendMessage(out_, 'P', ReplaceName(body, 0, pm.statement, st.server_name));
       Pending p{Pending::Kind::kParse};
       p.name = st.server_name;
@@ -438,6 +468,121 @@ bool ClientSession::Translate(std::string_view msg) {
   }
 }
 
+net::Task<bool> ClientSession::FailUnit(std::string_view m) {
+  std::string out;
+  AppendErrorResponse(out, "ERROR", "08006", unit_error_);
+  unit_error_.clear();
+  const bool simple = m[0] == 'Q' || m[0] == 'F';
+  const bool sync = m[0] == 'S';
+  in_.Consume(m.size());
+  if (simple || sync) {
+    AppendReadyForQuery(out, 'I');
+  } else {
+    skip_to_sync_ = true;
+  }
+  co_return !co_await sock_.WriteAll(out);
+}
+
+bool ClientSession::StartsUnit(std::string_view m) const {
+  switch (m[0]) {
+    case 'Q':
+    case 'F':
+      return true;
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+    case 'H':
+    case 'S':
+      return !since_sync_;
+    default:
+      return false;
+  }
+}
+
+Access ClientSession::ClassifyBuffered() const {
+  AccessClassifier c;
+  const std::string_view buf = in_.View();
+  StatementKind unnamed = unnamed_kind_;
+  // Statements parsed and portals bound earlier in this batch.
+  std::vector<std::pair<std::string_view, StatementKind>> parsed, bound;
+  auto find = [](const auto& v, std::string_view name, StatementKind* k) {
+    for (auto it = v.rbegin(); it != v.rend(); ++it) {
+      if (it->first == name) {
+        *k = it->second;
+        return true;
+      }
+    }
+    return false;
+  };
+  size_t off = 0;
+  while (off < buf.size()) {
+    const Frame f = ScanMessageFrame(buf.substr(off), max_message_, /*frontend=*/true);
+    if (f.status != Frame::Status::kComplete) break;
+    const std::string_view body = buf.substr(off + 5, f.size - 5);
+    off += f.size;
+    switch (f.type) {
+      case 'Q': {
+        std::string_view sql;
+        if (ParseQuery(body, &sql)) return Access::kWrite;
+        c.AddSql(sql);
+        return c.Result();
+      }
+      case 'P': {
+        ParseMessage pm;
+        if (ParseParse(body, &pm)) return Access::kWrite;
+        const StatementKind k = KindOfOne(pm.query);
+        if (pm.statement.empty()) {
+          unnamed = k;
+        } else {
+          parsed.emplace_back(pm.statement, k);
+        }
+        break;
+      }
+      case 'B': {
+        BindMessage bm;
+        if (ParseBind(body, &bm)) return Access::kWrite;
+        StatementKind k = unnamed;
+        if (!bm.statement.empty() && !find(parsed, bm.statement, &k)) {
+          auto it = statements_.find(std::string(bm.statement));
+          k = it == statements_.end() ? StatementKind::kWrite : it->second.kind;
+        }
+        bound.emplace_back(bm.portal, k);
+        break;
+      }
+      case 'E': {
+        std::string_view portal;
+        if (ParseExecute(body, &portal)) return Access::kWrite;
+        StatementKind k = StatementKind::kWrite;  // a portal of an earlier batch: unknown
+        find(bound, portal, &k);
+        c.Add(k);
+        break;
+      }
+      case 'S':
+        return c.Result();
+      case 'D':
+      case 'C':
+      case 'H':
+        break;
+      default:  // FunctionCall, COPY data: the primary
+        return Access::kWrite;
+    }
+  }
+  return Access::kWrite;  // the batch's Sync is not here yet: it cannot be told
+}
+
+Pool* ClientSession::Route() {
+  Pool& primary = *pool_;
+  if (primary.replicas.empty() || !transaction_mode_) return &primary;
+  const Access access = primary.db.read_only ? Access::kReadOnlyTransaction : ClassifyBuffered();
+  route_write_ = access == Access::kWrite;
+  routed_ = true;  // Attach counts the transaction on the server it ends up on
+  if (route_write_) return &primary;
+  Pool* target = PickReplica(primary, last_write_ms_, &turn_);
+  return target ? target : &primary;
+}
+
 net::Task<void> ClientSession::Run() {
   config_ = impl_.Config();
   max_message_ = config_->postgres.max_message;
@@ -453,7 +598,39 @@ net::Task<void> ClientSession::Run() {
   for (;;) {
     std::string_view m = co_await ReadClientFrame(false);
     if (m.empty() || m[0] == 'X' || closing_) break;
-    if (!server_ && !co_await Attach(true)) break;
+    if (skip_to_sync_) {  // the rest of a batch whose server could not be reached
+      const bool sync = m[0] == 'S';
+      in_.Consume(m.size());
+      if (sync) {
+        skip_to_sync_ = false;
+        std::string z;
+        AppendReadyForQuery(z, 'I');
+        if (co_await sock_.WriteAll(z)) break;
+      }
+      continue;
+    }
+    // On a replica, a new unit of work waits for the last one to end: inside the client's READ
+    // ONLY transaction it stays there; otherwise the replica goes back (the pump detaches at
+    // ReadyForQuery 'I') and the unit is routed anew, so a write never follows a read there.
+    while (OnReplica() && !pinned_ && pump_running_ && StartsUnit(m) &&
+           (outstanding_ > 0 || status_ == 'I')) {
+      if (!out_.empty()) {
+        std::string batch;
+        batch.swap(out_);
+        if (co_await server_->sock.WriteAll(batch)) {
+          broken_ = true;
+          break;
+        }
+      }
+      co_await PumpStep{this};
+    }
+    if (closing_ || broken_) break;
+    if (!server_ && !co_await Attach(true, Route(), /*unit_error=*/true)) {
+      // No server reachable for this unit (the primary down, for a write): the client gets an
+      // error for it and may go on (its reads still reach the replicas).
+      if (unit_error_.empty() || closing_ || !co_await FailUnit(m)) break;
+      continue;
+    }
     if (!Translate(m)) {
       impl_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       ProtocolError e = CheckFrontendMessage(m[0], m.substr(5));

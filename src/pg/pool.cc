@@ -9,13 +9,19 @@
 
 namespace ficus::pg::internal {
 
-Pool::Pool(const config::PgDatabase& d, const config::PgUser& u, int nworkers)
+Pool::Pool(const config::PgDatabase& d, const config::PgUser& u, int nworkers,
+           const config::PgServer* server, std::shared_ptr<Backend> b)
     : name(d.name + "/" + u.name),
       db(d),
       user(u.name),
       server_password(u.server_password.empty() ? u.password : u.server_password),
-      address(net::MakeAddress(d.host, d.port)),
-      workers(static_cast<size_t>(nworkers)) {}
+      address(server ? net::MakeAddress(server->host, server->port)
+                     : net::MakeAddress(d.host, d.port)),
+      backend(std::move(b)),
+      is_replica(server != nullptr),
+      workers(static_cast<size_t>(nworkers)) {
+  if (server) name += "@" + server->Address();
+}
 
 const std::string* ServerConn::Param(std::string_view name) const {
   for (const auto& [k, v] : params)

@@ -30,7 +30,9 @@ bool ClientSession::CanDetach() const {
 void ClientSession::Detach(bool clean) {
   if (!server_) return;
   if (cancel_) cancel_->key.store(0, std::memory_order_relaxed);
-  pool_->transactions.fetch_add(1, std::memory_order_relaxed);
+  server_->pool->transactions.fetch_add(1, std::memory_order_relaxed);
+  // Read-your-writes: reads wait for a replica that has replayed past this moment.
+  if (route_write_) last_write_ms_ = SteadyMs();
   pending_.clear();
   portals_.clear();
   Release(w_, std::move(server_), clean);
@@ -133,6 +135,10 @@ net::Task<void> ClientSession::Pump() {
       Detach(true);
       break;
     }
+    if (pump_waiter_) {  // a step done: the client direction may be waiting for it
+      std::coroutine_handle<> h = std::exchange(pump_waiter_, {});
+      w_.loop->Ready(h);
+    }
     const size_t have = s->in.View().size();
     const size_t want = f.size ? f.size - have : 5 - std::min<size_t>(have, 4);
     if (co_await s->in.Fill(s->sock, want) == 0) {
@@ -161,13 +167,7 @@ net::Task<void> ClientSession::Finish() {
   closing_ = true;
   if (pump_running_) {
     if (server_) server_->sock.Cancel();
-    struct Done {
-      ClientSession* s;
-      bool await_ready() const { return !s->pump_running_; }
-      void await_suspend(std::coroutine_handle<> h) { s->pump_waiter_ = h; }
-      void await_resume() const {}
-    };
-    co_await Done{this};
+    while (pump_running_) co_await PumpStep{this};
   }
   if (!server_) co_return;
   bool clean = !broken_ && outstanding_ == 0 && !since_sync_ && status_ == 'I' &&

@@ -97,6 +97,64 @@ net::Task<bool> RunQuietly(ServerConn& s, std::string_view sql, uint32_t max_mes
   }
 }
 
+net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_message,
+                            std::vector<std::optional<std::string>>* row, std::string* error) {
+  std::string out;
+  std::string body(sql);
+  body += '\0';
+  AppendMessage(out, 'Q', body);
+  row->clear();
+  if (co_await s.sock.WriteAll(out)) {
+    *error = "connection lost";
+    co_return false;
+  }
+  bool ok = true, have_row = false;
+  for (;;) {
+    std::string_view m = co_await ReadFrame(s, max_message);
+    if (m.empty()) {
+      *error = "connection lost";
+      co_return false;
+    }
+    const char type = m[0];
+    std::string_view b = m.substr(5);
+    if (type == 'E') {
+      ok = false;
+      *error = ErrorMessageOf(b);
+    } else if (type == 'D' && !have_row && b.size() >= 2) {
+      // DataRow: int16 count, then per column an int32 length (-1: NULL) and the bytes.
+      have_row = true;
+      const uint16_t n = ReadInt16(b.data());
+      size_t at = 2;
+      for (uint16_t i = 0; i < n && ok; ++i) {
+        if (b.size() < at + 4) {
+          ok = false;
+          *error = "malformed DataRow";
+          break;
+        }
+        const int32_t len = static_cast<int32_t>(ReadInt32(b.data() + at));
+        at += 4;
+        if (len < 0) {
+          row->push_back(std::nullopt);
+          continue;
+        }
+        if (b.size() < at + static_cast<size_t>(len)) {
+          ok = false;
+          *error = "malformed DataRow";
+          break;
+        }
+        row->push_back(std::string(b.substr(at, static_cast<size_t>(len))));
+        at += static_cast<size_t>(len);
+      }
+    }
+    const char status = m.size() == 6 ? m[5] : 0;
+    s.in.Consume(m.size());
+    if (type == 'Z') {
+      if (ok && !have_row) *error = "the query returned no row";
+      co_return ok&& have_row&& status == 'I';
+    }
+  }
+}
+
 net::Task<std::unique_ptr<ServerConn>> ConnectServer(
     WorkerState& w, Pool& pool, const std::vector<std::pair<std::string, std::string>>& params,
     std::string* error, int64_t timeout_ms) {
@@ -128,6 +186,8 @@ net::Task<std::unique_ptr<ServerConn>> ConnectServer(
   };
   add("user", pool.user);
   add("database", pool.db.dbname);
+  // A read-only database: the server itself refuses writes, on a replica and on the primary.
+  if (pool.db.read_only) add("default_transaction_read_only", "on");
   for (const auto& [k, v] : params) {
     if (k == "client_encoding" || k == "DateStyle" || k == "TimeZone" || k == "IntervalStyle" ||
         k == "application_name")

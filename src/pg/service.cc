@@ -77,9 +77,32 @@ std::shared_ptr<Pool> Service::Impl::FindPool(const std::string& db, const std::
     *error = "user \"" + user + "\" is not configured";
     return nullptr;
   }
-  auto p = std::make_shared<Pool>(*d, *u, static_cast<int>(workers.size()));
+  const int n = static_cast<int>(workers.size());
+  auto p = std::make_shared<Pool>(
+      *d, *u, n, nullptr,
+      BackendFor(d->name, config::PgServer{d->host, "", d->port}.Address(), true));
+  for (const config::PgServer& r : d->replicas) {
+    const std::string server = r.Address();
+    auto rp = std::make_shared<Pool>(*d, *u, n, &r, BackendFor(d->name, server, false));
+    rp->server_index = static_cast<uint32_t>(p->replicas.size() + 1);
+    pools.emplace(key + "@" + server, rp);  // listed for metrics, sweeps and reloads
+    p->replicas.push_back(std::move(rp));
+  }
   pools.emplace(key, p);
   return p;
+}
+
+std::shared_ptr<internal::Backend> Service::Impl::BackendFor(const std::string& db,
+                                                             const std::string& server,
+                                                             bool primary) {
+  auto& b = backends[db + "|" + server];
+  if (!b) {
+    b = std::make_shared<internal::Backend>();
+    b->database = db;
+    b->server = server;
+    b->primary = primary;
+  }
+  return b;
 }
 
 void Service::Impl::AddPinned(const char* reason) {
@@ -149,7 +172,9 @@ net::Task<void> ForwardCancel(Service::Impl& impl, WorkerState& w, uint32_t pid,
   const uint64_t server_key = target->key.load(std::memory_order_relaxed);
   if (server_key == 0) co_return;  // no query running on a server
   net::Socket s;
-  if (co_await s.Connect(*w.loop, target->server)) co_return;
+  const uint32_t index = target->server.load(std::memory_order_relaxed);
+  if (index >= target->servers.size()) co_return;
+  if (co_await s.Connect(*w.loop, target->servers[index])) co_return;
   std::string out;
   AppendInt32(out, 16);
   AppendInt32(out, kCancelRequestCode);
@@ -176,6 +201,7 @@ void Service::StartWorker(int id, net::Loop& loop) {
   for (net::Socket& s : w.listeners)
     net::Spawn(internal::AcceptLoop(*impl_, w, s), internal::LogIfThrew);
   net::Spawn(internal::Housekeeping(*impl_, w), internal::LogIfThrew);
+  if (id == 0) net::Spawn(internal::CheckServers(*impl_, w), internal::LogIfThrew);
 }
 
 void Service::StopWorker(int id) {

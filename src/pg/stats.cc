@@ -191,6 +191,7 @@ void Service::Collect(observe::MetricWriter& w) const {
           [](const Pool& p) { return p.server_connects.load(); });
   counter("ficus_pg_pool_server_connect_failures_total", "Server connections that failed.",
           [](const Pool& p) { return p.connect_failures.load(); });
+  internal::CollectServers(impl, w);  // replicas.cc: ficus_pg_server_*
 
   auto merged = internal::MergeQueries(impl);
   if (merged.size() > internal::kExportedFingerprints)
@@ -237,6 +238,8 @@ std::string Service::StatusJson() const {
     }
   }
   j.EndArray();
+  j.Key("servers");
+  internal::WriteServersJson(impl, j);  // replicas.cc: health, lag, routed transactions
   j.Key("queries").BeginArray();
   const auto merged = internal::MergeQueries(impl);
   for (const auto& [fp, m] : merged) {

@@ -153,5 +153,76 @@ TEST(PostgresConfig, ErrorsNameFileLineAndField) {
                                    "a postgres: section with databases"));
 }
 
+TEST(PostgresConfig, ReplicasLagReadYourWritesAndHealthChecks) {
+  LoadResult r = Load(
+      "postgres:\n"
+      "  databases:\n"
+      "    - { name: shop, primary: 127.0.0.1:5432, replicas: [127.0.0.1:5433, '[::1]:5434'],\n"
+      "        max_replica_lag: 250ms, read_your_writes: false }\n"
+      "    - { name: reports, primary: 127.0.0.1:5432, replicas: [127.0.0.1:5433],\n"
+      "        read_only: true }\n"
+      "  users: [{ name: app, password: a }, { name: monitor, password: m }]\n"
+      "  health_check_interval: 200ms\n"
+      "  health_check_timeout: 1s\n"
+      "  health_check_user: monitor\n");
+  ASSERT_TRUE(r.errors.empty()) << Errors(r);
+  const Postgres& pg = r.config->postgres;
+  const PgDatabase& d = pg.databases.at(0);
+  ASSERT_EQ(d.replicas.size(), 2u);
+  EXPECT_EQ(d.replicas[0].Address(), "127.0.0.1:5433");
+  EXPECT_EQ(d.replicas[1].Address(), "[::1]:5434");
+  EXPECT_EQ(d.max_replica_lag, Duration(250));
+  EXPECT_FALSE(d.read_your_writes);
+  EXPECT_FALSE(d.read_only);
+  const PgDatabase& reports = pg.databases.at(1);
+  EXPECT_EQ(reports.max_replica_lag, Duration(1000));  // the default
+  EXPECT_TRUE(reports.read_your_writes);
+  EXPECT_TRUE(reports.read_only);
+  EXPECT_EQ(pg.health_check_interval, Duration(200));
+  EXPECT_EQ(pg.health_check_timeout, Duration(1000));
+  EXPECT_EQ(pg.health_check_user, "monitor");
+  const std::string yaml = ToRedactedYaml(*r.config);
+  EXPECT_THAT(yaml, HasSubstr("replicas: [127.0.0.1:5433, \"[::1]:5434\"]"));
+  EXPECT_THAT(yaml, HasSubstr("max_replica_lag: 250ms"));
+  EXPECT_THAT(yaml, HasSubstr("read_only: true"));
+  EXPECT_THAT(yaml, HasSubstr("health_check_user: \"monitor\""));
+  // Defaults: a database without replicas, checks every second.
+  r = Load(
+      "postgres:\n"
+      "  databases: [{ name: shop, primary: 127.0.0.1:5432 }]\n"
+      "  users: [{ name: app, password: a }]\n");
+  ASSERT_TRUE(r.errors.empty()) << Errors(r);
+  EXPECT_TRUE(r.config->postgres.databases[0].replicas.empty());
+  EXPECT_EQ(r.config->postgres.health_check_interval, Duration(1000));
+  EXPECT_EQ(r.config->postgres.health_check_timeout, Duration(2000));
+}
+
+TEST(PostgresConfig, ReplicaErrorsNameFileLineAndField) {
+  LoadResult r = Load(
+      "postgres:\n"
+      "  databases:\n"
+      "    - { name: shop, primary: 127.0.0.1:5432, replicas: [127.0.0.1:5432, 127.0.0.1:5433,\n"
+      "        127.0.0.1:5433, 'nohost:x'], max_replica_lag: 2d, read_only: maybe }\n"
+      "    - { name: solo, primary: 127.0.0.1:5432, max_replica_lag: 1s }\n"
+      "  users: [{ name: app, password: a }]\n"
+      "  health_check_interval: 1ms\n"
+      "  health_check_user: nobody\n");
+  const std::string e = Errors(r);
+  EXPECT_THAT(e, HasSubstr("test.yaml:8:57: postgres.databases[0].replicas[0]: is the primary's "
+                           "address; a replica must be another server"));
+  EXPECT_THAT(e, HasSubstr("test.yaml:9:9: postgres.databases[0].replicas[2]: duplicate replica "
+                           "127.0.0.1:5433"));
+  EXPECT_THAT(e, HasSubstr("postgres.databases[0].replicas[3]"));
+  EXPECT_THAT(e, HasSubstr("test.yaml:9:55: postgres.databases[0].max_replica_lag: must be between "
+                           "0s and 24h, got 2d"));
+  EXPECT_THAT(e,
+              HasSubstr("test.yaml:9:70: postgres.databases[0].read_only: expected true or false"));
+  EXPECT_THAT(e, HasSubstr("test.yaml:10:63: postgres.databases[1].max_replica_lag: has no effect "
+                           "without replicas"));
+  EXPECT_THAT(e, HasSubstr("test.yaml:12:26: postgres.health_check_interval:"));
+  EXPECT_THAT(e, HasSubstr("test.yaml:13:22: postgres.health_check_user: unknown user 'nobody' "
+                           "(not in users: or the auth_file)"));
+}
+
 }  // namespace
 }  // namespace ficus::config

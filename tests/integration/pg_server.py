@@ -79,23 +79,10 @@ class PostgresServer:
                    "-E", "UTF8", "--locale=C"])
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n"
+                    "local replication all trust\n"  # pg_basebackup and standbys (replicas)
                     "host all legacy 127.0.0.1/32 md5\n"
                     "host all all 127.0.0.1/32 scram-sha-256\n")
-        self.log = open(os.path.join(self.dir, "postgres.log"), "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port),
-             "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
-             "-c", "fsync=off", "-c", "shared_buffers=32MB"],
-            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._demote, cwd=self.dir)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("postgres exited: " + self.log_text())
-            r = subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-h", self.dir, "-p",
-                                str(self.port)], stdout=subprocess.DEVNULL)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1)
+        self._start_server()
         self.psql("postgres", "CREATE ROLE app LOGIN PASSWORD '%s'; "
                   "SET password_encryption = 'md5'; "
                   "CREATE ROLE legacy LOGIN PASSWORD '%s';" % (APP_PASSWORD, LEGACY_PASSWORD))
@@ -104,6 +91,24 @@ class PostgresServer:
                   "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g; "
                   "ALTER TABLE items OWNER TO app; GRANT SELECT ON items TO legacy;")
         return self
+
+    def _start_server(self, extra=()):
+        self.log = open(os.path.join(self.dir, "postgres.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port),
+             "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
+             "-c", "fsync=off", "-c", "shared_buffers=32MB"] + list(extra),
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._demote, cwd=self.dir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("postgres exited: " + self.log_text())
+            r = subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-h", self.dir, "-p",
+                                str(self.port)], stdout=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError("postgres did not get ready: " + self.log_text())
 
     def psql(self, db, sql):
         """Runs SQL as the superuser over the Unix socket; returns stdout."""
@@ -129,6 +134,50 @@ class PostgresServer:
         if getattr(self, "log", None):
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresReplica(PostgresServer):
+    """A streaming replica (hot standby) of a started PostgresServer: pg_basebackup -R from the
+    primary's Unix socket into its own data dir, started on its own loopback port."""
+
+    def __init__(self, primary):
+        super().__init__()
+        self.primary = primary
+
+    def start(self):
+        self._run([os.path.join(PG_BIN, "pg_basebackup"), "-h", self.primary.dir, "-p",
+                   str(self.primary.port), "-U", "postgres", "-D", self.data, "-R", "-X",
+                   "stream", "-c", "fast"])
+        self._start_server(["-c", "hot_standby=on", "-c", "wal_receiver_status_interval=1s"])
+        return self
+
+    def wait_replayed(self, timeout=30):
+        """Until the replica has replayed everything the primary has written so far."""
+        target = self.primary.psql("postgres", "SELECT pg_current_wal_lsn()").strip()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self.psql("postgres", "SELECT pg_last_wal_replay_lsn() >= '%s'" % target)
+            if done.strip() == "t":
+                return
+            time.sleep(0.05)
+        raise AssertionError("the replica did not replay up to " + target)
+
+    def pause_replay(self):
+        self.psql("postgres", "SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10  # a pause takes effect between two WAL records
+        while self.psql("postgres", "SELECT pg_get_wal_replay_pause_state()").strip() != "paused":
+            if time.monotonic() > deadline:
+                raise AssertionError("replay did not pause")
+            time.sleep(0.02)
+
+    def resume_replay(self):
+        self.psql("postgres", "SELECT pg_wal_replay_resume()")
+
+    def kill(self):
+        """SIGKILL by PID: the replica vanishes without a goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # --- a minimal frontend (for exact bytes: malformed messages after a real login) -------------

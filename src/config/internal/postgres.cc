@@ -100,10 +100,10 @@ void Loader::ReadAuthFile(const Value& v, Postgres* pg) {
 
 bool Loader::ReadPgDatabase(const Value& item, PgDatabase* d) {
   Fields f;
-  if (!ReadMap(
-          item,
-          {"name", "primary", "dbname", "pool_size", "pool_mode", "max_waiting", "wait_timeout"},
-          &f))
+  if (!ReadMap(item,
+               {"name", "primary", "dbname", "pool_size", "pool_mode", "max_waiting",
+                "wait_timeout", "replicas", "max_replica_lag", "read_your_writes", "read_only"},
+               &f))
     return false;
   d->line = item.loc.line;
   Require(f, item, "name");
@@ -154,6 +154,40 @@ bool Loader::ReadPgDatabase(const Value& item, PgDatabase* d) {
   if (const Value* x = f.Get("wait_timeout")) {
     if (auto t = DurationIn(*x, Duration{1}, std::chrono::hours(1))) d->wait_timeout = *t;
   }
+  if (const Value* x = f.Get("replicas"); x && ExpectList(*x)) {
+    size_t i = 0;
+    for (auto it = x->node.begin(); it != x->node.end(); ++it, ++i) {
+      const Value item = Item(*x, *it, i);
+      std::optional<Endpoint> e = ReadEndpoint(item);
+      if (!e) continue;
+      PgServer r{e->host, e->hostname, e->port};
+      if (r.host == d->host && r.port == d->port) {
+        Error(item, "is the primary's address; a replica must be another server");
+        continue;
+      }
+      bool duplicate = false;
+      for (const PgServer& other : d->replicas) duplicate |= other == r;
+      if (duplicate) {
+        Error(item, "duplicate replica " + JoinHostPort(r.host, r.port));
+        continue;
+      }
+      d->replicas.push_back(std::move(r));
+    }
+    if (d->replicas.size() > 64) Error(*x, "at most 64 replicas per database");
+  }
+  if (const Value* x = f.Get("max_replica_lag")) {
+    if (auto t = DurationIn(*x, Duration{0}, std::chrono::hours(24))) d->max_replica_lag = *t;
+  }
+  if (const Value* x = f.Get("read_your_writes")) {
+    if (auto b = Bool(*x)) d->read_your_writes = *b;
+  }
+  if (const Value* x = f.Get("read_only")) {
+    if (auto b = Bool(*x)) d->read_only = *b;
+  }
+  for (const char* key : {"max_replica_lag", "read_your_writes"}) {
+    if (const Value* x = f.Get(key); x && d->replicas.empty())
+      Error(*x, "has no effect without replicas");
+  }
   return true;
 }
 
@@ -161,7 +195,8 @@ void Loader::ReadPostgres(const Value& v) {
   Fields f;
   if (!ReadMap(v,
                {"databases", "users", "auth_file", "connect_timeout", "client_login_timeout",
-                "slow_query", "max_message", "server_reset_query"},
+                "slow_query", "max_message", "server_reset_query", "health_check_interval",
+                "health_check_timeout", "health_check_user"},
                &f))
     return;
   Postgres& pg = config_.postgres;
@@ -240,6 +275,25 @@ void Loader::ReadPostgres(const Value& v) {
   if (const Value* x = f.Get("server_reset_query")) {
     if (auto s = String(*x)) pg.server_reset_query = *s;
   }
+  if (const Value* x = f.Get("health_check_interval")) {
+    if (auto t = DurationIn(*x, Duration{10}, std::chrono::minutes(10)))
+      pg.health_check_interval = *t;
+  }
+  if (const Value* x = f.Get("health_check_timeout")) {
+    if (auto t = DurationIn(*x, Duration{10}, std::chrono::minutes(10)))
+      pg.health_check_timeout = *t;
+  }
+  if (const Value* x = f.Get("health_check_user")) {
+    if (auto s = String(*x)) {
+      bool known = false;
+      for (const PgUser& u : pg.users) known |= u.name == *s;
+      if (!known) {
+        Error(*x, "unknown user " + Quote(*s) + " (not in users: or the auth_file)");
+      } else {
+        pg.health_check_user = *s;
+      }
+    }
+  }
 }
 
 void Loader::CheckPostgres() {
@@ -265,6 +319,14 @@ void EmitPostgres(YAML::Emitter& out, const Postgres& pg) {
         << (d.pool_mode == PgPoolMode::kSession ? "session" : "transaction");
     out << YAML::Key << "max_waiting" << YAML::Value << d.max_waiting;
     out << YAML::Key << "wait_timeout" << YAML::Value << FormatDuration(d.wait_timeout);
+    if (!d.replicas.empty()) {
+      out << YAML::Key << "replicas" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const PgServer& r : d.replicas) out << JoinHostPort(r.host, r.port);
+      out << YAML::EndSeq;
+      out << YAML::Key << "max_replica_lag" << YAML::Value << FormatDuration(d.max_replica_lag);
+      out << YAML::Key << "read_your_writes" << YAML::Value << d.read_your_writes;
+    }
+    if (d.read_only) out << YAML::Key << "read_only" << YAML::Value << true;
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
@@ -292,6 +354,13 @@ void EmitPostgres(YAML::Emitter& out, const Postgres& pg) {
   out << YAML::Key << "max_message" << YAML::Value << FormatSize(pg.max_message);
   out << YAML::Key << "server_reset_query" << YAML::Value << YAML::DoubleQuoted
       << pg.server_reset_query;
+  out << YAML::Key << "health_check_interval" << YAML::Value
+      << FormatDuration(pg.health_check_interval);
+  out << YAML::Key << "health_check_timeout" << YAML::Value
+      << FormatDuration(pg.health_check_timeout);
+  if (!pg.health_check_user.empty())
+    out << YAML::Key << "health_check_user" << YAML::Value << YAML::DoubleQuoted
+        << pg.health_check_user;
   out << YAML::EndMap;
 }
 

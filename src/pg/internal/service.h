@@ -12,11 +12,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "pg/internal/auth.h"
+#include "pg/internal/replicas.h"
 #include "pg/pg.h"
 
 namespace ficus::pg::internal {
@@ -69,14 +71,21 @@ struct Waiter : net::TimeoutList::Entry {
   int moved_fd = -1;  // from another worker: its descriptor, to adopt on this worker's loop
 };
 
-// Server connections for one (database, user), bounded across all workers.
+// Server connections for one (database, user) on one server (the primary, or a replica),
+// bounded across all workers.
 struct Pool {
-  Pool(const config::PgDatabase& db, const config::PgUser& user, int workers);
-  std::string name;  // "database/user" for messages and labels
+  // `server`: the replica's, or null for the primary.
+  Pool(const config::PgDatabase& db, const config::PgUser& user, int workers,
+       const config::PgServer* server, std::shared_ptr<Backend> backend);
+  std::string name;  // "database/user" (a replica's: "database/user@host:port")
   config::PgDatabase db;
   std::string user, server_password;
   net::Address address;
-  std::atomic<int> open{0};  // connected or connecting, every worker
+  std::shared_ptr<Backend> backend;             // the server's health (shared by its pools)
+  std::vector<std::shared_ptr<Pool>> replicas;  // the primary's pool: one per replica
+  bool is_replica = false;
+  uint32_t server_index = 0;  // 0: the primary; i + 1: the primary pool's replicas[i]
+  std::atomic<int> open{0};   // connected or connecting, every worker
   std::atomic<int> waiting{0};
   std::atomic<bool> retired{false};  // a reload changed its database: drain, never reuse
   std::mutex mu;                     // guards waiters and params
@@ -97,6 +106,7 @@ struct Statement {
   std::string parse;        // the client's Parse message, body only
   std::string server_name;  // the name on servers
   uint64_t fingerprint = 0;
+  StatementKind kind = StatementKind::kWrite;  // for the read/write split (with replicas)
 };
 
 // What a response from the server closes, in order (responses come in request order).
@@ -153,8 +163,9 @@ struct WorkerState {
 };
 
 struct CancelTarget {
-  net::Address server;
-  std::atomic<uint64_t> key{0};  // backend pid << 32 | secret of the attached server; 0: none
+  std::vector<net::Address> servers;  // the primary, then the replicas (fixed at login)
+  std::atomic<uint32_t> server{0};    // which one `key` belongs to
+  std::atomic<uint64_t> key{0};       // backend pid << 32 | secret of the attached server; 0: none
 };
 
 // Process-wide counters.
@@ -185,6 +196,10 @@ struct Service::Impl {
   std::shared_ptr<const config::Config> config;
   std::map<std::string, std::shared_ptr<internal::Pool>> pools;
   std::vector<std::shared_ptr<internal::Pool>> retired;  // until their connections close
+  // Health of each server, by "database|host:port" (pools and the checker share them).
+  std::map<std::string, std::shared_ptr<internal::Backend>> backends;
+  std::shared_ptr<internal::Backend> BackendFor(const std::string& db, const std::string& server,
+                                                bool primary);  // REQUIRES: mu held
   // By user: the password it was made from, and the verifier.
   std::map<std::string, std::pair<std::string, std::shared_ptr<const internal::ScramVerifier>>>
       verifiers;
@@ -218,6 +233,10 @@ net::Task<std::unique_ptr<ServerConn>> ConnectServer(
 // Runs one simple query to completion, discarding its results; false on an error or a broken
 // connection (the connection must then be closed).
 net::Task<bool> RunQuietly(ServerConn& s, std::string_view sql, uint32_t max_message);
+// Runs one simple query that returns a row: its text values (nullopt: NULL). False (with
+// `error`) on an error, no row, or a broken connection (then close it).
+net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_message,
+                            std::vector<std::optional<std::string>>* row, std::string* error);
 
 // client.cc
 net::Task<void> ServeClient(Service::Impl& impl, WorkerState& w, int fd);

@@ -25,7 +25,29 @@ class ClientSession : public net::TimeoutList::Entry {
   net::Task<std::string_view> ReadClientFrame(bool startup);
   net::Task<void> SendError(const char* sqlstate, std::string_view message);
   // --- the client-to-server direction (client.cc) ---
-  net::Task<bool> Attach(bool start_pump);  // a server for the next transaction (or session)
+  // A server for the next transaction (or session) from `target`'s pool; a replica that cannot
+  // be reached is marked down and another server is tried. On failure the client gets a FATAL
+  // error, except when `unit_error` and no server could be reached (08006): then the error is
+  // left in unit_error_ for FailUnit and the client stays.
+  net::Task<bool> Attach(bool start_pump, Pool* target, bool unit_error = false);
+  // The unit of work starting with `m` fails with unit_error_ (an ERROR, as the server answers a
+  // failed statement): a Query gets ReadyForQuery at once, an extended-protocol batch when its
+  // Sync comes (the messages up to it are dropped).
+  net::Task<bool> FailUnit(std::string_view m);
+  // The read/write split (client.cc): the pool the next transaction goes to, from the client's
+  // buffered messages; what they need (up to the batch's Sync, or one Query).
+  Pool* Route();
+  Access ClassifyBuffered() const;
+  bool OnReplica() const { return server_ && server_->pool->is_replica; }
+  // Whether `m` starts a new unit of work (a Query, or the first message after a Sync).
+  bool StartsUnit(std::string_view m) const;
+  // Until the pump has taken another step (or ended).
+  struct PumpStep {
+    ClientSession* s;
+    bool await_ready() const { return !s->pump_running_; }
+    void await_suspend(std::coroutine_handle<> h) { s->pump_waiter_ = h; }
+    void await_resume() const {}
+  };
   // Appends `msg` (a complete client message) to out_ as the server must see it; false: the
   // client gets an error and the connection ends.
   bool Translate(std::string_view msg);
@@ -72,6 +94,14 @@ class ClientSession : public net::TimeoutList::Entry {
   uint64_t unnamed_fp_ = 0;
   std::string unnamed_trace_;
   std::string last_trace_;
+  // The read/write split.
+  StatementKind unnamed_kind_ = StatementKind::kWrite;
+  bool route_write_ = false;   // the attached server was chosen for a write
+  bool routed_ = false;        // Route chose the next Attach's pool (counted once attached)
+  int64_t last_write_ms_ = 0;  // when this client's last write transaction ended (SteadyMs)
+  uint32_t turn_ = 0;          // rotates between equally loaded replicas
+  std::string unit_error_;     // why the last Attach(unit_error) found no server
+  bool skip_to_sync_ = false;  // a failed extended-protocol batch: drop messages up to Sync
 };
 
 }  // namespace ficus::pg::internal
