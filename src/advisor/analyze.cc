@@ -10,6 +10,7 @@
 #include "advisor/advisor.h"
 #include "advisor/internal/proof.h"
 #include "advisor/internal/rules.h"
+#include "advisor/internal/section_db.h"
 #include "slo/slo.h"
 
 namespace ficus::advisor {
@@ -487,6 +488,7 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   CorrelateEvents(cx, rep);
   FindProblems(cx, rep);
   rep.proofs = internal::ReadProofs(store, p.from_ms, p.to_ms);
+  internal::AnalyzeDatabase(store, p.from_ms, p.to_ms, rep);  // and its findings
   return rep;
 }
 

@@ -7,6 +7,7 @@
 
 #include "advisor/advisor.h"
 #include "advisor/internal/proof.h"
+#include "advisor/internal/section_db.h"
 #include "base/text.h"
 
 namespace ficus::advisor {
@@ -172,6 +173,7 @@ std::string FormatText(const Report& r) {
                   g.cost_per_user > 0 ? Format("%.4f", g.cost_per_user).c_str() : "n/a");
   }
   o += internal::ProofsText(r);
+  o += internal::DatabaseText(r);
   return o;
 }
 
@@ -239,6 +241,7 @@ std::string FormatMarkdown(const Report& r) {
                   Instances(g).c_str(), Money(g.cost_month).c_str(), g.cost_per_user);
   }
   o += internal::ProofsMarkdown(r);
+  o += internal::DatabaseMarkdown(r);
   return o;
 }
 
@@ -347,8 +350,9 @@ std::string FormatJson(const Report& r) {
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
-  o += "]," + internal::ProofsJson(r) + ",\"price_month\":" + Num(r.price_month) +
-       ",\"active_users\":" + Num(r.active_users) + "}\n";
+  o += "]," + internal::ProofsJson(r) + "," + internal::DatabaseJson(r) +
+       ",\"price_month\":" + Num(r.price_month) + ",\"active_users\":" + Num(r.active_users) +
+       "}\n";
   return o;
 }
 
@@ -588,7 +592,7 @@ std::string FormatHtml(const Report& r) {
     }
     o += "</table>" + BarChart("chart-growth", bars);
   }
-  o += "</section>\n" + internal::ProofsHtml(r) + "</body></html>\n";
+  o += "</section>\n" + internal::ProofsHtml(r) + internal::DatabaseHtml(r) + "</body></html>\n";
   return o;
 }
 

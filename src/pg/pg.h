@@ -16,6 +16,10 @@
 #include "net/net.h"
 #include "observe/observe.h"
 
+namespace ficus::telemetry {
+class Store;
+}
+
 namespace ficus::pg {
 
 // --- the wire protocol (protocol.cc): strict and bounded; errors are values ---
@@ -137,6 +141,12 @@ class Service {
   void Collect(observe::MetricWriter& w) const;
   // GET /pg: pools and the query fingerprints as JSON.
   std::string StatusJson() const;
+  // The HTTP side of the query-to-route join: the tracer's log of traced exchanges (a query
+  // whose sqlcommenter traceparent has the exchange's trace id belongs to its route).
+  void AttachRoutes(std::shared_ptr<observe::RouteTraceLog> log);
+  // Each minute's database rows (queries, pools, routes, N+1) go to `store` from then on; it
+  // must outlive this service.
+  void AttachTelemetry(telemetry::Store* store);
 
   struct Impl;
 

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "pg/internal/session.h"
+#include "pg/internal/trace_join.h"
 
 namespace ficus::pg {
 
@@ -23,6 +24,8 @@ Service::Impl::Impl(std::shared_ptr<const config::Config> c, int nworkers) : con
     workers.push_back(std::move(w));
   }
   UpdateVerifiers();
+  join = std::make_unique<internal::TraceJoin>(*this, nworkers);
+  join->Start();
 }
 
 void Service::Impl::UpdateVerifiers() {
@@ -164,7 +167,12 @@ net::Task<void> ForwardCancel(Service::Impl& impl, WorkerState& w, uint32_t pid,
 Service::Service(std::shared_ptr<const config::Config> config, int workers)
     : impl_(std::make_unique<Impl>(std::move(config), workers)) {}
 
-Service::~Service() = default;
+Service::~Service() { impl_->join->Stop(); }
+
+void Service::AttachRoutes(std::shared_ptr<observe::RouteTraceLog> log) {
+  impl_->join->AttachRoutes(std::move(log));
+}
+void Service::AttachTelemetry(telemetry::Store* store) { impl_->join->AttachStore(store); }
 
 void Service::StartWorker(int id, net::Loop& loop) {
   WorkerState& w = *impl_->workers.at(static_cast<size_t>(id));
