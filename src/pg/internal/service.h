@@ -24,6 +24,7 @@ namespace ficus::pg::internal {
 struct WorkerState;
 struct Pool;
 class TraceJoin;  // trace_join.h
+class Explainer;  // explain.h
 
 // Reads whole protocol frames from a socket into a growing buffer (bounded by the caller's
 // maximum), compacting as frames are consumed.
@@ -187,6 +188,8 @@ struct Service::Impl {
   internal::Stats stats;
   // Queries joined to HTTP routes by trace id; the database's minute rows (trace_join.cc).
   std::unique_ptr<internal::TraceJoin> join;
+  // A sampled query per fingerprint with its parameters, for EXPLAIN on demand (explain.cc).
+  std::unique_ptr<internal::Explainer> explain;
 };
 
 }  // namespace ficus::pg
