@@ -282,6 +282,10 @@ bool ClientSession::EnsurePrepared(std::string_view client_name) {
   const Statement& st = it->second;
   for (const std::string& n : server_->prepared)
     if (n == st.server_name) return true;
+  // Its Parse went to this connection in the same batch and its ParseComplete is not back yet
+  // (node-postgres sends Parse, Bind, Describe, Execute, Sync at once).
+  for (const Pending& p : pending_)
+    if (p.kind == Pending::Kind::kParse && p.name == st.server_name) return true;
   // Prepared on another server connection: prepare it here first, and keep its
   // ParseComplete from the client.
   ParseMessage pm;
