@@ -8,6 +8,8 @@
 #include <chrono>
 #include <filesystem>
 
+#include "pg/internal/explain.h"  // Service::Impl owns an Explainer
+
 namespace ficus::pg::internal {
 namespace {
 
