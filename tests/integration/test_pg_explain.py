@@ -53,7 +53,8 @@ class Explain(PgProxyTestCase):
             return [(a["outcome"], a["detail"]) for a in audit["audit"]
                     if a["action"] == "POST /pg/explain"]
 
-        wait_until(lambda: ("ok", "EXPLAIN ANALYZE " + fp) in actions(), 10)
+        self.assertTrue(wait_until(lambda: ("ok", "EXPLAIN ANALYZE " + fp) in actions(), 10),
+                        actions())
         self.assertIn(("ok", "EXPLAIN " + fp), actions())
 
         # The CLI.
