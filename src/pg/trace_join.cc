@@ -217,7 +217,9 @@ void TraceJoin::Tick(int64_t now_ms) {
       const auto& [k, at] = pending_order_.front();
       auto it = pending_.find(k);
       if (it != pending_.end() && it->second.first_ms != at) it = pending_.end();  // a newer one
-      const bool old = now_ms - at >= kUnjoinedMs || pending_.size() > kMaxPending;
+      // (The order list keeps joined traces until they reach its front: bounded too.)
+      const bool old = now_ms - at >= kUnjoinedMs || pending_.size() > kMaxPending ||
+                       pending_order_.size() > 4 * kMaxPending;
       if (it != pending_.end() && !old) break;
       if (it != pending_.end()) {
         ++(now_ms - at >= kUnjoinedMs ? unjoined_ : evicted_);
