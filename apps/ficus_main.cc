@@ -233,11 +233,17 @@ int main(int argc, char** argv) {
   report->add_option("--active-users", rpo.active_users,
                      "Active users for cost per user (default: distinct clients seen)");
 
-  std::string pg_action;
+  std::string pg_action, pg_arg;
+  bool pg_analyze = false;
   auto* pg_cmd = app.add_subcommand(
       "pg",
-      "The PostgreSQL proxy of a running gateway through its admin API (pause, resume, status)");
-  pg_cmd->add_option("action", pg_action, "pause, resume or status")->required();
+      "The PostgreSQL proxy of a running gateway through its admin API (pause, resume, status, "
+      "explain FINGERPRINT)");
+  pg_cmd->add_option("action", pg_action, "pause, resume, status or explain")->required();
+  pg_cmd->add_option("fingerprint", pg_arg, "explain: the query's fingerprint (GET /pg)");
+  pg_cmd->add_flag("--analyze", pg_analyze,
+                   "explain: EXPLAIN ANALYZE (runs the query, in a read-only transaction that is "
+                   "rolled back; SELECTs only)");
   pg_cmd->add_option("-c,--config", config_path, "Config file (admin address and token)")
       ->required();
   std::string jobs_action, jobs_arg, jobs_queue;
@@ -285,7 +291,7 @@ int main(int argc, char** argv) {
   if (assess->parsed()) return ficus::advisor::AssessCommand(ao);
   if (report->parsed()) return ficus::advisor::ReportCommand(rpo);
   if (prove->parsed()) return ficus::prove::ProveCommand(po);
-  if (pg_cmd->parsed()) return ficus::server::PgCommand(config_path, pg_action);
+  if (pg_cmd->parsed()) return ficus::server::PgCommand(config_path, pg_action, pg_arg, pg_analyze);
   if (jobs->parsed())
     return ficus::server::JobsCommand(config_path, jobs_action, jobs_arg, jobs_queue, jobs_limit);
   return 2;

@@ -253,6 +253,42 @@ struct CacheReport {
   uint64_t route_requests = 0;  // the route's requests in the period (every method, users')
 };
 
+// The database section (section_db.cc): what the PostgreSQL proxy stored in the period.
+struct DatabaseReport {
+  struct Query {  // a normalised query (fingerprint), by total time
+    std::string fingerprint, text;
+    uint64_t calls = 0, errors = 0, rows = 0;
+    double total_ms = 0, mean_ms = 0, p99_ms = 0;
+    double time_share = 0;  // of all query time
+  };
+  struct Route {  // an HTTP route joined to its queries by trace id
+    std::string route;
+    uint64_t requests = 0, with_queries = 0, queries = 0;
+    double queries_per_request = 0;
+    double p90_queries = 0;  // the 90th percentile's bucket bound (queries per request)
+    double db_share = 0;     // database time / time answering the route's requests
+    std::vector<uint64_t> queries_per_request_buckets;  // telemetry::kQueriesPerRequest, +Inf
+  };
+  struct NPlusOne {  // one fingerprint repeated in many requests of a route
+    std::string route, fingerprint, text;
+    uint64_t requests = 0;     // requests that ran it at least 5 times
+    uint64_t of_requests = 0;  // the route's joined requests
+    double mean_repeats = 0;
+    uint64_t max_repeats = 0;
+  };
+  struct Pool {
+    std::string pool;
+    int64_t pool_size = 0, peak_waiting = 0, peak_open = 0;
+    uint64_t waits = 0, wait_timeouts = 0, wait_rejected = 0;
+    double mean_wait_ms = 0;
+  };
+  std::vector<Query> top;  // at most 10
+  std::vector<Route> routes;
+  std::vector<NPlusOne> n_plus_one;
+  std::vector<Pool> pools;
+  bool empty() const { return top.empty() && routes.empty() && pools.empty(); }
+};
+
 struct Report {
   int64_t from_ms = 0, to_ms = 0;
   std::string period;
@@ -291,6 +327,7 @@ struct Report {
   std::vector<Growth> growth;       // 1x, 2x, 10x, 100x
   std::vector<Proof> proofs;        // `ficus prove` runs in the period, oldest first
   std::vector<CacheReport> caches;  // cached routes with cache traffic in the period, by route
+  DatabaseReport database;          // the PostgreSQL proxy's queries, routes and pools
 };
 
 struct AnalyzeParams {

@@ -11,6 +11,7 @@
 #include "advisor/internal/proof.h"
 #include "advisor/internal/rules.h"
 #include "advisor/internal/section_cache.h"
+#include "advisor/internal/section_db.h"
 #include "slo/slo.h"
 
 namespace ficus::advisor {
@@ -489,6 +490,7 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   FindProblems(cx, rep);
   rep.proofs = internal::ReadProofs(store, p.from_ms, p.to_ms);
   rep.caches = internal::ReadCaches(store, p.from_ms, p.to_ms, rep.routes);
+  internal::AnalyzeDatabase(store, p.from_ms, p.to_ms, rep);  // and its findings
   return rep;
 }
 

@@ -8,6 +8,7 @@
 #include "advisor/advisor.h"
 #include "advisor/internal/proof.h"
 #include "advisor/internal/section_cache.h"
+#include "advisor/internal/section_db.h"
 #include "base/text.h"
 
 namespace ficus::advisor {
@@ -174,6 +175,7 @@ std::string FormatText(const Report& r) {
   }
   o += internal::ProofsText(r);
   o += internal::CachesText(r);
+  o += internal::DatabaseText(r);
   return o;
 }
 
@@ -242,6 +244,7 @@ std::string FormatMarkdown(const Report& r) {
   }
   o += internal::ProofsMarkdown(r);
   o += internal::CachesMarkdown(r);
+  o += internal::DatabaseMarkdown(r);
   return o;
 }
 
@@ -350,9 +353,9 @@ std::string FormatJson(const Report& r) {
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
-  o += "]," + internal::ProofsJson(r) + "," + internal::CachesJson(r) +
-       ",\"price_month\":" + Num(r.price_month) + ",\"active_users\":" + Num(r.active_users) +
-       "}\n";
+  o += "]," + internal::ProofsJson(r) + "," + internal::CachesJson(r) + "," +
+       internal::DatabaseJson(r) + ",\"price_month\":" + Num(r.price_month) +
+       ",\"active_users\":" + Num(r.active_users) + "}\n";
   return o;
 }
 
@@ -592,7 +595,8 @@ std::string FormatHtml(const Report& r) {
     }
     o += "</table>" + BarChart("chart-growth", bars);
   }
-  o += "</section>\n" + internal::ProofsHtml(r) + internal::CachesHtml(r) + "</body></html>\n";
+  o += "</section>\n" + internal::ProofsHtml(r) + internal::CachesHtml(r) +
+       internal::DatabaseHtml(r) + "</body></html>\n";
   return o;
 }
 

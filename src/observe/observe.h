@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -723,6 +724,72 @@ size_t RecordRings::Drain(int w, size_t max, F&& f) {
   return n;
 }
 
+// Single-producer single-consumer rings of small trivially copyable items, one per worker:
+// Push (worker `w` only) never blocks or allocates, a full ring drops and counts; Drain (one
+// consumer thread) takes what is there, oldest first. Capacity per worker is a power of two.
+template <class T>
+class SpscRings {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  SpscRings(int workers, size_t capacity) : mask_(capacity - 1), rings_(workers) {
+    for (Ring& r : rings_) r.slots.reset(new T[capacity]);
+  }
+  bool Push(int w, const T& item) {
+    Ring& r = rings_[static_cast<size_t>(w)];
+    const uint64_t tail = r.tail.load(std::memory_order_relaxed);
+    if (tail - r.head.load(std::memory_order_acquire) > mask_) {
+      r.dropped.Add();
+      return false;
+    }
+    r.slots[tail & mask_] = item;
+    r.tail.store(tail + 1, std::memory_order_release);
+    return true;
+  }
+  template <class F>
+  size_t Drain(int w, F&& f) {
+    Ring& r = rings_[static_cast<size_t>(w)];
+    const uint64_t head = r.head.load(std::memory_order_relaxed);
+    const uint64_t tail = r.tail.load(std::memory_order_acquire);
+    for (uint64_t i = head; i != tail; ++i) f(r.slots[i & mask_]);
+    r.head.store(tail, std::memory_order_release);
+    return static_cast<size_t>(tail - head);
+  }
+  int workers() const { return static_cast<int>(rings_.size()); }
+  uint64_t dropped() const {
+    uint64_t n = 0;
+    for (const Ring& r : rings_) n += r.dropped.Get();
+    return n;
+  }
+
+ private:
+  struct alignas(64) Ring {
+    std::atomic<uint64_t> tail{0};  // written by the producer
+    Counter dropped;
+    alignas(64) std::atomic<uint64_t> head{0};  // written by the consumer
+    std::unique_ptr<T[]> slots;
+  };
+  size_t mask_;
+  std::vector<Ring> rings_;
+};
+
+// One traced HTTP exchange as the PostgreSQL proxy joins it to the queries that carried its
+// trace id (sqlcommenter `traceparent` comments): the trace id (lower-case hex, as on the
+// wire), the route (a registry name: lives as long as the process) and how long the exchange
+// took. Pushed by the worker at the record phase; drained by the pg join thread.
+struct RouteTrace {
+  char trace_id[32];
+  const std::string* route;
+  uint64_t duration_us;
+};
+// Only filled while a consumer wants it (`wanted`): a gateway without a postgres listener
+// pays one relaxed load per traced exchange.
+struct RouteTraceLog {
+  RouteTraceLog(int workers, size_t capacity) : rings(workers, capacity) {}
+  std::atomic<bool> wanted{false};
+  SpscRings<RouteTrace> rings;
+};
+
 // A fast per-worker random source (xorshift128+), for sampling and ids; not for secrets.
 class FastRandom {
  public:
@@ -872,6 +939,17 @@ class Tracer {
                           int64_t unix_offset_ns, std::string& out);
   // ficus_trace_* families.
   void Collect(MetricWriter& w) const;
+  // Traced exchanges' routes, for the PostgreSQL proxy's query-to-route join (pg/). Shared:
+  // the join may outlive the tracer by a moment at shutdown.
+  const std::shared_ptr<RouteTraceLog>& route_log() const { return route_log_; }
+  void NoteRoute(int worker, const char* trace_hex, const std::string* route, uint64_t micros) {
+    if (!route_log_->wanted.load(std::memory_order_relaxed)) return;
+    RouteTrace t;
+    std::memcpy(t.trace_id, trace_hex, sizeof t.trace_id);
+    t.route = route;
+    t.duration_us = micros;
+    route_log_->rings.Push(worker, t);
+  }
 
  private:
   Tracer(const TracerOptions& options, int workers);
@@ -893,6 +971,7 @@ class Tracer {
   std::atomic<uint64_t> export_failures_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> connections_{0};  // connections opened to the collector
+  std::shared_ptr<RouteTraceLog> route_log_;
   std::thread thread_;
 };
 

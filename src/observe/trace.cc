@@ -241,7 +241,10 @@ std::unique_ptr<Tracer> Tracer::Start(const TracerOptions& options, int workers,
 }
 
 Tracer::Tracer(const TracerOptions& options, int workers)
-    : options_(options), rings_(workers, options.ring_capacity), rng_(new PaddedRandom[workers]) {
+    : options_(options),
+      rings_(workers, options.ring_capacity),
+      rng_(new PaddedRandom[workers]),
+      route_log_(std::make_shared<RouteTraceLog>(workers, 4096)) {
   const double s = options_.sample;
   threshold_ = s >= 1.0 ? UINT64_MAX : s <= 0.0 ? 0 : static_cast<uint64_t>(s * 0x1.0p64);
   const uint64_t seed = static_cast<uint64_t>(MonotonicNanos()) ^ static_cast<uint64_t>(getpid());

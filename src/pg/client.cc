@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include "base/log.h"
+#include "pg/internal/explain.h"
 #include "pg/internal/session.h"
 
 namespace ficus::pg::internal {
@@ -307,6 +308,10 @@ bool ClientSession::EnsurePrepared(std::string_view client_name) {
   const Statement& st = it->second;
   for (const std::string& n : server_->prepared)
     if (n == st.server_name) return true;
+  // Its Parse went to this connection in the same batch and its ParseComplete is not back yet
+  // (node-postgres sends Parse, Bind, Describe, Execute, Sync at once).
+  for (const Pending& p : pending_)
+    if (p.kind == Pending::Kind::kParse && p.name == st.server_name) return true;
   // Prepared on another server connection: prepare it here first, and keep its
   // ParseComplete from the client.
   ParseMessage pm;
@@ -333,6 +338,7 @@ bool ClientSession::Translate(std::string_view msg) {
       const std::string norm = Normalize(sql);
       p.fingerprint = Fingerprint(norm);
       w_.Learn(p.fingerprint, norm);
+      impl_.explain->OnQuery(w_.id, p.fingerprint, sql, database_, user_, w_.loop->NowMs());
       p.start_us = now;
       p.trace = std::string(TraceIdOf(sql));
       pending_.push_back(std::move(p));
@@ -351,6 +357,7 @@ bool ClientSession::Translate(std::string_view msg) {
       const std::string norm = Normalize(pm.query);
       const uint64_t fp = Fingerprint(norm);
       w_.Learn(fp, norm);
+      impl_.explain->OnParse(w_.id, fp, body, database_, user_, w_.loop->NowMs());
       if (transaction_mode_)
         if (const char* why = SessionStateOf(pm.query)) Pin(why);
       since_sync_ = true;
@@ -392,6 +399,7 @@ bool ClientSession::Translate(std::string_view msg) {
         auto it = statements_.find(std::string(bm.statement));
         fp = it == statements_.end() ? 0 : it->second.fingerprint;
       }
+      impl_.explain->OnBind(w_.id, fp, body);
       portals_[std::string(bm.portal)] = fp;
       if (transaction_mode_ && !bm.statement.empty()) {
         EnsurePrepared(bm.statement);

@@ -16,6 +16,10 @@
 #include "net/net.h"
 #include "observe/observe.h"
 
+namespace ficus::telemetry {
+class Store;
+}
+
 namespace ficus::pg {
 
 // --- the wire protocol (protocol.cc): strict and bounded; errors are values ---
@@ -137,6 +141,23 @@ class Service {
   void Collect(observe::MetricWriter& w) const;
   // GET /pg: pools and the query fingerprints as JSON.
   std::string StatusJson() const;
+  // The HTTP side of the query-to-route join: the tracer's log of traced exchanges (a query
+  // whose sqlcommenter traceparent has the exchange's trace id belongs to its route).
+  void AttachRoutes(std::shared_ptr<observe::RouteTraceLog> log);
+  // Each minute's database rows (queries, pools, routes, N+1) go to `store` from then on; it
+  // must outlive this service.
+  void AttachTelemetry(telemetry::Store* store);
+  // EXPLAIN (ANALYZE when `analyze`: SELECTs only) of the sampled query of a fingerprint (hex,
+  // as GET /pg lists it) with its sampled parameters, on a server connection of its pool, in a
+  // read-only transaction with a 10 s statement timeout. Blocks the calling thread (never a
+  // worker's) until the plan or an error: status 200, or 400 (refused), 404 (no sample), 502
+  // (the server's error), 503/504 (no connection, no answer).
+  struct ExplainResult {
+    int status = 200;
+    std::string error;
+    std::vector<std::string> plan;
+  };
+  ExplainResult Explain(std::string_view fingerprint, bool analyze) const;
 
   struct Impl;
 

@@ -2,8 +2,12 @@
 // housekeeping, cancel routing, reload, pause and resume.
 #include <unistd.h>
 
+#include <charconv>
+
 #include "base/log.h"
+#include "pg/internal/explain.h"
 #include "pg/internal/session.h"
+#include "pg/internal/trace_join.h"
 
 namespace ficus::pg {
 
@@ -23,6 +27,9 @@ Service::Impl::Impl(std::shared_ptr<const config::Config> c, int nworkers) : con
     workers.push_back(std::move(w));
   }
   UpdateVerifiers();
+  join = std::make_unique<internal::TraceJoin>(*this, nworkers);
+  explain = std::make_unique<internal::Explainer>(nworkers);
+  join->Start();
 }
 
 void Service::Impl::UpdateVerifiers() {
@@ -189,7 +196,31 @@ net::Task<void> ForwardCancel(Service::Impl& impl, WorkerState& w, uint32_t pid,
 Service::Service(std::shared_ptr<const config::Config> config, int workers)
     : impl_(std::make_unique<Impl>(std::move(config), workers)) {}
 
-Service::~Service() = default;
+Service::~Service() { impl_->join->Stop(); }
+
+void Service::AttachRoutes(std::shared_ptr<observe::RouteTraceLog> log) {
+  impl_->join->AttachRoutes(std::move(log));
+}
+void Service::AttachTelemetry(telemetry::Store* store) { impl_->join->AttachStore(store); }
+
+Service::ExplainResult Service::Explain(std::string_view fingerprint, bool analyze) const {
+  ExplainResult r;
+  uint64_t fp = 0;
+  const auto [end, ec] =
+      std::from_chars(fingerprint.data(), fingerprint.data() + fingerprint.size(), fp, 16);
+  if (fingerprint.empty() || fingerprint.size() > 16 || ec != std::errc() ||
+      end != fingerprint.data() + fingerprint.size()) {
+    r.status = 400;
+    r.error = "a fingerprint is 1 to 16 hex digits (GET /pg lists them)";
+    return r;
+  }
+  internal::Explainer::Plan p =
+      impl_->explain->Explain(*impl_, fp, analyze, internal::Explainer::kStatementTimeoutMs + 5000);
+  r.status = p.ok ? 200 : p.status;
+  r.error = std::move(p.error);
+  r.plan = std::move(p.lines);
+  return r;
+}
 
 void Service::StartWorker(int id, net::Loop& loop) {
   WorkerState& w = *impl_->workers.at(static_cast<size_t>(id));

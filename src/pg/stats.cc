@@ -5,14 +5,13 @@
 #include <ctime>
 
 #include "base/json.h"
-#include "pg/internal/service.h"
+#include "pg/internal/trace_join.h"
 
 namespace ficus::pg::internal {
 
 namespace {
 constexpr size_t kMaxFingerprints = 5000;     // per worker; more are counted as dropped
 constexpr size_t kMaxSlow = 100;              // slow-query samples kept per worker
-constexpr size_t kMaxTraces = 10000;          // trace groups kept per worker
 constexpr size_t kExportedFingerprints = 50;  // /metrics: the top by total time
 
 uint64_t Quantile(const observe::HistogramTotals& h, double q) {
@@ -27,24 +26,20 @@ uint64_t Quantile(const observe::HistogramTotals& h, double q) {
   return 0;
 }
 
+}  // namespace
+
 std::string Hex(uint64_t v) {
   char b[17];
   std::snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
   return b;
 }
 
-struct Merged {
-  std::string text;
-  uint64_t calls = 0, errors = 0, rows = 0, total_us = 0;
-  observe::HistogramTotals latency;
-};
-
-std::vector<std::pair<uint64_t, Merged>> MergeQueries(const Service::Impl& impl) {
-  std::unordered_map<uint64_t, Merged> all;
+std::vector<std::pair<uint64_t, MergedQuery>> MergeQueries(const Service::Impl& impl) {
+  std::unordered_map<uint64_t, MergedQuery> all;
   for (const auto& w : impl.workers) {
     std::lock_guard lock(w->stats_mu);
     for (const auto& [fp, q] : w->queries) {
-      Merged& m = all[fp];
+      MergedQuery& m = all[fp];
       if (m.text.empty()) m.text = q->text;
       m.calls += q->calls;
       m.errors += q->errors;
@@ -53,13 +48,11 @@ std::vector<std::pair<uint64_t, Merged>> MergeQueries(const Service::Impl& impl)
       m.latency.Add(q->latency);
     }
   }
-  std::vector<std::pair<uint64_t, Merged>> v(all.begin(), all.end());
+  std::vector<std::pair<uint64_t, MergedQuery>> v(all.begin(), all.end());
   std::sort(v.begin(), v.end(),
             [](const auto& a, const auto& b) { return a.second.total_us > b.second.total_us; });
   return v;
 }
-
-}  // namespace
 
 void WorkerState::Learn(uint64_t fp, const std::string& normalized) {
   if (queries.count(fp)) return;  // read on the owner thread: no lock needed
@@ -90,29 +83,9 @@ void WorkerState::RecordQuery(const Pending& p, uint64_t micros, std::string_vie
       slow.push_back({static_cast<int64_t>(std::time(nullptr)) * 1000, micros, std::string(db),
                       std::string(user), q.text, p.trace});
     }
-    if (!p.trace.empty()) {
-      auto [t, inserted] = trace_index.try_emplace(p.trace);
-      if (inserted) {
-        t->second.trace = p.trace;
-        trace_order.push_back(p.trace);
-        if (trace_order.size() > kMaxTraces) {
-          trace_index.erase(trace_order.front());
-          trace_order.pop_front();
-        }
-      }
-      TraceEntry& e = t->second;
-      ++e.queries;
-      e.micros += micros;
-      bool found = false;
-      for (auto& [fp, n] : e.counts) {
-        if (fp == p.fingerprint) {
-          ++n;
-          found = true;
-        }
-      }
-      if (!found && e.counts.size() < 256) e.counts.emplace_back(p.fingerprint, 1);
-    }
   }
+  // The trace's queries go to the join with the HTTP routes (a ring: no lock, no allocation).
+  if (p.trace.size() == 32) impl.join->Note(id, p.trace, p.fingerprint, micros);
   q.latency.Record(micros);
 }
 
@@ -211,6 +184,7 @@ void Service::Collect(observe::MetricWriter& w) const {
   for (const auto& [fp, m] : merged)
     w.HistogramSeries("ficus_pg_query_duration_seconds", {{"fingerprint", internal::Hex(fp)}},
                       m.latency);
+  impl.join->Collect(w);
 }
 
 std::string Service::StatusJson() const {
@@ -270,31 +244,8 @@ std::string Service::StatusJson() const {
     }
   }
   j.EndArray();
-  // Per trace (the sqlcommenter traceparent of the queries): queries, database time, and the
-  // fingerprints repeated in it (N+1 when one repeats).
-  j.Key("traces").BeginArray();
-  for (const auto& w : impl.workers) {
-    std::lock_guard lock(w->stats_mu);
-    for (const auto& id : w->trace_order) {
-      const auto& e = w->trace_index.at(id);
-      j.BeginObject();
-      j.Key("trace_id").String(e.trace);
-      j.Key("queries").Uint(e.queries);
-      j.Key("db_ms").Number(static_cast<double>(e.micros) / 1000, 3);
-      uint32_t top = 0;
-      uint64_t top_fp = 0;
-      for (const auto& [fp, n] : e.counts) {
-        if (n > top) {
-          top = n;
-          top_fp = fp;
-        }
-      }
-      j.Key("max_repeats").Uint(top);
-      j.Key("repeated_fingerprint").String(internal::Hex(top_fp));
-      j.EndObject();
-    }
-  }
-  j.EndArray();
+  // Per trace (the sqlcommenter traceparent of the queries) and per HTTP route they joined.
+  impl.join->WriteJson(j);
   j.EndObject();
   return j.Take();
 }

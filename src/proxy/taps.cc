@@ -184,6 +184,10 @@ void Taps::Record(const Exchange& ex) {
     if (first_byte) c->upstream_first_byte.RecordInBucket(first_byte_bucket, first_byte_us);
   }
   if (ex.route_cell != nullptr && !synthetic_) ex.route_cell->clients.Add(client_key_hash_);
+  // The route of this trace id, for the PostgreSQL proxy's join of queries to routes (the
+  // trace id is the hex at offset 3 of the traceparent the upstream got).
+  if (tracing_ && route_stats_ != nullptr)
+    worker_.tracer()->NoteRoute(worker_.id(), traceparent_ + 3, &route_stats_->name, duration_us);
   if (synthetic_ && ex.route_cell != nullptr) [[unlikely]] {
     ex.route_cell->synthetic.requests.Add();
     if (cls == 4) ex.route_cell->synthetic.errors.Add();

@@ -11,8 +11,46 @@
 
 namespace ficus::server {
 
+namespace {
+
+// POST /pg/explain?fingerprint=HEX[&analyze=1]: the plan of the fingerprint's sampled query,
+// audited with its fingerprint and outcome (never its parameters).
+AdminResponse HandleExplain(const AdminRequest& req, const AdminApiContext& ctx,
+                            const std::string& action) {
+  AdminResponse r;
+  const std::string fp = QueryParam(req.query, "fingerprint").value_or("");
+  const std::string analyze_text = QueryParam(req.query, "analyze").value_or("");
+  const bool analyze = analyze_text == "1" || analyze_text == "true";
+  JsonWriter w;
+  w.BeginObject();
+  if (!analyze_text.empty() && !analyze && analyze_text != "0" && analyze_text != "false") {
+    r.status = 400;
+    w.Key("error").String("bad_query").Key("detail").String("analyze is 1, true, 0 or false");
+  } else {
+    const pg::Service::ExplainResult e = ctx.pg->Explain(fp, analyze);
+    r.status = e.status;
+    if (e.status == 200) {
+      w.Key("fingerprint").String(fp).Key("analyze").Bool(analyze);
+      w.Key("plan").BeginArray();
+      for (const std::string& line : e.plan) w.String(line);
+      w.EndArray();
+    } else {
+      w.Key("error").String(e.status == 404 ? "not_found" : "explain_failed");
+      w.Key("detail").String(e.error);
+    }
+  }
+  w.EndObject();
+  r.body = w.Take();
+  AuditAuthorized(req, ctx, action, r.status == 200 ? "ok" : "failed",
+                  std::string(analyze ? "EXPLAIN ANALYZE " : "EXPLAIN ") + fp);
+  return r;
+}
+
+}  // namespace
+
 std::optional<AdminResponse> HandlePgApi(const AdminRequest& req, const AdminApiContext& ctx) {
-  if (!ctx.pg || (req.path != "/pg" && req.path != "/pg/pause" && req.path != "/pg/resume"))
+  if (!ctx.pg || (req.path != "/pg" && req.path != "/pg/pause" && req.path != "/pg/resume" &&
+                  req.path != "/pg/explain"))
     return std::nullopt;
   AdminResponse r;
   if (req.path == "/pg") {
@@ -38,6 +76,7 @@ std::optional<AdminResponse> HandlePgApi(const AdminRequest& req, const AdminApi
     r.body = w.Take();
     return r;
   }
+  if (req.path == "/pg/explain") return HandleExplain(req, ctx, action);
   const bool pause = req.path == "/pg/pause";
   const bool was = ctx.pg->paused();
   if (pause) {
@@ -53,7 +92,8 @@ std::optional<AdminResponse> HandlePgApi(const AdminRequest& req, const AdminApi
   return r;
 }
 
-int PgCommand(const std::string& config_path, const std::string& action) {
+int PgCommand(const std::string& config_path, const std::string& action, const std::string& arg,
+              bool analyze) {
   config::LoadResult loaded = config::LoadFile(config_path);
   if (!loaded.errors.empty()) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
@@ -66,8 +106,19 @@ int PgCommand(const std::string& config_path, const std::string& action) {
     req.target = "/pg/" + action;
   } else if (action == "status") {
     req.target = "/pg";
+  } else if (action == "explain") {
+    if (arg.empty() || arg.size() > 16 ||
+        arg.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      std::fprintf(stderr,
+                   "pg explain: give the query's fingerprint, 1 to 16 hex digits (ficus pg status "
+                   "lists them)\n");
+      return 2;
+    }
+    req.method = "POST";
+    req.target = "/pg/explain?fingerprint=" + arg + (analyze ? "&analyze=1" : "");
   } else {
-    std::fprintf(stderr, "pg: unknown action '%s' (pause, resume, status)\n", action.c_str());
+    std::fprintf(stderr, "pg: unknown action '%s' (pause, resume, status, explain)\n",
+                 action.c_str());
     return 2;
   }
   if (!c.admin.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + c.admin.token);

@@ -244,6 +244,10 @@ class Gateway {
     for (size_t i = 0; i < workers_.size(); ++i)
       pg_->StartWorker(static_cast<int>(i), workers_[i]->loop);
     registry_.AddCollector([p = pg_.get()](observe::MetricWriter& w) { p->Collect(w); });
+    // Queries joined to the HTTP routes that caused them (by trace id), and the database's
+    // minute rows for the report.
+    if (tracer_) pg_->AttachRoutes(tracer_->route_log());
+    pg_->AttachTelemetry(&telemetry_->store());
   }
 
   // Throws std::runtime_error when the access log cannot be opened or the tracer not started.

@@ -34,7 +34,9 @@ int JobsCommand(const std::string& config_path, const std::string& action, const
                 const std::string& queue, int limit);
 // `ficus pg pause|resume|status`: the PostgreSQL proxy through the admin API (token from the
 // config). Prints the answer; 0 on a 2xx.
-int PgCommand(const std::string& config_path, const std::string& action);
+// `ficus pg pause|resume|status`, and `ficus pg explain FINGERPRINT [--analyze]` (`arg`).
+int PgCommand(const std::string& config_path, const std::string& action,
+              const std::string& arg = "", bool analyze = false);
 
 // The data directory a config names (for backup/restore with -c); prints errors, nullopt on
 // an invalid config.

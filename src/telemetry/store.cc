@@ -7,10 +7,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "telemetry/internal/sqlite.h"
 #include "telemetry/telemetry.h"
 
 namespace ficus::telemetry {
 namespace {
+
+using internal::Stmt;
+using internal::Throw;
+using internal::Transaction;
 
 // user_version: 1 = kSchema below; each later version is one step of kMigrations, run in order
 // on a store written by an older ficus (a newer store is refused: its tables may mean more).
@@ -67,91 +72,6 @@ CREATE TABLE IF NOT EXISTS repeats(
   PRIMARY KEY(ts, route)) WITHOUT ROWID;
 )sql";
 
-[[noreturn]] void Throw(sqlite3* db, const std::string& what) {
-  throw std::runtime_error("telemetry store: " + what + ": " +
-                           (db ? sqlite3_errmsg(db) : "out of memory"));
-}
-
-// A prepared statement for one call. Preparing costs microseconds; the store runs a few dozen
-// statements per 10 s, so clarity wins over caching.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) Throw(db, "prepare");
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int i, int64_t v) {
-    Check(sqlite3_bind_int64(stmt_, i, v));
-    return *this;
-  }
-  Stmt& Bind(int i, std::string_view v) {
-    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  Stmt& BindReal(int i, double v) {
-    Check(sqlite3_bind_double(stmt_, i, v));
-    return *this;
-  }
-  Stmt& BindBlob(int i, std::string_view v) {
-    Check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  // True while there is a row.
-  bool Step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    Throw(db_, "step");
-  }
-  void Run() {
-    while (Step()) {
-    }
-  }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  double Real(int col) { return sqlite3_column_double(stmt_, col); }
-  std::string Text(int col) {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-  std::string_view Blob(int col) {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p ? std::string_view(p, sqlite3_column_bytes(stmt_, col)) : std::string_view();
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK) Throw(db_, "bind");
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) { Exec("BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  void Commit() {
-    Exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  void Exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) Throw(db_, sql);
-  }
-  sqlite3* db_;
-  bool done_ = false;
-};
-
 int64_t PragmaInt(sqlite3* db, const char* sql) {
   Stmt s(db, sql);
   return s.Step() ? s.Int(0) : 0;
@@ -204,6 +124,7 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {
         "; PRAGMA wal_autocheckpoint=" + std::to_string(std::max<uint64_t>(16, wal / 4096 / 2));
     Exec(limits.c_str());
     Exec(kSchema);
+    Exec(internal::kDbSchema);  // the database's tables (db_store.cc)
     int64_t version = PragmaInt(db_, "PRAGMA user_version");
     if (version > kSchemaVersion) {
       throw std::runtime_error("telemetry store: " + options_.path + " has schema version " +
@@ -459,7 +380,8 @@ uint64_t Store::Prune(int64_t now_ms) {
     // Client keys and repeats are kept as long as the 1 min rollups they explain.
     for (const char* sql :
          {"DELETE FROM client_keys WHERE ts<?1", "DELETE FROM repeats WHERE ts<?1",
-          "DELETE FROM cache_counts WHERE ts<?1"}) {
+          "DELETE FROM cache_counts WHERE ts<?1", internal::kDbPrune[0], internal::kDbPrune[1],
+          internal::kDbPrune[2], internal::kDbPrune[3]}) {
       Stmt drop(db_, sql);
       drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
     }

@@ -208,6 +208,49 @@ struct CacheCount {
   CacheCounters counts;
 };
 
+// The database (pg/, the PostgreSQL proxy), one minute at a time, for the report's database
+// section (db_store.cc). Rows with the same ts and key add up; the reads sum [from_ms, to_ms)
+// per key (ts = from_ms).
+// Queries per HTTP request: bucket i counts requests with at most kQueriesPerRequest[i]
+// queries (and more than the bound before); the last bucket is everything above 100.
+inline constexpr std::array<uint32_t, 9> kQueriesPerRequest = {0, 1, 2, 3, 5, 10, 20, 50, 100};
+struct DbQuery {  // one normalised query (fingerprint)
+  int64_t ts_ms = 0;
+  uint64_t fingerprint = 0;
+  std::string text;  // normalised: no literal, no parameter
+  uint64_t calls = 0, errors = 0, rows = 0, total_us = 0;
+  LatencyHistogram latency;
+};
+struct DbPool {  // one pool (database/user)
+  int64_t ts_ms = 0;
+  std::string pool;
+  int64_t pool_size = 0;
+  uint64_t waits = 0, wait_timeouts = 0, wait_rejected = 0, wait_us = 0;
+  int64_t peak_waiting = 0, peak_open = 0;  // the highest sampled (reads: the maximum)
+};
+struct DbRoute {  // the HTTP requests of one route joined to their queries by trace id
+  int64_t ts_ms = 0;
+  std::string route;
+  uint64_t requests = 0, with_queries = 0, queries = 0, db_us = 0, request_us = 0;
+  std::array<uint64_t, kQueriesPerRequest.size() + 1> queries_per_request{};
+};
+struct DbRepeat {  // N+1: requests of a route that ran one fingerprint many times
+  int64_t ts_ms = 0;
+  std::string route;
+  uint64_t fingerprint = 0;
+  std::string text;
+  uint64_t requests = 0, repeats = 0, max_repeats = 0;  // reads: max_repeats is the maximum
+};
+struct DbRollup {
+  std::vector<DbQuery> queries;
+  std::vector<DbPool> pools;
+  std::vector<DbRoute> routes;
+  std::vector<DbRepeat> repeats;
+  bool empty() const {
+    return queries.empty() && pools.empty() && routes.empty() && repeats.empty();
+  }
+};
+
 // Error samples are redacted with RedactHead (base/redact.h) as they are copied out.
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +322,9 @@ class Store {
   // [from_ms, to_ms) per route, ts = from_ms.
   void WriteCacheCounts(const std::vector<CacheCount>& rows);
   std::vector<CacheCount> CacheCounts(int64_t from_ms, int64_t to_ms);
+  // The database's minutes (db_store.cc).
+  void WriteDb(const DbRollup& rows);
+  DbRollup Db(int64_t from_ms, int64_t to_ms);
 
   int64_t AppendAudit(const AuditEntry& a);
   std::vector<AuditEntry> Audit(size_t limit);  // newest first

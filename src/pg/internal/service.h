@@ -25,6 +25,8 @@ namespace ficus::pg::internal {
 
 struct WorkerState;
 struct Pool;
+class TraceJoin;  // trace_join.h
+class Explainer;  // explain.h
 
 // Reads whole protocol frames from a socket into a growing buffer (bounded by the caller's
 // maximum), compacting as frames are consumed.
@@ -147,19 +149,11 @@ struct WorkerState {
   std::unordered_map<uint64_t, std::unique_ptr<QueryStats>> queries;
   std::deque<SlowQuery> slow;
   uint64_t dropped_fingerprints = 0;
-  // Per trace id: fingerprint -> count and time, for the N+1 and per-trace views.
-  struct TraceEntry {
-    std::string trace;
-    std::vector<std::pair<uint64_t, uint32_t>> counts;
-    uint64_t queries = 0, micros = 0;
-  };
   // On this worker's thread. Learn gives a fingerprint its text (once); RecordQuery counts one
   // completed query (Pending::fingerprint set by Learn before).
   void Learn(uint64_t fingerprint, const std::string& normalized);
   void RecordQuery(const Pending& p, uint64_t micros, std::string_view db, std::string_view user,
                    Service::Impl& impl);
-  std::unordered_map<std::string, TraceEntry> trace_index;  // by trace id
-  std::deque<std::string> trace_order;                      // oldest first, for eviction
 };
 
 struct CancelTarget {
@@ -207,6 +201,10 @@ struct Service::Impl {
   std::vector<std::unique_ptr<internal::WorkerState>> workers;
   std::atomic<bool> paused{false};
   internal::Stats stats;
+  // Queries joined to HTTP routes by trace id; the database's minute rows (trace_join.cc).
+  std::unique_ptr<internal::TraceJoin> join;
+  // A sampled query per fingerprint with its parameters, for EXPLAIN on demand (explain.cc).
+  std::unique_ptr<internal::Explainer> explain;
 };
 
 }  // namespace ficus::pg
