@@ -7,6 +7,7 @@
 
 #include "advisor/advisor.h"
 #include "advisor/internal/proof.h"
+#include "advisor/internal/queues.h"
 #include "base/text.h"
 
 namespace ficus::advisor {
@@ -157,6 +158,7 @@ std::string FormatText(const Report& r) {
   o += "\nEvent correlation\n";
   if (r.correlations.empty()) o += "  no deploy markers or reloads in the period\n";
   for (const auto& c : r.correlations) o += "  " + CorrelationLine(c) + "\n";
+  o += internal::QueuesText(r);
   o += "\nCapacity and growth (70% target utilisation";
   o += Format(", %s/month per instance)\n", Money(r.price_month).c_str());
   if (!r.capacity_rps) {
@@ -211,6 +213,7 @@ std::string FormatMarkdown(const Report& r) {
   o += "\n## Event correlation\n\n";
   if (r.correlations.empty()) o += "No deploy markers or reloads in the period.\n";
   for (const auto& c : r.correlations) o += "- " + CorrelationLine(c) + "\n";
+  o += internal::QueuesMarkdown(r);
   o += "\n## Risk matrix\n\n| route | finding | impact | likelihood | remedy "
        "|\n|---|---|---|---|---|\n";
   for (const auto& f : r.findings)
@@ -347,7 +350,7 @@ std::string FormatJson(const Report& r) {
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
-  o += "]," + internal::ProofsJson(r) + ",\"price_month\":" + Num(r.price_month) +
+  o += "]," + internal::ProofsJson(r) + "," + internal::QueuesJson(r) + ",\"price_month\":" + Num(r.price_month) +
        ",\"active_users\":" + Num(r.active_users) + "}\n";
   return o;
 }
@@ -563,6 +566,7 @@ std::string FormatHtml(const Report& r) {
                 c.shifted ? " <b>shift</b>" : "");
   o += "</section>\n";
 
+  o += internal::QueuesHtml(r);
   o += "<section id=\"risk\"><h2>Risk matrix</h2>" + RiskMatrix(r) + "</section>\n";
 
   o += "<section id=\"capacity\"><h2>Capacity and growth</h2>";

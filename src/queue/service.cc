@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -206,6 +207,26 @@ void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain) {
   } else {
     chain.push_back(internal::MakeJobsPolicy(*q, rt));
   }
+}
+
+std::vector<QueueStats> Stats() {
+  std::vector<std::shared_ptr<QueueRuntime>> queues;
+  {
+    std::lock_guard lock(g_mu);
+    if (!g_service) return {};
+    for (auto& [name, rt] : g_service->queues) queues.push_back(rt);
+  }
+  const int64_t now = internal::WallMillis();
+  std::vector<QueueStats> out;
+  for (const auto& rt : queues) {
+    const internal::Counters& c = rt->counters;
+    auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+    const int64_t oldest = load(c.oldest_created_ms);
+    out.push_back({rt->name, load(c.enqueued), load(c.succeeded), load(c.failed), load(c.dead),
+                   load(c.attempts), load(c.depth),
+                   oldest == 0 ? 0 : std::max<int64_t>(0, now - oldest), load(c.dead_letters)});
+  }
+  return out;
 }
 
 void RenderMetrics(std::string& out) {

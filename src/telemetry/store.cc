@@ -188,6 +188,7 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {
         "; PRAGMA wal_autocheckpoint=" + std::to_string(std::max<uint64_t>(16, wal / 4096 / 2));
     Exec(limits.c_str());
     Exec(kSchema);
+    CreateLimitAndQueueTables();
     const int64_t version = PragmaInt(db_, "PRAGMA user_version");
     if (version == 0) {
       Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
@@ -439,6 +440,7 @@ uint64_t Store::Prune(int64_t now_ms) {
       Stmt drop(db_, sql);
       drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
     }
+    PruneLimitsAndQueues(now_ms - options_.coarse_retention_ms);
     Stmt old(db_, "DELETE FROM rollup WHERE res=?1 AND ts<?2");
     old.Bind(1, static_cast<int64_t>(Resolution::k10s))
         .Bind(2, now_ms - options_.fine_retention_ms)

@@ -265,6 +265,7 @@ void Telemetry::TickLocked(int64_t now) {
     have_baseline_ = true;
     last_tick_ms_ = now;
     previous_ = std::move(current);
+    TickQueues(now, /*baseline=*/true);
     return;
   }
   std::map<SeriesKey, const SeriesTotals*> before;
@@ -278,9 +279,12 @@ void Telemetry::TickLocked(int64_t now) {
   std::vector<std::string> names;
   std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
   std::vector<RepeatCount> repeats;  // per minute, like the keys
+  std::vector<ClientKeyCount> limited;  // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
       keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
+    for (const auto& [key, count] : s.limited)
+      limited.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
     if (s.kind == SeriesKind::kRoute && s.repeat_sampled != 0) {
       repeats.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name,
                          s.repeat_sampled, s.repeat_repeated, s.repeat_changed});
@@ -320,6 +324,8 @@ void Telemetry::TickLocked(int64_t now) {
   }
   store_->WriteClientKeys(keys);
   if (!repeats.empty()) store_->WriteRepeats(repeats);
+  store_->WriteLimitedKeys(limited);
+  TickQueues(ts, /*baseline=*/false);
   store_->Prune(now);
 }
 
