@@ -187,8 +187,8 @@ struct NoisyClient {
   // What ficus already does about it: its requests a rate limit or concurrency limit refused in
   // the period, and the rate limit in place for its kind of key on the routes it used.
   uint64_t limited = 0;
-  double limit_rate = 0;                  // req/s; 0: no rate limit keyed by its kind of key
-  std::string limit_spec;                 // that limit as the config writes it: "20/1s"
+  double limit_rate = 0;   // req/s; 0: no rate limit keyed by its kind of key
+  std::string limit_spec;  // that limit as the config writes it: "20/1s"
   uint64_t limit_burst = 0;
   std::vector<std::string> limit_routes;  // the routes it used that have that limit
   std::vector<std::string> routes;        // the routes it used (heavy-key rows)
