@@ -350,8 +350,9 @@ std::string FormatJson(const Report& r) {
          ",\"cost_month\":" + Num(g.cost_month) + ",\"cost_per_user\":" + Num(g.cost_per_user) +
          "}";
   }
-  o += "]," + internal::ProofsJson(r) + "," + internal::QueuesJson(r) + ",\"price_month\":" + Num(r.price_month) +
-       ",\"active_users\":" + Num(r.active_users) + "}\n";
+  o += "]," + internal::ProofsJson(r) + "," + internal::QueuesJson(r) +
+       ",\"price_month\":" + Num(r.price_month) + ",\"active_users\":" + Num(r.active_users) +
+       "}\n";
   return o;
 }
 

@@ -277,8 +277,8 @@ void Telemetry::TickLocked(int64_t now) {
   const int64_t ts = AlignDown(last_tick_ms_ + (now - last_tick_ms_) / 2, res);
   std::vector<Rollup> rows;
   std::vector<std::string> names;
-  std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
-  std::vector<RepeatCount> repeats;  // per minute, like the keys
+  std::vector<ClientKeyCount> keys;     // per minute: the report sums them over its period
+  std::vector<RepeatCount> repeats;     // per minute, like the keys
   std::vector<ClientKeyCount> limited;  // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
