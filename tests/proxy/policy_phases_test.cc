@@ -139,10 +139,9 @@ TEST(PolicyPhases, EndRunsForEveryAdmittedPolicyInReverseAndNotForTheOthers) {
 // count the request's client key in the route's sketch of limited keys; another policy's 503 (a
 // full queue, the overload guard) does not.
 TEST(PolicyPhases, ARefusalByALimitCountsTheClientKey) {
-  for (const auto& [order, status, counted] :
-       {std::tuple{policy::Order::kRateLimit, 429, true},
-        std::tuple{policy::Order::kConcurrency, 503, true},
-        std::tuple{policy::Order::kOffload, 503, false}}) {
+  for (const auto& [order, status, counted] : {std::tuple{policy::Order::kRateLimit, 429, true},
+                                               std::tuple{policy::Order::kConcurrency, 503, true},
+                                               std::tuple{policy::Order::kOffload, 503, false}}) {
     PhaseTest t(Cluster("127.0.0.1:9"));
     Journal j;
     Add(t, "limit", order, j)->answer = policy::Answer{status, "", "", ""};
