@@ -176,12 +176,13 @@ struct SloReport {
 // A problem found, with what to do about it.
 struct Finding {
   std::string kind;  // trigger.p99 | trigger.errors | trigger.capacity | trigger.growth | slow |
-                     // cache | offload | noisy_client | correlation
+                     // cache | offload | noisy_client | correlation | queue_backlog
   std::string route;
   std::string summary;    // what was measured
   std::string remedy;     // what to do
   std::string snippet;    // the config that applies it (YAML), may be empty
-  bool in_ficus = false;  // the snippet uses keys this ficus has (else: the planned shape)
+  bool in_ficus = false;  // the snippet uses keys this ficus has (else: the planned shape,
+                          // or comments on config already in place: nothing to apply)
   int impact = 1;         // 1 low .. 3 high
   int likelihood = 1;     // 1 low .. 3 high
 };
@@ -192,6 +193,30 @@ struct NoisyClient {
   double share = 0;
   double rps = 0;
   double suggested_rate = 0;  // req/s
+  // What ficus already does about it: its requests a rate limit or concurrency limit refused in
+  // the period, and the rate limit in place for its kind of key on the routes it used.
+  uint64_t limited = 0;
+  double limit_rate = 0;   // req/s; 0: no rate limit keyed by its kind of key
+  std::string limit_spec;  // that limit as the config writes it: "20/1s"
+  uint64_t limit_burst = 0;
+  std::vector<std::string> limit_routes;  // the routes it used that have that limit
+  std::vector<std::string> routes;        // the routes it used (heavy-key rows)
+};
+
+// One job queue over the period (telemetry's queue minutes; advisor/queues.cc).
+struct QueueReport {
+  std::string name;
+  std::string route;         // an offload route that feeds it ("" when the config is not known)
+  std::string cluster;       // where its jobs go
+  uint32_t concurrency = 0;  // configured deliveries in flight (0: the config is not known)
+  uint32_t rate = 0;         // configured delivery attempts per second (0: no limit)
+  uint64_t enqueued = 0, succeeded = 0, failed = 0, dead = 0, attempts = 0;
+  double enqueue_rps = 0, delivery_rps = 0;  // jobs stored / finished per second
+  int64_t backlog_start = 0, backlog_end = 0, backlog_peak = 0;  // unfinished jobs
+  int64_t oldest_age_ms = 0;       // of the oldest unfinished job at the period's end
+  int64_t oldest_age_peak_ms = 0;  // the longest any job was seen waiting
+  int64_t dead_letters = 0;        // at the period's end
+  bool growing = false;            // delivery slower than enqueue: the backlog grew
 };
 
 struct Correlation {
@@ -328,6 +353,7 @@ struct Report {
   std::vector<Proof> proofs;        // `ficus prove` runs in the period, oldest first
   std::vector<CacheReport> caches;  // cached routes with cache traffic in the period, by route
   DatabaseReport database;          // the PostgreSQL proxy's queries, routes and pools
+  std::vector<QueueReport> queues;  // job queues with data in the period, by name
 };
 
 struct AnalyzeParams {

@@ -8,7 +8,9 @@
 #include <set>
 
 #include "advisor/advisor.h"
+#include "advisor/internal/limits.h"
 #include "advisor/internal/proof.h"
+#include "advisor/internal/queues.h"
 #include "advisor/internal/rules.h"
 #include "advisor/internal/section_cache.h"
 #include "advisor/internal/section_db.h"
@@ -445,6 +447,11 @@ void FindProblems(const Context& cx, Report& rep) {
     facts.event = &c;
     internal::ApplyRules(Subject::kEvent, facts, found);
   }
+  facts.event = nullptr;
+  for (const QueueReport& q : rep.queues) {
+    facts.queue = &q;
+    internal::ApplyRules(Subject::kQueue, facts, found);
+  }
   std::stable_sort(found.begin(), found.end(), [](const Finding& a, const Finding& b) {
     return a.impact * a.likelihood > b.impact * b.likelihood;
   });
@@ -486,7 +493,9 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   EvaluateSlos(cx, rep);
   PlanCapacity(cx, rep);
   FindNoisyClients(cx, rep);
+  internal::AddLimits(config, store, p.from_ms, p.to_ms, rep.noisy);
   CorrelateEvents(cx, rep);
+  rep.queues = internal::ReadQueues(config, store, p.from_ms, p.to_ms);
   FindProblems(cx, rep);
   rep.proofs = internal::ReadProofs(store, p.from_ms, p.to_ms);
   rep.caches = internal::ReadCaches(store, p.from_ms, p.to_ms, rep.routes);

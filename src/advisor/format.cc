@@ -7,6 +7,7 @@
 
 #include "advisor/advisor.h"
 #include "advisor/internal/proof.h"
+#include "advisor/internal/queues.h"
 #include "advisor/internal/section_cache.h"
 #include "advisor/internal/section_db.h"
 #include "base/text.h"
@@ -159,6 +160,7 @@ std::string FormatText(const Report& r) {
   o += "\nEvent correlation\n";
   if (r.correlations.empty()) o += "  no deploy markers or reloads in the period\n";
   for (const auto& c : r.correlations) o += "  " + CorrelationLine(c) + "\n";
+  o += internal::QueuesText(r);
   o += "\nCapacity and growth (70% target utilisation";
   o += Format(", %s/month per instance)\n", Money(r.price_month).c_str());
   if (!r.capacity_rps) {
@@ -215,6 +217,7 @@ std::string FormatMarkdown(const Report& r) {
   o += "\n## Event correlation\n\n";
   if (r.correlations.empty()) o += "No deploy markers or reloads in the period.\n";
   for (const auto& c : r.correlations) o += "- " + CorrelationLine(c) + "\n";
+  o += internal::QueuesMarkdown(r);
   o += "\n## Risk matrix\n\n| route | finding | impact | likelihood | remedy "
        "|\n|---|---|---|---|---|\n";
   for (const auto& f : r.findings)
@@ -354,8 +357,9 @@ std::string FormatJson(const Report& r) {
          "}";
   }
   o += "]," + internal::ProofsJson(r) + "," + internal::CachesJson(r) + "," +
-       internal::DatabaseJson(r) + ",\"price_month\":" + Num(r.price_month) +
-       ",\"active_users\":" + Num(r.active_users) + "}\n";
+       internal::DatabaseJson(r) + "," + internal::QueuesJson(r) +
+       ",\"price_month\":" + Num(r.price_month) + ",\"active_users\":" + Num(r.active_users) +
+       "}\n";
   return o;
 }
 
@@ -570,6 +574,7 @@ std::string FormatHtml(const Report& r) {
                 c.shifted ? " <b>shift</b>" : "");
   o += "</section>\n";
 
+  o += internal::QueuesHtml(r);
   o += "<section id=\"risk\"><h2>Risk matrix</h2>" + RiskMatrix(r) + "</section>\n";
 
   o += "<section id=\"capacity\"><h2>Capacity and growth</h2>";

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "advisor/internal/limits.h"
+#include "advisor/internal/queues.h"
 #include "base/text.h"
 
 namespace ficus::advisor::internal {
@@ -296,14 +298,50 @@ Finding NoisyFinding(const Facts& facts) {
   const char* key_kind = n.key.rfind("key:", 0) == 0    ? "\"header:X-Api-Key\""
                          : n.key.rfind("user:", 0) == 0 ? "\"header:X-User\""
                                                         : "client_ip";
-  f.remedy = Format(
-      "rate-limit per client key at %.0f req/s (burst %.0f): the others keep their latency, the "
-      "heavy client gets 429 with Retry-After",
-      n.suggested_rate, n.suggested_rate * 2);
-  f.snippet = Format(
-      "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: %s, rate: "
-      "%.0f/s, burst: %.0f }\n",
-      key_kind, n.suggested_rate, n.suggested_rate * 2);
+  if (n.limited > 0) {
+    f.summary += Format("; ficus refused %llu of its requests (rate or concurrency limit)",
+                        static_cast<unsigned long long>(n.limited));
+  }
+  std::string routes;  // the routes that already limit it
+  for (const std::string& r : n.limit_routes) routes += (routes.empty() ? "" : ", ") + r;
+  const std::string in_place =
+      Format("already limited at %s (burst %llu) on %s: %llu requests refused in the period",
+             n.limit_spec.c_str(), static_cast<unsigned long long>(n.limit_burst), routes.c_str(),
+             static_cast<unsigned long long>(n.limited));
+  if (n.limit_rate > 0 && n.limit_rate <= n.suggested_rate) {
+    // The limit in place is no looser than the one the report would suggest: nothing to add.
+    f.remedy = in_place +
+               "; the limit holds it back, keep it (lower it only if the other clients' "
+               "latency still suffers)";
+    f.snippet = Format(
+        "# in place, nothing to add: rate_limit { key: %s, rate: %s, burst: %llu } on %s\n"
+        "# %llu of its requests refused in the period\n",
+        LimitKeyFor(n.key), n.limit_spec.c_str(), static_cast<unsigned long long>(n.limit_burst),
+        routes.c_str(), static_cast<unsigned long long>(n.limited));
+    f.impact = 2;
+    f.likelihood = 1;  // limited already: the others are protected
+    return f;          // in_ficus stays false: the snippet only documents config in place
+  }
+  if (n.limit_rate > 0) {
+    f.remedy = in_place + Format(
+                              ", yet it keeps an outsized share: lower the limit to %.0f req/s "
+                              "(burst %.0f)",
+                              n.suggested_rate, n.suggested_rate * 2);
+    f.snippet = Format("# was %s (burst %llu)\nroutes:\n", n.limit_spec.c_str(),
+                       static_cast<unsigned long long>(n.limit_burst));
+    for (const std::string& r : n.limit_routes)
+      f.snippet += Format("  - name: %s\n    rate_limit: { key: %s, rate: %.0f/s, burst: %.0f }\n",
+                          r.c_str(), key_kind, n.suggested_rate, n.suggested_rate * 2);
+  } else {
+    f.remedy = Format(
+        "rate-limit per client key at %.0f req/s (burst %.0f): the others keep their latency, "
+        "the heavy client gets 429 with Retry-After",
+        n.suggested_rate, n.suggested_rate * 2);
+    f.snippet = Format(
+        "routes:\n  - name: ROUTE   # each route it uses\n    rate_limit: { key: %s, rate: "
+        "%.0f/s, burst: %.0f }\n",
+        key_kind, n.suggested_rate, n.suggested_rate * 2);
+  }
   f.in_ficus = true;
   f.impact = 2;
   f.likelihood = n.share > 0.4 ? 3 : 2;
@@ -335,6 +373,7 @@ constexpr FindingRule kRules[] = {
     {RuleId::kMixCapacity, Subject::kMix, MixCapacity, MixCapacityFinding},
     {RuleId::kNoisyClient, Subject::kClient, Noisy, NoisyFinding},
     {RuleId::kCorrelation, Subject::kEvent, Shifted, ShiftedFinding},
+    {RuleId::kQueueBacklog, Subject::kQueue, QueueBacklog, QueueBacklogFinding},  // queues.cc
 };
 
 }  // namespace

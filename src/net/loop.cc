@@ -39,12 +39,20 @@ void Loop::Stop() {
 }
 
 void Loop::Post(std::function<void()> fn) {
+  bool wake;
   {
     std::lock_guard lock(posted_mu_);
+    // Only the post that makes the list non-empty writes the eventfd: a later one finds that
+    // write still ahead of RunPosted's swap (RunPosted reads the eventfd before it swaps), so
+    // the swap takes it too. A writer thread that completes a batch of a hundred waiters on
+    // one worker then costs that worker one wake-up, not a hundred syscalls and wake-ups.
+    wake = posted_.empty();
     posted_.push_back(std::move(fn));
   }
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  if (wake) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  }
 }
 
 void Loop::SetTick(std::chrono::milliseconds every, std::function<void()> tick) {

@@ -411,6 +411,7 @@ struct alignas(64) TrafficCell {
   Histogram upstream_first_byte;     // request head sent upstream -> first response byte
   ClientSketch clients;              // distinct client keys (routes only; telemetry)
   KeySketch keys;                    // heaviest client keys (routes only; telemetry)
+  KeySketch limited;                 // keys a rate/concurrency limit refused (routes; telemetry)
   RepeatSketch repeats;              // sampled GET 200 body repeats (routes only; telemetry)
   SyntheticCounts synthetic;         // `ficus assess` requests (routes only; kept out of SLOs)
 };

@@ -27,6 +27,12 @@ net::Task<StepResult> Session::Admit() {
     // the answer.
     mem_.in_begin += ex_.head.head_size;
     if (d.kind == policy::Decision::Kind::kAnswer) {
+      // The report names the keys ficus limited: a rate limit's 429, a concurrency limit's 503.
+      if ((d.answer.status == 429 || d.answer.status == 503) &&
+          (chain[i]->order() == policy::Order::kRateLimit ||
+           chain[i]->order() == policy::Order::kConcurrency)) [[unlikely]] {
+        taps_.CountLimitedKey(ex_, client_ip());
+      }
       co_await Answer(d.answer);
       if (ctx.refresh_in_background() && ex_.response_complete && ex_.request_body_done &&
           ex_.head.framing == http::BodyFraming::kNone && !closing_) [[unlikely]] {

@@ -96,28 +96,29 @@ void Taps::OnRouted(Exchange& ex, const Snapshot& snap, int route, std::string_v
   }
 }
 
-// Who sends this request, for the report's noisy clients and its distinct clients (one
-// identity for both, so "active users" behind one NAT or proxy address are still told apart):
-// the API key, else the user, else the address. A stack buffer and one scan of the parsed
-// fields (~20-40 ns; no allocation).
-void Taps::CountClientKey(const Exchange& ex, std::string_view client_ip) {
+namespace {
+
+// The fields that say who sends a request (one scan of the parsed fields).
+struct ClientFields {
   std::string_view api_key, user, synthetic;
-  for (const http::Header& h : ex.head.headers) {
-    if (api_key.empty() && http::EqualsIgnoreCase(h.name, "x-api-key")) {
-      api_key = h.value;
-    } else if (user.empty() && http::EqualsIgnoreCase(h.name, "x-user")) {
-      user = h.value;
+};
+ClientFields ScanClientFields(const http::RequestHead& head) {
+  ClientFields f;
+  for (const http::Header& h : head.headers) {
+    if (f.api_key.empty() && http::EqualsIgnoreCase(h.name, "x-api-key")) {
+      f.api_key = h.value;
+    } else if (f.user.empty() && http::EqualsIgnoreCase(h.name, "x-user")) {
+      f.user = h.value;
     } else if (h.name.size() == 17 && http::EqualsIgnoreCase(h.name, "x-ficus-synthetic")) {
       // (the inline length test spares most fields the call)
-      synthetic = h.value;
+      f.synthetic = h.value;
     }
   }
-  if (!synthetic.empty()) [[unlikely]] {
-    synthetic_ = worker_.registry().synthetic().Matches(synthetic, MonotonicNanos());
-    // ficus's own load is no client: it stays out of the heavy keys and the distinct clients.
-    if (synthetic_) return;
-  }
-  char buf[observe::KeySketch::kKeyBytes];
+  return f;
+}
+// "key:V" (the API key), else "user:V", else "addr:IP", cut to the sketch's key size, in `buf`.
+std::string_view ComposeClientKey(const ClientFields& f, std::string_view client_ip,
+                                  char (&buf)[observe::KeySketch::kKeyBytes]) {
   auto compose = [&buf](std::string_view prefix, std::string_view value) {
     const size_t p = std::min(prefix.size(), sizeof buf);
     std::memcpy(buf, prefix.data(), p);
@@ -125,11 +126,36 @@ void Taps::CountClientKey(const Exchange& ex, std::string_view client_ip) {
     std::memcpy(buf + p, value.data(), v);
     return std::string_view(buf, p + v);
   };
-  const std::string_view key = !api_key.empty() ? compose("key:", api_key)
-                               : !user.empty()  ? compose("user:", user)
-                                                : compose("addr:", client_ip);
+  return !f.api_key.empty() ? compose("key:", f.api_key)
+         : !f.user.empty()  ? compose("user:", f.user)
+                            : compose("addr:", client_ip);
+}
+
+}  // namespace
+
+// Who sends this request, for the report's noisy clients and its distinct clients (one
+// identity for both, so "active users" behind one NAT or proxy address are still told apart):
+// the API key, else the user, else the address. A stack buffer and one scan of the parsed
+// fields (~20-40 ns; no allocation).
+void Taps::CountClientKey(const Exchange& ex, std::string_view client_ip) {
+  const ClientFields f = ScanClientFields(ex.head);
+  if (!f.synthetic.empty()) [[unlikely]] {
+    synthetic_ = worker_.registry().synthetic().Matches(f.synthetic, MonotonicNanos());
+    // ficus's own load is no client: it stays out of the heavy keys and the distinct clients.
+    if (synthetic_) return;
+  }
+  char buf[observe::KeySketch::kKeyBytes];
+  const std::string_view key = ComposeClientKey(f, client_ip, buf);
   client_key_hash_ = observe::HashClient(key);
   ex.route_cell->keys.Add(client_key_hash_, key);
+}
+
+void Taps::CountLimitedKey(const Exchange& ex, std::string_view client_ip) {
+  if (synthetic_ || ex.route_cell == nullptr) return;
+  // A refusal's slow path: the key is composed again rather than kept for every request.
+  char buf[observe::KeySketch::kKeyBytes];
+  const std::string_view key = ComposeClientKey(ScanClientFields(ex.head), client_ip, buf);
+  ex.route_cell->limited.Add(observe::HashClient(key), key);
 }
 
 void Taps::OnCluster(const Exchange& ex) {

@@ -105,8 +105,7 @@ void Deliverer::Configure(const config::Queue& queue,
     clusters_ = clusters;
     reconfigured_ = true;
   }
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  Wake();
 }
 
 void Deliverer::Start() {
@@ -115,15 +114,19 @@ void Deliverer::Start() {
 
 void Deliverer::Stop() {
   if (stop_.exchange(true)) return;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  Wake();
   if (thread_.joinable()) thread_.join();
 }
 
 void Deliverer::Push(std::unique_ptr<Job> job) {
-  std::vector<std::unique_ptr<Job>> one;
-  one.push_back(std::move(job));
-  Push(std::move(one));
+  // Called by the writer once per committed enqueue: no vector of one to allocate.
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    wake = inbox_.empty();
+    inbox_.push_back(std::move(job));
+  }
+  if (wake) Wake();
 }
 
 void Deliverer::Push(std::vector<std::unique_ptr<Job>> jobs) {
@@ -135,10 +138,7 @@ void Deliverer::Push(std::vector<std::unique_ptr<Job>> jobs) {
     wake = inbox_.empty();
     for (auto& j : jobs) inbox_.push_back(std::move(j));
   }
-  if (wake) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
-  }
+  if (wake) Wake();
 }
 
 void Deliverer::PushCallbacks(std::vector<PendingCallback> callbacks) {
@@ -146,6 +146,10 @@ void Deliverer::PushCallbacks(std::vector<PendingCallback> callbacks) {
     std::lock_guard lock(mu_);
     for (auto& c : callbacks) callback_inbox_.push_back(std::move(c));
   }
+  Wake();
+}
+
+void Deliverer::Wake() {
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }

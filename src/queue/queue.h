@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "policy/policy.h"
@@ -50,6 +51,19 @@ void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain);
 // Per-queue Prometheus families (depth, oldest age, enqueues, deliveries by outcome, attempts,
 // delivery latency, dead letters), appended to `out`; nothing when no queue runs.
 void RenderMetrics(std::string& out);
+
+// Each running queue's counters (cumulative since the service started) and gauges now: what
+// the telemetry store keeps per minute for the report's queue section. Any thread.
+struct QueueStats {
+  std::string name;
+  uint64_t enqueued = 0;
+  uint64_t succeeded = 0, failed = 0, dead = 0;  // finished jobs by outcome
+  uint64_t attempts = 0;
+  int64_t depth = 0;          // unfinished jobs
+  int64_t oldest_age_ms = 0;  // of the oldest unfinished job; 0 = none
+  int64_t dead_letters = 0;   // dead jobs kept in the store
+};
+std::vector<QueueStats> Stats();
 
 // The admin API's job operations (`ficus jobs ...`; the server checks the token and audits):
 // run on the admin thread, each waits for the writer's next batch (a few seconds at most).

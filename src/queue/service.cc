@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -31,8 +32,23 @@ struct Service {
 
 std::mutex g_mu;  // guards g_service (start, reload, stop, builders, metrics)
 std::unique_ptr<Service> g_service;
-std::mutex g_sink_mu;  // guards g_sink
+std::vector<QueueStats> g_final_stats;  // Stats() after Stop (guarded by g_mu)
+std::mutex g_sink_mu;                   // guards g_sink
 std::shared_ptr<const EventSink> g_sink;
+
+std::vector<QueueStats> StatsOf(const std::vector<std::shared_ptr<QueueRuntime>>& queues) {
+  const int64_t now = internal::WallMillis();
+  std::vector<QueueStats> out;
+  for (const auto& rt : queues) {
+    const internal::Counters& c = rt->counters;
+    auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+    const int64_t oldest = load(c.oldest_created_ms);
+    out.push_back({rt->name, load(c.enqueued), load(c.succeeded), load(c.failed), load(c.dead),
+                   load(c.attempts), load(c.depth),
+                   oldest == 0 ? 0 : std::max<int64_t>(0, now - oldest), load(c.dead_letters)});
+  }
+  return out;
+}
 
 // Moves one queue's unfinished jobs from the store into its deliverer, counting them against
 // the queue's bounds.
@@ -93,6 +109,7 @@ void StartLocked(const config::Config& config) {
   s->writer->Start();
   for (const config::Queue& q : config.queues) s->queues[q.name] = NewQueue(*s, q, config);
   g_service = std::move(s);
+  g_final_stats.clear();
 }
 
 }  // namespace
@@ -178,6 +195,13 @@ void Stop() {
   if (!s) return;
   for (auto& [name, rt] : s->queues) rt->deliverer->Stop();
   s->writer->Stop();
+  // The telemetry thread's last tick comes after this (the server stops it last): it takes the
+  // queues' final counts from here.
+  std::vector<std::shared_ptr<QueueRuntime>> queues;
+  for (auto& [name, rt] : s->queues) queues.push_back(rt);
+  std::vector<QueueStats> final_stats = StatsOf(queues);
+  std::lock_guard lock(g_mu);
+  g_final_stats = std::move(final_stats);
 }
 
 void SetEventSink(EventSink sink) {
@@ -206,6 +230,16 @@ void BuildPolicies(const policy::BuildContext& ctx, policy::Chain& chain) {
   } else {
     chain.push_back(internal::MakeJobsPolicy(*q, rt));
   }
+}
+
+std::vector<QueueStats> Stats() {
+  std::vector<std::shared_ptr<QueueRuntime>> queues;
+  {
+    std::lock_guard lock(g_mu);
+    if (!g_service) return g_final_stats;
+    for (auto& [name, rt] : g_service->queues) queues.push_back(rt);
+  }
+  return StatsOf(queues);
 }
 
 void RenderMetrics(std::string& out) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "queue/queue.h"
+
 namespace ficus::server {
 
 std::string TelemetryDbPath(const std::string& data_dir) { return data_dir + "/ficus.db"; }
@@ -53,6 +55,12 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
           for (auto& e : r.Cell(w).keys.Take(/*reset=*/true)) keys[std::move(e.key)] += e.count;
         }
         s.keys.assign(keys.begin(), keys.end());
+        std::map<std::string, uint64_t> limited;  // keys a rate or concurrency limit refused
+        for (int w = 0; w < workers; ++w) {
+          for (auto& e : r.Cell(w).limited.Take(/*reset=*/true))
+            limited[std::move(e.key)] += e.count;
+        }
+        s.limited.assign(limited.begin(), limited.end());
         for (int w = 0; w < workers; ++w) {
           const observe::RepeatSketch::Counts rc = r.Cell(w).repeats.Take();
           s.repeat_sampled += rc.sampled;
@@ -128,7 +136,17 @@ std::unique_ptr<telemetry::Telemetry> OpenTelemetry(const config::Config& config
     });
     return out;
   };
-  return std::make_unique<telemetry::Telemetry>(std::move(opt), std::move(source));
+  auto t = std::make_unique<telemetry::Telemetry>(std::move(opt), std::move(source));
+  // The job queues' counters, per minute, for the report's queue section.
+  t->SetQueueSource([] {
+    std::vector<telemetry::QueueTotals> out;
+    for (const queue::QueueStats& q : queue::Stats()) {
+      out.push_back({q.name, q.enqueued, q.succeeded, q.failed, q.dead, q.attempts, q.depth,
+                     q.oldest_age_ms, q.dead_letters});
+    }
+    return out;
+  });
+  return t;
 }
 
 }  // namespace ficus::server

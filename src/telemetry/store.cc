@@ -124,7 +124,8 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {
         "; PRAGMA wal_autocheckpoint=" + std::to_string(std::max<uint64_t>(16, wal / 4096 / 2));
     Exec(limits.c_str());
     Exec(kSchema);
-    Exec(internal::kDbSchema);  // the database's tables (db_store.cc)
+    CreateLimitAndQueueTables();  // additive tables: CREATE TABLE IF NOT EXISTS
+    Exec(internal::kDbSchema);    // the database's tables (db_store.cc)
     int64_t version = PragmaInt(db_, "PRAGMA user_version");
     if (version > kSchemaVersion) {
       throw std::runtime_error("telemetry store: " + options_.path + " has schema version " +
@@ -385,6 +386,7 @@ uint64_t Store::Prune(int64_t now_ms) {
       Stmt drop(db_, sql);
       drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
     }
+    PruneLimitsAndQueues(now_ms - options_.coarse_retention_ms);
     Stmt old(db_, "DELETE FROM rollup WHERE res=?1 AND ts<?2");
     old.Bind(1, static_cast<int64_t>(Resolution::k10s))
         .Bind(2, now_ms - options_.fine_retention_ms)

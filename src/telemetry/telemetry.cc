@@ -290,6 +290,7 @@ void Telemetry::TickLocked(int64_t now) {
     have_baseline_ = true;
     last_tick_ms_ = now;
     previous_ = std::move(current);
+    TickQueues(now, /*baseline=*/true);
     return;
   }
   std::map<SeriesKey, const SeriesTotals*> before;
@@ -301,12 +302,15 @@ void Telemetry::TickLocked(int64_t now) {
   const int64_t ts = AlignDown(last_tick_ms_ + (now - last_tick_ms_) / 2, res);
   std::vector<Rollup> rows;
   std::vector<std::string> names;
-  std::vector<ClientKeyCount> keys;  // per minute: the report sums them over its period
-  std::vector<RepeatCount> repeats;  // per minute, like the keys
-  std::vector<CacheCount> caches;    // per minute, like the keys
+  std::vector<ClientKeyCount> keys;     // per minute: the report sums them over its period
+  std::vector<RepeatCount> repeats;     // per minute, like the keys
+  std::vector<CacheCount> caches;       // per minute, like the keys
+  std::vector<ClientKeyCount> limited;  // per minute, like the keys
   for (const SeriesTotals& s : current) {
     for (const auto& [key, count] : s.keys)
       keys.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
+    for (const auto& [key, count] : s.limited)
+      limited.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name, key, count});
     if (s.kind == SeriesKind::kRoute && s.repeat_sampled != 0) {
       repeats.push_back({AlignDown(ts, static_cast<int64_t>(Resolution::k1m)), s.name,
                          s.repeat_sampled, s.repeat_repeated, s.repeat_changed});
@@ -356,6 +360,8 @@ void Telemetry::TickLocked(int64_t now) {
   store_->WriteClientKeys(keys);
   if (!repeats.empty()) store_->WriteRepeats(repeats);
   store_->WriteCacheCounts(caches);
+  store_->WriteLimitedKeys(limited);
+  TickQueues(ts, /*baseline=*/false);
   store_->Prune(now);
 }
 

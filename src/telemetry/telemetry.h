@@ -107,6 +107,8 @@ struct SeriesTotals {
   Hll clients;               // since the previous take (not cumulative)
   // Heaviest client keys since the previous take (routes; a take only): key -> requests.
   std::vector<std::pair<std::string, uint64_t>> keys;
+  // Client keys (same form) a rate limit or concurrency limit refused since the previous take.
+  std::vector<std::pair<std::string, uint64_t>> limited;
   // Sampled GET/HEAD 200 responses since the previous take (routes; a take only): how many,
   // and how many repeated / changed the body last seen for the same request key.
   uint64_t repeat_sampled = 0;
@@ -251,6 +253,26 @@ struct DbRollup {
   }
 };
 
+// Job queues (src/queue), per queue and minute: what was enqueued and finished, and the backlog
+// as the minute's last tick saw it (table queue_minutes; telemetry/queues.cc).
+// A queue's counters as the queue service keeps them (cumulative since it started) and its
+// gauges now.
+struct QueueTotals {
+  std::string name;
+  uint64_t enqueued = 0;
+  uint64_t succeeded = 0, failed = 0, dead = 0;  // finished jobs by outcome
+  uint64_t attempts = 0;
+  int64_t depth = 0;          // unfinished jobs
+  int64_t oldest_age_ms = 0;  // of the oldest unfinished job; 0 = none
+  int64_t dead_letters = 0;   // dead jobs kept in the store
+};
+struct QueueMinute {
+  int64_t ts_ms = 0;  // minute start
+  std::string queue;
+  uint64_t enqueued = 0, succeeded = 0, failed = 0, dead = 0, attempts = 0;
+  int64_t depth = 0, oldest_age_ms = 0, dead_letters = 0;  // at the minute's last tick
+};
+
 // Error samples are redacted with RedactHead (base/redact.h) as they are copied out.
 
 // ---------------------------------------------------------------------------------------------
@@ -325,6 +347,13 @@ class Store {
   // The database's minutes (db_store.cc).
   void WriteDb(const DbRollup& rows);
   DbRollup Db(int64_t from_ms, int64_t to_ms);
+  // Client keys a rate limit or concurrency limit refused (table limited_keys), as client keys.
+  void WriteLimitedKeys(const std::vector<ClientKeyCount>& rows);
+  std::vector<ClientKeyCount> LimitedKeys(int64_t from_ms, int64_t to_ms);
+  // Queue minutes: a row with the same (ts, queue) adds its counters and takes the gauges.
+  // QueueMinutes: from_ms <= ts < to_ms, ordered by queue then ts.
+  void WriteQueueMinutes(const std::vector<QueueMinute>& rows);
+  std::vector<QueueMinute> QueueMinutes(int64_t from_ms, int64_t to_ms);
 
   int64_t AppendAudit(const AuditEntry& a);
   std::vector<AuditEntry> Audit(size_t limit);  // newest first
@@ -349,6 +378,10 @@ class Store {
   void Exec(const char* sql);
   int64_t SeriesId(SeriesKind kind, std::string_view name);  // REQUIRES: mu_ held
   uint64_t PruneForSize();                                   // REQUIRES: mu_ held
+  // The limited_keys and queue_minutes tables (limits_queues.cc): created when missing (an
+  // older store gains them at open), pruned with the 1 min rollups. REQUIRES: mu_ held (prune).
+  void CreateLimitAndQueueTables();
+  void PruneLimitsAndQueues(int64_t before_ms);
 
   StoreOptions options_;
   std::mutex mu_;
@@ -418,6 +451,11 @@ class Telemetry {
   Telemetry(const Telemetry&) = delete;
   Telemetry& operator=(const Telemetry&) = delete;
 
+  // The job queues' totals, taken at each tick into queue minutes (telemetry/queues.cc). Set
+  // before Start.
+  using QueueSource = std::function<std::vector<QueueTotals>()>;
+  void SetQueueSource(QueueSource source) { queue_source_ = std::move(source); }
+
   // Starts the thread: every interval it ticks; every drain interval it drains queues.
   void Start();
   // Stops the thread after a last tick (the interval so far) and drain.
@@ -452,6 +490,9 @@ class Telemetry {
   struct EventQueue;
   void Run();
   void TickLocked(int64_t now);  // REQUIRES: tick_mu_ held
+  // The queues' deltas since the last tick into the minute holding `ts`; the first call only
+  // takes the baseline. REQUIRES: tick_mu_ held.
+  void TickQueues(int64_t ts, bool baseline);
 
   TelemetryOptions options_;
   Source source_;
@@ -469,6 +510,8 @@ class Telemetry {
   int64_t last_tick_ms_ = 0;
   std::vector<SeriesTotals> previous_;  // cumulative totals at the last tick
   int64_t minute_open_ms_ = -1;         // the minute whose 1 min rows are still being built
+  QueueSource queue_source_;
+  std::vector<QueueTotals> previous_queues_;  // at the last tick
 
   std::mutex run_mu_;
   std::condition_variable run_cv_;

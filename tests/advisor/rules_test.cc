@@ -20,9 +20,20 @@ RouteReport Healthy() {
   return rr;
 }
 
+// A client key with half of the requests, 40 req/s; the report would suggest 10 req/s.
+NoisyClient Noisy(const char* key) {
+  NoisyClient n;
+  n.key = key;
+  n.requests = 5000;
+  n.share = 0.5;
+  n.rps = 40;
+  n.suggested_rate = 10;
+  return n;
+}
+
 TEST(FindingRulesTest, TheTableHasEveryRuleOnceInListingOrder) {
   std::span<const FindingRule> rules = FindingRules();
-  ASSERT_EQ(rules.size(), 9u);
+  ASSERT_EQ(rules.size(), 10u);
   for (size_t i = 0; i < rules.size(); ++i) EXPECT_EQ(static_cast<size_t>(rules[i].id), i);
 }
 
@@ -203,7 +214,7 @@ TEST(FindingRulesTest, MixCapacityNotFromALowerBound) {
 
 TEST(FindingRulesTest, NoisyClientGetsARateLimitOnItsKey) {
   Report report;
-  NoisyClient n{"key:scraper", 5000, 0.5, 40, 10};
+  NoisyClient n = Noisy("key:scraper");
   std::vector<Finding> out;
   ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
   ASSERT_EQ(out.size(), 1u);
@@ -212,6 +223,31 @@ TEST(FindingRulesTest, NoisyClientGetsARateLimitOnItsKey) {
             std::string::npos)
       << out[0].snippet;
   EXPECT_EQ(out[0].likelihood, 3);
+}
+
+// A limit already in place that still lets the client take an outsized share is lowered on the
+// routes that have it, not added again.
+TEST(FindingRulesTest, NoisyClientOverALooserLimitGetsItLowered) {
+  Report report;
+  NoisyClient n = Noisy("key:scraper");
+  n.limited = 120;
+  n.limit_rate = 50;
+  n.limit_spec = "50/1s";
+  n.limit_burst = 100;
+  n.limit_routes = {"catalog"};
+  std::vector<Finding> out;
+  ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].remedy.find("already limited at 50/1s (burst 100) on catalog: 120 requests "
+                               "refused in the period, yet it keeps an outsized share: lower the "
+                               "limit to 10 req/s"),
+            std::string::npos)
+      << out[0].remedy;
+  EXPECT_NE(out[0].snippet.find("  - name: catalog\n    rate_limit: { key: \"header:X-Api-Key\", "
+                                "rate: 10/s, burst: 20 }"),
+            std::string::npos)
+      << out[0].snippet;
+  EXPECT_TRUE(out[0].in_ficus);
 }
 
 TEST(FindingRulesTest, OnlyAShiftedEventIsAFinding) {

@@ -126,9 +126,43 @@ TEST(SnippetsTest, ErrorsAndCapacitySnippetsLoad) {
 TEST(SnippetsTest, NoisyClientSnippetsLoad) {
   Report report;
   for (const char* key : {"key:scraper", "user:bob", "10.0.0.7"}) {
-    NoisyClient n{key, 5000, 0.5, 40, 10};
+    NoisyClient n;
+    n.key = key;
+    n.requests = 5000;
+    n.share = 0.5;
+    n.rps = 40;
+    n.suggested_rate = 10;
     std::vector<Finding> out;
     ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
+    ASSERT_EQ(out.size(), 1u);
+    ExpectValid(out[0]);
+    // A looser limit already in place on a route it uses: the lowered one loads too.
+    n.limit_rate = 50;
+    n.limit_spec = "50/1s";
+    n.limit_burst = 100;
+    n.limit_routes = {"catalog"};
+    out.clear();
+    ApplyRules(Subject::kClient, Facts{.report = report, .client = &n}, out);
+    ASSERT_EQ(out.size(), 1u);
+    ExpectValid(out[0]);
+  }
+}
+
+TEST(SnippetsTest, QueueBacklogSnippetsLoad) {
+  Report report;
+  QueueReport q;
+  q.name = "signup";
+  q.route = "signup";
+  q.cluster = "shop";
+  q.concurrency = 4;
+  q.enqueue_rps = 10;
+  q.delivery_rps = 5;
+  q.backlog_end = 3000;
+  q.growing = true;
+  for (uint32_t rate : {0u, 5u}) {  // bound by the origin; held at the queue's own rate
+    q.rate = rate;
+    std::vector<Finding> out;
+    ApplyRules(Subject::kQueue, Facts{.report = report, .queue = &q}, out);
     ASSERT_EQ(out.size(), 1u);
     ExpectValid(out[0]);
   }

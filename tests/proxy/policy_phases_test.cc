@@ -2,6 +2,7 @@
 // whoever answers, End for every admitted policy, a stored answer in the upstream's place, the
 // response body sink, and a request body read whole (phase_harness.h).
 #include <chrono>
+#include <tuple>
 
 #include "phase_harness.h"
 
@@ -132,6 +133,33 @@ TEST(PolicyPhases, EndRunsForEveryAdmittedPolicyInReverseAndNotForTheOthers) {
   EXPECT_EQ(out.rfind("HTTP/1.1 429 ", 0), 0u) << out;
   // A field a policy added at admit reaches the client on another policy's answer.
   EXPECT_NE(out.find("\r\nX-Probe: a\r\n"), std::string::npos) << out;
+}
+
+// The report names the keys ficus limited: a rate limit's 429 and a concurrency limit's 503
+// count the request's client key in the route's sketch of limited keys; another policy's 503 (a
+// full queue, the overload guard) does not.
+TEST(PolicyPhases, ARefusalByALimitCountsTheClientKey) {
+  for (const auto& [order, status, counted] : {std::tuple{policy::Order::kRateLimit, 429, true},
+                                               std::tuple{policy::Order::kConcurrency, 503, true},
+                                               std::tuple{policy::Order::kOffload, 503, false}}) {
+    PhaseTest t(Cluster("127.0.0.1:9"));
+    Journal j;
+    Add(t, "limit", order, j)->answer = policy::Answer{status, "", "", ""};
+    t.ClientSends("GET / HTTP/1.1\r\nHost: a\r\nX-Api-Key: scraper\r\n\r\n");
+    t.Drive([&]() -> net::Task<void> {
+      EXPECT_TRUE(co_await t.ReadHead());
+      co_await t.RunExchange();
+    });
+    ASSERT_NE(t.ex().route_cell, nullptr);
+    auto limited = t.ex().route_cell->limited.Take(/*reset=*/false);
+    if (!counted) {
+      EXPECT_TRUE(limited.empty()) << status;
+      continue;
+    }
+    ASSERT_EQ(limited.size(), 1u) << status;
+    EXPECT_EQ(limited[0].key, "key:scraper");
+    EXPECT_EQ(limited[0].count, 1u);
+  }
 }
 
 TEST(PolicyPhases, ResponseFieldsReachTheClientOnTheUpstreamsResponseAndOnErrors) {

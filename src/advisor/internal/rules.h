@@ -48,6 +48,7 @@ enum class RuleId : uint8_t {
   kMixCapacity,    // the mix's peak near the capacity per instance
   kNoisyClient,    // one key with far more than its share
   kCorrelation,    // p99 or errors shifted after a deploy or reload
+  kQueueBacklog,   // a job queue's backlog grew: delivery slower than enqueue (queues.cc)
 };
 
 // What a route rule sees besides the route's report.
@@ -60,7 +61,7 @@ struct RouteFacts {
   bool worth_caching = false;  // and it carries load
 };
 
-enum class Subject : uint8_t { kRoute, kMix, kClient, kEvent };
+enum class Subject : uint8_t { kRoute, kMix, kClient, kEvent, kQueue };
 
 // The facts one rule is evaluated on: the report so far and the subject of its kind.
 struct Facts {
@@ -69,6 +70,7 @@ struct Facts {
   const RouteFacts* route = nullptr;
   const NoisyClient* client = nullptr;
   const Correlation* event = nullptr;
+  const QueueReport* queue = nullptr;
 };
 
 struct FindingRule {

@@ -130,6 +130,10 @@ class Taps {
     record_slot_ = nullptr;
   }
 
+  // A rate limit (429) or concurrency limit (503) refused the request at admit: its client key
+  // into the route's sketch of limited keys (the report names the keys ficus limited).
+  void CountLimitedKey(const Exchange& ex, std::string_view client_ip);
+
   // What the upstream request head carries for tracing.
   bool tracing() const { return tracing_; }
   std::string_view traceparent() const { return {traceparent_, sizeof traceparent_}; }

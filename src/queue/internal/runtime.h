@@ -92,6 +92,7 @@ class Deliverer {
   void Complete(Attempt& a, int64_t now_ms);
   void Release(const Job& job);
   void PublishOldest();
+  void Wake();  // the eventfd the deliverer's poll watches
   bool RateAllows(int64_t now_ms);
 
   std::string queue_;
