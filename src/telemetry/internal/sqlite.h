@@ -1,5 +1,6 @@
-// The store's SQLite helpers (store.cc and the files that add tables to it: db_store.cc):
-// a prepared statement for one call and an immediate transaction. Errors throw.
+// The store's SQLite helpers (store.cc and the files that add tables to it: db_store.cc,
+// limits_queues.cc): a prepared statement for one call and an immediate transaction. Errors
+// throw.
 #pragma once
 
 #include <sqlite3.h>
