@@ -341,8 +341,12 @@ class OffloadTest(FicusTestCase):
         for body, job_id in accepted.items():
             self.assertEqual(by_job[job_id], {(body.decode(), body)})
         duplicates = len(got) - len(set(got))
-        # Only deliveries in flight at a kill run twice: at most `concurrency` per kill.
-        self.assertLessEqual(duplicates, trials * concurrency)
+        # Only deliveries in flight at a kill run twice, and those that ended but whose end was
+        # not yet committed (the deliverer hands the result to the writer's next group commit
+        # and starts the next job at once): per kill, `concurrency` in flight plus those ended
+        # within one commit, about another `concurrency` here (a delivery takes the app's 5 ms,
+        # a commit a few ms). Measured under ASan: 160-162 duplicates for 20 kills of 8.
+        self.assertLessEqual(duplicates, trials * concurrency * 2)
         print("\n  %d trials: %d jobs acknowledged, %d deliveries, %d duplicates" % (
             trials, len(accepted), len(got), duplicates))
 
