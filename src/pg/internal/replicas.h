@@ -44,6 +44,10 @@ enum class StatementKind : uint8_t {
   kEndChain,       // COMMIT AND CHAIN: a new transaction like the last
 };
 
+// Whether a built-in function (its name in lower case) is known never to write
+// (read_functions.cc).
+bool IsReadOnlyBuiltin(std::string_view lowercase_name);
+
 // The kind of each statement of `sql` (split at top-level semicolons), in order, to `out`
 // (cleared first).
 void ClassifyStatements(std::string_view sql, std::vector<StatementKind>* out);
