@@ -6,6 +6,7 @@
 // 1 min rollups.
 #include <map>
 
+#include "telemetry/internal/key_counts.h"
 #include "telemetry/internal/sqlite.h"
 #include "telemetry/telemetry.h"
 
@@ -43,31 +44,13 @@ void Store::PruneLimitsAndQueues(int64_t before_ms) {
 }
 
 void Store::WriteLimitedKeys(const std::vector<ClientKeyCount>& rows) {
-  if (rows.empty()) return;
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  {
-    Stmt put(db_,
-             "INSERT INTO limited_keys(ts, route, key, count) VALUES(?1,?2,?3,?4) "
-             "ON CONFLICT(ts, route, key) DO UPDATE SET count = count + excluded.count");
-    for (const auto& r : rows) {
-      put.Bind(1, r.ts_ms).Bind(2, r.route).Bind(3, r.key).Bind(4, static_cast<int64_t>(r.count));
-      put.Run();
-      put.Reset();
-    }
-  }
-  tx.Commit();
+  internal::WriteKeyCounts(db_, "limited_keys", rows);
 }
 
 std::vector<ClientKeyCount> Store::LimitedKeys(int64_t from_ms, int64_t to_ms) {
   std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT route, key, SUM(count) AS n FROM limited_keys WHERE ts>=?1 AND ts<?2 "
-         "GROUP BY route, key ORDER BY n DESC, route, key");
-  q.Bind(1, from_ms).Bind(2, to_ms);
-  std::vector<ClientKeyCount> out;
-  while (q.Step()) out.push_back({from_ms, q.Text(0), q.Text(1), static_cast<uint64_t>(q.Int(2))});
-  return out;
+  return internal::KeyCounts(db_, "limited_keys", from_ms, to_ms);
 }
 
 void Store::WriteQueueMinutes(const std::vector<QueueMinute>& rows) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "telemetry/internal/key_counts.h"
 #include "telemetry/internal/sqlite.h"
 #include "telemetry/telemetry.h"
 
@@ -556,32 +557,47 @@ std::vector<Assessment> Store::Assessments(int64_t since_ms, int64_t until_ms) {
   return out;
 }
 
-void Store::WriteClientKeys(const std::vector<ClientKeyCount>& rows) {
+namespace internal {
+
+void WriteKeyCounts(sqlite3* db, std::string_view table, const std::vector<ClientKeyCount>& rows) {
   if (rows.empty()) return;
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  Stmt put(db_,
-           "INSERT INTO client_keys(ts, route, key, count) VALUES(?1,?2,?3,?4) "
-           "ON CONFLICT(ts, route, key) DO UPDATE SET count = count + excluded.count");
-  for (const auto& r : rows) {
-    put.Bind(1, r.ts_ms).Bind(2, r.route).Bind(3, r.key).Bind(4, static_cast<int64_t>(r.count));
-    put.Run();
-    put.Reset();
+  Transaction tx(db);
+  {
+    const std::string sql = "INSERT INTO " + std::string(table) +
+                            "(ts, route, key, count) VALUES(?1,?2,?3,?4) "
+                            "ON CONFLICT(ts, route, key) DO UPDATE SET count = count + "
+                            "excluded.count";
+    Stmt put(db, sql.c_str());
+    for (const auto& r : rows) {
+      put.Bind(1, r.ts_ms).Bind(2, r.route).Bind(3, r.key).Bind(4, static_cast<int64_t>(r.count));
+      put.Run();
+      put.Reset();
+    }
   }
   tx.Commit();
 }
 
-std::vector<ClientKeyCount> Store::ClientKeys(int64_t from_ms, int64_t to_ms) {
-  std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT route, key, SUM(count) AS n FROM client_keys WHERE ts>=?1 AND ts<?2 "
-         "GROUP BY route, key ORDER BY n DESC, route, key");
+std::vector<ClientKeyCount> KeyCounts(sqlite3* db, std::string_view table, int64_t from_ms,
+                                      int64_t to_ms) {
+  const std::string sql = "SELECT route, key, SUM(count) AS n FROM " + std::string(table) +
+                          " WHERE ts>=?1 AND ts<?2 GROUP BY route, key ORDER BY n DESC, route, key";
+  Stmt q(db, sql.c_str());
   q.Bind(1, from_ms).Bind(2, to_ms);
   std::vector<ClientKeyCount> out;
-  while (q.Step()) {
-    out.push_back(ClientKeyCount{from_ms, q.Text(0), q.Text(1), static_cast<uint64_t>(q.Int(2))});
-  }
+  while (q.Step()) out.push_back({from_ms, q.Text(0), q.Text(1), static_cast<uint64_t>(q.Int(2))});
   return out;
+}
+
+}  // namespace internal
+
+void Store::WriteClientKeys(const std::vector<ClientKeyCount>& rows) {
+  std::lock_guard lock(mu_);
+  internal::WriteKeyCounts(db_, "client_keys", rows);
+}
+
+std::vector<ClientKeyCount> Store::ClientKeys(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  return internal::KeyCounts(db_, "client_keys", from_ms, to_ms);
 }
 
 void Store::WriteRepeats(const std::vector<RepeatCount>& rows) {
