@@ -70,6 +70,13 @@ int64_t MonotonicNanos() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+int64_t UnixMinusMonotonicNanos() {
+  timespec real, mono;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
+}
+
 int64_t CoarseMonotonicMillis() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

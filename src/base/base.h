@@ -152,5 +152,8 @@ int64_t MonotonicNanos();
 int64_t CoarseMonotonicMillis();
 // Wall-clock time in microseconds since the Unix epoch.
 int64_t WallMicros();
+// Unix time minus monotonic time, in nanoseconds: a MonotonicNanos() stamp plus this offset is
+// the Unix time of that stamp. Two clock reads: take it once per batch of records, not per record.
+int64_t UnixMinusMonotonicNanos();
 
 }  // namespace ficus

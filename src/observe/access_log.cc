@@ -28,13 +28,6 @@ constexpr size_t kWriteAt = 64 * 1024;  // buffered bytes that trigger a write
 // Lines wait at most this long for more to join them in one write (fewer syscalls).
 constexpr int64_t kWriteEveryNs = 10'000'000;
 
-int64_t UnixOffsetNanos() {
-  timespec real, mono;
-  clock_gettime(CLOCK_REALTIME, &real);
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
-}
-
 // RFC 3339 UTC with microseconds, quoted: "2026-11-21T09:50:36.123456Z" (kTimeBytes). The
 // date and time of day are formatted once per second (gmtime and snprintf cost more than the
 // rest of a line).
@@ -330,7 +323,7 @@ void AccessLog::Run() {
         write_errors_.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    const int64_t offset = UnixOffsetNanos();
+    const int64_t offset = UnixMinusMonotonicNanos();
     size_t n = 0;
     for (int w = 0; w < rings_.workers(); ++w) {
       n += rings_.Drain(w, kDrainBatch, [&](const ExchangeRecord& r) {

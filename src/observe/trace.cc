@@ -17,13 +17,6 @@
 namespace ficus::observe {
 namespace {
 
-int64_t UnixOffsetNanos() {
-  timespec real, mono;
-  clock_gettime(CLOCK_REALTIME, &real);
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
-}
-
 // Big-endian, as ids are written on the wire.
 void PutU64(uint8_t* out, uint64_t v) {
   v = __builtin_bswap64(v);
@@ -298,7 +291,7 @@ void Tracer::Run() {
   auto flush = [&] {
     if (batch.empty()) return;
     body.clear();
-    FormatBatch(batch, options_.service_name, UnixOffsetNanos(), body);
+    FormatBatch(batch, options_.service_name, UnixMinusMonotonicNanos(), body);
     batches_.fetch_add(1, std::memory_order_relaxed);
     if (Export(body)) {
       exported_.fetch_add(batch.size(), std::memory_order_relaxed);
