@@ -149,5 +149,28 @@ TEST_F(ServeTest, AHead200ThatDisagreesInvalidatesTheStoredResponse) {
   }
 }
 
+TEST_F(PolicyTest, HitsWriteTheStoredBodyWithoutACopyAndTheStoreChargesItsMemory) {
+  // A 16 KiB body of unknown length, relayed in 64 pieces of 256 bytes.
+  Request req("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string added, response_added;
+  policy::Context ctx(req.head, route_, "", "id", kT0, 0, loop_, added, response_added, nullptr);
+  ASSERT_EQ(policy_->Admit(ctx).kind, Decision::Kind::kPass);
+  Response resp(
+      "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n");
+  policy_->OnResponse(ctx, resp.head);
+  ASSERT_NE(ctx.response_body_sink(), nullptr);
+  for (int i = 0; i < 64; ++i) ctx.response_body_sink()->Body(std::string(256, 'a' + i % 26));
+  ctx.response_body_sink()->Done(true);
+  policy_->End(ctx, {});
+  const int64_t charged = policy_->store()->stats().bytes.load();
+  EXPECT_GE(charged, 16384);
+  EXPECT_LT(charged, 16384 + 16384 / 8 + 4096);  // no doubling slack left in the object
+  // Two hits answer from the same stored bytes: a view, not a copy per hit.
+  Result a = Exchange("GET /big HTTP/1.1\r\nHost: h\r\n\r\n", "", "", kT0 + 1000);
+  Result b = Exchange("GET /big HTTP/1.1\r\nHost: h\r\n\r\n", "", "", kT0 + 2000);
+  ASSERT_EQ(a.decision.answer.body.size(), 16384u);
+  EXPECT_EQ(a.decision.answer.body.data(), b.decision.answer.body.data());
+}
+
 }  // namespace
 }  // namespace ficus::cache

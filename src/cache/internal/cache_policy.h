@@ -104,6 +104,9 @@ class Fill final : public policy::BodySink {
   }
   void Done(bool complete) override {
     if (building && complete && (expected == UINT64_MAX || body->size() == expected)) {
+      // A body of unknown length grew by doubling: give the slack back before it is stored
+      // (the store charges what the object holds).
+      if (body->capacity() - body->size() > body->size() / 8) body->shrink_to_fit();
       policy.store_->Insert(std::exchange(building, nullptr));
     }
     Drop();
