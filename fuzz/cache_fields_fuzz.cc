@@ -1,18 +1,20 @@
 // Fuzzes the cache's field parsers (src/cache/internal/fields.cc, key.cc) and Accept-Encoding
 // (src/compress/negotiate.cc): Cache-Control (and its targeted variants), HTTP dates,
-// Accept-Encoding, If-None-Match, Vary and query keys. Input: one selector byte, then the field
-// text. Checks:
+// Accept-Encoding, If-None-Match, Vary, query keys, Range and If-Range (range.cc). Input: one
+// selector byte, then the field text. Checks:
 //  - never crashes or reads outside the input (ASan in the replay build);
 //  - delta values are -1 (absent) or within 0..2^31; q-values within 0..1000;
 //  - a parsed date formats and parses back to itself;
 //  - parsing a Cache-Control value twice into one struct changes nothing (first one wins);
 //  - a secondary key holds one line per Vary name and no CR;
-//  - the canonical Accept-Encoding negotiates as the value does and is its own canonical form.
+//  - the canonical Accept-Encoding negotiates as the value does and is its own canonical form;
+//  - satisfiable ranges lie inside the body, sorted, disjoint, at most kMaxRanges of them.
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cache/internal/range.h"
 #include "cache/internal/rfc.h"
 #include "compress/compress.h"
 #include "fuzz/fuzz_check.h"
@@ -95,5 +97,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string key;
   cache::AppendKey("h", "/", text, rules, key);
   (void)cache::LocationKey("h", text, rules, key);
+
+  // Range against a body whose length the selector picks (0 included).
+  const uint64_t length = static_cast<uint64_t>(selector) * 7;
+  std::vector<cache::ByteRange> ranges;
+  if (cache::ParseRange(text, length, ranges) == cache::RangeVerdict::kSatisfiable) {
+    FUZZ_CHECK(!ranges.empty() && ranges.size() <= cache::kMaxRanges);
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      FUZZ_CHECK(ranges[i].first <= ranges[i].last && ranges[i].last < length);
+      if (i > 0) FUZZ_CHECK(ranges[i - 1].last < ranges[i].first);
+    }
+  }
+  (void)cache::IfRangeAllows(text, "\"a\"", "Sun, 06 Nov 1994 08:49:37 GMT");
   return 0;
 }

@@ -18,6 +18,10 @@ net::Task<StepResult> Session::Admit() {
     ex_.policies_admitted = static_cast<uint8_t>(i + 1);
     policy::Decision d = chain[i]->Admit(ctx);
     if (d.kind == policy::Decision::Kind::kWait) {
+      if (!deferred_.empty()) [[unlikely]] {
+        Status s = co_await FlushDeferred();  // earlier answers do not wait with this one
+        if (!s) co_return Unexpected{s.error()};
+      }
       d = co_await chain[i]->Wait(ctx);
       FICUS_DCHECK(d.kind != policy::Decision::Kind::kWait);
       ctx.set_now_ms(NowMs());

@@ -11,6 +11,11 @@ using http::BodyFraming;
 
 net::Task<Status> Session::Forward(const config::Route& route) {
   const config::Config& cfg = *snapshot_->config;
+  if (!deferred_.empty()) [[unlikely]] {
+    // Answers to earlier pipelined requests do not wait for this one's upstream.
+    Status flushed = co_await FlushDeferred();
+    if (!flushed) co_return flushed;
+  }
   // Nothing since RunExchange took the snapshot waited: the worker's clusters are still its own.
   FICUS_DCHECK(worker_.snapshot() == snapshot_);
   ex_.cluster = worker_.cluster(route.cluster_index);

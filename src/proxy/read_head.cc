@@ -16,6 +16,9 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
   const config::Config& cfg = *snapshot_->config;
   if (Pending() == 0) {
     mem_.in_begin = mem_.in_end = 0;
+    if (!deferred_.empty()) [[unlikely]] {
+      if (!co_await FlushDeferred()) co_return Next::kClose;
+    }
     if (closing_ || worker_.draining()) co_return Next::kClose;
     // A new connection's first request must start within request_head (as nginx's
     // client_header_timeout); later ones may idle for timeouts.idle.
@@ -77,6 +80,11 @@ net::Task<Result<Session::Next>> Session::ReadHead() {
         mem_.in = mem_.big_in.get();
         mem_.in_cap = cap;
       }
+    }
+    if (!deferred_.empty()) [[unlikely]] {
+      // A pipelined head that is not whole yet: the answers before it go out first.
+      if (!co_await FlushDeferred()) co_return Next::kClose;
+      SetDeadline(cfg.timeouts.request_head.count(), Wait::kHead);
     }
     auto r = co_await client_.ReadSome({mem_.in + mem_.in_end, mem_.in_cap - mem_.in_end});
     if (r.ec) {

@@ -116,7 +116,17 @@ void Session::CompactInput() {
 
 net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
   SetDeadline(snapshot_->config->timeouts.idle.count(), Wait::kDownstreamWrite);
-  net::ErrorCode ec = co_await client_.WriteAll(iov, count);
+  net::ErrorCode ec;
+  if (deferred_.empty()) [[likely]] {
+    ec = co_await client_.WriteAll(iov, count);
+  } else {
+    // Earlier answers to pipelined requests go first, in the same writev.
+    FICUS_DCHECK(count <= 6);
+    iovec all[7] = {{deferred_.data(), deferred_.size()}};
+    for (int i = 0; i < count; ++i) all[i + 1] = iov[i];
+    ec = co_await client_.WriteAll(all, count + 1);
+    deferred_.clear();
+  }
   if (!ec) co_return Status{};
   if (!ex_.termination_known) {
     ex_.termination_known = true;
@@ -131,6 +141,13 @@ net::Task<Status> Session::WriteDownstream(iovec* iov, int count) {
   }
   co_return Downstream(ErrorKind::kDownstreamClosed,
                        "client closed the connection before the response was complete");
+}
+
+net::Task<Status> Session::FlushDeferred() {
+  if (deferred_.empty()) co_return Status{};
+  Status s = co_await WriteDownstream(nullptr, 0);
+  if (!s) ex_.keep_alive = false;
+  co_return s;
 }
 
 void Session::EndTermination(const Status& s) {
@@ -195,6 +212,7 @@ net::Task<void> Session::Run() {
       break;
     }
   }
+  if (!deferred_.empty()) co_await FlushDeferred();  // answers to the last pipelined requests
   ClearDeadline();
   if (answered_error && !closing_) {
     // Lingering close: if the client is still sending (a body we refused), closing now would

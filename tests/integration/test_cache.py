@@ -19,7 +19,8 @@ from loopback_server import LoopbackHTTPServer
 
 class Origin:
     """path -> (status, [(name, value)], body, delay_s); counts requests per path and keeps
-    their headers. An If-None-Match equal to the response's ETag gets a 304."""
+    their headers (and the method, as ":method"). An If-None-Match equal to the response's ETag
+    gets a 304. It never answers a Range itself: every range the client gets is ficus's."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -39,7 +40,8 @@ class Origin:
                     self.rfile.read(length)
                 path = self.path
                 with origin.lock:
-                    origin.seen.setdefault(path, []).append(dict(self.headers.items()))
+                    origin.seen.setdefault(path, []).append(
+                        dict(self.headers.items(), **{":method": self.command}))
                     status, fields, body, delay = origin.routes.get(
                         path, (200, [("Cache-Control", "max-age=60")], b"body " + path.encode(),
                                0))
@@ -223,6 +225,86 @@ class CacheTest(FicusTestCase):
         self.assertEqual(hit.header("cache-control"), "max-age=3600")
         self.assertIsNone(hit.header("set-cookie"))
         self.assertEqual(self.origin.count("/u304"), 2)
+
+    def test_ranges_are_served_from_the_stored_full_response(self):
+        # RFC 9110 §14: one range -> 206 with Content-Range, several -> multipart/byteranges,
+        # none satisfiable -> 416, If-Range that does not match -> the whole 200. The origin sees
+        # only the first GET.
+        body = b"0123456789" * 30
+        self.origin.set("/range", fields=[("Cache-Control", "max-age=60"), ("ETag", '"r1"'),
+                                          ("Content-Type", "text/plain")], body=body)
+        self.assertEqual(self.get("/range").body, body)
+        for spec, part, content_range in [("bytes=0-1", b"01", "bytes 0-1/300"),
+                                          ("bytes=290-", body[290:], "bytes 290-299/300"),
+                                          ("bytes=-1", b"9", "bytes 299-299/300")]:
+            r = self.get("/range", headers={"Range": spec})
+            self.assertEqual(r.status, 206, spec)
+            self.assertEqual(r.body, part, spec)
+            self.assertEqual(r.header("content-range"), content_range)
+            self.assertEqual(r.header("content-length"), str(len(part)))
+            self.assertEqual(r.header("content-type"), "text/plain")
+            self.assertIn("hit", r.header("cache-status"))
+        multi = self.get("/range", headers={"Range": "bytes=0-1, 200-201"})
+        self.assertEqual(multi.status, 206)
+        ctype = multi.header("content-type")
+        self.assertTrue(ctype.startswith("multipart/byteranges; boundary="), ctype)
+        boundary = ctype.split("boundary=", 1)[1].encode()
+        self.assertEqual(multi.body,
+                         b"--" + boundary + b"\r\nContent-Type: text/plain\r\n"
+                         b"Content-Range: bytes 0-1/300\r\n\r\n01\r\n"
+                         b"--" + boundary + b"\r\nContent-Type: text/plain\r\n"
+                         b"Content-Range: bytes 200-201/300\r\n\r\n01\r\n"
+                         b"--" + boundary + b"--\r\n")
+        self.assertEqual(multi.header("content-length"), str(len(multi.body)))
+        unsatisfiable = self.get("/range", headers={"Range": "bytes=300-"})
+        self.assertEqual(unsatisfiable.status, 416)
+        self.assertEqual(unsatisfiable.header("content-range"), "bytes */300")
+        changed = self.get("/range", headers={"Range": "bytes=0-1", "If-Range": '"r0"'})
+        self.assertEqual(changed.status, 200)
+        self.assertEqual(changed.body, body)
+        same = self.get("/range", headers={"Range": "bytes=0-1", "If-Range": '"r1"'})
+        self.assertEqual(same.status, 206)
+        # HEAD is answered from the stored GET, and a Range on it is ignored.
+        head = self.get("/range", method="HEAD", headers={"Range": "bytes=0-1"})
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.header("content-length"), "300")
+        self.assertEqual(head.body, b"")
+        self.assertEqual(self.origin.count("/range"), 1)
+
+    def test_a_head_200_updates_or_invalidates_the_stored_get(self):
+        # RFC 9111 §4.3.5: a stale stored GET; a HEAD goes to the origin as a HEAD, and its 200
+        # refreshes the stored fields and freshness when Last-Modified and Content-Length agree.
+        lm = "Sun, 06 Nov 1994 08:49:37 GMT"
+        self.origin.set("/head", fields=[("Cache-Control", "max-age=1"), ("Last-Modified", lm),
+                                         ("X-Test", "A")])
+        self.get("/head")
+        time.sleep(2.1)
+        self.origin.set("/head", fields=[("Cache-Control", "max-age=3600"),
+                                         ("Last-Modified", lm), ("X-Test", "B")])
+        head = self.get("/head", method="HEAD")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.header("x-test"), "B")
+        self.assertEqual(self.origin.count("/head"), 2)
+        self.assertEqual(self.origin.headers("/head", 1)[":method"], "HEAD")
+        hit = self.get("/head")
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertEqual(hit.header("x-test"), "B")
+        self.assertEqual(hit.body, b"body /head")
+        self.assertEqual(self.origin.count("/head"), 2)
+        # A HEAD whose Last-Modified says the representation changed: the stored one goes, and
+        # the next GET fetches the new one.
+        self.origin.set("/head2", fields=[("Cache-Control", "max-age=1"), ("Last-Modified", lm)])
+        self.get("/head2")
+        time.sleep(2.1)
+        self.origin.set("/head2", fields=[("Cache-Control", "max-age=60"),
+                                          ("Last-Modified", "Mon, 07 Nov 1994 08:49:37 GMT")],
+                        body=b"new body")
+        head = self.get("/head2", method="HEAD")
+        self.assertIn("detail=head-mismatch", head.header("cache-status"))
+        r = self.get("/head2")
+        self.assertEqual(r.body, b"new body")
+        self.assertIn("fwd=uri-miss", r.header("cache-status"))
+        self.assertEqual(self.origin.count("/head2"), 3)
 
     def test_route_ttl_caches_silent_upstreams_but_never_no_store(self):
         self.origin.set("/ttl/silent", fields=[])

@@ -118,5 +118,72 @@ TEST(CachePhases, StaleIfErrorAnswersWhenTheUpstreamCannotBeReached) {
   EXPECT_EQ(out.rfind("HTTP/1.1 502 ", 0), 0u) << out;
 }
 
+TEST(CachePhases, PipelinedHitsLeaveTogetherAndBeforeAnUpstreamExchange) {
+  auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
+  const std::string get = "GET /p HTTP/1.1\r\nHost: h\r\n\r\n";
+  TestUpstream fill;
+  fill.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 3\r\n\r\nhit"};
+  CachedExchange(get, store, &fill);
+  // Two hits and a request the upstream answers, sent together (pipelined).
+  TestUpstream up;
+  up.answers = {"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 2\r\n\r\nup"};
+  PhaseTest t(Cluster(up.endpoint()));
+  t.AddPolicy(std::make_unique<cache::CachePolicy>("r", config::Cache{}, store));
+  t.ClientSends(get + get + "GET /u HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string after_first, after_second;
+  t.Drive([&]() -> net::Task<void> {
+    net::Spawn(up.Serve(t.loop(), 1));
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();
+    after_first = t.ClientReceived();  // held: the next request was already here
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();
+    after_second = t.ClientReceived();
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();  // goes upstream: the held answers go out first
+  });
+  EXPECT_EQ(after_first, "");
+  EXPECT_EQ(after_second, "");
+  const std::string out = t.ClientReceived();
+  const size_t first = out.find("\r\n\r\nhit");
+  const size_t second = out.find("\r\n\r\nhit", first + 1);
+  const size_t third = out.find("\r\n\r\nup");
+  ASSERT_NE(first, std::string::npos) << out;
+  ASSERT_NE(second, std::string::npos) << out;
+  ASSERT_NE(third, std::string::npos) << out;
+  EXPECT_LT(second, third);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_EQ(store->stats().hits.load(), 2u);
+  ASSERT_EQ(up.requests.size(), 1u);
+}
+
+TEST(CachePhases, APipelinedHitBeforeAnIncompleteHeadIsWrittenBeforeReadingOn) {
+  auto store = std::make_shared<cache::Store>(1 << 20, 1 << 16);
+  const std::string get = "GET /p HTTP/1.1\r\nHost: h\r\n\r\n";
+  TestUpstream fill;
+  fill.answers = {"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 3\r\n\r\nhit"};
+  CachedExchange(get, store, &fill);
+  PhaseTest t(Cluster("127.0.0.1:9"));
+  t.AddPolicy(std::make_unique<cache::CachePolicy>("r", config::Cache{}, store));
+  t.ClientSends(get + "GET /p HT");  // the second head is not whole yet
+  std::string before_rest;
+  t.Drive([&]() -> net::Task<void> {
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();
+    // The session now waits for the rest of the second head, with the first answer written:
+    // a client that waits for it before sending more is not deadlocked.
+    net::Spawn([](PhaseTest& t, std::string& seen) -> net::Task<void> {
+      co_await t.loop().Sleep(std::chrono::milliseconds(50));
+      seen = t.ClientReceived();
+      t.ClientSends("TP/1.1\r\nHost: h\r\n\r\n");
+    }(t, before_rest));
+    EXPECT_TRUE(co_await t.ReadHead());
+    co_await t.RunExchange();
+  });
+  EXPECT_TRUE(before_rest.ends_with("\r\n\r\nhit")) << before_rest;
+  EXPECT_TRUE(t.ClientReceived().ends_with("\r\n\r\nhit"));
+  EXPECT_EQ(store->stats().hits.load(), 2u);
+}
+
 }  // namespace
 }  // namespace ficus::proxy

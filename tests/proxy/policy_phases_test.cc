@@ -289,18 +289,25 @@ TEST(PolicyPhases, APolicyReadsTheWholeBodyAndTheNextRequestStillParses) {
     t.ClientSends(request + kGet);  // a pipelined GET follows the body
     bool keep = false;
     bool second = false;
+    std::string first_body;
+    std::string second_path;
     t.Drive([&]() -> net::Task<void> {
       EXPECT_TRUE(co_await t.ReadHead());
       keep = co_await t.RunExchange();
+      first_body = offload->stored_body;
       second = co_await t.ReadHead();
+      second_path = std::string(t.ex().head.path);
+      // The 202 was held for the pipelined GET's answer (one write for both): the GET's own
+      // answer (the probe's 202) sends it.
+      if (second) co_await t.RunExchange();
     });
-    EXPECT_EQ(offload->stored_body, "hello world") << request;
+    EXPECT_EQ(first_body, "hello world") << request;
     EXPECT_TRUE(keep) << request;
     EXPECT_TRUE(second) << request;
-    EXPECT_EQ(t.ex().head.path, "/p") << request;
+    EXPECT_EQ(second_path, "/p") << request;
     const std::string out = t.ClientReceived();
     EXPECT_EQ(out.rfind("HTTP/1.1 202 Accepted\r\n", 0), 0u) << out;
-    EXPECT_TRUE(out.ends_with("\r\n\r\nhello world")) << out;
+    EXPECT_NE(out.find("\r\n\r\nhello worldHTTP/1.1 202 Accepted\r\n"), std::string::npos) << out;
   }
 }
 

@@ -11,67 +11,7 @@ namespace ficus::cache {
 using policy::Context;
 using policy::Decision;
 
-// The state of one exchange that is not a plain hit (a hit only pins its object). Allocated on
-// the slow path (a miss goes upstream anyway); it is the body sink of a response being stored.
-class Fill final : public policy::BodySink {
- public:
-  enum class Mode : uint8_t { kMiss, kRevalidate, kUnsafe };
-  Fill(CachePolicy& p, std::string_view key, Mode mode) : policy(p), key(key), mode(mode) {}
-  ~Fill() override {
-    ReleaseWaiters();
-    if (building) building->Unref();
-    if (served) served->Unref();
-    if (stale) {
-      if (refreshing) stale->revalidating.store(false, std::memory_order_release);
-      stale->Unref();
-    }
-  }
-
-  void Body(std::string_view payload) override {
-    if (!building) return;
-    if (body->size() + payload.size() > policy.settings_.max_object_bytes) {
-      Drop();  // over the bound: the rest passes through uncached
-      return;
-    }
-    body->append(payload);
-  }
-  void Done(bool complete) override {
-    if (building && complete && (expected == UINT64_MAX || body->size() == expected)) {
-      policy.store_->Insert(std::exchange(building, nullptr));
-    }
-    Drop();
-  }
-  void Drop() {
-    if (building) std::exchange(building, nullptr)->Unref();
-    ReleaseWaiters();
-  }
-  void ReleaseWaiters() {
-    if (leader) policy.store_->EndFill(key);
-    leader = false;
-  }
-
-  CachePolicy& policy;
-  std::string key;
-  Mode mode;
-  bool leader = false;                // holds the store's fill of `key`: others wait for it
-  bool refreshing = false;            // holds stale->revalidating
-  std::string_view fwd = "uri-miss";  // Cache-Status fwd= of a forwarded request
-  CacheControl request_cc;
-  int64_t request_time_ms = 0;
-  Object* stale = nullptr;     // pinned: the stored response being revalidated
-  Object* served = nullptr;    // pinned: what OnResponse or Wait answered with
-  Object* building = nullptr;  // the response being stored
-  std::shared_ptr<std::string> body;
-  uint64_t expected = UINT64_MAX;
-};
-
 namespace {
-
-constexpr uint64_t kFillTag = 1;
-
-Fill* FillOf(uint64_t state) {
-  return (state & kFillTag) ? reinterpret_cast<Fill*>(state & ~kFillTag) : nullptr;
-}
 
 thread_local std::string t_key;
 thread_local std::string t_text;
@@ -144,28 +84,6 @@ CachePolicy::CachePolicy(std::string route, const config::Cache& config,
       config_(config),
       settings_(Settings::From(config)),
       store_(std::move(store)) {}
-
-Decision CachePolicy::Serve(Context& ctx, const Object& o, std::string_view cache_status) {
-  char buf[24];
-  ctx.AddResponseHeader("Age", Number(CurrentAge(o.timing, ctx.now_ms()), buf));
-  ctx.AddResponseHeader("Cache-Status", cache_status);
-  const auto& headers = ctx.request().headers;
-  bool not_modified = false;
-  // Preconditions apply only to what would be a 2xx (RFC 9110 §13.2.1).
-  const bool success = o.status >= 200 && o.status < 300;
-  if (auto inm = FindField(headers, "If-None-Match"); success && inm) {
-    not_modified = IfNoneMatchMatches(*inm, o.etag);
-  } else if (auto ims = FindField(headers, "If-Modified-Since"); success && !inm && ims) {
-    // §4.3.2: Last-Modified, else Date.
-    std::optional<int64_t> since = ParseHttpDate(*ims);
-    std::optional<int64_t> modified = o.last_modified.empty()
-                                          ? std::optional<int64_t>(o.timing.date_s)
-                                          : ParseHttpDate(o.last_modified);
-    not_modified = since && modified && *modified <= *since;
-  }
-  if (not_modified) return Decision::Respond({304, o.headers_304, {}, {}});
-  return Decision::Respond({o.status, o.headers, {}, *o.body});
-}
 
 Decision CachePolicy::Admit(Context& ctx) {
   const http::RequestHead& req = ctx.request();
@@ -466,6 +384,12 @@ Decision CachePolicy::OnResponse(Context& ctx, const http::ResponseHead& r) {
       t_text.assign("ficus; hit; fwd=stale; fwd-status=").append(Number(r.status, buf));
       return Serve(ctx, *f->stale, t_text);
     }
+  }
+  if (ctx.request().method == http::Method::kHead && f->stale != nullptr && r.status == 200) {
+    // §4.3.5: the HEAD's fields freshen the stored GET response, or make it go.
+    const bool updated = UpdateFromHead(*f, r, now);
+    ForwardStatus(ctx, f->fwd, r.status, updated, updated ? "" : "head-mismatch");
+    return Decision::Pass();
   }
   std::string_view why;
   Object* o = Build(ctx, *f, r, &why);

@@ -91,7 +91,8 @@ std::optional<int64_t> ParseDelta(std::string_view text);
 // Statuses a cache may give heuristic freshness (RFC 9110 §15.1).
 bool HeuristicallyCacheable(int status);
 // Final statuses whose semantics ficus implements (§3: "understood"; what must-understand asks
-// for). 206 (no range support) and 304 are not among them, so they are never stored; any other
+// for). 206 (ficus serves ranges from stored full responses but stores no partial content) and
+// 304 are not among them, so they are never stored; any other
 // final status (299, 499, 599) may be stored with explicit freshness (§3 asks understanding only
 // of 206, 304 and must-understand responses).
 bool StatusUnderstood(int status);

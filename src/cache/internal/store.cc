@@ -20,7 +20,8 @@ thread_local std::string t_secondary;
 
 size_t Object::Charge() const {
   size_t n = sizeof(Object) + key.size() + headers.size() + secondary.size() + etag.size() +
-             last_modified.size() + tags.size() + headers_304.size() + (body ? body->size() : 0);
+             last_modified.size() + tags.size() + headers_304.size() +
+             (body ? body->capacity() : 0);  // the memory held, not only the bytes used
   for (const std::string& v : vary_names) n += v.size() + sizeof(std::string);
   return n;
 }

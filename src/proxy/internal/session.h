@@ -167,7 +167,11 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   void SizeRequestFields(uint32_t max_header_count);
   size_t Pending() const { return mem_.Pending(); }
   void CompactInput();
+  // Writes `iov` to the client, after any deferred answers (one writev for both). count <= 6.
   net::Task<Status> WriteDownstream(iovec* iov, int count);
+  // Writes the deferred answers (see deferred_). Call before anything that may wait: a read
+  // from the client, an upstream exchange, a policy's Wait, the end of the connection.
+  net::Task<Status> FlushDeferred();
   // Sets ex_.termination from the exchange's result `s` unless a cause is already known.
   void EndTermination(const Status& s);
   std::string_view client_ip() const { return {client_ip_, client_ip_len_}; }
@@ -186,6 +190,12 @@ class Session final : public net::TimeoutList::Entry, private policy::BodyReader
   std::string added_;           // fields the policies added to this request (capacity kept)
   std::string response_added_;  // ... and to its response, whoever answers (capacity kept)
   std::string body_;            // a request body a policy read whole (capacity kept)
+  // Pipelining: a small answer of ficus's own (a cache hit, a 429) given while the next request
+  // is already buffered is appended here instead of written, so that the answers to what the
+  // client sent together leave in one writev (fail.cc, Answer). Capacity kept.
+  std::string deferred_;
+  static constexpr size_t kDeferMaxBody = 4 * 1024;    // larger bodies go out from their storage
+  static constexpr size_t kDeferMaxBytes = 16 * 1024;  // flushed at the next write past this
   std::optional<policy::Context> policy_ctx_;  // from admit to end, on a route with policies
   Exchange ex_;  // the current request, reset by value before each head
   Taps taps_;
