@@ -37,6 +37,7 @@ bench: build
 	@python3 bench/compress/run.py
 	@python3 bench/protect/run.py
 	@python3 bench/pg/run.py
+	@python3 bench/offload/run.py
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null

@@ -18,6 +18,8 @@ Endpoints (JSON everywhere):
     GET  /api/reports/sales       SLOW: 400-800 ms (an unindexed aggregate query)
     POST /api/signup              SLOW: ~300 ms sending the welcome email synchronously, then a
                                   tiny 201 response (an async-offload candidate)
+    GET  /debug/signups           signups being handled now and the most at once since start
+                                  (what a remedy such as offload changes: bench/offload)
     POST /api/checkout            ~50 ms of work; with more than --checkout-capacity requests
                                   in flight it answers 503 (a connection pool that runs dry), so
                                   its errors rise with concurrency
@@ -61,6 +63,8 @@ class Shop:
         self.checkout_capacity = checkout_capacity
         self.carts = {}      # api key -> [product ids]
         self.users = 0
+        self.signups_in_flight = 0
+        self.signups_peak = 0
         self.orders = 0
         self.rng = random.Random(seed)
 
@@ -107,6 +111,11 @@ def make_handler(shop):
             path = self.path.split("?", 1)[0]
             if path == "/health":
                 return self.send_json(200, {"status": "ok"})
+            if path == "/debug/signups":
+                with shop.lock:
+                    return self.send_json(200, {"in_flight": shop.signups_in_flight,
+                                                "peak_in_flight": shop.signups_peak,
+                                                "users": shop.users})
             if path == "/api/products":
                 # The whole catalog, identical on every call: cacheable, yet no cache headers.
                 shop.query()
@@ -146,10 +155,16 @@ def make_handler(shop):
                     email = ""
                 if "@" not in str(email):
                     return self.send_json(400, {"error": "email required"})
-                time.sleep(0.3)   # the welcome email, sent over SMTP before answering
                 with shop.lock:
-                    shop.users += 1
-                    user = shop.users
+                    shop.signups_in_flight += 1
+                    shop.signups_peak = max(shop.signups_peak, shop.signups_in_flight)
+                try:
+                    time.sleep(0.3)   # the welcome email, sent over SMTP before answering
+                finally:
+                    with shop.lock:
+                        shop.signups_in_flight -= 1
+                        shop.users += 1
+                        user = shop.users
                 return self.send_json(201, {"id": user})
             if path == "/api/cart/items":
                 try:

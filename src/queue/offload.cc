@@ -47,9 +47,11 @@ class Pending final : public Work {
  public:
   enum class Outcome : uint8_t { kNone, kInserted, kExisting, kConflict, kWriteFailed };
 
+  // Builds the job here, on the worker: the writer is the one thread every enqueue goes
+  // through, so it only inserts (the copies, the token's getrandom and the fingerprint are
+  // paid by the workers, in parallel).
   Pending(net::Loop& loop, const OffloadPolicy& policy, const http::RequestHead& head,
-          std::string_view body)
-      : wakeup_(loop), policy_(policy), head_(head), body_(body) {}
+          std::string_view body);
 
   void Run(Store& store) override;
   void Done(bool committed) override;
@@ -57,7 +59,7 @@ class Pending final : public Work {
   net::Wakeup& wakeup() { return wakeup_; }
   Outcome outcome() const { return outcome_; }
   const std::string& id() const { return id_; }
-  int64_t body_size() const { return static_cast<int64_t>(body_.size()); }
+  int64_t body_size() const { return body_size_; }
   bool bytes_reserved = false;
   std::string fields;  // the answer's extra fields
   std::string json;    // the answer's body
@@ -65,9 +67,10 @@ class Pending final : public Work {
  private:
   net::Wakeup wakeup_;
   const OffloadPolicy& policy_;
-  const http::RequestHead& head_;
-  std::string_view body_;
   std::unique_ptr<Job> job_;
+  uint64_t fingerprint_ = 0;
+  int64_t key_since_ms_ = INT64_MAX;
+  int64_t body_size_ = 0;
   Outcome outcome_ = Outcome::kNone;
   std::string id_;
 };
@@ -203,32 +206,40 @@ class OffloadPolicy final : public policy::Policy {
   std::string retry_after_;
 };
 
-void Pending::Run(Store& store) {
+Pending::Pending(net::Loop& loop, const OffloadPolicy& policy, const http::RequestHead& head,
+                 std::string_view body)
+    : wakeup_(loop),
+      policy_(policy),
+      job_(std::make_unique<Job>()),
+      body_size_(static_cast<int64_t>(body.size())) {
   const config::Queue& q = policy_.queue();
-  job_ = std::make_unique<Job>();
   Job& j = *job_;
   j.token = NewToken();
   j.queue = q.name;
   j.cluster = policy_.cluster();
-  const std::string_view key = IdempotencyKey(head_);
+  const std::string_view key = IdempotencyKey(head);
   j.idempotency_key = std::string(key);  // empty: Add makes the job id the key
-  j.method = std::string(head_.method_text);
-  j.target = std::string(head_.target);
-  const std::string_view callback = policy_.CallbackUrl(head_);
+  j.method = std::string(head.method_text);
+  j.target = std::string(head.target);
+  const std::string_view callback = policy_.CallbackUrl(head);
   j.callback_url = std::string(callback);
-  for (const http::Header& h : head_.headers) {
+  for (const http::Header& h : head.headers) {
     // The callback header is ficus's, not the application's: it is not sent on.
     if (!callback.empty() && http::EqualsIgnoreCase(h.name, q.callback->request_header)) continue;
     if (Stored(h)) j.headers.append(h.name).append(": ").append(h.value).append("\r\n");
   }
-  j.body = std::string(body_);
+  j.body = std::string(body);
   j.max_attempts = policy_.offload().max_attempts;
   j.created_ms = WallMillis();
-  std::string existing;
-  const uint64_t fp = key.empty() ? 0 : Fingerprint(j.method, j.target, j.body);
+  fingerprint_ = key.empty() ? 0 : Fingerprint(j.method, j.target, j.body);
   // Without the client's key the job's own id is the key: nothing to look up.
-  const int64_t since = key.empty() ? INT64_MAX : j.created_ms - q.retention.count();
-  switch (store.Add(j, fp, since, &existing)) {
+  key_since_ms_ = key.empty() ? INT64_MAX : j.created_ms - q.retention.count();
+}
+
+void Pending::Run(Store& store) {
+  Job& j = *job_;
+  std::string existing;
+  switch (store.Add(j, fingerprint_, key_since_ms_, &existing)) {
     case Store::Insert::kInserted:
       outcome_ = Outcome::kInserted;
       id_ = j.id;

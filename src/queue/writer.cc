@@ -6,11 +6,13 @@
 
 namespace ficus::queue::internal {
 
-Writer::Writer(std::unique_ptr<Store> store) : store_(std::move(store)), path_(store_->path()) {}
+Writer::Writer(std::unique_ptr<Store> store, CheckpointLimits limits)
+    : store_(std::move(store)), path_(store_->path()), checkpointer_(path_, limits) {}
 
 Writer::~Writer() { Stop(); }
 
 void Writer::Start() {
+  checkpointer_.Start();
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -22,6 +24,7 @@ void Writer::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  checkpointer_.Stop();
 }
 
 void Writer::Submit(Work* w) {
@@ -80,12 +83,23 @@ void Writer::Loop() {
         }
         failing_ = false;
         batches_.fetch_add(1, std::memory_order_relaxed);
+        const int frames = store_->wal_frames();
+        if (frames >= checkpointer_.limits().restart_frames) {
+          // Completed after this batch's waiters are woken: the copy holds only the next batch.
+          restart_pending_ = true;
+        } else if (frames >= checkpointer_.limits().start_frames) {
+          checkpointer_.Nudge(frames);
+        }
       }
       // Done may free the work (a waiter that resumes): read `next` first.
       for (Work* w = batch; w != nullptr;) {
         Work* next = w->next;
         w->Done(ok);
         w = next;
+      }
+      if (restart_pending_ && store_->CompleteCheckpoint()) {
+        restart_pending_ = false;
+        wal_restarts_.fetch_add(1, std::memory_order_relaxed);
       }
     }
     if (stop) return;

@@ -87,6 +87,20 @@ class ShopTest(unittest.TestCase):
         self.assertLess(len(r.body), 64)
         self.assertEqual(request(self.port, "POST", "/api/signup", body="{}").status, 400)
 
+    def test_debug_signups_counts_the_signups_handled_at_once(self):
+        import json
+        before = json.loads(request(self.port, "GET", "/debug/signups").body)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda _: timed(
+                self.port, "POST", "/api/signup", body='{"email": "b@example.com"}')[0].status,
+                range(4)))
+        self.assertEqual(statuses, [201] * 4)
+        after = json.loads(request(self.port, "GET", "/debug/signups").body)
+        self.assertEqual(after["in_flight"], 0)
+        self.assertGreaterEqual(after["users"], before["users"] + 4)
+        # Four sent together, each 300 ms long: at least two overlapped.
+        self.assertGreaterEqual(after["peak_in_flight"], 2)
+
     def test_checkout_errors_rise_with_concurrency(self):
         # Alone: always fine.
         for _ in range(3):

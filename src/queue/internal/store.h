@@ -98,11 +98,18 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const { return path_; }
+  // Frames in the WAL after the last commit (sqlite3_wal_hook; the Checkpointer copies them
+  // into the file: the writer's connection never checkpoints on its own).
+  int wal_frames() const { return wal_frames_; }
   bool failed() const { return !failure_.empty(); }
   const std::string& failure() const { return failure_; }
 
   bool Begin();
   bool Commit();
+  // Between transactions: copies what is left of the WAL into the file (a passive checkpoint
+  // on the writer's connection; the Checkpointer has copied most of it). True when every frame
+  // is copied: the next transaction starts the WAL over.
+  bool CompleteCheckpoint();
   void Rollback();  // also clears failed()
 
   enum class Insert : uint8_t { kInserted, kExisting, kConflict, kError };
@@ -154,11 +161,53 @@ class Store {
   std::map<std::string, int64_t> finished_bytes_;
   sqlite3* db_ = nullptr;
   std::string failure_;
+  int wal_frames_ = 0;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* by_key_ = nullptr;
   sqlite3_stmt* running_ = nullptr;
   sqlite3_stmt* finish_ = nullptr;
   sqlite3_stmt* get_ = nullptr;
+};
+
+// Copies the WAL into the store's file on its own thread and connection, so that no commit
+// (and no waiting 202) pays for copying it: the writer nudges it after a commit that left at
+// least start_frames in the WAL, and it runs a PASSIVE checkpoint beside the writer's
+// transactions. Under continuous writes a passive checkpoint never reaches the WAL's end, and
+// the WAL starts over from its beginning only when a write transaction begins with every frame
+// copied; so once the WAL has restart_frames, the writer itself completes the checkpoint
+// between two batches (Store::CompleteCheckpoint: the few frames the checkpointer has not
+// copied yet, and one fsync of the file) and its next transaction starts the WAL over. The WAL
+// stays bounded near restart_frames; journal_size_limit truncates it after a burst. (A
+// RESTART checkpoint from this thread does not work: it waits for the write lock, and the
+// writer, which takes it again right after each commit, starves it.)
+struct CheckpointLimits {
+  int start_frames = 1000;      // 4 MB of 4 KiB pages
+  int restart_frames = 16'000;  // 64 MB
+};
+class Checkpointer {
+ public:
+  Checkpointer(std::string path, CheckpointLimits limits);
+  ~Checkpointer();  // Stop()
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+  void Start();
+  void Stop();
+  const CheckpointLimits& limits() const { return limits_; }
+  void Nudge(int wal_frames);
+  // Passive checkpoints run.
+  uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+
+ private:
+  void Loop();
+  std::string path_;
+  CheckpointLimits limits_;
+  sqlite3* db_ = nullptr;
+  std::mutex mu_;  // guards frames_, stop_
+  std::condition_variable cv_;
+  int frames_ = 0;  // the WAL's frames at the last nudge; 0: nothing to do
+  bool stop_ = false;
+  std::thread thread_;
+  std::atomic<uint64_t> checkpoints_{0};
 };
 
 // A unit of work for the writer: Run inside the next batch's transaction, Done after it was
@@ -176,7 +225,7 @@ class Work {
 // The writer thread. Submit from any thread; never blocks beyond a short lock.
 class Writer {
  public:
-  explicit Writer(std::unique_ptr<Store> store);
+  explicit Writer(std::unique_ptr<Store> store, CheckpointLimits limits = {});
   ~Writer();  // Stop()
   void Start();
   // Runs what is queued, then stops. Work submitted later is refused (Done(false)).
@@ -187,21 +236,28 @@ class Writer {
   uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   uint64_t failed_batches() const { return failed_batches_.load(std::memory_order_relaxed); }
   const std::string& path() const { return path_; }
+  const Checkpointer& checkpointer() const { return checkpointer_; }
+  // Checkpoints the writer completed (Store::CompleteCheckpoint), each followed by a WAL that
+  // starts over.
+  uint64_t wal_restarts() const { return wal_restarts_.load(std::memory_order_relaxed); }
 
  private:
   void Loop();
   std::unique_ptr<Store> store_;
   std::string path_;
+  Checkpointer checkpointer_;
   std::mutex mu_;  // guards head_, tail_, stop_
   std::condition_variable cv_;
   Work* head_ = nullptr;
   Work* tail_ = nullptr;
   bool stop_ = false;
   bool stopped_ = false;
-  bool failing_ = false;  // the last batch failed (writer thread only)
+  bool failing_ = false;          // the last batch failed (writer thread only)
+  bool restart_pending_ = false;  // the WAL reached restart_frames (writer thread only)
   std::thread thread_;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> failed_batches_{0};
+  std::atomic<uint64_t> wal_restarts_{0};
 };
 
 // Hands an event to the sink queue::SetEventSink set (service.cc), if any.
