@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -68,6 +69,11 @@ def main() -> int:
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians printed")
     a = ap.parse_args()
+    # 1,000 pgbench clients and as many proxy connections need more descriptors than the usual
+    # soft limit of 1024: raise it to the hard limit for this process and its children.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     pg = PostgresServer()
     procs = []
     work = tempfile.mkdtemp(prefix="ficus-pg-bench-")
@@ -115,8 +121,9 @@ def main() -> int:
         wait_login(bport, env)
         print("pgbench through ficus and pgbouncer: pool_size %d, transaction pooling, %d s "
               "per run, scale %d, extended protocol" % (a.pool_size, a.seconds, a.scale))
-        print("%-10s %7s  %12s %9s  %12s %9s  %7s" % ("mix", "clients", "ficus tps", "lat ms",
-                                                     "bouncer tps", "lat ms", "ratio"))
+        print("%-10s %7s  %12s %9s  %12s %9s  %7s  %s" % (
+            "mix", "clients", "ficus tps", "lat ms", "bouncer tps", "lat ms", "ratio",
+            "overhead us/query"))
         for select_only, name in ((True, "select"), (False, "tpcb")):
             for clients in [int(c) for c in a.clients.split(",")]:
                 f_runs, b_runs = [], []
@@ -126,8 +133,11 @@ def main() -> int:
                 f = sorted(f_runs)[len(f_runs) // 2]
                 b = sorted(b_runs)[len(b_runs) // 2]
                 ratio = f[0] / b[0] if b[0] else 0.0
-                print("%-10s %7d  %12.0f %9.2f  %12.0f %9.2f  %7.2f%s" % (
-                    name, clients, f[0], f[1], b[0], b[1], ratio,
+                # Latency overhead per query against pgbouncer: -S runs 1 statement per
+                # transaction, TPC-B-like 7 (BEGIN, 3 UPDATEs, SELECT, INSERT, END).
+                per_query = (f[1] - b[1]) * 1000 / (1 if select_only else 7)
+                print("%-10s %7d  %12.0f %9.2f  %12.0f %9.2f  %7.2f  %+8.1f%s" % (
+                    name, clients, f[0], f[1], b[0], b[1], ratio, per_query,
                     ("  ficus error: " + f[2]) if f[2] else ("  bouncer error: " + b[2]) if b[2] else ""))
                 sys.stdout.flush()
     finally:

@@ -307,11 +307,39 @@ struct DatabaseReport {
     uint64_t waits = 0, wait_timeouts = 0, wait_rejected = 0;
     double mean_wait_ms = 0;
   };
+  // A plan ficus captured (EXPLAIN without ANALYZE of a sampled query) and the indexes it lacks.
+  struct Index {
+    std::string table;
+    std::vector<std::string> columns;
+    std::string statement, reason;
+  };
+  struct Plan {
+    std::string fingerprint, text;
+    double total_cost = 0;
+    int64_t at_ms = 0;
+    std::vector<Index> indexes;
+  };
+  // A server of a database: how long it was down, a replica's replay lag.
+  struct Server {
+    std::string database, server;
+    bool primary = false;
+    double down_share = 0;    // of the samples (every 200 ms)
+    int64_t max_lag_ms = -1;  // -1: none known
+    double mean_lag_ms = -1;
+    uint64_t checks_failed = 0;
+  };
   std::vector<Query> top;  // at most 10
   std::vector<Route> routes;
   std::vector<NPlusOne> n_plus_one;
   std::vector<Pool> pools;
-  bool empty() const { return top.empty() && routes.empty() && pools.empty(); }
+  std::vector<Plan> plans;  // by fingerprint
+  std::vector<Server> servers;
+  const Plan* PlanOf(const std::string& fingerprint) const {
+    for (const Plan& p : plans)
+      if (p.fingerprint == fingerprint) return &p;
+    return nullptr;
+  }
+  bool empty() const { return top.empty() && routes.empty() && pools.empty() && servers.empty(); }
 };
 
 struct Report {

@@ -83,9 +83,10 @@ net::Task<void> RunExplain(Service::Impl& impl, WorkerState& w, ParamSample s, s
       ServerConn& c = *a.conn;
       const uint32_t max_message = impl.Config()->postgres.max_message;
       bool clean = !co_await c.sock.WriteAll(msgs);
+      // ReadyForQuery ends each part: BEGIN, the EXPLAIN, the EXPLAIN (FORMAT JSON), ROLLBACK.
       int ready = 0;
       char status = 0;
-      while (clean && ready < 3) {
+      while (clean && ready < 4) {
         Frame f = c.in.Peek(max_message, /*frontend=*/false);
         if (f.status == Frame::Status::kError) {
           clean = false;
@@ -100,8 +101,11 @@ net::Task<void> RunExplain(Service::Impl& impl, WorkerState& w, ParamSample s, s
         const std::string_view body = m.substr(5);
         if (m[0] == 'D' && body.size() >= 6 && ReadInt16(body.data()) == 1) {
           const int32_t len = static_cast<int32_t>(ReadInt32(body.data() + 2));
-          if (len >= 0 && static_cast<size_t>(len) <= body.size() - 6)
-            plan.lines.emplace_back(body.substr(6, static_cast<size_t>(len)));
+          if (len >= 0 && static_cast<size_t>(len) <= body.size() - 6) {
+            const std::string_view value = body.substr(6, static_cast<size_t>(len));
+            if (ready == 1) plan.lines.emplace_back(value);
+            if (ready == 2) plan.json.append(value);
+          }
         } else if (m[0] == 'E' && plan.error.empty()) {
           plan.error = ErrorText(body);
         } else if (m[0] == 'Z') {
@@ -141,12 +145,16 @@ std::string ExplainMessages(const ParamSample& s, bool analyze, std::string* err
   // Read-only, bounded in time, and rolled back whatever it did.
   AppendQuery(out, "BEGIN READ ONLY; SET LOCAL statement_timeout = " +
                        std::to_string(Explainer::kStatementTimeoutMs));
-  if (!s.extended) {
-    AppendQuery(out, prefix + s.sql);
-  } else {
+  // The plan as the user reads it, then as index advice reads it (plan only: never a second
+  // run of the query).
+  for (const std::string& p : {prefix, std::string("EXPLAIN (FORMAT JSON) ")}) {
+    if (!s.extended) {
+      AppendQuery(out, p + s.sql);
+      continue;
+    }
     const std::string_view types = std::string_view(s.parse).substr(query.size() + 1);
     std::string parse(1, '\0');
-    parse += prefix + query;
+    parse += p + query;
     parse += '\0';
     parse += types;
     AppendMessage(out, 'P', parse);
@@ -229,29 +237,32 @@ bool Explainer::Find(uint64_t fp, ParamSample* out) const {
   return found;
 }
 
-Explainer::Plan Explainer::Explain(Service::Impl& impl, uint64_t fp, bool analyze,
-                                   int64_t timeout_ms) const {
+std::future<Explainer::Plan> Explainer::Start(Service::Impl& impl, uint64_t fp,
+                                              bool analyze) const {
+  auto done = std::make_shared<std::promise<Plan>>();
+  std::future<Plan> result = done->get_future();
   Plan plan;
   ParamSample s;
   if (!Find(fp, &s)) {
     plan.status = 404;
     plan.error = "no sampled query for fingerprint " + Hex(fp) +
                  " (a sample is taken when a query of it runs through ficus)";
-    return plan;
+    done->set_value(std::move(plan));
+    return result;
   }
   std::string msgs = ExplainMessages(s, analyze, &plan.error);
   if (msgs.empty()) {
     plan.status = 400;
-    return plan;
+    done->set_value(std::move(plan));
+    return result;
   }
   WorkerState& w = *impl.workers.front();
   if (w.loop == nullptr || w.stopping) {
     plan.status = 503;
     plan.error = "the PostgreSQL proxy is not running";
-    return plan;
+    done->set_value(std::move(plan));
+    return result;
   }
-  auto done = std::make_shared<std::promise<Plan>>();
-  std::future<Plan> result = done->get_future();
   w.loop->Post([&impl, &w, s = std::move(s), msgs = std::move(msgs), done]() mutable {
     net::Spawn(RunExplain(impl, w, std::move(s), std::move(msgs), done), [](std::exception_ptr e) {
       try {
@@ -261,12 +272,27 @@ Explainer::Plan Explainer::Explain(Service::Impl& impl, uint64_t fp, bool analyz
       }
     });
   });
+  return result;
+}
+
+void Explainer::Advise(Plan& plan) {
+  if (!plan.ok || plan.json.empty()) return;
+  std::string error;
+  if (!AdviseIndexes(plan.json, &plan.advice, &error)) log::warn("pg: explain: {}", error);
+}
+
+Explainer::Plan Explainer::Explain(Service::Impl& impl, uint64_t fp, bool analyze,
+                                   int64_t timeout_ms) const {
+  std::future<Plan> result = Start(impl, fp, analyze);
   if (result.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+    Plan plan;
     plan.status = 504;
     plan.error = "no answer within " + std::to_string(timeout_ms) + " ms";
     return plan;
   }
-  return result.get();
+  Plan plan = result.get();
+  Advise(plan);
+  return plan;
 }
 
 }  // namespace ficus::pg::internal

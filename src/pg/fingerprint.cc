@@ -1,28 +1,14 @@
-// Query fingerprints (pg_stat_statements-like normalisation), the trace id of a sqlcommenter
-// comment, and the statements that set session state.
+// Query fingerprints (pg_stat_statements-like normalisation over the SQL lexer, lexer.cc), the
+// trace id of a sqlcommenter comment, and the statements that set session state.
 #include <cctype>
 #include <cstring>
 
+#include "pg/internal/lexer.h"
 #include "pg/pg.h"
 
 namespace ficus::pg {
 
 namespace {
-
-bool IsIdentStart(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 0x80; }
-bool IsIdentChar(unsigned char c) { return std::isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
-
-// Skips a dollar-quoted string starting at s[i] == '$' ($$...$$ or $tag$...$tag$); returns the
-// index after it, or 0 when s[i] does not open one.
-size_t SkipDollarQuoted(std::string_view s, size_t i) {
-  size_t j = i + 1;
-  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-  if (j >= s.size() || s[j] != '$') return 0;
-  if (j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return 0;  // $1 param
-  const std::string_view tag = s.substr(i, j - i + 1);
-  const size_t end = s.find(tag, j + 1);
-  return end == std::string_view::npos ? s.size() : end + tag.size();
-}
 
 // Drops ", ?" repeats inside "(?, ?, ?)" so that IN lists and VALUES rows of any length match.
 void CollapseLists(std::string& out) {
@@ -48,110 +34,54 @@ void CollapseLists(std::string& out) {
 }  // namespace
 
 std::string Normalize(std::string_view s) {
+  using internal::SqlToken;
   std::string out;
   out.reserve(s.size());
-  bool space = false;
-  auto emit = [&](std::string_view t) {
+  bool space = false;  // white space or a comment since the last token emitted
+  auto separate = [&] {
     if (space && !out.empty()) out += ' ';
     space = false;
-    out += t;
   };
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (std::isspace(c)) {
-      space = true;
-      ++i;
-    } else if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
-      const size_t nl = s.find('\n', i);
-      i = nl == std::string_view::npos ? s.size() : nl + 1;
-      space = true;
-    } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
-      int depth = 0;  // PostgreSQL block comments nest
-      while (i < s.size()) {
-        if (s.compare(i, 2, "/*") == 0) {
-          ++depth;
-          i += 2;
-        } else if (s.compare(i, 2, "*/") == 0) {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
+  internal::SqlLexer lexer(s);
+  SqlToken t;
+  while (lexer.Next(&t)) {
+    if (t.space_before) space = true;
+    switch (t.kind) {
+      case SqlToken::Kind::kString:
+      case SqlToken::Kind::kParam:
+        separate();
+        out += '?';
+        break;
+      case SqlToken::Kind::kNumber:
+        // A minus sign right before a number is part of the literal when it follows an
+        // operator.
+        if (!out.empty() && out.back() == '-' && !space) {
+          const size_t k = out.size() >= 2 ? out.size() - 2 : std::string::npos;
+          if (k == std::string::npos || out[k] == ' ' || out[k] == '(' || out[k] == ',' ||
+              out[k] == '=')
+            out.pop_back();
         }
-      }
-      space = true;
-    } else if (c == '\'' || ((c == 'E' || c == 'e' || c == 'B' || c == 'b' || c == 'X' ||
-                              c == 'x' || c == 'N' || c == 'n') &&
-                             i + 1 < s.size() && s[i + 1] == '\'')) {
-      // A string literal ('' doubles a quote; E'' strings also escape with backslash).
-      const bool escapes = c == 'E' || c == 'e';
-      i += c == '\'' ? 1 : 2;
-      while (i < s.size()) {
-        if (escapes && s[i] == '\\') {
-          i += 2;
-        } else if (s[i] == '\'') {
-          if (i + 1 < s.size() && s[i + 1] == '\'') {
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          ++i;
+        separate();
+        out += '?';
+        break;
+      case SqlToken::Kind::kQuoted:  // quoted identifiers keep their case
+        separate();
+        out += t.text;
+        break;
+      case SqlToken::Kind::kWord:
+        separate();
+        for (char ch : t.text)
+          out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        break;
+      case SqlToken::Kind::kPunct:
+        // Operators and punctuation: no space before , ) and after ( so lists compare equal.
+        for (char c : t.text) {
+          if (c == ',' || c == ')' || c == ';') space = false;
+          separate();
+          out += c;
+          if (c == ',') space = true;
         }
-      }
-      emit("?");
-    } else if (c == '$') {
-      if (size_t end = SkipDollarQuoted(s, i)) {
-        i = end;
-        emit("?");
-      } else {
-        ++i;
-        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-        emit("?");
-      }
-    } else if (std::isdigit(c) || (c == '.' && i + 1 < s.size() &&
-                                   std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
-      // A number, unless it ends an identifier (handled there); 1e-5, 0x1F, 1_000.
-      while (i < s.size() &&
-             (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '_' ||
-              ((s[i] == '-' || s[i] == '+') && (s[i - 1] == 'e' || s[i - 1] == 'E'))))
-        ++i;
-      // A minus sign right before a number is part of the literal when it follows an operator.
-      if (!out.empty() && out.back() == '-' && !space) {
-        const size_t k = out.size() >= 2 ? out.size() - 2 : std::string::npos;
-        if (k == std::string::npos || out[k] == ' ' || out[k] == '(' || out[k] == ',' ||
-            out[k] == '=')
-          out.pop_back();
-      }
-      emit("?");
-    } else if (c == '"') {
-      const size_t start = i++;
-      while (i < s.size()) {
-        if (s[i] == '"') {
-          if (i + 1 < s.size() && s[i + 1] == '"') {
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        ++i;
-      }
-      emit(s.substr(start, i - start));  // quoted identifiers keep their case
-    } else if (IsIdentStart(c)) {
-      const size_t start = i;
-      while (i < s.size() && IsIdentChar(static_cast<unsigned char>(s[i]))) ++i;
-      std::string word(s.substr(start, i - start));
-      for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      emit(word);
-    } else {
-      // Operators and punctuation: no space before , ) and after ( so lists compare equal.
-      if (c == ',' || c == ')' || c == ';') space = false;
-      emit(std::string_view(&s[i], 1));
-      if (c == '(') space = false;
-      if (c == ',') space = true;
-      ++i;
+        break;
     }
   }
   while (!out.empty() && (out.back() == ';' || out.back() == ' ')) out.pop_back();

@@ -152,10 +152,18 @@ class Service {
   // read-only transaction with a 10 s statement timeout. Blocks the calling thread (never a
   // worker's) until the plan or an error: status 200, or 400 (refused), 404 (no sample), 502
   // (the server's error), 503/504 (no connection, no answer).
+  // With the plan: the indexes it lacks (index advice from EXPLAIN (FORMAT JSON), see
+  // docs/architecture.md "Index advice"), each with its CREATE INDEX statement.
+  struct IndexAdvice {
+    std::string table;
+    std::vector<std::string> columns;
+    std::string statement, reason;
+  };
   struct ExplainResult {
     int status = 200;
     std::string error;
     std::vector<std::string> plan;
+    std::vector<IndexAdvice> indexes;
   };
   ExplainResult Explain(std::string_view fingerprint, bool analyze) const;
 

@@ -10,117 +10,26 @@
 #include <span>
 #include <string_view>
 
+#include "pg/internal/lexer.h"
 #include "pg/internal/replicas.h"
 
 namespace ficus::pg::internal {
 
 namespace {
 
-struct Token {
-  enum class Kind : uint8_t { kWord, kQuoted, kLiteral, kPunct } kind;
-  std::string_view text;  // words as written (compare without case)
-};
+using Token = SqlToken;
 
-bool IsIdentStart(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 0x80; }
-bool IsIdentChar(unsigned char c) { return std::isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
-
-bool Is(const Token& t, const char* word) {
-  if (t.kind != Token::Kind::kWord || t.text.size() != std::strlen(word)) return false;
-  for (size_t i = 0; i < t.text.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(t.text[i])) != word[i]) return false;
-  return true;
-}
+bool Is(const Token& t, const char* word) { return t.word(word); }
 
 bool IsPunct(const Token& t, std::string_view p) {
   return t.kind == Token::Kind::kPunct && t.text == p;
 }
 
-// Splits `s` into tokens; strings, dollar-quoted bodies, numbers and parameters become literals,
-// comments vanish.
+// Splits `s` into tokens (the module's one lexer, lexer.cc).
 void Lex(std::string_view s, std::vector<Token>* out) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t start = i;
-    if (std::isspace(c)) {
-      ++i;
-    } else if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
-      const size_t nl = s.find('\n', i);
-      i = nl == std::string_view::npos ? s.size() : nl + 1;
-    } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
-      int depth = 0;  // block comments nest
-      while (i < s.size()) {
-        if (s.compare(i, 2, "/*") == 0) {
-          ++depth;
-          i += 2;
-        } else if (s.compare(i, 2, "*/") == 0) {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-    } else if (c == '\'' || (std::strchr("EeBbXxNn", c) && i + 1 < s.size() && s[i + 1] == '\'')) {
-      const bool escapes = c == 'E' || c == 'e';
-      i += c == '\'' ? 1 : 2;
-      while (i < s.size()) {
-        if (escapes && s[i] == '\\') {
-          i += 2;
-        } else if (s[i] == '\'') {
-          ++i;
-          if (i < s.size() && s[i] == '\'') {
-            ++i;
-            continue;
-          }
-          break;
-        } else {
-          ++i;
-        }
-      }
-      out->push_back({Token::Kind::kLiteral, s.substr(start, std::min(i, s.size()) - start)});
-    } else if (c == '"') {
-      ++i;
-      while (i < s.size()) {
-        if (s[i] == '"') {
-          ++i;
-          if (i < s.size() && s[i] == '"') {
-            ++i;
-            continue;
-          }
-          break;
-        }
-        ++i;
-      }
-      out->push_back({Token::Kind::kQuoted, s.substr(start, std::min(i, s.size()) - start)});
-    } else if (c == '$') {
-      size_t j = i + 1;
-      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-      const bool param = j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]));
-      if (!param && j < s.size() && s[j] == '$') {  // $tag$ ... $tag$
-        const std::string_view tag = s.substr(i, j - i + 1);
-        const size_t end = s.find(tag, j + 1);
-        i = end == std::string_view::npos ? s.size() : end + tag.size();
-      } else {
-        i = j;
-      }
-      out->push_back({Token::Kind::kLiteral, s.substr(start, i - start)});
-    } else if (std::isdigit(c) || (c == '.' && i + 1 < s.size() &&
-                                   std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
-      while (i < s.size() &&
-             (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '_'))
-        ++i;
-      out->push_back({Token::Kind::kLiteral, s.substr(start, i - start)});
-    } else if (IsIdentStart(c)) {
-      while (i < s.size() && IsIdentChar(static_cast<unsigned char>(s[i]))) ++i;
-      out->push_back({Token::Kind::kWord, s.substr(start, i - start)});
-    } else if (c == ':' && i + 1 < s.size() && s[i + 1] == ':') {
-      i += 2;
-      out->push_back({Token::Kind::kPunct, s.substr(start, 2)});
-    } else {
-      ++i;
-      out->push_back({Token::Kind::kPunct, s.substr(start, 1)});
-    }
-  }
+  SqlLexer lexer(s);
+  Token t;
+  while (lexer.Next(&t)) out->push_back(t);
 }
 
 // Words that make a statement a write wherever they appear: a data-modifying CTE, SELECT INTO,

@@ -118,7 +118,6 @@ void Service::Impl::AddPinned(const char* reason) {
 }
 
 namespace internal {
-namespace {
 
 void LogIfThrew(std::exception_ptr e) {
   try {
@@ -127,6 +126,8 @@ void LogIfThrew(std::exception_ptr e) {
     log::error("pg: {}", ex.what());
   }
 }
+
+namespace {
 
 net::Task<void> Serve(Service::Impl& impl, WorkerState& w, int fd) {
   ++w.running;
@@ -219,6 +220,8 @@ Service::ExplainResult Service::Explain(std::string_view fingerprint, bool analy
   r.status = p.ok ? 200 : p.status;
   r.error = std::move(p.error);
   r.plan = std::move(p.lines);
+  for (internal::IndexAdvice& a : p.advice.indexes)
+    r.indexes.push_back({a.table, a.columns, a.Statement(), std::move(a.reason)});
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "base/log.h"
+#include "pg/internal/plan_capture.h"
 
 namespace ficus::pg::internal {
 
@@ -41,7 +42,7 @@ int64_t WallMs() {
 }  // namespace
 
 TraceJoin::TraceJoin(Service::Impl& impl, int workers)
-    : impl_(impl), queries_(workers, kRingSlots) {}
+    : impl_(impl), queries_(workers, kRingSlots), plans_(std::make_unique<PlanCapture>(impl)) {}
 
 TraceJoin::~TraceJoin() { Stop(); }
 
@@ -201,6 +202,7 @@ void TraceJoin::Join(const observe::RouteTrace& h) {
 
 void TraceJoin::Tick(int64_t now_ms) {
   int64_t ended = -1;
+  telemetry::Store* store = nullptr;
   {
     std::lock_guard lock(mu_);
     DrainQueries(now_ms);
@@ -237,6 +239,8 @@ void TraceJoin::Tick(int64_t now_ms) {
         m.peak_open = std::max<int64_t>(m.peak_open, p->open.load());
       }
     }
+    servers_.Sample(impl_);
+    store = store_;
     const int64_t minute = now_ms / 60'000 * 60'000;
     if (minute_ms_ < 0) minute_ms_ = minute;
     if (minute != minute_ms_) {
@@ -244,10 +248,11 @@ void TraceJoin::Tick(int64_t now_ms) {
       minute_ms_ = minute;
     }
   }
-  if (ended >= 0) FlushMinute(ended);
+  if (ended >= 0) plans_->OnMinute(FlushMinute(ended), now_ms);
+  plans_->Poll(store, now_ms);
 }
 
-void TraceJoin::FlushMinute(int64_t ts_ms) {
+telemetry::DbRollup TraceJoin::FlushMinute(int64_t ts_ms) {
   telemetry::DbRollup rows;
   const auto merged = MergeQueries(impl_);
   std::vector<std::pair<std::string, std::shared_ptr<Pool>>> pools;
@@ -324,7 +329,9 @@ void TraceJoin::FlushMinute(int64_t ts_ms) {
     }
   }
   minute_routes_.clear();
+  servers_.Flush(ts_ms, &rows.servers);
   if (store_ != nullptr) store_->WriteDb(rows);
+  return rows;
 }
 
 void TraceJoin::Collect(observe::MetricWriter& w) {

@@ -34,6 +34,14 @@ AdminResponse HandleExplain(const AdminRequest& req, const AdminApiContext& ctx,
       w.Key("plan").BeginArray();
       for (const std::string& line : e.plan) w.String(line);
       w.EndArray();
+      w.Key("indexes").BeginArray();
+      for (const pg::Service::IndexAdvice& a : e.indexes) {
+        w.BeginObject().Key("table").String(a.table).Key("columns").BeginArray();
+        for (const std::string& c : a.columns) w.String(c);
+        w.EndArray().Key("statement").String(a.statement).Key("reason").String(a.reason);
+        w.EndObject();
+      }
+      w.EndArray();
     } else {
       w.Key("error").String(e.status == 404 ? "not_found" : "explain_failed");
       w.Key("detail").String(e.error);

@@ -31,12 +31,22 @@ CREATE TABLE IF NOT EXISTS pg_repeats(
   ts INTEGER NOT NULL, route TEXT NOT NULL, fingerprint INTEGER NOT NULL, text TEXT NOT NULL,
   requests INTEGER NOT NULL, repeats INTEGER NOT NULL, max_repeats INTEGER NOT NULL,
   PRIMARY KEY(ts, route, fingerprint)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pg_servers(
+  ts INTEGER NOT NULL, database TEXT NOT NULL, server TEXT NOT NULL, is_primary INTEGER NOT NULL,
+  samples INTEGER NOT NULL, down INTEGER NOT NULL, max_lag_ms INTEGER NOT NULL,
+  lag_sum_ms INTEGER NOT NULL, lag_samples INTEGER NOT NULL, checks_failed INTEGER NOT NULL,
+  PRIMARY KEY(ts, database, server)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pg_plans(
+  ts INTEGER NOT NULL, fingerprint INTEGER NOT NULL, text TEXT NOT NULL,
+  total_cost REAL NOT NULL, plan TEXT NOT NULL, indexes TEXT NOT NULL,
+  PRIMARY KEY(ts, fingerprint)) WITHOUT ROWID;
 )sql";
 
 // Kept as long as the 1 min rollups (Store::Prune binds ?1 to the oldest ts kept).
-const char* const kDbPrune[4] = {
+const char* const kDbPrune[6] = {
     "DELETE FROM pg_queries WHERE ts<?1", "DELETE FROM pg_pools WHERE ts<?1",
-    "DELETE FROM pg_routes WHERE ts<?1", "DELETE FROM pg_repeats WHERE ts<?1"};
+    "DELETE FROM pg_routes WHERE ts<?1",  "DELETE FROM pg_repeats WHERE ts<?1",
+    "DELETE FROM pg_servers WHERE ts<?1", "DELETE FROM pg_plans WHERE ts<?1"};
 
 }  // namespace internal
 
@@ -154,6 +164,24 @@ void Store::WriteDb(const DbRollup& rows) {
       put.Reset();
     }
   }
+  {
+    Stmt put(db_,
+             "INSERT INTO pg_servers(ts, database, server, is_primary, samples, down, max_lag_ms, "
+             "lag_sum_ms, lag_samples, checks_failed) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+             "ON CONFLICT(ts, database, server) DO UPDATE SET is_primary = excluded.is_primary, "
+             "samples = samples + excluded.samples, down = down + excluded.down, "
+             "max_lag_ms = MAX(max_lag_ms, excluded.max_lag_ms), "
+             "lag_sum_ms = lag_sum_ms + excluded.lag_sum_ms, "
+             "lag_samples = lag_samples + excluded.lag_samples, "
+             "checks_failed = checks_failed + excluded.checks_failed");
+    for (const DbServer& v : rows.servers) {
+      put.Bind(1, v.ts_ms).Bind(2, v.database).Bind(3, v.server).Bind(4, v.primary ? 1 : 0);
+      put.Bind(5, I(v.samples)).Bind(6, I(v.down)).Bind(7, v.max_lag_ms);
+      put.Bind(8, I(v.lag_sum_ms)).Bind(9, I(v.lag_samples)).Bind(10, I(v.checks_failed));
+      put.Run();
+      put.Reset();
+    }
+  }
   tx.Commit();
 }
 
@@ -218,6 +246,17 @@ DbRollup Store::Db(int64_t from_ms, int64_t to_ms) {
     while (q.Step()) {
       out.repeats.push_back(DbRepeat{from_ms, q.Text(0), U(q.Int(1)), q.Text(2), U(q.Int(3)),
                                      U(q.Int(4)), U(q.Int(5))});
+    }
+  }
+  {
+    Stmt q(db_,
+           "SELECT database, server, MAX(is_primary), SUM(samples), SUM(down), MAX(max_lag_ms), "
+           "SUM(lag_sum_ms), SUM(lag_samples), SUM(checks_failed) FROM pg_servers "
+           "WHERE ts>=?1 AND ts<?2 GROUP BY database, server ORDER BY database, server");
+    q.Bind(1, from_ms).Bind(2, to_ms);
+    while (q.Step()) {
+      out.servers.push_back(DbServer{from_ms, q.Text(0), q.Text(1), q.Int(2) != 0, U(q.Int(3)),
+                                     U(q.Int(4)), q.Int(5), U(q.Int(6)), U(q.Int(7)), U(q.Int(8))});
     }
   }
   return out;

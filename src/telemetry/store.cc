@@ -383,7 +383,8 @@ uint64_t Store::Prune(int64_t now_ms) {
     for (const char* sql :
          {"DELETE FROM client_keys WHERE ts<?1", "DELETE FROM repeats WHERE ts<?1",
           "DELETE FROM cache_counts WHERE ts<?1", internal::kDbPrune[0], internal::kDbPrune[1],
-          internal::kDbPrune[2], internal::kDbPrune[3]}) {
+          internal::kDbPrune[2], internal::kDbPrune[3], internal::kDbPrune[4],
+          internal::kDbPrune[5]}) {
       Stmt drop(db_, sql);
       drop.Bind(1, now_ms - options_.coarse_retention_ms).Run();
     }

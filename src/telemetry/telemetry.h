@@ -243,15 +243,41 @@ struct DbRepeat {  // N+1: requests of a route that ran one fingerprint many tim
   std::string text;
   uint64_t requests = 0, repeats = 0, max_repeats = 0;  // reads: max_repeats is the maximum
 };
+struct DbServer {  // one server of a database (its primary or a replica), sampled every 200 ms
+  int64_t ts_ms = 0;
+  std::string database, server;  // ficus's database name; host:port
+  bool primary = false;
+  uint64_t samples = 0, down = 0;  // samples taken, and of them with the server down
+  int64_t max_lag_ms = -1;         // replicas: the highest replay lag sampled (-1: none known)
+  uint64_t lag_sum_ms = 0, lag_samples = 0;  // for the mean lag
+  uint64_t checks_failed = 0;
+};
 struct DbRollup {
   std::vector<DbQuery> queries;
   std::vector<DbPool> pools;
   std::vector<DbRoute> routes;
   std::vector<DbRepeat> repeats;
+  std::vector<DbServer> servers;
   bool empty() const {
-    return queries.empty() && pools.empty() && routes.empty() && repeats.empty();
+    return queries.empty() && pools.empty() && routes.empty() && repeats.empty() && servers.empty();
   }
 };
+// A fingerprint's plan as ficus captured it (EXPLAIN (FORMAT JSON) without ANALYZE of a
+// sampled query; pg/plan_capture.cc) and the indexes it lacks (telemetry/db_plans.cc).
+struct DbIndexAdvice {
+  std::string table;
+  std::vector<std::string> columns;
+  std::string statement, reason;
+};
+struct DbPlan {
+  int64_t ts_ms = 0;
+  uint64_t fingerprint = 0;
+  std::string text;  // the normalised query
+  double total_cost = 0;
+  std::string plan_json;  // bounded (kMaxPlanBytes); empty when it was longer
+  std::vector<DbIndexAdvice> indexes;
+};
+inline constexpr size_t kMaxPlanBytes = 64 * 1024;
 
 // Job queues (src/queue), per queue and minute: what was enqueued and finished, and the backlog
 // as the minute's last tick saw it (table queue_minutes; telemetry/queues.cc).
@@ -347,6 +373,9 @@ class Store {
   // The database's minutes (db_store.cc).
   void WriteDb(const DbRollup& rows);
   DbRollup Db(int64_t from_ms, int64_t to_ms);
+  void WriteDbPlan(const DbPlan& plan);
+  // The newest plan of each fingerprint captured in [from_ms, to_ms).
+  std::vector<DbPlan> DbPlans(int64_t from_ms, int64_t to_ms);
   // Client keys a rate limit or concurrency limit refused (table limited_keys), as client keys.
   void WriteLimitedKeys(const std::vector<ClientKeyCount>& rows);
   std::vector<ClientKeyCount> LimitedKeys(int64_t from_ms, int64_t to_ms);

@@ -9,6 +9,7 @@
 // waits for its result.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pg/internal/plan_advice.h"
 #include "pg/internal/service.h"
 
 namespace ficus::pg::internal {
@@ -55,10 +57,17 @@ class Explainer {
     int status = 200;   // for the admin API: 404 no sample, 400 refused, 502 the server said no
     std::string error;  // when !ok
     std::vector<std::string> lines;  // the plan, one line per row
+    std::string json;                // the same plan (without ANALYZE) as EXPLAIN (FORMAT JSON)
+    PlanAdvice advice;               // indexes it lacks (Advise)
   };
   // Runs EXPLAIN (ANALYZE when `analyze`) for fingerprint `fp`'s sample. Blocks the calling
   // thread (never a worker) for up to `timeout_ms`.
+  // The plan comes with its index advice.
   Plan Explain(Service::Impl& impl, uint64_t fp, bool analyze, int64_t timeout_ms) const;
+  // The same without waiting (any thread, worker 0's included): the future is ready once
+  // worker 0 has the plan or an error. Plan::advice is left to Advise.
+  std::future<Plan> Start(Service::Impl& impl, uint64_t fp, bool analyze) const;
+  static void Advise(Plan& plan);
 
  private:
   struct Table {
@@ -71,7 +80,8 @@ class Explainer {
 };
 
 // The messages that run the EXPLAIN of `s` (for tests): a read-only transaction with a statement
-// timeout, the EXPLAIN (extended protocol when the sample is), ROLLBACK. Empty and *error set
+// timeout, the EXPLAIN (extended protocol when the sample is), the same EXPLAIN without ANALYZE
+// in FORMAT JSON (index advice reads it), ROLLBACK. Empty and *error set
 // when it must not run (several statements; ANALYZE of anything but a SELECT).
 std::string ExplainMessages(const ParamSample& s, bool analyze, std::string* error);
 

@@ -79,7 +79,7 @@ struct Backend {
   std::atomic<int64_t> lag_ms{-1};       // replay lag estimate; -1: unknown
   // Steady-clock ms: every commit acknowledged before it has been replayed here (replicas).
   std::atomic<int64_t> caught_up_ms{0};
-  std::atomic<uint64_t> reads{0}, writes{0}, checks_failed{0};
+  std::atomic<uint64_t> reads{0}, writes{0}, checks{0}, checks_failed{0};
   // On the primary's backend: reads of its database that went to the primary, and why.
   std::atomic<uint64_t> fallback_down{0}, fallback_lag{0}, fallback_ryw{0};
   mutable std::mutex mu;
@@ -98,7 +98,8 @@ int64_t SteadyMs();
 Pool* PickReplica(Pool& primary, int64_t last_write_ms, uint32_t* turn);
 
 // On worker 0's loop while the service runs (counted in w.running): checks every primary and
-// replica each health_check_interval, until w.stopping.
+// replica each health_check_interval, each server on its own (health_check.cc), until
+// w.stopping.
 struct WorkerState;
 net::Task<void> CheckServers(Service::Impl& impl, WorkerState& w);
 

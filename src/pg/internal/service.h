@@ -242,4 +242,7 @@ net::Task<void> ForwardCancel(Service::Impl& impl, WorkerState& w, uint32_t pid,
 
 int64_t NowMicros();
 
+// net::Spawn's handler for the module's coroutines: logs what one threw (service.cc).
+void LogIfThrew(std::exception_ptr e);
+
 }  // namespace ficus::pg::internal

@@ -41,6 +41,24 @@ struct MergedQuery {
 std::vector<std::pair<uint64_t, MergedQuery>> MergeQueries(const Service::Impl& impl);
 std::string Hex(uint64_t v);
 
+// Up/down and replay lag of every checked server, sampled each join tick, as the minute's
+// rows (server_minutes.cc). Join thread only.
+class ServerSampler {
+ public:
+  void Sample(const Service::Impl& impl);  // REQUIRES: impl.mu not held
+  void Flush(int64_t ts_ms, std::vector<telemetry::DbServer>* out);
+
+ private:
+  struct Acc {
+    telemetry::DbServer row;
+    uint64_t checks_failed = 0;  // cumulative, as last sampled
+  };
+  std::map<std::string, Acc> acc_;          // by "database|host:port"
+  std::map<std::string, uint64_t> failed_;  // cumulative checks_failed at the last flush
+};
+
+class PlanCapture;  // plan_capture.h
+
 class TraceJoin {
  public:
   // A request is an N+1 of a fingerprint when it ran it at least this many times.
@@ -73,8 +91,8 @@ class TraceJoin {
   // One round: queries and exchanges drained, joined, expired; the minute rows written when a
   // minute ended. The thread calls it; tests call it with their own clock.
   void Tick(int64_t now_ms);
-  // Writes the rows of the minute in progress (and starts the next).
-  void FlushMinute(int64_t ts_ms);
+  // Writes the rows of the minute in progress (and starts the next); returns them.
+  telemetry::DbRollup FlushMinute(int64_t ts_ms);
 
   void Collect(observe::MetricWriter& w);
   // GET /pg's "traces", "routes" and "n_plus_one" members.
@@ -137,6 +155,8 @@ class TraceJoin {
     int64_t peak_waiting = 0, peak_open = 0, pool_size = 0;
   };
   std::map<std::string, PoolMark> flushed_pools_, pool_peaks_;
+  ServerSampler servers_;
+  std::unique_ptr<PlanCapture> plans_;  // the join thread's (not under mu_)
 
   std::mutex run_mu_;
   std::condition_variable run_cv_;

@@ -98,6 +98,6 @@ class Transaction {
 
 // The database's tables (db_store.cc): created with the store's schema, pruned with it.
 extern const char* const kDbSchema;
-extern const char* const kDbPrune[4];
+extern const char* const kDbPrune[6];
 
 }  // namespace ficus::telemetry::internal
