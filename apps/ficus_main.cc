@@ -146,7 +146,9 @@ int main(int argc, char** argv) {
   replay->add_option("--max-wait", ro.max_wait,
                      "Shorten longer gaps between requests to this (after --speed)");
   replay->add_option("--filter", ro.filters,
-                     "method=GET, path=/api (prefix) or route=NAME (repeatable; all must match)");
+                     "method=GET, path=/api (prefix), route=NAME or header:NAME=VALUE; KEY!=VALUE "
+                     "leaves those out (repeatable: filters of one key are alternatives, every "
+                     "key must match)");
   replay->add_option("-c,--connections", ro.connections, "Maximum connections in total");
   replay->add_option("-t,--threads", ro.threads, "Threads (one event loop each)");
   replay->add_option("--timeout", ro.timeout, "Per-request timeout");
@@ -193,7 +195,8 @@ int main(int argc, char** argv) {
                     "A `ficus load` scenario (e.g. the traffic mix) whose requests the loads send");
   prove->add_option("--replay", po.replay,
                     "A `record:` capture: a route's finding is measured by replaying its recorded "
-                    "requests to the route (paths, query strings, timing), before and after");
+                    "requests to the route (paths, query strings, timing), before and after; a "
+                    "noisy client's by replaying the others' requests beside the client's own");
   prove->add_option("--speed", po.speed, "With --replay: 2x, 0.5x (default 1x)");
   prove->add_option("--period", po.period, "Telemetry the findings come from (default 1h)");
   prove->add_option("--max-rate", po.max_rate,
@@ -202,9 +205,11 @@ int main(int argc, char** argv) {
   prove->add_option("--steps", po.steps, "Steps up to --max-rate (default 4)");
   prove->add_option("--step-duration", po.step_duration, "Length of each step (default 3s)");
   prove->add_option("--others-rate", po.others_rate,
-                    "Noisy client: the other clients' rate (default max-rate / 4)");
+                    "Noisy client: the other clients' rate (default max-rate / 4; with --replay "
+                    "the capture's)");
   prove->add_option("--flood-rate", po.flood_rate,
-                    "Noisy client: the noisy client's flood rate (default max-rate)");
+                    "Noisy client: the noisy client's flood rate (default max-rate; with --replay "
+                    "the capture's)");
   prove->add_option("--max-duration", po.max_duration, "Bound on the whole run (default 10m)");
   prove->add_option("--settle", po.settle, "Wait after each reload before measuring (default 1s)");
   prove->add_option("--connections", po.connections, "Load connections (default 64)");

@@ -1,8 +1,16 @@
 """Overload side by side (bench/protect/run.py's second part). An upstream serves at most
 --upstream-max requests at once, each taking --service-ms (a Python asyncio server: a semaphore
 and a sleep; requests beyond it wait inside the upstream, as in a thread pool with a backlog).
-Open-model load (`ficus load`, two processes: half the requests `X-Priority: critical`, half
-`sheddable`) at 1x, 2x and 3x the upstream's capacity through:
+Open-model load (`ficus load`, two processes: one sends `X-Priority: critical`, the other
+`sheddable`) in two mixes:
+
+- `half`: the issue's, half critical and half sheddable at 1x, 2x and 3x the upstream's capacity.
+  At 3x the critical requests alone are 1.5x capacity, so no gateway can serve more than 66.7 %
+  of them (the table prints that ceiling);
+- `fit`: 3x in all, of which the critical requests are 0.9x capacity (they fit): what a
+  priority policy is for, critical success should stay near 100 % while sheddable ones are shed;
+
+through:
 
 - `none`: ficus with no protection (the queue builds inside the upstream: collapse);
 - `ficus`: the route's `concurrency` limit (a short queue, classes; see limit());
@@ -58,7 +66,7 @@ clusters: [{{ name: app, endpoints: [127.0.0.1:{upstream}],
 routes: [{{ name: all, match: {{ path_prefix: / }}, cluster: app{extra} }}]
 """
 FICUS_LIMIT = (", concurrency: {{ max: {max}, queue: {queue}, queue_timeout: {timeout}ms, "
-               "class_header: X-Priority, critical_reserve: 25%, sheddable_max: 75% }}")
+               "class_header: X-Priority }}")
 
 NGINX = """
 worker_processes 1; pid {d}/{name}.pid; error_log {d}/{name}.err warn;
@@ -90,9 +98,9 @@ def load(ficus: str, port: int, rate: float, duration: int, cls: str) -> subproc
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def run_load(ficus: str, port: int, rate: float, duration: int) -> dict:
-    """Both classes at rate/2 each, at once; their `ficus load` summaries by class."""
-    procs = {c: load(ficus, port, rate / 2, duration, c) for c in ("critical", "sheddable")}
+def run_load(ficus: str, port: int, rates: dict[str, float], duration: int) -> dict:
+    """Each class at its rate, at once; their `ficus load` summaries by class."""
+    procs = {c: load(ficus, port, r, duration, c) for c, r in rates.items()}
     out = {}
     for c, p in procs.items():
         stdout, stderr = p.communicate(timeout=duration + 60)
@@ -100,6 +108,11 @@ def run_load(ficus: str, port: int, rate: float, duration: int) -> dict:
             raise pb.BenchError(f"ficus load failed: {stderr}")
         out[c] = json.loads(stdout)
     return out
+
+
+# (mix, load as a multiple of capacity) -> (critical, sheddable) multiples of capacity.
+MIXES = {("half", 1.0): (0.5, 0.5), ("half", 2.0): (1.0, 1.0), ("half", 3.0): (1.5, 1.5),
+         ("fit", 3.0): (0.9, 2.1)}
 
 
 def summarize(by_class: dict, capacity: float) -> dict:
@@ -154,7 +167,7 @@ def start_proxy(name: str, tmp: Path, ficus: str, upstream: int, args) -> tuple[
     return s, port
 
 
-def one_run(name: str, tmp: Path, ficus: str, args, rate: float, seconds: int,
+def one_run(name: str, tmp: Path, ficus: str, args, shares: tuple[float, float], seconds: int,
             capacity: float) -> dict:
     """A fresh upstream and proxy per run: nothing queued by a previous run (the unprotected
     configuration leaves thousands of requests inside the upstream) weighs on the next."""
@@ -162,7 +175,8 @@ def one_run(name: str, tmp: Path, ficus: str, args, rate: float, seconds: int,
     proxy = None
     try:
         proxy, port = start_proxy(name, tmp, ficus, up_port, args)
-        return summarize(run_load(ficus, port, rate, seconds), capacity)
+        rates = {"critical": shares[0] * capacity, "sheddable": shares[1] * capacity}
+        return summarize(run_load(ficus, port, rates, seconds), capacity)
     finally:
         if proxy is not None:
             proxy.stop()
@@ -172,30 +186,32 @@ def one_run(name: str, tmp: Path, ficus: str, args, rate: float, seconds: int,
 def overload(tmp: Path, ficus: str, args) -> dict:
     capacity = args.upstream_max / (args.service_ms / 1000.0)
     names = ("none", "ficus", "nginx")
-    results: dict[tuple[str, float], list[dict]] = {}
+    results: dict[tuple[str, str, float], list[dict]] = {}
     unloaded: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.rounds):
         for name in names:
             unloaded[name].append(
-                one_run(name, tmp, ficus, args, capacity * 0.25, 5, capacity)["p99_ms"])
-            for factor in (1.0, 2.0, 3.0):
-                results.setdefault((name, factor), []).append(
-                    one_run(name, tmp, ficus, args, capacity * factor, args.overload_seconds,
-                            capacity))
+                one_run(name, tmp, ficus, args, (0.125, 0.125), 5, capacity)["p99_ms"])
+            for (mix, factor), shares in MIXES.items():
+                results.setdefault((name, mix, factor), []).append(
+                    one_run(name, tmp, ficus, args, shares, args.overload_seconds, capacity))
     print(f"\noverload: upstream of {args.upstream_max} at once x {args.service_ms} ms = "
-          f"{capacity:.0f} req/s; proxies limited to {limit(args)} in flight; open model, "
-          f"half critical, half sheddable, {args.overload_seconds} s per run, client timeout 2 s, {args.rounds} round(s) "
-          f"(medians)")
-    print(f"{'config':6} {'load':>4} {'goodput':>8} {'p99 ok':>9} {'/unloaded':>9} "
-          f"{'critical ok':>11} {'sheddable ok':>12}")
+          f"{capacity:.0f} req/s; proxies limited to {limit(args)} in flight; open model "
+          f"(mix half: half critical, half sheddable; fit: critical 0.9x capacity, the rest "
+          f"sheddable), {args.overload_seconds} s per run, client timeout 2 s, "
+          f"{args.rounds} round(s) (medians)")
+    print(f"{'config':6} {'mix':4} {'load':>4} {'goodput':>8} {'p99 ok':>9} {'/unloaded':>9} "
+          f"{'critical ok':>11} {'(ceiling)':>9} {'sheddable ok':>12}")
     table = {}
-    for (name, factor), runs in results.items():
+    for (name, mix, factor), runs in results.items():
         base = statistics.median(unloaded[name])
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        table[(name, factor)] = m
-        print(f"{name:6} {factor:3.0f}x {m['goodput']:8.1%} {m['p99_ms']:7.1f}ms "
+        table[(name, mix, factor)] = m
+        # No gateway serves more critical requests than the capacity can hold.
+        ceiling = min(1.0, 1.0 / MIXES[(mix, factor)][0])
+        print(f"{name:6} {mix:4} {factor:3.0f}x {m['goodput']:8.1%} {m['p99_ms']:7.1f}ms "
               f"{m['p99_ms'] / base if base else 0:9.2f} {m['critical']:11.2%} "
-              f"{m['sheddable']:12.2%}")
+              f"{ceiling:9.1%} {m['sheddable']:12.2%}")
     print("  unloaded p99 (0.25x): " + ", ".join(
         f"{n} {statistics.median(v):.1f} ms" for n, v in unloaded.items()))
     return table

@@ -77,6 +77,22 @@ std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
                                             const std::string& access_log_path,
                                             uint64_t max_bytes = 8 << 20);
 
+// The route's recorded mix: the distinct requests of its `record:` capture (the file's last
+// `max_bytes`; passed over and filtered by the access log as CapturedRequest does) with how
+// often each came, the `max_requests` most frequent, most frequent first. Empty when none.
+struct WeightedRequest {
+  RouteRequest request;
+  uint64_t count = 0;
+};
+std::vector<WeightedRequest> CapturedMix(const std::string& capture_path, const std::string& route,
+                                         const std::string& access_log_path,
+                                         size_t max_requests = 16, uint64_t max_bytes = 8 << 20);
+// A `ficus load` scenario (JSON, which YAML reads) sending `mix` weighted by count, each request
+// with `headers` ("Name: value") and its Content-Type when it has a body. Paths and bodies are
+// sent as recorded (a literal "{{" is escaped, not a template).
+std::string MixScenario(const std::vector<WeightedRequest>& mix,
+                        const std::vector<std::string>& headers);
+
 // The route's latency threshold: the tightest latency SLO naming it (or every route), else
 // `fallback_ms`.
 double ThresholdMsFor(const config::Config& config, const std::string& route, double fallback_ms);

@@ -1,10 +1,13 @@
 // `ficus assess`: a step load per route (or for a scenario) through the running gateway, the
 // capacity knee of each, recorded into the telemetry store.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 
@@ -77,6 +80,7 @@ struct Target {
   std::string name;  // "route:NAME" or "scenario:FILE"
   double threshold_ms = 0;
   load::Options base;
+  size_t mix = 0;  // > 1: the route's recorded requests, this many, weighted (a scenario)
 };
 
 }  // namespace
@@ -194,7 +198,14 @@ int AssessCommand(const AssessOptions& o) {
   const double fallback_ms = static_cast<double>(*fallback) / 1e6;
 
   std::vector<Target> targets;
-  std::vector<std::string> skipped;  // routes assess cannot build a request for
+  std::vector<std::string> skipped;     // routes assess cannot build a request for
+  std::vector<std::string> temp_files;  // the recorded mixes' scenarios, removed at the end
+  struct TempFiles {
+    std::vector<std::string>* files;
+    ~TempFiles() {
+      for (const std::string& f : *files) std::filesystem::remove(f);
+    }
+  } cleanup{&temp_files};
   if (!o.scenario.empty()) {
     if (!o.routes.empty()) return fail("give --routes or --scenario, not both");
     Target t;
@@ -222,8 +233,32 @@ int AssessCommand(const AssessOptions& o) {
       // else a request its match accepts.
       std::optional<RouteRequest> req;
       const bool logged = cfg.access_log.enabled && cfg.access_log.path != "stdout";
+      std::vector<WeightedRequest> mix;
       if (route.record && route.match.headers.empty())
-        req = CapturedRequest(route.record->path, route.name, logged ? cfg.access_log.path : "");
+        mix = CapturedMix(route.record->path, route.name, logged ? cfg.access_log.path : "");
+      if (mix.size() > 1) {
+        // The recorded mix, weighted as the users sent it, as a scenario of its own.
+        std::vector<std::string> headers = {"X-Api-Key: ficus-assess"};
+        if (!route.match.hosts.empty() && route.match.hosts.front().find('*') == std::string::npos)
+          headers.push_back("Host: " + route.match.hosts.front());
+        const std::string file =
+            Format("%s/ficus-assess-%d-%zu.yaml", std::filesystem::temp_directory_path().c_str(),
+                   static_cast<int>(::getpid()), temp_files.size());
+        std::ofstream out(file);
+        temp_files.push_back(file);
+        out << MixScenario(mix, headers);
+        out.close();
+        if (!out) return fail("cannot write " + file);
+        Target t;
+        t.name = "route:" + route.name;
+        t.threshold_ms = ThresholdMsFor(cfg, route.name, fallback_ms);
+        t.base.url = file;
+        t.base.target = base_url;
+        t.mix = mix.size();
+        targets.push_back(std::move(t));
+        continue;
+      }
+      if (mix.size() == 1) req = mix.front().request;
       if (!req && logged && route.match.headers.empty())
         req = ObservedRequest(cfg.access_log.path, route.name);
       if (!req) req = RequestFor(route);
@@ -393,9 +428,9 @@ int AssessCommand(const AssessOptions& o) {
       if (json.size() > 1) json += ",";
       json +=
           Format(
-              R"({"target":%s,"threshold_ms":%.1f,"knee_rate":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"stop_reason":"%s","steps":)",
+              R"({"target":%s,"threshold_ms":%.1f,"knee_rate":%.2f,"p99_ms":%.3f,"error_ratio":%.5f,"stop_reason":"%s","recorded_requests":%zu,"steps":)",
               JsonString(t.name).c_str(), t.threshold_ms, k.rate, k.p99_ms, k.error_ratio,
-              k.stop_reason.c_str()) +
+              k.stop_reason.c_str(), t.mix) +
           a.detail + "}";
     } else {
       std::printf("%s\n", StepLine(t.name, k, steps, t.threshold_ms).c_str());

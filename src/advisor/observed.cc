@@ -2,6 +2,7 @@
 // (paths with their query strings, bodies) and its access log (what was answered 2xx/3xx).
 // Assess sends it instead of the bare prefix of the route's match (which may answer 404, or
 // 405, or a 400 for a missing field or query parameter).
+#include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <functional>
@@ -9,6 +10,8 @@
 #include <tuple>
 
 #include "advisor/advisor.h"
+#include "base/json.h"
+#include "load/load.h"
 
 namespace ficus::advisor {
 
@@ -96,15 +99,21 @@ std::optional<RouteRequest> ObservedRequest(const std::string& access_log_path,
   return req;
 }
 
-std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
+namespace {
+
+// (method, target, body, content type) -> how often the route's capture has it.
+using CapturedCounts =
+    std::map<std::tuple<std::string, std::string, std::string, std::string>, uint64_t>;
+
+// The capture's requests a load can send again (see CapturedRequest). nullopt: unreadable.
+std::optional<CapturedCounts> CountCaptured(const std::string& capture_path,
                                             const std::string& route,
                                             const std::string& access_log_path,
                                             uint64_t max_bytes) {
   const auto answered = access_log_path.empty()
                             ? std::map<std::pair<std::string, std::string>, uint64_t>{}
                             : Answered(access_log_path, route, max_bytes);
-  // (method, target, body, content type) -> how often the capture has it.
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, uint64_t> seen;
+  CapturedCounts seen;
   const bool read = ForEachLine(capture_path, route, max_bytes, [&](const json::object& o) {
     const std::string method = Field(o, "method"), target = Field(o, "target");
     if (method.empty() || target.empty() || target[0] != '/') return;
@@ -129,14 +138,88 @@ std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
     ++seen[{method, target, Field(o, "body"), content_type}];
   });
   if (!read) return std::nullopt;
-  const auto* best = MostFrequentReadFirst(seen);
-  if (!best) return std::nullopt;
+  return seen;
+}
+
+RouteRequest RequestOf(const CapturedCounts::key_type& key) {
   RouteRequest req;
-  req.method = std::get<0>(*best);
-  req.path = std::get<1>(*best);
-  req.body = std::get<2>(*best);
-  req.content_type = std::get<3>(*best);
+  req.method = std::get<0>(key);
+  req.path = std::get<1>(key);
+  req.body = std::get<2>(key);
+  req.content_type = std::get<3>(key);
   return req;
+}
+
+}  // namespace
+
+std::optional<RouteRequest> CapturedRequest(const std::string& capture_path,
+                                            const std::string& route,
+                                            const std::string& access_log_path,
+                                            uint64_t max_bytes) {
+  const std::optional<CapturedCounts> seen =
+      CountCaptured(capture_path, route, access_log_path, max_bytes);
+  if (!seen) return std::nullopt;
+  const auto* best = MostFrequentReadFirst(*seen);
+  if (!best) return std::nullopt;
+  return RequestOf(*best);
+}
+
+std::vector<WeightedRequest> CapturedMix(const std::string& capture_path, const std::string& route,
+                                         const std::string& access_log_path, size_t max_requests,
+                                         uint64_t max_bytes) {
+  std::vector<WeightedRequest> mix;
+  const std::optional<CapturedCounts> seen =
+      CountCaptured(capture_path, route, access_log_path, max_bytes);
+  if (!seen) return mix;
+  for (const auto& [key, n] : *seen) mix.push_back({RequestOf(key), n});
+  // Most frequent first; ties in the map's order, so the set is the same from run to run.
+  std::stable_sort(mix.begin(), mix.end(), [](const WeightedRequest& a, const WeightedRequest& b) {
+    return a.count > b.count;
+  });
+  if (mix.size() > max_requests) mix.resize(max_requests);
+  return mix;
+}
+
+std::string MixScenario(const std::vector<WeightedRequest>& mix,
+                        const std::vector<std::string>& headers) {
+  std::string out = "{\"requests\": [";
+  for (size_t i = 0; i < mix.size(); ++i) {
+    const RouteRequest& r = mix[i].request;
+    out += i ? ",\n  " : "\n  ";
+    out += "{\"name\": ";
+    AppendJsonString(out, "recorded-" + std::to_string(i + 1));
+    // The scenario's weights are 32-bit: a count past that only needs to keep its proportion.
+    out += ", \"weight\": " + std::to_string(std::clamp<uint64_t>(mix[i].count, 1, 1u << 30));
+    out += ", \"method\": ";
+    AppendJsonString(out, r.method);
+    out += ", \"path\": ";
+    AppendJsonString(out, load::TemplateLiteral(r.path));
+    out += ", \"headers\": {";
+    bool first = true;
+    auto header = [&](std::string_view name, std::string_view value) {
+      out += first ? "" : ", ";
+      first = false;
+      AppendJsonString(out, name);
+      out += ": ";
+      AppendJsonString(out, load::TemplateLiteral(value));
+    };
+    for (const std::string& h : headers) {
+      const size_t colon = h.find(':');
+      if (colon == std::string::npos) continue;
+      const size_t v = h.find_first_not_of(' ', colon + 1);
+      header(h.substr(0, colon), v == std::string::npos ? "" : std::string_view(h).substr(v));
+    }
+    if (!r.body.empty())
+      header("Content-Type", r.content_type.empty() ? "application/json" : r.content_type);
+    out += "}";
+    if (!r.body.empty()) {
+      out += ", \"body\": ";
+      AppendJsonString(out, load::TemplateLiteral(r.body));
+    }
+    out += "}";
+  }
+  out += "\n]}\n";
+  return out;
 }
 
 }  // namespace ficus::advisor

@@ -178,7 +178,8 @@ struct RateLimit {
 };
 
 // `concurrency:`: a bulkhead of at most `max` requests of the route in flight, a wait queue of
-// `queue` with `queue_timeout`; priority classes shed sheddable requests first.
+// `queue` with `queue_timeout`. Below `max` every class is admitted; at it, priority classes
+// decide who waits first and who is shed first (sheddable).
 enum class PriorityClass : uint8_t { kCritical, kDefault, kSheddable };
 struct ConcurrencyLimit {
   uint32_t max = 0;
@@ -186,11 +187,6 @@ struct ConcurrencyLimit {
   Duration queue_timeout{1000};
   std::string class_header;  // lower-case; a request's class from this field ("critical", ...)
   PriorityClass default_class = PriorityClass::kDefault;
-  // Slots only critical requests may take (a share of `max`, percent), and the share above
-  // which sheddable requests are refused: what keeps critical requests going when the route
-  // is full of sheddable ones.
-  uint32_t critical_reserve_percent = 10;
-  uint32_t sheddable_max_percent = 80;
   int line = 0;
   bool operator==(const ConcurrencyLimit&) const = default;
 };

@@ -46,6 +46,10 @@ struct Url {
 // Returns the URL or nullopt with *error set ("URL must start with http://" ...).
 std::optional<Url> ParseUrl(std::string_view text, std::string* error);
 
+// The scenario template text that renders as `text` word for word: each "{{" (a placeholder's
+// start in a template) written as "\{{". For recorded paths and bodies put into a scenario.
+std::string TemplateLiteral(std::string_view text);
+
 // "250ms", "10s", "1.5s", "1h30m", "500us": base/duration.h's grammar, the config's too (a bare
 // number other than 0 is refused). Nanoseconds, or nullopt with *error (when not null) set.
 std::optional<int64_t> ParseDuration(std::string_view text, std::string* error = nullptr);
@@ -247,7 +251,9 @@ struct Options {
   bool loop = false;         // start over at the end until --duration (none: until SIGINT/SIGTERM)
   std::string host;          // replaces the captured Host header when not empty
   std::string max_wait;      // gaps longer than this (after --speed) are shortened to it
-  std::vector<std::string> filters;  // method=GET, path=/api (prefix), route=NAME; all must match
+  // method=GET, path=/api (prefix), route=NAME, header:NAME=VALUE; KEY!=VALUE leaves those out.
+  // Filters of one key are alternatives; every key must match.
+  std::vector<std::string> filters;
   // No summary on stdout and no progress line (a library caller such as `ficus assess` reads
   // the Summary instead; errors still go to stderr).
   bool quiet = false;

@@ -80,11 +80,22 @@ Outcome<> TakeCapture(const Options& o, Plan& plan) {
     co.max_wait_ns = *w;
   }
   for (const auto& f : o.filters) {
-    size_t eq = f.find('=');
-    std::string key = f.substr(0, eq);
-    if (eq == std::string::npos || (key != "method" && key != "path" && key != "route"))
-      return Failed("--filter '" + f + "': expected method=M, path=PREFIX or route=NAME");
-    co.filters.emplace_back(key, f.substr(eq + 1));
+    const size_t eq = f.find('=');
+    internal::CaptureOptions::Filter filter;
+    filter.key = f.substr(0, eq);
+    filter.negate = !filter.key.empty() && filter.key.back() == '!';
+    if (filter.negate) filter.key.pop_back();
+    const bool header = filter.key.rfind("header:", 0) == 0;
+    if (header &&
+        (filter.key.size() == 7 || filter.key.find_first_of(": \t\r\n", 7) != std::string::npos))
+      return Failed("--filter '" + f + "': header:NAME needs a field name");
+    if (eq == std::string::npos ||
+        (filter.key != "method" && filter.key != "path" && filter.key != "route" && !header))
+      return Failed("--filter '" + f +
+                    "': expected method=M, path=PREFIX, route=NAME or header:NAME=VALUE (!= "
+                    "to leave those out)");
+    filter.value = f.substr(eq + 1);
+    co.filters.push_back(std::move(filter));
   }
   co.loop = o.loop;
   co.host_header = plan.url.host_header;

@@ -85,18 +85,12 @@ class Expiry {
 
 }  // namespace
 
-Bulkhead::Bulkhead(const config::ConcurrencyLimit& c) : config_(c) {
-  const int64_t max = c.max;
-  // Rounded down: a small limit (max 2 at 10 %) reserves nothing rather than half.
-  const int64_t reserve = std::min<int64_t>(max - 1, max * c.critical_reserve_percent / 100);
-  class_limit_[static_cast<int>(PriorityClass::kCritical)] = max;
-  class_limit_[static_cast<int>(PriorityClass::kDefault)] = max - reserve;
-  class_limit_[static_cast<int>(PriorityClass::kSheddable)] =
-      std::max<int64_t>(1, std::min(max - reserve, max * c.sheddable_max_percent / 100));
-}
+Bulkhead::Bulkhead(const config::ConcurrencyLimit& c) : config_(c) {}
 
-bool Bulkhead::TryAcquire(PriorityClass c) {
-  const int64_t limit = class_limit_[static_cast<int>(c)];
+bool Bulkhead::TryAcquire() {
+  // Every class takes a free slot: classes decide only who waits first and who leaves a full
+  // queue, so below the limit nothing is shed.
+  const int64_t limit = config_.max;
   int64_t cur = in_flight_.load(std::memory_order_relaxed);
   while (cur < limit) {
     if (in_flight_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) return true;
@@ -121,7 +115,7 @@ void Bulkhead::End(const std::shared_ptr<Waiter>& w, Waiter::Outcome o) {
 
 void Bulkhead::Drain() {
   for (auto& q : queues_) {
-    while (!q.empty() && TryAcquire(q.front()->cls)) {
+    while (!q.empty() && TryAcquire()) {
       std::shared_ptr<Waiter> w = std::move(q.front());
       q.pop_front();
       End(w, Waiter::kGranted);
@@ -220,7 +214,7 @@ Decision ConcurrencyPolicy::Admit(Context& ctx) {
   ctx.state() = static_cast<uint64_t>(c) << 2;
   if (!bulkhead_) return Adaptive(ctx);
   // Nobody waiting: take a slot if one is free. Someone waiting: queue behind (Wait).
-  if (!bulkhead_->anyone_queued() && bulkhead_->TryAcquire(c)) {
+  if (!bulkhead_->anyone_queued() && bulkhead_->TryAcquire()) {
     ctx.state() |= kBulkheadSlot;
     bulkhead_->by_class[static_cast<int>(c)].admitted.fetch_add(1, std::memory_order_relaxed);
     return Adaptive(ctx);

@@ -85,8 +85,11 @@ Outcome<Phase> Measure(const Workload& w, const Gateway& gateway, const std::ato
     if (!f) return Failed("the flood: " + f.message());
     // A flooding client keeps many requests in flight, not a polite few.
     f->connections = w.connections * 4;
-    if (Outcome<> set = f->SetConstantRate(w.flood_rate, w.step_ns); !set)
-      return Failed("the flood: " + set.message());
+    // A replayed flood keeps its recorded timeline (Workload::flood_rate unused).
+    if (w.flood->replay.empty()) {
+      if (Outcome<> set = f->SetConstantRate(w.flood_rate, w.step_ns); !set)
+        return Failed("the flood: " + set.message());
+    }
     flood = std::move(*f);
   }
   Phase phase;

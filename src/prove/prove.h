@@ -22,7 +22,9 @@ struct Options {
   bool save = false;                  // write the kept changes into the config file
   std::string scenario;  // a `ficus load` scenario whose requests the loads send (per route)
   // A `record:` capture (JSON Lines): a route's finding is measured by replaying the capture's
-  // requests to that route on their recorded timeline at `speed`, looped, before and after.
+  // requests to that route on their recorded timeline at `speed`, looped, before and after; a
+  // noisy client's by replaying the other clients' requests (measured) and the client's own
+  // (the flood) side by side.
   std::string replay;
   std::string speed = "1x";
   std::string period = "1h";  // the findings come from this much telemetry

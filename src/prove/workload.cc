@@ -104,6 +104,56 @@ load::Options ScenarioOptions(const std::string& file, const WorkloadContext& cx
   return o;
 }
 
+// A noisy client's proof from a capture: the other clients' recorded requests to the routes
+// the client used, measured, while the client's own recorded requests replay beside them; both
+// on the capture's timeline at the same speed, looped, so the flood keeps its real share.
+Outcome<Workload> NoisyReplay(const std::string& key, const std::string& header,
+                              const std::string& value, const WorkloadContext& cx,
+                              const std::vector<std::string>& noisy_routes) {
+  const config::Config& cfg = *cx.config;
+  Workload w;
+  w.connections = cx.connections;
+  for (const std::string& name : noisy_routes) {
+    auto route = std::find_if(cfg.routes.begin(), cfg.routes.end(),
+                              [&](const config::Route& r) { return r.name == name; });
+    if (route == cfg.routes.end()) continue;
+    if (w.cluster.empty()) w.cluster = route->cluster;
+    w.threshold_ms = std::max(w.threshold_ms, advisor::ThresholdMsFor(cfg, name, cx.fallback_ms));
+  }
+  if (w.cluster.empty()) return Failed("none of the routes " + key + " used is in the config");
+  load::Options replay;
+  replay.replay = cx.replay;
+  replay.target = cx.base_url;
+  replay.speed = cx.speed;
+  replay.synthetic_key = cx.synthetic_key;
+  replay.quiet = true;
+  load::Options others = replay, flood = replay;
+  for (const std::string& name : noisy_routes) others.filters.push_back("route=" + name);
+  others.filters.push_back("header:" + header + "!=" + value);
+  flood.filters = {"header:" + header + "=" + value};
+  const std::string source = cx.replay_source.empty() ? cx.replay : cx.replay_source;
+  std::string routes;
+  for (const std::string& name : noisy_routes) routes += (routes.empty() ? "" : ", ") + name;
+  // Both checked now: a capture without the client's requests (a redacted key field: the
+  // routes' auth names it) or without anyone else's cannot prove anything.
+  if (Outcome<load::Plan> p = load::PlanFrom(flood); !p)
+    return Failed(source + " holds no request of " + key + " (" + p.message() +
+                  "); prove it without --replay");
+  if (Outcome<load::Plan> p = load::PlanFrom(others); !p)
+    return Failed(source + " holds no other client's request to the routes " + key + " used (" +
+                  p.message() + ")");
+  w.requests = others;  // (Measure loops a replay for each step's length)
+  w.flood = flood;
+  w.rates = {0};  // measured: what the timeline gave
+  w.step_ns = cx.step_ns * static_cast<int64_t>(std::max<size_t>(cx.rates.size(), 1));
+  w.description = Format(
+      "replay of %s: the other clients' requests to %s while %s's recorded requests replay "
+      "beside them, at %s, looped, %llds",
+      source.c_str(), routes.c_str(), key.c_str(), cx.speed.c_str(),
+      static_cast<long long>(w.step_ns / 1'000'000'000));
+  return w;
+}
+
 }  // namespace
 
 std::string NoisyKeyOf(const advisor::Finding& f) {
@@ -136,6 +186,7 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
                     " is a client address: its flood cannot be sent from this host apart "
                     "from the other clients'");
     if (noisy_routes.empty()) return Failed("no route is known where " + key + " sent requests");
+    if (!cx.replay.empty()) return NoisyReplay(key, header, value, cx, noisy_routes);
     std::vector<YAML::Node> others, flood;
     if (writer.has_scenario()) {
       for (const YAML::Node& r : writer.source()["requests"]) {
@@ -221,15 +272,29 @@ Outcome<Workload> WorkloadFor(const advisor::Finding& f, const WorkloadContext& 
     }
   }
   std::string from = "the scenario's requests";
-  if (requests.empty()) {
-    // The route's recorded request (query string, body) when it has a `record:` capture, else
-    // one its match accepts.
-    std::optional<advisor::RouteRequest> req;
+  if (requests.empty() && route->record && route->match.headers.empty()) {
+    // The route's recorded mix (query strings, bodies; weighted as the users sent them) when
+    // it has a `record:` capture.
     const bool logged = cfg.access_log.enabled && cfg.access_log.path != "stdout";
-    if (route->record && route->match.headers.empty())
-      req = advisor::CapturedRequest(route->record->path, route->name,
-                                     logged ? cfg.access_log.path : "");
-    if (!req) req = advisor::RequestFor(*route);
+    const std::vector<advisor::WeightedRequest> mix =
+        advisor::CapturedMix(route->record->path, route->name, logged ? cfg.access_log.path : "");
+    for (const advisor::WeightedRequest& m : mix) {
+      const advisor::RouteRequest& req = m.request;
+      // Recorded text is sent as it came, not read as a template.
+      YAML::Node r = Request(route->name, req.method, load::TemplateLiteral(req.path),
+                             load::TemplateLiteral(req.body));
+      r["weight"] = std::clamp<uint64_t>(m.count, 1, 1u << 30);
+      if (!req.body.empty())
+        r["headers"]["Content-Type"] =
+            req.content_type.empty() ? std::string("application/json") : req.content_type;
+      requests.push_back(r);
+    }
+    if (mix.size() == 1) from = mix.front().request.method + " " + mix.front().request.path;
+    if (mix.size() > 1) from = Format("its %zu most frequent recorded requests", mix.size());
+  }
+  if (requests.empty()) {
+    // One request its match accepts.
+    std::optional<advisor::RouteRequest> req = advisor::RequestFor(*route);
     if (!req)
       return Failed("route " + route->name +
                     " matches by regex or headers: give a --scenario with its requests");

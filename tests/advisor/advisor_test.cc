@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 
+#include "load/load.h"
+
 namespace ficus::advisor {
 namespace {
 
@@ -584,6 +586,67 @@ TEST(CapturedRequestTest, TheRoutesRecordedRequestWithItsQueryString) {
   EXPECT_FALSE(CapturedRequest(capture + ".missing", "search", ""));
   std::filesystem::remove(capture);
   std::filesystem::remove(log);
+}
+
+// The recorded mix: every distinct request the log saw answered, weighted by how often it came,
+// the most frequent first and at most `max_requests`; as a scenario `ficus load` accepts, with
+// recorded "{{" sent as text.
+TEST(CapturedMixTest, TheRoutesRecordedRequestsWeightedAndBounded) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string tag = std::to_string(::getpid());
+  const std::string capture = dir + "/mix_" + tag + ".jsonl";
+  const std::string log = dir + "/mix_" + tag + ".log";
+  const std::string scenario = dir + "/mix_" + tag + ".yaml";
+  {
+    std::ofstream out(capture);
+    auto line = [&](const char* method, const char* target, const char* extra = "") {
+      out << "{\"t\":1.5,\"route\":\"search\",\"method\":\"" << method << "\",\"target\":\""
+          << target << "\",\"headers\":[[\"Content-Type\",\"text/plain\"]]" << extra
+          << ",\"body_bytes\":0,\"truncated\":false}\n";
+    };
+    for (int i = 0; i < 7; ++i) line("GET", "/api/search?q=shoes");
+    for (int i = 0; i < 3; ++i) line("GET", "/api/search?q=hats");
+    for (int i = 0; i < 2; ++i) line("POST", "/api/search?q={{x}}", ",\"body\":\"q {{y}}\"");
+    for (int i = 0; i < 20; ++i) line("GET", "/api/nothing");  // 404s in the log
+  }
+  {
+    std::ofstream out(log);
+    out << "{\"method\":\"GET\",\"path\":\"/api/search\",\"route\":\"search\",\"status\":200}\n"
+        << "{\"method\":\"POST\",\"path\":\"/api/search\",\"route\":\"search\",\"status\":201}\n"
+        << "{\"method\":\"GET\",\"path\":\"/api/nothing\",\"route\":\"search\",\"status\":404}\n";
+  }
+  std::vector<WeightedRequest> mix = CapturedMix(capture, "search", log);
+  ASSERT_EQ(mix.size(), 3u);
+  EXPECT_EQ(mix[0].request.path, "/api/search?q=shoes");
+  EXPECT_EQ(mix[0].count, 7u);
+  EXPECT_EQ(mix[1].request.path, "/api/search?q=hats");
+  EXPECT_EQ(mix[1].count, 3u);
+  EXPECT_EQ(mix[2].request.method, "POST");
+  EXPECT_EQ(mix[2].request.body, "q {{y}}");
+  EXPECT_EQ(mix[2].count, 2u);
+  EXPECT_EQ(CapturedMix(capture, "search", log, 2).size(), 2u);
+  EXPECT_EQ(CapturedMix(capture, "search", "").front().request.path, "/api/nothing");
+  EXPECT_TRUE(CapturedMix(capture + ".missing", "search", "").empty());
+
+  {
+    std::ofstream out(scenario);
+    out << MixScenario(mix, {"X-Api-Key: ficus-assess"});
+  }
+  load::Options o;
+  o.url = scenario;
+  o.target = "http://127.0.0.1:9";
+  o.rate = 10;
+  o.quiet = true;
+  Outcome<load::Plan> plan = load::PlanFrom(o);
+  ASSERT_TRUE(plan) << plan.message();
+  const std::string text = MixScenario(mix, {"X-Api-Key: ficus-assess"});
+  EXPECT_NE(text.find("\"weight\": 7"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"path\": \"/api/search?q=\\\\{{x}}\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"X-Api-Key\": \"ficus-assess\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"Content-Type\": \"text/plain\""), std::string::npos) << text;
+  std::filesystem::remove(capture);
+  std::filesystem::remove(log);
+  std::filesystem::remove(scenario);
 }
 
 TEST(ParsePriceTest, MonthAndHour) {

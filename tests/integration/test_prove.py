@@ -5,7 +5,11 @@ load's repeated URL and the 30 ms answers become hits: kept. On `unique` the loa
 never seen before on every request (the upstream says `Cache-Control: max-age=60`, but nothing
 repeats), so the cache can only miss: inconclusive, reverted. Also: --dry-run changes nothing,
 live traffic makes it refuse without --yes, and Ctrl-C during the measurement after the change
-puts the old config back. Results land in the report (proof events)."""
+puts the old config back. Results land in the report (proof events).
+
+NoisyReplayTest: a noisy API key's proof from a `record:` capture replays the other clients'
+recorded requests (measured) beside the key's own recorded requests (the flood), on the
+capture's timeline, before and after its rate limit."""
 
 import json
 import os
@@ -16,9 +20,11 @@ import tempfile
 import threading
 import time
 import unittest
+from http.server import BaseHTTPRequestHandler
 
 from harness import (FICUS_BIN, TIME_FACTOR, FicusTestCase, endpoint, make_config, request,
                      wait_until)
+from loopback_server import LoopbackHTTPServer
 
 TOKEN = "prove-admin-token-0123456789abcdef"
 HELPS = "/helps/bytes?n=800&body_delay_ms=30"
@@ -201,6 +207,103 @@ class ProveTest(FicusTestCase):
         self.assertEqual(self.running_config(), before)
         self.assertFalse(self.cached(HELPS))
         self.assertEqual([e["outcome"] for e in self.config_posts()], ["ok", "ok"])
+
+
+class SlowOrigin(BaseHTTPRequestHandler):
+    """Two requests at once, 25 ms each (80 req/s); more wait their turn, as in a small thread
+    pool: a flood past that makes everyone's requests wait."""
+    slots = threading.Semaphore(2)
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        with SlowOrigin.slots:
+            time.sleep(0.025)
+        body = b'{"items": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+# A hundred ordinary keys, each well under the rate the report suggests for the scraper (it is
+# derived from the typical key's rate over the report's period).
+OTHERS = """requests:
+  - { name: browse, path: "/api/items?page={{page}}", headers: { X-Api-Key: "{{who}}" } }
+variables: { page: { random_int: [1, 5] }, who: { pick: [%s] } }
+""" % ", ".join("u%d" % i for i in range(100))
+
+
+class NoisyReplayTest(FicusTestCase):
+    def setUp(self):
+        super().setUp()
+        origin = LoopbackHTTPServer(("127.0.0.1", 0), SlowOrigin)
+        threading.Thread(target=origin.serve_forever, daemon=True).start()
+        self.addCleanup(origin.server_close)
+        self.addCleanup(origin.shutdown)
+        capture_dir = tempfile.mkdtemp(prefix="ficus-prove-noisy-")
+        self.addCleanup(shutil.rmtree, capture_dir, True)
+        self.capture = os.path.join(capture_dir, "api.jsonl")
+        routes = [{"name": "api", "match": {"path_prefix": "/api/"}, "cluster": "app",
+                   "record": {"path": self.capture}}]
+        cfg = make_config({"app": [endpoint(origin.server_address[1])]}, routes,
+                          admin={"token": TOKEN}, workers=2)
+        cfg["data_dir"] = "data"
+        self.f = self.start_ficus(cfg)
+        others = os.path.join(self.f.workdir, "others.yaml")
+        with open(others, "w") as out:
+            out.write(OTHERS)
+        # The users' traffic, recorded: ordinary keys at 20 req/s in all, and a scraper at
+        # 120 req/s, past what the origin serves, for 3 s. No admin token: users, not ficus.
+        env = {k: v for k, v in os.environ.items() if k != "FICUS_ADMIN_TOKEN"}
+        url = "http://127.0.0.1:%d" % self.f.port
+        loads = [subprocess.Popen([FICUS_BIN, "load", others, "--target", url, "--rate", "20",
+                                   "--duration", "3s", "--timeout", "10s"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+                 subprocess.Popen([FICUS_BIN, "load", url + "/api/items?page=1", "-H",
+                                   "X-Api-Key: scraper", "--rate", "120", "--duration", "3s",
+                                   "--timeout", "10s"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)]
+        for p in loads:
+            _, err = p.communicate(timeout=60 * TIME_FACTOR)
+            self.assertIn(p.returncode, (0, 3), err)
+
+        def noisy():
+            r = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format",
+                         "json")
+            return r.returncode == 0 and any(
+                f["kind"] == "noisy_client" for f in json.loads(r.stdout)["findings"])
+        self.assertTrue(wait_until(noisy, 30 * TIME_FACTOR, interval=1.0))
+
+    def cli(self, *args, timeout=120):
+        return subprocess.run([FICUS_BIN, *args], capture_output=True, text=True,
+                              cwd=self.f.workdir, timeout=timeout * TIME_FACTOR)
+
+    def test_the_others_recorded_requests_are_measured_beside_the_recorded_flood(self):
+        # --period 1m: the suggested limit comes from the key's rate over the report's period
+        # (see the OTHERS comment), here the minute that holds the 3 s of traffic.
+        r = self.cli("prove", "noisy_client:key:scraper", "-c", self.f.config_path, "--replay",
+                     self.capture, "--steps", "1", "--step-duration", "3s", "--settle", "2s",
+                     "--period", "1m")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        line = [l for l in r.stdout.splitlines() if l.startswith("noisy_client:key:scraper")]
+        self.assertTrue(line and "kept (better)" in line[0], r.stdout + r.stderr)
+        rep = self.cli("report", "-c", self.f.config_path, "--period", "10m", "--format", "json")
+        proof = {p["finding"]: p for p in json.loads(rep.stdout)["proofs"]}[
+            "noisy_client:key:scraper"]
+        self.assertTrue(proof["load"].startswith(
+            "replay of %s: the other clients' requests to api while key:scraper's recorded "
+            "requests replay beside them, at 1x" % self.capture), proof["load"])
+        # Measured: the others' 20 req/s of the capture (about 60 in 3 s), not the scraper's 360.
+        for phase in ("before", "after"):
+            self.assertGreater(proof[phase]["requests"], 30, proof)
+            self.assertLess(proof[phase]["requests"], 150, proof)
+        # The flood made them wait behind it; limited, it no longer does.
+        self.assertLess(proof["after"]["p99_ms"], proof["before"]["p99_ms"] / 2, proof)
+        self.assertIn("rate_limit", request(self.f.admin_port, "GET", "/config").body.decode())
 
 
 if __name__ == "__main__":

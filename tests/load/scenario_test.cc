@@ -291,6 +291,17 @@ TEST(Capture, TimelineSpeedMaxWaitLoopAndFilters) {
   EXPECT_EQ(c->skipped, 2u);
   o.filters = {{"route", "a"}, {"method", "POST"}};
   EXPECT_EQ(LoadCapture(path, o, &error)->requests.size(), 1u);
+  // Filters of one key are alternatives; a negated one leaves its matches out.
+  o.filters = {{"route", "a"}, {"route", "b"}};
+  EXPECT_EQ(LoadCapture(path, o, &error)->requests.size(), 3u);
+  o.filters = {{"route", "a"}, {"method", "POST", true}};
+  ASSERT_EQ(LoadCapture(path, o, &error)->requests.size(), 1u);
+  EXPECT_EQ(LoadCapture(path, o, &error)->requests[0].bytes.rfind("GET /x", 0), 0u);
+  // A header's first value, the name in any case ("Host: h" only on the GET /x).
+  o.filters = {{"header:HOST", "h"}};
+  EXPECT_EQ(LoadCapture(path, o, &error)->requests.size(), 1u);
+  o.filters = {{"header:host", "h", true}};
+  EXPECT_EQ(LoadCapture(path, o, &error)->requests.size(), 2u);
   o.filters = {{"method", "PUT"}};
   EXPECT_FALSE(LoadCapture(path, o, &error));
   EXPECT_THAT(error, HasSubstr("no request matches the filters"));

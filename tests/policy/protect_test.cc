@@ -76,9 +76,15 @@ TEST(RateLimitConfig, ReadsTheShapes) {
   EXPECT_EQ(c->routes[0].rate_limits[0].burst, 600u);
   EXPECT_EQ(c->routes[0].rate_limits[0].period, std::chrono::minutes(1));
   EXPECT_TRUE(c->routes[0].rate_limits[1].shadow);
-  c = Load("    concurrency: { max: 10, critical_reserve: 20%, sheddable_max: 0.5 }\n");
-  EXPECT_EQ(c->routes[0].concurrency->critical_reserve_percent, 20u);
-  EXPECT_EQ(c->routes[0].concurrency->sheddable_max_percent, 50u);
+}
+
+TEST(ConcurrencyConfig, TheRemovedClassSharesSayWhy) {
+  std::string error;
+  EXPECT_FALSE(Load("    concurrency: { max: 10, critical_reserve: 20% }\n", &error));
+  EXPECT_NE(error.find("routes[0].concurrency.critical_reserve"), std::string::npos) << error;
+  EXPECT_NE(error.find("was removed"), std::string::npos) << error;
+  EXPECT_FALSE(Load("    concurrency: { max: 10, sheddable_max: 0.5 }\n", &error));
+  EXPECT_NE(error.find("routes[0].concurrency.sheddable_max"), std::string::npos) << error;
 }
 
 TEST(RateLimitConfig, ErrorsNameTheField) {
@@ -192,24 +198,34 @@ TEST(RateLimit, QueryAndConsumerKeys) {
   EXPECT_EQ(ask("k=y&b=2", "alice"), Decision::Kind::kPass);
 }
 
-TEST(Bulkhead, ClassesHaveTheirShares) {
+TEST(Bulkhead, EveryClassTakesAFreeSlotBelowTheLimit) {
   config::ConcurrencyLimit c;
   c.max = 10;
-  c.critical_reserve_percent = 20;
-  c.sheddable_max_percent = 50;
   internal::Bulkhead b(c);
-  using config::PriorityClass;
-  int sheddable = 0;
-  while (b.TryAcquire(PriorityClass::kSheddable)) ++sheddable;
-  EXPECT_EQ(sheddable, 5);
-  int def = 0;
-  while (b.TryAcquire(PriorityClass::kDefault)) ++def;
-  EXPECT_EQ(def, 3);  // up to 8: 2 are critical's
-  int critical = 0;
-  while (b.TryAcquire(PriorityClass::kCritical)) ++critical;
-  EXPECT_EQ(critical, 2);
+  int taken = 0;
+  while (b.TryAcquire()) ++taken;
+  EXPECT_EQ(taken, 10);
+  b.Release();
+  EXPECT_TRUE(b.TryAcquire());
   for (int i = 0; i < 10; ++i) b.Release();
   EXPECT_EQ(b.in_flight(), 0);
+}
+
+TEST(Concurrency, BelowTheLimitSheddableRequestsAreAdmitted) {
+  auto c = Load("    concurrency: { max: 4, queue: 0, class_header: X-Priority }\n");
+  ConcurrencyPolicy p(*c, c->routes[0], nullptr);
+  std::vector<std::unique_ptr<Exchange>> in;
+  for (int i = 0; i < 4; ++i) {
+    in.push_back(std::make_unique<Exchange>(
+        c->routes[0], std::vector<http::Header>{{"X-Priority", "sheddable"}}));
+    EXPECT_EQ(p.Admit(*in.back()->ctx).kind, Decision::Kind::kPass) << i;
+  }
+  // At the limit, with no queue, any class is refused: nothing in flight can be taken back.
+  Exchange crit(c->routes[0], {{"X-Priority", "critical"}});
+  EXPECT_EQ(p.Admit(*crit.ctx).kind, Decision::Kind::kAnswer);
+  for (auto& e : in) p.End(*e->ctx, {});
+  EXPECT_EQ(p.bulkhead()->in_flight(), 0);
+  EXPECT_EQ(p.bulkhead()->by_class[2].admitted.load(), 4u);
 }
 
 // Runs `body` on a loop until it returns, with a bounded wait.
@@ -301,6 +317,42 @@ TEST(Concurrency, AFullQueueShedsSheddableFirst) {
   EXPECT_EQ(shed_got.answer.status, 503);
   EXPECT_EQ(p.bulkhead()->queued(), 0);
   EXPECT_EQ(p.bulkhead()->in_flight(), 1);
+}
+
+TEST(Concurrency, AFreedSlotGoesToTheCriticalWaiterFirst) {
+  auto c =
+      Load("    concurrency: { max: 1, queue: 4, queue_timeout: 5s, class_header: X-Priority }\n");
+  ConcurrencyPolicy p(*c, c->routes[0], nullptr);
+  Exchange first(c->routes[0]);
+  ASSERT_EQ(p.Admit(*first.ctx).kind, Decision::Kind::kPass);
+  net::Loop loop;
+  Exchange shed(c->routes[0], {{"X-Priority", "sheddable"}}, "10.0.0.1", "", &loop);
+  Exchange crit(c->routes[0], {{"X-Priority", "critical"}}, "10.0.0.1", "", &loop);
+  // The sheddable request arrived first; both wait (the queue has room for both).
+  ASSERT_EQ(p.Admit(*shed.ctx).kind, Decision::Kind::kWait);
+  ASSERT_EQ(p.Admit(*crit.ctx).kind, Decision::Kind::kWait);
+  Decision shed_got, crit_got;
+  bool shed_done = false, crit_done = false;
+  auto wait = [](ConcurrencyPolicy& p, Exchange& e, Decision& out, bool* done) -> net::Task<void> {
+    out = co_await p.Wait(*e.ctx);
+    *done = true;
+  };
+  RunOn(loop, [&]() -> net::Task<void> {
+    net::Spawn(wait(p, shed, shed_got, &shed_done));
+    net::Spawn(wait(p, crit, crit_got, &crit_done));
+    EXPECT_EQ(p.bulkhead()->queued(), 2);
+    p.End(*first.ctx, {});  // the freed slot: the critical waiter's
+    for (int i = 0; i < 200 && !crit_done; ++i) co_await loop.Sleep(std::chrono::milliseconds(5));
+    EXPECT_TRUE(crit_done);
+    EXPECT_FALSE(shed_done);
+    p.End(*crit.ctx, {});  // then the sheddable one's
+    for (int i = 0; i < 200 && !shed_done; ++i) co_await loop.Sleep(std::chrono::milliseconds(5));
+  });
+  EXPECT_EQ(crit_got.kind, Decision::Kind::kPass);
+  EXPECT_EQ(shed_got.kind, Decision::Kind::kPass);
+  EXPECT_EQ(p.bulkhead()->in_flight(), 1);
+  p.End(*shed.ctx, {});
+  EXPECT_EQ(p.bulkhead()->in_flight(), 0);
 }
 
 std::string TempFile(const std::string& name, const std::string& text) {

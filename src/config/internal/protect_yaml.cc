@@ -60,10 +60,6 @@ void EmitProtection(YAML::Emitter& out, const Route& r) {
     if (!c.class_header.empty())
       out << YAML::Key << "class_header" << YAML::Value << c.class_header;
     out << YAML::Key << "class" << YAML::Value << PriorityClassName(c.default_class);
-    out << YAML::Key << "critical_reserve" << YAML::Value
-        << std::to_string(c.critical_reserve_percent) + "%";
-    out << YAML::Key << "sheddable_max" << YAML::Value
-        << std::to_string(c.sheddable_max_percent) + "%";
     out << YAML::EndMap;
   }
   if (r.auth) {

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "base/base64.h"
 
@@ -21,6 +22,52 @@ bool Dropped(std::string_view name) {
                              "x-ficus-synthetic"})
     if (http::EqualsIgnoreCase(name, h)) return true;
   return false;
+}
+
+// The first value of field `name` (lower-case) among captured [name, value] pairs.
+std::optional<std::string_view> FieldOf(const json::array& headers, std::string_view name) {
+  for (const json::value& h : headers) {
+    if (!h.is_array() || h.as_array().size() != 2 || !h.as_array()[0].is_string() ||
+        !h.as_array()[1].is_string())
+      continue;
+    const json::string& n = h.as_array()[0].as_string();
+    if (!http::EqualsIgnoreCase(std::string_view(n.data(), n.size()), name)) continue;
+    const json::string& v = h.as_array()[1].as_string();
+    return std::string_view(v.data(), v.size());
+  }
+  return std::nullopt;
+}
+
+// The filters' verdict: per key, some positive filter matches (when the key has any) and no
+// negated one does.
+bool Kept(const std::vector<CaptureOptions::Filter>& filters, std::string_view method,
+          std::string_view target, std::string_view route, const json::array& headers) {
+  std::vector<std::pair<std::string_view, bool>> wanted;  // key, a positive filter matched
+  for (const CaptureOptions::Filter& f : filters) {
+    bool match = false;
+    if (f.key == "method") {
+      match = method == f.value;
+    } else if (f.key == "path") {
+      match = target.substr(0, f.value.size()) == f.value;
+    } else if (f.key == "route") {
+      match = route == f.value;
+    } else if (f.key.rfind("header:", 0) == 0) {
+      const std::optional<std::string_view> v = FieldOf(headers, std::string_view(f.key).substr(7));
+      match = v && *v == f.value;
+    }
+    if (f.negate) {
+      if (match) return false;
+      continue;
+    }
+    auto it =
+        std::find_if(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == f.key; });
+    if (it == wanted.end()) {
+      wanted.emplace_back(f.key, match);
+    } else {
+      it->second = it->second || match;
+    }
+  }
+  return std::all_of(wanted.begin(), wanted.end(), [](const auto& w) { return w.second; });
 }
 
 }  // namespace
@@ -85,13 +132,7 @@ std::optional<Capture> LoadCapture(const std::string& path, const CaptureOptions
     std::string_view tg(target->data(), target->size());
     std::string_view route;
     if (const json::string* r = str("route")) route = std::string_view(r->data(), r->size());
-    bool keep = true;
-    for (const auto& [key, want] : options.filters) {
-      if (key == "method") keep = keep && m == want;
-      if (key == "path") keep = keep && tg.substr(0, want.size()) == want;
-      if (key == "route") keep = keep && route == want;
-    }
-    if (!keep) {
+    if (!Kept(options.filters, m, tg, route, headers->as_array())) {
       ++cap.skipped;
       continue;
     }

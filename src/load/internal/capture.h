@@ -15,7 +15,14 @@ struct CaptureOptions {
   double speed = 1;                 // 2 = twice as fast
   int64_t max_wait_ns = INT64_MAX;  // longest gap between two requests, after scaling
   bool loop = false;
-  std::vector<std::pair<std::string, std::string>> filters;  // method / path / route
+  // What to keep. A request is kept when, for each key, one of its positive filters matches and
+  // none of its negated ones does ("route=a route=b header:x-api-key!=k": a or b, not from k).
+  struct Filter {
+    std::string key;    // "method", "path" (a prefix), "route", "header:NAME" (any case)
+    std::string value;  // a header filter matches the field's first value exactly
+    bool negate = false;
+  };
+  std::vector<Filter> filters;
   std::string host_header;    // used when a captured request has no Host
   std::string host_override;  // not empty: replaces every captured Host (`--host`)
   std::string extra_headers;  // "Name: value\r\n" fields added to every request

@@ -1,5 +1,7 @@
 #include "load/internal/template.h"
 
+#include "load/load.h"
+
 namespace ficus::load::internal {
 namespace {
 
@@ -132,3 +134,17 @@ std::optional<std::vector<std::vector<std::string>>> ParseCsv(std::string_view t
 }
 
 }  // namespace ficus::load::internal
+
+namespace ficus::load {
+
+std::string TemplateLiteral(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text.substr(i, 2) == "{{") out += '\\';
+    out += text[i];
+  }
+  return out;
+}
+
+}  // namespace ficus::load

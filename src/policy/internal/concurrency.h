@@ -1,5 +1,9 @@
 // The bulkhead of a route: at most `max` requests in flight (shared by every worker), a bounded
 // wait queue ordered by priority class, a queue timeout; 503 with Retry-After over it.
+// Below `max` every class is admitted. At `max` the classes decide who goes first: a freed slot
+// goes to the oldest critical waiter, then default, then sheddable; a full queue sheds its
+// newest sheddable waiter to make room for a more important arrival. So under overload the
+// sheddable requests are refused first and critical ones keep every slot they need.
 #pragma once
 
 #include <array>
@@ -29,8 +33,8 @@ class Bulkhead {
  public:
   explicit Bulkhead(const config::ConcurrencyLimit& c);
 
-  // A slot for a request of class `c` without waiting (false: full for that class).
-  bool TryAcquire(config::PriorityClass c);
+  // A slot without waiting (false: `max` are in flight).
+  bool TryAcquire();
   // Gives a slot back; the first waiter (critical first) that may take it gets it.
   void Release();
 
@@ -59,7 +63,6 @@ class Bulkhead {
   void Drain();  // under mu_: grants freed slots to waiters
   void End(const std::shared_ptr<Waiter>& w, Waiter::Outcome o);  // under mu_
   const config::ConcurrencyLimit config_;
-  std::array<int64_t, 3> class_limit_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> queued_{0};
   std::mutex mu_;

@@ -24,8 +24,8 @@ struct Workload {
   // capture's timing: one step of step_ns, its rate what the capture's timeline gave.
   std::vector<double> rates;
   int64_t step_ns = 0;
-  // A second load at `flood_rate` during every step (a noisy client's): only `requests` is
-  // measured.
+  // A second load at `flood_rate` during every step (a noisy client's; a replay keeps its
+  // capture's timeline instead): only `requests` is measured.
   std::optional<load::Options> flood;
   double flood_rate = 0;
   int connections = 64;

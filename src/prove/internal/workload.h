@@ -18,7 +18,7 @@ struct WorkloadContext {
   std::string base_url;       // http://HOST:PORT of the gateway's first listener
   std::string scenario_text;  // a `ficus load` scenario (YAML); empty: one request per route
   std::string synthetic_key;  // sent as X-Ficus-Synthetic on every request (empty: not sent)
-  std::string replay;         // a capture: route findings replay it (Options::replay)
+  std::string replay;         // a capture: findings replay it (Options::replay)
   std::string replay_source;  // the capture it was copied from (for the description)
   std::string speed = "1x";
   std::vector<double> rates;  // the step load's rates
