@@ -62,6 +62,7 @@ TEST(FindingRulesTest, WorthCachingNeedsOriginTimeOrABody) {
   RouteReport rr = Healthy();
   rr.share = 0.6;
   rr.time_share = 0.3;
+  rr.peak_rps = 300;
   rr.mean_ms = 1;
   rr.mean_bytes_out = 20;
   EXPECT_FALSE(WorthCaching(rr));
@@ -72,6 +73,24 @@ TEST(FindingRulesTest, WorthCachingNeedsOriginTimeOrABody) {
   EXPECT_TRUE(WorthCaching(rr));
   rr.share = rr.time_share = 0.01;  // and it must carry load
   EXPECT_FALSE(WorthCaching(rr));
+}
+
+// Shares are relative: on an idle origin a 3 ms route holds most of the time and still saves
+// nothing. The cache must save absolute work: a quarter of a request in flight at peak (rate x
+// time), or answers slow enough (20 ms) that a hit is felt.
+TEST(FindingRulesTest, WorthCachingNeedsAbsoluteWorkNotOnlyAShare) {
+  RouteReport rr = Healthy();
+  rr.share = 0.85;
+  rr.time_share = 0.9;
+  rr.mean_ms = 3;
+  rr.mean_bytes_out = 4000;
+  rr.peak_rps = 40;  // 0.12 requests in flight
+  EXPECT_FALSE(WorthCaching(rr));
+  rr.peak_rps = 100;  // 0.3 in flight
+  EXPECT_TRUE(WorthCaching(rr));
+  rr.peak_rps = 2;
+  rr.mean_ms = 25;  // rare but slow
+  EXPECT_TRUE(WorthCaching(rr));
 }
 
 TEST(FindingRulesTest, LatencyOverTargetOrASlowRead) {

@@ -110,12 +110,6 @@ class PlantedReportTest(FicusTestCase):
             self.assertNotEqual(route, "health", f)
             self.assertFalse(kind == "cache" and route == "feed", f)
 
-    # Known defect, found by this test: the twin's catalog (served from memory, ~2-3 ms through
-    # this Python app, 85 % of the requests) gets a cache finding of likelihood 3, because a
-    # cache finding is ranked by the route's share of the origin's time, which is large when
-    # every route is cheap; the absolute cost (rate x time per request) is not weighed. Remove
-    # expectedFailure when the rule weighs it.
-    @unittest.expectedFailure
     def test_the_healthy_twin_raises_nothing(self):
         twin = self.report_of(healthy=True)
         self.assertEqual(twin["noisy_clients"], [])

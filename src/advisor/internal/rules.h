@@ -30,12 +30,22 @@ constexpr double kCacheWorthShare = 0.05;
 constexpr double kNegligibleMs = 2;
 constexpr double kNegligibleBytes = 512;
 
+// Shares alone mislead when every route is cheap: a 3 ms route with 85 % of the time of an
+// idle origin saves nothing. A cache must also save absolute work: at peak the route keeps at
+// least kCacheWorthBusy of the origin's requests in flight (rate x time, Little's law), or each
+// answer is slow enough (kCacheWorthMs) that a hit is a gain the client feels.
+constexpr double kCacheWorthBusy = 0.25;
+constexpr double kCacheWorthMs = 20;
+
 // Whether a cache on this route saves the origin anything worth a finding: it carries load
-// (kCacheWorthShare of the requests or of the time) and its answers are not negligible.
+// (kCacheWorthShare of the requests or of the time), its answers are not negligible, and the
+// work it saves is not negligible in absolute terms either.
 inline bool WorthCaching(const RouteReport& rr) {
   const bool carries_load = rr.share >= kCacheWorthShare || rr.time_share >= kCacheWorthShare;
   const bool negligible = rr.mean_ms < kNegligibleMs && rr.mean_bytes_out < kNegligibleBytes;
-  return carries_load && !negligible;
+  const bool saves_work =
+      rr.peak_rps * rr.mean_ms / 1000 >= kCacheWorthBusy || rr.mean_ms >= kCacheWorthMs;
+  return carries_load && !negligible && saves_work;
 }
 
 enum class RuleId : uint8_t {
