@@ -14,6 +14,18 @@ using Duration = std::chrono::milliseconds;
 // `postgres:` the PostgreSQL wire proxy (src/pg; docs/config.md `postgres`). Listeners of kind
 // postgres serve these databases to these users.
 enum class PgPoolMode : uint8_t { kSession, kTransaction };
+// A server certificate and its private key (PEM files, read at load and on reload): what clients
+// of a TLS listener see (`postgres.tls`, `admin.tls`). Empty cert: no TLS.
+struct TlsCertificate {
+  std::string cert, key;
+  bool enabled() const { return !cert.empty(); }
+  bool operator==(const TlsCertificate&) const = default;
+};
+// TLS to servers, as libpq's sslmode: disable (never), allow (plain text, TLS if the server
+// refuses it), prefer (TLS if the server offers it), require (TLS, the certificate unchecked),
+// verify-ca (and signed by sslrootcert's CAs), verify-full (and naming the host).
+enum class PgSslMode : uint8_t { kDisable, kAllow, kPrefer, kRequire, kVerifyCa, kVerifyFull };
+const char* PgSslModeName(PgSslMode m);
 struct PgServer {        // a replica of a database
   std::string host;      // IP literal, resolved at load
   std::string hostname;  // the DNS name as written, when it was one
@@ -39,6 +51,11 @@ struct PgDatabase {
   Duration max_replica_lag{1000};
   bool read_your_writes = true;
   bool read_only = false;
+  // TLS to its servers (primary and replicas; health checks and EXPLAIN too). sslrootcert: the
+  // CAs to trust (empty: the system store); sslcert/sslkey: a client certificate, if the server
+  // asks for one.
+  PgSslMode sslmode = PgSslMode::kPrefer;
+  std::string sslrootcert, sslcert, sslkey;
   int line = 0;
   bool operator==(const PgDatabase&) const = default;
 };
@@ -66,6 +83,11 @@ struct Postgres {
   Duration health_check_interval{1000};
   Duration health_check_timeout{2000};
   std::string health_check_user;
+  // TLS to clients of the postgres listeners: an SSLRequest is answered 'S' when `tls` has a
+  // certificate; with tls_required, a client that does not ask for TLS gets FATAL 28000 (as
+  // pg_hba.conf's hostssl).
+  TlsCertificate tls;
+  bool tls_required = false;
   bool operator==(const Postgres&) const = default;
 };
 
