@@ -62,6 +62,22 @@ std::string LoadPair(SSL_CTX* ctx, const std::string& cert_file, const std::stri
   return "";
 }
 
+std::string CheckCaFile(const std::string& ca_file) {
+  if (std::string why = Unreadable(ca_file); !why.empty())
+    return "cannot read CA file " + ca_file + ": " + why;
+  BIO* bio = BIO_new_file(ca_file.c_str(), "r");
+  if (bio == nullptr) return "cannot read CA file " + ca_file + ": " + QueueError();
+  int certs = 0;
+  while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_free(x);
+    ++certs;
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the read that ended the loop
+  if (certs == 0) return "CA file " + ca_file + " holds no PEM certificate";
+  return "";
+}
+
 SSL_CTX* NewContext(bool server) {
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == nullptr) return nullptr;
@@ -120,30 +136,6 @@ Outcome<std::shared_ptr<const Context>> Context::Client(const ClientOptions& o) 
 }
 
 Context::~Context() { SSL_CTX_free(ctx_); }
-
-std::string CheckCertificateAndKey(const std::string& cert_file, const std::string& key_file) {
-  SSL_CTX* ctx = NewContext(true);
-  if (ctx == nullptr) return "cannot create a TLS context: " + QueueError();
-  std::string why = LoadPair(ctx, cert_file, key_file);
-  SSL_CTX_free(ctx);
-  return why;
-}
-
-std::string CheckCaFile(const std::string& ca_file) {
-  if (std::string why = Unreadable(ca_file); !why.empty())
-    return "cannot read CA file " + ca_file + ": " + why;
-  BIO* bio = BIO_new_file(ca_file.c_str(), "r");
-  if (bio == nullptr) return "cannot read CA file " + ca_file + ": " + QueueError();
-  int certs = 0;
-  while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-    X509_free(x);
-    ++certs;
-  }
-  BIO_free(bio);
-  ERR_clear_error();  // the read that ended the loop
-  if (certs == 0) return "CA file " + ca_file + " holds no PEM certificate";
-  return "";
-}
 
 Stream::Stream(const Context& ctx, std::string_view peer_name) {
   ssl_ = SSL_new(ctx.ctx_);
@@ -258,8 +250,7 @@ net::Task<Outcome<void>> Stream::Handshake(net::Socket& sock, net::TimeoutList& 
   co_return r;
 }
 
-net::Task<net::ReadResult> Stream::ReadSome(net::Socket& sock, std::span<char> into) {
-  if (ssl_ == nullptr) co_return co_await sock.ReadSome(into);
+net::Task<net::ReadResult> Stream::ReadTls(net::Socket& sock, std::span<char> into) {
   const int want = static_cast<int>(std::min<size_t>(into.size(), INT_MAX));
   for (;;) {
     ERR_clear_error();
@@ -279,8 +270,7 @@ net::Task<net::ReadResult> Stream::ReadSome(net::Socket& sock, std::span<char> i
   }
 }
 
-net::Task<net::ErrorCode> Stream::WriteAll(net::Socket& sock, std::string_view bytes) {
-  if (ssl_ == nullptr) co_return co_await sock.WriteAll(bytes);
+net::Task<net::ErrorCode> Stream::WriteTls(net::Socket& sock, std::string_view bytes) {
   while (!bytes.empty()) {
     const int chunk = static_cast<int>(std::min<size_t>(bytes.size(), 1u << 30));
     ERR_clear_error();

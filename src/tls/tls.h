@@ -61,12 +61,6 @@ class Context {
   Verify verify_;
 };
 
-// Checks that `cert_file` holds a PEM certificate chain and `key_file` its private key, or that
-// `ca_file` holds at least one PEM certificate: what a config loader calls to name the bad file.
-// Empty message: fine.
-std::string CheckCertificateAndKey(const std::string& cert_file, const std::string& key_file);
-std::string CheckCaFile(const std::string& ca_file);
-
 // One connection's TLS session over a net::Socket the caller owns and passes to each call. A
 // default-constructed Stream is inactive: the calls then go straight to the socket, so a
 // connection that may or may not be encrypted has one code path.
@@ -95,9 +89,14 @@ class Stream {
   // As Socket::ReadSome: at least one byte of plaintext, waiting if none; 0 bytes with no error
   // is the end (close_notify, or the peer closed the TCP connection). A TLS failure is an
   // error (std::errc::protocol_error; error() says why).
-  net::Task<net::ReadResult> ReadSome(net::Socket& sock, std::span<char> into);
+  // Inactive: the socket's own task (no coroutine frame of ours on the plain path).
+  net::Task<net::ReadResult> ReadSome(net::Socket& sock, std::span<char> into) {
+    return ssl_ ? ReadTls(sock, into) : sock.ReadSome(into);
+  }
   // As Socket::WriteAll.
-  net::Task<net::ErrorCode> WriteAll(net::Socket& sock, std::string_view bytes);
+  net::Task<net::ErrorCode> WriteAll(net::Socket& sock, std::string_view bytes) {
+    return ssl_ ? WriteTls(sock, bytes) : sock.WriteAll(bytes);
+  }
   // Sends close_notify (without waiting for the peer's); the caller closes the socket after.
   net::Task<void> Shutdown(net::Socket& sock);
   // What the last failure was (TLS alerts, OpenSSL's reason).
@@ -107,6 +106,8 @@ class Stream {
   std::string_view cipher() const;
 
  private:
+  net::Task<net::ReadResult> ReadTls(net::Socket& sock, std::span<char> into);
+  net::Task<net::ErrorCode> WriteTls(net::Socket& sock, std::string_view bytes);
   // Moves what OpenSSL wrote into the write BIO out to the socket.
   net::Task<net::ErrorCode> Flush(net::Socket& sock);
   void SetErrorFromQueue(int ssl_error);

@@ -281,11 +281,15 @@ TEST(TlsTest, LoadErrorsNameTheFileAndWhy) {
   EXPECT_NE(swapped.message().find("certificate " + c.key), std::string::npos) << swapped.message();
   // A key of another certificate.
   const std::string other_key = c.dir + "/other.key";
-  EXPECT_EQ(CheckCertificateAndKey(c.cert, other_key),
-            "key " + other_key + " does not match certificate " + c.cert);
-  EXPECT_EQ(CheckCertificateAndKey(c.cert, c.key), "");
-  EXPECT_EQ(CheckCaFile(c.ca), "");
-  EXPECT_EQ(CheckCaFile(c.key), "CA file " + c.key + " holds no PEM certificate");
+  auto mismatch = Context::Server(c.cert, other_key);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.message(), "key " + other_key + " does not match certificate " + c.cert);
+  ClientOptions not_a_ca;
+  not_a_ca.verify = Verify::kCa;
+  not_a_ca.ca_file = c.key;
+  auto no_ca = Context::Client(not_a_ca);
+  ASSERT_FALSE(no_ca.ok());
+  EXPECT_EQ(no_ca.message(), "CA file " + c.key + " holds no PEM certificate");
   ClientOptions half;
   half.cert_file = c.cert;
   EXPECT_FALSE(Context::Client(half).ok());
