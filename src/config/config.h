@@ -359,7 +359,6 @@ struct Admin {
   // On an address that is not loopback, reads need the token too, except these paths
   // ("/metrics", "/live", "/ready": for scrapers and probes). Loopback: everything is readable.
   std::vector<std::string> public_paths;
-  TlsCertificate tls;           // HTTPS on the admin listener (config/postgres.h)
   std::string Address() const;  // "host:port" ("[v6]:port" for IPv6)
   bool IsLoopback() const;      // 127.0.0.0/8 or ::1
   bool operator==(const Admin&) const = default;

@@ -15,7 +15,7 @@ using Duration = std::chrono::milliseconds;
 // postgres serve these databases to these users.
 enum class PgPoolMode : uint8_t { kSession, kTransaction };
 // A server certificate and its private key (PEM files, read at load and on reload): what clients
-// of a TLS listener see (`postgres.tls`, `admin.tls`). Empty cert: no TLS.
+// of a TLS listener see (`postgres.tls`). Empty cert: no TLS.
 struct TlsCertificate {
   std::string cert, key;
   bool enabled() const { return !cert.empty(); }

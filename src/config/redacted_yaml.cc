@@ -182,7 +182,6 @@ std::string ToRedactedYaml(const Config& c) {
       << (c.admin.token.empty() ? std::string() : std::string("<redacted>"));
   if (!c.admin.public_paths.empty())
     out << YAML::Key << "public_paths" << YAML::Value << YAML::Flow << c.admin.public_paths;
-  internal::EmitTlsCertificate(out, c.admin.tls, nullptr);
   out << YAML::EndMap;
   internal::EmitOverload(out, c.overload);
   internal::EmitPostgres(out, c.postgres);

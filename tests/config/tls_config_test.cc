@@ -1,4 +1,4 @@
-// TLS keys: `postgres.tls`, a database's sslmode/sslrootcert/sslcert/sslkey, `admin.tls`. Every
+// TLS keys: `postgres.tls`, a database's sslmode/sslrootcert/sslcert/sslkey. Every
 // file is opened and parsed at load: a missing, unreadable or wrong file is an error naming the
 // file, line, field and why. Certificates made with the openssl CLI in a temp dir.
 #include <gmock/gmock.h>
@@ -32,18 +32,16 @@ class TlsConfig : public ::testing::Test {
   static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
   static std::string F(const std::string& name) { return dir_ + "/" + name; }
 
-  static LoadResult Load(const std::string& pg_extra, const std::string& db_extra = "",
-                         const std::string& admin = "") {
-    return LoadString(admin +
-                          "listeners:\n"
-                          "  - { listen: 127.0.0.1:8080 }\n"
-                          "  - { name: db, listen: 127.0.0.1:6432, kind: postgres }\n"
-                          "clusters: [{ name: app, endpoints: [127.0.0.1:3000] }]\n"
-                          "routes: [{ match: { path_prefix: / }, cluster: app }]\n"
-                          "postgres:\n"
-                          "  databases:\n"
-                          "    - name: shop\n"
-                          "      primary: 127.0.0.1:5432\n" +
+  static LoadResult Load(const std::string& pg_extra, const std::string& db_extra = "") {
+    return LoadString(std::string("listeners:\n"
+                                  "  - { listen: 127.0.0.1:8080 }\n"
+                                  "  - { name: db, listen: 127.0.0.1:6432, kind: postgres }\n"
+                                  "clusters: [{ name: app, endpoints: [127.0.0.1:3000] }]\n"
+                                  "routes: [{ match: { path_prefix: / }, cluster: app }]\n"
+                                  "postgres:\n"
+                                  "  databases:\n"
+                                  "    - name: shop\n"
+                                  "      primary: 127.0.0.1:5432\n") +
                           db_extra + "  users: [{ name: app, password: secret }]\n" + pg_extra,
                       "test.yaml");
   }
@@ -62,16 +60,13 @@ TEST_F(TlsConfig, DefaultsPreferAndNoListenerTls) {
   EXPECT_EQ(r.config->postgres.databases[0].sslmode, PgSslMode::kPrefer);
   EXPECT_FALSE(r.config->postgres.tls.enabled());
   EXPECT_FALSE(r.config->postgres.tls_required);
-  EXPECT_FALSE(r.config->admin.tls.enabled());
 }
 
 TEST_F(TlsConfig, EveryKeyAndTheRedactedYaml) {
   LoadResult r =
       Load("  tls: { cert: " + F("ca.crt") + ", key: " + F("ca.key") + ", required: true }\n",
            "      sslmode: verify-full\n      sslrootcert: " + F("ca.crt") +
-               "\n      sslcert: " + F("other.crt") + "\n      sslkey: " + F("other.key") + "\n",
-           "admin: { listen: 127.0.0.1:9901, tls: { cert: " + F("other.crt") +
-               ", key: " + F("other.key") + " } }\n");
+               "\n      sslcert: " + F("other.crt") + "\n      sslkey: " + F("other.key") + "\n");
   ASSERT_TRUE(r.errors.empty()) << Errors(r);
   const Postgres& pg = r.config->postgres;
   EXPECT_EQ(pg.tls.cert, F("ca.crt"));
@@ -79,48 +74,50 @@ TEST_F(TlsConfig, EveryKeyAndTheRedactedYaml) {
   EXPECT_EQ(pg.databases[0].sslmode, PgSslMode::kVerifyFull);
   EXPECT_EQ(pg.databases[0].sslrootcert, F("ca.crt"));
   EXPECT_EQ(pg.databases[0].sslkey, F("other.key"));
-  EXPECT_EQ(r.config->admin.tls.key, F("other.key"));
   const std::string yaml = ToRedactedYaml(*r.config);
   EXPECT_THAT(yaml, HasSubstr("sslmode: verify-full"));
   EXPECT_THAT(yaml, HasSubstr("required: true"));
   // What /config shows loads again, to the same config.
   LoadResult again = LoadString(yaml, "again.yaml");
   ASSERT_TRUE(again.errors.empty()) << Errors(again);
-  EXPECT_EQ(again.config->postgres, pg);
-  EXPECT_EQ(again.config->admin.tls, r.config->admin.tls);
+  EXPECT_EQ(again.config->postgres.tls, pg.tls);
+  EXPECT_TRUE(again.config->postgres.tls_required);
+  const PgDatabase& d = again.config->postgres.databases.at(0);
+  EXPECT_EQ(d.sslmode, PgSslMode::kVerifyFull);
+  EXPECT_EQ(d.sslrootcert, F("ca.crt"));
+  EXPECT_EQ(d.sslcert, F("other.crt"));
+  EXPECT_EQ(d.sslkey, F("other.key"));
 }
 
 TEST_F(TlsConfig, BadFilesNameFileLineFieldAndWhy) {
   LoadResult r = Load("  tls: { cert: " + F("missing.crt") + ", key: " + F("ca.key") + " }\n");
-  EXPECT_THAT(Errors(r), HasSubstr("test.yaml:11:16: postgres.tls.cert: cannot read \"" +
-                                   F("missing.crt") + "\": No such file or directory"));
+  EXPECT_THAT(Errors(r), HasSubstr("test.yaml:11:16: postgres.tls.cert: cannot read '" +
+                                   F("missing.crt") + "': No such file or directory"));
   r = Load("  tls: { cert: " + F("junk.txt") + ", key: " + F("ca.key") + " }\n");
   EXPECT_THAT(Errors(r),
-              HasSubstr("postgres.tls.cert: \"" + F("junk.txt") + "\" holds no PEM certificate"));
+              HasSubstr("postgres.tls.cert: '" + F("junk.txt") + "' holds no PEM certificate"));
   r = Load("  tls: { cert: " + F("ca.crt") + ", key: " + F("ca.crt") + " }\n");
   EXPECT_THAT(Errors(r),
-              HasSubstr("postgres.tls.key: \"" + F("ca.crt") + "\" holds no PEM private key"));
+              HasSubstr("postgres.tls.key: '" + F("ca.crt") + "' holds no PEM private key"));
   r = Load("  tls: { cert: " + F("ca.crt") + ", key: " + F("other.key") + " }\n");
-  EXPECT_THAT(Errors(r),
-              HasSubstr("postgres.tls.key: \"" + F("other.key") +
-                        "\" is not the key of the certificate in \"" + F("ca.crt") + "\""));
+  EXPECT_THAT(Errors(r), HasSubstr("postgres.tls.key: '" + F("other.key") +
+                                   "' is not the key of the certificate in '" + F("ca.crt") + "'"));
   r = Load("  tls: { cert: " + F("ca.crt") + " }\n");
   EXPECT_THAT(Errors(r), HasSubstr("postgres.tls"));
-  r = Load("", "", "admin: { tls: { cert: " + F("nope.crt") + ", key: " + F("ca.key") + " } }\n");
-  EXPECT_THAT(Errors(r), HasSubstr("test.yaml:1:23: admin.tls.cert: cannot read"));
 }
 
 TEST_F(TlsConfig, DatabaseSslKeys) {
   LoadResult r = Load("", "      sslmode: verify-everything\n");
-  EXPECT_THAT(Errors(r), HasSubstr("test.yaml:9:16: postgres.databases[0].sslmode: unknown sslmode "
-                                   "\"verify-everything\"; expected disable, allow, prefer, "
-                                   "require, verify-ca or verify-full"));
+  EXPECT_THAT(Errors(r),
+              HasSubstr("test.yaml:10:16: postgres.databases[0].sslmode: unknown sslmode "
+                        "'verify-everything'; expected disable, allow, prefer, "
+                        "require, verify-ca or verify-full"));
   r = Load("", "      sslmode: require\n      sslrootcert: " + F("ca.crt") + "\n");
   EXPECT_THAT(Errors(r), HasSubstr("postgres.databases[0].sslrootcert: is used only with sslmode "
                                    "verify-ca or verify-full (sslmode is require)"));
   r = Load("", "      sslmode: verify-ca\n      sslrootcert: " + F("junk.txt") + "\n");
-  EXPECT_THAT(Errors(r), HasSubstr("postgres.databases[0].sslrootcert: \"" + F("junk.txt") +
-                                   "\" holds no PEM certificate"));
+  EXPECT_THAT(Errors(r), HasSubstr("postgres.databases[0].sslrootcert: '" + F("junk.txt") +
+                                   "' holds no PEM certificate"));
   r = Load("", "      sslcert: " + F("ca.crt") + "\n");
   EXPECT_THAT(Errors(r), HasSubstr("sslcert and sslkey go together"));
   r = Load("", "      sslmode: allow\n");

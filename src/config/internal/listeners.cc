@@ -38,8 +38,7 @@ bool Loader::ReadListen(const Value& v, std::string* address, uint16_t* port, in
 
 void Loader::ReadAdmin(const Value& v, Admin* admin) {
   Fields f;
-  if (!ReadMap(v, {"listen", "token", "public_paths", "tls"}, &f)) return;
-  if (const Value* tls = f.Get("tls")) ReadTlsCertificate(*tls, &admin->tls, nullptr);
+  if (!ReadMap(v, {"listen", "token", "public_paths"}, &f)) return;
   const Value* listen = f.Get("listen");
   int family = AF_INET;
   bool listen_ok = true;
