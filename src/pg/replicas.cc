@@ -236,6 +236,7 @@ net::Task<void> CheckServers(Service::Impl& impl, WorkerState& w) {
           }
           p.conn.reset();
           p.login = std::make_unique<Pool>(d, *user, 1, server, b);
+          AttachTls(impl, *p.login);  // checks connect with the database's sslmode too
           p.backend = std::move(b);
         }
         return p;

@@ -96,8 +96,8 @@ std::shared_ptr<Pool> Service::Impl::FindPool(const std::string& db, const std::
     pools.emplace(key + "@" + server, rp);  // listed for metrics, sweeps and reloads
     p->replicas.push_back(std::move(rp));
   }
-  internal::AttachTls(*this, *p);
-  for (const auto& rp : p->replicas) internal::AttachTls(*this, *rp);
+  internal::AttachTlsLocked(*this, *p);
+  for (const auto& rp : p->replicas) internal::AttachTlsLocked(*this, *rp);
   pools.emplace(key, p);
   return p;
 }

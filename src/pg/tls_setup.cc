@@ -63,10 +63,15 @@ void LoadTls(Service::Impl& impl, const config::Config& config) {
   }
   for (auto& [name, ctx] : server_tls) impl.server_tls_errors.erase(name);
   impl.server_tls = std::move(server_tls);
-  for (auto& [key, pool] : impl.pools) AttachTls(impl, *pool);
+  for (auto& [key, pool] : impl.pools) AttachTlsLocked(impl, *pool);
 }
 
 void AttachTls(Service::Impl& impl, Pool& pool) {
+  std::lock_guard lock(impl.mu);
+  AttachTlsLocked(impl, pool);
+}
+
+void AttachTlsLocked(Service::Impl& impl, Pool& pool) {
   std::shared_ptr<const tls::Context> ctx;
   std::string why;
   if (auto it = impl.server_tls.find(pool.db.name); it != impl.server_tls.end()) ctx = it->second;

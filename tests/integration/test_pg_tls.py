@@ -195,6 +195,27 @@ class TlsRequired(PgTlsTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no encryption", r.stderr.decode())
 
+    def test_health_checks_use_the_databases_sslmode(self):
+        # The hostssl-only server lets the checks in only over TLS: verify-full and prefer are
+        # up, the database with the wrong CA and the one in plain text are down, saying why.
+        import json
+        from harness import request, wait_until
+
+        def servers():
+            r = request(self.ficus.admin_port, "GET", "/pg",
+                        headers={"Authorization": "Bearer " + TOKEN})
+            by_db = {s["database"]: s for s in json.loads(r.body)["servers"]}
+            return by_db if len(by_db) == 5 and all(s["checked"] for s in by_db.values()) \
+                else None
+
+        by_db = wait_until(servers, 20)
+        self.assertIsNotNone(by_db)
+        self.assertTrue(by_db["shop"]["up"], by_db["shop"])
+        self.assertTrue(by_db["preferred"]["up"], by_db["preferred"])
+        self.assertFalse(by_db["wrong_ca"]["up"])
+        self.assertIn("certificate verify failed", by_db["wrong_ca"]["last_error"])
+        self.assertFalse(by_db["plain"]["up"])
+
     def test_metrics_count_tls_clients(self):
         self.psql("SELECT 1")
         m = self.ficus.metrics()

@@ -253,7 +253,10 @@ net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_me
 // tls_setup.cc: loads the TLS contexts of `config` (startup, reload; off the workers) and gives
 // every pool its database's. A file that fails to load keeps the context loaded before (logged).
 void LoadTls(Service::Impl& impl, const config::Config& config);
-void AttachTls(Service::Impl& impl, Pool& pool);  // REQUIRES: impl.mu held
+// Gives `pool` its database's TLS context: every pool that connects to a server needs it (the
+// clients' pools, the health checker's). AttachTlsLocked: impl.mu already held.
+void AttachTls(Service::Impl& impl, Pool& pool);
+void AttachTlsLocked(Service::Impl& impl, Pool& pool);
 // Opens TLS on a server connection just connected, as pool.db.sslmode says (SSLRequest, then
 // the handshake; plain text when the mode allows it). `allow_retry`: sslmode allow's second
 // attempt, after the server refused plain text: TLS this time. False: *error says why.
