@@ -41,6 +41,12 @@ def wait_login(port: int, env: dict, timeout: float = 15.0) -> None:
     raise RuntimeError("no login on port %d" % port)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (/proc/PID/stat), in seconds."""
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pgbench(port: int, env: dict, clients: int, seconds: int, select_only: bool) -> tuple:
     args = ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-j", "2",
             "-T", str(seconds), "-M", "extended"]
@@ -68,6 +74,9 @@ def main() -> int:
     ap.add_argument("--clients", default="10,100,1000")
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians printed")
+    ap.add_argument("--client-tls", action="store_true",
+                    help="clients connect with TLS (sslmode=require): ficus postgres.tls and\n"
+                         "pgbouncer client_tls_sslmode=require with the same certificate")
     a = ap.parse_args()
     # 1,000 pgbench clients and as many proxy connections need more descriptors than the usual
     # soft limit of 1024: raise it to the hard limit for this process and its children.
@@ -83,6 +92,14 @@ def main() -> int:
         subprocess.run(["pgbench", "-i", "-q", "-s", str(a.scale), "-h", "127.0.0.1", "-p",
                         str(pg.port), "shop"], env=env, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+        tls_yaml, tls_ini, client_env = "", "", env
+        if a.client_tls:
+            from tls_certs import Certs
+            certs = Certs(os.path.join(work, "certs"))
+            tls_yaml = "  tls: { cert: %s, key: %s }\n" % (certs.cert, certs.key)
+            tls_ini = ("client_tls_sslmode = require\nclient_tls_cert_file = %s\n"
+                       "client_tls_key_file = %s\n" % (certs.cert, certs.key))
+            client_env = dict(env, PGSSLMODE="require")
         # ficus: transaction pooling, the machine's cores as workers.
         fport, admin = _free_port(), _free_port()
         cfg = Path(work) / "ficus.yaml"
@@ -94,8 +111,8 @@ def main() -> int:
             "routes: [{ match: { path_prefix: / }, cluster: app }]\n"
             "postgres:\n  databases: [{ name: shop, primary: 127.0.0.1:%d, pool_size: %d,\n"
             "                max_waiting: 100000, wait_timeout: 60s }]\n"
-            "  users: [{ name: app, password: '%s' }]\n"
-            % (admin, _free_port(), fport, pg.port, a.pool_size, APP_PASSWORD))
+            "  users: [{ name: app, password: '%s' }]\n%s"
+            % (admin, _free_port(), fport, pg.port, a.pool_size, APP_PASSWORD, tls_yaml))
         ficus = subprocess.Popen([a.ficus, "run", "-c", str(cfg)], cwd=work,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(ficus)
@@ -107,7 +124,7 @@ def main() -> int:
             "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
             "auth_type = scram-sha-256\nauth_file = %s/userlist.txt\npool_mode = transaction\n"
             "default_pool_size = %d\nmax_client_conn = 5000\n"
-            "logfile = %s/pgbouncer.log\n" % (pg.port, bport, work, a.pool_size, work))
+            "logfile = %s/pgbouncer.log\n%s" % (pg.port, bport, work, a.pool_size, work, tls_ini))
         if pg.uid is not None:
             for root, _, files in os.walk(work):
                 os.chown(root, pg.uid, pg.gid)
@@ -117,27 +134,33 @@ def main() -> int:
                                    preexec_fn=pg._demote, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         procs.append(bouncer)
+        env = client_env
         wait_login(fport, env)
         wait_login(bport, env)
         print("pgbench through ficus and pgbouncer: pool_size %d, transaction pooling, %d s "
-              "per run, scale %d, extended protocol" % (a.pool_size, a.seconds, a.scale))
-        print("%-10s %7s  %12s %9s  %12s %9s  %7s  %s" % (
-            "mix", "clients", "ficus tps", "lat ms", "bouncer tps", "lat ms", "ratio",
-            "overhead us/query"))
+              "per run, scale %d, extended protocol%s" % (a.pool_size, a.seconds, a.scale,
+                                                         ", clients over TLS" if a.client_tls else ""))
+        print("%-10s %7s  %12s %9s %8s  %12s %9s %8s  %7s  %s" % (
+            "mix", "clients", "ficus tps", "lat ms", "cpu us", "bouncer tps", "lat ms", "cpu us",
+            "ratio", "overhead us/query"))
         for select_only, name in ((True, "select"), (False, "tpcb")):
             for clients in [int(c) for c in a.clients.split(",")]:
                 f_runs, b_runs = [], []
                 for _ in range(a.rounds):  # interleaved: both see the same machine
-                    f_runs.append(pgbench(fport, env, clients, a.seconds, select_only))
-                    b_runs.append(pgbench(bport, env, clients, a.seconds, select_only))
+                    # Each run's CPU per transaction of the proxy (user + system, all threads).
+                    for port, proc, runs in ((fport, ficus, f_runs), (bport, bouncer, b_runs)):
+                        cpu0 = cpu_seconds(proc.pid)
+                        r = pgbench(port, env, clients, a.seconds, select_only)
+                        cpu = cpu_seconds(proc.pid) - cpu0
+                        runs.append(r + (cpu * 1e6 / (r[0] * a.seconds) if r[0] else 0.0,))
                 f = sorted(f_runs)[len(f_runs) // 2]
                 b = sorted(b_runs)[len(b_runs) // 2]
                 ratio = f[0] / b[0] if b[0] else 0.0
                 # Latency overhead per query against pgbouncer: -S runs 1 statement per
                 # transaction, TPC-B-like 7 (BEGIN, 3 UPDATEs, SELECT, INSERT, END).
                 per_query = (f[1] - b[1]) * 1000 / (1 if select_only else 7)
-                print("%-10s %7d  %12.0f %9.2f  %12.0f %9.2f  %7.2f  %+8.1f%s" % (
-                    name, clients, f[0], f[1], b[0], b[1], ratio, per_query,
+                print("%-10s %7d  %12.0f %9.2f %8.1f  %12.0f %9.2f %8.1f  %7.2f  %+8.1f%s" % (
+                    name, clients, f[0], f[1], f[3], b[0], b[1], b[3], ratio, per_query,
                     ("  ficus error: " + f[2]) if f[2] else ("  bouncer error: " + b[2]) if b[2] else ""))
                 sys.stdout.flush()
     finally:

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/postgres.h"  // the `postgres:` section
+
 namespace ficus::config {
 
 using Duration = std::chrono::milliseconds;
@@ -477,64 +479,6 @@ struct Queue {
   uint64_t result_body = 64 * 1024;  // the application's answer body kept per job
   int line = 0;
   bool operator==(const Queue&) const = default;
-};
-
-// `postgres:` the PostgreSQL wire proxy (src/pg; docs/config.md `postgres`). Listeners of kind
-// postgres serve these databases to these users.
-enum class PgPoolMode : uint8_t { kSession, kTransaction };
-struct PgServer {        // a replica of a database
-  std::string host;      // IP literal, resolved at load
-  std::string hostname;  // the DNS name as written, when it was one
-  uint16_t port = 5432;
-  std::string Address() const;  // host:port ([v6]:port)
-  bool operator==(const PgServer&) const = default;
-};
-struct PgDatabase {
-  std::string name;      // what clients ask for (StartupMessage `database`)
-  std::string host;      // the primary: IP literal, resolved at load
-  std::string hostname;  // the DNS name as written, when it was one
-  uint16_t port = 5432;
-  std::string dbname;       // on the server; default: name
-  uint32_t pool_size = 20;  // server connections per (database, user), whole process
-  PgPoolMode pool_mode = PgPoolMode::kTransaction;
-  uint32_t max_waiting = 1000;  // clients queued for a server connection; more: 53300 at once
-  Duration wait_timeout{5000};  // queued longer: 57014 naming the pool, connection closed
-  // Read/write split (pg/replicas.cc): provably read-only transactions go to a replica that is
-  // up and within max_replica_lag; a session that wrote reads from the primary until a replica
-  // has replayed past its write (read_your_writes). read_only: every transaction is read-only
-  // (server connections open with default_transaction_read_only=on).
-  std::vector<PgServer> replicas;
-  Duration max_replica_lag{1000};
-  bool read_your_writes = true;
-  bool read_only = false;
-  int line = 0;
-  bool operator==(const PgDatabase&) const = default;
-};
-struct PgUser {
-  std::string name;
-  // Plain text (SCRAM to clients and the server), or a stored SCRAM-SHA-256 verifier
-  // "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>" (clients only: the server then needs
-  // `server_password`). Secret: never logged, redacted in /config.
-  std::string password;
-  std::string server_password;  // empty: password
-  bool from_auth_file = false;
-  bool operator==(const PgUser&) const = default;
-};
-struct Postgres {
-  std::vector<PgDatabase> databases;     // names unique
-  std::vector<PgUser> users;             // `users:` then the auth file's; names unique
-  std::string auth_file;                 // pgbouncer's userlist.txt format: "user" "password"
-  Duration connect_timeout{5000};        // to a server, including its authentication
-  Duration client_login_timeout{10000};  // startup and authentication of a client
-  Duration slow_query{1000};             // slower: sampled (parameters redacted)
-  uint32_t max_message = 1u << 24;       // a client message's size bound (bytes, with its header)
-  std::string server_reset_query = "DISCARD ALL";  // before a session's server is reused
-  // Health and replay-lag checks of every primary and replica (pg/replicas.cc), as this user
-  // (empty: the first user).
-  Duration health_check_interval{1000};
-  Duration health_check_timeout{2000};
-  std::string health_check_user;
-  bool operator==(const Postgres&) const = default;
 };
 
 struct Config {

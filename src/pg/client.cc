@@ -47,7 +47,7 @@ ClientSession::~ClientSession() {
 net::Task<void> ClientSession::SendError(const char* sqlstate, std::string_view message) {
   std::string out;
   AppendErrorResponse(out, "FATAL", sqlstate, message);
-  (void)co_await sock_.WriteAll(out);
+  (void)co_await tls_.WriteAll(sock_, out);
 }
 
 net::Task<std::string_view> ClientSession::ReadClientFrame(bool startup) {
@@ -67,7 +67,7 @@ net::Task<std::string_view> ClientSession::ReadClientFrame(bool startup) {
     }
     const size_t have = in_.View().size();
     const size_t want = f.size ? f.size - have : (startup ? 8 : 5) - std::min<size_t>(have, 4);
-    if (co_await in_.Fill(sock_, want) == 0) co_return std::string_view();
+    if (co_await in_.Fill(sock_, tls_, want) == 0) co_return std::string_view();
   }
 }
 
@@ -79,7 +79,7 @@ net::Task<bool> ClientSession::Authenticate(const ScramVerifier& v) {
   mech += '\0';
   mech += '\0';
   AppendMessage(out, 'R', mech);
-  if (co_await sock_.WriteAll(out)) co_return false;
+  if (co_await tls_.WriteAll(sock_, out)) co_return false;
   const std::string failed = "password authentication failed for user \"" + user_ + "\"";
   std::string_view m = co_await ReadClientFrame(false);
   if (m.empty()) co_return false;
@@ -117,7 +117,7 @@ net::Task<bool> ClientSession::Authenticate(const ScramVerifier& v) {
   AppendInt32(cont, 11);
   cont += reply;
   AppendMessage(out, 'R', cont);
-  if (co_await sock_.WriteAll(out)) co_return false;
+  if (co_await tls_.WriteAll(sock_, out)) co_return false;
   m = co_await ReadClientFrame(false);
   if (m.empty()) co_return false;
   if (m[0] != 'p') {
@@ -138,10 +138,15 @@ net::Task<bool> ClientSession::Authenticate(const ScramVerifier& v) {
   std::string ok;
   AppendInt32(ok, 0);
   AppendMessage(out, 'R', ok);
-  co_return !co_await sock_.WriteAll(out);
+  co_return !co_await tls_.WriteAll(sock_, out);
 }
 
 net::Task<bool> ClientSession::Login() {
+  std::shared_ptr<const tls::Context> client_tls;
+  {
+    std::lock_guard lock(impl_.mu);
+    client_tls = impl_.client_tls;
+  }
   StartupPacket sp;
   for (int i = 0;; ++i) {
     std::string_view m = co_await ReadClientFrame(true);
@@ -159,11 +164,34 @@ net::Task<bool> ClientSession::Login() {
       co_return false;
     }
     if (sp.kind == StartupPacket::Kind::kStartup) break;
-    if (i >= 2 || !in_.empty()) {  // bytes after an SSLRequest before our answer: refuse
+    if (i >= 2 || !in_.empty() || tls_.active()) {
+      // Bytes after an SSLRequest before our answer (CVE-2021-23214: they would pass for
+      // encrypted), or a second encryption request: refuse, as PostgreSQL does.
       co_await SendError("08P01", "unexpected data after an encryption request");
       co_return false;
     }
-    if (co_await sock_.WriteAll("N")) co_return false;  // no TLS / GSS encryption here
+    // GSSENCRequest: 'N' (no GSSAPI); libpq then asks for TLS or goes on in plain text.
+    if (sp.kind == StartupPacket::Kind::kGssEnc || !client_tls) {
+      if (co_await sock_.WriteAll("N")) co_return false;
+      continue;
+    }
+    if (co_await sock_.WriteAll("S")) co_return false;
+    tls_ = tls::Stream(*client_tls);
+    Outcome<void> hs = co_await tls_.Handshake(sock_);  // within the login deadline
+    if (!hs) {
+      impl_.stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      log::debug("pg: TLS handshake with a client failed: {}", hs.message());
+      co_return false;
+    }
+    impl_.stats.tls_clients.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (config_->postgres.tls_required && !tls_.active()) {
+    // As PostgreSQL answers a client that pg_hba.conf's hostssl lines do not let in.
+    impl_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+    co_await SendError("28000",
+                       "ficus accepts only TLS connections (postgres.tls.required): connect with "
+                       "sslmode=require or stricter");
+    co_return false;
   }
   user_ = *sp.Get("user");
   database_ = sp.Get("database") ? *sp.Get("database") : user_;
@@ -239,7 +267,7 @@ net::Task<bool> ClientSession::Login() {
   AppendInt32(key, static_cast<uint32_t>(cancel_id_));
   AppendMessage(out, 'K', key);
   AppendReadyForQuery(out, 'I');
-  if (co_await sock_.WriteAll(out)) co_return false;
+  if (co_await tls_.WriteAll(sock_, out)) co_return false;
   if (server_) net::Spawn(Pump());  // session mode: the server stays for the session
   co_return true;
 }
@@ -488,7 +516,7 @@ net::Task<bool> ClientSession::FailUnit(std::string_view m) {
   } else {
     skip_to_sync_ = true;
   }
-  co_return !co_await sock_.WriteAll(out);
+  co_return !co_await tls_.WriteAll(sock_, out);
 }
 
 bool ClientSession::StartsUnit(std::string_view m) const {
@@ -613,7 +641,7 @@ net::Task<void> ClientSession::Run() {
         skip_to_sync_ = false;
         std::string z;
         AppendReadyForQuery(z, 'I');
-        if (co_await sock_.WriteAll(z)) break;
+        if (co_await tls_.WriteAll(sock_, z)) break;
       }
       continue;
     }
@@ -625,7 +653,7 @@ net::Task<void> ClientSession::Run() {
       if (!out_.empty()) {
         std::string batch;
         batch.swap(out_);
-        if (co_await server_->sock.WriteAll(batch)) {
+        if (co_await server_->Write(batch)) {
           broken_ = true;
           break;
         }
@@ -657,7 +685,7 @@ net::Task<void> ClientSession::Run() {
     if (in_.Peek(max_message_, true).status != Frame::Status::kComplete || out_.size() > 65536) {
       std::string batch;
       batch.swap(out_);
-      if (server_ && co_await server_->sock.WriteAll(batch)) {
+      if (server_ && co_await server_->Write(batch)) {
         broken_ = true;
         co_await SendError("08006", "the server connection was lost");
         break;
@@ -666,6 +694,7 @@ net::Task<void> ClientSession::Run() {
   }
   closing_ = true;
   co_await Finish();
+  co_await tls_.Shutdown(sock_);  // close_notify: the client sees an orderly end
 }
 
 }  // namespace ficus::pg::internal

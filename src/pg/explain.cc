@@ -82,7 +82,7 @@ net::Task<void> RunExplain(Service::Impl& impl, WorkerState& w, ParamSample s, s
     } else {
       ServerConn& c = *a.conn;
       const uint32_t max_message = impl.Config()->postgres.max_message;
-      bool clean = !co_await c.sock.WriteAll(msgs);
+      bool clean = !co_await c.Write(msgs);
       // ReadyForQuery ends each part: BEGIN, the EXPLAIN, the EXPLAIN (FORMAT JSON), ROLLBACK.
       int ready = 0;
       char status = 0;
@@ -94,7 +94,7 @@ net::Task<void> RunExplain(Service::Impl& impl, WorkerState& w, ParamSample s, s
         }
         if (f.status == Frame::Status::kNeedMore) {
           const size_t want = f.size ? f.size - c.in.View().size() : 5;
-          if (co_await c.in.Fill(c.sock, want) == 0) clean = false;
+          if (co_await c.in.Fill(c.sock, c.tls, want) == 0) clean = false;
           continue;
         }
         const std::string_view m = c.in.View().substr(0, f.size);

@@ -251,6 +251,7 @@ net::Task<void> CheckServers(Service::Impl& impl, WorkerState& w) {
           c->probe.backend = impl.BackendFor(d.name, address, server == nullptr);
         }
         c->probe.login = std::make_unique<Pool>(d, *user, 1, server, c->probe.backend);
+        AttachTls(impl, *c->probe.login);  // checks connect with the database's sslmode too
         if (!server) primary_backend = c->probe.backend;
         c->primary_backend = primary_backend;
         wanted[key] = c;

@@ -21,6 +21,8 @@ Pool::Pool(const config::PgDatabase& d, const config::PgUser& u, int nworkers,
       is_replica(server != nullptr),
       workers(static_cast<size_t>(nworkers)) {
   if (server) name += "@" + server->Address();
+  peer_name = server ? (server->hostname.empty() ? server->host : server->hostname)
+                     : (d.hostname.empty() ? d.host : d.hostname);
 }
 
 const std::string* ServerConn::Param(std::string_view name) const {

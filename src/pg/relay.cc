@@ -125,7 +125,7 @@ net::Task<void> ClientSession::Pump() {
     if (!client_out_.empty()) {
       std::string batch;
       batch.swap(client_out_);
-      if (co_await sock_.WriteAll(batch)) {  // the client went away
+      if (co_await tls_.WriteAll(sock_, batch)) {  // the client went away
         closing_ = true;
         sock_.Cancel();
         break;
@@ -141,7 +141,7 @@ net::Task<void> ClientSession::Pump() {
     }
     const size_t have = s->in.View().size();
     const size_t want = f.size ? f.size - have : 5 - std::min<size_t>(have, 4);
-    if (co_await s->in.Fill(s->sock, want) == 0) {
+    if (co_await s->in.Fill(s->sock, s->tls, want) == 0) {
       if (!closing_) lost = true;
       break;
     }
@@ -153,7 +153,7 @@ net::Task<void> ClientSession::Pump() {
     out.swap(client_out_);
     AppendErrorResponse(out, "FATAL", "08006",
                         "the server connection of pool \"" + pool_->name + "\" was lost");
-    (void)co_await sock_.WriteAll(out);
+    (void)co_await tls_.WriteAll(sock_, out);
     sock_.Cancel();
   }
   pump_running_ = false;

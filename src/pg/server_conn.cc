@@ -14,7 +14,7 @@ int64_t NowMicros() {
       .count();
 }
 
-net::Task<size_t> FrameBuffer::Fill(net::Socket& s, size_t want) {
+net::Task<size_t> FrameBuffer::Fill(net::Socket& s, tls::Stream& tls, size_t want) {
   if (start_ == end_) start_ = end_ = 0;
   if (start_ > 0 && (buf_.size() - end_ < 4096 || start_ > buf_.size() / 2)) {
     std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
@@ -24,7 +24,8 @@ net::Task<size_t> FrameBuffer::Fill(net::Socket& s, size_t want) {
   const size_t need = std::max<size_t>(end_ + want, end_ + 4096);
   if (buf_.size() < need)
     buf_.resize(std::max(need, buf_.size() * 2 < (64u << 10) ? (16u << 10) : need));
-  net::ReadResult r = co_await s.ReadSome(std::span<char>(buf_.data() + end_, buf_.size() - end_));
+  net::ReadResult r =
+      co_await tls.ReadSome(s, std::span<char>(buf_.data() + end_, buf_.size() - end_));
   if (r.ec || r.bytes == 0) co_return 0;
   end_ += r.bytes;
   co_return r.bytes;
@@ -39,7 +40,7 @@ net::Task<std::string_view> ReadFrame(ServerConn& s, uint32_t max_message) {
     if (f.status == Frame::Status::kComplete) co_return s.in.View().substr(0, f.size);
     if (f.status == Frame::Status::kError) co_return std::string_view();
     const size_t want = f.size ? f.size - s.in.View().size() : 5;
-    if (co_await s.in.Fill(s.sock, want) == 0) co_return std::string_view();
+    if (co_await s.in.Fill(s.sock, s.tls, want) == 0) co_return std::string_view();
   }
 }
 
@@ -78,7 +79,7 @@ net::Task<bool> RunQuietly(ServerConn& s, std::string_view sql, uint32_t max_mes
   std::string body(sql);
   body += '\0';
   AppendMessage(out, 'Q', body);
-  if (co_await s.sock.WriteAll(out)) co_return false;
+  if (co_await s.Write(out)) co_return false;
   bool ok = true;
   for (;;) {
     std::string_view m = co_await ReadFrame(s, max_message);
@@ -104,7 +105,7 @@ net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_me
   body += '\0';
   AppendMessage(out, 'Q', body);
   row->clear();
-  if (co_await s.sock.WriteAll(out)) {
+  if (co_await s.Write(out)) {
     *error = "connection lost";
     co_return false;
   }
@@ -155,14 +156,17 @@ net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_me
   }
 }
 
-net::Task<std::unique_ptr<ServerConn>> ConnectServer(
+namespace {
+
+// One connection attempt (ConnectServer makes a second for sslmode allow).
+net::Task<std::unique_ptr<ServerConn>> ConnectOnce(
     WorkerState& w, Pool& pool, const std::vector<std::pair<std::string, std::string>>& params,
-    std::string* error, int64_t timeout_ms) {
+    std::string* error, int64_t deadline_ms, bool allow_retry) {
   auto c = std::make_unique<ServerConn>();
   c->pool = &pool;
   ConnectDeadline deadline;
   deadline.sock = &c->sock;
-  deadline.SetDeadline(w.loop->NowMs() + timeout_ms);
+  deadline.SetDeadline(deadline_ms);
   w.timeouts.Add(&deadline);
   struct Unlink {
     net::TimeoutList& list;
@@ -176,6 +180,10 @@ net::Task<std::unique_ptr<ServerConn>> ConnectServer(
     co_return nullptr;
   }
   net::SetNoDelay(c->sock.fd());
+  if (!co_await StartServerTls(*c, pool, allow_retry, error)) {
+    if (deadline.fired) *error = "TLS to the server timed out";
+    co_return nullptr;
+  }
   std::string body;
   AppendInt32(body, kProtocol3);
   auto add = [&](std::string_view k, std::string_view v) {
@@ -197,7 +205,7 @@ net::Task<std::unique_ptr<ServerConn>> ConnectServer(
   std::string out;
   AppendInt32(out, static_cast<uint32_t>(body.size() + 4));
   out += body;
-  if (co_await c->sock.WriteAll(out)) {
+  if (co_await c->Write(out)) {
     *error = "connection lost while sending the startup packet";
     co_return nullptr;
   }
@@ -279,11 +287,25 @@ net::Task<std::unique_ptr<ServerConn>> ConnectServer(
       co_return c;
     }
     c->in.Consume(m.size());
-    if (!out.empty() && co_await c->sock.WriteAll(out)) {
+    if (!out.empty() && co_await c->Write(out)) {
       *error = "connection lost during authentication";
       co_return nullptr;
     }
   }
+}
+
+}  // namespace
+
+net::Task<std::unique_ptr<ServerConn>> ConnectServer(
+    WorkerState& w, Pool& pool, const std::vector<std::pair<std::string, std::string>>& params,
+    std::string* error, int64_t timeout_ms) {
+  const int64_t deadline_ms = w.loop->NowMs() + timeout_ms;
+  auto c = co_await ConnectOnce(w, pool, params, error, deadline_ms, false);
+  // sslmode allow: plain text first, TLS when the server refused it (pg_hba hostssl: 28000).
+  if (c || pool.db.sslmode != config::PgSslMode::kAllow ||
+      error->find("SQLSTATE 28000") == std::string::npos)
+    co_return c;
+  co_return co_await ConnectOnce(w, pool, params, error, deadline_ms, true);
 }
 
 }  // namespace ficus::pg::internal

@@ -27,6 +27,7 @@ Service::Impl::Impl(std::shared_ptr<const config::Config> c, int nworkers) : con
     workers.push_back(std::move(w));
   }
   UpdateVerifiers();
+  internal::LoadTls(*this, *config);
   join = std::make_unique<internal::TraceJoin>(*this, nworkers);
   explain = std::make_unique<internal::Explainer>(nworkers);
   join->Start();
@@ -95,6 +96,8 @@ std::shared_ptr<Pool> Service::Impl::FindPool(const std::string& db, const std::
     pools.emplace(key + "@" + server, rp);  // listed for metrics, sweeps and reloads
     p->replicas.push_back(std::move(rp));
   }
+  internal::AttachTlsLocked(*this, *p);
+  for (const auto& rp : p->replicas) internal::AttachTlsLocked(*this, *rp);
   pools.emplace(key, p);
   return p;
 }
@@ -247,6 +250,7 @@ void Service::StopWorker(int id) {
 }
 
 void Service::Reconfigure(std::shared_ptr<const config::Config> config) {
+  internal::LoadTls(*impl_, *config);  // before the lock: it reads files
   std::lock_guard lock(impl_->mu);
   impl_->config = config;
   impl_->UpdateVerifiers();

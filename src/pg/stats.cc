@@ -107,6 +107,12 @@ void Service::Collect(observe::MetricWriter& w) const {
   w.GaugeSample("ficus_pg_clients_active", {}, s.clients_active.load());
   w.Family("ficus_pg_clients_accepted_total", "counter", "PostgreSQL client connections accepted.");
   w.Sample("ficus_pg_clients_accepted_total", {}, s.clients_accepted.load());
+  w.Family("ficus_pg_tls_clients_total", "counter",
+           "PostgreSQL clients that logged in over TLS (handshake done).");
+  w.Sample("ficus_pg_tls_clients_total", {}, s.tls_clients.load());
+  w.Family("ficus_pg_tls_handshake_failures_total", "counter",
+           "TLS handshakes with PostgreSQL clients that failed.");
+  w.Sample("ficus_pg_tls_handshake_failures_total", {}, s.tls_handshake_failures.load());
   w.Family("ficus_pg_login_failures_total", "counter",
            "Client logins refused (authentication, unknown database).");
   w.Sample("ficus_pg_login_failures_total", {}, s.login_failures.load());

@@ -40,7 +40,12 @@ def _free_port():
 
 
 class PostgresServer:
-    def __init__(self):
+    """ssl=True: `ssl=on` with a certificate of tls_certs.Certs (self.certs) and a pg_hba.conf
+    of `hostssl` lines only, so a client in plain text is refused."""
+
+    def __init__(self, ssl=False):
+        self.ssl = ssl
+        self.certs = None
         if not available():
             raise unittest.SkipTest("PostgreSQL 15 is not installed (scripts/install-deps.sh)")
         self.dir = tempfile.mkdtemp(prefix="ficus-pg-")
@@ -77,12 +82,23 @@ class PostgresServer:
         self._run([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "postgres",
                    "--pwfile", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256",
                    "-E", "UTF8", "--locale=C"])
+        host = "hostssl" if self.ssl else "host"
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n"
                     "local replication all trust\n"  # pg_basebackup and standbys (replicas)
-                    "host all legacy 127.0.0.1/32 md5\n"
-                    "host all all 127.0.0.1/32 scram-sha-256\n")
-        self._start_server()
+                    "%s all legacy 127.0.0.1/32 md5\n"
+                    "%s all all 127.0.0.1/32 scram-sha-256\n" % (host, host))
+        extra = []
+        if self.ssl:
+            from tls_certs import Certs
+            self.certs = Certs(os.path.join(self.dir, "certs"))
+            if self.uid is not None:  # the server reads its key as the postgres user
+                for name in os.listdir(self.certs.dir):
+                    os.chown(os.path.join(self.certs.dir, name), self.uid, self.gid)
+                os.chown(self.certs.dir, self.uid, self.gid)
+            extra = ["-c", "ssl=on", "-c", "ssl_cert_file=" + self.certs.cert,
+                     "-c", "ssl_key_file=" + self.certs.key]
+        self._start_server(extra)
         self.psql("postgres", "CREATE ROLE app LOGIN PASSWORD '%s'; "
                   "SET password_encryption = 'md5'; "
                   "CREATE ROLE legacy LOGIN PASSWORD '%s';" % (APP_PASSWORD, LEGACY_PASSWORD))
@@ -189,9 +205,12 @@ def _msg(t, body):
 class RawPg:
     """A PostgreSQL v3 connection over a raw socket: startup, SCRAM-SHA-256, raw messages."""
 
-    def __init__(self, port, user, password, database, timeout=10.0):
+    def __init__(self, port, user, password, database, timeout=10.0, ssl_context=None):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+        self.backend_key = None  # (pid, secret) from BackendKeyData
+        if ssl_context is not None:
+            self.s = start_tls(self.s, ssl_context)
         body = struct.pack("!I", 196608) + b"user\0" + user.encode() + b"\0database\0" + \
             database.encode() + b"\0\0"
         self.s.sendall(struct.pack("!I", len(body) + 4) + body)
@@ -217,6 +236,8 @@ class RawPg:
             t, b = self.read()
             if t == b"E":
                 raise AssertionError("login failed: %r" % b)
+            if t == b"K":
+                self.backend_key = struct.unpack("!II", b)
             if t == b"Z":
                 break
 
@@ -262,6 +283,27 @@ class RawPg:
 
     def close(self):
         self.s.close()
+
+
+def start_tls(sock, ssl_context, server_hostname="localhost"):
+    """SSLRequest on a fresh connection; on 'S' the TLS handshake. Returns the TLS socket."""
+    sock.sendall(struct.pack("!II", 8, 80877103))
+    answer = sock.recv(1)
+    if answer != b"S":
+        raise AssertionError("SSLRequest answered %r" % answer)
+    return ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+
+
+def cancel_request(port, backend_key, ssl_context=None):
+    """Sends a CancelRequest (after an SSLRequest and TLS when ssl_context is given)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        if ssl_context is not None:
+            s = start_tls(s, ssl_context)
+        s.sendall(struct.pack("!IIII", 16, 80877102, backend_key[0], backend_key[1]))
+        s.recv(1)  # the server closes when it has taken the request
+    finally:
+        s.close()
 
 
 def error_fields(body):

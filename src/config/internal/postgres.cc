@@ -102,7 +102,8 @@ bool Loader::ReadPgDatabase(const Value& item, PgDatabase* d) {
   Fields f;
   if (!ReadMap(item,
                {"name", "primary", "dbname", "pool_size", "pool_mode", "max_waiting",
-                "wait_timeout", "replicas", "max_replica_lag", "read_your_writes", "read_only"},
+                "wait_timeout", "replicas", "max_replica_lag", "read_your_writes", "read_only",
+                "sslmode", "sslrootcert", "sslcert", "sslkey"},
                &f))
     return false;
   d->line = item.loc.line;
@@ -184,6 +185,7 @@ bool Loader::ReadPgDatabase(const Value& item, PgDatabase* d) {
   if (const Value* x = f.Get("read_only")) {
     if (auto b = Bool(*x)) d->read_only = *b;
   }
+  ReadPgServerTls(f, d);
   for (const char* key : {"max_replica_lag", "read_your_writes"}) {
     if (const Value* x = f.Get(key); x && d->replicas.empty())
       Error(*x, "has no effect without replicas");
@@ -196,7 +198,7 @@ void Loader::ReadPostgres(const Value& v) {
   if (!ReadMap(v,
                {"databases", "users", "auth_file", "connect_timeout", "client_login_timeout",
                 "slow_query", "max_message", "server_reset_query", "health_check_interval",
-                "health_check_timeout", "health_check_user"},
+                "health_check_timeout", "health_check_user", "tls"},
                &f))
     return;
   Postgres& pg = config_.postgres;
@@ -283,6 +285,7 @@ void Loader::ReadPostgres(const Value& v) {
     if (auto t = DurationIn(*x, Duration{10}, std::chrono::minutes(10)))
       pg.health_check_timeout = *t;
   }
+  if (const Value* x = f.Get("tls")) ReadTlsCertificate(*x, &pg.tls, &pg.tls_required);
   if (const Value* x = f.Get("health_check_user")) {
     if (auto s = String(*x)) {
       bool known = false;
@@ -327,6 +330,12 @@ void EmitPostgres(YAML::Emitter& out, const Postgres& pg) {
       out << YAML::Key << "read_your_writes" << YAML::Value << d.read_your_writes;
     }
     if (d.read_only) out << YAML::Key << "read_only" << YAML::Value << true;
+    out << YAML::Key << "sslmode" << YAML::Value << PgSslModeName(d.sslmode);
+    for (const auto& [k, v] : {std::pair{"sslrootcert", &d.sslrootcert},
+                               {"sslcert", &d.sslcert},
+                               {"sslkey", &d.sslkey}}) {
+      if (!v->empty()) out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << *v;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
@@ -361,6 +370,7 @@ void EmitPostgres(YAML::Emitter& out, const Postgres& pg) {
   if (!pg.health_check_user.empty())
     out << YAML::Key << "health_check_user" << YAML::Value << YAML::DoubleQuoted
         << pg.health_check_user;
+  EmitTlsCertificate(out, pg.tls, &pg.tls_required);
   out << YAML::EndMap;
 }
 

@@ -43,6 +43,8 @@ void EmitProtection(YAML::Emitter& out, const Route& r);
 void EmitAdaptive(YAML::Emitter& out, const Cluster& c);
 void EmitOverload(YAML::Emitter& out, const Overload& o);
 void EmitPostgres(YAML::Emitter& out, const Postgres& pg);  // postgres.cc
+// `tls: {cert, key[, required]}` when `t` has a certificate (tls_config.cc).
+void EmitTlsCertificate(YAML::Emitter& out, const TlsCertificate& t, const bool* required);
 
 // A node to read, where to point at when it is wrong, and its dotted field path.
 // `loc` is the key's position for empty values (yaml-cpp marks those at the next token).
@@ -171,6 +173,12 @@ class Loader {
   bool ReadPgDatabase(const Value& item, PgDatabase* d);
   void ReadAuthFile(const Value& v, Postgres* pg);
   void CheckPostgres();
+  // TLS keys (tls_config.cc): `tls: {cert, key}` (and `required` when `required` is not null),
+  // a database's sslmode/sslrootcert/sslcert/sslkey; each file opened and parsed.
+  void ReadTlsCertificate(const Value& v, TlsCertificate* out, bool* required);
+  void ReadPgServerTls(const Fields& f, PgDatabase* d);
+  void CheckCaFile(const Value& v, const std::string& path);
+  void CheckCertificateAndKey(const Value& cert, const Value& key, const TlsCertificate& t);
 
   // --- cross-field checks ---
   void CheckBindings();

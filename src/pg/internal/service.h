@@ -20,6 +20,7 @@
 #include "pg/internal/auth.h"
 #include "pg/internal/replicas.h"
 #include "pg/pg.h"
+#include "tls/tls.h"
 
 namespace ficus::pg::internal {
 
@@ -38,8 +39,8 @@ class FrameBuffer {
   }
   std::string_view View() const { return std::string_view(buf_).substr(start_, end_ - start_); }
   void Consume(size_t n) { start_ += n; }
-  // Reads more (at least one byte): 0 = EOF or error.
-  net::Task<size_t> Fill(net::Socket& s, size_t want);
+  // Reads more (at least one byte), through `tls` when it is active: 0 = EOF or error.
+  net::Task<size_t> Fill(net::Socket& s, tls::Stream& tls, size_t want);
   bool empty() const { return start_ == end_; }
 
  private:
@@ -50,7 +51,9 @@ class FrameBuffer {
 // One connection to a PostgreSQL server, authenticated, owned by one worker at a time.
 struct ServerConn {
   net::Socket sock;
+  tls::Stream tls;  // active when the server accepted TLS (its session moves with the conn)
   FrameBuffer in;
+  net::Task<net::ErrorCode> Write(std::string_view bytes) { return tls.WriteAll(sock, bytes); }
   Pool* pool = nullptr;
   uint32_t backend_pid = 0, backend_key = 0;
   std::vector<std::pair<std::string, std::string>> params;  // its ParameterStatus values
@@ -93,6 +96,11 @@ struct Pool {
   std::mutex mu;                     // guards waiters and params
   std::deque<Waiter*> waiters;
   std::vector<std::pair<std::string, std::string>> params;  // from its first server connection
+  // TLS to its server (tls_setup.cc): the name verify-full checks and SNI sends (the DNS name
+  // as written, else the IP), and the context of db.sslmode, renewed on reload (guarded by mu).
+  std::string peer_name;
+  std::shared_ptr<const tls::Context> tls;
+  std::string tls_error;  // why there is no context although sslmode wants one
   struct alignas(64) PerWorker {
     std::vector<std::unique_ptr<ServerConn>> idle;
   };
@@ -166,6 +174,7 @@ struct CancelTarget {
 struct Stats {
   std::atomic<uint64_t> clients_accepted{0}, login_failures{0}, protocol_errors{0}, cancels{0},
       cancels_forwarded{0};
+  std::atomic<uint64_t> tls_clients{0}, tls_handshake_failures{0};  // TLS from clients
   std::atomic<int64_t> clients_active{0};
   std::mutex pinned_mu;
   std::map<std::string, uint64_t> pinned;  // reason -> clients pinned to their server
@@ -205,6 +214,11 @@ struct Service::Impl {
   std::unique_ptr<internal::TraceJoin> join;
   // A sampled query per fingerprint with its parameters, for EXPLAIN on demand (explain.cc).
   std::unique_ptr<internal::Explainer> explain;
+  // TLS (tls_setup.cc): the listeners' server context (null: SSLRequest answered 'N'), and each
+  // database's client context by name (sslmode disable: none). Guarded by mu.
+  std::shared_ptr<const tls::Context> client_tls;
+  std::map<std::string, std::shared_ptr<const tls::Context>> server_tls;
+  std::map<std::string, std::string> server_tls_errors;
 };
 
 }  // namespace ficus::pg
@@ -235,6 +249,18 @@ net::Task<bool> RunQuietly(ServerConn& s, std::string_view sql, uint32_t max_mes
 // `error`) on an error, no row, or a broken connection (then close it).
 net::Task<bool> RunQueryRow(ServerConn& s, std::string_view sql, uint32_t max_message,
                             std::vector<std::optional<std::string>>* row, std::string* error);
+
+// tls_setup.cc: loads the TLS contexts of `config` (startup, reload; off the workers) and gives
+// every pool its database's. A file that fails to load keeps the context loaded before (logged).
+void LoadTls(Service::Impl& impl, const config::Config& config);
+// Gives `pool` its database's TLS context: every pool that connects to a server needs it (the
+// clients' pools, the health checker's). AttachTlsLocked: impl.mu already held.
+void AttachTls(Service::Impl& impl, Pool& pool);
+void AttachTlsLocked(Service::Impl& impl, Pool& pool);
+// Opens TLS on a server connection just connected, as pool.db.sslmode says (SSLRequest, then
+// the handshake; plain text when the mode allows it). `allow_retry`: sslmode allow's second
+// attempt, after the server refused plain text: TLS this time. False: *error says why.
+net::Task<bool> StartServerTls(ServerConn& c, Pool& pool, bool allow_retry, std::string* error);
 
 // client.cc
 net::Task<void> ServeClient(Service::Impl& impl, WorkerState& w, int fd);

@@ -64,6 +64,7 @@ class ClientSession : public net::TimeoutList::Entry {
   Service::Impl& impl_;
   WorkerState& w_;
   net::Socket sock_;
+  tls::Stream tls_;  // active after an SSLRequest answered 'S' and its handshake
   FrameBuffer in_;
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<Pool> pool_;
