@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
-#include <set>
 
 #include "advisor/advisor.h"
 #include "advisor/internal/limits.h"
@@ -339,40 +338,6 @@ void PlanCapacity(const Context& cx, Report& rep) {
   }
 }
 
-// Keys over their fair share of all requests.
-void FindNoisyClients(const Context& cx, Report& rep) {
-  std::map<std::string, uint64_t> per_key;
-  for (const auto& k : cx.store.ClientKeys(cx.p.from_ms, cx.p.to_ms)) {
-    // `ficus assess` marks its own step load with this key: not a client.
-    if (k.key != "key:ficus-assess") per_key[k.key] += k.count;
-  }
-  std::vector<std::pair<std::string, uint64_t>> keys(per_key.begin(), per_key.end());
-  std::sort(keys.begin(), keys.end(), [](auto& a, auto& b) { return a.second > b.second; });
-  const double secs = static_cast<double>(cx.span) / 1000.0;
-  // The typical key: the median of the others seen (the sketch keeps only heavy keys, so this
-  // overstates the typical rate: a safe side for a limit).
-  for (size_t i = 0; i < keys.size() && rep.requests > 0; ++i) {
-    const double share = static_cast<double>(keys[i].second) / static_cast<double>(rep.requests);
-    if (share < internal::kNoisyShare || keys[i].second < kMinRequests) continue;
-    std::vector<uint64_t> others;
-    for (size_t j = 0; j < keys.size(); ++j)
-      if (j != i) others.push_back(keys[j].second);
-    // A sole client is not noisy among others; nor is one merely above a few peers.
-    if (others.empty()) continue;
-    std::nth_element(others.begin(), others.begin() + others.size() / 2, others.end());
-    const uint64_t median = others[others.size() / 2];
-    if (keys[i].second < 3 * median) continue;
-    const double typical = static_cast<double>(median) / secs;
-    NoisyClient n;
-    n.key = keys[i].first;
-    n.requests = keys[i].second;
-    n.share = share;
-    n.rps = static_cast<double>(keys[i].second) / secs;
-    n.suggested_rate = std::max(1.0, std::ceil(std::max(typical * 5, n.rps / 4)));
-    rep.noisy.push_back(n);
-  }
-}
-
 // p99 and errors in the 10 minutes before and after each deploy or reload.
 void CorrelateEvents(const Context& cx, Report& rep) {
   for (const auto& e : cx.store.Events(cx.p.from_ms, cx.p.to_ms, "", 200)) {
@@ -492,7 +457,8 @@ Report Analyze(const config::Config* config, telemetry::Store& store, const Anal
   GatherRoutes(cx, rep);
   EvaluateSlos(cx, rep);
   PlanCapacity(cx, rep);
-  FindNoisyClients(cx, rep);
+  rep.noisy = internal::FindNoisyClients(cx.store.ClientKeys(cx.p.from_ms, cx.p.to_ms),
+                                         rep.requests, static_cast<double>(cx.span) / 1000.0);
   internal::AddLimits(config, store, p.from_ms, p.to_ms, rep.noisy);
   CorrelateEvents(cx, rep);
   rep.queues = internal::ReadQueues(config, store, p.from_ms, p.to_ms);

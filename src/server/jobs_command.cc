@@ -1,10 +1,10 @@
 // `ficus jobs ...`: the admin API's job endpoints from the command line (the one HTTP client).
 #include <cctype>
-#include <chrono>
 #include <cstdio>
+#include <utility>
 
 #include "client/client.h"
-#include "config/config.h"
+#include "server/internal/admin_call.h"
 #include "server/server.h"
 
 namespace ficus::server {
@@ -32,12 +32,6 @@ std::string Encode(std::string_view v) {
 
 int JobsCommand(const std::string& config_path, const std::string& action, const std::string& arg,
                 const std::string& queue, int limit) {
-  config::LoadResult loaded = config::LoadFile(config_path);
-  if (!loaded.errors.empty()) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
-    return 1;
-  }
-  const config::Config& c = *loaded.config;
   client::Request req;
   std::string query;
   auto add = [&query](std::string_view k, std::string_view v) {
@@ -64,21 +58,7 @@ int JobsCommand(const std::string& config_path, const std::string& action, const
     return 2;
   }
   req.target += query;
-  // The token goes in the header only; it is never printed.
-  if (!c.admin.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + c.admin.token);
-  client::Url url;
-  std::string error;
-  if (!client::ParseUrl("http://" + c.admin.Address() + "/", &url, &error)) {
-    std::fprintf(stderr, "jobs: admin address %s: %s\n", c.admin.Address().c_str(), error.c_str());
-    return 1;
-  }
-  client::Response r = client::Fetch(url, req, std::chrono::seconds(30));
-  if (r.status == 0) {
-    std::fprintf(stderr, "jobs: %s: %s\n", c.admin.Address().c_str(), r.error.c_str());
-    return 1;
-  }
-  std::fwrite(r.body.data(), 1, r.body.size(), stdout);
-  return r.status >= 200 && r.status < 300 ? 0 : 1;
+  return CallAdminApi(config_path, std::move(req), "jobs");
 }
 
 }  // namespace ficus::server

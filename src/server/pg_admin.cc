@@ -1,12 +1,12 @@
 // The PostgreSQL proxy through the admin API: GET /pg (pools, query fingerprints, slow queries,
 // per-trace groups), POST /pg/pause and /pg/resume (token, audited); and `ficus pg ...`.
-#include <chrono>
 #include <cstdio>
 
 #include "base/json.h"
 #include "client/client.h"
 #include "pg/pg.h"
 #include "server/internal/admin_api.h"
+#include "server/internal/admin_call.h"
 #include "server/server.h"
 
 namespace ficus::server {
@@ -102,12 +102,6 @@ std::optional<AdminResponse> HandlePgApi(const AdminRequest& req, const AdminApi
 
 int PgCommand(const std::string& config_path, const std::string& action, const std::string& arg,
               bool analyze) {
-  config::LoadResult loaded = config::LoadFile(config_path);
-  if (!loaded.errors.empty()) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
-    return 1;
-  }
-  const config::Config& c = *loaded.config;
   client::Request req;
   if (action == "pause" || action == "resume") {
     req.method = "POST";
@@ -129,21 +123,7 @@ int PgCommand(const std::string& config_path, const std::string& action, const s
                  action.c_str());
     return 2;
   }
-  if (!c.admin.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + c.admin.token);
-  client::Url url;
-  std::string error;
-  if (!client::ParseUrl("http://" + c.admin.Address() + "/", &url, &error)) {
-    std::fprintf(stderr, "pg: admin address %s: %s\n", c.admin.Address().c_str(), error.c_str());
-    return 1;
-  }
-  client::Response r = client::Fetch(url, req, std::chrono::seconds(30));
-  if (r.status == 0) {
-    std::fprintf(stderr, "pg: %s: %s\n", c.admin.Address().c_str(), r.error.c_str());
-    return 1;
-  }
-  std::fwrite(r.body.data(), 1, r.body.size(), stdout);
-  std::fputc('\n', stdout);
-  return r.status >= 200 && r.status < 300 ? 0 : 1;
+  return CallAdminApi(config_path, std::move(req), "pg");
 }
 
 }  // namespace ficus::server

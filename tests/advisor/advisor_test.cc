@@ -117,7 +117,7 @@ TEST_F(AdvisorTest, FindsEveryPlantedProblemOfTheShop) {
   Write({
       {"catalog",
        [](int) {
-         return RouteShape{100, 0, 5'000, 600};
+         return RouteShape{100, 0, 25'000, 600};
        }},
       {"cart",
        [](int) {

@@ -2,8 +2,7 @@
 (planted_app.py) and its healthy twin, each behind a real ficus, each given the same bounded
 `ficus assess` of its write route and the same traffic shape (a mix of reads, writes, a feed and
 health checks from eight API keys; on the planted side a scraper key sends 45 % of it). The
-report must name every planted problem with its remedy and raise nothing on the twin (it
-still raises a cache finding there: see test_the_healthy_twin_raises_nothing):
+report must name every planted problem with its remedy and raise nothing on the twin:
 
   slow, uncached catalog whose bodies repeat  -> cache finding on catalog, with a cache snippet
   writes whose errors grow with concurrency   -> errors finding on orders, a per-route

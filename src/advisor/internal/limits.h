@@ -11,6 +11,12 @@
 
 namespace ficus::advisor::internal {
 
+// Keys over kNoisyShare of `total_requests` and over 3x the median key, from the store's
+// per-minute client key counts; each key's rate is over the minutes it was seen (at most
+// `span_secs`), and the suggested limit is 5x the typical key's rate or a quarter of its own.
+std::vector<NoisyClient> FindNoisyClients(const std::vector<telemetry::ClientKeyCount>& rows,
+                                          uint64_t total_requests, double span_secs);
+
 // The rate-limit key a client key is told apart by: "header:x-api-key" for "key:...",
 // "header:x-user" for "user:...", "client_ip" for "addr:...".
 const char* LimitKeyFor(const std::string& client_key);
